@@ -1,0 +1,188 @@
+"""Nightly KPI snapshots, composite scores, tier changes and the commission ledger."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from partners.models import Metric
+
+
+class KpiSnapshot(models.Model):
+    """One partner's KPIs for one day over a rolling window; kept per day so trends can be drawn."""
+
+    partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="kpi_snapshots")
+    date = models.DateField()
+    window_days = models.PositiveSmallIntegerField(default=90)
+    offers_total = models.PositiveIntegerField(default=0)
+    accepted_in_sla_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    median_accept_minutes = models.DecimalField(max_digits=10, decimal_places=1, null=True, blank=True)
+    first_contact_in_sla_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    hygiene_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    win_rate_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    won_revenue_12m = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    avg_cycle_days = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    customer_rating = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
+    reviews_count = models.PositiveIntegerField(default=0)
+    certified_people = models.PositiveIntegerField(default=0)
+    certified_by_competency = models.JSONField(default=dict, blank=True)
+    mandatory_training_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    score = models.DecimalField(max_digits=7, decimal_places=2, default=0)
+    score_components = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-date"]
+        constraints = [models.UniqueConstraint(fields=["partner", "date"], name="kpi_snapshot_unique")]
+        indexes = [models.Index(fields=["date"], name="kpi_snapshot_date_idx")]
+
+    def __str__(self):
+        return f"{self.partner_id} @ {self.date}"
+
+
+class ScoreComponent(models.Model):
+    """Data-configured composite score: each metric earns up to `max_points` on a linear scale to `target`."""
+
+    name = models.CharField(max_length=60)
+    metric = models.CharField(max_length=32, choices=Metric.choices, unique=True)
+    target = models.DecimalField(max_digits=16, decimal_places=2)
+    max_points = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class TierChangeKind(models.TextChoices):
+    PROMOTION = "promotion", _("Promotion")
+    DEMOTION = "demotion", _("Demotion")
+    WARNING = "warning", _("Warning: requirements not met")
+    WARNING_CLEARED = "warning_cleared", _("Warning cleared")
+    LOCK = "lock", _("Tier locked")
+    MANUAL = "manual", _("Manual change")
+    INITIAL = "initial", _("Initial tier")
+
+
+class TierChange(models.Model):
+    """Every tier decision with the value and threshold of each requirement, shown to both sides."""
+
+    partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="tier_changes")
+    kind = models.CharField(max_length=20, choices=TierChangeKind.choices)
+    from_tier = models.ForeignKey("partners.Tier", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_tier = models.ForeignKey("partners.Tier", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    effective_on = models.DateField()
+    evaluation = models.JSONField(default=list, blank=True)
+    reason = models.TextField(blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    run = models.ForeignKey("NightlyRun", null=True, blank=True, on_delete=models.SET_NULL)
+    grace_until = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-effective_on", "-id"]
+        constraints = [
+            # A nightly run decides at most once per partner and day, so re-running it changes nothing.
+            models.UniqueConstraint(
+                fields=["partner", "effective_on", "kind"],
+                condition=Q(run__isnull=False),
+                name="tier_change_nightly_once",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.effective_on}"
+
+
+class TierLock(models.Model):
+    partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="tier_locks")
+    tier = models.ForeignKey("partners.Tier", on_delete=models.PROTECT)
+    until = models.DateField()
+    reason = models.TextField()
+    locked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner"],
+                condition=Q(released_at__isnull=True),
+                name="tier_lock_one_open_per_partner",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.tier} until {self.until}"
+
+
+class ExchangeRate(models.Model):
+    """Rate to the reporting currency (settings.PRM_REPORTING_CURRENCY) valid from a date."""
+
+    currency = models.CharField(max_length=3)
+    valid_from = models.DateField()
+    rate = models.DecimalField(max_digits=14, decimal_places=6)
+
+    class Meta:
+        ordering = ["currency", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["currency", "valid_from"], name="exchange_rate_unique"),
+            models.CheckConstraint(name="exchange_rate_positive", condition=Q(rate__gt=0)),
+        ]
+
+    def __str__(self):
+        return f"{self.currency} {self.rate} from {self.valid_from}"
+
+
+class EntryKind(models.TextChoices):
+    ACCRUAL = "accrual", _("Commission accrual")
+    PENALTY = "penalty", _("SLA penalty")
+    ADJUSTMENT = "adjustment", _("Manual adjustment")
+
+
+class CommissionEntry(models.Model):
+    """Append-only ledger. `source_key` makes every automatic entry unique, so re-runs never double-book."""
+
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="commission_entries")
+    lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.PROTECT)
+    kind = models.CharField(max_length=20, choices=EntryKind.choices)
+    entry_date = models.DateField()
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    amount_reporting = models.DecimalField(max_digits=14, decimal_places=2)
+    rate = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
+    share_percent = models.DecimalField(max_digits=5, decimal_places=2, default=100)
+    description = models.CharField(max_length=300)
+    source_key = models.CharField(max_length=120, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["-entry_date", "-id"]
+        verbose_name_plural = "commission entries"
+        indexes = [models.Index(fields=["partner", "entry_date"], name="commission_partner_date_idx")]
+
+    def __str__(self):
+        return f"{self.entry_date} {self.get_kind_display()} {self.amount} {self.currency}"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class NightlyRun(models.Model):
+    date = models.DateField(unique=True)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    errors = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-date"]
+
+    def __str__(self):
+        return f"Nightly run {self.date} ({self.status})"

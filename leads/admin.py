@@ -1,0 +1,64 @@
+from django.contrib import admin
+
+from . import models
+
+
+@admin.register(models.Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["name", "tax_id", "domain", "region", "reserved_for_direct"]
+    list_filter = ["reserved_for_direct", "size"]
+    search_fields = ["name", "tax_id", "domain"]
+
+
+@admin.register(models.Lead)
+class LeadAdmin(admin.ModelAdmin):
+    list_display = [
+        "title",
+        "customer",
+        "partner",
+        "kind",
+        "source",
+        "stage",
+        "value",
+        "currency",
+        "created_at",
+    ]
+    list_filter = ["stage", "kind", "source"]
+    search_fields = ["title", "customer__name", "external_id"]
+    list_select_related = ["customer", "partner"]
+    raw_id_fields = ["customer", "partner", "owner"]
+
+
+@admin.register(models.Registration)
+class RegistrationAdmin(admin.ModelAdmin):
+    list_display = ["lead", "partner", "status", "protected_until", "decision_rule"]
+    list_filter = ["status"]
+    list_select_related = ["lead", "partner"]
+    raw_id_fields = ["lead", "partner", "submitted_by", "decided_by"]
+
+
+@admin.register(models.Offer)
+class OfferAdmin(admin.ModelAdmin):
+    list_display = ["lead", "partner", "status", "offered_at", "deadline"]
+    list_filter = ["status"]
+    list_select_related = ["lead", "partner"]
+    raw_id_fields = ["lead", "partner", "decision", "responded_by"]
+
+
+@admin.register(models.Activity)
+class ActivityAdmin(admin.ModelAdmin):
+    list_display = ["occurred_at", "kind", "subject", "lead", "partner"]
+    list_filter = ["kind"]
+    raw_id_fields = ["lead", "partner", "user"]
+
+
+@admin.register(models.CustomerReview)
+class CustomerReviewAdmin(admin.ModelAdmin):
+    list_display = ["partner", "rating", "status", "submitted_at"]
+    list_filter = ["status"]
+    raw_id_fields = ["lead", "partner", "moderated_by"]
+
+
+admin.site.register(models.RoutingDecision, raw_id_fields=["lead", "chosen", "actor"])
+admin.site.register(models.ProtectionWindow, list_display=["key_kind", "key", "partner", "active", "ends_at"])
+admin.site.register(models.CoSell, raw_id_fields=["lead", "partner"])

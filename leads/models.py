@@ -1,0 +1,352 @@
+"""Customers, leads/deals, registrations with protection windows, routing offers, activities and reviews."""
+
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from prm.models import TimeStampedModel
+
+
+class CompanySize(models.TextChoices):
+    SMALL = "small", _("Small (< 50)")
+    MEDIUM = "medium", _("Medium (50-250)")
+    LARGE = "large", _("Large (250-1000)")
+    ENTERPRISE = "enterprise", _("Enterprise (1000+)")
+
+
+class Customer(TimeStampedModel):
+    """An end customer. `reserved_for_direct` marks the vendor's named accounts (direct-sales segment)."""
+
+    name = models.CharField(max_length=300)
+    normalized_name = models.CharField(max_length=300, db_index=True, editable=False)
+    country = models.CharField(max_length=2, default="RU")
+    tax_id = models.CharField(max_length=32, blank=True, db_index=True)
+    domain = models.CharField(max_length=120, blank=True, db_index=True)
+    region = models.ForeignKey("partners.Region", null=True, blank=True, on_delete=models.PROTECT)
+    industry = models.ForeignKey("partners.Industry", null=True, blank=True, on_delete=models.PROTECT)
+    size = models.CharField(max_length=20, choices=CompanySize.choices, blank=True)
+    reserved_for_direct = models.BooleanField(default=False, db_index=True)
+    reserved_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class LeadKind(models.TextChoices):
+    LICENSE = "license", _("License purchase")
+    IMPLEMENTATION = "implementation", _("Implementation")
+    ONSITE_SERVICE = "onsite_service", _("On-site service")
+
+
+class LeadSource(models.TextChoices):
+    PARTNER_REGISTRATION = "registration", _("Registered by partner")
+    VENDOR = "vendor", _("Vendor lead")
+    API = "api", _("API / CRM sync")
+    IMPORT = "import", _("CSV import")
+
+
+class Stage(models.TextChoices):
+    NEW = "new", _("New (unassigned)")
+    OFFERED = "offered", _("Offered to a partner")
+    QUEUE = "queue", _("Channel-manager queue")
+    REGISTERED = "registered", _("Registered")
+    QUALIFIED = "qualified", _("Qualified")
+    PROPOSAL = "proposal", _("Proposal")
+    NEGOTIATION = "negotiation", _("Negotiation")
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost")
+
+
+OPEN_STAGES = (Stage.REGISTERED, Stage.QUALIFIED, Stage.PROPOSAL, Stage.NEGOTIATION)
+CLOSED_STAGES = (Stage.WON, Stage.LOST)
+
+
+class Lead(TimeStampedModel):
+    """A lead becomes a deal once a partner owns it; one record from first contact to won or lost."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="leads")
+    partner = models.ForeignKey(
+        "partners.Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="leads"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads"
+    )
+    title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=LeadKind.choices, default=LeadKind.LICENSE)
+    source = models.CharField(max_length=20, choices=LeadSource.choices, default=LeadSource.VENDOR)
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NEW)
+    region = models.ForeignKey("partners.Region", null=True, blank=True, on_delete=models.PROTECT)
+    competencies = models.ManyToManyField("partners.Competency", blank=True)
+    contact_name = models.CharField(max_length=200, blank=True)
+    contact_email = models.EmailField(blank=True)
+    contact_phone = models.CharField(max_length=40, blank=True)
+    products = models.CharField(max_length=300, blank=True)
+    value = models.DecimalField(max_digits=14, decimal_places=2, default=0, validators=[MinValueValidator(0)])
+    currency = models.CharField(max_length=3, default="RUB")
+    expected_close = models.DateField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    lost_reason = models.CharField(max_length=300, blank=True)
+    source_system = models.CharField(max_length=40, blank=True)
+    external_id = models.CharField(max_length=100, blank=True)
+    route_failures = models.PositiveSmallIntegerField(default=0)
+    # Stage timestamps: the KPIs (acceptance time, first contact, hygiene, cycle) are computed from these.
+    offered_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    first_contact_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+    won_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "source_system", "external_id"],
+                condition=~Q(external_id=""),
+                name="lead_external_id_unique",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                name="lead_owned_when_worked",
+                condition=Q(partner__isnull=False) | Q(stage__in=["new", "queue", "offered"]),
+            ),
+            models.CheckConstraint(name="lead_won_has_date", condition=~Q(stage="won") | Q(won_at__isnull=False)),
+        ]
+        indexes = [
+            models.Index(fields=["partner", "stage"], name="lead_partner_stage_idx"),
+            models.Index(fields=["stage", "created_at"], name="lead_stage_created_idx"),
+            models.Index(fields=["partner", "won_at"], name="lead_partner_won_idx", condition=Q(stage="won")),
+        ]
+
+    def __str__(self):
+        return self.title
+
+
+class CoSell(models.Model):
+    """Partners sharing one deal with a declared split of commission."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="cosells")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="cosells")
+    share_percent = models.DecimalField(max_digits=5, decimal_places=2)
+    role = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["lead", "partner"], name="cosell_unique"),
+            models.CheckConstraint(name="cosell_share_range", condition=Q(share_percent__gt=0, share_percent__lte=100)),
+        ]
+
+    def __str__(self):
+        return f"{self.partner_id}: {self.share_percent}%"
+
+
+class RegistrationStatus(models.TextChoices):
+    PENDING_REVIEW = "pending_review", _("Waiting for review")
+    APPROVED = "approved", _("Approved and protected")
+    REJECTED = "rejected", _("Rejected")
+    EXPIRED = "expired", _("Protection expired")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class Registration(TimeStampedModel):
+    """A partner's claim on a customer. Rejected ones are kept so the partner sees why."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, related_name="registration")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="registrations")
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(
+        max_length=20, choices=RegistrationStatus.choices, default=RegistrationStatus.PENDING_REVIEW
+    )
+    protected_from = models.DateTimeField(null=True, blank=True)
+    protected_until = models.DateTimeField(null=True, blank=True)
+    extended = models.BooleanField(default=False)
+    expiry_warned_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decision_rule = models.CharField(max_length=60, blank=True)
+    decision_reason = models.TextField(blank=True)
+    # The registrations / named accounts that matched, with kind (hard/soft) and similarity.
+    matches = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                name="registration_approved_has_window",
+                condition=~Q(status="approved") | Q(protected_until__isnull=False, protected_from__isnull=False),
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "protected_until"], name="registration_expiry_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.lead} ({self.get_status_display()})"
+
+
+class ProtectionWindow(models.Model):
+    """One normalised customer key held by an approved registration.
+
+    The partial unique index over active windows is what makes protection race-free: two partners can never
+    hold the same tax id, domain or normalised name at once, whatever the timing.
+    """
+
+    class KeyKind(models.TextChoices):
+        TAX_ID = "tax_id", _("Tax id")
+        DOMAIN = "domain", _("Domain")
+        NAME = "name", _("Normalised name")
+
+    registration = models.ForeignKey(Registration, on_delete=models.CASCADE, related_name="windows")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
+    key_kind = models.CharField(max_length=10, choices=KeyKind.choices)
+    key = models.CharField(max_length=300)
+    active = models.BooleanField(default=True)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key_kind", "key"], condition=Q(active=True), name="protection_active_key_unique"
+            ),
+            models.CheckConstraint(name="protection_window_order", condition=Q(ends_at__gt=F("starts_at"))),
+        ]
+        indexes = [models.Index(fields=["ends_at"], name="protection_active_end_idx", condition=Q(active=True))]
+
+    def __str__(self):
+        return f"{self.key_kind}:{self.key}"
+
+
+class OfferStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for the partner")
+    ACCEPTED = "accepted", _("Accepted")
+    DECLINED = "declined", _("Declined")
+    EXPIRED = "expired", _("Expired")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class RoutingDecision(models.Model):
+    """Why a lead went where it went: every candidate with its score, or the manual assignment's reason."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="routing_decisions")
+    decided_at = models.DateTimeField(auto_now_add=True)
+    chosen = models.ForeignKey("partners.Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    candidates = models.JSONField(default=list, blank=True)
+    rule = models.CharField(max_length=60)
+    manual = models.BooleanField(default=False)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+
+    def __str__(self):
+        return f"{self.rule} → {self.chosen_id}"
+
+
+class Offer(TimeStampedModel):
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="offers")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="offers")
+    decision = models.ForeignKey(RoutingDecision, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=20, choices=OfferStatus.choices, default=OfferStatus.PENDING)
+    offered_at = models.DateTimeField()
+    deadline = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+    responded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-offered_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["lead"], condition=Q(status="pending"), name="offer_one_pending_per_lead"),
+            models.CheckConstraint(name="offer_deadline_after_offer", condition=Q(deadline__gt=F("offered_at"))),
+        ]
+        indexes = [
+            models.Index(fields=["deadline"], name="offer_pending_deadline_idx", condition=Q(status="pending")),
+            models.Index(fields=["partner", "status"], name="offer_partner_status_idx"),
+        ]
+
+
+class ActivityKind(models.TextChoices):
+    CALL = "call", _("Call")
+    MEETING = "meeting", _("Meeting")
+    EMAIL = "email", _("E-mail")
+    NOTE = "note", _("Note")
+
+
+class Activity(TimeStampedModel):
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="activities")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    kind = models.CharField(max_length=20, choices=ActivityKind.choices)
+    occurred_at = models.DateTimeField()
+    subject = models.CharField(max_length=200)
+    notes = models.TextField(blank=True)
+    source_system = models.CharField(max_length=40, blank=True)
+    external_id = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name_plural = "activities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "source_system", "external_id"],
+                condition=~Q(external_id=""),
+                name="activity_external_id_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["lead", "occurred_at"], name="activity_lead_time_idx")]
+
+
+def review_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class ReviewStatus(models.TextChoices):
+    INVITED = "invited", _("Invitation sent")
+    SUBMITTED = "submitted", _("Waiting for moderation")
+    PUBLISHED = "published", _("Published")
+    REJECTED = "rejected", _("Rejected by moderator")
+
+
+class CustomerReview(TimeStampedModel):
+    """A verified review: only through a one-time link tied to a won deal, moderated before publishing."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, related_name="review")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="reviews")
+    token = models.CharField(max_length=64, unique=True, default=review_token)
+    status = models.CharField(max_length=20, choices=ReviewStatus.choices, default=ReviewStatus.INVITED)
+    rating = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    text = models.TextField(blank=True)
+    author_name = models.CharField(max_length=200, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    moderated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    moderation_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                name="review_rating_range", condition=Q(rating__isnull=True) | Q(rating__gte=1, rating__lte=5)
+            ),
+            models.CheckConstraint(
+                name="review_submitted_has_rating",
+                condition=Q(status="invited") | Q(rating__isnull=False, submitted_at__isnull=False),
+            ),
+        ]
+        indexes = [models.Index(fields=["partner"], name="review_published_idx", condition=Q(status="published"))]

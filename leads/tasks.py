@@ -1,0 +1,13 @@
+from celery import shared_task
+
+
+@shared_task
+def offers_expire() -> int:
+    """Re-routes offers whose acceptance deadline passed (implemented with lead routing)."""
+    return 0
+
+
+@shared_task
+def protections_expire() -> int:
+    """Ends protection windows that ran out (implemented with deal registration)."""
+    return 0

@@ -1,0 +1,56 @@
+from django.contrib import admin
+
+from . import models
+
+
+@admin.register(models.Region)
+class RegionAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "country", "timezone"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(models.Competency, models.Industry)
+class CodeNameAdmin(admin.ModelAdmin):
+    list_display = ["code", "name"]
+    search_fields = ["code", "name"]
+
+
+class TierRequirementInline(admin.TabularInline):
+    model = models.TierRequirement
+    extra = 0
+
+
+@admin.register(models.Tier)
+class TierAdmin(admin.ModelAdmin):
+    list_display = ["rank", "name", "commission_rate", "allocation_weight", "protection_days"]
+    inlines = [TierRequirementInline]
+
+
+@admin.register(models.SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    list_display = ["name", "accept_within_hours", "first_contact_within_hours", "deal_update_days"]
+
+
+class ContactInline(admin.TabularInline):
+    model = models.PartnerContact
+    extra = 0
+    raw_id_fields = ["user"]
+
+
+@admin.register(models.Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    list_display = ["name", "tax_id", "program_model", "partner_type", "status", "tier", "account_manager"]
+    list_filter = ["status", "program_model", "partner_type", "tier"]
+    search_fields = ["name", "legal_name", "tax_id"]
+    list_select_related = ["tier", "account_manager"]
+    raw_id_fields = ["parent", "account_manager"]
+    filter_horizontal = ["regions", "competencies", "industries"]
+    inlines = [ContactInline]
+
+
+@admin.register(models.Agreement)
+class AgreementAdmin(admin.ModelAdmin):
+    list_display = ["number", "partner", "program_model", "status", "starts_on", "ends_on"]
+    list_filter = ["status", "program_model"]
+    search_fields = ["number", "partner__name"]
+    raw_id_fields = ["partner", "signed_by_vendor"]

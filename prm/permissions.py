@@ -1,0 +1,102 @@
+"""The one home of access rules; views, the API and the admin all ask here."""
+
+from functools import wraps
+
+from django.contrib.auth.mixins import AccessMixin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+
+from .models import PARTNER_ROLES, VENDOR_ROLES, Role
+
+
+def is_vendor(user) -> bool:
+    return bool(user and user.is_authenticated and user.role in VENDOR_ROLES)
+
+
+def is_vendor_admin(user) -> bool:
+    return bool(user and user.is_authenticated and user.role == Role.VENDOR_ADMIN)
+
+
+def is_partner_user(user) -> bool:
+    return bool(user and user.is_authenticated and user.role in PARTNER_ROLES and user.partner_id)
+
+
+def is_partner_admin(user) -> bool:
+    return is_partner_user(user) and user.role == Role.PARTNER_ADMIN
+
+
+def can_sell(user) -> bool:
+    """Registering deals, accepting offers, logging activities: sales reps and partner admins."""
+    return is_partner_user(user) and user.role in (Role.PARTNER_ADMIN, Role.PARTNER_SALES)
+
+
+def scope_for(qs: QuerySet, user, *, field: str = "partner") -> QuerySet:
+    """Objects the user may see: vendor staff see all, partner staff only their own partner's rows."""
+    if is_vendor(user):
+        return qs
+    if is_partner_user(user):
+        return qs.filter(**{f"{field}_id" if "__" not in field else field: user.partner_id})
+    return qs.none()
+
+
+class _RoleRequiredMixin(AccessMixin):
+    """Anonymous users go to the login page; signed-in users without the role get 403."""
+
+    def has_role(self, user) -> bool:
+        raise NotImplementedError
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        if not self.has_role(request.user):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+
+class VendorRequiredMixin(_RoleRequiredMixin):
+    def has_role(self, user):
+        return is_vendor(user)
+
+
+class VendorAdminRequiredMixin(_RoleRequiredMixin):
+    def has_role(self, user):
+        return is_vendor_admin(user)
+
+
+class PartnerRequiredMixin(_RoleRequiredMixin):
+    def has_role(self, user):
+        return is_partner_user(user)
+
+
+class PartnerAdminRequiredMixin(_RoleRequiredMixin):
+    def has_role(self, user):
+        return is_partner_admin(user)
+
+
+class SellerRequiredMixin(_RoleRequiredMixin):
+    def has_role(self, user):
+        return can_sell(user)
+
+
+class SignedInMixin(_RoleRequiredMixin):
+    def has_role(self, user):
+        return is_vendor(user) or is_partner_user(user)
+
+
+def role_required(check):
+    """Function-view form of the mixins: `@role_required(is_vendor)`."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                from django.contrib.auth.views import redirect_to_login
+
+                return redirect_to_login(request.get_full_path())
+            if not check(request.user):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

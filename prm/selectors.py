@@ -1,0 +1,52 @@
+"""Reads for the role home pages."""
+
+from datetime import timedelta
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from leads.models import OPEN_STAGES, Lead, Offer, OfferStatus, Registration, RegistrationStatus, Stage
+from partners.models import Partner, PartnerStatus
+from training.models import Certification
+
+from .models import Notification
+
+
+def vendor_home_summary() -> dict:
+    by_status = dict(Partner.objects.values_list("status").annotate(n=Count("id")).order_by())
+    leads = Lead.objects.aggregate(
+        queue=Count("id", filter=Q(stage__in=[Stage.NEW, Stage.QUEUE])),
+        offered=Count("id", filter=Q(stage=Stage.OFFERED)),
+        open_deals=Count("id", filter=Q(stage__in=OPEN_STAGES)),
+    )
+    return {
+        "partners_by_status": [(s.label, by_status.get(s.value, 0)) for s in PartnerStatus],
+        "partners_active": by_status.get(PartnerStatus.ACTIVE, 0),
+        "applications": by_status.get(PartnerStatus.APPLIED, 0) + by_status.get(PartnerStatus.UNDER_REVIEW, 0),
+        "registrations_to_review": Registration.objects.filter(status=RegistrationStatus.PENDING_REVIEW).count(),
+        **leads,
+    }
+
+
+def partner_home_summary(*, partner: Partner, user) -> dict:
+    today = timezone.localdate()
+    return {
+        "partner": partner,
+        "pending_offers": Offer.objects.filter(partner=partner, status=OfferStatus.PENDING).count(),
+        "open_deals": Lead.objects.filter(partner=partner, stage__in=OPEN_STAGES).count(),
+        "protections_expiring": Registration.objects.filter(
+            partner=partner,
+            status=RegistrationStatus.APPROVED,
+            protected_until__lte=timezone.now() + timedelta(days=7),
+        ).count(),
+        "certifications_valid": Certification.objects.filter(
+            partner=partner, revoked_at=None, expires_on__gte=today
+        ).count(),
+        "certifications_expiring": Certification.objects.filter(
+            partner=partner,
+            revoked_at=None,
+            expires_on__gte=today,
+            expires_on__lte=today + timedelta(days=30),
+        ).count(),
+        "notifications": Notification.objects.filter(user=user).order_by("-created_at")[:5],
+    }

@@ -1,0 +1,94 @@
+"""Writes shared by every app: the audit trail and notifications."""
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.mail import send_mail
+from django.db import models, transaction
+from django.utils import timezone
+
+from .models import AuditEvent, Notification, User
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    target: models.Model | None = None,
+    partner=None,
+    reason: str = "",
+    data: dict | None = None,
+    ip_address: str | None = None,
+) -> AuditEvent:
+    """Append one audit row. `partner` defaults to the target's partner so partners see their own history."""
+    if partner is None and target is not None:
+        partner = target if target._meta.label == "partners.Partner" else getattr(target, "partner", None)
+    return AuditEvent.objects.create(
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        action=action,
+        content_type=ContentType.objects.get_for_model(target) if target is not None else None,
+        object_id=str(target.pk) if target is not None else "",
+        partner=partner,
+        reason=reason,
+        data=data or {},
+        ip_address=ip_address,
+    )
+
+
+def audit_trail(*, target: models.Model, limit: int = 100):
+    return (
+        AuditEvent.objects.filter(content_type=ContentType.objects.get_for_model(target), object_id=str(target.pk))
+        .select_related("actor")
+        .order_by("-at", "-id")[:limit]
+    )
+
+
+def notify(*, users: Iterable[User], kind: str, title: str, body: str = "", url: str = "") -> list[Notification]:
+    """Put a message in each user's inbox; those who opted in get an e-mail, sent by Celery after commit."""
+    rows = [
+        Notification(
+            user=user,
+            kind=kind,
+            title=title[:200],
+            body=body,
+            url=url,
+            email_wanted=bool(user.email) and kind in (user.email_events or []),
+        )
+        for user in {u.pk: u for u in users if u is not None and u.is_active}.values()
+    ]
+    created = Notification.objects.bulk_create(rows)
+    if any(n.email_wanted for n in created):
+        from .tasks import notification_emails_send_pending
+
+        transaction.on_commit(notification_emails_send_pending.delay)
+    return created
+
+
+def notification_emails_send_pending(*, batch: int = 500) -> int:
+    """Send e-mails that are due. Claiming rows with SKIP LOCKED makes concurrent workers never send one twice."""
+    sent = 0
+    with transaction.atomic():
+        qs = Notification.objects.filter(email_wanted=True, emailed_at=None).select_related("user")
+        if connection_supports_skip_locked():
+            qs = qs.select_for_update(skip_locked=True, of=("self",))
+        due = list(qs.order_by("created_at")[:batch])
+        for n in due:
+            link = f"\n\n{settings.SITE_URL.rstrip('/')}{n.url}" if n.url else ""
+            send_mail(n.title, f"{n.body}{link}", None, [n.user.email], fail_silently=False)
+            sent += 1
+        Notification.objects.filter(pk__in=[n.pk for n in due]).update(emailed_at=timezone.now())
+    return sent
+
+
+def notifications_mark_read(*, user: User, ids: Iterable[int] | None = None) -> int:
+    qs = Notification.objects.filter(user=user, read_at=None)
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    return qs.update(read_at=timezone.now())
+
+
+def connection_supports_skip_locked() -> bool:
+    from django.db import connection
+
+    return connection.features.has_select_for_update_skip_locked

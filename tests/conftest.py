@@ -1,0 +1,79 @@
+"""Role fixtures shared by every test module."""
+
+import os
+
+import pytest
+from django.db import connection
+
+from prm.models import Role
+from tests.partners.factories import PartnerFactory
+from tests.prm.factories import PartnerUserFactory, UserFactory
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def postgres_only():
+    if not _is_postgres():
+        pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://...); SQLite has no row locks or advisory locks")
+
+
+@pytest.fixture
+def redis_url():
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.skip("needs Redis (set REDIS_URL=redis://...)")
+    return url
+
+
+@pytest.fixture
+def vendor_admin(db):
+    return UserFactory(role=Role.VENDOR_ADMIN, email="admin@vendor.example", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def channel_manager(db):
+    return UserFactory(role=Role.CHANNEL_MANAGER, email="cm@vendor.example")
+
+
+@pytest.fixture
+def partner(db):
+    return PartnerFactory(name="Alpha Integrator")
+
+
+@pytest.fixture
+def other_partner(db):
+    return PartnerFactory(name="Beta Systems")
+
+
+@pytest.fixture
+def partner_admin(partner):
+    return PartnerUserFactory(role=Role.PARTNER_ADMIN, partner=partner, email="admin@alpha.example")
+
+
+@pytest.fixture
+def partner_rep(partner):
+    return PartnerUserFactory(role=Role.PARTNER_SALES, partner=partner, email="rep@alpha.example")
+
+
+@pytest.fixture
+def partner_engineer(partner):
+    return PartnerUserFactory(role=Role.PARTNER_ENGINEER, partner=partner, email="eng@alpha.example")
+
+
+@pytest.fixture
+def other_partner_rep(other_partner):
+    return PartnerUserFactory(role=Role.PARTNER_SALES, partner=other_partner, email="rep@beta.example")
+
+
+@pytest.fixture
+def client_for(client):
+    """`client_for(user)` returns the test client logged in as that user."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
