@@ -52,13 +52,6 @@ class ActivityAdmin(admin.ModelAdmin):
     raw_id_fields = ["lead", "partner", "user"]
 
 
-@admin.register(models.CustomerReview)
-class CustomerReviewAdmin(admin.ModelAdmin):
-    list_display = ["partner", "rating", "status", "submitted_at"]
-    list_filter = ["status"]
-    raw_id_fields = ["lead", "partner", "moderated_by"]
-
-
 admin.site.register(models.RoutingDecision, raw_id_fields=["lead", "chosen", "actor"])
 admin.site.register(models.ProtectionWindow, list_display=["key_kind", "key", "partner", "active", "ends_at"])
 admin.site.register(models.CoSell, raw_id_fields=["lead", "partner"])

@@ -54,3 +54,10 @@ class AgreementAdmin(admin.ModelAdmin):
     list_filter = ["status", "program_model"]
     search_fields = ["number", "partner__name"]
     raw_id_fields = ["partner", "signed_by_vendor"]
+
+
+@admin.register(models.CustomerReview)
+class CustomerReviewAdmin(admin.ModelAdmin):
+    list_display = ["partner", "rating", "status", "submitted_at"]
+    list_filter = ["status"]
+    raw_id_fields = ["lead", "partner", "moderated_by"]

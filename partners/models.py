@@ -1,9 +1,10 @@
 """The partner program: partners, their staff contacts, regions, competencies, tiers and agreements."""
 
+import secrets
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -319,3 +320,46 @@ class Agreement(TimeStampedModel):
 
     def __str__(self):
         return self.number
+
+
+def review_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class ReviewStatus(models.TextChoices):
+    INVITED = "invited", _("Invitation sent")
+    SUBMITTED = "submitted", _("Waiting for moderation")
+    PUBLISHED = "published", _("Published")
+    REJECTED = "rejected", _("Rejected by moderator")
+
+
+class CustomerReview(TimeStampedModel):
+    """A verified review: only through a one-time link tied to a won deal, moderated before publishing."""
+
+    lead = models.OneToOneField("leads.Lead", on_delete=models.CASCADE, related_name="review")
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="reviews")
+    token = models.CharField(max_length=64, unique=True, default=review_token)
+    status = models.CharField(max_length=20, choices=ReviewStatus.choices, default=ReviewStatus.INVITED)
+    rating = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    text = models.TextField(blank=True)
+    author_name = models.CharField(max_length=200, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    moderated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    moderation_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                name="review_rating_range", condition=Q(rating__isnull=True) | Q(rating__gte=1, rating__lte=5)
+            ),
+            models.CheckConstraint(
+                name="review_submitted_has_rating",
+                condition=Q(status="invited") | Q(rating__isnull=False, submitted_at__isnull=False),
+            ),
+        ]
+        indexes = [models.Index(fields=["partner"], name="review_published_idx", condition=Q(status="published"))]

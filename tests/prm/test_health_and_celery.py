@@ -4,8 +4,6 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
-
 from prm.celery import app
 from prm.tasks import BEAT_TICK_KEY, heartbeat, ping
 
@@ -37,7 +35,12 @@ def test_beat_schedule_has_the_periodic_jobs():
 def test_task_round_trip_through_a_real_worker_and_redis(redis_url, tmp_path):
     """Starts a real Celery worker against the real Redis and proves a task goes there and back."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "prm.settings.base", "REDIS_URL": redis_url, "PRM_VAR_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "prm.settings.base",
+        "REDIS_URL": redis_url,
+        "PRM_VAR_DIR": str(tmp_path),
+    }
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "prm", "worker", "-Q", queue, "--pool", "solo", "-l", "warning"],
         cwd=ROOT,

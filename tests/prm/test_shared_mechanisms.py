@@ -27,7 +27,9 @@ def test_audit_record_is_shown_for_its_target(channel_manager, partner, other_pa
     assert AuditEvent.objects.count() == 2
 
 
-def test_notify_fills_inbox_and_emails_only_who_opted_in(django_capture_on_commit_callbacks, partner_rep, partner_admin):
+def test_notify_fills_inbox_and_emails_only_who_opted_in(
+    django_capture_on_commit_callbacks, partner_rep, partner_admin
+):
     partner_admin.email_events = [NotificationKind.LEAD_OFFERED]
     partner_admin.save()
     with django_capture_on_commit_callbacks(execute=True):
