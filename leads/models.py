@@ -97,6 +97,8 @@ class Lead(TimeStampedModel):
     # Stage timestamps: the KPIs (acceptance time, first contact, hygiene, cycle) are computed from these.
     offered_at = models.DateTimeField(null=True, blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
+    # Set when a routed lead is accepted: the first-contact SLA deadline in the partner's business hours.
+    first_contact_due = models.DateTimeField(null=True, blank=True)
     first_contact_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(null=True, blank=True)
     won_at = models.DateTimeField(null=True, blank=True)

@@ -1,9 +1,9 @@
 from django.urls import path
 
-from . import views
+from .views import deals
 
 app_name = "leads"
 urlpatterns = [
-    path("", views.DealListView.as_view(), name="deal_list"),
-    path("<int:pk>/", views.DealDetailView.as_view(), name="deal_detail"),
+    path("", deals.DealListView.as_view(), name="deal_list"),
+    path("<int:pk>/", deals.DealDetailView.as_view(), name="deal_detail"),
 ]

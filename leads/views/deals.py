@@ -6,7 +6,7 @@ from django.views import View
 from prm.permissions import SignedInMixin
 from prm.services import audit_trail
 
-from . import selectors
+from leads import selectors
 from .models import Lead, Stage
 
 
