@@ -3,11 +3,10 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views import View
 
+from leads import selectors
+from leads.models import Lead, Stage
 from prm.permissions import SignedInMixin
 from prm.services import audit_trail
-
-from leads import selectors
-from .models import Lead, Stage
 
 
 class DealListView(SignedInMixin, View):
