@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from .models import AuditEvent, Notification, User
+from .services import audit_record
 
 
 @admin.register(User)
@@ -20,6 +21,19 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "role", "partner", "password1", "password2")}),)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        watched = {"role", "partner", "is_staff", "is_superuser", "is_active"}
+        changed = sorted(watched & set(form.changed_data))
+        if changed:
+            audit_record(
+                actor=request.user,
+                action="security.role_changed" if change else "security.user_created",
+                target=obj,
+                partner=obj.partner,
+                data={field: str(form.cleaned_data.get(field)) for field in changed},
+            )
 
 
 @admin.register(AuditEvent)

@@ -65,3 +65,35 @@ def test_preferences_reject_unknown_event(client_for, partner_rep):
     response = client_for(partner_rep).post("/preferences/", {"email_events": ["nope"]})
     assert response.status_code == 200
     assert "nope is not one of the available choices" in response.content.decode()
+
+
+def test_sign_in_and_failed_sign_in_are_audited(client, channel_manager):
+    client.post("/login/", {"username": channel_manager.email, "password": "wrong"})
+    client.post("/login/", {"username": channel_manager.email, "password": "pass12345!"})
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", "data"))
+    assert actions[0] == ("security.login_failed", {"username": channel_manager.email})
+    assert actions[1][0] == "security.login"
+    assert "wrong" not in str(actions)
+
+
+def test_role_change_in_admin_is_audited(client_for, vendor_admin, partner_rep):
+    client = client_for(vendor_admin)
+    url = f"/admin/prm/user/{partner_rep.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {
+        k: v for k, v in form.initial.items() if v is not None and k not in ("groups", "user_permissions", "password")
+    }
+    data.update(
+        role="partner_admin",
+        partner=partner_rep.partner_id,
+        email_events="[]",
+        date_joined_0="2026-01-01",
+        date_joined_1="10:00",
+    )
+    data.pop("date_joined", None)
+    data.pop("last_login", None)
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    event = AuditEvent.objects.get(action="security.role_changed")
+    assert event.data == {"role": "partner_admin"}
+    assert event.actor == vendor_admin
