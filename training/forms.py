@@ -41,6 +41,8 @@ class CourseForm(forms.ModelForm):
 
 
 class LessonForm(forms.ModelForm):
+    url = forms.URLField(required=False, assume_scheme="https", label=_("Link"))
+
     class Meta:
         model = Lesson
         fields = ["order", "title", "body", "url", "attachment"]
@@ -75,7 +77,9 @@ class BaseChoiceFormSet(BaseInlineFormSet):
         super().clean()
         if any(self.errors):
             return
-        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("text")]
+        kept = [
+            f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("text")
+        ]
         kind = self.data.get("kind") or getattr(self.instance, "kind", Question.Kind.SINGLE)
         question_choices_check(
             kind=kind, total=len(kept), correct=sum(bool(f.cleaned_data.get("is_correct")) for f in kept)
@@ -97,7 +101,10 @@ class PublishForm(forms.Form):
         ],
     )
     grace_days = forms.IntegerField(
-        label=_("Re-certification grace period, days"), min_value=1, max_value=730, initial=DEFAULT_RECERTIFICATION_GRACE_DAYS
+        label=_("Re-certification grace period, days"),
+        min_value=1,
+        max_value=730,
+        initial=DEFAULT_RECERTIFICATION_GRACE_DAYS,
     )
 
 

@@ -54,7 +54,9 @@ def catalog_facets() -> dict:
     published = Course.objects.filter(status=CourseStatus.PUBLISHED)
     return {
         "languages": list(published.order_by("language").values_list("language", flat=True).distinct()),
-        "products": list(published.exclude(product="").order_by("product").values_list("product", flat=True).distinct()),
+        "products": list(
+            published.exclude(product="").order_by("product").values_list("product", flat=True).distinct()
+        ),
     }
 
 

@@ -141,7 +141,12 @@ def _recertification_require(*, course: Course, grace_days: int, today: datetime
 
 def question_delete(*, question: Question, actor: User) -> None:
     with transaction.atomic():
-        audit_record(actor=actor, action="training.question_deleted", target=question.quiz.course, data={"text": question.text[:200]})
+        audit_record(
+            actor=actor,
+            action="training.question_deleted",
+            target=question.quiz.course,
+            data={"text": question.text[:200]},
+        )
         question.delete()
 
 
@@ -406,4 +411,3 @@ def _reminders_send(*, certs: list[Certification], days: int) -> int:
             )
         )
     return count
-

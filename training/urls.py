@@ -20,8 +20,12 @@ urlpatterns = [
     path("manage/courses/new/", views.CourseEditView.as_view(), name="manage_course_create"),
     path("manage/courses/<int:pk>/", views.CourseEditView.as_view(), name="manage_course"),
     path("manage/courses/<int:pk>/quiz/", views.QuizEditView.as_view(), name="manage_quiz"),
-    path("manage/courses/<int:course_pk>/questions/new/", views.QuestionEditView.as_view(), name="manage_question_create"),
-    path("manage/courses/<int:course_pk>/questions/<int:pk>/", views.QuestionEditView.as_view(), name="manage_question"),
+    path(
+        "manage/courses/<int:course_pk>/questions/new/", views.QuestionEditView.as_view(), name="manage_question_create"
+    ),
+    path(
+        "manage/courses/<int:course_pk>/questions/<int:pk>/", views.QuestionEditView.as_view(), name="manage_question"
+    ),
     path(
         "manage/courses/<int:course_pk>/questions/<int:pk>/delete/",
         views.QuestionDeleteView.as_view(),

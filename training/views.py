@@ -157,7 +157,9 @@ class LessonFileView(SignedInMixin, View):
         allowed = is_vendor(request.user) or Enrollment.objects.filter(user=request.user, course=lesson.course).exists()
         if not allowed or not lesson.attachment:
             raise Http404
-        return FileResponse(lesson.attachment.open("rb"), as_attachment=True, filename=lesson.attachment.name.split("/")[-1])
+        return FileResponse(
+            lesson.attachment.open("rb"), as_attachment=True, filename=lesson.attachment.name.split("/")[-1]
+        )
 
 
 class QuizView(PartnerRequiredMixin, View):
@@ -168,7 +170,12 @@ class QuizView(PartnerRequiredMixin, View):
             quiz.questions.prefetch_related(Prefetch("choices", queryset=Choice.objects.only("pk", "text", "question")))
         )
         form = form or QuizTakeForm(questions=questions)
-        return {"enrollment": enrollment, "quiz": quiz, "form": form, "state": services.quiz_state(enrollment=enrollment)}
+        return {
+            "enrollment": enrollment,
+            "quiz": quiz,
+            "form": form,
+            "state": services.quiz_state(enrollment=enrollment),
+        }
 
     def get(self, request, pk):
         enrollment = selectors.enrollment_get(viewer=request.user, pk=pk, own=True)
