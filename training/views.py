@@ -277,9 +277,13 @@ class CourseEditView(VendorRequiredMixin, View):
 
 class QuizEditView(VendorRequiredMixin, View):
     def _render(self, request, course, form):
-        quiz = getattr(course, "quiz", None)
+        quiz = Quiz.objects.filter(course=course).first()  # course.quiz may be the unsaved instance of the form
         questions = quiz.questions.prefetch_related("choices") if quiz else []
-        return render(request, "training/manage_quiz.html", {"course": course, "form": form, "questions": questions})
+        return render(
+            request,
+            "training/manage_quiz.html",
+            {"course": course, "quiz": quiz, "form": form, "questions": questions},
+        )
 
     def get(self, request, pk):
         course = get_object_or_404(Course, pk=pk)
