@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.db.models import Count, F, Func, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils import timezone
 
 from prm.models import PARTNER_ROLES, User
 from prm.permissions import is_partner_admin, is_partner_user, is_vendor
@@ -260,7 +261,7 @@ def valid_certified_people_by_partner(*, on: datetime.date) -> dict[int, dict]:
 def mandatory_training_completion_by_partner(*, on: datetime.date) -> dict[int, dict]:
     """{partner_id: {"staff": n, "completed": m, "pct": Decimal}}: share of active partner staff who, by `on`,
     passed every published mandatory onboarding course meant for their role. One SQL statement."""
-    end = datetime.datetime.combine(on + datetime.timedelta(days=1), datetime.time.min)
+    end = timezone.make_aware(datetime.datetime.combine(on + datetime.timedelta(days=1), datetime.time.min))
     required_for_role = Q(audience_role="") | Q(audience_role=OuterRef("role"))
     required = (
         Course.objects.filter(required_for_role, status=CourseStatus.PUBLISHED, is_mandatory_onboarding=True)

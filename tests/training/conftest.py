@@ -47,5 +47,9 @@ def right_answers(course):
 @pytest.fixture
 def learner(partner):
     return PartnerUserFactory(
-        role=Role.PARTNER_ENGINEER, partner=partner, email="learner@alpha.example", first_name="Ivan", last_name="Petrov"
+        role=Role.PARTNER_ENGINEER,
+        partner=partner,
+        email="learner@alpha.example",
+        first_name="Ivan",
+        last_name="Petrov",
     )

@@ -56,7 +56,10 @@ def test_multiple_choice_with_extra_wrong_pick_is_wrong(course, learner, right_a
 
 def test_choices_of_other_questions_are_ignored(enrollment, course, right_answers):
     # Sending the multiple question's correct ids for the single question must not count.
-    answers = {course.q_single.pk: [course.multi_right[0].pk], course.q_multiple.pk: right_answers[course.q_multiple.pk]}
+    answers = {
+        course.q_single.pk: [course.multi_right[0].pk],
+        course.q_multiple.pk: right_answers[course.q_multiple.pk],
+    }
     assert quiz_submit(enrollment=enrollment, answers=answers).score == 50
 
 

@@ -48,7 +48,9 @@ def test_minor_version_keeps_certificates(channel_manager, course, holder_cert, 
     assert not Notification.objects.filter(user=learner).exists()
 
 
-def test_new_major_reopens_quiz_and_issues_new_certificate(channel_manager, course, holder_cert, learner, right_answers):
+def test_new_major_reopens_quiz_and_issues_new_certificate(
+    channel_manager, course, holder_cert, learner, right_answers
+):
     enrollment = holder_cert.user.enrollments.get()
     assert not quiz_state(enrollment=enrollment)["open"]
     course_publish(course=course, actor=channel_manager, bump="major")

@@ -14,7 +14,9 @@ pytestmark = pytest.mark.django_db
 
 def _expiring_in(user, days):
     today = timezone.localdate()
-    return CertificationFactory(user=user, issued_on=today - datetime.timedelta(days=700), expires_on=today + datetime.timedelta(days=days))
+    return CertificationFactory(
+        user=user, issued_on=today - datetime.timedelta(days=700), expires_on=today + datetime.timedelta(days=days)
+    )
 
 
 def test_30_day_warning_goes_to_holder_and_partner_admin_once(learner, partner_admin, other_partner_rep):
@@ -52,8 +54,15 @@ def test_certificate_entering_7_day_window_directly_gets_one_message(learner):
 
 def test_expired_and_revoked_are_not_warned(learner):
     today = timezone.localdate()
-    CertificationFactory(user=learner, issued_on=today - datetime.timedelta(days=800), expires_on=today - datetime.timedelta(days=1))
-    CertificationFactory(user=learner, issued_on=today - datetime.timedelta(days=700), expires_on=today + datetime.timedelta(days=3), revoked_at=timezone.now())
+    CertificationFactory(
+        user=learner, issued_on=today - datetime.timedelta(days=800), expires_on=today - datetime.timedelta(days=1)
+    )
+    CertificationFactory(
+        user=learner,
+        issued_on=today - datetime.timedelta(days=700),
+        expires_on=today + datetime.timedelta(days=3),
+        revoked_at=timezone.now(),
+    )
     assert certifications_remind() == 0
 
 
