@@ -200,6 +200,9 @@ def test_vendor_pages_render(client_for, channel_manager, course):
         reverse("training:manage_question_create", args=[course.pk]),
         reverse("training:manage_publish", args=[course.pk]),
         reverse("training:manage_path_create"),
+        reverse("training:course_detail", args=[course.pk]),
+        reverse("training:catalog"),
+        reverse("training:certifications"),
     ]:
         assert client.get(url).status_code == 200, url
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 from training.models import Certification, EnrollmentStatus, QuizAttempt
 from training.services import QuizClosed, add_months, enrollment_enrol, quiz_submit
 
-from .factories import CourseFactory, LessonFactory, QuestionFactory, QuizFactory, ChoiceFactory
+from .factories import ChoiceFactory, CourseFactory, LessonFactory, QuestionFactory, QuizFactory
 
 
 @pytest.fixture
