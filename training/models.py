@@ -56,10 +56,11 @@ class Certification(TimeStampedModel):
         ordering = ["-issued_on", "-id"]
         constraints = [
             models.CheckConstraint(name="certification_dates_order", condition=Q(expires_on__gt=F("issued_on"))),
-            # A double quiz submit can never issue two certificates for the same course version.
+            # A double quiz submit can never issue two certificates for the same course version
+            # (imported/manual certificates carry no version and are not constrained).
             models.UniqueConstraint(
                 fields=["user", "type", "course_version"],
-                condition=Q(revoked_at__isnull=True),
+                condition=Q(revoked_at__isnull=True) & ~Q(course_version=""),
                 name="certification_once_per_version",
             ),
         ]

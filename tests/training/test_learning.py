@@ -125,3 +125,19 @@ def test_list_pages_constant_queries(client_for, learner, django_assert_max_num_
         assert client.get(reverse("training:catalog")).status_code == 200
     with django_assert_max_num_queries(12):
         assert client.get(reverse("training:my_learning")).status_code == 200
+
+
+def test_every_training_page_needs_login_except_verification(client, db):
+    from django.urls import get_resolver
+
+    resolver = get_resolver()
+    patterns = resolver.url_patterns
+    training = next(p for p in patterns if getattr(p, "namespace", None) == "training")
+    for pattern in training.url_patterns:
+        kwargs = {name: "1" if name != "code" else "ABC" for name in pattern.pattern.regex.groupindex}
+        url = reverse(f"training:{pattern.name}", kwargs=kwargs)
+        response = client.get(url)
+        if pattern.name == "certificate_verify":
+            assert response.status_code == 404  # public, and the code is unknown
+        else:
+            assert response.status_code == 302 and "/login/" in response.url, url

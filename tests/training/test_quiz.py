@@ -187,3 +187,14 @@ def test_concurrent_submits_issue_one_certificate(postgres_only, partner, cert_t
     assert sorted(outcomes) == ["closed", "closed", "closed", "ok"]
     assert Certification.objects.filter(user=user).count() == 1
     assert QuizAttempt.objects.filter(enrollment=enrollment).count() == 1
+
+
+def test_database_refuses_a_second_certificate_for_the_same_version(learner, cert_type):
+    from django.db import IntegrityError, transaction
+
+    from .factories import CertificationFactory
+
+    CertificationFactory(user=learner, type=cert_type, course_version="1.0")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CertificationFactory(user=learner, type=cert_type, course_version="1.0")
+    CertificationFactory(user=learner, type=cert_type, course_version="2.0")
