@@ -185,7 +185,14 @@ def team_training_status(*, viewer, on: datetime.date) -> dict:
             e = status.get((person.pk, course.pk))
             passed = e is not None and e.status == EnrollmentStatus.PASSED
             done += passed
-            cells.append({"required": True, "status": e.status if e else "", "passed": passed})
+            cells.append(
+                {
+                    "required": True,
+                    "status": e.status if e else "",
+                    "status_label": e.get_status_display() if e else "",
+                    "passed": passed,
+                }
+            )
         rows.append(
             {
                 "person": person,

@@ -13,6 +13,7 @@ urlpatterns = [
     path("enrollments/<int:pk>/quiz/", views.QuizView.as_view(), name="quiz"),
     path("lessons/<int:lesson_pk>/file/", views.LessonFileView.as_view(), name="lesson_file"),
     path("certifications/", views.CertificationListView.as_view(), name="certifications"),
+    path("certifications/<int:pk>/revoke/", views.CertificationRevokeView.as_view(), name="certification_revoke"),
     path("verify/<str:code>/", views.certificate_verify, name="certificate_verify"),
     path("team/", views.TeamTrainingView.as_view(), name="team"),
     path("reports/", views.ReportsView.as_view(), name="reports"),

@@ -33,7 +33,7 @@ from .forms import (
     QuizTakeForm,
     ReportFilterForm,
 )
-from .models import Choice, Course, Enrollment, LearningPath, Lesson, Question, Quiz
+from .models import Certification, Choice, Course, Enrollment, EnrollmentStatus, LearningPath, Lesson, Question, Quiz
 
 # --- Partner staff: catalog, learning, quiz ------------------------------------------------------------------
 
@@ -44,6 +44,9 @@ class CatalogView(SignedInMixin, View):
         filters = form.cleaned_data if form.is_valid() else {}
         courses = selectors.course_catalog(viewer=request.user, filters=filters)
         page = Paginator(courses, 30).get_page(request.GET.get("page"))
+        labels = dict(EnrollmentStatus.choices)
+        for course in page.object_list:
+            course.my_status_label = labels.get(getattr(course, "my_status", None), "")
         return render(
             request,
             "training/catalog.html",
@@ -91,8 +94,12 @@ class MyLearningView(PartnerRequiredMixin, View):
                 "enrollments": selectors.my_enrollments(user=request.user),
                 "paths": selectors.learning_paths_for(user=request.user),
                 "passed_course_ids": set(
-                    Enrollment.objects.filter(user=request.user, status="passed").values_list("course_id", flat=True)
+                    Enrollment.objects.filter(user=request.user, status=EnrollmentStatus.PASSED).values_list(
+                        "course_id", flat=True
+                    )
                 ),
+                "certifications": Certification.objects.filter(user=request.user).select_related("type"),
+                "today": timezone.localdate(),
             },
         )
 
@@ -112,6 +119,11 @@ class EnrollmentDetailView(SignedInMixin, View):
                 "done": done,
                 "own": own,
                 "attempts": enrollment.attempts.all(),
+                "certification": Certification.objects.filter(
+                    user=enrollment.user_id, course=enrollment.course_id, revoked_at__isnull=True
+                )
+                .order_by("-issued_on")
+                .first(),
                 "quiz": services.quiz_state(enrollment=enrollment) if own else None,
                 "progress": round(100 * len(done) / len(lessons)) if lessons else 0,
             },
@@ -208,6 +220,20 @@ class CertificationListView(SignedInMixin, View):
             "training/certifications.html",
             {"certifications": certifications, "today": timezone.localdate()},
         )
+
+
+class CertificationRevokeView(VendorRequiredMixin, View):
+    def post(self, request, pk):
+        certification = get_object_or_404(Certification, pk=pk, revoked_at__isnull=True)
+        try:
+            services.certification_revoke(
+                certification=certification, actor=request.user, reason=request.POST.get("reason", "")
+            )
+        except ValidationError as e:
+            messages.error(request, " ".join(e.messages))
+        else:
+            messages.success(request, _("Certificate %(code)s revoked.") % {"code": certification.code})
+        return redirect("training:certifications")
 
 
 def certificate_verify(request, code):

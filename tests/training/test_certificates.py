@@ -56,3 +56,27 @@ def test_certification_list_scoped_to_partner(client_for, holder, other_partner_
     theirs = CertificationFactory(user=other_partner_rep)
     html = client_for(holder).get(reverse("training:certifications")).content.decode()
     assert mine.code in html and theirs.code not in html
+
+
+def test_channel_manager_revokes_with_reason(client_for, channel_manager, partner_admin, holder):
+    cert = CertificationFactory(user=holder)
+    client = client_for(channel_manager)
+    url = reverse("training:certification_revoke", args=[cert.pk])
+    client.post(url, {"reason": "  "})
+    cert.refresh_from_db()
+    assert cert.revoked_at is None
+    client.post(url, {"reason": "Exam fraud"})
+    cert.refresh_from_db()
+    assert cert.revoked_at is not None and cert.revoked_reason == "Exam fraud"
+    assert client_for(partner_admin).post(url, {"reason": "x"}).status_code == 403
+
+
+def test_revoked_certificate_stops_counting(holder):
+    from training.selectors import valid_certified_people_by_partner
+
+    cert = CertificationFactory(user=holder)
+    today = timezone.localdate()
+    assert valid_certified_people_by_partner(on=today)[holder.partner_id]["total"] == 1
+    cert.revoked_at = timezone.now()
+    cert.save()
+    assert valid_certified_people_by_partner(on=today) == {}

@@ -137,3 +137,18 @@ def test_reports_constant_queries(client_for, channel_manager, django_assert_max
     client = client_for(channel_manager)
     with django_assert_max_num_queries(10):
         assert client.get(reverse("training:reports")).status_code == 200
+
+
+@pytest.mark.parametrize("n", [2, 8])
+def test_team_page_constant_queries(client_for, partner, partner_admin, django_assert_max_num_queries, n):
+    courses = [CourseFactory(is_mandatory_onboarding=True) for _ in range(n)]
+    ct = CertificationTypeFactory()
+    for _ in range(n):
+        person = PartnerUserFactory(partner=partner, role=Role.PARTNER_ENGINEER)
+        EnrollmentFactory(user=person, course=courses[0], status=EnrollmentStatus.PASSED)
+        CertificationFactory(user=person, type=ct)
+    client = client_for(partner_admin)
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("training:team"))
+    assert response.status_code == 200
+    assert len(response.context["team"]["rows"]) == n + 1
