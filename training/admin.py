@@ -41,7 +41,7 @@ class CertificationAdmin(admin.ModelAdmin):
     list_display = ["code", "type", "user", "partner", "issued_on", "expires_on", "revoked_at"]
     list_filter = ["type"]
     search_fields = ["code", "user__email", "partner__name"]
-    raw_id_fields = ["user", "partner"]
+    raw_id_fields = ["user", "partner", "course"]
 
 
 @admin.register(models.Enrollment)
@@ -51,6 +51,16 @@ class EnrollmentAdmin(admin.ModelAdmin):
     raw_id_fields = ["user", "partner"]
 
 
+class LearningPathCourseInline(admin.TabularInline):
+    model = models.LearningPathCourse
+    extra = 0
+
+
+@admin.register(models.LearningPath)
+class LearningPathAdmin(admin.ModelAdmin):
+    list_display = ["name", "program_model", "role"]
+    inlines = [LearningPathCourseInline]
+
+
 admin.site.register(models.CertificationType)
 admin.site.register(models.Quiz)
-admin.site.register(models.LearningPath)

@@ -1,13 +1,16 @@
 """Courses, quizzes, enrollments and the certifications people earn by passing them."""
 
+import os
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from partners.models import ProgramModel
 from prm.models import Role, TimeStampedModel
 
 
@@ -42,6 +45,10 @@ class Certification(TimeStampedModel):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=200, blank=True)
     course_version = models.CharField(max_length=20, blank=True)
+    # The course whose quiz issued it (null for imported/manual ones); drives major-version re-certification.
+    course = models.ForeignKey(
+        "training.Course", null=True, blank=True, on_delete=models.SET_NULL, related_name="certifications"
+    )
     warned_30_at = models.DateTimeField(null=True, blank=True)
     warned_7_at = models.DateTimeField(null=True, blank=True)
 
@@ -49,11 +56,42 @@ class Certification(TimeStampedModel):
         ordering = ["-issued_on", "-id"]
         constraints = [
             models.CheckConstraint(name="certification_dates_order", condition=Q(expires_on__gt=F("issued_on"))),
+            # A double quiz submit can never issue two certificates for the same course version
+            # (imported/manual certificates carry no version and are not constrained).
+            models.UniqueConstraint(
+                fields=["user", "type", "course_version"],
+                condition=Q(revoked_at__isnull=True) & ~Q(course_version=""),
+                name="certification_once_per_version",
+            ),
         ]
-        indexes = [models.Index(fields=["partner", "expires_on"], name="certification_partner_exp_idx")]
+        indexes = [
+            models.Index(fields=["partner", "expires_on"], name="certification_partner_exp_idx"),
+            models.Index(fields=["expires_on"], name="certification_expires_idx"),
+        ]
+
+    def status_on(self, day) -> str:
+        if self.revoked_at:
+            return "revoked"
+        return "expired" if self.expires_on < day else "valid"
 
     def __str__(self):
         return f"{self.type} — {self.user}"
+
+
+LESSON_FILE_EXTENSIONS = ("pdf", "pptx", "docx", "xlsx", "zip", "png", "jpg", "jpeg", "mp4")
+LESSON_FILE_MAX_BYTES = 50 * 1024 * 1024
+
+
+def validate_lesson_file(value) -> None:
+    ext = os.path.splitext(value.name)[1].lower().lstrip(".")
+    if ext not in LESSON_FILE_EXTENSIONS:
+        raise ValidationError(
+            _("Unsupported file type “%(ext)s”. Allowed: %(allowed)s."),
+            code="file_type",
+            params={"ext": ext or "?", "allowed": ", ".join(LESSON_FILE_EXTENSIONS)},
+        )
+    if value.size is not None and value.size > LESSON_FILE_MAX_BYTES:
+        raise ValidationError(_("The file is larger than 50 MB."), code="file_size")
 
 
 class CourseLevel(models.TextChoices):
@@ -86,6 +124,7 @@ class Course(TimeStampedModel):
 
     class Meta:
         ordering = ["title"]
+        indexes = [models.Index(fields=["status", "language", "level"], name="course_catalog_idx")]
 
     def __str__(self):
         return self.title
@@ -101,7 +140,7 @@ class Lesson(models.Model):
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True)
     url = models.URLField(blank=True)
-    attachment = models.FileField(upload_to="lessons/", blank=True)
+    attachment = models.FileField(upload_to="lessons/", blank=True, validators=[validate_lesson_file])
 
     class Meta:
         ordering = ["course", "order"]
@@ -160,10 +199,16 @@ class Choice(models.Model):
 
 class LearningPath(models.Model):
     name = models.CharField(max_length=200)
-    program_model = models.CharField(max_length=20, blank=True)
+    program_model = models.CharField(
+        max_length=20, choices=ProgramModel.choices, blank=True, help_text=_("Empty: every program model.")
+    )
     role = models.CharField(max_length=32, choices=Role.choices, blank=True)
     courses = models.ManyToManyField(Course, through="LearningPathCourse")
     description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["program_model", "role"], name="learningpath_model_role_idx")]
 
     def __str__(self):
         return self.name
@@ -202,7 +247,13 @@ class Enrollment(TimeStampedModel):
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["user", "course"], name="enrollment_unique")]
-        indexes = [models.Index(fields=["partner", "status"], name="enrollment_partner_status_idx")]
+        indexes = [
+            models.Index(fields=["partner", "status"], name="enrollment_partner_status_idx"),
+            models.Index(fields=["course", "status"], name="enrollment_course_status_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} — {self.course}"
 
 
 class QuizAttempt(models.Model):
@@ -211,9 +262,12 @@ class QuizAttempt(models.Model):
     score = models.PositiveSmallIntegerField()
     passed = models.BooleanField()
     answers = models.JSONField(default=dict)
+    # Attempts are limited per major version: a new major version re-opens the quiz.
+    course_major = models.PositiveSmallIntegerField(default=1)
 
     class Meta:
         ordering = ["-submitted_at"]
+        indexes = [models.Index(fields=["enrollment", "course_major"], name="quizattempt_enrollment_idx")]
 
     def __str__(self):
         return f"{self.score}% ({'passed' if self.passed else 'failed'})"

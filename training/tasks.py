@@ -3,5 +3,7 @@ from celery import shared_task
 
 @shared_task
 def certifications_remind() -> int:
-    """Warns holders 30 and 7 days before a certification expires (implemented with the training issue)."""
-    return 0
+    """Daily: warn holders and their partner admins 30 and 7 days before a certification expires."""
+    from .services import certifications_remind as remind
+
+    return remind()

@@ -4,7 +4,18 @@ import factory
 from django.utils import timezone
 
 from tests.partners.factories import CompetencyFactory
-from training.models import Certification, CertificationType, Course, CourseStatus
+from training.models import (
+    Certification,
+    CertificationType,
+    Choice,
+    Course,
+    CourseStatus,
+    Enrollment,
+    LearningPath,
+    Lesson,
+    Question,
+    Quiz,
+)
 
 
 class CertificationTypeFactory(factory.django.DjangoModelFactory):
@@ -36,3 +47,59 @@ class CourseFactory(factory.django.DjangoModelFactory):
     title = factory.Sequence(lambda n: f"Course {n}")
     product = "Platform"
     status = CourseStatus.PUBLISHED
+
+
+class LessonFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Lesson
+
+    course = factory.SubFactory(CourseFactory)
+    order = factory.Sequence(lambda n: n + 1)
+    title = factory.Sequence(lambda n: f"Lesson {n}")
+    body = "Read this."
+
+
+class QuizFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Quiz
+
+    course = factory.SubFactory(CourseFactory)
+    passing_score = 100
+    attempt_limit = 3
+    cooldown_minutes = 60
+
+
+class QuestionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Question
+
+    quiz = factory.SubFactory(QuizFactory)
+    order = factory.Sequence(lambda n: n + 1)
+    text = factory.Sequence(lambda n: f"Question {n}?")
+    kind = Question.Kind.SINGLE
+
+
+class ChoiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Choice
+
+    question = factory.SubFactory(QuestionFactory)
+    text = factory.Sequence(lambda n: f"Answer {n}")
+    is_correct = False
+
+
+class EnrollmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Enrollment
+
+    user = factory.SubFactory("tests.prm.factories.PartnerUserFactory", role="partner_engineer")
+    partner = factory.LazyAttribute(lambda o: o.user.partner)
+    course = factory.SubFactory(CourseFactory)
+    course_version = factory.LazyAttribute(lambda o: o.course.version)
+
+
+class LearningPathFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LearningPath
+
+    name = factory.Sequence(lambda n: f"Path {n}")
