@@ -153,7 +153,7 @@ if REDIS_URL:
 else:
     # No service needed: the file system is the broker, so the embedded default still runs a real worker and beat.
     _broker_dir = VAR_DIR / "celery" / "broker"
-    for _sub in ("out", "processed"):
+    for _sub in ("out", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     (VAR_DIR / "celery" / "results").mkdir(parents=True, exist_ok=True)
     (VAR_DIR / "cache").mkdir(parents=True, exist_ok=True)
@@ -168,6 +168,7 @@ else:
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'celery' / 'results'}"
