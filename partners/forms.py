@@ -6,8 +6,8 @@ from prm.models import VENDOR_ROLES, User
 
 from . import services
 from .models import (
-    ContactRole,
     Competency,
+    ContactRole,
     Industry,
     Partner,
     PartnerStatus,
