@@ -95,7 +95,9 @@ def test_activation_needs_mandatory_courses_and_a_valid_certification(channel_ma
         )
 
     CertificationFactory(user=engineer)
-    services.partner_status_change(partner=partner, to_status=PartnerStatus.ACTIVE, actor=channel_manager, reason="Ready")
+    services.partner_status_change(
+        partner=partner, to_status=PartnerStatus.ACTIVE, actor=channel_manager, reason="Ready"
+    )
     partner.refresh_from_db()
     assert partner.status == PartnerStatus.ACTIVE
     assert partner.joined_at == timezone.localdate()

@@ -50,13 +50,17 @@ def test_partner_staff_get_403_on_vendor_pages(client_for, partner_admin, name, 
 @pytest.mark.parametrize("name", VENDOR_POSTS)
 def test_partner_admin_cannot_change_status_tier_or_manager(client_for, partner_admin, name):
     partner = partner_admin.partner
-    response = client_for(partner_admin).post(reverse(name, args=[partner.pk]), {"to_status": "suspended", "reason": "x"})
+    response = client_for(partner_admin).post(
+        reverse(name, args=[partner.pk]), {"to_status": "suspended", "reason": "x"}
+    )
     assert response.status_code == 403
     partner.refresh_from_db()
     assert partner.status == PartnerStatus.ACTIVE
 
 
-@pytest.mark.parametrize("name", ["partners:directory", "partners:onboarding", "partners:tiers", "partners:review_queue"])
+@pytest.mark.parametrize(
+    "name", ["partners:directory", "partners:onboarding", "partners:tiers", "partners:review_queue"]
+)
 def test_anonymous_users_go_to_login(client, name):
     response = client.get(reverse(name))
     assert response.status_code == 302
