@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
@@ -120,7 +120,13 @@ def partner_apply(
             home_region=regions[0] if regions else None,
         )
         partner.full_clean()
-        partner.save()
+        try:
+            with transaction.atomic():
+                partner.save()
+        except IntegrityError as exc:  # a concurrent application with the same tax id won the race
+            raise ValidationError(
+                {"tax_id": _("A partner with this tax id is already registered or has applied.")}
+            ) from exc
         partner.regions.set(regions)
         partner.competencies.set(competencies)
         partner.industries.set(industries)

@@ -90,7 +90,7 @@ class TestDirectory:
         with CaptureQueriesContext(connection) as large:
             response = client.get(url, {"region": "msk"})
         assert response.context["page"].paginator.count == 200
-        assert len(large) == len(small), [q["sql"] for q in large]
+        assert len(large) == len(small) <= 10, [q["sql"] for q in large]
 
 
 class TestLocator:
@@ -150,7 +150,7 @@ class TestLocator:
         with CaptureQueriesContext(connection) as large:
             response = client.get(url, {"region": "msk"})
         assert response.context["page"].paginator.count == 200
-        assert len(large) == len(small), [q["sql"] for q in large]
+        assert len(large) == len(small) <= 10, [q["sql"] for q in large]
 
     def test_public_profile_has_no_private_data(self, client, partner_admin):
         partner = partner_admin.partner

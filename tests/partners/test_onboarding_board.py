@@ -28,3 +28,16 @@ def test_vendor_nav_has_applications_and_reviews(client_for, channel_manager):
     body = client_for(channel_manager).get(reverse("home")).content.decode()
     assert reverse("partners:onboarding") in body
     assert reverse("partners:review_queue") in body
+
+
+@pytest.mark.parametrize("model", ["partner", "tier", "agreement", "customerreview"])
+def test_admin_pages_open(client_for, vendor_admin, partner, model):
+    client = client_for(vendor_admin)
+    assert client.get(reverse(f"admin:partners_{model}_changelist")).status_code == 200
+    assert client.get(reverse(f"admin:partners_{model}_add")).status_code == 200
+
+
+def test_admin_partner_change_page_keeps_status_read_only(client_for, vendor_admin, partner):
+    response = client_for(vendor_admin).get(reverse("admin:partners_partner_change", args=[partner.pk]))
+    assert response.status_code == 200
+    assert 'name="status"' not in response.content.decode()
