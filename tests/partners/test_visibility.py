@@ -33,6 +33,7 @@ def test_partner_user_sees_own_page_with_private_data(client_for, partner_rep):
     assert "AG-SECRET-1" in body
     assert "Penalty clause A" in body
     assert partner_rep.email in body
+    assert reverse("kpi:scorecard") in body
     # No vendor controls for partner staff.
     assert "status_form" not in page.context
 
