@@ -179,3 +179,41 @@ def test_status_form_suspends_and_reactivates(client_for, channel_manager):
     page = client.get(reverse("partners:detail", args=[partner.pk])).content.decode()
     assert "SLA breaches" in page
     assert "partner.status_changed" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_decisions_apply_only_one(postgres_only):
+    """Two channel managers decide the same application at once: the row lock lets exactly one win."""
+    import threading
+
+    from django.db import connection
+
+    from tests.prm.factories import UserFactory
+
+    partner = PartnerFactory(status=PartnerStatus.APPLIED)
+    managers = [UserFactory(role="channel_manager"), UserFactory(role="channel_manager")]
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def decide(actor, target):
+        try:
+            barrier.wait()
+            services.partner_status_change(partner=partner, to_status=target, actor=actor, reason="decision")
+            outcomes.append(target)
+        except ValidationError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=decide, args=(managers[0], PartnerStatus.UNDER_REVIEW)),
+        threading.Thread(target=decide, args=(managers[1], PartnerStatus.UNDER_REVIEW)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["refused", PartnerStatus.UNDER_REVIEW]
+    partner.refresh_from_db()
+    assert partner.status == PartnerStatus.UNDER_REVIEW
+    assert AuditEvent.objects.filter(action="partner.status_changed", partner=partner).count() == 1
