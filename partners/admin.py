@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models as db_models
 
 from . import models
 
@@ -43,9 +44,12 @@ class PartnerAdmin(admin.ModelAdmin):
     list_filter = ["status", "program_model", "partner_type", "tier"]
     search_fields = ["name", "legal_name", "tax_id"]
     list_select_related = ["tier", "account_manager"]
-    raw_id_fields = ["parent", "account_manager"]
+    raw_id_fields = ["parent"]
     filter_horizontal = ["regions", "competencies", "industries"]
+    # Status, tier and account manager change only through the audited services (the partner page).
+    readonly_fields = ["status", "status_reason", "status_changed_at", "tier", "account_manager"]
     inlines = [ContactInline]
+    formfield_overrides = {db_models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(models.Agreement)
@@ -54,10 +58,15 @@ class AgreementAdmin(admin.ModelAdmin):
     list_filter = ["status", "program_model"]
     search_fields = ["number", "partner__name"]
     raw_id_fields = ["partner", "signed_by_vendor"]
+    filter_horizontal = ["territory"]
+    list_select_related = ["partner"]
 
 
 @admin.register(models.CustomerReview)
 class CustomerReviewAdmin(admin.ModelAdmin):
-    list_display = ["partner", "rating", "status", "submitted_at"]
+    list_display = ["partner", "rating", "status", "submitted_at", "moderated_by"]
     list_filter = ["status"]
+    list_select_related = ["partner", "moderated_by"]
+    search_fields = ["partner__name", "author_name", "text"]
+    readonly_fields = ["token"]
     raw_id_fields = ["lead", "partner", "moderated_by"]

@@ -238,6 +238,7 @@ class Partner(TimeStampedModel):
         indexes = [
             models.Index(fields=["status", "program_model"], name="partner_status_model_idx"),
             models.Index(fields=["tier", "status"], name="partner_tier_status_idx"),
+            models.Index(fields=["sla_score"], name="partner_sla_score_idx"),
         ]
 
     def __str__(self):

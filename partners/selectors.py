@@ -1,31 +1,252 @@
-from django.db.models import Count, Q, QuerySet
+"""Reads for the partner program. Visibility is decided here (`viewer=`), so every page shares one rule."""
 
-from prm.permissions import is_vendor
+import datetime
+from decimal import Decimal
 
-from .models import Partner
+from django.db.models import (
+    Avg,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from prm.permissions import is_partner_user, is_vendor
+
+from .models import CustomerReview, Partner, PartnerStatus, ReviewStatus, Tier
+
+PIPELINE_STATUSES = (
+    PartnerStatus.APPLIED,
+    PartnerStatus.UNDER_REVIEW,
+    PartnerStatus.AGREEMENT_SIGNED,
+    PartnerStatus.ONBOARDING,
+)
+
+
+def _filter_common(qs: QuerySet, filters: dict) -> QuerySet:
+    """Filters shared by the directory and the public locator; m2m filters use EXISTS so rows never repeat."""
+    if region := filters.get("region"):
+        qs = qs.filter(Exists(Partner.regions.through.objects.filter(partner_id=OuterRef("pk"), region__code=region)))
+    if competency := filters.get("competency"):
+        qs = qs.filter(
+            Exists(Partner.competencies.through.objects.filter(partner_id=OuterRef("pk"), competency__code=competency))
+        )
+    if industry := filters.get("industry"):
+        qs = qs.filter(
+            Exists(Partner.industries.through.objects.filter(partner_id=OuterRef("pk"), industry__code=industry))
+        )
+    if partner_type := filters.get("partner_type"):
+        qs = qs.filter(partner_type=partner_type)
+    if tier := filters.get("tier"):
+        qs = qs.filter(tier__code=tier)
+    return qs
+
+
+def _decimal(value) -> Decimal | None:
+    try:
+        return Decimal(str(value))
+    except (ArithmeticError, ValueError):
+        return None
 
 
 def partner_list(*, viewer, filters: dict | None = None) -> QuerySet[Partner]:
     """The directory. Vendor staff see every partner; partner staff only their own company."""
+    from prm.models import User
+
     filters = filters or {}
     qs = Partner.objects.select_related("tier", "account_manager", "home_region").annotate(
-        staff_count=Count("staff", distinct=True)
+        staff_count=Coalesce(
+            Subquery(
+                User.objects.filter(partner=OuterRef("pk"))
+                .order_by()
+                .values("partner")
+                .annotate(n=Count("pk"))
+                .values("n"),
+                output_field=IntegerField(),
+            ),
+            0,
+        )
     )
     if not is_vendor(viewer):
-        qs = qs.filter(pk=viewer.partner_id)
+        qs = qs.filter(pk=viewer.partner_id) if is_partner_user(viewer) else qs.none()
     if q := filters.get("q"):
         qs = qs.filter(Q(name__icontains=q) | Q(legal_name__icontains=q) | Q(tax_id__icontains=q))
-    for field in ("status", "program_model", "partner_type"):
+    for field in ("status", "program_model"):
         if value := filters.get(field):
             qs = qs.filter(**{field: value})
-    if tier := filters.get("tier"):
-        qs = qs.filter(tier__code=tier)
-    if region := filters.get("region"):
-        qs = qs.filter(regions__code=region)
-    if competency := filters.get("competency"):
-        qs = qs.filter(competencies__code=competency)
-    return qs.order_by("name")
+    if manager := filters.get("account_manager"):
+        qs = qs.filter(account_manager_id=manager) if str(manager).isdigit() else qs.none()
+    if (low := _decimal(filters.get("sla_min"))) is not None:
+        qs = qs.filter(sla_score__gte=low)
+    if (high := _decimal(filters.get("sla_max"))) is not None:
+        qs = qs.filter(sla_score__lte=high)
+    return _filter_common(qs, filters).order_by("name")
 
 
 def partner_get(*, viewer, pk: int) -> Partner:
-    return partner_list(viewer=viewer).prefetch_related("regions", "competencies", "contacts", "staff").get(pk=pk)
+    return (
+        partner_list(viewer=viewer)
+        .select_related("parent", "exclusive_region", "sla_policy")
+        .prefetch_related("regions", "competencies", "industries", "contacts", "staff")
+        .get(pk=pk)
+    )
+
+
+def partner_onboarding_readiness(*, partner: Partner) -> dict:
+    """Checklist for activation: every published mandatory onboarding course passed by someone at the partner,
+    and at least one valid certification. Two queries whatever the size."""
+    from training.models import Certification, Course, CourseStatus, Enrollment, EnrollmentStatus
+
+    courses = list(
+        Course.objects.filter(status=CourseStatus.PUBLISHED, is_mandatory_onboarding=True)
+        .annotate(
+            passed=Exists(
+                Enrollment.objects.filter(course=OuterRef("pk"), partner=partner, status=EnrollmentStatus.PASSED)
+            )
+        )
+        .order_by("title")
+    )
+    valid_certifications = (
+        Certification.objects.filter(partner=partner, revoked_at__isnull=True, expires_on__gte=timezone.localdate())
+        .order_by()
+        .count()
+    )
+    missing = [f"“{c.title}” not passed" for c in courses if not c.passed]
+    if not valid_certifications:
+        missing.append("no valid certification")
+    return {"courses": courses, "valid_certifications": valid_certifications, "missing": missing, "ready": not missing}
+
+
+def partner_certifications(*, partner: Partner) -> QuerySet:
+    """Valid certifications only: expired or revoked ones no longer count."""
+    from training.models import Certification
+
+    return Certification.objects.filter(
+        partner=partner, revoked_at__isnull=True, expires_on__gte=timezone.localdate()
+    ).select_related("type__competency", "user")
+
+
+def partner_agreement(*, partner: Partner):
+    """The signed agreement, or else the latest one of any status."""
+    return (
+        partner.agreements.select_related("sla_policy", "signed_by_vendor")
+        .prefetch_related("territory")
+        .order_by("-signed_at", "-created_at")
+        .first()
+    )
+
+
+def _pipeline_aggregates(prefix: str = "") -> dict:
+    from leads.models import OPEN_STAGES, Stage
+
+    since = timezone.now() - datetime.timedelta(days=365)
+    open_q = Q(**{f"{prefix}stage__in": OPEN_STAGES})
+    won_q = Q(**{f"{prefix}stage": Stage.WON, f"{prefix}won_at__gte": since})
+    money = DecimalField(max_digits=16, decimal_places=2)
+    return {
+        "open_count": Count(f"{prefix}pk" if prefix else "pk", filter=open_q),
+        "open_value": Coalesce(Sum(f"{prefix}value", filter=open_q), Value(0), output_field=money),
+        "won_value_12m": Coalesce(Sum(f"{prefix}value", filter=won_q), Value(0), output_field=money),
+    }
+
+
+def partner_pipeline_summary(*, partner: Partner) -> dict:
+    from leads.models import Lead
+
+    return Lead.objects.filter(partner=partner).aggregate(**_pipeline_aggregates())
+
+
+def reseller_pipeline(*, distributor: Partner) -> list[Partner]:
+    """A distributor's resellers with their pipeline totals: one aggregate query."""
+    return list(
+        Partner.objects.filter(parent=distributor)
+        .select_related("tier")
+        .annotate(**_pipeline_aggregates("leads__"))
+        .order_by("name")
+    )
+
+
+def partner_tier_history(*, partner: Partner) -> QuerySet:
+    from kpi.models import TierChange
+
+    return TierChange.objects.filter(partner=partner).select_related("from_tier", "to_tier", "actor")[:50]
+
+
+def onboarding_board() -> list[tuple[str, str, list[Partner]]]:
+    """Applicants and partners in onboarding, grouped by status, oldest first."""
+    partners = list(
+        Partner.objects.filter(status__in=PIPELINE_STATUSES)
+        .select_related("account_manager")
+        .order_by("status_changed_at", "pk")
+    )
+    return [(s.value, s.label, [p for p in partners if p.status == s]) for s in PIPELINE_STATUSES]
+
+
+def tier_list() -> QuerySet[Tier]:
+    return Tier.objects.prefetch_related("requirements__competency").order_by("rank")
+
+
+def locator_list(*, filters: dict | None = None) -> QuerySet[Partner]:
+    """Public locator: active partners only, with public figures computed by correlated subqueries."""
+    from kpi.models import KpiSnapshot
+    from training.models import Certification
+
+    filters = filters or {}
+    today = timezone.localdate()
+    published = CustomerReview.objects.filter(partner=OuterRef("pk"), status=ReviewStatus.PUBLISHED).order_by()
+    qs = (
+        Partner.objects.filter(status=PartnerStatus.ACTIVE)
+        .select_related("tier", "home_region")
+        .annotate(
+            valid_certifications=Coalesce(
+                Subquery(
+                    Certification.objects.filter(partner=OuterRef("pk"), revoked_at__isnull=True, expires_on__gte=today)
+                    .order_by()
+                    .values("partner")
+                    .annotate(n=Count("pk"))
+                    .values("n"),
+                    output_field=IntegerField(),
+                ),
+                0,
+            ),
+            rating=Subquery(
+                published.values("partner").annotate(a=Avg("rating")).values("a"),
+                output_field=DecimalField(max_digits=3, decimal_places=2),
+            ),
+            reviews_count=Coalesce(
+                Subquery(published.values("partner").annotate(n=Count("pk")).values("n"), output_field=IntegerField()),
+                0,
+            ),
+            median_accept_minutes=Subquery(
+                KpiSnapshot.objects.filter(partner=OuterRef("pk")).order_by("-date").values("median_accept_minutes")[:1]
+            ),
+        )
+    )
+    if q := filters.get("q"):
+        qs = qs.filter(name__icontains=q)
+    return _filter_common(qs, filters).order_by(F("tier__rank").desc(nulls_last=True), "name")
+
+
+def locator_get(*, pk: int) -> Partner:
+    return locator_list().prefetch_related("regions", "competencies", "industries").get(pk=pk)
+
+
+def partner_published_reviews(*, partner: Partner) -> QuerySet[CustomerReview]:
+    return CustomerReview.objects.filter(partner=partner, status=ReviewStatus.PUBLISHED).order_by("-submitted_at")[:20]
+
+
+def review_queue() -> QuerySet[CustomerReview]:
+    return (
+        CustomerReview.objects.filter(status=ReviewStatus.SUBMITTED)
+        .select_related("partner", "lead")
+        .order_by("submitted_at")
+    )
