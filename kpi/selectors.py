@@ -4,7 +4,7 @@ import datetime
 import math
 from decimal import Decimal
 
-from django.db.models import Avg, Count, Prefetch, Sum
+from django.db.models import Avg, Count, Prefetch, Subquery, Sum
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -182,16 +182,16 @@ def statement(*, partner: Partner, month: str | None) -> dict:
         "lead"
     )
     totals = {
-        r["kind"]: r["total"]
+        r["kind"]: Decimal(r["total"]).quantize(Decimal("0.01"))
         for r in entries.values("kind").annotate(total=Sum("amount_reporting")).order_by("kind")
     }
-    by_kind = [(label, totals.get(kind, Decimal(0))) for kind, label in EntryKind.choices]
+    by_kind = [(label, totals.get(kind, Decimal("0.00"))) for kind, label in EntryKind.choices]
     return {
         "partner": partner,
         "month": first,
         "entries": list(entries.order_by("entry_date", "id")),
         "by_kind": by_kind,
-        "total": sum(totals.values(), Decimal(0)),
+        "total": sum(totals.values(), Decimal("0.00")),
     }
 
 
@@ -232,7 +232,13 @@ def network_dashboard(*, days: int = 90) -> dict:
         "at_risk": partners_at_risk(),
         "ledger": [(label, ledger.get(kind, Decimal(0))) for kind, label in EntryKind.choices],
         "runs": list(NightlyRun.objects.all()[:10]),
+        "lowest": lowest_scores(),
     }
+
+
+def lowest_scores(limit: int = 10) -> list[KpiSnapshot]:
+    latest = KpiSnapshot.objects.order_by("-date").values("date")[:1]
+    return list(KpiSnapshot.objects.filter(date=Subquery(latest)).select_related("partner").order_by("score")[:limit])
 
 
 def partners_at_risk() -> list[TierChange]:

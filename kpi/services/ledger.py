@@ -135,7 +135,13 @@ def sla_penalties_book(*, on: datetime.date) -> dict:
     end = day_end(on)
     start = end - datetime.timedelta(days=settings.PRM_KPI_WINDOW_DAYS)
     penalised = Q(partner__sla_policy__penalty_per_breach__gt=0)
-    fields = ("id", "partner_id", "day", "partner__sla_policy__penalty_per_breach", "partner__sla_policy__penalty_currency")
+    fields = (
+        "id",
+        "partner_id",
+        "day",
+        "partner__sla_policy__penalty_per_breach",
+        "partner__sla_policy__penalty_currency",
+    )
     offers = (
         Offer.objects.filter(penalised, deadline__gte=start, deadline__lt=end)
         .filter(Q(status=OfferStatus.EXPIRED) | Q(status=OfferStatus.ACCEPTED, responded_at__gt=F("deadline")))

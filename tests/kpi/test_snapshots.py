@@ -95,9 +95,7 @@ def test_win_rate_revenue_with_exchange_rates_and_cycle(partner, day):
     c = LeadFactory(partner=partner, stage=Stage.WON, value=Decimal("50000"), currency="RUB", won_at=won_old)
     LeadFactory(partner=partner, stage=Stage.LOST, closed_at=at(day - datetime.timedelta(days=3)))
     # Won 200 days ago: revenue (12 months) yes, win rate / cycle (90 days) no.
-    LeadFactory(
-        partner=partner, stage=Stage.WON, value=Decimal("1"), won_at=at(day - datetime.timedelta(days=200))
-    )
+    LeadFactory(partner=partner, stage=Stage.WON, value=Decimal("1"), won_at=at(day - datetime.timedelta(days=200)))
     from leads.models import Lead
 
     for lead, days in ((a, 10), (b, 30), (c, 20)):

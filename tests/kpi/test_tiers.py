@@ -30,7 +30,9 @@ def set_tier(partner, tier):
 
 def test_requirement_progress_explains_what_is_missing(partner, tiers):
     gold = tiers_with_requirements()[2]
-    rows = requirement_progress(partner=partner, tier=gold, values={"sla_acceptance": Decimal("88"), "by_competency": {}})
+    rows = requirement_progress(
+        partner=partner, tier=gold, values={"sla_acceptance": Decimal("88"), "by_competency": {}}
+    )
     needed = {r["metric"]: r for r in rows}
     assert needed["sla_acceptance"]["needed"] == "Offers accepted within SLA, % 88% → needs 95%"
     assert needed["certified_people"]["needed"] == "2 more certified people in Security"
@@ -96,7 +98,13 @@ def test_lock_freezes_tier(partner, channel_manager, tiers, day):
     from django.utils import timezone
 
     today = timezone.localdate()
-    tier_lock_set(partner=partner, tier=tiers["silver"], until=today + datetime.timedelta(days=10), reason="Audit", actor=channel_manager)
+    tier_lock_set(
+        partner=partner,
+        tier=tiers["silver"],
+        until=today + datetime.timedelta(days=10),
+        reason="Audit",
+        actor=channel_manager,
+    )
     put(partner, today, acceptance="99", security=5)
     assert tier_evaluate(on=today) == []
     partner.refresh_from_db()
