@@ -68,10 +68,7 @@ def requirement_progress(*, partner: Partner | None, tier: Tier, values: dict) -
     rows = []
     for req in tier.requirements.all():
         competency = req.competency.code if req.competency_id else None
-        if competency:
-            value = (values.get("by_competency") or {}).get(competency, 0)
-        else:
-            value = values.get(req.metric)
+        value = (values.get("by_competency") or {}).get(competency, 0) if competency else values.get(req.metric)
         met = value is not None and Decimal(str(value)) >= req.threshold
         rows.append(
             {
