@@ -27,7 +27,30 @@ PERCENT_METRICS = {
 def tiers_with_requirements() -> list[Tier]:
     """All tiers, lowest first, requirements prefetched so evaluating them costs no further queries."""
     reqs = TierRequirement.objects.select_related("competency")
-    return list(Tier.objects.order_by("rank").prefetch_related(Prefetch("requirements", queryset=reqs)))
+    tiers = list(Tier.objects.order_by("rank").prefetch_related(Prefetch("requirements", queryset=reqs)))
+    for tier in tiers:
+        tier.reqs = list(tier.requirements.all())  # plain list: evaluated thousands of times a night
+    return tiers
+
+
+def _requirements(tier: Tier) -> list[TierRequirement]:
+    reqs = getattr(tier, "reqs", None)
+    return reqs if reqs is not None else list(tier.requirements.select_related("competency"))
+
+
+def _value(req: TierRequirement, values: dict):
+    if req.competency_id:
+        return (values.get("by_competency") or {}).get(req.competency.code, 0)
+    return values.get(req.metric)
+
+
+def _is_met(req: TierRequirement, value) -> bool:
+    return value is not None and Decimal(str(value)) >= req.threshold
+
+
+def tier_met(*, tier: Tier, values: dict) -> bool:
+    """Whether every requirement of the tier is met: the same test as `requirement_progress`, without the texts."""
+    return all(_is_met(req, _value(req, values)) for req in _requirements(tier))
 
 
 def _fmt(value) -> str:
@@ -66,10 +89,10 @@ def requirement_progress(*, partner: Partner | None, tier: Tier, values: dict) -
     A missing value (no data yet) does not meet a requirement.
     """
     rows = []
-    for req in tier.requirements.all():
+    for req in _requirements(tier):
         competency = req.competency.code if req.competency_id else None
-        value = (values.get("by_competency") or {}).get(competency, 0) if competency else values.get(req.metric)
-        met = value is not None and Decimal(str(value)) >= req.threshold
+        value = _value(req, values)
+        met = _is_met(req, value)
         rows.append(
             {
                 "metric": req.metric,
@@ -98,7 +121,7 @@ def tier_reached(*, partner: Partner | None, tiers: list[Tier], values: dict) ->
     """The highest tier whose every requirement is met (a tier without requirements is always met)."""
     best = None
     for tier in sorted(tiers, key=lambda t: t.rank):
-        if all(r["met"] for r in requirement_progress(partner=partner, tier=tier, values=values)):
+        if tier_met(tier=tier, values=values):
             best = tier
     return best
 

@@ -16,7 +16,7 @@ from prm.models import AuditEvent, Notification, NotificationKind, Role, User
 from prm.services import audit_record, notify
 
 from ..models import KpiSnapshot, NightlyRun, TierChange, TierChangeKind, TierLock
-from ..selectors import requirement_progress, tier_reached, tiers_with_requirements
+from ..selectors import requirement_progress, tier_met, tier_reached, tiers_with_requirements
 from .snapshots import snapshot_values
 
 
@@ -39,17 +39,20 @@ def _decide(*, partner, tiers, values, last_kind, last_grace, on, grace_days) ->
         rows = requirement_progress(partner=partner, tier=best, values=values)
         reason = _("First tier assigned from the KPIs: %(tier)s.") % {"tier": best.name}
         return {"kind": TierChangeKind.INITIAL, "to": best, "rows": rows, "reason": reason}
-    current_rows = requirement_progress(partner=partner, tier=current, values=values)
     if best is not None and best.rank > current.rank:
         rows = requirement_progress(partner=partner, tier=best, values=values)
         reason = _("Promoted to %(tier)s: every requirement of %(tier)s is met.") % {"tier": best.name}
         return {"kind": TierChangeKind.PROMOTION, "to": best, "rows": rows, "reason": reason}
     warned = last_kind == TierChangeKind.WARNING
-    if all(r["met"] for r in current_rows):
-        if warned:
-            reason = _("Warning cleared: the requirements of %(tier)s are met again.") % {"tier": current.name}
-            return {"kind": TierChangeKind.WARNING_CLEARED, "to": current, "rows": current_rows, "reason": reason}
-        return None
+    if tier_met(tier=current, values=values):
+        if not warned:
+            return None
+        current_rows = requirement_progress(partner=partner, tier=current, values=values)
+        reason = _("Warning cleared: the requirements of %(tier)s are met again.") % {"tier": current.name}
+        return {"kind": TierChangeKind.WARNING_CLEARED, "to": current, "rows": current_rows, "reason": reason}
+    if warned and (last_grace is None or on <= last_grace):
+        return None  # still in the grace period
+    current_rows = requirement_progress(partner=partner, tier=current, values=values)
     if not warned:
         grace = on + datetime.timedelta(days=grace_days)
         reason = _(
@@ -57,10 +60,8 @@ def _decide(*, partner, tiers, values, last_kind, last_grace, on, grace_days) ->
             "be lowered."
         ) % {"tier": current.name, "missing": _missing(current_rows), "date": grace.isoformat()}
         return {"kind": TierChangeKind.WARNING, "to": current, "rows": current_rows, "reason": reason, "grace": grace}
-    if last_grace is not None and on > last_grace:
-        target = best or tiers[0]
-        if target.pk == current.pk:
-            return None
+    target = best or tiers[0]
+    if target.pk != current.pk:
         reason = _(
             "Demoted to %(to)s: the requirements of %(tier)s are still not met after the grace period ended on "
             "%(date)s (%(missing)s)."
