@@ -72,6 +72,7 @@ def commission_accrue(*, on: datetime.date) -> dict:
         Lead.objects.filter(stage=Stage.WON, partner__isnull=False, won_at__lt=day_end(on))
         .exclude(Exists(CommissionEntry.objects.filter(lead=OuterRef("pk"), kind=EntryKind.ACCRUAL)))
         .annotate(won_day=TruncDate("won_at", tzinfo=tz))
+        .order_by()
     )
     leads = list(
         due.annotate(rate=commission_rate_expr("partner", "won_day")).values(
@@ -147,6 +148,7 @@ def sla_penalties_book(*, on: datetime.date) -> dict:
         .filter(Q(status=OfferStatus.EXPIRED) | Q(status=OfferStatus.ACCEPTED, responded_at__gt=F("deadline")))
         .filter(_not_booked("penalty:offer:"))
         .annotate(day=TruncDate("deadline", tzinfo=tz))
+        .order_by()
         .values(*fields, "lead_id")
     )
     contacts = (
@@ -154,6 +156,7 @@ def sla_penalties_book(*, on: datetime.date) -> dict:
         .filter(Q(first_contact_at__isnull=True) | Q(first_contact_at__gt=F("first_contact_due")))
         .filter(_not_booked("penalty:first_contact:lead:"))
         .annotate(day=TruncDate("first_contact_due", tzinfo=tz))
+        .order_by()
         .values(*fields)
     )
     fx = Rates()

@@ -6,12 +6,14 @@ the number of queries does not depend on the number of partners. The formulas ar
 """
 
 import datetime
+import json
 import statistics
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import (
     Aggregate,
@@ -261,6 +263,36 @@ def snapshot_values(snapshot: KpiSnapshot) -> dict:
     return values
 
 
+_UPSERT_SQL = """
+INSERT INTO kpi_kpisnapshot (partner_id, date, {columns})
+SELECT partner_id, date, {columns} FROM jsonb_to_recordset(%s::jsonb) AS x(
+    partner_id bigint, date date, window_days integer, offers_total integer, accepted_in_sla_pct numeric,
+    median_accept_minutes numeric, first_contact_in_sla_pct numeric, hygiene_pct numeric, win_rate_pct numeric,
+    won_revenue_12m numeric, avg_cycle_days numeric, customer_rating numeric, reviews_count integer,
+    certified_people integer, certified_by_competency jsonb, mandatory_training_pct numeric, score numeric,
+    score_components jsonb)
+ON CONFLICT (partner_id, date) DO UPDATE SET {updates}
+""".format(columns=", ".join(KPI_FIELDS), updates=", ".join(f"{f} = EXCLUDED.{f}" for f in KPI_FIELDS))
+
+
+def _snapshots_upsert(rows: list[dict]) -> None:
+    """Insert or overwrite the day's snapshots in one statement.
+
+    On PostgreSQL the rows travel as one JSON parameter (Django's bulk_create spends more time preparing 10,000
+    rows × 18 fields than the database spends computing them); elsewhere bulk_create(update_conflicts=True).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute(_UPSERT_SQL, [json.dumps(rows, cls=DjangoJSONEncoder)])
+        return
+    KpiSnapshot.objects.bulk_create(
+        [KpiSnapshot(**row) for row in rows],
+        update_conflicts=True,
+        unique_fields=["partner", "date"],
+        update_fields=KPI_FIELDS,
+    )
+
+
 def kpi_snapshots_compute(*, on: datetime.date) -> int:
     """Compute and store every partner's KPIs and score for `on`. Idempotent: re-running overwrites the day."""
     window = settings.PRM_KPI_WINDOW_DAYS
@@ -287,35 +319,31 @@ def kpi_snapshots_compute(*, on: datetime.date) -> int:
         o = offers.get(pid, {})
         ld = leads.get(pid, {})
         rv = reviews.get(pid, {})
-        snap = KpiSnapshot(
-            partner_id=pid,
-            date=on,
-            window_days=window,
-            offers_total=o.get("total", 0),
-            accepted_in_sla_pct=_pct(o.get("in_sla", 0), o.get("total", 0)),
-            median_accept_minutes=_minutes(o.get("median")),
-            first_contact_in_sla_pct=_pct(ld.get("fc_ok", 0), ld.get("fc_total", 0)),
-            hygiene_pct=_pct(ld.get(f"fresh_{update_days or settings.PRM_HYGIENE_DAYS}", 0), ld.get("open", 0)),
-            win_rate_pct=_pct(ld.get("won", 0), ld.get("won", 0) + ld.get("lost", 0)),
-            won_revenue_12m=_q(ld.get("revenue") or 0, "0.01"),
-            avg_cycle_days=_q(ld["cycle"].total_seconds() / 86400, "0.1") if ld.get("cycle") is not None else None,
-            customer_rating=_q(rv.get("avg"), "0.01"),
-            reviews_count=rv.get("n", 0),
-            certified_people=certified.get(pid, 0),
-            certified_by_competency=by_comp.get(pid, {}),
-            mandatory_training_pct=training.get(pid),
-        )
-        snap.score, snap.score_components = score_compute(values=snapshot_values(snap), components=components)
-        rows.append(snap)
+        row = {
+            "partner_id": pid,
+            "date": on,
+            "window_days": window,
+            "offers_total": o.get("total", 0),
+            "accepted_in_sla_pct": _pct(o.get("in_sla", 0), o.get("total", 0)),
+            "median_accept_minutes": _minutes(o.get("median")),
+            "first_contact_in_sla_pct": _pct(ld.get("fc_ok", 0), ld.get("fc_total", 0)),
+            "hygiene_pct": _pct(ld.get(f"fresh_{update_days or settings.PRM_HYGIENE_DAYS}", 0), ld.get("open", 0)),
+            "win_rate_pct": _pct(ld.get("won", 0), ld.get("won", 0) + ld.get("lost", 0)),
+            "won_revenue_12m": _q(ld.get("revenue") or 0, "0.01"),
+            "avg_cycle_days": _q(ld["cycle"].total_seconds() / 86400, "0.1") if ld.get("cycle") is not None else None,
+            "customer_rating": _q(rv.get("avg"), "0.01"),
+            "reviews_count": rv.get("n", 0),
+            "certified_people": certified.get(pid, 0),
+            "certified_by_competency": by_comp.get(pid, {}),
+            "mandatory_training_pct": training.get(pid),
+        }
+        values = {metric: row[field] for metric, field in METRIC_FIELDS.items()}
+        values["by_competency"] = row["certified_by_competency"]
+        row["score"], row["score_components"] = score_compute(values=values, components=components)
+        rows.append(row)
 
     with transaction.atomic():
-        KpiSnapshot.objects.bulk_create(
-            rows,
-            batch_size=2000,
-            update_conflicts=True,
-            unique_fields=["partner", "date"],
-            update_fields=KPI_FIELDS,
-        )
+        _snapshots_upsert(rows)
         # Routing reads the score from the partner row; one UPDATE for everyone.
         todays = KpiSnapshot.objects.filter(partner=OuterRef("pk"), date=on)
         Partner.objects.filter(kpi_snapshots__date=on).update(sla_score=Subquery(todays.values("score")[:1]))
