@@ -4,7 +4,7 @@ import datetime
 import math
 from decimal import Decimal
 
-from django.db.models import Avg, Count, Prefetch, Subquery, Sum
+from django.db.models import Avg, Count, OuterRef, Prefetch, Subquery, Sum
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -261,15 +261,13 @@ def lowest_scores(limit: int = 10) -> list[KpiSnapshot]:
     return list(KpiSnapshot.objects.filter(date=Subquery(latest)).select_related("partner").order_by("score")[:limit])
 
 
-def partners_at_risk() -> list[TierChange]:
-    """Partners whose latest tier decision is an open warning (demotion after the grace period)."""
-    latest = TierChange.objects.order_by("partner_id", "-effective_on", "-id")
-    last_per_partner = {}
-    for pid, change_id, kind in latest.values_list("partner_id", "id", "kind"):
-        last_per_partner.setdefault(pid, (change_id, kind))
-    ids = [cid for cid, kind in last_per_partner.values() if kind == TierChangeKind.WARNING]
+def partners_at_risk(limit: int = 50) -> list[TierChange]:
+    """Warnings that are still each partner's latest tier decision: demotion follows after the grace period."""
+    latest = TierChange.objects.filter(partner=OuterRef("partner_id")).order_by("-effective_on", "-id")
     return list(
-        TierChange.objects.filter(pk__in=ids, partner__status=PartnerStatus.ACTIVE)
+        TierChange.objects.filter(
+            kind=TierChangeKind.WARNING, partner__status=PartnerStatus.ACTIVE, pk=Subquery(latest.values("pk")[:1])
+        )
         .select_related("partner", "to_tier")
-        .order_by("grace_until")
+        .order_by("grace_until", "id")[:limit]
     )
