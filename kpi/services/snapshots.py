@@ -345,6 +345,11 @@ def kpi_snapshots_compute(*, on: datetime.date) -> int:
     with transaction.atomic():
         _snapshots_upsert(rows)
         # Routing reads the score from the partner row; one UPDATE for everyone.
-        todays = KpiSnapshot.objects.filter(partner=OuterRef("pk"), date=on)
-        Partner.objects.filter(kpi_snapshots__date=on).update(sla_score=Subquery(todays.values("score")[:1]))
+        todays = Subquery(KpiSnapshot.objects.filter(partner=OuterRef("pk"), date=on).values("score")[:1])
+        (
+            Partner.objects.annotate(new_score=todays)
+            .filter(new_score__isnull=False)
+            .filter(Q(sla_score__isnull=True) | ~Q(sla_score=F("new_score")))
+            .update(sla_score=todays)
+        )
     return len(rows)
