@@ -62,15 +62,21 @@ def commission_rate_expr(partner_ref: str, day_ref: str):
 
 
 def commission_accrue(*, on: datetime.date) -> dict:
-    """Accrue commission for deals won up to `on` that have no accrual yet (normally: those won that day).
+    """Accrue commission for deals won up to `on` that have no accrual yet: normally those won that day, plus a
+    catch-up of the last PRM_LEDGER_CATCHUP_DAYS (default 90) for nights that were missed.
 
     value × rate, split by co-sell shares (each co-seller at its own rate; the owner keeps the remainder),
     converted to the reporting currency at the rate valid on the won day.
     """
     tz = vendor_tz()
+    end = day_end(on)
+    since = end - datetime.timedelta(days=settings.PRM_LEDGER_CATCHUP_DAYS)
+    booked = CommissionEntry.objects.filter(
+        lead=OuterRef("pk"), kind=EntryKind.ACCRUAL, entry_date__gte=since.date() - datetime.timedelta(days=1)
+    )
     due = (
-        Lead.objects.filter(stage=Stage.WON, partner__isnull=False, won_at__lt=day_end(on))
-        .exclude(Exists(CommissionEntry.objects.filter(lead=OuterRef("pk"), kind=EntryKind.ACCRUAL)))
+        Lead.objects.filter(stage=Stage.WON, partner__isnull=False, won_at__gte=since, won_at__lt=end)
+        .exclude(Exists(booked))
         .annotate(won_day=TruncDate("won_at", tzinfo=tz))
         .order_by()
     )
@@ -124,9 +130,10 @@ def commission_accrue(*, on: datetime.date) -> dict:
     return {"accruals": len(created), "missing_rate": missing}
 
 
-def _not_booked(prefix: str):
+def _not_booked(prefix: str, since: datetime.date):
     key = Concat(Value(prefix), Cast(OuterRef("pk"), CharField()), output_field=CharField())
-    return ~Exists(CommissionEntry.objects.filter(source_key=key))
+    booked = CommissionEntry.objects.filter(kind=EntryKind.PENALTY, entry_date__gte=since, source_key=key)
+    return ~Exists(booked)
 
 
 def sla_penalties_book(*, on: datetime.date) -> dict:
@@ -136,6 +143,7 @@ def sla_penalties_book(*, on: datetime.date) -> dict:
     end = day_end(on)
     start = end - datetime.timedelta(days=settings.PRM_KPI_WINDOW_DAYS)
     penalised = Q(partner__sla_policy__penalty_per_breach__gt=0)
+    since = start.date() - datetime.timedelta(days=1)  # penalties are dated by the breach, inside the window
     fields = (
         "id",
         "partner_id",
@@ -146,7 +154,7 @@ def sla_penalties_book(*, on: datetime.date) -> dict:
     offers = (
         Offer.objects.filter(penalised, deadline__gte=start, deadline__lt=end)
         .filter(Q(status=OfferStatus.EXPIRED) | Q(status=OfferStatus.ACCEPTED, responded_at__gt=F("deadline")))
-        .filter(_not_booked("penalty:offer:"))
+        .filter(_not_booked("penalty:offer:", since))
         .annotate(day=TruncDate("deadline", tzinfo=tz))
         .order_by()
         .values(*fields, "lead_id")
@@ -154,7 +162,7 @@ def sla_penalties_book(*, on: datetime.date) -> dict:
     contacts = (
         Lead.objects.filter(penalised, first_contact_due__gte=start, first_contact_due__lt=end)
         .filter(Q(first_contact_at__isnull=True) | Q(first_contact_at__gt=F("first_contact_due")))
-        .filter(_not_booked("penalty:first_contact:lead:"))
+        .filter(_not_booked("penalty:first_contact:lead:", since))
         .annotate(day=TruncDate("first_contact_due", tzinfo=tz))
         .order_by()
         .values(*fields)
