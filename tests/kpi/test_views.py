@@ -163,3 +163,10 @@ def test_channel_manager_locks_tier(client_for, channel_manager, partner, partne
     client.post(url, {"release": "1"})
     lock.refresh_from_db()
     assert lock.released_at is not None
+
+
+@pytest.mark.parametrize("name", ["kpi:scorecard", "kpi:what_if", "kpi:statement", "kpi:dashboard"])
+def test_anonymous_goes_to_login(client, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
