@@ -13,7 +13,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import (
     Aggregate,
@@ -275,6 +274,14 @@ ON CONFLICT (partner_id, date) DO UPDATE SET {updates}
 """.format(columns=", ".join(KPI_FIELDS), updates=", ".join(f"{f} = EXCLUDED.{f}" for f in KPI_FIELDS))
 
 
+def _plain(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
 def _snapshots_upsert(rows: list[dict]) -> None:
     """Insert or overwrite the day's snapshots in one statement.
 
@@ -282,8 +289,10 @@ def _snapshots_upsert(rows: list[dict]) -> None:
     rows × 18 fields than the database spends computing them); elsewhere bulk_create(update_conflicts=True).
     """
     if connection.vendor == "postgresql":
+        # Plain JSON types: the C encoder then never calls back into Python (quantized values survive a float).
+        plain = [{k: _plain(v) for k, v in row.items()} for row in rows]
         with connection.cursor() as cur:
-            cur.execute(_UPSERT_SQL, [json.dumps(rows, cls=DjangoJSONEncoder)])
+            cur.execute(_UPSERT_SQL, [json.dumps(plain)])
         return
     KpiSnapshot.objects.bulk_create(
         [KpiSnapshot(**row) for row in rows],
