@@ -160,7 +160,11 @@ class CommissionEntry(models.Model):
     class Meta:
         ordering = ["-entry_date", "-id"]
         verbose_name_plural = "commission entries"
-        indexes = [models.Index(fields=["partner", "entry_date"], name="commission_partner_date_idx")]
+        indexes = [
+            models.Index(fields=["partner", "entry_date"], name="commission_partner_date_idx"),
+            # The nightly run's "not booked yet" checks look at recent entries of one kind only.
+            models.Index(fields=["kind", "entry_date"], name="commission_kind_date_idx"),
+        ]
 
     def __str__(self):
         return f"{self.entry_date} {self.get_kind_display()} {self.amount} {self.currency}"

@@ -1,25 +1,152 @@
-from django.db.models import Count
-from django.shortcuts import render
+import csv
+
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views import View
 
-from partners.models import Partner, PartnerStatus
-from prm.permissions import PartnerRequiredMixin, VendorRequiredMixin
+from partners.models import Competency, Partner
+from prm.permissions import SignedInMixin, VendorRequiredMixin, is_vendor
 
-from .models import KpiSnapshot, NightlyRun
+from . import selectors
+from .forms import TierLockForm, WhatIfForm
+from .services.tiers import tier_lock_release, tier_lock_set
 
 
 class DashboardView(VendorRequiredMixin, View):
     def get(self, request):
-        tiers = (
-            Partner.objects.filter(status=PartnerStatus.ACTIVE)
-            .values("tier__name")
-            .annotate(n=Count("id"))
-            .order_by("tier__rank")
-        )
-        return render(request, "kpi/dashboard.html", {"tiers": tiers, "runs": NightlyRun.objects.all()[:10]})
+        return render(request, "kpi/dashboard.html", selectors.network_dashboard())
 
 
-class ScorecardView(PartnerRequiredMixin, View):
+class PartnerHistoryView(VendorRequiredMixin, View):
+    def get(self, request, partner_id):
+        partner = get_object_or_404(Partner.objects.select_related("tier"), pk=partner_id)
+        history = selectors.kpi_history(partner=partner)
+        chart = {
+            "labels": [s.date.isoformat() for s in history],
+            "acceptance": [
+                float(s.accepted_in_sla_pct) if s.accepted_in_sla_pct is not None else None for s in history
+            ],
+            "first_contact": [
+                float(s.first_contact_in_sla_pct) if s.first_contact_in_sla_pct is not None else None for s in history
+            ],
+            "hygiene": [float(s.hygiene_pct) if s.hygiene_pct is not None else None for s in history],
+            "score": [float(s.score) for s in history],
+        }
+        data = selectors.scorecard(partner=partner)
+        return render(request, "kpi/partner_history.html", {**data, "history": history[::-1][:60], "chart": chart})
+
+
+class TierLockView(VendorRequiredMixin, View):
+    def _partner(self, partner_id):
+        return get_object_or_404(Partner.objects.select_related("tier"), pk=partner_id)
+
+    def get(self, request, partner_id):
+        partner = self._partner(partner_id)
+        form = TierLockForm(initial={"tier": partner.tier_id})
+        return render(request, "kpi/tier_lock.html", self._context(partner, form))
+
+    def post(self, request, partner_id):
+        partner = self._partner(partner_id)
+        lock = selectors.open_lock(partner=partner)
+        if "release" in request.POST:
+            if lock:
+                tier_lock_release(lock=lock, actor=request.user)
+            return redirect("kpi:partner_history", partner_id=partner.pk)
+        form = TierLockForm(request.POST)
+        if form.is_valid():
+            try:
+                tier_lock_set(partner=partner, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                return redirect("kpi:partner_history", partner_id=partner.pk)
+        return render(request, "kpi/tier_lock.html", self._context(partner, form))
+
+    def _context(self, partner, form):
+        return {"partner": partner, "form": form, "lock": selectors.open_lock(partner=partner)}
+
+
+def _partner_param(request):
+    return request.GET.get("partner") or None
+
+
+class ScorecardView(SignedInMixin, View):
     def get(self, request):
-        snapshot = KpiSnapshot.objects.filter(partner_id=request.user.partner_id).order_by("-date").first()
-        return render(request, "kpi/scorecard.html", {"snapshot": snapshot, "partner": request.user.partner})
+        if is_vendor(request.user) and not _partner_param(request):
+            return redirect("kpi:dashboard")
+        partner = selectors.partner_for_viewer(viewer=request.user, partner_id=_partner_param(request))
+        data = selectors.scorecard(partner=partner)
+        data["form"] = _what_if_form(data, None)
+        return render(request, "kpi/scorecard.html", data)
+
+
+def _what_if_form(data, params):
+    codes = {r.competency_id for t in data["tiers"] for r in t.requirements.all() if r.competency_id}
+    competencies = Competency.objects.filter(pk__in=codes).order_by("name")
+    return WhatIfForm(params, values=data["values"], competencies=competencies)
+
+
+class WhatIfView(SignedInMixin, View):
+    """The calculator: the same tier rule as the nightly run, applied to today's values with overrides."""
+
+    def get(self, request):
+        partner = selectors.partner_for_viewer(viewer=request.user, partner_id=_partner_param(request))
+        data = selectors.scorecard(partner=partner)
+        form = _what_if_form(data, request.GET)
+        if form.is_valid():
+            data = selectors.scorecard(partner=partner, values_override=form.overrides())
+        data["form"] = form
+        template = "kpi/_what_if.html" if request.headers.get("HX-Request") else "kpi/scorecard.html"
+        return render(request, template, data)
+
+
+class StatementView(SignedInMixin, View):
+    def get(self, request):
+        if is_vendor(request.user) and not _partner_param(request):
+            return redirect("kpi:dashboard")
+        partner = selectors.partner_for_viewer(viewer=request.user, partner_id=_partner_param(request))
+        data = selectors.statement(partner=partner, month=request.GET.get("month"))
+        if request.GET.get("format") == "csv":
+            return _statement_csv(data)
+        return render(request, "kpi/statement.html", data)
+
+
+def _statement_csv(data) -> HttpResponse:
+    month = data["month"].strftime("%Y-%m")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="statement-{data["partner"].pk}-{month}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            _("Date"),
+            _("Kind"),
+            _("Deal"),
+            _("Description"),
+            _("Amount"),
+            _("Currency"),
+            _("Share %"),
+            _("Rate"),
+            _("Amount (reporting)"),
+        ]
+    )
+    for e in data["entries"]:
+        writer.writerow(
+            [
+                e.entry_date.isoformat(),
+                e.get_kind_display(),
+                e.lead_id or "",
+                e.description,
+                e.amount,
+                e.currency,
+                e.share_percent,
+                e.rate if e.rate is not None else "",
+                e.amount_reporting,
+            ]
+        )
+    for label, total in data["by_kind"]:
+        writer.writerow(["", _("Total"), "", label, "", "", "", "", total])
+    writer.writerow(["", _("Total"), "", "", "", "", "", "", data["total"]])
+    return response

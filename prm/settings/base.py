@@ -231,3 +231,11 @@ LOGGING = {
 
 # Domain defaults; each is overridable per program/tier in the data where the issue asks for it.
 PRM_REPORTING_CURRENCY = env.str("PRM_REPORTING_CURRENCY", default="RUB")
+# KPI / nightly run (issue 7).
+PRM_KPI_WINDOW_DAYS = env.int("PRM_KPI_WINDOW_DAYS", default=90)
+PRM_HYGIENE_DAYS = env.int("PRM_HYGIENE_DAYS", default=14)
+PRM_TIER_GRACE_DAYS = env.int("PRM_TIER_GRACE_DAYS", default=30)
+# A run still "running" after this long on a database without advisory locks is taken to be dead.
+PRM_NIGHTLY_STALE_MINUTES = env.int("PRM_NIGHTLY_STALE_MINUTES", default=60)
+# Won deals without an accrual are caught up for this many days back (a missed night books them late).
+PRM_LEDGER_CATCHUP_DAYS = env.int("PRM_LEDGER_CATCHUP_DAYS", default=90)

@@ -1,0 +1,273 @@
+"""Reads for the KPI screens and the one home of the tier rule (`requirement_progress`)."""
+
+import datetime
+import math
+from decimal import Decimal
+
+from django.db.models import Avg, Count, OuterRef, Prefetch, Subquery, Sum
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from partners.models import Metric, Partner, PartnerStatus, Tier, TierRequirement
+from prm.permissions import is_partner_user, is_vendor
+
+from .models import CommissionEntry, EntryKind, KpiSnapshot, NightlyRun, TierChange, TierChangeKind, TierLock
+from .services.snapshots import KPI_FORMULAS, snapshot_values
+
+PERCENT_METRICS = {
+    Metric.SLA_ACCEPTANCE,
+    Metric.SLA_FIRST_CONTACT,
+    Metric.DEAL_HYGIENE,
+    Metric.WIN_RATE,
+    Metric.MANDATORY_TRAINING,
+}
+
+
+def tiers_with_requirements() -> list[Tier]:
+    """All tiers, lowest first, requirements prefetched so evaluating them costs no further queries."""
+    reqs = TierRequirement.objects.select_related("competency")
+    tiers = list(Tier.objects.order_by("rank").prefetch_related(Prefetch("requirements", queryset=reqs)))
+    for tier in tiers:
+        tier.reqs = list(tier.requirements.all())  # plain list: evaluated thousands of times a night
+    return tiers
+
+
+def _requirements(tier: Tier) -> list[TierRequirement]:
+    reqs = getattr(tier, "reqs", None)
+    return reqs if reqs is not None else list(tier.requirements.select_related("competency"))
+
+
+def _value(req: TierRequirement, values: dict):
+    if req.competency_id:
+        return (values.get("by_competency") or {}).get(req.competency.code, 0)
+    return values.get(req.metric)
+
+
+def _is_met(req: TierRequirement, value) -> bool:
+    return value is not None and Decimal(str(value)) >= req.threshold
+
+
+def tier_met(*, tier: Tier, values: dict) -> bool:
+    """Whether every requirement of the tier is met: the same test as `requirement_progress`, without the texts."""
+    return all(_is_met(req, _value(req, values)) for req in _requirements(tier))
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "—"
+    value = Decimal(str(value))
+    return f"{value.normalize():f}" if value == value.to_integral() else f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _needed(req: TierRequirement, value) -> str:
+    """What is still missing, in plain words."""
+    threshold = req.threshold
+    if req.metric == Metric.CERTIFIED_PEOPLE:
+        n = math.ceil(threshold - Decimal(value or 0))
+        if req.competency_id:
+            return _("%(n)s more certified people in %(competency)s") % {"n": n, "competency": req.competency.name}
+        return _("%(n)s more certified people") % {"n": n}
+    if req.metric == Metric.WON_REVENUE_12M:
+        return _("%(amount)s more won revenue in the last 12 months") % {
+            "amount": _fmt(threshold - Decimal(value or 0))
+        }
+    label = Metric(req.metric).label
+    unit = "%" if req.metric in PERCENT_METRICS else ""
+    return _("%(label)s %(value)s%(unit)s → needs %(threshold)s%(unit)s") % {
+        "label": label,
+        "value": _fmt(value),
+        "threshold": _fmt(threshold),
+        "unit": unit,
+    }
+
+
+def requirement_progress(*, partner: Partner | None, tier: Tier, values: dict) -> list[dict]:
+    """Each requirement of `tier` against `values` (metric -> value, plus "by_competency": {code: people}).
+
+    Used by the nightly evaluation, the scorecard and the what-if calculator, so the rule lives only here.
+    A missing value (no data yet) does not meet a requirement.
+    """
+    rows = []
+    for req in _requirements(tier):
+        competency = req.competency.code if req.competency_id else None
+        value = _value(req, values)
+        met = _is_met(req, value)
+        rows.append(
+            {
+                "metric": req.metric,
+                "label": Metric(req.metric).label,
+                "competency": competency,
+                "competency_name": req.competency.name if competency else None,
+                "value": str(value) if value is not None else None,
+                "threshold": str(req.threshold),
+                "met": met,
+                "progress": _progress(value, req.threshold),
+                "needed": "" if met else _needed(req, value),
+            }
+        )
+    return rows
+
+
+def _progress(value, threshold: Decimal) -> int:
+    if value is None:
+        return 0
+    if threshold <= 0:
+        return 100
+    return int(min(Decimal(str(value)) / threshold, Decimal(1)) * 100)
+
+
+def tier_reached(*, partner: Partner | None, tiers: list[Tier], values: dict) -> Tier | None:
+    """The highest tier whose every requirement is met (a tier without requirements is always met)."""
+    best = None
+    for tier in sorted(tiers, key=lambda t: t.rank):
+        if tier_met(tier=tier, values=values):
+            best = tier
+    return best
+
+
+def partner_for_viewer(*, viewer, partner_id: int | None) -> Partner:
+    """The partner whose KPI pages the viewer asked for: partner staff only their own (others 404)."""
+    if is_partner_user(viewer):
+        if partner_id is not None and int(partner_id) != viewer.partner_id:
+            raise Http404
+        return viewer.partner
+    if is_vendor(viewer) and partner_id is not None:
+        try:
+            return Partner.objects.select_related("tier").get(pk=partner_id)
+        except (Partner.DoesNotExist, ValueError) as exc:
+            raise Http404 from exc
+    raise Http404
+
+
+def open_lock(*, partner: Partner, on: datetime.date | None = None) -> TierLock | None:
+    on = on or timezone.localdate()
+    return (
+        TierLock.objects.filter(partner=partner, released_at__isnull=True, until__gte=on).select_related("tier").first()
+    )
+
+
+def scorecard(*, partner: Partner, values_override: dict | None = None) -> dict:
+    """Latest KPIs, score components, next-tier progress and (optionally) a what-if result."""
+    snapshot = KpiSnapshot.objects.filter(partner=partner).order_by("-date").first()
+    tiers = tiers_with_requirements()
+    current = next((t for t in tiers if t.pk == partner.tier_id), None)
+    higher = [t for t in tiers if current is None or t.rank > current.rank]
+    next_tier = higher[0] if higher else None
+    values = snapshot_values(snapshot) if snapshot else {"by_competency": {}}
+    data = {
+        "partner": partner,
+        "snapshot": snapshot,
+        "formulas": KPI_FORMULAS,
+        "current_tier": current,
+        "next_tier": next_tier,
+        "current_progress": requirement_progress(partner=partner, tier=current, values=values) if current else [],
+        "next_progress": requirement_progress(partner=partner, tier=next_tier, values=values) if next_tier else [],
+        "tiers": tiers,
+        "values": values,
+        "changes": TierChange.objects.filter(partner=partner).select_related("from_tier", "to_tier")[:20],
+        "lock": open_lock(partner=partner),
+    }
+    if values_override is not None:
+        merged = {**values, **{k: v for k, v in values_override.items() if k != "by_competency"}}
+        merged["by_competency"] = {**values["by_competency"], **values_override.get("by_competency", {})}
+        reached = tier_reached(partner=partner, tiers=tiers, values=merged)
+        data["what_if"] = {
+            "tier": reached,
+            "progress": [
+                (t, requirement_progress(partner=partner, tier=t, values=merged)) for t in tiers if t.requirements.all()
+            ],
+        }
+    return data
+
+
+def kpi_history(*, partner: Partner, days: int = 180) -> list[KpiSnapshot]:
+    since = timezone.localdate() - datetime.timedelta(days=days)
+    return list(KpiSnapshot.objects.filter(partner=partner, date__gte=since).order_by("date"))
+
+
+def month_bounds(month: str | None) -> tuple[datetime.date, datetime.date]:
+    """`YYYY-MM` → [first day, first day of next month); bad or missing input → the current month."""
+    try:
+        first = datetime.datetime.strptime(month or "", "%Y-%m").date()
+    except ValueError:
+        first = timezone.localdate().replace(day=1)
+    nxt = (first + datetime.timedelta(days=32)).replace(day=1)
+    return first, nxt
+
+
+def statement(*, partner: Partner, month: str | None) -> dict:
+    first, nxt = month_bounds(month)
+    entries = CommissionEntry.objects.filter(partner=partner, entry_date__gte=first, entry_date__lt=nxt).select_related(
+        "lead"
+    )
+    totals = {
+        r["kind"]: Decimal(r["total"]).quantize(Decimal("0.01"))
+        for r in entries.values("kind").annotate(total=Sum("amount_reporting")).order_by("kind")
+    }
+    by_kind = [(label, totals.get(kind, Decimal("0.00"))) for kind, label in EntryKind.choices]
+    return {
+        "partner": partner,
+        "month": first,
+        "entries": list(entries.order_by("entry_date", "id")),
+        "by_kind": by_kind,
+        "total": sum(totals.values(), Decimal("0.00")),
+    }
+
+
+def network_dashboard(*, days: int = 90) -> dict:
+    today = timezone.localdate()
+    trend = list(
+        KpiSnapshot.objects.filter(date__gte=today - datetime.timedelta(days=days))
+        .values("date")
+        .annotate(
+            acceptance=Avg("accepted_in_sla_pct"),
+            first_contact=Avg("first_contact_in_sla_pct"),
+            hygiene=Avg("hygiene_pct"),
+        )
+        .order_by("date")
+    )
+    tiers = list(
+        Partner.objects.filter(status=PartnerStatus.ACTIVE)
+        .values("tier__name")
+        .annotate(n=Count("id"))
+        .order_by("tier__rank")
+    )
+    first = today.replace(day=1)
+    ledger = {
+        r["kind"]: r["total"]
+        for r in CommissionEntry.objects.filter(entry_date__gte=first)
+        .values("kind")
+        .annotate(total=Sum("amount_reporting"))
+        .order_by()
+    }
+    return {
+        "trend": {
+            "labels": [r["date"].isoformat() for r in trend],
+            "acceptance": [float(r["acceptance"]) if r["acceptance"] is not None else None for r in trend],
+            "first_contact": [float(r["first_contact"]) if r["first_contact"] is not None else None for r in trend],
+            "hygiene": [float(r["hygiene"]) if r["hygiene"] is not None else None for r in trend],
+        },
+        "tiers": {"labels": [t["tier__name"] or "—" for t in tiers], "counts": [t["n"] for t in tiers]},
+        "at_risk": partners_at_risk(),
+        "ledger": [(label, ledger.get(kind, Decimal(0))) for kind, label in EntryKind.choices],
+        "runs": list(NightlyRun.objects.all()[:10]),
+        "lowest": lowest_scores(),
+    }
+
+
+def lowest_scores(limit: int = 10) -> list[KpiSnapshot]:
+    latest = KpiSnapshot.objects.order_by("-date").values("date")[:1]
+    return list(KpiSnapshot.objects.filter(date=Subquery(latest)).select_related("partner").order_by("score")[:limit])
+
+
+def partners_at_risk(limit: int = 50) -> list[TierChange]:
+    """Warnings that are still each partner's latest tier decision: demotion follows after the grace period."""
+    latest = TierChange.objects.filter(partner=OuterRef("partner_id")).order_by("-effective_on", "-id")
+    return list(
+        TierChange.objects.filter(
+            kind=TierChangeKind.WARNING, partner__status=PartnerStatus.ACTIVE, pk=Subquery(latest.values("pk")[:1])
+        )
+        .select_related("partner", "to_tier")
+        .order_by("grace_until", "id")[:limit]
+    )

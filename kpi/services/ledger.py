@@ -1,0 +1,201 @@
+"""Phase 2 of the nightly run: commission accruals for won deals and SLA penalty entries.
+
+Every automatic entry has a unique `source_key`; rows are inserted with ON CONFLICT DO NOTHING, so a re-run
+or a resumed run never books anything twice.
+"""
+
+import bisect
+import datetime
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import CharField, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
+
+from leads.models import CoSell, Lead, Offer, OfferStatus, Stage
+from partners.models import Agreement, AgreementStatus
+
+from ..models import CommissionEntry, EntryKind, ExchangeRate, TierChange
+from .snapshots import day_end, vendor_tz
+
+CENT = Decimal("0.01")
+
+
+class Rates:
+    """Exchange rates to the reporting currency, loaded once (a small table)."""
+
+    def __init__(self):
+        self.by_currency = defaultdict(list)
+        for currency, valid_from, rate in ExchangeRate.objects.order_by("currency", "valid_from").values_list(
+            "currency", "valid_from", "rate"
+        ):
+            self.by_currency[currency].append((valid_from, rate))
+
+    def on(self, currency: str, day: datetime.date) -> Decimal | None:
+        if currency == settings.PRM_REPORTING_CURRENCY:
+            return Decimal(1)
+        rows = self.by_currency.get(currency, [])
+        i = bisect.bisect_right(rows, (day, Decimal("Infinity"))) - 1
+        return rows[i][1] if i >= 0 else None
+
+
+def commission_rate_expr(partner_ref: str, day_ref: str):
+    """The partner's rate on a day: the signed agreement's override, else the tier it had that day.
+
+    The tier on a past day comes from the tier history (the tier after the last change before that day, or
+    the tier before the first change on/after it); without history it is the current tier.
+    """
+    override = Agreement.objects.filter(
+        partner=OuterRef(partner_ref), status=AgreementStatus.SIGNED, commission_rate_override__isnull=False
+    )
+    history = TierChange.objects.filter(partner=OuterRef(partner_ref))
+    before = history.filter(effective_on__lt=OuterRef(day_ref), to_tier__isnull=False).order_by("-effective_on", "-id")
+    after = history.filter(effective_on__gte=OuterRef(day_ref), from_tier__isnull=False).order_by("effective_on", "id")
+    return Coalesce(
+        Subquery(override.values("commission_rate_override")[:1]),
+        Subquery(before.values("to_tier__commission_rate")[:1]),
+        Subquery(after.values("from_tier__commission_rate")[:1]),
+        F(f"{partner_ref}__tier__commission_rate"),
+    )
+
+
+def commission_accrue(*, on: datetime.date) -> dict:
+    """Accrue commission for deals won up to `on` that have no accrual yet: normally those won that day, plus a
+    catch-up of the last PRM_LEDGER_CATCHUP_DAYS (default 90) for nights that were missed.
+
+    value × rate, split by co-sell shares (each co-seller at its own rate; the owner keeps the remainder),
+    converted to the reporting currency at the rate valid on the won day.
+    """
+    tz = vendor_tz()
+    end = day_end(on)
+    since = end - datetime.timedelta(days=settings.PRM_LEDGER_CATCHUP_DAYS)
+    booked = CommissionEntry.objects.filter(
+        lead=OuterRef("pk"), kind=EntryKind.ACCRUAL, entry_date__gte=since.date() - datetime.timedelta(days=1)
+    )
+    due = (
+        Lead.objects.filter(stage=Stage.WON, partner__isnull=False, won_at__gte=since, won_at__lt=end)
+        .exclude(Exists(booked))
+        .annotate(won_day=TruncDate("won_at", tzinfo=tz))
+        .order_by()
+    )
+    leads = list(
+        due.annotate(rate=commission_rate_expr("partner", "won_day")).values(
+            "id", "title", "partner_id", "value", "currency", "won_day", "rate"
+        )
+    )
+    if not leads:
+        return {"accruals": 0, "missing_rate": 0}
+    cosells = defaultdict(list)
+    rows = (
+        CoSell.objects.filter(lead__in=due.values("pk"))
+        .annotate(won_day=TruncDate("lead__won_at", tzinfo=tz))
+        .annotate(rate=commission_rate_expr("partner", "won_day"))
+        .values("lead_id", "partner_id", "share_percent", "rate")
+    )
+    for r in rows:
+        cosells[r["lead_id"]].append(r)
+    fx = Rates()
+    entries, missing = [], 0
+    for lead in leads:
+        rate_fx = fx.on(lead["currency"], lead["won_day"])
+        if rate_fx is None:
+            missing += 1  # booked by a later run once the exchange rate is stored
+            continue
+        shares = [c for c in cosells.get(lead["id"], []) if c["partner_id"] != lead["partner_id"]]
+        owner_share = Decimal(100) - sum((c["share_percent"] for c in shares), Decimal(0))
+        parts = [(lead["partner_id"], owner_share, lead["rate"])] if owner_share > 0 else []
+        parts += [(c["partner_id"], c["share_percent"], c["rate"]) for c in shares]
+        for partner_id, share, rate in parts:
+            rate = rate or Decimal(0)
+            amount = (lead["value"] * share / 100 * rate).quantize(CENT, ROUND_HALF_UP)
+            entries.append(
+                CommissionEntry(
+                    partner_id=partner_id,
+                    lead_id=lead["id"],
+                    kind=EntryKind.ACCRUAL,
+                    entry_date=lead["won_day"],
+                    amount=amount,
+                    currency=lead["currency"],
+                    amount_reporting=(amount * rate_fx).quantize(CENT, ROUND_HALF_UP),
+                    rate=rate,
+                    share_percent=share,
+                    description=f"{lead['title']}"[:300],
+                    source_key=f"accrual:lead:{lead['id']}:partner:{partner_id}",
+                )
+            )
+    with transaction.atomic():
+        created = CommissionEntry.objects.bulk_create(entries, batch_size=2000, ignore_conflicts=True)
+    return {"accruals": len(created), "missing_rate": missing}
+
+
+def _not_booked(prefix: str, since: datetime.date):
+    key = Concat(Value(prefix), Cast(OuterRef("pk"), CharField()), output_field=CharField())
+    booked = CommissionEntry.objects.filter(kind=EntryKind.PENALTY, entry_date__gte=since, source_key=key)
+    return ~Exists(booked)
+
+
+def sla_penalties_book(*, on: datetime.date) -> dict:
+    """One penalty per breached offer (expired, or accepted after its deadline) and per missed first contact,
+    under the partner's SLA policy; nothing when the policy's penalty is 0. Breaches in the KPI window only."""
+    tz = vendor_tz()
+    end = day_end(on)
+    start = end - datetime.timedelta(days=settings.PRM_KPI_WINDOW_DAYS)
+    penalised = Q(partner__sla_policy__penalty_per_breach__gt=0)
+    since = start.date() - datetime.timedelta(days=1)  # penalties are dated by the breach, inside the window
+    fields = (
+        "id",
+        "partner_id",
+        "day",
+        "partner__sla_policy__penalty_per_breach",
+        "partner__sla_policy__penalty_currency",
+    )
+    offers = (
+        Offer.objects.filter(penalised, deadline__gte=start, deadline__lt=end)
+        .filter(Q(status=OfferStatus.EXPIRED) | Q(status=OfferStatus.ACCEPTED, responded_at__gt=F("deadline")))
+        .filter(_not_booked("penalty:offer:", since))
+        .annotate(day=TruncDate("deadline", tzinfo=tz))
+        .order_by()
+        .values(*fields, "lead_id")
+    )
+    contacts = (
+        Lead.objects.filter(penalised, first_contact_due__gte=start, first_contact_due__lt=end)
+        .filter(Q(first_contact_at__isnull=True) | Q(first_contact_at__gt=F("first_contact_due")))
+        .filter(_not_booked("penalty:first_contact:lead:", since))
+        .annotate(day=TruncDate("first_contact_due", tzinfo=tz))
+        .order_by()
+        .values(*fields)
+    )
+    fx = Rates()
+    entries, missing = [], 0
+
+    def add(row, lead_id, key, description):
+        nonlocal missing
+        amount = -row["partner__sla_policy__penalty_per_breach"]
+        currency = row["partner__sla_policy__penalty_currency"]
+        rate_fx = fx.on(currency, row["day"])
+        if rate_fx is None:
+            missing += 1
+            return
+        entries.append(
+            CommissionEntry(
+                partner_id=row["partner_id"],
+                lead_id=lead_id,
+                kind=EntryKind.PENALTY,
+                entry_date=row["day"],
+                amount=amount,
+                currency=currency,
+                amount_reporting=(amount * rate_fx).quantize(CENT, ROUND_HALF_UP),
+                description=description,
+                source_key=key,
+            )
+        )
+
+    for row in offers:
+        add(row, row["lead_id"], f"penalty:offer:{row['id']}", "SLA breach: offer not accepted within the deadline")
+    for row in contacts:
+        add(row, row["id"], f"penalty:first_contact:lead:{row['id']}", "SLA breach: first contact not logged in time")
+    with transaction.atomic():
+        created = CommissionEntry.objects.bulk_create(entries, batch_size=2000, ignore_conflicts=True)
+    return {"penalties": len(created), "missing_rate": missing}
