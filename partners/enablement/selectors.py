@@ -209,7 +209,9 @@ def vendor_sla_report(*, now=None, days: int = SLA_REPORT_DAYS) -> dict:
     for row in rows:
         for key in keys:
             overall[key] += row[key]
-        categories.append({"category": labels.get(row["category"], row["category"]), **figures(row, minutes.get(row["category"], []))})
+        categories.append(
+            {"category": labels.get(row["category"], row["category"]), **figures(row, minutes.get(row["category"], []))}
+        )
     return {
         "days": days,
         "overall": figures(overall, [m for values in minutes.values() for m in values]),

@@ -178,7 +178,9 @@ def request_open(*, actor: User, category: str, subject: str, body: str, attachm
         )
         request.full_clean()
         request.save()
-        message = RequestMessage(request=request, author=actor, body=body, attachment=attachment or "", from_vendor=False)
+        message = RequestMessage(
+            request=request, author=actor, body=body, attachment=attachment or "", from_vendor=False
+        )
         message.full_clean()
         message.save()
         audit_record(
@@ -284,7 +286,9 @@ def request_transition(*, actor: User, request: PartnerRequest, status: str, rea
         elif status == RequestStatus.OPEN:
             locked.resolved_at = None
         locked.save(update_fields=["status", "resolved_at", "updated_at"])
-        audit_record(actor=actor, action="request.status", target=locked, reason=reason, data={"from": before, "to": status})
+        audit_record(
+            actor=actor, action="request.status", target=locked, reason=reason, data={"from": before, "to": status}
+        )
         other = locked.opened_by if is_vendor(actor) else locked.owner
         notify(
             users=[other] if other is not None else [],
@@ -332,7 +336,11 @@ def requests_escalate(*, now: datetime | None = None, batch: int = 200) -> int:
         PartnerRequest.objects.filter(pk__in=[r.pk for r in due], escalated_at__isnull=True).update(
             escalated_at=now, updated_at=now
         )
-        leads = list(User.objects.filter(is_active=True, is_channel_lead=True, role__in=[Role.CHANNEL_MANAGER, Role.VENDOR_ADMIN]))
+        leads = list(
+            User.objects.filter(
+                is_active=True, is_channel_lead=True, role__in=[Role.CHANNEL_MANAGER, Role.VENDOR_ADMIN]
+            )
+        )
         if not leads:
             leads = list(User.objects.filter(is_active=True, role=Role.VENDOR_ADMIN))
         for request in due:
@@ -348,4 +356,3 @@ def requests_escalate(*, now: datetime | None = None, batch: int = 200) -> int:
                 url=_request_url(request),
             )
     return len(due)
-
