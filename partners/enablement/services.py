@@ -87,7 +87,9 @@ def resource_download(*, resource: Resource, user: User) -> ResourceVersion:
 
 
 def library_visit_record(*, user: User, at: datetime | None = None) -> None:
-    LibraryVisit.objects.update_or_create(user=user, defaults={"visited_at": at or timezone.now()})
+    at = at or timezone.now()
+    if not LibraryVisit.objects.filter(user=user).update(visited_at=at):
+        LibraryVisit.objects.get_or_create(user=user, defaults={"visited_at": at})
 
 
 # --- Announcements -------------------------------------------------------------------------------------------
