@@ -61,4 +61,6 @@ class CustomerReviewAdmin(admin.ModelAdmin):
     list_display = ["partner", "rating", "status", "submitted_at"]
     list_filter = ["status"]
     raw_id_fields = ["lead", "partner", "moderated_by"]
+
+
 from partners.enablement import admin as enablement_admin  # noqa: E402,F401

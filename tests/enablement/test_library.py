@@ -73,7 +73,9 @@ def test_hidden_resource_detail_and_download_answer_404(client_for, partner_rep)
     assert not ResourceDownload.objects.exists()
 
 
-def test_download_counts_per_partner_and_vendor_sees_stats(client_for, partner_rep, partner_admin, other_partner_rep, channel_manager):
+def test_download_counts_per_partner_and_vendor_sees_stats(
+    client_for, partner_rep, partner_admin, other_partner_rep, channel_manager
+):
     resource = ResourceFactory()
     url = reverse("enablement:resource_download", args=[resource.pk])
     for user, times in ((partner_rep, 2), (partner_admin, 1), (other_partner_rep, 1)):

@@ -15,7 +15,7 @@ from partners.enablement import selectors, services
 from partners.enablement.models import PartnerRequest, RequestCategory, RequestMessage, RequestStatus, VendorSla
 from prm.models import AuditEvent, Notification, NotificationKind, Role
 from tests.partners.factories import PartnerFactory
-from tests.prm.factories import PartnerUserFactory, UserFactory
+from tests.prm.factories import UserFactory
 
 from .factories import PartnerRequestFactory
 
@@ -85,7 +85,12 @@ def test_conversation_status_flow_and_first_response(client_for, partner_rep, ch
     partner_client = client_for(partner_rep)
     response = partner_client.post(
         reverse("enablement:request_create"),
-        {"category": "technical", "subject": "Cluster down", "body": "Help", "attachment": SimpleUploadedFile("log.zip", b"PK")},
+        {
+            "category": "technical",
+            "subject": "Cluster down",
+            "body": "Help",
+            "attachment": SimpleUploadedFile("log.zip", b"PK"),
+        },
     )
     req = PartnerRequest.objects.get()
     assert response.status_code == 302 and req.status == RequestStatus.OPEN and req.responded_at is None
@@ -134,7 +139,8 @@ def test_bad_attachment_is_a_field_error_and_nothing_is_saved(client_for, partne
     assert not PartnerRequest.objects.exists()
     req = PartnerRequestFactory(partner=partner_rep.partner)
     response = client_for(partner_rep).post(
-        reverse("enablement:request_detail", args=[req.pk]), {"body": "y", "attachment": SimpleUploadedFile("a.js", b"1")}
+        reverse("enablement:request_detail", args=[req.pk]),
+        {"body": "y", "attachment": SimpleUploadedFile("a.js", b"1")},
     )
     assert response.status_code == 200 and response.context["form"].errors["attachment"]
     assert not RequestMessage.objects.exists()
@@ -146,7 +152,9 @@ def test_another_partners_request_is_404(client_for, partner_rep, other_partner_
     client = client_for(partner_rep)
     assert client.get(reverse("enablement:request_detail", args=[theirs.pk])).status_code == 404
     assert client.post(reverse("enablement:request_detail", args=[theirs.pk]), {"body": "x"}).status_code == 404
-    assert client.post(reverse("enablement:request_transition", args=[theirs.pk]), {"status": "closed"}).status_code == 404
+    assert (
+        client.post(reverse("enablement:request_transition", args=[theirs.pk]), {"status": "closed"}).status_code == 404
+    )
     listed = client.get(reverse("enablement:requests")).context["requests"]
     assert [r.pk for r in listed] == [mine.pk]
 
@@ -155,7 +163,9 @@ def test_vendor_pages_are_forbidden_to_partners(client_for, partner_admin):
     client = client_for(partner_admin)
     assert client.get(reverse("enablement:vendor_sla")).status_code == 403
     req = PartnerRequestFactory(partner=partner_admin.partner)
-    assert client.post(reverse("enablement:request_assign", args=[req.pk]), {"owner": partner_admin.pk}).status_code == 403
+    assert (
+        client.post(reverse("enablement:request_assign", args=[req.pk]), {"owner": partner_admin.pk}).status_code == 403
+    )
 
 
 # --- Escalation ----------------------------------------------------------------------------------------------
@@ -173,7 +183,9 @@ def test_escalation_selects_only_overdue_unescalated_active_requests(partner, le
     no_resolution = PartnerRequestFactory(
         partner=partner, response_due_at=past - datetime.timedelta(hours=5), resolution_due_at=past, responded_at=past
     )
-    PartnerRequestFactory(partner=partner, response_due_at=past, resolution_due_at=future, responded_at=past)  # answered
+    PartnerRequestFactory(
+        partner=partner, response_due_at=past, resolution_due_at=future, responded_at=past
+    )  # answered
     PartnerRequestFactory(partner=partner, response_due_at=future, resolution_due_at=future)  # not due
     PartnerRequestFactory(partner=partner, response_due_at=past, resolution_due_at=past, status=RequestStatus.RESOLVED)
     PartnerRequestFactory(partner=partner, response_due_at=past, resolution_due_at=past, escalated_at=past)
