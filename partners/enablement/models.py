@@ -91,7 +91,9 @@ class Resource(Targeted, TimeStampedModel):
     # When the current version was published: drives "new since your last visit".
     published_at = models.DateTimeField(null=True, blank=True)
     is_archived = models.BooleanField(default=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-published_at", "-id"]
@@ -112,7 +114,9 @@ class ResourceVersion(models.Model):
     file = models.FileField(upload_to="enablement/resources/%Y/%m/", blank=True, validators=[validate_enablement_file])
     url = models.URLField(blank=True)
     notes = models.CharField(max_length=300, blank=True)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -167,7 +171,9 @@ class Announcement(Targeted, TimeStampedModel):
         "training.Course", null=True, blank=True, on_delete=models.PROTECT, related_name="announcements"
     )
     take_by = models.DateField(null=True, blank=True, help_text=_("Date by which the linked course must be passed."))
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-published_at", "-id"]
@@ -244,7 +250,9 @@ ACTIVE_REQUEST_STATUSES = (RequestStatus.OPEN, RequestStatus.ANSWERED, RequestSt
 
 class PartnerRequest(TimeStampedModel):
     partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="vendor_requests")
-    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     category = models.CharField(max_length=20, choices=RequestCategory.choices)
     subject = models.CharField(max_length=200)
     owner = models.ForeignKey(
@@ -286,7 +294,9 @@ class PartnerRequest(TimeStampedModel):
 
 class RequestMessage(models.Model):
     request = models.ForeignKey(PartnerRequest, on_delete=models.CASCADE, related_name="messages")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     body = models.TextField()
     attachment = models.FileField(
         upload_to="enablement/requests/%Y/%m/", blank=True, validators=[validate_enablement_file]

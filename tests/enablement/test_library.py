@@ -213,3 +213,17 @@ def test_library_query_count_is_constant(client_for, partner_rep, channel_manage
 def test_anonymous_is_redirected_to_login(client):
     response = client.get(reverse("enablement:library"))
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_edit_resource_targeting(client_for, channel_manager, tiers):
+    resource = targeted(title="deck", models=[ProgramModel.DISTRIBUTOR])
+    client = client_for(channel_manager)
+    page = client.get(reverse("enablement:resource_edit", args=[resource.pk]))
+    assert page.status_code == 200 and page.context["form"].initial["target_models"] == ["distributor"]
+    response = client.post(
+        reverse("enablement:resource_edit", args=[resource.pk]),
+        {"title": "deck 2", "kind": "presentation", "language": "en", "min_tier_rank": "3"},
+    )
+    assert response.status_code == 302
+    resource.refresh_from_db()
+    assert (resource.title, resource.program_models, resource.min_tier_rank) == ("deck 2", "", 3)

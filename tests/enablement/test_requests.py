@@ -310,3 +310,22 @@ def test_request_list_query_count(client_for, partner_rep, channel_manager, size
         with django_assert_max_num_queries(12):
             response = client.get(reverse("enablement:requests"))
         assert len(response.context["requests"]) == size
+
+
+def test_vendor_reassigns_from_the_detail_page(client_for, channel_manager, partner_rep):
+    other = UserFactory(role=Role.CHANNEL_MANAGER)
+    req = PartnerRequestFactory(partner=partner_rep.partner, owner=channel_manager, opened_by=partner_rep)
+    client = client_for(channel_manager)
+    page = client.get(reverse("enablement:request_detail", args=[req.pk]))
+    assert page.status_code == 200 and page.context["assign_form"] is not None
+    assert client.post(reverse("enablement:request_assign", args=[req.pk]), {"owner": other.pk}).status_code == 302
+    req.refresh_from_db()
+    assert req.owner == other
+    assert Notification.objects.filter(user=other, kind=NotificationKind.REQUEST_UPDATED).exists()
+
+
+def test_admin_pages_render(client_for, vendor_admin, partner_rep, sla):
+    PartnerRequestFactory(partner=partner_rep.partner)
+    client = client_for(vendor_admin)
+    for model in ("resource", "announcement", "vendorsla", "partnerrequest"):
+        assert client.get(reverse(f"admin:partners_{model}_changelist")).status_code == 200
