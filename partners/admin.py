@@ -70,3 +70,6 @@ class CustomerReviewAdmin(admin.ModelAdmin):
     search_fields = ["partner__name", "author_name", "text"]
     readonly_fields = ["token"]
     raw_id_fields = ["lead", "partner", "moderated_by"]
+
+
+from partners.enablement import admin as enablement_admin  # noqa: E402,F401

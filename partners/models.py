@@ -364,3 +364,6 @@ class CustomerReview(TimeStampedModel):
             ),
         ]
         indexes = [models.Index(fields=["partner"], name="review_published_idx", condition=Q(status="published"))]
+
+
+from partners.enablement.models import *  # noqa: E402,F401,F403

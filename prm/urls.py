@@ -27,6 +27,7 @@ urlpatterns = [
     path("deals/", include("leads.urls")),
     path("training/", include("training.urls")),
     path("kpi/", include("kpi.urls")),
+    path("enablement/", include("partners.enablement.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),

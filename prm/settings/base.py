@@ -75,6 +75,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "prm.context_processors.shell",
             ],
+            "libraries": {"enablement": "partners.enablement.templatetags.enablement"},
         },
     },
 ]
@@ -198,7 +199,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "training.tasks.certifications_remind",
         "schedule": crontab(hour=7, minute=0),
     },
+    "requests-escalate": {"task": "partners.enablement.tasks.requests_escalate", "schedule": 300.0},
 }
+CELERY_IMPORTS = ["partners.enablement.tasks"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
