@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('partners', '0002_initial'),
+        ('partners', '0003_partner_sla_score_idx'),
         ('training', '0002_training_courses_quizzes_certificates'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
