@@ -1,19 +1,177 @@
-from django.db.models import QuerySet
+from dataclasses import asdict, dataclass, field
 
-from prm.permissions import scope_for
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from rapidfuzz import fuzz, process
 
-from .models import Lead
+from prm.permissions import is_partner_user, is_vendor, scope_for
+
+from .models import CoSell, Customer, Lead, ProtectionWindow, Registration, RegistrationStatus
+from .normalize import domain_normalize, name_normalize, name_prefix, tax_id_normalize
+
+# Soft-match candidates fetched from SQL at most; the prefix index keeps this list short in practice.
+SOFT_CANDIDATE_LIMIT = 500
 
 
 def deal_list(*, viewer, filters: dict | None = None) -> QuerySet[Lead]:
+    """Deals the viewer may see: vendor staff all, partner staff their own partner's and those they co-sell."""
     filters = filters or {}
-    qs = scope_for(Lead.objects.select_related("customer", "partner", "owner"), viewer)
+    qs = Lead.objects.select_related("customer", "partner", "owner", "registration")
+    if is_vendor(viewer):
+        pass
+    elif is_partner_user(viewer):
+        cosold = CoSell.objects.filter(lead=OuterRef("pk"), partner_id=viewer.partner_id)
+        qs = qs.filter(Q(partner_id=viewer.partner_id) | Exists(cosold))
+    else:
+        qs = qs.none()
     if stage := filters.get("stage"):
         qs = qs.filter(stage=stage)
     if q := filters.get("q"):
-        qs = qs.filter(title__icontains=q) | qs.filter(customer__name__icontains=q)
+        qs = qs.filter(Q(title__icontains=q) | Q(customer__name__icontains=q))
     return qs.order_by("-created_at", "-id")
 
 
 def deal_get(*, viewer, pk: int) -> Lead:
     return deal_list(viewer=viewer).get(pk=pk)
+
+
+@dataclass(frozen=True)
+class CustomerMatch:
+    """One protected registration or vendor named account that the new customer collides with."""
+
+    kind: str  # "hard" or "soft"
+    key_kind: str  # "tax_id", "domain" or "name"
+    key: str
+    similarity: float
+    partner_id: int | None = None
+    registration_id: int | None = None
+    customer_id: int | None = None
+    reserved: bool = False  # a vendor named account (direct sales)
+
+
+@dataclass
+class CustomerConflicts:
+    hard: list[CustomerMatch] = field(default_factory=list)
+    soft: list[CustomerMatch] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.hard or self.soft)
+
+    def as_json(self) -> list[dict]:
+        return [asdict(m) for m in self.hard + self.soft]
+
+
+def customer_conflicts(*, tax_id: str = "", domain: str = "", name: str = "", exclude_partner=None) -> CustomerConflicts:
+    """Who already holds this customer: active protections of partners and the vendor's named accounts.
+
+    Hard: same tax id or company domain. Soft: normalised names at least PRM_SOFT_MATCH_THRESHOLD similar
+    (rapidfuzz), among candidates narrowed in SQL to names starting with the same first word.
+    Inputs may be raw; they are normalised here. The one implementation behind registration and the
+    availability check.
+    """
+    tax_id, domain, name = tax_id_normalize(tax_id), domain_normalize(domain), name_normalize(name)
+    threshold = settings.PRM_SOFT_MATCH_THRESHOLD
+    result = CustomerConflicts()
+    windows = ProtectionWindow.objects.filter(active=True)
+    if exclude_partner is not None:
+        windows = windows.exclude(partner=exclude_partner)
+
+    hard_keys = Q(pk__in=[])
+    if tax_id:
+        hard_keys |= Q(key_kind=ProtectionWindow.KeyKind.TAX_ID, key=tax_id)
+    if domain:
+        hard_keys |= Q(key_kind=ProtectionWindow.KeyKind.DOMAIN, key=domain)
+    if tax_id or domain:
+        for w in windows.filter(hard_keys).values("key_kind", "key", "partner_id", "registration_id"):
+            result.hard.append(CustomerMatch(kind="hard", similarity=100.0, **w))
+        reserved = Customer.objects.filter(reserved_for_direct=True).filter(
+            (Q(tax_id=tax_id) if tax_id else Q(pk__in=[])) | (Q(domain=domain) if domain else Q(pk__in=[]))
+        )
+        for c in reserved.values("id", "tax_id", "domain"):
+            key_kind = "tax_id" if tax_id and c["tax_id"] == tax_id else "domain"
+            key = tax_id if key_kind == "tax_id" else domain
+            result.hard.append(
+                CustomerMatch(
+                    kind="hard", key_kind=key_kind, key=key, similarity=100.0, customer_id=c["id"], reserved=True
+                )
+            )
+
+    if prefix := name_prefix(name):
+        hard_registrations = {m.registration_id for m in result.hard if m.registration_id}
+        hard_customers = {m.customer_id for m in result.hard if m.customer_id}
+        window_rows = list(
+            windows.filter(key_kind=ProtectionWindow.KeyKind.NAME, key__startswith=prefix)
+            .exclude(registration_id__in=hard_registrations)
+            .values_list("key", "partner_id", "registration_id")[:SOFT_CANDIDATE_LIMIT]
+        )
+        reserved_rows = list(
+            Customer.objects.filter(reserved_for_direct=True, normalized_name__startswith=prefix)
+            .exclude(pk__in=hard_customers)
+            .values_list("normalized_name", "id")[:SOFT_CANDIDATE_LIMIT]
+        )
+        choices = [row[0] for row in window_rows] + [row[0] for row in reserved_rows]
+        for key, score, i in process.extract(
+            name, choices, scorer=fuzz.token_sort_ratio, score_cutoff=threshold, limit=None
+        ):
+            if i < len(window_rows):
+                _, partner_id, registration_id = window_rows[i]
+                match = CustomerMatch(
+                    kind="soft",
+                    key_kind="name",
+                    key=key,
+                    similarity=round(score, 1),
+                    partner_id=partner_id,
+                    registration_id=registration_id,
+                )
+            else:
+                match = CustomerMatch(
+                    kind="soft",
+                    key_kind="name",
+                    key=key,
+                    similarity=round(score, 1),
+                    customer_id=reserved_rows[i - len(window_rows)][1],
+                    reserved=True,
+                )
+            result.soft.append(match)
+    return result
+
+
+def registration_list(*, viewer, filters: dict | None = None) -> QuerySet[Registration]:
+    """Registrations the viewer may see (partner staff: their own partner's), newest first."""
+    filters = filters or {}
+    qs = scope_for(Registration.objects.select_related("lead__customer", "partner", "submitted_by", "decided_by"), viewer)
+    if status := filters.get("status"):
+        qs = qs.filter(status=status)
+    if partner := filters.get("partner"):
+        qs = qs.filter(partner_id=partner) if str(partner).isdigit() else qs.none()
+    if q := filters.get("q"):
+        qs = qs.filter(
+            Q(lead__title__icontains=q) | Q(lead__customer__name__icontains=q) | Q(lead__customer__tax_id=q)
+        )
+    return qs.order_by("-created_at", "-id")
+
+
+def registration_review_queue() -> list[Registration]:
+    """Pending registrations, oldest first, each with `matched` = the registrations it collides with.
+
+    Vendor-only: the matched registrations name the other partner. Three queries whatever the size.
+    """
+    pending = list(
+        Registration.objects.filter(status=RegistrationStatus.PENDING_REVIEW)
+        .select_related("lead__customer", "partner", "submitted_by")
+        .order_by("created_at", "id")[:200]
+    )
+    ids = {m.get("registration_id") for r in pending for m in r.matches if m.get("registration_id")}
+    customer_ids = {m.get("customer_id") for r in pending for m in r.matches if m.get("customer_id")}
+    others = Registration.objects.select_related("lead__customer", "partner").in_bulk(ids)
+    reserved = Customer.objects.in_bulk(customer_ids)
+    for r in pending:
+        r.matched = [
+            {
+                **m,
+                "registration": others.get(m.get("registration_id")),
+                "customer": reserved.get(m.get("customer_id")),
+            }
+            for m in r.matches
+        ]
+    return pending

@@ -230,3 +230,5 @@ LOGGING = {
 
 # Domain defaults; each is overridable per program/tier in the data where the issue asks for it.
 PRM_REPORTING_CURRENCY = env.str("PRM_REPORTING_CURRENCY", default="RUB")
+# Deal registration: minimum rapidfuzz similarity (0-100) of normalised names that sends a registration to review.
+PRM_SOFT_MATCH_THRESHOLD = env.int("PRM_SOFT_MATCH_THRESHOLD", default=90)
