@@ -61,7 +61,9 @@ class CustomerConflicts:
         return [asdict(m) for m in self.hard + self.soft]
 
 
-def customer_conflicts(*, tax_id: str = "", domain: str = "", name: str = "", exclude_partner=None) -> CustomerConflicts:
+def customer_conflicts(
+    *, tax_id: str = "", domain: str = "", name: str = "", exclude_partner=None
+) -> CustomerConflicts:
     """Who already holds this customer: active protections of partners and the vendor's named accounts.
 
     Hard: same tax id or company domain. Soft: normalised names at least PRM_SOFT_MATCH_THRESHOLD similar
@@ -139,15 +141,15 @@ def customer_conflicts(*, tax_id: str = "", domain: str = "", name: str = "", ex
 def registration_list(*, viewer, filters: dict | None = None) -> QuerySet[Registration]:
     """Registrations the viewer may see (partner staff: their own partner's), newest first."""
     filters = filters or {}
-    qs = scope_for(Registration.objects.select_related("lead__customer", "partner", "submitted_by", "decided_by"), viewer)
+    qs = scope_for(
+        Registration.objects.select_related("lead__customer", "partner", "submitted_by", "decided_by"), viewer
+    )
     if status := filters.get("status"):
         qs = qs.filter(status=status)
     if partner := filters.get("partner"):
         qs = qs.filter(partner_id=partner) if str(partner).isdigit() else qs.none()
     if q := filters.get("q"):
-        qs = qs.filter(
-            Q(lead__title__icontains=q) | Q(lead__customer__name__icontains=q) | Q(lead__customer__tax_id=q)
-        )
+        qs = qs.filter(Q(lead__title__icontains=q) | Q(lead__customer__name__icontains=q) | Q(lead__customer__tax_id=q))
     return qs.order_by("-created_at", "-id")
 
 
@@ -175,3 +177,54 @@ def registration_review_queue() -> list[Registration]:
             for m in r.matches
         ]
     return pending
+
+
+def registration_matches(*, registration: Registration) -> list[dict]:
+    """The registration's matches with the matched registrations loaded (vendor pages only: names partners)."""
+    ids = {m.get("registration_id") for m in registration.matches if m.get("registration_id")}
+    others = Registration.objects.select_related("lead__customer", "partner").in_bulk(ids)
+    reserved = Customer.objects.in_bulk({m.get("customer_id") for m in registration.matches if m.get("customer_id")})
+    return [
+        {**m, "registration": others.get(m.get("registration_id")), "customer": reserved.get(m.get("customer_id"))}
+        for m in registration.matches
+    ]
+
+
+def deal_timeline(*, lead: Lead, viewer) -> list[dict]:
+    """Activities, recorded changes and registration decisions of one deal, newest first."""
+    from prm.services import audit_trail
+
+    items = [
+        {
+            "at": a.occurred_at,
+            "type": "activity",
+            "title": f"{a.get_kind_display()}: {a.subject}",
+            "actor": a.user,
+            "detail": a.notes,
+        }
+        for a in lead.activities.select_related("user")[:200]
+    ]
+    items += [
+        {"at": e.at, "type": "change", "title": e.action, "actor": e.actor, "detail": e.reason}
+        for e in audit_trail(target=lead)
+    ]
+    registration = getattr(lead, "registration", None)
+    if registration is not None:
+        decided = {f"registration.{s}" for s in RegistrationStatus.values}
+        items += [
+            {"at": e.at, "type": "change", "title": e.action, "actor": e.actor, "detail": e.reason}
+            for e in audit_trail(target=registration)
+            if e.action not in decided
+        ]
+        items += [
+            {
+                "at": d.at,
+                "type": "decision",
+                "title": f"{d.get_status_display()} ({d.rule})",
+                "actor": d.actor,
+                "detail": d.reason,
+                "matches": d.matches if is_vendor(viewer) else [],
+            }
+            for d in registration.decisions.select_related("actor")
+        ]
+    return sorted(items, key=lambda i: i["at"], reverse=True)

@@ -38,7 +38,10 @@ def deal_stage_change(*, lead: Lead, to_stage: str, actor: User | None, lost_rea
         lead = Lead.objects.select_for_update().get(pk=lead.pk)
         if to_stage not in deal_allowed_moves(lead=lead):
             raise ValidationError(
-                {"to_stage": _("A deal cannot move from %(a)s to %(b)s.") % {"a": lead.get_stage_display(), "b": to_stage}}
+                {
+                    "to_stage": _("A deal cannot move from %(a)s to %(b)s.")
+                    % {"a": lead.get_stage_display(), "b": to_stage}
+                }
             )
         if to_stage == Stage.LOST and not lost_reason.strip():
             raise ValidationError({"lost_reason": _("Say why the deal was lost.")})
@@ -104,7 +107,9 @@ def activity_log(
     return activity
 
 
-def deal_cosell_set(*, lead: Lead, shares: dict[Partner, Decimal], actor: User, roles: dict | None = None) -> list[CoSell]:
+def deal_cosell_set(
+    *, lead: Lead, shares: dict[Partner, Decimal], actor: User, roles: dict | None = None
+) -> list[CoSell]:
     """Replace the deal's co-sellers. Shares are percents of the deal; together at most 100, the owner keeps
     the rest. An empty dict removes all co-sellers."""
     roles = roles or {}

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -99,7 +98,9 @@ def protection_days(*, partner: Partner, policy: RegistrationPolicy) -> int:
     return policy.protection_days or DEFAULT_PROTECTION_DAYS
 
 
-def deal_register(*, partner: Partner, submitted_by: User | None, customer: CustomerData, deal: DealData) -> Registration:
+def deal_register(
+    *, partner: Partner, submitted_by: User | None, customer: CustomerData, deal: DealData
+) -> Registration:
     """Register a deal: create the customer/lead/registration and decide at once.
 
     no conflict + good standing + auto-approval → approved with protection windows; soft conflict → review
@@ -161,7 +162,9 @@ def deal_register(*, partner: Partner, submitted_by: User | None, customer: Cust
             else:
                 decision = (RegistrationStatus.APPROVED, Rule.AUTO_APPROVED, _("No conflicting registration."))
         status, rule, reason = decision
-        _decide(registration=registration, status=status, rule=rule, reason=reason, actor=None, matches=conflicts.as_json())
+        _decide(
+            registration=registration, status=status, rule=rule, reason=reason, actor=None, matches=conflicts.as_json()
+        )
         if status == RegistrationStatus.PENDING_REVIEW:
             transaction.on_commit(lambda: _notify_reviewers(registration))
     return registration
@@ -262,8 +265,6 @@ def _decide(
         reason=reason,
         data={"rule": rule, "matches": matches},
     )
-    # The deal page shows the lead's history too.
-    audit_record(actor=actor, action=f"registration.{status}", target=registration.lead, reason=reason, data={"rule": rule})
     if status != RegistrationStatus.PENDING_REVIEW:
         transaction.on_commit(lambda: _notify_partner(registration))
 
@@ -384,7 +385,6 @@ def registration_extend(*, registration: Registration, actor: User) -> Registrat
             target=reg,
             data={"from": old.isoformat(), "to": reg.protected_until.isoformat(), "days": days},
         )
-        audit_record(actor=actor, action="registration.extended", target=reg.lead, reason=_("+%(d)s days") % {"d": days})
     return reg
 
 
