@@ -117,6 +117,8 @@ def domain_from(*, website: str = "", email: str = "") -> str:
 
 def name_tokens(name: str | None) -> list[str]:
     text = unidecode((name or "").translate({ord(q): " " for q in _QUOTES})).lower()
+    # Quotes are gone already; an apostrophe now is a transliterated soft/hard sign ("Альфа" -> "al'fa").
+    text = text.replace("'", "")
     # Dots inside abbreviations join them ("b.v." -> "bv"); other punctuation separates words.
     text = re.sub(r"(?<=\b[a-z])\.(?=[a-z]\b)", "", text).replace(".", " ")
     tokens = _TOKEN.findall(text)

@@ -113,7 +113,7 @@ def customer_conflicts(
         )
         choices = [row[0] for row in window_rows] + [row[0] for row in reserved_rows]
         for key, score, i in process.extract(
-            name, choices, scorer=fuzz.token_sort_ratio, score_cutoff=threshold, limit=None
+            name, choices, scorer=fuzz.token_set_ratio, score_cutoff=threshold, limit=None
         ):
             if i < len(window_rows):
                 _, partner_id, registration_id = window_rows[i]

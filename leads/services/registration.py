@@ -166,7 +166,7 @@ def deal_register(
             registration=registration, status=status, rule=rule, reason=reason, actor=None, matches=conflicts.as_json()
         )
         if status == RegistrationStatus.PENDING_REVIEW:
-            transaction.on_commit(lambda: _notify_reviewers(registration))
+            _notify_reviewers(registration)
     return registration
 
 
@@ -266,7 +266,7 @@ def _decide(
         data={"rule": rule, "matches": matches},
     )
     if status != RegistrationStatus.PENDING_REVIEW:
-        transaction.on_commit(lambda: _notify_partner(registration))
+        _notify_partner(registration)
 
 
 def _notify_partner(registration: Registration) -> None:
