@@ -130,9 +130,8 @@ def name_tokens(name: str | None) -> list[str]:
                 del tokens[i : i + n]
             else:
                 i += 1
-    kept = [t for t in tokens if t not in LEGAL_FORMS]
-    # A name that is only a legal form ("ООО") keeps its tokens rather than becoming empty.
-    return kept or tokens
+    # A name that is only a legal form ("ООО") becomes empty: it names no company, forms reject it.
+    return [t for t in tokens if t not in LEGAL_FORMS]
 
 
 def name_normalize(name: str | None) -> str:

@@ -114,6 +114,8 @@ def deal_cosell_set(
     the rest. An empty dict removes all co-sellers."""
     roles = roles or {}
     errors = []
+    if not deal_allowed_moves(lead=lead):
+        errors.append(_("Co-selling is declared on an open deal with an approved registration."))
     if any(p.pk == lead.partner_id for p in shares):
         errors.append(_("The owning partner keeps the remainder; do not list it as a co-seller."))
     if any(s is None or s <= 0 or s > 100 for s in shares.values()):

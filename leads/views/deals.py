@@ -57,6 +57,8 @@ class DealDetailView(_DealMixin, View):
             if can_manage(request.user, lead)
             else [],
             "can_manage": can_manage(request.user, lead),
+            # Co-selling is declared on a deal being worked (approved registration, open stage).
+            "can_cosell": can_manage(request.user, lead) and bool(deal_allowed_moves(lead=lead)),
             "can_log": can_log(request.user, lead),
             "stage_form": forms.get("stage") or StageForm(),
             "activity_form": forms.get("activity") or ActivityForm(initial={"occurred_at": timezone.localtime(now)}),

@@ -90,8 +90,8 @@ def test_normalised_name_is_lowercase_latin_words():
     assert name_normalize("Romashka, Plus!") == "romashka plus"
 
 
-def test_legal_form_only_name_is_not_emptied():
-    assert name_normalize("ООО") == "ooo"
+def test_legal_form_only_name_is_empty():
+    assert name_normalize("ООО «»") == ""
 
 
 def test_different_companies_stay_different():
