@@ -1,6 +1,7 @@
 from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from rapidfuzz import fuzz, process
 
@@ -67,75 +68,92 @@ def customer_conflicts(
     """Who already holds this customer: active protections of partners and the vendor's named accounts.
 
     Hard: same tax id or company domain. Soft: normalised names at least PRM_SOFT_MATCH_THRESHOLD similar
-    (rapidfuzz), among candidates narrowed in SQL to names starting with the same first word.
-    Inputs may be raw; they are normalised here. The one implementation behind registration and the
-    availability check.
+    (rapidfuzz token-set ratio), among candidates narrowed in SQL to names starting with the same first word
+    (prefix indexes on active name windows and on named accounts). Inputs may be raw; they are normalised
+    here. The one implementation behind registration and the availability check.
     """
     tax_id, domain, name = tax_id_normalize(tax_id), domain_normalize(domain), name_normalize(name)
-    threshold = settings.PRM_SOFT_MATCH_THRESHOLD
+    prefix = name_prefix(name)
     result = CustomerConflicts()
-    windows = ProtectionWindow.objects.filter(active=True)
-    if exclude_partner is not None:
-        windows = windows.exclude(partner=exclude_partner)
-
-    hard_keys = Q(pk__in=[])
-    if tax_id:
-        hard_keys |= Q(key_kind=ProtectionWindow.KeyKind.TAX_ID, key=tax_id)
-    if domain:
-        hard_keys |= Q(key_kind=ProtectionWindow.KeyKind.DOMAIN, key=domain)
-    if tax_id or domain:
-        for w in windows.filter(hard_keys).values("key_kind", "key", "partner_id", "registration_id"):
-            result.hard.append(CustomerMatch(kind="hard", similarity=100.0, **w))
-        reserved = Customer.objects.filter(reserved_for_direct=True).filter(
-            (Q(tax_id=tax_id) if tax_id else Q(pk__in=[])) | (Q(domain=domain) if domain else Q(pk__in=[]))
-        )
-        for c in reserved.values("id", "tax_id", "domain"):
-            key_kind = "tax_id" if tax_id and c["tax_id"] == tax_id else "domain"
-            key = tax_id if key_kind == "tax_id" else domain
-            result.hard.append(
-                CustomerMatch(
-                    kind="hard", key_kind=key_kind, key=key, similarity=100.0, customer_id=c["id"], reserved=True
-                )
-            )
-
-    if prefix := name_prefix(name):
-        hard_registrations = {m.registration_id for m in result.hard if m.registration_id}
-        hard_customers = {m.customer_id for m in result.hard if m.customer_id}
-        window_rows = list(
-            windows.filter(key_kind=ProtectionWindow.KeyKind.NAME, key__startswith=prefix)
-            .exclude(registration_id__in=hard_registrations)
-            .values_list("key", "partner_id", "registration_id")[:SOFT_CANDIDATE_LIMIT]
-        )
-        reserved_rows = list(
-            Customer.objects.filter(reserved_for_direct=True, normalized_name__startswith=prefix)
-            .exclude(pk__in=hard_customers)
-            .values_list("normalized_name", "id")[:SOFT_CANDIDATE_LIMIT]
-        )
-        choices = [row[0] for row in window_rows] + [row[0] for row in reserved_rows]
-        for key, score, i in process.extract(
-            name, choices, scorer=fuzz.token_set_ratio, score_cutoff=threshold, limit=None
-        ):
-            if i < len(window_rows):
-                _, partner_id, registration_id = window_rows[i]
-                match = CustomerMatch(
-                    kind="soft",
-                    key_kind="name",
-                    key=key,
-                    similarity=round(score, 1),
-                    partner_id=partner_id,
-                    registration_id=registration_id,
-                )
-            else:
-                match = CustomerMatch(
-                    kind="soft",
-                    key_kind="name",
-                    key=key,
-                    similarity=round(score, 1),
-                    customer_id=reserved_rows[i - len(window_rows)][1],
-                    reserved=True,
-                )
-            result.soft.append(match)
+    if not (tax_id or domain or prefix):
+        return result
+    rows = _conflict_candidates(
+        tax_id=tax_id, domain=domain, prefix=prefix, exclude_partner_id=getattr(exclude_partner, "pk", -1)
+    )
+    names = []
+    for src, key_kind, key, partner_id, ref_id in rows:
+        reserved = src in ("reserved", "reserved_name")
+        match = {
+            "key_kind": key_kind,
+            "key": key,
+            "partner_id": partner_id,
+            "registration_id": None if reserved else ref_id,
+            "customer_id": ref_id if reserved else None,
+            "reserved": reserved,
+        }
+        if src in ("window", "reserved"):
+            result.hard.append(CustomerMatch(kind="hard", similarity=100.0, **match))
+        else:
+            names.append(match)
+    # One holder is reported once: a hard match already covers its name.
+    held = {m.registration_id for m in result.hard if m.registration_id} | {
+        m.customer_id for m in result.hard if m.customer_id
+    }
+    names = [m for m in names if (m["registration_id"] or m["customer_id"]) not in held]
+    for _key, score, i in process.extract(
+        name,
+        [m["key"] for m in names],
+        scorer=fuzz.token_set_ratio,
+        score_cutoff=settings.PRM_SOFT_MATCH_THRESHOLD,
+        limit=None,
+    ):
+        result.soft.append(CustomerMatch(kind="soft", similarity=round(score, 1), **names[i]))
     return result
+
+
+def _conflict_candidates(*, tax_id: str, domain: str, prefix: str, exclude_partner_id: int) -> list[tuple]:
+    """All candidate rows in one round trip (the check runs on every registration; latency matters).
+
+    Rows: (source, key_kind, key, partner_id, registration id or customer id). Each branch is served by an
+    index: the partial unique index on active windows, the customer tax id/domain indexes, and the two
+    prefix indexes (varchar_pattern_ops) for names.
+    """
+    windows, customers = ProtectionWindow._meta.db_table, Customer._meta.db_table
+    like = f"{prefix}%" if prefix else ""  # an empty key matches nothing (see the `<> ''` guards)
+    sql = f"""
+        SELECT * FROM (
+            SELECT 'window' AS src, key_kind, key, partner_id, registration_id AS ref FROM {windows}
+            WHERE active AND partner_id <> %(ex)s
+              AND ((key_kind = 'tax_id' AND key = %(tax)s) OR (key_kind = 'domain' AND key = %(dom)s))
+              AND (%(tax)s || %(dom)s) <> ''
+        ) h
+        UNION ALL
+        SELECT * FROM (
+            SELECT 'reserved', CASE WHEN tax_id = %(tax)s THEN 'tax_id' ELSE 'domain' END, CASE WHEN tax_id = %(tax)s
+                   THEN tax_id ELSE domain END, CAST(NULL AS BIGINT), id FROM {customers}
+            WHERE reserved_for_direct AND ((%(tax)s <> '' AND tax_id = %(tax)s) OR (%(dom)s <> '' AND domain = %(dom)s))
+        ) r
+        UNION ALL
+        SELECT * FROM (
+            SELECT 'name', key_kind, key, partner_id, registration_id FROM {windows}
+            WHERE active AND partner_id <> %(ex)s AND key_kind = 'name' AND %(like)s <> '' AND key LIKE %(like)s LIMIT %(limit)s
+        ) n
+        UNION ALL
+        SELECT * FROM (
+            SELECT 'reserved_name', 'name', normalized_name, CAST(NULL AS BIGINT), id FROM {customers}
+            WHERE reserved_for_direct AND %(like)s <> '' AND normalized_name LIKE %(like)s LIMIT %(limit)s
+        ) rn
+    """
+    params = {
+        "tax": tax_id,
+        "dom": domain,
+        "like": like,
+        "ex": exclude_partner_id,
+        "limit": SOFT_CANDIDATE_LIMIT,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def registration_list(*, viewer, filters: dict | None = None) -> QuerySet[Registration]:
