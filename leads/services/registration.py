@@ -290,7 +290,11 @@ def _notify_reviewers(registration: Registration) -> None:
 
 
 def _locked(registration: Registration) -> Registration:
-    return Registration.objects.select_for_update().select_related("partner__tier", "lead").get(pk=registration.pk)
+    return (
+        Registration.objects.select_for_update(of=("self",))
+        .select_related("partner__tier", "lead__customer")
+        .get(pk=registration.pk)
+    )
 
 
 def registration_approve(*, registration: Registration, actor: User, reason: str) -> Registration:
