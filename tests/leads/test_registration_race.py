@@ -56,3 +56,41 @@ def test_fifty_simultaneous_registrations_protect_exactly_one(postgres_only):
     # Every loser was told it is protected by another partner, with the winner recorded for the vendor.
     losers = Registration.objects.exclude(pk=winner.pk)
     assert all(r.matches and r.matches[0]["registration_id"] == winner.pk for r in losers)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_expiry_on_several_workers_expires_each_registration_once(postgres_only):
+    from leads.services.registration import protections_expire
+    from prm.models import AuditEvent
+
+    partners = PartnerFactory.create_batch(6)
+    for i, p in enumerate(partners):
+        deal_register(
+            partner=p,
+            submitted_by=None,
+            customer=CustomerData(name=f"Firm {i}", tax_id=f"770000000{i}"),
+            deal=DealData(title=f"Deal {i}", value=Decimal("1")),
+        )
+    later = timezone.now() + timedelta(days=365)
+    workers = 4
+    barrier = threading.Barrier(workers)
+    results: list[int] = []
+
+    def work():
+        try:
+            barrier.wait(timeout=30)
+            results.append(protections_expire(now=later, batch=2))
+            results.append(protections_expire(now=later, batch=10))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert sum(results) == len(partners)
+    assert set(Registration.objects.values_list("status", flat=True)) == {RegistrationStatus.EXPIRED}
+    assert AuditEvent.objects.filter(action="registration.expired").count() == len(partners)
+    assert not ProtectionWindow.objects.filter(active=True).exists()
