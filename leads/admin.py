@@ -55,3 +55,14 @@ class ActivityAdmin(admin.ModelAdmin):
 admin.site.register(models.RoutingDecision, raw_id_fields=["lead", "chosen", "actor"])
 admin.site.register(models.ProtectionWindow, list_display=["key_kind", "key", "partner", "active", "ends_at"])
 admin.site.register(models.CoSell, raw_id_fields=["lead", "partner"])
+
+
+# Deal registration
+admin.site.register(
+    models.RegistrationPolicy, list_display=["program_model", "auto_approve", "protection_days", "extension_days"]
+)
+admin.site.register(
+    models.RegistrationDecision,
+    list_display=["registration", "status", "rule", "actor", "at"],
+    raw_id_fields=["registration", "actor"],
+)

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from partners.models import ProgramModel
 from prm.models import TimeStampedModel
 
 
@@ -32,6 +33,15 @@ class Customer(TimeStampedModel):
 
     class Meta:
         ordering = ["name"]
+        indexes = [
+            # Prefix search for soft matches against the vendor's named accounts (registration conflict check).
+            models.Index(
+                fields=["normalized_name"],
+                name="customer_reserved_name_idx",
+                opclasses=["varchar_pattern_ops"],
+                condition=Q(reserved_for_direct=True),
+            ),
+        ]
 
     def __str__(self):
         return self.name
@@ -187,6 +197,7 @@ class Registration(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["status", "protected_until"], name="registration_expiry_idx"),
+            models.Index(fields=["partner", "created_at"], name="registration_partner_idx"),
         ]
 
     def __str__(self):
@@ -220,10 +231,55 @@ class ProtectionWindow(models.Model):
             ),
             models.CheckConstraint(name="protection_window_order", condition=Q(ends_at__gt=F("starts_at"))),
         ]
-        indexes = [models.Index(fields=["ends_at"], name="protection_active_end_idx", condition=Q(active=True))]
+        indexes = [
+            models.Index(fields=["ends_at"], name="protection_active_end_idx", condition=Q(active=True)),
+            # Soft-match candidates are narrowed in SQL by the first word of the normalised name (key LIKE 'x%').
+            models.Index(
+                fields=["key"],
+                name="protection_active_name_idx",
+                opclasses=["varchar_pattern_ops"],
+                condition=Q(active=True, key_kind="name"),
+            ),
+        ]
 
     def __str__(self):
         return f"{self.key_kind}:{self.key}"
+
+
+class RegistrationDecision(models.Model):
+    """One decision on a registration (automatic or by a channel manager): who, when, which rule, what matched."""
+
+    registration = models.ForeignKey(Registration, on_delete=models.CASCADE, related_name="decisions")
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=20, choices=RegistrationStatus.choices)
+    rule = models.CharField(max_length=60)
+    reason = models.TextField(blank=True)
+    matches = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["registration", "at"], name="registration_decision_idx")]
+
+    def __str__(self):
+        return f"{self.rule} → {self.status}"
+
+
+class RegistrationPolicy(models.Model):
+    """Deal-registration terms per program model; without a row the defaults apply (auto-approval on)."""
+
+    program_model = models.CharField(max_length=20, choices=ProgramModel.choices, unique=True)
+    auto_approve = models.BooleanField(default=True, help_text=_("Approve conflict-free registrations at once."))
+    protection_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text=_("Used when the partner has no tier.")
+    )
+    extension_days = models.PositiveSmallIntegerField(default=30)
+
+    class Meta:
+        verbose_name_plural = "registration policies"
+
+    def __str__(self):
+        return self.get_program_model_display()
 
 
 class OfferStatus(models.TextChoices):

@@ -9,5 +9,7 @@ def offers_expire() -> int:
 
 @shared_task
 def protections_expire() -> int:
-    """Ends protection windows that ran out (implemented with deal registration)."""
-    return 0
+    """Ends protection windows that ran out and warns 7 days ahead; safe to run on several workers at once."""
+    from leads.services.registration import protections_expire as expire
+
+    return expire()

@@ -242,3 +242,5 @@ PRM_TIER_GRACE_DAYS = env.int("PRM_TIER_GRACE_DAYS", default=30)
 PRM_NIGHTLY_STALE_MINUTES = env.int("PRM_NIGHTLY_STALE_MINUTES", default=60)
 # Won deals without an accrual are caught up for this many days back (a missed night books them late).
 PRM_LEDGER_CATCHUP_DAYS = env.int("PRM_LEDGER_CATCHUP_DAYS", default=90)
+# Deal registration: minimum rapidfuzz similarity (0-100) of normalised names that sends a registration to review.
+PRM_SOFT_MATCH_THRESHOLD = env.int("PRM_SOFT_MATCH_THRESHOLD", default=90)

@@ -1,0 +1,217 @@
+"""Deal-registration benchmark: conflict checks against a large database.
+
+Generates (INSERT ... SELECT generate_series) N leads on N/4 customers and P approved registrations, each
+protecting its tax id, domain and normalised name, then registers D deals through deal_register and prints
+registrations/s and the conflict-check time percentiles. Target: p99 < 50 ms at 2,000,000 leads and
+200,000 active protections.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/prm_scratch python bench/registration.py
+    DATABASE_URL=... python bench/registration.py --leads 200000 --protections 20000 --deals 1000 --reset
+
+Use a scratch database: --reset truncates every leads table first.
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prm.settings.base")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+import leads.services.registration as registration_service  # noqa: E402
+from leads.models import Registration  # noqa: E402
+from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel  # noqa: E402
+
+SYLLABLES = ["ka", "ro", "ma", "shi", "te", "lo", "vi", "na", "det", "sol", "tex", "pro", "gra", "ni", "um", "al"]
+TAX_BASE = 9_000_000_000  # generated customers: tax id TAX_BASE + n; new bench customers above 9_500_000_000
+
+
+def vocabulary(n: int = 1000) -> list[str]:
+    rng = random.Random(7)
+    words: set[str] = set()
+    while len(words) < n:
+        words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
+    return sorted(words)
+
+
+def generate(*, leads: int, protections: int, partners: int, words: list[str]) -> None:
+    customers = max(protections, leads // 4)
+    t0 = time.perf_counter()
+    Partner.objects.bulk_create(
+        [
+            Partner(
+                name=f"Bench partner {i}",
+                country="ZZ",
+                tax_id=f"BENCH{i:05d}",
+                program_model=ProgramModel.FULL_CYCLE,
+                partner_type=PartnerType.OPERATIONAL,
+                status=PartnerStatus.ACTIVE,
+            )
+            for i in range(partners)
+        ]
+    )
+    pids = list(Partner.objects.filter(country="ZZ").order_by("id").values_list("id", flat=True))
+    with connection.cursor() as cur:
+        cur.execute("SELECT setseed(0.42)")
+        # Names are three words from the vocabulary, so first-word buckets hold ~customers/len(words) names.
+        cur.execute(
+            """
+            INSERT INTO leads_customer (created_at, updated_at, name, normalized_name, country, tax_id, domain, size,
+                                        reserved_for_direct, reserved_reason)
+            SELECT now(), now(), initcap(nm), nm, 'RU', (%s + i)::text, 'c' || i || '.bench.example', '',
+                   i %% 100 = 0, ''
+            FROM (SELECT i, w[1 + floor(random() * cardinality(w))::int] || ' ' || w[1 + floor(random() * cardinality(w))::int]
+                            || ' ' || w[1 + floor(random() * cardinality(w))::int] AS nm
+                  FROM generate_series(1, %s) i, (SELECT %s::text[] AS w) v) s
+            """,
+            [TAX_BASE, customers, words],
+        )
+        cur.execute("SELECT min(id) FROM leads_customer WHERE tax_id = %s", [str(TAX_BASE + 1)])
+        cmin = cur.fetchone()[0]
+        cur.execute(
+            """
+            INSERT INTO leads_lead (created_at, updated_at, title, kind, source, stage, contact_name, contact_email,
+                                    contact_phone, products, value, currency, notes, lost_reason, source_system,
+                                    external_id, route_failures, customer_id, partner_id)
+            SELECT now() - (i %% 700) * interval '1 day', now(), 'Bench deal ' || i, 'license', 'registration',
+                   'registered', '', '', '', '', 1000, 'RUB', '', '', '', '', 0,
+                   %s + ((i - 1) %% %s), (%s::bigint[])[1 + i %% cardinality(%s::bigint[])]
+            FROM generate_series(1, %s) i
+            """,
+            [cmin, customers, pids, pids, leads],
+        )
+        cur.execute("SELECT min(id) FROM leads_lead WHERE title = 'Bench deal 1'")
+        lmin = cur.fetchone()[0]
+        # The first P leads sit on P distinct customers (not named accounts): approve and protect them.
+        cur.execute(
+            """
+            INSERT INTO leads_registration (created_at, updated_at, status, protected_from, protected_until, extended,
+                                            decided_at, decision_rule, decision_reason, matches, lead_id, partner_id)
+            SELECT now(), now(), 'approved', now(), now() + interval '90 days', false, now(), 'bench', '', '[]',
+                   l.id, l.partner_id
+            FROM leads_lead l JOIN leads_customer c ON c.id = l.customer_id
+            WHERE l.id BETWEEN %s AND %s AND NOT c.reserved_for_direct
+            """,
+            [lmin, lmin + protections - 1],
+        )
+        for kind, column in (("tax_id", "c.tax_id"), ("domain", "c.domain"), ("name", "c.normalized_name")):
+            cur.execute(
+                f"""
+                INSERT INTO leads_protectionwindow (key_kind, key, active, starts_at, ends_at, partner_id,
+                                                    registration_id)
+                SELECT %s, {column}, true, r.protected_from, r.protected_until, r.partner_id, r.id
+                FROM leads_registration r JOIN leads_lead l ON l.id = r.lead_id
+                JOIN leads_customer c ON c.id = l.customer_id
+                WHERE r.decision_rule = 'bench'
+                ON CONFLICT (key_kind, key) WHERE active DO NOTHING
+                """,
+                [kind],
+            )
+        cur.execute(
+            "ANALYZE leads_customer; ANALYZE leads_lead; ANALYZE leads_registration; ANALYZE leads_protectionwindow"
+        )
+        cur.execute("SELECT count(*) FROM leads_lead")
+        n_leads = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM leads_registration WHERE status = 'approved'")
+        n_prot = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM leads_protectionwindow WHERE active")
+        n_win = cur.fetchone()[0]
+    print(
+        f"generated in {time.perf_counter() - t0:.1f}s: {n_leads:,} leads, {customers:,} customers, "
+        f"{n_prot:,} active protections ({n_win:,} key windows)"
+    )
+
+
+def register(*, deals: int, words: list[str], protections: int) -> None:
+    rng = random.Random(11)
+    partners = list(Partner.objects.filter(country="ZZ").select_related("tier"))
+    timings: list[float] = []
+    original = registration_service.customer_conflicts
+
+    def timed(**kwargs):
+        start = time.perf_counter()
+        try:
+            return original(**kwargs)
+        finally:
+            timings.append((time.perf_counter() - start) * 1000)
+
+    registration_service.customer_conflicts = timed
+    close = timezone.localdate() + timedelta(days=60)
+    t0 = time.perf_counter()
+    for i in range(deals):
+        roll = rng.random()
+        if roll < 0.1:  # an already protected customer: hard conflict
+            n = rng.randint(1, protections)
+            tax_id, name = str(TAX_BASE + n), "Some other name"
+        else:  # a new customer with a plausible name (may collide softly with a protected one)
+            tax_id = str(9_500_000_000 + i)
+            name = " ".join(rng.choice(words) for _ in range(3))
+        registration_service.deal_register(
+            partner=rng.choice(partners),
+            submitted_by=None,
+            customer=registration_service.CustomerData(name=name, tax_id=tax_id),
+            deal=registration_service.DealData(
+                title=f"Bench registration {i}", value=Decimal("1000"), expected_close=close
+            ),
+        )
+    elapsed = time.perf_counter() - t0
+    registration_service.customer_conflicts = original
+    timings.sort()
+
+    def pct(p):
+        return timings[min(len(timings) - 1, int(len(timings) * p))]
+
+    print(f"registered {deals:,} deals in {elapsed:.1f}s: {deals / elapsed:,.0f} registrations/s")
+    print(
+        f"conflict check ({len(timings):,} calls): p50 {pct(0.50):.2f} ms, p95 {pct(0.95):.2f} ms, "
+        f"p99 {pct(0.99):.2f} ms, max {timings[-1]:.2f} ms, mean {statistics.fmean(timings):.2f} ms"
+    )
+    outcome = Registration.objects.filter(lead__title__startswith="Bench registration ").values_list(
+        "status", flat=True
+    )
+    counts: dict[str, int] = {}
+    for status in outcome:
+        counts[status] = counts.get(status, 0) + 1
+    print("decisions:", counts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--leads", type=int, default=2_000_000)
+    parser.add_argument("--protections", type=int, default=200_000)
+    parser.add_argument("--deals", type=int, default=10_000)
+    parser.add_argument("--partners", type=int, default=300)
+    parser.add_argument("--reset", action="store_true", help="truncate the leads tables first (scratch DB only)")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("Set DATABASE_URL to a PostgreSQL scratch database.")
+    call_command("migrate", verbosity=0)
+    if args.reset:
+        with connection.cursor() as cur:
+            cur.execute(
+                "TRUNCATE leads_protectionwindow, leads_registrationdecision, leads_registration, leads_activity,"
+                " leads_cosell, leads_offer, leads_routingdecision, leads_lead_competencies, leads_lead,"
+                " leads_customer CASCADE"
+            )
+        Partner.objects.filter(country="ZZ").delete()
+    words = vocabulary()
+    generate(leads=args.leads, protections=args.protections, partners=args.partners, words=words)
+    register(deals=args.deals, words=words, protections=args.protections)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+from decimal import Decimal
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from partners.models import Industry, Partner, PartnerStatus, Region
+
+from .models import ActivityKind, CompanySize, Stage
+from .normalize import domain_from, name_normalize, tax_id_normalize
+
+
+class DealRegistrationForm(forms.Form):
+    customer_name = forms.CharField(label=_("Customer company"), max_length=300)
+    tax_id = forms.CharField(label=_("Tax id (INN / VAT)"), max_length=32, required=False)
+    website = forms.CharField(label=_("Website"), max_length=200, required=False)
+    region = forms.ModelChoiceField(label=_("Region"), queryset=Region.objects.all(), required=False)
+    industry = forms.ModelChoiceField(label=_("Industry"), queryset=Industry.objects.all(), required=False)
+    size = forms.ChoiceField(label=_("Company size"), choices=[("", "—"), *CompanySize.choices], required=False)
+    contact_name = forms.CharField(label=_("Contact person"), max_length=200)
+    contact_email = forms.EmailField(label=_("Contact e-mail"))
+    contact_phone = forms.CharField(label=_("Contact phone"), max_length=40, required=False)
+    title = forms.CharField(label=_("Deal title"), max_length=200)
+    products = forms.CharField(label=_("Products"), max_length=300)
+    value = forms.DecimalField(label=_("Estimated value"), max_digits=14, decimal_places=2, min_value=Decimal("0"))
+    currency = forms.ChoiceField(label=_("Currency"), choices=[(c, c) for c in ("RUB", "EUR", "USD", "KZT", "BYN")])
+    expected_close = forms.DateField(label=_("Expected close"), widget=forms.DateInput(attrs={"type": "date"}))
+    notes = forms.CharField(label=_("Notes"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+    def clean_customer_name(self):
+        name = self.cleaned_data["customer_name"].strip()
+        if not name_normalize(name):
+            raise forms.ValidationError(_("Enter the company's name, not only its legal form."))
+        return name
+
+    def clean_tax_id(self):
+        raw = self.cleaned_data["tax_id"].strip()
+        digits = tax_id_normalize(raw)
+        if raw and not 5 <= len(digits) <= 20:
+            raise forms.ValidationError(_("A tax id has 5 to 20 digits (a Russian INN 10 or 12)."))
+        return digits
+
+    def clean_expected_close(self):
+        value = self.cleaned_data["expected_close"]
+        if value < timezone.localdate():
+            raise forms.ValidationError(_("The expected close date is in the past."))
+        return value
+
+    def clean(self):
+        data = super().clean()
+        # A customer must be identifiable by more than its name: a tax id, or a company website/e-mail domain.
+        identified = data.get("tax_id") or domain_from(
+            website=data.get("website", ""), email=data.get("contact_email", "")
+        )
+        if not self.errors and not identified:
+            self.add_error(
+                "tax_id",
+                _("Give the tax id, or a company website or e-mail (free-mail addresses do not identify a company)."),
+            )
+        return data
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", _("Approve")), ("reject", _("Reject"))])
+    reason = forms.CharField(label=_("Reason"), max_length=1000)
+
+
+class StageForm(forms.Form):
+    to_stage = forms.ChoiceField(label=_("Move to"), choices=Stage.choices)
+    lost_reason = forms.CharField(label=_("Lost reason"), max_length=300, required=False)
+
+
+class ActivityForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Kind"), choices=ActivityKind.choices)
+    occurred_at = forms.DateTimeField(
+        label=_("When"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
+    )
+    subject = forms.CharField(label=_("Subject"), max_length=200)
+    notes = forms.CharField(label=_("Notes"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class CoSellForm(forms.Form):
+    """Up to three co-sellers with their share; the owning partner keeps the remainder."""
+
+    ROWS = 3
+
+    def __init__(self, *args, lead, **kwargs):
+        super().__init__(*args, **kwargs)
+        partners = Partner.objects.filter(status=PartnerStatus.ACTIVE).exclude(pk=lead.partner_id).order_by("name")
+        for i in range(self.ROWS):
+            self.fields[f"partner_{i}"] = forms.ModelChoiceField(
+                label=_("Co-seller"), queryset=partners, required=False
+            )
+            self.fields[f"share_{i}"] = forms.DecimalField(
+                label=_("Share, %"), max_digits=5, decimal_places=2, required=False, min_value=Decimal("0.01")
+            )
+            self.fields[f"role_{i}"] = forms.CharField(label=_("Role"), max_length=120, required=False)
+
+    def clean(self):
+        data = super().clean()
+        shares, roles = {}, {}
+        for i in range(self.ROWS):
+            partner, share = data.get(f"partner_{i}"), data.get(f"share_{i}")
+            if partner is None and share is None:
+                continue
+            if partner is None or share is None:
+                self.add_error(f"share_{i}", _("Give both the partner and its share."))
+                continue
+            if partner in shares:
+                self.add_error(f"partner_{i}", _("This partner is listed twice."))
+                continue
+            shares[partner] = share
+            roles[partner] = data.get(f"role_{i}", "")
+        data["shares"], data["roles"] = shares, roles
+        return data

@@ -1,0 +1,139 @@
+"""Working a deal: stage moves, activities and co-selling."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from leads.models import Activity, ActivityKind, CoSell, Lead, RegistrationStatus, Stage
+from partners.models import Partner
+from prm.models import User
+from prm.services import audit_record
+
+# Forward one step or back one step while open; won only from proposal or negotiation; lost from any open stage.
+ALLOWED_MOVES: dict[str, set[str]] = {
+    Stage.REGISTERED: {Stage.QUALIFIED, Stage.LOST},
+    Stage.QUALIFIED: {Stage.PROPOSAL, Stage.REGISTERED, Stage.LOST},
+    Stage.PROPOSAL: {Stage.NEGOTIATION, Stage.QUALIFIED, Stage.WON, Stage.LOST},
+    Stage.NEGOTIATION: {Stage.PROPOSAL, Stage.WON, Stage.LOST},
+    Stage.WON: set(),
+    Stage.LOST: set(),
+}
+# A registered deal can only be worked once its registration is (or was) approved.
+WORKABLE_REGISTRATION = (RegistrationStatus.APPROVED, RegistrationStatus.EXPIRED)
+
+
+def deal_allowed_moves(*, lead: Lead) -> list[str]:
+    registration = getattr(lead, "registration", None)
+    if registration is not None and registration.status not in WORKABLE_REGISTRATION:
+        return []
+    return [s for s in Stage.values if s in ALLOWED_MOVES.get(lead.stage, set())]
+
+
+def deal_stage_change(*, lead: Lead, to_stage: str, actor: User | None, lost_reason: str = "") -> Lead:
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        if to_stage not in deal_allowed_moves(lead=lead):
+            raise ValidationError(
+                {
+                    "to_stage": _("A deal cannot move from %(a)s to %(b)s.")
+                    % {"a": lead.get_stage_display(), "b": to_stage}
+                }
+            )
+        if to_stage == Stage.LOST and not lost_reason.strip():
+            raise ValidationError({"lost_reason": _("Say why the deal was lost.")})
+        now = timezone.now()
+        old = lead.stage
+        lead.stage = to_stage
+        if to_stage == Stage.WON:
+            lead.won_at = lead.closed_at = now
+        elif to_stage == Stage.LOST:
+            lead.closed_at = now
+            lead.lost_reason = lost_reason.strip()
+        lead.full_clean()
+        lead.save()
+        audit_record(
+            actor=actor,
+            action="deal.stage_changed",
+            target=lead,
+            reason=lead.lost_reason if to_stage == Stage.LOST else "",
+            data={"from": old, "to": to_stage},
+        )
+        if to_stage == Stage.WON:
+            # The partners app asks the customer for a review; optional until that service exists.
+            try:
+                from partners import services as partners_services
+            except ImportError:
+                partners_services = None
+            review_invite = getattr(partners_services, "review_invite", None)
+            if review_invite is not None:
+                transaction.on_commit(lambda: review_invite(lead=lead))
+    return lead
+
+
+def activity_log(
+    *, lead: Lead, user: User, kind: str, occurred_at: datetime, subject: str, notes: str = ""
+) -> Activity:
+    """Log a call, meeting, e-mail or note; keeps the deal's first-contact and last-activity times current."""
+    if occurred_at > timezone.now() + timedelta(minutes=5):
+        raise ValidationError({"occurred_at": _("An activity cannot be in the future.")})
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        activity = Activity(
+            lead=lead,
+            partner_id=user.partner_id or lead.partner_id,
+            user=user,
+            kind=kind,
+            occurred_at=occurred_at,
+            subject=subject.strip(),
+            notes=notes,
+        )
+        if kind not in ActivityKind.values:
+            raise ValidationError({"kind": _("Unknown activity kind.")})
+        activity.full_clean()
+        activity.save()
+        fields = []
+        if lead.last_activity_at is None or occurred_at > lead.last_activity_at:
+            lead.last_activity_at = occurred_at
+            fields.append("last_activity_at")
+        if lead.first_contact_at is None or occurred_at < lead.first_contact_at:
+            lead.first_contact_at = occurred_at
+            fields.append("first_contact_at")
+        if fields:
+            lead.save(update_fields=[*fields, "updated_at"])
+    return activity
+
+
+def deal_cosell_set(
+    *, lead: Lead, shares: dict[Partner, Decimal], actor: User, roles: dict | None = None
+) -> list[CoSell]:
+    """Replace the deal's co-sellers. Shares are percents of the deal; together at most 100, the owner keeps
+    the rest. An empty dict removes all co-sellers."""
+    roles = roles or {}
+    errors = []
+    if not deal_allowed_moves(lead=lead):
+        errors.append(_("Co-selling is declared on an open deal with an approved registration."))
+    if any(p.pk == lead.partner_id for p in shares):
+        errors.append(_("The owning partner keeps the remainder; do not list it as a co-seller."))
+    if any(s is None or s <= 0 or s > 100 for s in shares.values()):
+        errors.append(_("Each share must be above 0 and at most 100 percent."))
+    if sum(shares.values(), Decimal("0")) > 100:
+        errors.append(_("Shares add up to more than 100 percent."))
+    if errors:
+        raise ValidationError({"shares": errors})
+    with transaction.atomic():
+        Lead.objects.select_for_update().get(pk=lead.pk)
+        lead.cosells.all().delete()
+        rows = CoSell.objects.bulk_create(
+            [CoSell(lead=lead, partner=p, share_percent=s, role=roles.get(p, "")) for p, s in shares.items()]
+        )
+        audit_record(
+            actor=actor,
+            action="deal.cosell_set",
+            target=lead,
+            data={"shares": {p.name: str(s) for p, s in shares.items()}},
+        )
+    return rows

@@ -1,0 +1,109 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views import View
+
+from leads import selectors
+from leads.forms import DealRegistrationForm, DecisionForm
+from leads.models import Registration, RegistrationStatus
+from leads.services.registration import (
+    CustomerData,
+    DealData,
+    deal_register,
+    registration_approve,
+    registration_reject,
+)
+from partners.models import Partner
+from prm.permissions import SellerRequiredMixin, SignedInMixin, VendorRequiredMixin, is_vendor
+
+CUSTOMER_FIELDS = ("customer_name", "tax_id", "website", "region", "industry", "size")
+
+
+class DealRegisterView(SellerRequiredMixin, View):
+    template = "leads/deal_register.html"
+
+    def get(self, request):
+        return render(request, self.template, {"form": DealRegistrationForm()})
+
+    def post(self, request):
+        form = DealRegistrationForm(request.POST)
+        if not form.is_valid():
+            return render(request, self.template, {"form": form})
+        d = form.cleaned_data
+        try:
+            registration = deal_register(
+                partner=request.user.partner,
+                submitted_by=request.user,
+                customer=CustomerData(
+                    name=d["customer_name"],
+                    tax_id=d["tax_id"],
+                    website=d["website"],
+                    email=d["contact_email"],
+                    region=d["region"],
+                    industry=d["industry"],
+                    size=d["size"],
+                ),
+                deal=DealData(**{k: d[k] for k in DealData.__dataclass_fields__}),
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+            return render(request, self.template, {"form": form})
+        level = {
+            RegistrationStatus.APPROVED: messages.SUCCESS,
+            RegistrationStatus.PENDING_REVIEW: messages.INFO,
+        }.get(registration.status, messages.ERROR)
+        messages.add_message(request, level, f"{registration.get_status_display()}: {registration.decision_reason}")
+        return redirect("leads:deal_detail", registration.lead_id)
+
+
+class RegistrationListView(SignedInMixin, View):
+    """Partner staff: "My registrations". Vendor staff: every registration, filterable by partner."""
+
+    def get(self, request):
+        filters = {k: v for k, v in request.GET.items() if v and k != "page"}
+        page = Paginator(selectors.registration_list(viewer=request.user, filters=filters), 50).get_page(
+            request.GET.get("page")
+        )
+        return render(
+            request,
+            "leads/registration_list.html",
+            {
+                "page": page,
+                "filters": filters,
+                "statuses": RegistrationStatus.choices,
+                "partners": Partner.objects.order_by("name").only("id", "name") if is_vendor(request.user) else [],
+            },
+        )
+
+
+class ReviewQueueView(VendorRequiredMixin, View):
+    def get(self, request):
+        return render(
+            request,
+            "leads/registration_review.html",
+            {"pending": selectors.registration_review_queue(), "form": DecisionForm()},
+        )
+
+
+class RegistrationDecideView(VendorRequiredMixin, View):
+    def post(self, request, pk):
+        try:
+            registration = Registration.objects.get(pk=pk)
+        except Registration.DoesNotExist as exc:
+            raise Http404 from exc
+        form = DecisionForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, _("Choose approve or reject and give a reason."))
+            return redirect("leads:registration_review")
+        decide = registration_approve if form.cleaned_data["decision"] == "approve" else registration_reject
+        try:
+            decide(registration=registration, actor=request.user, reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Decision saved: %(deal)s.") % {"deal": registration.lead.title})
+        return redirect("leads:registration_review")

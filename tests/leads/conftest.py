@@ -1,0 +1,27 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from leads.services.registration import CustomerData, DealData, deal_register
+
+
+@pytest.fixture
+def register():
+    """`register(partner, user, name=..., tax_id=..., website=..., email=...)` runs deal_register."""
+
+    def run(partner, user, *, name="ООО «Ромашка»", tax_id="", website="", email="", title="Licences", **deal):
+        return deal_register(
+            partner=partner,
+            submitted_by=user,
+            customer=CustomerData(name=name, tax_id=tax_id, website=website, email=email),
+            deal=DealData(
+                title=title,
+                value=Decimal("500000"),
+                expected_close=timezone.localdate() + timedelta(days=60),
+                **deal,
+            ),
+        )
+
+    return run

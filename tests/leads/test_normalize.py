@@ -1,0 +1,103 @@
+import pytest
+
+from leads.normalize import domain_from, domain_normalize, name_normalize, name_prefix, tax_id_normalize
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("7707083893", "7707083893"),
+        ("7707 083 893", "7707083893"),
+        ("RU-7707-083-893", "7707083893"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_tax_id_digits_only(raw, expected):
+    assert tax_id_normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://www.Romashka.ru/about", "romashka.ru"),
+        ("romashka.ru", "romashka.ru"),
+        ("WWW.romashka.ru", "romashka.ru"),
+        ("http://shop.romashka.ru:8080", "shop.romashka.ru"),
+        ("ivan@Romashka.RU", "romashka.ru"),
+        ("localhost", ""),
+        ("", ""),
+    ],
+)
+def test_domain_normalize(raw, expected):
+    assert domain_normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "a@gmail.com",
+        "a@yandex.ru",
+        "a@ya.ru",
+        "a@mail.ru",
+        "a@bk.ru",
+        "a@list.ru",
+        "a@inbox.ru",
+        "a@rambler.ru",
+        "a@outlook.com",
+        "a@hotmail.com",
+        "a@yahoo.com",
+        "a@icloud.com",
+        "a@proton.me",
+        "https://gmail.com",
+    ],
+)
+def test_free_mail_never_counts(email):
+    assert domain_normalize(email) == ""
+
+
+def test_domain_from_prefers_website_then_corporate_email():
+    assert domain_from(website="https://acme.com", email="x@other.com") == "acme.com"
+    assert domain_from(website="", email="x@acme.com") == "acme.com"
+    assert domain_from(website="", email="x@gmail.com") == ""
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("ООО «Ромашка»", '"Romashka LLC"'),
+        ("ПАО «Сбербанк»", "Sberbank PJSC".replace(" PJSC", "")),
+        ('АО "Лаборатория Касперского"', "Laboratoriia Kasperskogo JSC".replace(" JSC", " AO")),
+        ("Acme B.V.", "ACME BV"),
+        ("Acme N.V.", "acme"),
+        ("Acme GmbH", "Acme AG"),
+        ("Acme, Inc.", "acme ltd"),
+        ("Acme Limited", "ACME S.A."),
+        ("Polska Firma Sp. z o.o.", "Polska Firma"),
+        ("Acme SRL", "„Acme“"),
+        ("ИП Иванов", "Ivanov"),
+        ("НКО «Фонд»", "Fond"),
+        ("ЗАО Альфа-Софт", "alfa soft"),
+    ],
+)
+def test_names_match_after_normalisation(a, b):
+    assert name_normalize(a) == name_normalize(b)
+    assert name_normalize(a)
+
+
+def test_normalised_name_is_lowercase_latin_words():
+    assert name_normalize("ООО «Ромашка Плюс»") == "romashka plius"
+    assert name_normalize("Romashka, Plus!") == "romashka plus"
+
+
+def test_legal_form_only_name_is_empty():
+    assert name_normalize("ООО «»") == ""
+
+
+def test_different_companies_stay_different():
+    assert name_normalize("Ромашка") != name_normalize("Василёк")
+
+
+def test_name_prefix_is_first_word():
+    assert name_prefix("romashka plius") == "romashka"
+    assert name_prefix("") == ""
