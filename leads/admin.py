@@ -55,3 +55,11 @@ class ActivityAdmin(admin.ModelAdmin):
 admin.site.register(models.RoutingDecision, raw_id_fields=["lead", "chosen", "actor"])
 admin.site.register(models.ProtectionWindow, list_display=["key_kind", "key", "partner", "active", "ends_at"])
 admin.site.register(models.CoSell, raw_id_fields=["lead", "partner"])
+
+
+@admin.register(models.RoutingWeights)
+class RoutingWeightsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "tier_points", "sla_points", "win_rate_points", "rating_points", "spare_capacity_points"]
+
+    def has_add_permission(self, request):
+        return not models.RoutingWeights.objects.exists()

@@ -95,7 +95,13 @@ def business_hours_between(
     _check(end, work_start, work_end)
     if end < start:
         return -business_hours_between(
-            start=end, end=start, tz=tz, country=country, subdivision=subdivision, work_start=work_start, work_end=work_end
+            start=end,
+            end=start,
+            tz=tz,
+            country=country,
+            subdivision=subdivision,
+            work_start=work_start,
+            work_end=work_end,
         )
     zone = ZoneInfo(tz)
     start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)

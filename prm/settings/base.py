@@ -230,3 +230,5 @@ LOGGING = {
 
 # Domain defaults; each is overridable per program/tier in the data where the issue asks for it.
 PRM_REPORTING_CURRENCY = env.str("PRM_REPORTING_CURRENCY", default="RUB")
+# Declined or expired offers before a lead goes to the channel-manager queue.
+PRM_ROUTING_MAX_FAILURES = env.int("PRM_ROUTING_MAX_FAILURES", default=3)
