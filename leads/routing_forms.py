@@ -91,6 +91,7 @@ class DecisionFilterForm(forms.Form):
 
     rule = forms.ChoiceField(
         required=False,
+        widget=forms.Select(attrs={"class": "form-select"}),
         choices=[
             ("", _("Any rule")),
             ("score_swrr", _("Score and rotation")),
@@ -99,7 +100,12 @@ class DecisionFilterForm(forms.Form):
             ("max_failures", _("Too many failures")),
         ],
     )
-    region = forms.ModelChoiceField(required=False, queryset=Region.objects.all(), empty_label=_("Any region"))
+    region = forms.ModelChoiceField(
+        required=False,
+        queryset=Region.objects.all(),
+        empty_label=_("Any region"),
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
     q = forms.CharField(required=False, max_length=100)
 
     def filters(self) -> dict:

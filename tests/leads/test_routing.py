@@ -324,7 +324,9 @@ def test_manual_assignment_withdraws_the_open_offer(msk, channel_manager):
     routing.lead_route(lead=lead)
     with pytest.raises(ValidationError):
         routing.lead_assign_manual(lead=lead, partner=chosen, actor=channel_manager, reason="")
-    lead = routing.lead_assign_manual(lead=lead, partner=chosen, actor=channel_manager, reason="Customer asked for them")
+    lead = routing.lead_assign_manual(
+        lead=lead, partner=chosen, actor=channel_manager, reason="Customer asked for them"
+    )
     assert (lead.partner, lead.stage) == (chosen, Stage.REGISTERED) and lead.first_contact_due
     assert lead.offers.get(partner=offered).status == OfferStatus.WITHDRAWN
     manual = RoutingDecision.objects.get(lead=lead, manual=True)
