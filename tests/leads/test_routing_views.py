@@ -3,7 +3,7 @@ from django.urls import reverse
 
 from leads.models import Offer, OfferStatus, RoutingDecision, Stage
 from leads.services import routing
-from tests.leads.routing_factories import competency, region, routing_partner, vendor_lead
+from tests.leads.routing_factories import competency, region, vendor_lead
 
 pytestmark = pytest.mark.django_db
 
