@@ -82,19 +82,27 @@ def open_routed_load() -> Coalesce:
 
 
 def eligible_partners(*, lead: Lead, competency_ids: list[int] | None = None) -> QuerySet[Partner]:
-    """One query: partners that may receive `lead`, annotated with everything the score needs."""
-    if competency_ids is None:
-        competency_ids = list(lead.competencies.values_list("pk", flat=True))
+    """One query: partners that may receive `lead`, annotated with everything the score needs.
+
+    `competency_ids` overrides the lead's needed competencies (for a lead not saved yet).
+    """
     qs = Partner.objects.filter(status=PartnerStatus.ACTIVE)
     qs = qs.filter(regions=lead.region_id) if lead.region_id else qs.none()
     if lead.kind == LeadKind.ONSITE_SERVICE:
         qs = qs.filter(partner_type=PartnerType.OPERATIONAL)
     else:
         qs = qs.filter(program_model__in=KIND_PROGRAM_MODELS[lead.kind])
-    for competency_id in sorted(set(competency_ids)):  # having ALL of them: one semi-join each
-        qs = qs.filter(
-            Exists(Partner.competencies.through.objects.filter(partner_id=OuterRef("pk"), competency_id=competency_id))
-        )
+    held = Partner.competencies.through.objects.filter(partner_id=OuterRef(OuterRef("pk"))).values("competency_id")
+    if competency_ids is None:  # having ALL needed competencies = none of them missing
+        needed = Lead.competencies.through.objects.filter(lead_id=lead.pk)
+        qs = qs.exclude(Exists(needed.exclude(competency_id__in=held)))
+    else:
+        for competency_id in sorted(set(competency_ids)):
+            qs = qs.filter(
+                Exists(
+                    Partner.competencies.through.objects.filter(partner_id=OuterRef("pk"), competency_id=competency_id)
+                )
+            )
     refused = Offer.objects.filter(
         lead_id=lead.pk, partner=OuterRef("pk"), status__in=(OfferStatus.DECLINED, OfferStatus.EXPIRED)
     )

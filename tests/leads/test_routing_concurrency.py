@@ -1,7 +1,6 @@
 """Real concurrent connections on PostgreSQL: row locks keep accept/expiry and the rotation consistent."""
 
 import threading
-
 from datetime import timedelta
 
 import pytest
@@ -53,7 +52,7 @@ def test_accept_and_expiry_at_the_deadline_never_give_two_owners(postgres_only):
         offer = lead.offers.get(status=OfferStatus.PENDING)
         results, errors = run_together(
             lambda offer=offer: routing.offer_accept(offer=offer, user=rep),
-            lambda: routing.offers_expire(now=deadline),
+            lambda deadline=deadline: routing.offers_expire(now=deadline),
         )
         offer.refresh_from_db()
         lead.refresh_from_db()
