@@ -212,7 +212,7 @@ def _to_queue(*, lead: Lead, rule: str, reason: str, candidates: list | None = N
     audit_record(actor=None, action="lead.queued", target=lead, reason=reason, data={"rule": rule})
     notify(
         users=_channel_managers(),
-        kind=NotificationKind.OFFER_EXPIRED,
+        kind=NotificationKind.REVIEW_QUEUE,
         title=_("Lead needs manual routing: %(title)s") % {"title": lead.title},
         body=reason,
         url=reverse("leads:routing_lead", args=[lead.pk]),

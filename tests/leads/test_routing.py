@@ -308,7 +308,7 @@ def test_queue_after_max_failures_notifies_channel_managers(msk, settings):
     lead.refresh_from_db()
     assert (lead.stage, lead.route_failures, decision.rule, decision.chosen) == (Stage.QUEUE, 2, "max_failures", None)
     assert lead.offers.count() == 2 and len(partners) == 3  # the third partner was never asked
-    assert Notification.objects.filter(user=cm, kind=NotificationKind.OFFER_EXPIRED).exists()
+    assert Notification.objects.filter(user=cm, kind=NotificationKind.REVIEW_QUEUE).exists()
 
 
 def test_no_eligible_partner_goes_to_the_queue(msk, erp):

@@ -177,3 +177,12 @@ def test_csv_import_page_reports_line_numbers(client_for, channel_manager, msk):
 def test_nav_links(client_for, channel_manager, partner_rep):
     assert reverse("leads:routing_queue") in client_for(channel_manager).get(reverse("home")).content.decode()
     assert reverse("leads:offer_list") in client_for(partner_rep).get(reverse("home")).content.decode()
+
+
+def test_queue_page_query_count_is_constant(client_for, channel_manager, msk, django_assert_max_num_queries):
+    client = client_for(channel_manager)
+    for n in (2, 12):
+        while RoutingDecision.objects.count() < n:
+            routing.lead_route(lead=vendor_lead(region=msk))  # nobody eligible: queued
+        with django_assert_max_num_queries(10):
+            assert client.get(reverse("leads:routing_queue")).status_code == 200
