@@ -363,3 +363,28 @@ class Activity(TimeStampedModel):
             )
         ]
         indexes = [models.Index(fields=["lead", "occurred_at"], name="activity_lead_time_idx")]
+
+
+class RoutingWeights(models.Model):
+    """How the router turns a candidate's data into its share of leads; one row, edited in the admin.
+
+    A candidate's weight is the sum of points: `tier_points` per unit of its tier's allocation weight plus
+    up to `sla_points`, `win_rate_points`, `rating_points` and `spare_capacity_points` scaled by how good it is
+    (0..1; a missing KPI counts as the neutral 0.5). Partners receive leads in proportion to their weight.
+    """
+
+    key = models.CharField(max_length=20, unique=True, default="default", editable=False)
+    tier_points = models.PositiveIntegerField(default=100, help_text=_("Points per unit of tier allocation weight."))
+    sla_points = models.PositiveIntegerField(default=30, help_text=_("Points for an SLA score of 100%."))
+    win_rate_points = models.PositiveIntegerField(default=20, help_text=_("Points for a 100% win rate."))
+    rating_points = models.PositiveIntegerField(default=20, help_text=_("Points for a customer rating of 5."))
+    spare_capacity_points = models.PositiveIntegerField(
+        default=30, help_text=_("Points for a partner with no open routed leads (less as its load grows).")
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "routing weights"
+
+    def __str__(self):
+        return "Routing weights"

@@ -3,8 +3,10 @@ from celery import shared_task
 
 @shared_task
 def offers_expire() -> int:
-    """Re-routes offers whose acceptance deadline passed (implemented with lead routing)."""
-    return 0
+    """Every minute: expire offers past their acceptance deadline and re-route their leads."""
+    from leads.services.routing import offers_expire as expire_due
+
+    return expire_due()
 
 
 @shared_task

@@ -244,3 +244,5 @@ PRM_NIGHTLY_STALE_MINUTES = env.int("PRM_NIGHTLY_STALE_MINUTES", default=60)
 PRM_LEDGER_CATCHUP_DAYS = env.int("PRM_LEDGER_CATCHUP_DAYS", default=90)
 # Deal registration: minimum rapidfuzz similarity (0-100) of normalised names that sends a registration to review.
 PRM_SOFT_MATCH_THRESHOLD = env.int("PRM_SOFT_MATCH_THRESHOLD", default=90)
+# Declined or expired offers before a lead goes to the channel-manager queue.
+PRM_ROUTING_MAX_FAILURES = env.int("PRM_ROUTING_MAX_FAILURES", default=3)

@@ -1,0 +1,112 @@
+"""Forms for lead intake and routing actions; they only translate input for leads.services.routing."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from leads.models import LeadKind
+from partners.models import Competency, Partner, PartnerStatus, Region
+
+
+class LeadForm(forms.Form):
+    """A channel manager enters a vendor lead; it is routed as soon as it is saved."""
+
+    title = forms.CharField(label=_("Lead"), max_length=200)
+    customer_name = forms.CharField(label=_("Customer"), max_length=300)
+    customer_tax_id = forms.CharField(label=_("Customer tax id"), max_length=32, required=False)
+    customer_domain = forms.CharField(label=_("Customer web domain"), max_length=120, required=False)
+    kind = forms.ChoiceField(label=_("Kind"), choices=LeadKind.choices)
+    region = forms.ModelChoiceField(label=_("Region"), queryset=Region.objects.all())
+    competencies = forms.ModelMultipleChoiceField(
+        label=_("Needed competencies"), queryset=Competency.objects.all(), required=False
+    )
+    value = forms.DecimalField(label=_("Estimated value"), min_value=0, max_digits=14, decimal_places=2, required=False)
+    currency = forms.CharField(label=_("Currency"), max_length=3, initial="RUB")
+    contact_name = forms.CharField(label=_("Contact person"), max_length=200, required=False)
+    contact_email = forms.EmailField(label=_("Contact e-mail"), required=False)
+    contact_phone = forms.CharField(label=_("Contact phone"), max_length=40, required=False)
+    products = forms.CharField(label=_("Products"), max_length=300, required=False)
+    notes = forms.CharField(label=_("Notes"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+class LeadRowForm(forms.Form):
+    """One CSV row. Regions and competencies are given by code; competencies separated by ';'."""
+
+    title = forms.CharField(max_length=200)
+    customer = forms.CharField(max_length=300)
+    tax_id = forms.CharField(max_length=32, required=False)
+    domain = forms.CharField(max_length=120, required=False)
+    kind = forms.ChoiceField(choices=LeadKind.choices)
+    region = forms.ModelChoiceField(queryset=Region.objects.all(), to_field_name="code")
+    competencies = forms.CharField(required=False)
+    value = forms.DecimalField(min_value=0, max_digits=14, decimal_places=2, required=False)
+    currency = forms.CharField(max_length=3, required=False)
+    contact_name = forms.CharField(max_length=200, required=False)
+    contact_email = forms.EmailField(required=False)
+    contact_phone = forms.CharField(max_length=40, required=False)
+    products = forms.CharField(max_length=300, required=False)
+    external_id = forms.CharField(max_length=100, required=False)
+
+    def clean_competencies(self):
+        codes = sorted({c.strip() for c in self.cleaned_data["competencies"].split(";") if c.strip()})
+        found = list(Competency.objects.filter(code__in=codes))
+        unknown = set(codes) - {c.code for c in found}
+        if unknown:
+            raise forms.ValidationError(_("Unknown competency: %(codes)s") % {"codes": ", ".join(sorted(unknown))})
+        return found
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("CSV file"),
+        help_text=_(
+            "UTF-8, comma-separated, with a header row: title, customer, kind, region (required); tax_id, domain, "
+            "competencies (codes separated by ';'), value, currency, contact_name, contact_email, contact_phone, "
+            "products, external_id."
+        ),
+    )
+
+    def clean_file(self):
+        f = self.cleaned_data["file"]
+        if f.size > 5 * 1024 * 1024:
+            raise forms.ValidationError(_("The file is larger than 5 MB."))
+        return f
+
+
+class DeclineForm(forms.Form):
+    reason = forms.CharField(label=_("Why do you decline?"), max_length=1000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class AssignForm(ReasonForm):
+    partner = forms.ModelChoiceField(label=_("Partner"), queryset=Partner.objects.filter(status=PartnerStatus.ACTIVE))
+
+    field_order = ["partner", "reason"]
+
+
+class DecisionFilterForm(forms.Form):
+    """Filters for recent routing decisions on the channel-manager queue page."""
+
+    rule = forms.ChoiceField(
+        required=False,
+        widget=forms.Select(attrs={"class": "form-select"}),
+        choices=[
+            ("", _("Any rule")),
+            ("score_swrr", _("Score and rotation")),
+            ("manual", _("Manual")),
+            ("no_eligible_partner", _("No eligible partner")),
+            ("max_failures", _("Too many failures")),
+        ],
+    )
+    region = forms.ModelChoiceField(
+        required=False,
+        queryset=Region.objects.all(),
+        empty_label=_("Any region"),
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
+    q = forms.CharField(required=False, max_length=100)
+
+    def filters(self) -> dict:
+        return {k: v for k, v in self.cleaned_data.items() if v} if self.is_valid() else {}

@@ -1,0 +1,77 @@
+"""Reads for lead routing: the partner's offer inbox, the channel-manager queue and routing history."""
+
+from django.db.models import Q, QuerySet
+
+from prm.permissions import is_vendor, scope_for
+
+from .models import Lead, Offer, OfferStatus, RoutingDecision, Stage
+
+
+def offer_list(*, viewer, filters: dict | None = None) -> QuerySet[Offer]:
+    """Offers the viewer may see: partner staff only their own company's, vendor staff all."""
+    filters = filters or {}
+    qs = scope_for(
+        Offer.objects.select_related("lead__customer", "lead__region", "partner").prefetch_related(
+            "lead__competencies"
+        ),
+        viewer,
+    )
+    status = filters.get("status", OfferStatus.PENDING)
+    if status != "all":
+        qs = qs.filter(status=status)
+    if status == OfferStatus.PENDING:
+        return qs.order_by("deadline", "pk")
+    return qs.order_by("-offered_at", "-pk")
+
+
+def offer_get(*, viewer, pk: int) -> Offer:
+    return offer_list(viewer=viewer, filters={"status": "all"}).get(pk=pk)
+
+
+def routing_queue(*, viewer) -> QuerySet[Lead]:
+    """Leads waiting for a channel manager: failed too often, or nobody eligible."""
+    if not is_vendor(viewer):
+        return Lead.objects.none()
+    return Lead.objects.filter(stage=Stage.QUEUE).select_related("customer", "region").order_by("created_at", "pk")
+
+
+def offers_expired_recent(*, viewer, limit: int = 50) -> QuerySet[Offer]:
+    if not is_vendor(viewer):
+        return Offer.objects.none()
+    return (
+        Offer.objects.filter(status=OfferStatus.EXPIRED)
+        .select_related("lead", "partner")
+        .order_by("-responded_at", "-pk")[:limit]
+    )
+
+
+def decision_list(*, viewer, filters: dict | None = None) -> QuerySet[RoutingDecision]:
+    """Recent routing decisions without their (large) candidate lists."""
+    if not is_vendor(viewer):
+        return RoutingDecision.objects.none()
+    filters = filters or {}
+    qs = RoutingDecision.objects.select_related("lead", "chosen", "actor").defer("candidates")
+    if rule := filters.get("rule"):
+        qs = qs.filter(rule=rule)
+    if region := filters.get("region"):
+        qs = qs.filter(lead__region=region)
+    if q := filters.get("q"):
+        qs = qs.filter(Q(lead__title__icontains=q) | Q(chosen__name__icontains=q))
+    return qs.order_by("-decided_at", "-pk")
+
+
+def lead_routing_history(*, viewer, lead_id: int) -> dict:
+    """One lead with every routing decision (and its candidates) and every offer; vendor staff only."""
+    if not is_vendor(viewer):
+        raise Lead.DoesNotExist
+    lead = Lead.objects.select_related("customer", "region", "partner", "owner").get(pk=lead_id)
+    decisions = list(lead.routing_decisions.select_related("chosen", "actor").order_by("-decided_at", "-pk"))
+    for d in decisions:
+        d.ranked = sorted(d.candidates, key=lambda c: (not c.get("chosen"), -c.get("weight", 0), c["partner_id"]))
+    offers = lead.offers.select_related("partner", "responded_by").order_by("-offered_at", "-pk")
+    return {
+        "lead": lead,
+        "decisions": decisions,
+        "offers": offers,
+        "pending": next((o for o in offers if o.status == OfferStatus.PENDING), None),
+    }
