@@ -66,6 +66,8 @@ admin.site.register(
     list_display=["registration", "status", "rule", "actor", "at"],
     raw_id_fields=["registration", "actor"],
 )
+
+
 @admin.register(models.RoutingWeights)
 class RoutingWeightsAdmin(admin.ModelAdmin):
     list_display = ["__str__", "tier_points", "sla_points", "win_rate_points", "rating_points", "spare_capacity_points"]
