@@ -137,12 +137,14 @@ def _write(*, model, new: list, changed: list, update_fields: list[str]) -> None
     rows = new + changed
     if not rows:
         return
+    now = timezone.now()
     if connection.vendor != "postgresql":
+        for obj in changed:
+            obj.updated_at = now  # bulk_update does not run auto_now
         model.objects.bulk_create(new)
         if changed:
             model.objects.bulk_update(changed, update_fields)
         return
-    now = timezone.now()
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     columns, selects, params = [], [], []
     for f in fields:
@@ -154,7 +156,9 @@ def _write(*, model, new: list, changed: list, update_fields: list[str]) -> None
             selects.append(f"unnest(%s::{f.db_type(connection)}[])")
             params.append([f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in rows])
     table = connection.ops.quote_name(model._meta.db_table)
-    update_cols = [connection.ops.quote_name(model._meta.get_field(n).column) for n in update_fields]
+    update_cols = [
+        connection.ops.quote_name(model._meta.get_field(n).column) for n in update_fields if n != "updated_at"
+    ]
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in update_cols)
     distinct = " OR ".join(f"{table}.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in update_cols)
     sql = (
