@@ -24,6 +24,8 @@ class CustomerSerializer(serializers.ModelSerializer):
 
 
 class LeadSerializer(serializers.ModelSerializer):
+    contact_email = serializers.CharField(read_only=True, help_text="An e-mail address, or empty.")
+
     class Meta:
         model = Lead
         fields = [
@@ -81,7 +83,7 @@ class LeadWriteSerializer(serializers.ModelSerializer):
             "expected_close",
             "notes",
         ]
-        extra_kwargs = {"currency": {"min_length": 3}}
+        extra_kwargs = {"currency": {"min_length": 3}, "contact_email": {"allow_blank": True}}
 
 
 class LeadCreateSerializer(LeadWriteSerializer):

@@ -31,6 +31,7 @@ class PartnerSerializer(serializers.ModelSerializer):
     tier = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     regions = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
     competencies = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    website = serializers.CharField(read_only=True, help_text="A URL, or empty.")
 
     class Meta:
         model = Partner

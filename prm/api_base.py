@@ -93,8 +93,8 @@ class ProblemAutoSchema(AutoSchema):
         codes = ["401", "403", "406", "429"]
         if self.method in UNSAFE_METHODS or self._is_list_view() or self.method == "GET":
             codes.append("400")
-        if "{" in self.path:
-            codes.append("404")
+        if "{" in self.path or self._is_list_view():
+            codes.append("404")  # lists: an invalid cursor
         if self.method in UNSAFE_METHODS:
             codes += ["409", "415", "422"]
         if self.method in ("PUT", "PATCH", "DELETE"):
@@ -144,6 +144,8 @@ class ScopedViewSet(viewsets.GenericViewSet):
     pagination_class = SyncCursorPagination
     schema = ProblemAutoSchema()
     filterset_class = None
+    # Any path segment reaches the view, so a malformed id is a problem+json 404, not Django's HTML page.
+    lookup_value_regex = "[^/]+"
     action_scopes: dict[str, str] = {}
 
     # --- tenancy -----------------------------------------------------------------------------------------------

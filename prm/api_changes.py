@@ -18,7 +18,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
-from .api_base import ScopedViewSet
+from .api_base import ProblemAutoSchema, ScopedViewSet
 from .models import Tombstone
 
 
@@ -101,12 +101,18 @@ class ChangePageSerializer(serializers.Serializer):
     has_more = serializers.BooleanField()
 
 
+class _OnePageSchema(ProblemAutoSchema):
+    def _is_list_view(self, serializer=None):
+        return False  # one page object, not an array of them
+
+
 class ChangeFeedViewSet(ScopedViewSet):
     """Everything readable that changed after `since`, deletions included, oldest first."""
 
     resource = None  # per-resource scopes are applied to each stream
     pagination_class = None
     queryset = Tombstone.objects.none()  # for schema generation only; list() reads every resource
+    schema = _OnePageSchema()
 
     @extend_schema(
         parameters=[

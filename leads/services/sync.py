@@ -60,7 +60,7 @@ def _text(item, errors, name, *, max_length, required=False, default=""):
 
 def _choice(item, errors, name, choices, default):
     value = item.get(name, default)
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         errors[name] = [f"One of: {', '.join(sorted(choices))}."]
         return default
     return value
@@ -128,37 +128,42 @@ def customer_normalize_name(name: str) -> str:
 # --- the generic set-based write ------------------------------------------------------------------------------------
 
 
-def _write(*, model, new: list, changed: list, update_fields: list[str]) -> None:
-    """Insert `new` and update `changed` model instances in a constant number of statements.
+def _write(*, model, defaults: dict, new: list[dict], changed: list[dict], update_fields: list[str]) -> None:
+    """Insert `new` rows and update `changed` rows (dicts of attname → value; changed ones carry "id").
 
-    On PostgreSQL one INSERT … ON CONFLICT over unnest() arrays does both; a row changed concurrently to the same
-    values is skipped by the WHERE. Instances in `new` get their ids.
+    On PostgreSQL one INSERT … ON CONFLICT DO UPDATE … WHERE <a value differs> over unnest() arrays does both,
+    so a row that a concurrent request already brought to the same values is left alone. Columns the rows do
+    not carry take the model's defaults (built once per batch, not per row). New rows get their "id".
     """
     rows = new + changed
     if not rows:
         return
     now = timezone.now()
     if connection.vendor != "postgresql":
-        for obj in changed:
-            obj.updated_at = now  # bulk_update does not run auto_now
-        model.objects.bulk_create(new)
+        objs = [model(**defaults, **row) for row in new]
+        model.objects.bulk_create(objs)
+        for row, obj in zip(new, objs):
+            row["id"] = obj.pk
         if changed:
-            model.objects.bulk_update(changed, update_fields)
+            # bulk_update does not run auto_now.
+            updates = [model(**row, updated_at=now) for row in changed]
+            model.objects.bulk_update(updates, [*update_fields, "updated_at"])
         return
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    template = model(**defaults)
+    varying = {name for row in rows for name in row} - {"id"}
     columns, selects, params = [], [], []
-    for f in fields:
+    for f in model._meta.concrete_fields:
+        if f.primary_key:
+            continue
         columns.append(connection.ops.quote_name(f.column))
-        if f.name in ("created_at", "updated_at"):
-            selects.append("%s")
-            params.append(now)
-        else:
+        if f.attname in varying:
             selects.append(f"unnest(%s::{f.db_type(connection)}[])")
-            params.append([f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in rows])
+            params.append([row[f.attname] for row in rows])
+        else:
+            selects.append(f"%s::{f.db_type(connection)}")
+            params.append(f.get_db_prep_save(f.pre_save(template, add=True), connection))
     table = connection.ops.quote_name(model._meta.db_table)
-    update_cols = [
-        connection.ops.quote_name(model._meta.get_field(n).column) for n in update_fields if n != "updated_at"
-    ]
+    update_cols = [connection.ops.quote_name(model._meta.get_field(n).column) for n in update_fields]
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in update_cols)
     distinct = " OR ".join(f"{table}.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in update_cols)
     sql = (
@@ -170,8 +175,8 @@ def _write(*, model, new: list, changed: list, update_fields: list[str]) -> None
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ids = {(p, s, e): pk for pk, p, s, e in cursor.fetchall()}
-    for obj in rows:
-        obj.pk = ids.get((obj.partner_id, obj.source_system, obj.external_id), obj.pk)
+    for row in new:
+        row["id"] = ids.get((row["partner_id"], row["source_system"], row["external_id"]))
 
 
 def _existing(model, keys: set[tuple], columns: list[str]) -> dict[tuple, dict]:
@@ -319,30 +324,23 @@ def leads_bulk_upsert(*, items: list, partner_id: int | None, actor=None) -> lis
         for result, key, values, ref in parsed:
             values["customer_id"] = customer_ids[ref]
             row = existing.get(key)
+            stage = Stage.REGISTERED if key[0] is not None else Stage.NEW
+            values.update(partner_id=key[0], source_system=key[1], external_id=key[2], stage=stage)
             if row is None:
-                lead = Lead(
-                    partner_id=key[0],
-                    source_system=key[1],
-                    external_id=key[2],
-                    source=LeadSource.API,
-                    stage=Stage.REGISTERED if key[0] is not None else Stage.NEW,
-                    **values,
-                )
-                new.append(lead)
+                new.append(values)
                 result.status = "created"
             elif any(row[f] != values[f] for f in LEAD_CRM_FIELDS):
-                lead = Lead(id=row["id"], partner_id=key[0], source_system=key[1], external_id=key[2], **values)
-                changed.append(lead)
-                result.status, result.id = "updated", row["id"]
+                values["id"] = row["id"]
+                changed.append(values)
+                result.status = "updated"
             else:
                 result.status, result.id = "unchanged", row["id"]
                 continue
-            result._obj = lead
-        _write(model=Lead, new=new, changed=changed, update_fields=[*LEAD_CRM_FIELDS, "updated_at"])
+            result._row = values
+        _write(model=Lead, defaults={"source": LeadSource.API}, new=new, changed=changed, update_fields=LEAD_CRM_FIELDS)
         for result, *_ in parsed:
-            obj = getattr(result, "_obj", None)
-            if obj is not None:
-                result.id = obj.pk
+            if hasattr(result, "_row"):
+                result.id = result._row["id"]
         if new or changed:
             audit_record(
                 actor=_user(actor),
@@ -434,23 +432,23 @@ def activities_bulk_upsert(*, items: list, partner_id: int | None, actor=None) -
         new, changed = [], []
         for result, key, values in rows:
             row = existing.get(key)
+            values.update(partner_id=key[0], source_system=key[1], external_id=key[2])
             if row is None:
-                obj = Activity(partner_id=key[0], source_system=key[1], external_id=key[2], **values)
-                new.append(obj)
+                new.append(values)
                 result.status = "created"
             elif any(row[f] != values[f] for f in ACTIVITY_CRM_FIELDS):
-                obj = Activity(id=row["id"], partner_id=key[0], source_system=key[1], external_id=key[2], **values)
-                changed.append(obj)
+                values["id"] = row["id"]
+                changed.append(values)
                 result.status = "updated"
             else:
                 result.status, result.id = "unchanged", row["id"]
                 continue
-            result._obj = obj
-        _write(model=Activity, new=new, changed=changed, update_fields=[*ACTIVITY_CRM_FIELDS, "updated_at"])
+            result._row = values
+        _write(model=Activity, defaults={}, new=new, changed=changed, update_fields=ACTIVITY_CRM_FIELDS)
         for result, *_ in rows:
-            if getattr(result, "_obj", None) is not None:
-                result.id = result._obj.pk
-        touched = {o.lead_id for o in new + changed}
+            if hasattr(result, "_row"):
+                result.id = result._row["id"]
+        touched = {v["lead_id"] for v in new + changed}
         if touched:
             leads_touch_last_activity(lead_ids=touched)
     return results
