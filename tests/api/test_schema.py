@@ -77,3 +77,23 @@ schema = _load_schema()
 @settings(suppress_health_check=list(HealthCheck), deadline=None, derandomize=True, database=None)
 def test_api_honours_its_schema(case, fuzz_keys):
     case.call_and_validate(headers={"Authorization": f"Bearer {next(fuzz_keys)}"}, checks=CHECKS)
+
+
+def test_stateful_phase_finds_no_failures(key_a, key_b, two_partner_data):
+    """The stateful phase: schemathesis chains calls along the links it infers between operations."""
+    from hypothesis import settings as hsettings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    machine = schema.as_state_machine()
+    keys = itertools.cycle([key_a, key_b])
+
+    class Machine(machine):
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS)
+
+        def call(self, case, **kwargs):
+            return case.call(headers={"Authorization": f"Bearer {next(keys)}"}, **kwargs)
+
+    run_state_machine_as_test(
+        Machine, settings=hsettings(max_examples=MAX_EXAMPLES, stateful_step_count=5, deadline=None, database=None)
+    )
