@@ -16,7 +16,17 @@ class KpiSnapshotSerializer(serializers.ModelSerializer):
 class TierChangeSerializer(serializers.ModelSerializer):
     class Meta:
         model = TierChange
-        fields = ["id", "partner", "kind", "from_tier", "to_tier", "effective_on", "reason", "grace_until", "created_at"]
+        fields = [
+            "id",
+            "partner",
+            "kind",
+            "from_tier",
+            "to_tier",
+            "effective_on",
+            "reason",
+            "grace_until",
+            "created_at",
+        ]
 
 
 class CommissionEntrySerializer(serializers.ModelSerializer):

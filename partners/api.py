@@ -119,9 +119,7 @@ def contact_save(*, contact: PartnerContact, actor, created: bool) -> PartnerCon
     with transaction.atomic():
         contact.full_clean()
         contact.save()
-        audit_record(
-            actor=actor, action="contact.created" if created else "contact.updated", target=contact, data={}
-        )
+        audit_record(actor=actor, action="contact.created" if created else "contact.updated", target=contact, data={})
     return contact
 
 

@@ -210,7 +210,7 @@ class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
 
 
 def idempotency_records_purge(*, older_than: timedelta = IDEMPOTENCY_TTL) -> int:
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=timezone.now() - older_than).delete()
+    deleted, _by_model = IdempotencyRecord.objects.filter(created_at__lt=timezone.now() - older_than).delete()
     return deleted
 
 

@@ -180,9 +180,7 @@ class ScopedViewSet(viewsets.GenericViewSet):
 
     def get_object(self):
         obj = super().get_object()
-        if self.request.method in ("PUT", "PATCH", "DELETE") or (
-            self.request.method == "POST" and self.detail
-        ):
+        if self.request.method in ("PUT", "PATCH", "DELETE") or (self.request.method == "POST" and self.detail):
             if_match = self.request.headers.get("If-Match")
             if if_match and if_match.strip() != "*" and etag_for(obj, self.sync_field) not in _etags(if_match):
                 raise PreconditionFailed()
@@ -214,7 +212,9 @@ class ScopedViewSet(viewsets.GenericViewSet):
                 raise IdempotencyInProgress() from None
             headers = dict(record.response_headers)
             content_type = headers.pop("content_type", None)
-            replay = Response(record.response_body, status=record.status_code, headers=headers, content_type=content_type)
+            replay = Response(
+                record.response_body, status=record.status_code, headers=headers, content_type=content_type
+            )
             replay["Idempotent-Replayed"] = "true"
             setattr(self, request.method.lower(), lambda *a, **k: replay)
             return

@@ -79,7 +79,9 @@ def _after(position, *, time_field: str, resource: str | None, resource_field: s
     later = Q(**{f"{time_field}__gt": t})
     same_time = Q(**{time_field: t})
     if resource_field:  # tombstones: resource is a column
-        return later | (same_time & (Q(**{f"{resource_field}__gt": r}) | Q(**{resource_field: r, f"{id_field}__gt": i})))
+        return later | (
+            same_time & (Q(**{f"{resource_field}__gt": r}) | Q(**{resource_field: r, f"{id_field}__gt": i}))
+        )
     if resource > r:
         return later | same_time
     if resource == r:
@@ -141,9 +143,7 @@ class ChangeFeedViewSet(ScopedViewSet):
             )
             rows = list(qs.order_by(field, "id")[: limit + 1])
             data = viewset_class.serializer_class(rows, many=True, context={"request": request}).data
-            entries += [
-                (getattr(row, field), resource, row.pk, "upsert", item) for row, item in zip(rows, data)
-            ]
+            entries += [(getattr(row, field), resource, row.pk, "upsert", item) for row, item in zip(rows, data)]
         tombstones = Tombstone.objects.filter(resource__in=list(readable)).filter(
             _after(position, time_field="deleted_at", resource=None, resource_field="resource", id_field="object_id")
         )

@@ -212,6 +212,9 @@ class IdempotencyRecord(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_unique")]
 
+    def __str__(self):
+        return f"{self.api_key_id}:{self.key}"
+
 
 class Tombstone(models.Model):
     """A deleted syncable object, so the change feed can tell mirrors to delete it too."""
@@ -226,6 +229,9 @@ class Tombstone(models.Model):
         ordering = ["deleted_at", "id"]
         constraints = [models.UniqueConstraint(fields=["resource", "object_id"], name="tombstone_unique")]
         indexes = [models.Index(fields=["partner_id", "deleted_at"], name="tombstone_partner_idx")]
+
+    def __str__(self):
+        return f"{self.resource}:{self.object_id} deleted {self.deleted_at:%Y-%m-%d %H:%M}"
 
 
 class WebhookEvent(models.TextChoices):
@@ -273,3 +279,6 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["subscription", "-created_at"], name="webhook_delivery_sub_idx")]
+
+    def __str__(self):
+        return f"{self.event} #{self.pk} ({self.status})"

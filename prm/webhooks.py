@@ -47,7 +47,9 @@ def webhook_subscribe(*, api_key: ApiKey, url: str, events: list[str], actor) ->
         sub = WebhookSubscription(api_key=api_key, url=url, events=sorted(set(events)), secret=secret)
         sub.full_clean()
         sub.save()
-        audit_record(actor=actor, action="webhook.subscribed", target=api_key, partner=api_key.partner, data={"url": url})
+        audit_record(
+            actor=actor, action="webhook.subscribed", target=api_key, partner=api_key.partner, data={"url": url}
+        )
     return sub, secret
 
 

@@ -31,7 +31,17 @@ class CourseSerializer(serializers.ModelSerializer):
 class EnrollmentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Enrollment
-        fields = ["id", "user", "partner", "course", "status", "completed_at", "course_version", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "user",
+            "partner",
+            "course",
+            "status",
+            "completed_at",
+            "course_version",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class CertificationSerializer(serializers.ModelSerializer):

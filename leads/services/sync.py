@@ -9,7 +9,7 @@ bulk_update elsewhere). Good items are saved even when others are bad.
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
@@ -183,9 +183,9 @@ def _existing(model, keys: set[tuple], columns: list[str]) -> dict[tuple, dict]:
     if not keys:
         return {}
     partners = {k[0] for k in keys}
-    qs = model.objects.filter(
-        source_system__in={k[1] for k in keys}, external_id__in={k[2] for k in keys}
-    ).exclude(external_id="")
+    qs = model.objects.filter(source_system__in={k[1] for k in keys}, external_id__in={k[2] for k in keys}).exclude(
+        external_id=""
+    )
     partner_q = Q(partner_id__in=[p for p in partners if p is not None])
     if None in partners:
         partner_q |= Q(partner_id__isnull=True)
@@ -409,10 +409,7 @@ def activities_bulk_upsert(*, items: list, partner_id: int | None, actor=None) -
                 by_ref.setdefault((s, e), (pk, p))
     rows, seen = [], set()
     for result, (ss, eid), values, (kind, ref) in parsed:
-        if kind == "id":
-            found = (ref, by_id[ref]) if ref in by_id else None
-        else:
-            found = by_ref.get(ref)
+        found = by_ref.get(ref) if kind == "ref" else ((ref, by_id[ref]) if ref in by_id else None)
         if found is None:
             result.errors["lead" if kind == "id" else "lead_ref"] = ["No such lead."]
             continue
@@ -540,4 +537,3 @@ def deal_stage_change(*, lead: Lead, stage: str, actor, lost_reason: str = "") -
             reason=lost_reason,
         )
     return lead
-

@@ -77,7 +77,10 @@ def test_etag_and_if_match(api, key_a, partner):
     assert stale["Content-Type"].startswith(PROBLEM)
     lead.refresh_from_db()
     assert lead.title == "v2"
-    assert client.patch(f"/api/v1/leads/{lead.pk}/", {"title": "v4"}, format="json", HTTP_IF_MATCH=ok["ETag"]).status_code == 200
+    assert (
+        client.patch(f"/api/v1/leads/{lead.pk}/", {"title": "v4"}, format="json", HTTP_IF_MATCH=ok["ETag"]).status_code
+        == 200
+    )
     assert client.get(f"/api/v1/leads/{lead.pk}/")["ETag"] == client.get(f"/api/v1/leads/{lead.pk}/")["ETag"]
 
 

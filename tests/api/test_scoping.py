@@ -66,7 +66,9 @@ def test_partner_key_cannot_write_to_the_other_partners_objects(api, key_a, two_
     client = api(key_a)
     b = two_partner_data["b"]
     assert client.patch(f"/api/v1/leads/{b['leads'].pk}/", {"title": "x"}, format="json").status_code == 404
-    assert client.post(f"/api/v1/leads/{b['leads'].pk}/stage/", {"stage": "qualified"}, format="json").status_code == 404
+    assert (
+        client.post(f"/api/v1/leads/{b['leads'].pk}/stage/", {"stage": "qualified"}, format="json").status_code == 404
+    )
     assert client.patch(f"/api/v1/contacts/{b['contacts'].pk}/", {"name": "x"}, format="json").status_code == 404
     assert client.delete(f"/api/v1/contacts/{b['contacts'].pk}/").status_code == 404
     assert client.delete(f"/api/v1/activities/{b['activities'].pk}/").status_code == 404

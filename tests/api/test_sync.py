@@ -85,7 +85,11 @@ def test_change_feed_mirrors_creates_updates_and_deletes(api, key_a, partner):
     Activity.objects.filter(pk=activity.pk).delete()  # a portal path: the receiver records the tombstone
     page = _feed(client, cursor)
     ops = [(c["resource"], c["id"], c["op"]) for c in page["results"]]
-    assert ops == [("leads", lead.pk, "upsert"), ("contacts", contact.pk, "delete"), ("activities", activity.pk, "delete")]
+    assert ops == [
+        ("leads", lead.pk, "upsert"),
+        ("contacts", contact.pk, "delete"),
+        ("activities", activity.pk, "delete"),
+    ]
     assert page["results"][0]["data"]["title"] == "Changed"
     assert Tombstone.objects.filter(resource="contacts", object_id=contact.pk, partner_id=partner.pk).count() == 1
 
