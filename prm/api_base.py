@@ -8,9 +8,11 @@ partner's object answers 404). Vendor keys see all.
 
 import hashlib
 import json
+from datetime import UTC, datetime
 
 import django_filters
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.encoding import force_str
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
@@ -46,6 +48,16 @@ class IdempotencyInProgress(exceptions.APIException):
     default_code = "idempotency_in_progress"
 
 
+def to_utc(value: datetime, *, name: str) -> datetime:
+    """PostgreSQL accepts offsets up to ±15:59 only; ISO 8601 allows more. UTC is always safe."""
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise exceptions.ValidationError({name: ["Out of range."]}) from None
+
+
 def etag_for(obj, field: str = "updated_at") -> str:
     stamp = getattr(obj, field)
     return '"' + hashlib.sha256(f"{obj._meta.label}:{obj.pk}:{stamp.timestamp():.6f}".encode()).hexdigest()[:32] + '"'
@@ -69,7 +81,7 @@ class SyncFilterSet(django_filters.FilterSet):
 
     def filter_updated_since(self, queryset, name, value):
         field = getattr(self.request and self.request.parser_context.get("view"), "sync_field", "updated_at")
-        return queryset.filter(**{f"{field}__gte": value})
+        return queryset.filter(**{f"{field}__gte": to_utc(value, name="updated_since")})
 
 
 class ProblemSerializer(serializers.Serializer):

@@ -68,8 +68,11 @@ def _encode(position: tuple[datetime, str, int]) -> str:
 def _decode(cursor: str) -> tuple[datetime, str, int]:
     try:
         t, r, i = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(t), str(r), int(i)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        at = datetime.fromisoformat(t)
+        if at.tzinfo is None or not -(2**63) < int(i) < 2**63:
+            raise ValueError
+        return at.astimezone(UTC), str(r), int(i)
+    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError):
         raise exceptions.ValidationError({"since": ["Not a cursor returned by this endpoint."]}) from None
 
 

@@ -150,6 +150,8 @@ def _write(*, model, defaults: dict, new: list[dict], changed: list[dict], updat
             model.objects.bulk_update(updates, [*update_fields, "updated_at"])
         return
     template = model(**defaults)
+    # One key order for every writer: concurrent batches then wait for each other instead of deadlocking.
+    rows.sort(key=lambda r: (r["partner_id"] or 0, r["source_system"], r["external_id"]))
     varying = {name for row in rows for name in row} - {"id"}
     columns, selects, params = [], [], []
     for f in model._meta.concrete_fields:
@@ -175,8 +177,17 @@ def _write(*, model, defaults: dict, new: list[dict], changed: list[dict], updat
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ids = {(p, s, e): pk for pk, p, s, e in cursor.fetchall()}
+    raced = []
     for row in new:
         row["id"] = ids.get((row["partner_id"], row["source_system"], row["external_id"]))
+        if row["id"] is None:
+            raced.append(row)
+    if raced:
+        # A concurrent request inserted these keys first with the same values: nothing changed here.
+        found = _existing(model, {(r["partner_id"], r["source_system"], r["external_id"]) for r in raced}, [])
+        for row in raced:
+            row["id"] = found[(row["partner_id"], row["source_system"], row["external_id"])]["id"]
+            row["_raced"] = True
 
 
 def _existing(model, keys: set[tuple], columns: list[str]) -> dict[tuple, dict]:
@@ -341,6 +352,8 @@ def leads_bulk_upsert(*, items: list, partner_id: int | None, actor=None) -> lis
         for result, *_ in parsed:
             if hasattr(result, "_row"):
                 result.id = result._row["id"]
+                if result._row.get("_raced"):
+                    result.status = "unchanged"
         if new or changed:
             audit_record(
                 actor=_user(actor),
@@ -445,6 +458,8 @@ def activities_bulk_upsert(*, items: list, partner_id: int | None, actor=None) -
         for result, *_ in rows:
             if hasattr(result, "_row"):
                 result.id = result._row["id"]
+                if result._row.get("_raced"):
+                    result.status = "unchanged"
         touched = {v["lead_id"] for v in new + changed}
         if touched:
             leads_touch_last_activity(lead_ids=touched)

@@ -39,6 +39,19 @@ def test_docs_are_served_without_a_cdn(client):
 
 
 @pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """Like Django's test client: the raw WSGI app must not close the connection holding the test transaction."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture(autouse=True)
 def _quiet_request_log():
     import logging
 

@@ -130,3 +130,15 @@ def test_change_feed_only_lists_resources_the_key_may_read(api, partner_admin, m
     _key, raw = make_key(partner_admin, scopes=["contacts:read"])
     resources = {c["resource"] for c in _feed(api(raw))["results"]}
     assert resources == {"contacts"}
+
+
+def test_extreme_offsets_and_tampered_cursors_are_handled(api, key_a):
+    import base64
+    import json
+
+    client = api(key_a)
+    assert client.get("/api/v1/leads/", {"updated_since": "2504-07-16T18:10:10+19:17"}).status_code == 200
+    assert client.get("/api/v1/leads/", {"updated_since": "9999-12-31T23:59:59-23:00"}).status_code == 400
+    for payload in (["2026-01-01T00:00:00+19:17", "leads", 1], ["2026-01-01T00:00:00", "leads", 1], ["x", "y", "z"]):
+        cursor = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+        assert client.get("/api/v1/changes/", {"since": cursor}).status_code in (200, 400)
