@@ -7,12 +7,14 @@ resolution, one INSERT … ON CONFLICT DO UPDATE … WHERE <something changed> (
 bulk_update elsewhere). Good items are saved even when others are bad.
 """
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
@@ -131,7 +133,7 @@ def customer_normalize_name(name: str) -> str:
 def _write(*, model, defaults: dict, new: list[dict], changed: list[dict], update_fields: list[str]) -> None:
     """Insert `new` rows and update `changed` rows (dicts of attname → value; changed ones carry "id").
 
-    On PostgreSQL one INSERT … ON CONFLICT DO UPDATE … WHERE <a value differs> over unnest() arrays does both,
+    On PostgreSQL one INSERT … ON CONFLICT DO UPDATE … WHERE <a value differs> over the batch as one JSON document does both,
     so a row that a concurrent request already brought to the same values is left alone. Columns the rows do
     not carry take the model's defaults (built once per batch, not per row). New rows get their "id".
     """
@@ -152,24 +154,28 @@ def _write(*, model, defaults: dict, new: list[dict], changed: list[dict], updat
     template = model(**defaults)
     # One key order for every writer: concurrent batches then wait for each other instead of deadlocking.
     rows.sort(key=lambda r: (r["partner_id"] or 0, r["source_system"], r["external_id"]))
-    varying = {name for row in rows for name in row} - {"id"}
-    columns, selects, params = [], [], []
+    varying = {name for row in rows for name in row} - {"id", "_raced"}
+    columns, selects, params, record = [], [], [], []
+    qn = connection.ops.quote_name
     for f in model._meta.concrete_fields:
         if f.primary_key:
             continue
-        columns.append(connection.ops.quote_name(f.column))
+        columns.append(qn(f.column))
         if f.attname in varying:
-            selects.append(f"unnest(%s::{f.db_type(connection)}[])")
-            params.append([row[f.attname] for row in rows])
+            selects.append(f"x.{qn(f.attname)}")
+            record.append(f"{qn(f.attname)} {f.db_type(connection)}")
         else:
             selects.append(f"%s::{f.db_type(connection)}")
             params.append(f.get_db_prep_save(f.pre_save(template, add=True), connection))
-    table = connection.ops.quote_name(model._meta.db_table)
+    # The whole batch travels as one JSON document: PostgreSQL parses it far faster than 5,000-element arrays.
+    params.append(json.dumps([{k: row[k] for k in varying} for row in rows], cls=DjangoJSONEncoder))
+    table = qn(model._meta.db_table)
     update_cols = [connection.ops.quote_name(model._meta.get_field(n).column) for n in update_fields]
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in update_cols)
     distinct = " OR ".join(f"{table}.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in update_cols)
     sql = (
         f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(selects)} "
+        f"FROM json_to_recordset(%s::json) AS x({', '.join(record)}) "
         f"ON CONFLICT (partner_id, source_system, external_id) WHERE external_id <> '' "
         f"DO UPDATE SET {sets}, updated_at = EXCLUDED.updated_at WHERE {distinct} "
         f"RETURNING id, partner_id, source_system, external_id"
