@@ -29,6 +29,8 @@ class KpiSnapshot(models.Model):
     mandatory_training_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     score = models.DecimalField(max_digits=7, decimal_places=2, default=0)
     score_components = models.JSONField(default=dict, blank=True)
+    # Nightly re-runs rewrite the day's row: CRM mirrors sync it by updated_at like everything else.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["-date"]

@@ -89,6 +89,8 @@ class Tier(models.Model):
     allocation_weight = models.PositiveIntegerField(default=1, help_text=_("Relative share of routed leads."))
     protection_days = models.PositiveSmallIntegerField(default=90)
     description = models.TextField(blank=True)
+    # CRM mirrors sync tiers by updated_at like every other resource.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["rank"]

@@ -7,3 +7,8 @@ class PrmConfig(AppConfig):
 
     def ready(self):
         from . import signals  # noqa: F401
+
+        # Tombstones for deleted syncable rows; importing webhooks registers its Celery task.
+        from . import api_changes, webhooks  # noqa: F401
+
+        api_changes.connect_receivers()

@@ -163,3 +163,122 @@ class NotificationKind(models.TextChoices):
     REQUEST_UPDATED = "request_updated", _("Updates to requests and disputes")
     ANNOUNCEMENT = "announcement", _("Announcements")
     SYSTEM = "system", _("System messages")
+
+
+# --- REST API for CRM sync: keys, idempotency, tombstones, webhooks -------------------------------------------------
+
+
+class ApiKey(models.Model):
+    """A CRM's credential. Only the SHA-256 of the secret is stored; `prefix` finds the row without scanning.
+
+    `partner` set: the key sees and changes only that partner's data; empty: a vendor-wide key.
+    """
+
+    name = models.CharField(_("name"), max_length=120)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    partner = models.ForeignKey(
+        "partners.Partner", null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    scopes = models.JSONField(default=list, help_text=_('e.g. ["leads:read", "leads:write"]'))
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["partner", "-created_at"], name="apikey_partner_idx")]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to (key, Idempotency-Key); a retry with the same request gets it again."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)  # empty while the first request runs
+    response_body = models.JSONField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_unique")]
+
+    def __str__(self):
+        return f"{self.api_key_id}:{self.key}"
+
+
+class Tombstone(models.Model):
+    """A deleted syncable object, so the change feed can tell mirrors to delete it too."""
+
+    resource = models.CharField(max_length=40)
+    object_id = models.BigIntegerField()
+    # A plain id, not a foreign key: the partner itself may be what was deleted.
+    partner_id = models.BigIntegerField(null=True, blank=True)
+    deleted_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["deleted_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["resource", "object_id"], name="tombstone_unique")]
+        indexes = [models.Index(fields=["partner_id", "deleted_at"], name="tombstone_partner_idx")]
+
+    def __str__(self):
+        return f"{self.resource}:{self.object_id} deleted {self.deleted_at:%Y-%m-%d %H:%M}"
+
+
+class WebhookEvent(models.TextChoices):
+    LEAD_OFFERED = "lead.offered", "lead.offered"
+    LEAD_ACCEPTED = "lead.accepted", "lead.accepted"
+    REGISTRATION_DECIDED = "registration.decided", "registration.decided"
+    DEAL_STAGE_CHANGED = "deal.stage_changed", "deal.stage_changed"
+    TIER_CHANGED = "tier.changed", "tier.changed"
+
+
+class WebhookSubscription(models.Model):
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    events = models.JSONField(default=list)
+    # Kept in clear: it signs every delivery. Shown to the user once, like the key.
+    secret = models.CharField(max_length=64, editable=False)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.url
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SUCCEEDED = "succeeded", _("Delivered")
+    FAILED = "failed", _("Failed")
+
+
+class WebhookDelivery(models.Model):
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=20, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["subscription", "-created_at"], name="webhook_delivery_sub_idx")]
+
+    def __str__(self):
+        return f"{self.event} #{self.pk} ({self.status})"

@@ -200,6 +200,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=7, minute=0),
     },
     "requests-escalate": {"task": "partners.enablement.tasks.requests_escalate", "schedule": 300.0},
+    "api-idempotency-purge": {"task": "prm.api_auth.idempotency_records_purge_task", "schedule": crontab(minute=40)},
 }
 CELERY_IMPORTS = ["partners.enablement.tasks"]
 
@@ -213,6 +214,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "prm.api.exception_handler",
+    # Per API key (prm.api_auth.ApiKeyRateThrottle), counted in the shared cache.
+    "DEFAULT_THROTTLE_RATES": {"api_key": env.str("API_RATE_PER_KEY", default="1200/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "PRM portal API",
@@ -222,6 +225,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "LeadStageEnum": "leads.models.Stage",
+        "LeadKindEnum": "leads.models.LeadKind",
+        "ActivityKindEnum": "leads.models.ActivityKind",
+    },
+    "SCHEMA_PATH_PREFIX": "/api/v1",
 }
 
 LOGGING = {

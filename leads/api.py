@@ -1,0 +1,377 @@
+"""API for customers, leads/deals, registrations and activities, including the CRM bulk upserts."""
+
+import django_filters
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from leads.models import Activity, ActivityKind, Customer, Lead, LeadKind, Registration, Stage
+from leads.selectors import deal_list
+from leads.services import sync
+from prm.api_base import ReadOnlyScopedViewSet, ScopedViewSet, SyncFilterSet
+from prm.api_changes import tombstones_record
+from prm.services import audit_record
+
+# --- serializers (thin: shapes only; rules live in leads.services.sync) ----------------------------------------
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = ["id", "name", "country", "tax_id", "domain", "region", "industry", "size", "created_at", "updated_at"]
+
+
+class LeadSerializer(serializers.ModelSerializer):
+    contact_email = serializers.CharField(read_only=True, help_text="An e-mail address, or empty.")
+
+    class Meta:
+        model = Lead
+        fields = [
+            "id",
+            "partner",
+            "customer",
+            "title",
+            "kind",
+            "source",
+            "stage",
+            "region",
+            "contact_name",
+            "contact_email",
+            "contact_phone",
+            "products",
+            "value",
+            "currency",
+            "expected_close",
+            "notes",
+            "lost_reason",
+            "source_system",
+            "external_id",
+            "offered_at",
+            "accepted_at",
+            "first_contact_at",
+            "last_activity_at",
+            "won_at",
+            "closed_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class CustomerRefSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=300)
+    tax_id = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, default="RU")
+
+
+class LeadWriteSerializer(serializers.ModelSerializer):
+    """Fields a CRM owns. The stage moves only through `POST /leads/{id}/stage/`."""
+
+    class Meta:
+        model = Lead
+        fields = [
+            "title",
+            "kind",
+            "contact_name",
+            "contact_email",
+            "contact_phone",
+            "products",
+            "value",
+            "currency",
+            "expected_close",
+            "notes",
+        ]
+        extra_kwargs = {"currency": {"min_length": 3}, "contact_email": {"allow_blank": True}}
+
+
+class LeadCreateSerializer(LeadWriteSerializer):
+    customer = CustomerRefSerializer(help_text="Found by tax id, else by name; created when unknown.")
+    partner = serializers.IntegerField(
+        required=False, min_value=1, help_text="Vendor keys only; partner keys always create for their own partner."
+    )
+
+    class Meta(LeadWriteSerializer.Meta):
+        fields = [*LeadWriteSerializer.Meta.fields, "customer", "partner", "source_system", "external_id"]
+        validators = []
+
+
+class StageChangeSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=Stage.choices)
+    lost_reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class LeadUpsertItemSerializer(serializers.Serializer):
+    """Documentation of one bulk item; items are validated by the service, one result per item."""
+
+    source_system = serializers.CharField(max_length=40)
+    external_id = serializers.CharField(max_length=100)
+    title = serializers.CharField(max_length=200)
+    customer = CustomerRefSerializer()
+    partner = serializers.IntegerField(required=False, help_text="Vendor keys only.")
+    kind = serializers.ChoiceField(choices=LeadKind.choices, required=False)
+    contact_name = serializers.CharField(required=False)
+    contact_email = serializers.EmailField(required=False)
+    contact_phone = serializers.CharField(required=False)
+    products = serializers.CharField(required=False)
+    value = serializers.DecimalField(max_digits=14, decimal_places=2, required=False)
+    currency = serializers.CharField(required=False)
+    expected_close = serializers.DateField(required=False, allow_null=True)
+    notes = serializers.CharField(required=False)
+
+
+class LeadRefSerializer(serializers.Serializer):
+    source_system = serializers.CharField()
+    external_id = serializers.CharField()
+
+
+class ActivityUpsertItemSerializer(serializers.Serializer):
+    source_system = serializers.CharField(max_length=40)
+    external_id = serializers.CharField(max_length=100)
+    lead = serializers.IntegerField(required=False, help_text="The lead's id, or give lead_ref.")
+    lead_ref = LeadRefSerializer(required=False)
+    kind = serializers.ChoiceField(choices=ActivityKind.choices, required=False)
+    occurred_at = serializers.DateTimeField()
+    subject = serializers.CharField(max_length=200)
+    notes = serializers.CharField(required=False)
+
+
+class ItemResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "error"])
+    id = serializers.IntegerField(allow_null=True)
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class BulkResultSerializer(serializers.Serializer):
+    results = ItemResultSerializer(many=True)
+
+
+class LeadBulkRequestSerializer(serializers.Serializer):
+    items = LeadUpsertItemSerializer(many=True, max_length=sync.MAX_BATCH)
+
+
+class ActivityBulkRequestSerializer(serializers.Serializer):
+    items = ActivityUpsertItemSerializer(many=True, max_length=sync.MAX_BATCH)
+
+
+class RegistrationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Registration
+        fields = [
+            "id",
+            "lead",
+            "partner",
+            "status",
+            "protected_from",
+            "protected_until",
+            "extended",
+            "decided_at",
+            "decision_reason",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class ActivitySerializer(serializers.ModelSerializer):
+    lead = serializers.PrimaryKeyRelatedField(queryset=Lead.objects.none())
+
+    class Meta:
+        model = Activity
+        fields = [
+            "id",
+            "lead",
+            "partner",
+            "kind",
+            "occurred_at",
+            "subject",
+            "notes",
+            "source_system",
+            "external_id",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["partner", "created_at", "updated_at"]
+        validators = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        view = self.context.get("view")
+        if view is not None and getattr(view, "request", None) is not None and "lead" in self.fields:
+            # Only leads the key can see are valid targets: another partner's lead is "does not exist".
+            self.fields["lead"].queryset = view.scope_queryset(Lead.objects.filter(partner__isnull=False))
+
+
+# --- filters ------------------------------------------------------------------------------------------------------
+
+
+class CustomerFilter(SyncFilterSet):
+    class Meta:
+        model = Customer
+        fields = ["tax_id", "country"]
+
+
+class LeadFilter(SyncFilterSet):
+    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
+
+    class Meta:
+        model = Lead
+        fields = ["stage", "partner", "customer", "source_system", "external_id"]
+
+
+class RegistrationFilter(SyncFilterSet):
+    class Meta:
+        model = Registration
+        fields = ["status", "lead"]
+
+
+class ActivityFilter(SyncFilterSet):
+    class Meta:
+        model = Activity
+        fields = ["lead", "kind", "source_system", "external_id"]
+
+
+# --- viewsets -----------------------------------------------------------------------------------------------------
+
+
+class CustomerViewSet(ReadOnlyScopedViewSet):
+    resource = "customers"
+    partner_field = "leads__partner"  # a partner sees the customers of its own deals
+    serializer_class = CustomerSerializer
+    filterset_class = CustomerFilter
+    queryset = Customer.objects.all()
+
+
+class LeadViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedViewSet
+):
+    resource = "leads"
+    serializer_class = LeadSerializer
+    filterset_class = LeadFilter
+    queryset = Lead.objects.all()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Lead.objects.none()
+        # The deal list's selector, so browser and API apply one visibility rule; the base scopes again.
+        return self.scope_queryset(deal_list(viewer=self.request.user))
+
+    @extend_schema(request=LeadCreateSerializer, responses={201: LeadSerializer})
+    def create(self, request, *args, **kwargs):
+        incoming = LeadCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = dict(incoming.validated_data)
+        ref = data.pop("customer")
+        partner = data.pop("partner", None)
+        if self.key_partner_id is not None:
+            if partner not in (None, self.key_partner_id):
+                raise serializers.ValidationError({"partner": ["A partner key creates only its own partner's leads."]})
+            partner = self.key_partner_id
+        elif partner is not None and not sync.Partner.objects.filter(pk=partner).exists():
+            raise serializers.ValidationError({"partner": ["No such partner."]})
+        with transaction.atomic():
+            normalized = sync.customer_normalize_name(ref["name"]) or ref["name"].lower()
+            key = (ref["tax_id"].strip(), normalized, ref["name"], ref["country"].upper())
+            customer_id = sync.customers_resolve([key])[key]
+            lead = sync.lead_create_from_api(partner_id=partner, customer_id=customer_id, actor=request.user, **data)
+        self._etag_object = lead
+        return Response(LeadSerializer(lead).data, status=201)
+
+    @extend_schema(request=LeadWriteSerializer, responses=LeadSerializer)
+    def update(self, request, *args, **kwargs):
+        lead = self.get_object()
+        incoming = LeadWriteSerializer(lead, data=request.data, partial=kwargs.get("partial", False))
+        incoming.is_valid(raise_exception=True)
+        lead = sync.lead_update_from_api(lead=lead, actor=request.user, **incoming.validated_data)
+        return Response(LeadSerializer(lead).data)
+
+    @extend_schema(request=LeadWriteSerializer, responses=LeadSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        return self.update(request, *args, partial=True, **kwargs)
+
+    @extend_schema(request=StageChangeSerializer, responses=LeadSerializer)
+    @action(detail=True, methods=["post"])
+    def stage(self, request, pk=None):
+        """Move a deal to another stage; only the moves a CRM may make are allowed (400 otherwise)."""
+        lead = self.get_object()
+        incoming = StageChangeSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        lead = sync.deal_stage_change(lead=lead, actor=request.user, **incoming.validated_data)
+        return Response(LeadSerializer(lead).data)
+
+    @extend_schema(request=LeadBulkRequestSerializer, responses=BulkResultSerializer)
+    @action(detail=False, methods=["post"], url_path="bulk-upsert")
+    def bulk_upsert(self, request):
+        """Create or update up to 5,000 leads by (source_system, external_id); one result per item."""
+        items = _items(request)
+        results = sync.leads_bulk_upsert(items=items, partner_id=self.key_partner_id, actor=request.user)
+        return Response({"results": [r.as_dict() for r in results]})
+
+
+def _items(request) -> list:
+    data = request.data
+    items = data.get("items") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise serializers.ValidationError({"items": ["A list of objects."]})
+    if len(items) > sync.MAX_BATCH:
+        raise serializers.ValidationError({"items": [f"At most {sync.MAX_BATCH} items per request."]})
+    return items
+
+
+class RegistrationViewSet(ReadOnlyScopedViewSet):
+    resource = "registrations"
+    serializer_class = RegistrationSerializer
+    filterset_class = RegistrationFilter
+    queryset = Registration.objects.all()
+
+
+def activity_save(*, activity: Activity, actor) -> Activity:
+    with transaction.atomic():
+        activity.partner_id = Lead.objects.values_list("partner_id", flat=True).get(pk=activity.lead_id)
+        activity.full_clean()
+        activity.save()
+        sync.leads_touch_last_activity(lead_ids=[activity.lead_id])
+    return activity
+
+
+def activity_delete(*, activity: Activity, actor) -> None:
+    with transaction.atomic():
+        audit_record(actor=getattr(actor, "user", actor), action="activity.deleted", target=activity.lead)
+        tombstones_record(resource="activities", objects=[activity])
+        lead_id = activity.lead_id
+        activity.delete()
+        sync.leads_touch_last_activity(lead_ids=[lead_id])
+
+
+class ActivityViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    ScopedViewSet,
+):
+    resource = "activities"
+    serializer_class = ActivitySerializer
+    filterset_class = ActivityFilter
+    queryset = Activity.objects.all()
+
+    def perform_create(self, serializer):
+        serializer.instance = activity_save(activity=Activity(**serializer.validated_data), actor=self.request.user)
+
+    def perform_update(self, serializer):
+        activity = serializer.instance
+        for name, value in serializer.validated_data.items():
+            setattr(activity, name, value)
+        serializer.instance = activity_save(activity=activity, actor=self.request.user)
+
+    def perform_destroy(self, instance):
+        activity_delete(activity=instance, actor=self.request.user)
+
+    @extend_schema(request=ActivityBulkRequestSerializer, responses=BulkResultSerializer)
+    @action(detail=False, methods=["post"], url_path="bulk-upsert")
+    def bulk_upsert(self, request):
+        """Create or update up to 5,000 activities by (source_system, external_id); one result per item."""
+        results = sync.activities_bulk_upsert(items=_items(request), partner_id=self.key_partner_id, actor=request.user)
+        return Response({"results": [r.as_dict() for r in results]})

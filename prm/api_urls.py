@@ -1,0 +1,54 @@
+"""/api/v1/ (CRM sync) and the portal pages that manage API keys and webhooks."""
+
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from kpi.api import CommissionEntryViewSet, KpiSnapshotViewSet, TierChangeViewSet
+from leads.api import ActivityViewSet, CustomerViewSet, LeadViewSet, RegistrationViewSet
+from partners.api import ContactViewSet, PartnerViewSet, TierViewSet
+from training.api import CertificationViewSet, CourseViewSet, EnrollmentViewSet
+
+from . import api_views
+from .api_changes import ChangeFeedViewSet
+
+# Resource name (= scope name = URL prefix) → viewset. The change feed and tombstones walk this too.
+SYNC_RESOURCES = {
+    v.resource: v
+    for v in (
+        PartnerViewSet,
+        ContactViewSet,
+        TierViewSet,
+        CertificationViewSet,
+        CustomerViewSet,
+        LeadViewSet,
+        RegistrationViewSet,
+        ActivityViewSet,
+        CourseViewSet,
+        EnrollmentViewSet,
+        KpiSnapshotViewSet,
+        TierChangeViewSet,
+        CommissionEntryViewSet,
+    )
+}
+_PREFIXES = {
+    "kpi_snapshots": "kpi-snapshots",
+    "tier_changes": "tier-changes",
+    "commission_entries": "commission-entries",
+}
+
+router = SimpleRouter()
+for _resource, _viewset in SYNC_RESOURCES.items():
+    router.register(_PREFIXES.get(_resource, _resource), _viewset, basename=f"api-{_resource}")
+router.register("changes", ChangeFeedViewSet, basename="api-changes")
+
+portal_patterns = [
+    path("", api_views.api_key_list, name="api_keys"),
+    path("<int:pk>/", api_views.api_key_detail, name="api_key_detail"),
+    path("<int:pk>/revoke/", api_views.api_key_revoke, name="api_key_revoke"),
+    path("<int:pk>/webhooks/<int:sub_pk>/disable/", api_views.webhook_disable, name="webhook_disable"),
+]
+
+urlpatterns = [
+    path("api/v1/", include(router.urls)),
+    path("settings/api-keys/", include(portal_patterns)),
+]

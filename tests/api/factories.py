@@ -1,0 +1,50 @@
+import datetime
+from decimal import Decimal
+
+from django.utils import timezone
+
+from kpi.models import CommissionEntry, KpiSnapshot, TierChange
+from leads.models import Registration
+from prm.models import Role
+from tests.leads.factories import ActivityFactory, LeadFactory
+from tests.partners.factories import PartnerContactFactory
+from tests.prm.factories import PartnerUserFactory
+from training.models import Certification, CertificationType, Course, CourseStatus, Enrollment
+
+
+def partner_objects(partner) -> dict:
+    """Every API resource's object for one partner; keys are resource names."""
+    from tests.partners.factories import CompetencyFactory
+
+    user = PartnerUserFactory(role=Role.PARTNER_SALES, partner=partner)
+    lead = LeadFactory(partner=partner, external_id=f"ext-{partner.pk}", source_system="crm")
+    course = Course.objects.create(title=f"Course {partner.pk}", status=CourseStatus.PUBLISHED)
+    cert_type, _ = CertificationType.objects.get_or_create(
+        code="cert", defaults={"name": "Cert", "competency": CompetencyFactory()}
+    )
+    today = timezone.localdate()
+    return {
+        "partners": partner,
+        "contacts": PartnerContactFactory(partner=partner),
+        "customers": lead.customer,
+        "leads": lead,
+        "registrations": Registration.objects.create(lead=lead, partner=partner),
+        "activities": ActivityFactory(lead=lead, partner=partner),
+        "enrollments": Enrollment.objects.create(user=user, partner=partner, course=course),
+        "certifications": Certification.objects.create(
+            type=cert_type, user=user, partner=partner, issued_on=today, expires_on=today + datetime.timedelta(days=700)
+        ),
+        "kpi_snapshots": KpiSnapshot.objects.create(partner=partner, date=today),
+        "tier_changes": TierChange.objects.create(partner=partner, kind="warning", effective_on=today),
+        "commission_entries": CommissionEntry.objects.create(
+            partner=partner,
+            lead=lead,
+            kind="accrual",
+            entry_date=today,
+            amount=Decimal("10"),
+            currency="RUB",
+            amount_reporting=Decimal("10"),
+            description="x",
+            source_key=f"k-{partner.pk}",
+        ),
+    }
