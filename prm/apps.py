@@ -6,9 +6,8 @@ class PrmConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self):
-        from . import signals  # noqa: F401
-
-        # Tombstones for deleted syncable rows; importing webhooks registers its Celery task.
-        from . import api_changes, webhooks  # noqa: F401
+        # Security events to the audit trail; tombstones for deleted syncable rows; importing webhooks
+        # registers its Celery task.
+        from . import api_changes, signals, webhooks  # noqa: F401
 
         api_changes.connect_receivers()
