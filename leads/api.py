@@ -1,6 +1,7 @@
 """API for customers, leads/deals, registrations and activities, including the CRM bulk upserts."""
 
 import django_filters
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers
@@ -9,7 +10,7 @@ from rest_framework.response import Response
 
 from leads.models import Activity, ActivityKind, Customer, Lead, LeadKind, Registration, Stage
 from leads.selectors import deal_list
-from leads.services import sync
+from leads.services import pipeline, sync
 from prm.api_base import ReadOnlyScopedViewSet, ScopedViewSet, SyncFilterSet
 from prm.api_changes import tombstones_record
 from prm.services import audit_record
@@ -293,11 +294,22 @@ class LeadViewSet(
     @extend_schema(request=StageChangeSerializer, responses=LeadSerializer)
     @action(detail=True, methods=["post"])
     def stage(self, request, pk=None):
-        """Move a deal to another stage; only the moves a CRM may make are allowed (400 otherwise)."""
+        """Move a deal to another stage by the same rules as the portal's pipeline (400 otherwise)."""
         lead = self.get_object()
         incoming = StageChangeSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        lead = sync.deal_stage_change(lead=lead, actor=request.user, **incoming.validated_data)
+        try:
+            lead = pipeline.deal_stage_change(
+                lead=lead,
+                to_stage=incoming.validated_data["stage"],
+                actor=sync.api_actor(request.user),
+                lost_reason=incoming.validated_data.get("lost_reason", ""),
+            )
+        except DjangoValidationError as exc:
+            # The portal form calls the field to_stage; the API calls it stage.
+            raise DjangoValidationError(
+                {("stage" if k == "to_stage" else k): v for k, v in exc.message_dict.items()}
+            ) from exc
         return Response(LeadSerializer(lead).data)
 
     @extend_schema(request=LeadBulkRequestSerializer, responses=BulkResultSerializer)

@@ -362,7 +362,7 @@ def leads_bulk_upsert(*, items: list, partner_id: int | None, actor=None) -> lis
                     result.status = "unchanged"
         if new or changed:
             audit_record(
-                actor=_user(actor),
+                actor=api_actor(actor),
                 action="lead.bulk_upserted",
                 partner=Partner(pk=partner_id) if partner_id else None,
                 data={"created": len(new), "updated": len(changed)},
@@ -483,7 +483,7 @@ def leads_touch_last_activity(*, lead_ids) -> int:
 # --- single-object writes ---------------------------------------------------------------------------------------
 
 
-def _user(actor):
+def api_actor(actor):
     """API callers act as their key's creator in the audit trail."""
     return getattr(actor, "user", actor)
 
@@ -499,7 +499,7 @@ def lead_create_from_api(*, partner_id: int | None, customer_id: int, actor, **f
     with transaction.atomic():
         lead.full_clean()
         lead.save()
-        audit_record(actor=_user(actor), action="lead.created_via_api", target=lead)
+        audit_record(actor=api_actor(actor), action="lead.created_via_api", target=lead)
     return lead
 
 
@@ -513,48 +513,9 @@ def lead_update_from_api(*, lead: Lead, actor, **fields) -> Lead:
         lead.full_clean()
         lead.save()
         audit_record(
-            actor=_user(actor),
+            actor=api_actor(actor),
             action="lead.updated_via_api",
             target=lead,
             data={k: str(v) for k, v in changed.items()},
-        )
-    return lead
-
-
-# Moves a CRM may make: forward through the open stages, or close the deal. Routing stages (new, offered,
-# queue) and reopening closed deals belong to portal workflows.
-ALLOWED_STAGE_MOVES = {
-    Stage.REGISTERED: {Stage.QUALIFIED, Stage.PROPOSAL, Stage.NEGOTIATION, Stage.WON, Stage.LOST},
-    Stage.QUALIFIED: {Stage.PROPOSAL, Stage.NEGOTIATION, Stage.WON, Stage.LOST},
-    Stage.PROPOSAL: {Stage.QUALIFIED, Stage.NEGOTIATION, Stage.WON, Stage.LOST},
-    Stage.NEGOTIATION: {Stage.PROPOSAL, Stage.WON, Stage.LOST},
-}
-
-
-def deal_stage_change(*, lead: Lead, stage: str, actor, lost_reason: str = "") -> Lead:
-    allowed = ALLOWED_STAGE_MOVES.get(lead.stage, set())
-    if stage not in allowed:
-        raise ValidationError(
-            {"stage": [f"A deal in stage {lead.stage!r} cannot move to {stage!r}; allowed: {sorted(allowed)}."]}
-        )
-    if stage == Stage.LOST and not lost_reason.strip():
-        raise ValidationError({"lost_reason": ["Say why the deal was lost."]})
-    now = timezone.now()
-    with transaction.atomic():
-        old = lead.stage
-        lead.stage = stage
-        if stage == Stage.WON:
-            lead.won_at = now
-        if stage in (Stage.WON, Stage.LOST):
-            lead.closed_at = now
-            lead.lost_reason = lost_reason.strip() if stage == Stage.LOST else ""
-        lead.full_clean()
-        lead.save()
-        audit_record(
-            actor=_user(actor),
-            action="deal.stage_changed",
-            target=lead,
-            data={"from": old, "to": stage},
-            reason=lost_reason,
         )
     return lead

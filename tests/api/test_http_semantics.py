@@ -92,6 +92,10 @@ def test_stage_moves_are_validated(api, key_a, partner):
     assert back.status_code == 400 and "stage" in back.json()["errors"]
     lost = client.post(f"/api/v1/leads/{lead.pk}/stage/", {"stage": "lost"}, format="json")
     assert lost.status_code == 400 and "lost_reason" in lost.json()["errors"]
+    # The same pipeline rule as in the portal: won only from proposal or negotiation.
+    early = client.post(f"/api/v1/leads/{lead.pk}/stage/", {"stage": "won"}, format="json")
+    assert early.status_code == 400 and "stage" in early.json()["errors"]
+    assert client.post(f"/api/v1/leads/{lead.pk}/stage/", {"stage": "proposal"}, format="json").status_code == 200
     won = client.post(f"/api/v1/leads/{lead.pk}/stage/", {"stage": "won"}, format="json")
     assert won.status_code == 200 and won.json()["won_at"]
     # The stage is not writable through PATCH.
