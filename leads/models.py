@@ -452,7 +452,6 @@ def validate_dispute_file(value) -> None:
         raise ValidationError(_("The file is larger than 20 MB."), code="file_size")
 
 
-
 class Dispute(TimeStampedModel):
     """A partner contests who holds a customer. `held_registration` (the other side) is shown to vendor staff only."""
 
