@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from django.db.models import Count, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
 from prm.permissions import is_vendor, scope_for
@@ -26,7 +26,9 @@ def availability_check_list(*, filters: dict | None = None) -> QuerySet[Availabi
 def dispute_list(*, viewer, filters: dict | None = None) -> QuerySet[Dispute]:
     """Partner staff: their own partner's disputes. Vendor staff: all, open ones by deadline first."""
     filters = filters or {}
-    qs = scope_for(Dispute.objects.select_related("partner", "registration__lead", "opened_by"), viewer)
+    qs = scope_for(Dispute.objects.select_related("partner", "registration__lead", "opened_by"), viewer).annotate(
+        overdue=ExpressionWrapper(Q(status=DisputeStatus.OPEN, due_at__lte=timezone.now()), output_field=BooleanField())
+    )
     if status := filters.get("status"):
         qs = qs.filter(status=status)
     if is_vendor(viewer):

@@ -233,3 +233,35 @@ def test_concurrent_transfers_apply_once(postgres_only, register, partner_rep, o
     assert ProtectionWindow.objects.filter(registration=own, active=True, key_kind="tax_id").count() == 1
     assert not ProtectionWindow.objects.filter(registration=held, active=True).exists()
     assert own.decisions.filter(rule="dispute_transfer").count() == 1
+
+
+@pytest.mark.django_db
+def test_queue_highlights_overdue_with_constant_queries(
+    client_for, channel_manager, partner_rep, rejected, django_assert_max_num_queries
+):
+    def open_one():
+        return dispute_open(user=partner_rep, registration=rejected, first_contact_date=timezone.localdate(),
+                            description="x")  # fmt: skip
+
+    overdue = open_one()
+    Dispute.objects.filter(pk=overdue.pk).update(due_at=timezone.now() - timedelta(hours=1))
+    client = client_for(channel_manager)
+    with django_assert_max_num_queries(12):
+        resp = client.get(reverse("leads:dispute_list"))
+    assert [d.overdue for d in resp.context["page"]] == [True]
+    assert "table-danger" in resp.content.decode()
+    for _ in range(10):
+        open_one()
+    with django_assert_max_num_queries(12):
+        resp = client.get(reverse("leads:dispute_list"))
+    rows = list(resp.context["page"])
+    assert rows[0].pk == overdue.pk and sum(d.overdue for d in rows) == 1
+
+
+@pytest.mark.django_db
+def test_pages_render(client_for, partner_rep, channel_manager, dispute, rejected):
+    partner_client = client_for(partner_rep)
+    resp = partner_client.get(reverse("leads:dispute_new"), {"registration": rejected.pk})
+    assert resp.status_code == 200 and resp.context["form"].initial["registration"] == str(rejected.pk)
+    assert partner_client.get(reverse("leads:dispute_list")).status_code == 200
+    assert client_for(channel_manager).get(reverse("leads:dispute_list")).status_code == 200
