@@ -74,3 +74,27 @@ class RoutingWeightsAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return not models.RoutingWeights.objects.exists()
+
+
+@admin.register(models.AvailabilityCheck)
+class AvailabilityCheckAdmin(admin.ModelAdmin):
+    list_display = ["at", "partner", "user", "tax_id", "domain", "name", "result"]
+    list_filter = ["result"]
+    list_select_related = ["partner", "user"]
+    raw_id_fields = ["partner", "user"]
+
+
+@admin.register(models.Dispute)
+class DisputeAdmin(admin.ModelAdmin):
+    list_display = ["pk", "partner", "status", "outcome", "due_at", "escalated_at", "decided_at"]
+    list_filter = ["status", "outcome"]
+    list_select_related = ["partner"]
+    raw_id_fields = ["partner", "opened_by", "registration", "held_registration", "decided_by"]
+
+
+@admin.register(models.LeadReclaim)
+class LeadReclaimAdmin(admin.ModelAdmin):
+    list_display = ["lead", "partner", "reason", "flagged_at", "reclaim_due", "cleared_at", "reclaimed_at"]
+    list_filter = ["reason"]
+    list_select_related = ["lead", "partner"]
+    raw_id_fields = ["lead", "partner"]

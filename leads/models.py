@@ -1,6 +1,9 @@
 """Customers, leads/deals, registrations with protection windows, routing offers, activities and reviews."""
 
+import os
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -388,3 +391,147 @@ class RoutingWeights(models.Model):
 
     def __str__(self):
         return "Routing weights"
+
+
+# --- Channel conflict (issue 11): availability checks, disputes, reclaiming untouched leads -----------------
+
+
+class AvailabilityResult(models.TextChoices):
+    FREE = "free", _("Free")
+    PROTECTED = "protected", _("Protected by another partner")
+    RESERVED = "reserved", _("Reserved for the vendor's direct sales")
+    SIMILAR = "similar", _("A similar company is protected")
+
+
+class AvailabilityCheck(models.Model):
+    """One availability check by a partner user (logged so enumeration attempts are visible to the vendor)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="+")
+    tax_id = models.CharField(max_length=32, blank=True)
+    domain = models.CharField(max_length=120, blank=True)
+    name = models.CharField(max_length=300, blank=True)
+    result = models.CharField(max_length=20, choices=AvailabilityResult.choices)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["partner", "at"], name="availability_partner_at_idx"),
+            models.Index(fields=["result", "at"], name="availability_result_at_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.result} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class DisputeStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    DECIDED = "decided", _("Decided")
+
+
+class DisputeOutcome(models.TextChoices):
+    UPHOLD = "uphold", _("Uphold (nothing changes)")
+    TRANSFER = "transfer", _("Transfer protection")
+    COSELL = "cosell", _("Split as co-sell")
+
+
+DISPUTE_FILE_EXTENSIONS = ("pdf", "docx", "xlsx", "png", "jpg", "zip")
+DISPUTE_FILE_MAX_BYTES = 20 * 1024 * 1024
+
+
+def validate_dispute_file(value) -> None:
+    ext = os.path.splitext(value.name)[1].lower().lstrip(".")
+    if ext not in DISPUTE_FILE_EXTENSIONS:
+        raise ValidationError(
+            _("Unsupported file type “%(ext)s”. Allowed: %(allowed)s."),
+            code="file_type",
+            params={"ext": ext or "?", "allowed": ", ".join(DISPUTE_FILE_EXTENSIONS)},
+        )
+    if value.size is not None and value.size > DISPUTE_FILE_MAX_BYTES:
+        raise ValidationError(_("The file is larger than 20 MB."), code="file_size")
+
+
+class Dispute(TimeStampedModel):
+    """A partner contests who holds a customer. `held_registration` (the other side) is shown to vendor staff only."""
+
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="disputes")
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    registration = models.ForeignKey(
+        Registration, null=True, blank=True, on_delete=models.SET_NULL, related_name="disputes"
+    )
+    held_registration = models.ForeignKey(
+        Registration, null=True, blank=True, on_delete=models.SET_NULL, related_name="disputes_against"
+    )
+    customer_name = models.CharField(max_length=300, blank=True)
+    tax_id = models.CharField(max_length=32, blank=True)
+    first_contact_date = models.DateField()
+    description = models.TextField()
+    attachment = models.FileField(upload_to="disputes/%Y/%m/", blank=True, validators=[validate_dispute_file])
+    status = models.CharField(max_length=20, choices=DisputeStatus.choices, default=DisputeStatus.OPEN)
+    due_at = models.DateTimeField()
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=DisputeOutcome.choices, blank=True)
+    cosell_share = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                name="dispute_decided_has_outcome",
+                condition=Q(status="open") | (~Q(outcome="") & Q(decided_at__isnull=False)),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="dispute_status_due_idx"),
+            models.Index(fields=["partner", "created_at"], name="dispute_partner_idx"),
+        ]
+
+    def __str__(self):
+        return f"Dispute #{self.pk}"
+
+
+class ReclaimReason(models.TextChoices):
+    NO_FIRST_CONTACT = "no_first_contact", _("No first contact within the SLA")
+    IDLE = "idle", _("No activity on the open deal")
+
+
+class LeadReclaim(models.Model):
+    """A lead flagged as untouched; reclaimed after the grace period unless the partner works it (then cleared).
+
+    Rows with reclaimed_at set are what the KPIs count per partner.
+    """
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="reclaims")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=20, choices=ReclaimReason.choices)
+    flagged_at = models.DateTimeField()
+    reclaim_due = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    reclaimed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-flagged_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead"],
+                condition=Q(cleared_at__isnull=True, reclaimed_at__isnull=True),
+                name="lead_reclaim_one_open_flag",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["reclaim_due"],
+                name="lead_reclaim_open_due_idx",
+                condition=Q(cleared_at__isnull=True, reclaimed_at__isnull=True),
+            ),
+            models.Index(fields=["partner", "reclaimed_at"], name="lead_reclaim_partner_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.lead_id}: {self.reason}"

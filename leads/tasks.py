@@ -15,3 +15,19 @@ def protections_expire() -> int:
     from leads.services.registration import protections_expire as expire
 
     return expire()
+
+
+@shared_task
+def disputes_escalate() -> int:
+    """Every 5 minutes: escalate disputes past their decision deadline to channel leads, once each."""
+    from leads.services.conflict import disputes_escalate as escalate
+
+    return escalate()
+
+
+@shared_task
+def leads_reclaim() -> dict:
+    """Every 15 minutes: flag untouched leads, clear worked ones, reclaim those past the grace period."""
+    from leads.services.conflict import leads_reclaim as reclaim
+
+    return reclaim()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import deals, registration, routing
+from .views import conflict, deals, registration, routing
 
 app_name = "leads"
 urlpatterns = [
@@ -15,6 +15,14 @@ urlpatterns = [
     path("<int:pk>/activity/", deals.DealActivityView.as_view(), name="deal_activity"),
     path("<int:pk>/cosell/", deals.DealCoSellView.as_view(), name="deal_cosell"),
     path("<int:pk>/extend/", deals.RegistrationExtendView.as_view(), name="registration_extend"),
+    # Channel conflict
+    path("availability/", conflict.AvailabilityView.as_view(), name="availability"),
+    path("availability/log/", conflict.AvailabilityLogView.as_view(), name="availability_log"),
+    path("disputes/", conflict.DisputeListView.as_view(), name="dispute_list"),
+    path("disputes/new/", conflict.DisputeCreateView.as_view(), name="dispute_new"),
+    path("disputes/<int:pk>/", conflict.DisputeDetailView.as_view(), name="dispute_detail"),
+    path("disputes/<int:pk>/decide/", conflict.DisputeDecideView.as_view(), name="dispute_decide"),
+    path("reclaims/", conflict.ReclaimListView.as_view(), name="reclaim_list"),
     # Lead routing
     path("offers/", routing.OfferListView.as_view(), name="offer_list"),
     path("offers/<int:pk>/accept/", routing.OfferAcceptView.as_view(), name="offer_accept"),

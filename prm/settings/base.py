@@ -201,6 +201,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "requests-escalate": {"task": "partners.enablement.tasks.requests_escalate", "schedule": 300.0},
     "api-idempotency-purge": {"task": "prm.api_auth.idempotency_records_purge_task", "schedule": crontab(minute=40)},
+    "disputes-escalate": {"task": "leads.tasks.disputes_escalate", "schedule": 300.0},
+    "leads-reclaim": {"task": "leads.tasks.leads_reclaim", "schedule": 900.0},
 }
 CELERY_IMPORTS = ["partners.enablement.tasks"]
 
@@ -256,3 +258,9 @@ PRM_LEDGER_CATCHUP_DAYS = env.int("PRM_LEDGER_CATCHUP_DAYS", default=90)
 PRM_SOFT_MATCH_THRESHOLD = env.int("PRM_SOFT_MATCH_THRESHOLD", default=90)
 # Declined or expired offers before a lead goes to the channel-manager queue.
 PRM_ROUTING_MAX_FAILURES = env.int("PRM_ROUTING_MAX_FAILURES", default=3)
+# Channel conflict (issue 11): availability checks per user per hour; dispute decision deadline (vendor business
+# hours); reclaiming untouched leads: idle days of an open deal, and the grace period (business hours) after a flag.
+PRM_AVAILABILITY_RATE = env.int("PRM_AVAILABILITY_RATE", default=30)
+PRM_DISPUTE_DECISION_HOURS = env.int("PRM_DISPUTE_DECISION_HOURS", default=16)
+PRM_RECLAIM_IDLE_DAYS = env.int("PRM_RECLAIM_IDLE_DAYS", default=30)
+PRM_RECLAIM_GRACE_HOURS = env.int("PRM_RECLAIM_GRACE_HOURS", default=24)
