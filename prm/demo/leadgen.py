@@ -72,8 +72,10 @@ AUDIT_FIELDS = ["at", "actor_id", "action", "content_type_id", "object_id", "par
 
 
 class LeadGenerator:
-    def __init__(self, seeder):
+    def __init__(self, seeder, *, count: int, progress=None):
         self.s = seeder
+        self.count = count
+        self.bar = progress
         self.rng = seeder.rng("leads")
         self.now = seeder.now
         self.cm = seeder.cm.id
@@ -108,19 +110,17 @@ class LeadGenerator:
 
     # ------------------------------------------------------------------
     def run(self):
-        s = self.s
         self.lead_id = next_id(Lead)
         self.reg_id = next_id(Registration)
         self.dec_id = next_id(RoutingDecision)
-        bar = s._bar(s.n_leads, "leads")
-        for start in range(0, s.n_leads, CHUNK):
+        for start in range(0, self.count, CHUNK):
             self.buf = {k: [] for k in ("lead", "comp", "reg", "win", "dec", "offer", "act", "cosell", "rev", "aud")}
-            for i in range(start, min(s.n_leads, start + CHUNK)):
+            for i in range(start, min(self.count, start + CHUNK)):
                 self.make(i)
             with transaction.atomic():
                 self.flush()
-            bar.update(min(CHUNK, s.n_leads - start))
-        bar.close()
+            if self.bar is not None:
+                self.bar.update(min(CHUNK, self.count - start))
 
     def flush(self):
         b, s = self.buf, self.s
@@ -188,7 +188,19 @@ class LeadGenerator:
                 t = responded + rng.randint(1, 10) * MINUTE
             else:
                 self.buf["offer"].append(
-                    (lead_id, p.id, dec, "expired", t, t + 4 * HOUR, None, None, "No answer within SLA", t, t + 4 * HOUR)
+                    (
+                        lead_id,
+                        p.id,
+                        dec,
+                        "expired",
+                        t,
+                        t + 4 * HOUR,
+                        None,
+                        None,
+                        "No answer within SLA",
+                        t,
+                        t + 4 * HOUR,
+                    )
                 )
                 t += 4 * HOUR + rng.randint(1, 10) * MINUTE
         return t
@@ -255,7 +267,19 @@ class LeadGenerator:
                 responded = t + rng.randint(5, 30) * MINUTE
                 reason = rng.choice(data.DECLINE_REASONS)
                 b["offer"].append(
-                    (lead_id, first.id, dec, "declined", t, t + 4 * HOUR, responded, first.sales[0], reason, t, responded)
+                    (
+                        lead_id,
+                        first.id,
+                        dec,
+                        "declined",
+                        t,
+                        t + 4 * HOUR,
+                        responded,
+                        first.sales[0],
+                        reason,
+                        t,
+                        responded,
+                    )
                 )
                 t = responded + rng.randint(1, 5) * MINUTE
             target = p
@@ -454,7 +478,13 @@ class LeadGenerator:
                         status, rule = "rejected", "conflict_hard"
                         reason = data.REJECT_REASONS["conflict"]
                         matches = [
-                            {"kind": "hard", "key_kind": k[0], "key": k[1], "lead_id": self.holder[k], "similarity": 100}
+                            {
+                                "kind": "hard",
+                                "key_kind": k[0],
+                                "key": k[1],
+                                "lead_id": self.holder[k],
+                                "similarity": 100,
+                            }
                             for k in clash
                         ]
                         p_from = p_until = None
@@ -468,7 +498,12 @@ class LeadGenerator:
                     for kind, key in keys:
                         self.buf["win"].append((reg_id, p.id, kind, key, status == "approved", p_from, p_until))
             if status == "rejected":
-                stage, closed_at, lost_reason, last_activity = "lost", decided, f"Registration rejected: {reason}", decided
+                stage, closed_at, lost_reason, last_activity = (
+                    "lost",
+                    decided,
+                    f"Registration rejected: {reason}",
+                    decided,
+                )
             if p.id == self.fc.id:
                 self.buf["aud"].append(
                     (
@@ -514,4 +549,3 @@ def _slug(text: str) -> str:
     from .seed import slug
 
     return slug(text)
-

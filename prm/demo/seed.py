@@ -24,19 +24,14 @@ from unidecode import unidecode
 
 from kpi.models import ExchangeRate, ScoreComponent, TierChange
 from leads.models import (
-    Activity,
-    CoSell,
     Customer,
     Lead,
-    Offer,
-    ProtectionWindow,
     Registration,
     RoutingDecision,
 )
 from partners.models import (
     Agreement,
     Competency,
-    CustomerReview,
     Industry,
     Partner,
     PartnerContact,
@@ -65,6 +60,7 @@ from .ids import inn, vat
 from .writer import insert_rows, next_id, reset_sequences
 
 DEMO_PASSWORD = "demo12345"
+DETAILED_LEADS = 10_000
 DAY = 86400
 HOUR = 3600
 MINUTE = 60
@@ -89,7 +85,7 @@ def normalize_name(name: str) -> str:
 
 
 def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", unidecode(text).lower()).strip("-")
+    return re.sub(r"[^a-z0-9]+", "-", unidecode(text).lower().replace("'", "")).strip("-")
 
 
 def weighted(rng: random.Random, weights: dict):
@@ -139,6 +135,7 @@ class DemoSeeder:
         self.now = int(time.time()) // MINUTE * MINUTE
         self.today = dt.datetime.fromtimestamp(self.now, dt.UTC).date()
         self.counts: dict[str, int] = {}
+        self.timings: dict[str, float] = {}
         self.password = make_password(DEMO_PASSWORD)  # hashing is slow: once, reused for every user
 
     def rng(self, section: str) -> random.Random:
@@ -154,21 +151,30 @@ class DemoSeeder:
 
     # ------------------------------------------------------------------ run
     def run(self) -> dict[str, int]:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                # Demo data can be regenerated: no need to wait for the WAL flush on every commit.
+                cursor.execute("SET synchronous_commit = off")
         with transaction.atomic():
-            self.reference()
-            self.vendor_staff()
-            self.partners()
-            self.partner_staff()
-            self.training()
-            self.customers()
+            self._timed(self.reference)
+            self._timed(self.vendor_staff)
+            self._timed(self.partners)
+            self._timed(self.partner_staff)
+            self._timed(self.training)
+            self._timed(self.customers)
         # Leads are written in chunks, each in its own transaction, so a huge run does not hold one giant one.
-        self.leads()
+        self._timed(self.leads)
         with transaction.atomic():
-            self.history()
+            self._timed(self.history)
             reset_sequences(
                 [User, Partner, Customer, Lead, Registration, RoutingDecision, Certification, Enrollment, Agreement]
             )
         return self.counts
+
+    def _timed(self, step):
+        started = time.monotonic()
+        step()
+        self.timings[step.__name__] = time.monotonic() - started
 
     # ------------------------------------------------------------------ reference data
     def reference(self):
@@ -403,7 +409,6 @@ class DemoSeeder:
         rows, regions_m2m, comps_m2m, inds_m2m = [], [], [], []
         comp_codes = list(self.competencies)
         ind_codes = list(self.industries)
-        serial = 0
         self.demo_partner_ids = {}
         for s in specs:
             pid = base_id + s["index"]
@@ -420,8 +425,7 @@ class DemoSeeder:
             else:
                 name, legal = self._company(rng, country, city, used_names)
             used_names.add(name)
-            serial += 1
-            scrambled = serial * 7919 % 1_000_000 + 1_000_000  # unique, partners' own block of serials
+            scrambled = (s["index"] + 1) * 7919 % 1_000_000 + 1_000_000  # unique, partners' own block of serials
             tax_id = inn(prefix, scrambled) if country == "RU" else vat(country, scrambled)
             domain = f"{slug(name)}.{data.EU_TLD[country]}"
             email_domain = {"fc": "partner.demo.prm", "dist": "distributor.demo.prm"}.get(s.get("key"), domain)
@@ -431,8 +435,8 @@ class DemoSeeder:
                 tier = "registered"
             else:
                 tier = s.get("tier") or weighted(rng, data.TIER_WEIGHTS)
-            joined_days = rng.randint(14, 120) if status in ("applied", "under_review", "rejected") else rng.randint(
-                60, 6 * 365
+            joined_days = (
+                rng.randint(14, 120) if status in ("applied", "under_review", "rejected") else rng.randint(60, 6 * 365)
             )
             joined = self.today - dt.timedelta(days=joined_days)
             changed = self.now - rng.randint(1, min(joined_days, 200)) * DAY
@@ -580,7 +584,9 @@ class DemoSeeder:
                     starts,
                     starts + dt.timedelta(days=730),
                     status,
-                    (p.joined and int(dt.datetime.combine(starts, dt.time(10), dt.UTC).timestamp())) if signed else None,
+                    (p.joined and int(dt.datetime.combine(starts, dt.time(10), dt.UTC).timestamp()))
+                    if signed
+                    else None,
                     f"Генеральный директор {p.legal}" if signed else "",
                     p.manager if signed else None,
                     self.now - rng.randint(1, 30) * DAY,
@@ -838,7 +844,10 @@ class DemoSeeder:
                         root = f"{root} {rng.choice(self.region_meta[region][5])}"
                     if attempt >= 4:
                         root = f"{root} {attempt * 7 + rng.randint(1, 9)}"
-                    name = rng.choice(data.EU_CUSTOMER_FORMS[industry]).format(root)
+                    nl_form, de_form = data.EU_CUSTOMER_FORMS[industry]
+                    name = (de_form if country == "DE" else nl_form).format(root)
+                    if country == "PL":
+                        name = name.replace("B.V.", "Sp. z o.o.").replace("N.V.", "S.A.")
                 normalized = normalize_name(name)
                 if normalized not in used:
                     used.add(normalized)
@@ -895,7 +904,17 @@ class DemoSeeder:
     def leads(self):
         from .leadgen import LeadGenerator
 
-        LeadGenerator(self).run()
+        # Python generates every detail; beyond DETAILED_LEADS PostgreSQL generates the bulk itself.
+        detailed = self.n_leads
+        if connection.vendor == "postgresql":
+            detailed = min(self.n_leads, DETAILED_LEADS)
+        bar = self._bar(self.n_leads, "leads")
+        LeadGenerator(self, count=detailed, progress=bar).run()
+        if self.n_leads > detailed:
+            from .bulk_pg import bulk_leads
+
+            bulk_leads(self, count=self.n_leads - detailed, progress=bar)
+        bar.close()
 
     # ------------------------------------------------------------------ tier history, audit, notifications
     def history(self):
@@ -985,5 +1004,3 @@ def demo_seed(*, partners: int, leads: int, activities: int = 3, seed: int = 202
         progress = progress and leads > 20000
     seeder = DemoSeeder(partners=partners, leads=leads, activities=activities, seed=seed, progress=progress)
     return seeder.run(), seeder
-
-

@@ -21,7 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--partners", type=int, help=f"number of partners (default {SIZES['default'][0]})")
         parser.add_argument("--leads", type=int, help=f"number of leads (default {SIZES['default'][1]})")
         parser.add_argument("--activities", type=int, default=3, help="average activities per worked deal")
-        parser.add_argument("--small", action="store_true", help="a small network (%d partners, %d leads)" % SIZES["small"])
+        parser.add_argument(
+            "--small", action="store_true", help="a small network ({} partners, {} leads)".format(*SIZES["small"])
+        )
         parser.add_argument("--seed", type=int, default=20240601, help="random seed (same seed, same data)")
         parser.add_argument("--reset", action="store_true", help="flush the whole database before seeding")
         parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -33,7 +35,7 @@ class Command(BaseCommand):
             raise CommandError("The database already has partners. Use --reset to flush it and seed again.")
         default_partners, default_leads = SIZES["small" if opts["small"] else "default"]
         started = time.monotonic()
-        counts, _seeder = demo_seed(
+        counts, seeder = demo_seed(
             partners=opts["partners"] or default_partners,
             leads=opts["leads"] if opts["leads"] is not None else default_leads,
             activities=opts["activities"],
@@ -45,7 +47,12 @@ class Command(BaseCommand):
             return
         for name, n in counts.items():
             self.stdout.write(f"  {name:<22} {n:>10,}")
-        self.stdout.write(self.style.SUCCESS(f"Demo data loaded in {elapsed:.1f} s. Logins (password {DEMO_PASSWORD}):"))
+        if opts["verbosity"] > 1:
+            for step, seconds in seeder.timings.items():
+                self.stdout.write(f"  step {step:<17} {seconds:>8.1f} s")
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo data loaded in {elapsed:.1f} s. Logins (password {DEMO_PASSWORD}):")
+        )
         self.stdout.write(f"  {'e-mail':<30} role")
         for email, role, _partner, _extra in DEMO_LOGINS:
             self.stdout.write(f"  {email:<30} {role.label}")
