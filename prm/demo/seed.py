@@ -399,7 +399,7 @@ class DemoSeeder:
         pos = 0
         for status, share in data.RARE_STATUSES.items():
             for _ in range(max(1, round(share * self.n_partners))):
-                if pos < len(eligible) - 3:  # keep a few active partners in every size
+                if pos < len(eligible) - 2:  # keep a few active partners in every size
                     eligible[pos]["status"] = status
                     pos += 1
 
