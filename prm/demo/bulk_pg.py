@@ -47,7 +47,34 @@ def _extra_columns(model, given: list[str], named: bool = False) -> tuple[str, s
     return cols, ", " + ", ".join(["%s"] * len(extra)), values
 
 
+INDEX_REBUILD_MIN = 50_000  # below this, rebuilding indexes costs more than it saves
+BULK_TABLES = ["leads_lead", "leads_lead_competencies", "leads_routingdecision", "leads_offer", "leads_activity"]
+
+
 def bulk_leads(seeder, *, count: int, progress=None) -> None:
+    """Drop the secondary indexes of the bulk tables, load, and rebuild them (unique ones re-validate)."""
+    if count < INDEX_REBUILD_MIN:
+        return _bulk_leads(seeder, count=count, progress=progress)
+    with connection.cursor() as cur:
+        cur.execute(
+            """SELECT i.indexname, i.indexdef FROM pg_indexes i
+               WHERE i.schemaname = current_schema() AND i.tablename = ANY(%s)
+                 AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)""",
+            [BULK_TABLES],
+        )
+        indexes = cur.fetchall()
+        for name, _definition in indexes:
+            cur.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
+    try:
+        _bulk_leads(seeder, count=count, progress=progress)
+    finally:
+        with connection.cursor() as cur:
+            for _name, definition in indexes:
+                cur.execute(definition)
+            cur.execute(f"ANALYZE {', '.join(BULK_TABLES)}")
+
+
+def _bulk_leads(seeder, *, count: int, progress=None) -> None:
     now = seeder.now
     lead_base = _next(Lead) - 1
     dec_base = _next(RoutingDecision) - 1

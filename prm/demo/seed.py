@@ -818,7 +818,7 @@ class DemoSeeder:
     # ------------------------------------------------------------------ customers
     def customers(self):
         rng = self.rng("customers")
-        n = max(50, self.n_leads // 6)
+        n = max(50, min(self.n_leads // 6, 50_000 + self.n_leads // 20))  # customers return with new deals
         base = next_id(Customer)
         region_picker = Picker(list(data.REGION_WEIGHTS), list(data.REGION_WEIGHTS.values()))
         ind_codes = list(self.industries)
