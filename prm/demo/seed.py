@@ -121,6 +121,14 @@ class PartnerInfo:
     engineers: list = field(default_factory=list)
     admin: int | None = None
     speed: float = 1.0  # multiplies response times: <1 is a fast partner
+    comps: list = field(default_factory=list)
+    served: list = field(default_factory=list)
+    names: dict = field(default_factory=dict)  # user id -> (full name, e-mail, phone)
+    legal: str = ""
+    joined: dt.date | None = None
+    changed: int = 0
+    manager: int | None = None
+    sla: int | None = None
 
 
 class DemoSeeder:
@@ -505,14 +513,8 @@ class DemoSeeder:
                 speed=rng.choice([0.4, 0.7, 1.0, 1.0, 1.3, 1.8, 2.6]),
             )
             info.comps = sorted(comps)
-            info.city = city
-            info.legal = legal
-            info.joined = joined
-            info.changed = changed
-            info.manager = manager
-            info.sla = sla
-            info.exclusive = exclusive
             info.served = sorted(served)
+            info.legal, info.joined, info.changed, info.manager, info.sla = legal, joined, changed, manager, sla
             self.partner_info.append(info)
             if s.get("key"):
                 self.demo_partner_ids[s["key"]] = pid
@@ -680,7 +682,6 @@ class DemoSeeder:
                     p.sales.append(uid)
                 else:
                     p.engineers.append(uid)
-                p.names = getattr(p, "names", {})
                 p.names[uid] = (f"{first} {last}", email, users[-1][7])
             for contact_role, uid in [
                 ("executive", p.admin),
@@ -999,7 +1000,7 @@ class DemoSeeder:
 
 
 def demo_seed(*, partners: int, leads: int, activities: int = 3, seed: int = 20240601, progress: bool = True):
-    """Build the demo network on an empty database; returns row counts per table."""
+    """Build the demo network on an empty database; returns (row counts per table, the seeder with timings)."""
     if connection.vendor == "sqlite":
         progress = progress and leads > 20000
     seeder = DemoSeeder(partners=partners, leads=leads, activities=activities, seed=seed, progress=progress)

@@ -35,13 +35,16 @@ class Command(BaseCommand):
             raise CommandError("The database already has partners. Use --reset to flush it and seed again.")
         default_partners, default_leads = SIZES["small" if opts["small"] else "default"]
         started = time.monotonic()
-        counts, seeder = demo_seed(
-            partners=opts["partners"] or default_partners,
-            leads=opts["leads"] if opts["leads"] is not None else default_leads,
-            activities=opts["activities"],
-            seed=opts["seed"],
-            progress=not opts["no_progress"] and opts["verbosity"] > 0,
-        )
+        try:
+            counts, seeder = demo_seed(
+                partners=opts["partners"] or default_partners,
+                leads=opts["leads"] if opts["leads"] is not None else default_leads,
+                activities=opts["activities"],
+                seed=opts["seed"],
+                progress=not opts["no_progress"] and opts["verbosity"] > 0,
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         elapsed = time.monotonic() - started
         if opts["verbosity"] == 0:
             return
