@@ -1,0 +1,5 @@
+"""The demo network behind `manage.py seed_demo` and bench/seed.py."""
+
+from .seed import DEMO_LOGINS, DEMO_PASSWORD, demo_seed, normalize_name
+
+__all__ = ["DEMO_LOGINS", "DEMO_PASSWORD", "demo_seed", "normalize_name"]

@@ -1,0 +1,165 @@
+"""`manage.py seed_demo`: coverage of every role, stage and status, valid data, determinism, scaling."""
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db.models import Count, F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from leads.models import Activity, Customer, Lead, Offer, ProtectionWindow, Registration, Stage
+from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel
+from prm.demo import DEMO_LOGINS, DEMO_PASSWORD
+from prm.demo.ids import inn, inn_is_valid, vat
+from prm.models import User
+from training.models import Certification, EnrollmentStatus
+
+TEMPLATES = Path(settings.BASE_DIR) / "templates"
+
+
+def seed(*args, **options):
+    call_command("seed_demo", *args, verbosity=0, **options)
+
+
+def digest() -> str:
+    rows = [
+        *Partner.objects.order_by("name", "tax_id").values_list("name", "tax_id", "status", "program_model"),
+        *Customer.objects.order_by("name").values_list("name", "tax_id", "domain"),
+        *Lead.objects.order_by("id").values_list("title", "stage", "partner__name", "value"),
+    ]
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+@pytest.fixture
+def small_seed(db):
+    seed("--small")
+
+
+def test_inn_and_vat_check_digits():
+    assert inn_is_valid("7707083893")  # Sberbank's real INN
+    assert not inn_is_valid("7707083894")
+    assert inn_is_valid(inn("77", 1234567))
+    assert vat("BE", 1234567) == f"BE01234567{97 - 1234567 % 97:02d}"
+    assert re.fullmatch(r"NL\d{9}B01", vat("NL", 42))
+
+
+def test_small_seed_covers_every_role_stage_status_and_model(small_seed):
+    for email, role, partner_key, extra in DEMO_LOGINS:
+        user = User.objects.get(email=email)
+        assert user.role == role
+        assert user.check_password(DEMO_PASSWORD)
+        assert (user.partner_id is not None) == (partner_key is not None)
+        for field, value in extra.items():
+            assert getattr(user, field) == value
+    assert User.objects.get(email="admin@partner.demo.prm").partner.program_model == ProgramModel.FULL_CYCLE
+    assert User.objects.get(email="admin@distributor.demo.prm").partner.program_model == ProgramModel.DISTRIBUTOR
+
+    assert set(Lead.objects.values_list("stage", flat=True)) == set(Stage.values)
+    assert set(Partner.objects.values_list("status", flat=True)) == set(PartnerStatus.values)
+    assert set(Partner.objects.values_list("program_model", flat=True)) == set(ProgramModel.values)
+    assert set(Partner.objects.values_list("partner_type", flat=True)) == set(PartnerType.values)
+    assert set(Registration.objects.values_list("status", flat=True)) >= {"pending_review", "approved", "rejected"}
+    assert set(Offer.objects.values_list("status", flat=True)) >= {"pending", "accepted", "declined", "expired"}
+    assert set(User.objects.get(email="engineer@partner.demo.prm").enrollments.values_list("status", flat=True))
+    assert {e for e in EnrollmentStatus.values} == set(
+        User.objects.filter(partner__isnull=False)
+        .values_list("enrollments__status", flat=True)
+        .exclude(enrollments__status=None)
+    )
+
+    # Terminated, suspended and rejected partners say why.
+    assert not Partner.objects.filter(status__in=["suspended", "terminated", "rejected"], status_reason="").exists()
+    # Resellers hang under distributors; franchises hold exclusive regions.
+    assert not Partner.objects.filter(program_model="reseller", parent__isnull=True).exists()
+    assert Partner.objects.filter(program_model="franchise", exclusive_region__isnull=False).exists()
+
+
+def test_small_seed_data_is_valid_and_consistent(small_seed):
+    for tax_id in Partner.objects.filter(country="RU").values_list("tax_id", flat=True):
+        assert inn_is_valid(tax_id), tax_id
+    for tax_id in Customer.objects.filter(country="RU").values_list("tax_id", flat=True):
+        assert inn_is_valid(tax_id), tax_id
+    assert Partner.objects.values("country", "tax_id").annotate(n=Count("id")).filter(n__gt=1).count() == 0
+
+    now = timezone.now()
+    leads = Lead.objects.all()
+    assert not leads.filter(offered_at__lt=F("created_at")).exists()
+    assert not leads.filter(accepted_at__lte=F("offered_at")).exists()
+    assert not leads.filter(first_contact_at__lte=F("accepted_at")).exists()
+    assert not leads.filter(last_activity_at__lt=F("first_contact_at")).exists()
+    assert not leads.filter(closed_at__lt=F("last_activity_at")).exists()
+    assert not leads.filter(Q(closed_at__gt=now) | Q(created_at__gt=now) | Q(last_activity_at__gt=now)).exists()
+    assert not leads.filter(stage="won").exclude(won_at=F("closed_at")).exists()
+    assert not leads.filter(stage__in=["won", "lost"], closed_at=None).exists()
+    assert not leads.filter(stage="lost", lost_reason="").exists()
+    assert not Offer.objects.filter(status="pending", deadline__lte=now).exists()
+    assert not Activity.objects.filter(occurred_at__gt=F("lead__last_activity_at")).exists()
+
+    windows = ProtectionWindow.objects.filter(active=True)
+    assert windows.exists()
+    for kind, key in windows.values_list("key_kind", "key"):
+        if kind == "tax_id":
+            assert key.isdigit()
+        else:
+            assert key == key.lower() and key.strip() == key
+    assert not windows.exclude(registration__status="approved").exists()
+    assert not windows.filter(ends_at__lte=now).exists()
+    assert not Registration.objects.filter(status="rejected", decision_reason="").exists()
+
+    today = timezone.localdate()
+    certs = Certification.objects.filter(partner__staff__email="engineer@partner.demo.prm").distinct()
+    assert certs.filter(expires_on__lt=today).exists()
+    assert certs.filter(expires_on__gte=today, expires_on__lte=today + timezone.timedelta(days=30)).exists()
+
+
+def test_refuses_a_non_empty_database_and_reset_reseeds_identically(transactional_db):
+    # Transactional: --reset flushes with TRUNCATE, which PostgreSQL refuses inside the test's open transaction.
+    seed("--small")
+    first = digest()
+    with pytest.raises(CommandError):
+        seed("--small")
+    seed("--small", "--reset")
+    assert digest() == first
+    assert Partner.objects.count() == 15
+
+
+def test_scaled_run_creates_exactly_n_partners_and_m_leads(transactional_db, monkeypatch):
+    # On PostgreSQL the leads beyond DETAILED_LEADS come from the server-side bulk generator, which drops and
+    # rebuilds indexes around big loads (hence transactional): exercise all of it at a small size.
+    monkeypatch.setattr("prm.demo.seed.DETAILED_LEADS", 60)
+    monkeypatch.setattr("prm.demo.bulk_pg.INDEX_REBUILD_MIN", 0)
+    seed(partners=23, leads=250, activities=2)
+    assert Partner.objects.count() == 23
+    assert Lead.objects.count() == 250
+    assert Activity.objects.exists()
+    now = timezone.now()
+    assert not Lead.objects.filter(accepted_at__lte=F("offered_at")).exists()
+    assert not Lead.objects.filter(closed_at__gt=now).exists()
+    assert not Lead.objects.filter(stage__in=["won", "lost"], closed_at=None).exists()
+    assert not Offer.objects.filter(status="pending", deadline__lte=now).exists()
+    assert Offer.objects.filter(status="pending").count() == Lead.objects.filter(stage="offered").count()
+
+
+def _nav_url_names(template: str) -> list[str]:
+    text = (TEMPLATES / template).read_text() + (TEMPLATES / "base.html").read_text()
+    names = set(re.findall(r"{% url '([^']+)' %}", text))
+    return sorted(names - {"logout", "login", "set_language"})
+
+
+def test_every_nav_page_renders_for_every_demo_role(small_seed, client):
+    for email, _role, partner_key, _extra in DEMO_LOGINS:
+        user = User.objects.get(email=email)
+        client.force_login(user)
+        names = _nav_url_names("nav_partner.html" if partner_key else "nav_vendor.html")
+        assert names
+        for name in names:
+            if name.startswith("admin:") and not user.is_staff:
+                continue  # the nav shows the admin link to staff only
+            response = client.get(reverse(name), follow=True)  # "our company" redirects to its page
+            assert response.status_code == 200, (email, name, response.status_code)
+        client.logout()
