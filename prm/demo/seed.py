@@ -29,6 +29,7 @@ from leads.models import (
     Registration,
     RoutingDecision,
 )
+from leads.normalize import name_normalize
 from partners.models import (
     Agreement,
     Competency,
@@ -74,14 +75,6 @@ DEMO_LOGINS = [
     ("engineer@partner.demo.prm", Role.PARTNER_ENGINEER, "fc", {}),
     ("admin@distributor.demo.prm", Role.PARTNER_ADMIN, "dist", {}),
 ]
-
-_NON_WORD = re.compile(r"[^\w]+")
-
-
-def normalize_name(name: str) -> str:
-    """Lower-case words without quotes, punctuation and legal forms: «ООО "Альфа-Софт"» -> "альфа софт"."""
-    words = _NON_WORD.sub(" ", name.lower().replace("ё", "е").replace("b.v.", "bv").replace("n.v.", "nv")).split()
-    return " ".join(w for w in words if w not in data.LEGAL_FORM_WORDS)
 
 
 def slug(text: str) -> str:
@@ -721,6 +714,8 @@ class DemoSeeder:
         cert_base = next_id(Certification)
         enr_base = next_id(Enrollment)
         certs, enrollments, attempts, done_lessons = [], [], [], []
+        # One live certificate per person, type and course version (a database constraint).
+        cert_held: set[tuple[int, int]] = set()
         demo_fc = self.demo_partner_ids["fc"]
         for p in self.partner_info:
             if p.status in ("applied", "under_review", "rejected"):
@@ -732,12 +727,17 @@ class DemoSeeder:
                 forced = []
                 if p.id == demo_fc and uid == p.engineers[0]:
                     # The demo engineer shows every certificate state: valid, expiring within 30 days, expired.
-                    forced = [("itsm", 700), ("itsm", 10), ("infosec", -20)]
+                    forced = [("itsm", 700), ("cloud", 10), ("infosec", -20)]
                 elif comps and p.status in ("active", "suspended", "terminated"):
                     for c in rng.sample(comps, min(len(comps), rng.randint(1, 2))):
                         forced.append((c, None))
+                # The demo's expiring/expired certificates first, so the one-per-type rule keeps them.
+                forced.sort(key=lambda f: f[1] is None)
                 for comp, expires_in in forced:
                     ct = next(ct for ct in self.cert_types[comp] if ct.code.endswith(kinds) or expires_in is not None)
+                    if (uid, ct.id) in cert_held:
+                        continue
+                    cert_held.add((uid, ct.id))
                     months = ct.validity_months
                     if expires_in is None:
                         issued = self.today - dt.timedelta(days=rng.randint(10, int(months * 30.4) + 180))
@@ -849,7 +849,7 @@ class DemoSeeder:
                     name = (de_form if country == "DE" else nl_form).format(root)
                     if country == "PL":
                         name = name.replace("B.V.", "Sp. z o.o.").replace("N.V.", "S.A.")
-                normalized = normalize_name(name)
+                normalized = name_normalize(name)
                 if normalized not in used:
                     used.add(normalized)
                     break
