@@ -49,6 +49,7 @@ KIND_PROGRAM_MODELS = {
     LeadKind.LICENSE: (ProgramModel.DISTRIBUTOR, ProgramModel.RESELLER),
 }
 NEUTRAL = Decimal("0.5")
+_ZERO, _ONE, _FOUR, _HUNDRED = Decimal(0), Decimal(1), Decimal(4), Decimal(100)  # built once: scored ~100x a decision
 DEFAULT_SLA = SlaPolicy(
     name="built-in", accept_within_hours=Decimal("4"), first_contact_within_hours=Decimal("8"),
     working_hours_start=time(9), working_hours_end=time(18),
@@ -126,28 +127,28 @@ def routing_weights_current() -> RoutingWeights:
     return RoutingWeights.objects.filter(key="default").first() or RoutingWeights()
 
 
-def _share(value, scale: Decimal, offset: Decimal = Decimal(0)) -> Decimal:
+def _share(value, scale: Decimal, offset: Decimal = _ZERO) -> Decimal:
     """A KPI mapped to 0..1; missing data is neutral."""
     if value is None:
         return NEUTRAL
-    return min(Decimal(1), max(Decimal(0), (Decimal(value) - offset) / scale))
+    return min(_ONE, max(_ZERO, (Decimal(value) - offset) / scale))
 
 
 def candidate_score(
     *, allocation_weight: int, sla_score, win_rate, rating, load: int, capacity: int, weights: RoutingWeights
 ) -> dict:
     """Readable score: every factor with its raw value, its 0..1 share and the points it earns."""
-    spare = Decimal(1) - Decimal(load) / Decimal(capacity) if capacity else Decimal(0)
-    factors = {
-        "tier": (allocation_weight, Decimal(allocation_weight), weights.tier_points),
-        "sla": (sla_score, _share(sla_score, Decimal(100)), weights.sla_points),
-        "win_rate": (win_rate, _share(win_rate, Decimal(100)), weights.win_rate_points),
-        "rating": (rating, _share(rating, Decimal(4), Decimal(1)), weights.rating_points),
-        "spare_capacity": (f"{load}/{capacity}", max(Decimal(0), spare), weights.spare_capacity_points),
-    }
+    spare = _ONE - Decimal(load) / Decimal(capacity) if capacity else _ZERO
+    factors = (
+        ("tier", allocation_weight, Decimal(allocation_weight), weights.tier_points),
+        ("sla", sla_score, _share(sla_score, _HUNDRED), weights.sla_points),
+        ("win_rate", win_rate, _share(win_rate, _HUNDRED), weights.win_rate_points),
+        ("rating", rating, _share(rating, _FOUR, _ONE), weights.rating_points),
+        ("spare_capacity", f"{load}/{capacity}", max(_ZERO, spare), weights.spare_capacity_points),
+    )
     out = {}
-    total = Decimal(0)
-    for name, (raw, share, points) in factors.items():
+    total = _ZERO
+    for name, raw, share, points in factors:
         earned = share * points
         total += earned
         out[name] = {
@@ -231,10 +232,15 @@ def lead_route(*, lead: Lead, actor: User | None = None, retry: bool = False) ->
     read under the lock, so concurrent routers share one consistent rotation.
     """
     with transaction.atomic():
-        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        # One round trip: the locked lead and whether it already has an open offer.
+        lead = (
+            Lead.objects.select_for_update(of=("self",))
+            .annotate(has_pending=Exists(Offer.objects.filter(lead=OuterRef("pk"), status=OfferStatus.PENDING)))
+            .get(pk=lead.pk)
+        )
         if lead.stage not in (Stage.NEW, Stage.OFFERED, Stage.QUEUE) or lead.partner_id:
             raise ValidationError(_("This lead already has a partner."))
-        if Offer.objects.filter(lead=lead, status=OfferStatus.PENDING).exists():
+        if lead.has_pending:
             raise ValidationError(_("This lead already has an open offer."))
         if retry:
             lead.route_failures = 0
