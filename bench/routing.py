@@ -3,8 +3,9 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/prm_routing python bench/routing.py [--partners 10000] [--leads 10000]
 
 Generates partners (regions, competencies, tiers, KPI snapshots) and leads with bulk inserts, routes every lead
-one decision at a time (as the web form, import and API do), prints decisions/s and the single-decision
-latency percentiles, then deletes what it made. Targets: >= 1,000 decisions/s, p99 < 20 ms.
+one decision at a time as a client would (the web form, import and API: each lead_route call is its own
+transaction, commit included in its latency), prints decisions/s and the single-decision latency percentiles,
+then deletes what it made. Targets: >= 1,000 decisions/s, p99 < 20 ms.
 """
 
 import argparse

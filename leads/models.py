@@ -334,6 +334,8 @@ class Offer(TimeStampedModel):
         indexes = [
             models.Index(fields=["deadline"], name="offer_pending_deadline_idx", condition=Q(status="pending")),
             models.Index(fields=["partner", "status"], name="offer_partner_status_idx"),
+            # The router counts each candidate's pending offers on every decision: a small index of only those.
+            models.Index(fields=["partner"], name="offer_pending_partner_idx", condition=Q(status="pending")),
         ]
 
 

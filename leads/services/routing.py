@@ -6,11 +6,13 @@ re-check its status, so a lead never gets two owners.
 """
 
 import csv
+import functools
 import io
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -47,6 +49,7 @@ KIND_PROGRAM_MODELS = {
     LeadKind.LICENSE: (ProgramModel.DISTRIBUTOR, ProgramModel.RESELLER),
 }
 NEUTRAL = Decimal("0.5")
+_ZERO, _ONE, _FOUR, _HUNDRED = Decimal(0), Decimal(1), Decimal(4), Decimal(100)  # built once: scored ~100x a decision
 DEFAULT_SLA = SlaPolicy(
     name="built-in", accept_within_hours=Decimal("4"), first_contact_within_hours=Decimal("8"),
     working_hours_start=time(9), working_hours_end=time(18),
@@ -124,28 +127,28 @@ def routing_weights_current() -> RoutingWeights:
     return RoutingWeights.objects.filter(key="default").first() or RoutingWeights()
 
 
-def _share(value, scale: Decimal, offset: Decimal = Decimal(0)) -> Decimal:
+def _share(value, scale: Decimal, offset: Decimal = _ZERO) -> Decimal:
     """A KPI mapped to 0..1; missing data is neutral."""
     if value is None:
         return NEUTRAL
-    return min(Decimal(1), max(Decimal(0), (Decimal(value) - offset) / scale))
+    return min(_ONE, max(_ZERO, (Decimal(value) - offset) / scale))
 
 
 def candidate_score(
     *, allocation_weight: int, sla_score, win_rate, rating, load: int, capacity: int, weights: RoutingWeights
 ) -> dict:
     """Readable score: every factor with its raw value, its 0..1 share and the points it earns."""
-    spare = Decimal(1) - Decimal(load) / Decimal(capacity) if capacity else Decimal(0)
-    factors = {
-        "tier": (allocation_weight, Decimal(allocation_weight), weights.tier_points),
-        "sla": (sla_score, _share(sla_score, Decimal(100)), weights.sla_points),
-        "win_rate": (win_rate, _share(win_rate, Decimal(100)), weights.win_rate_points),
-        "rating": (rating, _share(rating, Decimal(4), Decimal(1)), weights.rating_points),
-        "spare_capacity": (f"{load}/{capacity}", max(Decimal(0), spare), weights.spare_capacity_points),
-    }
+    spare = _ONE - Decimal(load) / Decimal(capacity) if capacity else _ZERO
+    factors = (
+        ("tier", allocation_weight, Decimal(allocation_weight), weights.tier_points),
+        ("sla", sla_score, _share(sla_score, _HUNDRED), weights.sla_points),
+        ("win_rate", win_rate, _share(win_rate, _HUNDRED), weights.win_rate_points),
+        ("rating", rating, _share(rating, _FOUR, _ONE), weights.rating_points),
+        ("spare_capacity", f"{load}/{capacity}", max(_ZERO, spare), weights.spare_capacity_points),
+    )
     out = {}
-    total = Decimal(0)
-    for name, (raw, share, points) in factors.items():
+    total = _ZERO
+    for name, raw, share, points in factors:
         earned = share * points
         total += earned
         out[name] = {
@@ -229,10 +232,15 @@ def lead_route(*, lead: Lead, actor: User | None = None, retry: bool = False) ->
     read under the lock, so concurrent routers share one consistent rotation.
     """
     with transaction.atomic():
-        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        # One round trip: the locked lead and whether it already has an open offer.
+        lead = (
+            Lead.objects.select_for_update(of=("self",))
+            .annotate(has_pending=Exists(Offer.objects.filter(lead=OuterRef("pk"), status=OfferStatus.PENDING)))
+            .get(pk=lead.pk)
+        )
         if lead.stage not in (Stage.NEW, Stage.OFFERED, Stage.QUEUE) or lead.partner_id:
             raise ValidationError(_("This lead already has a partner."))
-        if Offer.objects.filter(lead=lead, status=OfferStatus.PENDING).exists():
+        if lead.has_pending:
             raise ValidationError(_("This lead already has an open offer."))
         if retry:
             lead.route_failures = 0
@@ -244,40 +252,142 @@ def lead_route(*, lead: Lead, actor: User | None = None, retry: bool = False) ->
                 reason=_("Declined or expired %(n)s times.") % {"n": lead.route_failures},
             )
         weights = routing_weights_current()
-        rows = list(
-            eligible_partners(lead=lead)
-            .select_for_update(of=("self",))
-            .values_list("pk", "name", "routing_credit", "allocation_weight", "sla_score", "win_rate", "rating", "load", "lead_capacity")
-        )  # fmt: skip
+        rows = _candidates_locked(lead=lead)
         if not rows:
             return _to_queue(lead=lead, rule="no_eligible_partner", reason=_("No eligible partner."))
 
         scored = []
-        for pk, name, credit, alloc, sla, win, rating, load, capacity in rows:
+        for row in rows:
             score = candidate_score(
-                allocation_weight=alloc, sla_score=sla, win_rate=win, rating=rating, load=load, capacity=capacity,
-                weights=weights,
+                allocation_weight=row.allocation_weight, sla_score=row.sla_score, win_rate=row.win_rate,
+                rating=row.rating, load=row.load, capacity=row.capacity, weights=weights,
             )  # fmt: skip
-            scored.append((pk, name, credit, score))
-        winner_id, credits = swrr_pick([(pk, s["weight"], credit) for pk, _n, credit, s in scored])
+            scored.append((row, score))
+        winner_id, credits = swrr_pick([(row.pk, s["weight"], row.credit) for row, s in scored])
         candidates = [
             {
-                "partner_id": pk,
-                "name": name,
+                "partner_id": row.pk,
+                "name": row.name,
                 "weight": s["weight"],
                 "factors": s["factors"],
-                "credit_before": credit,
-                "credit_after": credits[pk],
-                "chosen": pk == winner_id,
+                "credit_before": row.credit,
+                "credit_after": credits[row.pk],
+                "chosen": row.pk == winner_id,
             }
-            for pk, name, credit, s in scored
+            for row, s in scored
         ]
         _credits_save(credits)
         decision = RoutingDecision.objects.create(
             lead=lead, chosen_id=winner_id, candidates=candidates, rule="score_swrr", actor=actor
         )
-        _offer_create(lead=lead, partner_id=winner_id, decision=decision)
+        _offer_create(lead=lead, winner=next(row for row in rows if row.pk == winner_id), decision=decision)
         return decision
+
+
+# --- the router's hot path: one hand-written statement --------------------------------------------------------
+#
+# `eligible_partners` above is the readable ORM statement of the rules (the views and tests use it). Routing a lead
+# runs the same rules as one raw statement built once per process: composing and compiling the ORM query cost more
+# than running it, and the raw statement also returns what the offer needs (SLA policy, home time zone and holiday
+# calendar), so the winner is not fetched again. tests/leads/test_routing_fast_path.py keeps the two in agreement.
+
+
+@dataclass(slots=True)
+class Candidate:
+    pk: int
+    name: str
+    credit: int
+    allocation_weight: int
+    sla_score: Decimal | None
+    win_rate: Decimal | None
+    rating: Decimal | None
+    load: int
+    capacity: int
+    country: str  # the partner's, used when it has no home region
+    tz: str | None
+    region_country: str | None
+    subdivision: str | None
+    accept_within_hours: Decimal | None  # None: no SLA policy exists at all → DEFAULT_SLA
+    work_start: time | None
+    work_end: time | None
+
+
+def _decimal(value, places: int) -> Decimal | None:
+    """Raw cursors give floats on SQLite; the ORM would give Decimals quantized to the field (same str() in JSON)."""
+    if value is None:
+        return None
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-places))
+
+
+def _time(value) -> time | None:
+    return time.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _in(values) -> str:
+    """An SQL list of code-defined choice values (never user input), inlined so the statement stays constant."""
+    assert all(str(v).isidentifier() for v in values), values
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+@functools.cache
+def _candidates_sql(*, kind: str, lock: bool) -> str:
+    t = {m.__name__: m._meta.db_table for m in (Partner, Offer, Lead, KpiSnapshot, SlaPolicy)}
+    t["regions"] = Partner.regions.through._meta.db_table
+    t["partner_comps"] = Partner.competencies.through._meta.db_table
+    t["lead_comps"] = Lead.competencies.through._meta.db_table
+    t["Tier"] = Partner._meta.get_field("tier").related_model._meta.db_table
+    t["Region"] = Partner._meta.get_field("home_region").related_model._meta.db_table
+    # Pending offers plus accepted routed leads still open, as open_routed_load(); each count reads a small index.
+    load = (
+        f"((SELECT COUNT(*) FROM {t['Offer']} o WHERE o.partner_id = p.id AND o.status IN {_in([OfferStatus.PENDING])})"
+        f" + (SELECT COUNT(*) FROM {t['Lead']} l WHERE l.partner_id = p.id AND l.offered_at IS NOT NULL"
+        f" AND l.stage IN {_in(OPEN_STAGES)}))"
+    )
+    kpi = f"(SELECT k.{{col}} FROM {t['KpiSnapshot']} k WHERE k.partner_id = p.id ORDER BY k.date DESC LIMIT 1)"
+    refused = _in([OfferStatus.DECLINED, OfferStatus.EXPIRED])
+    if kind == LeadKind.ONSITE_SERVICE:
+        fits = f"p.partner_type IN {_in([PartnerType.OPERATIONAL])}"
+    else:
+        fits = f"p.program_model IN {_in(KIND_PROGRAM_MODELS[kind])}"
+    return f"""
+        SELECT p.id, p.name, p.routing_credit, COALESCE(t.allocation_weight, 1), p.sla_score,
+               {kpi.format(col="win_rate_pct")}, {kpi.format(col="customer_rating")}, {load}, p.lead_capacity,
+               p.country, r.timezone, r.country, r.subdivision,
+               s.accept_within_hours, s.working_hours_start, s.working_hours_end
+        FROM {t["Partner"]} p
+        JOIN {t["regions"]} pr ON pr.partner_id = p.id AND pr.region_id = %(region)s
+        LEFT JOIN {t["Tier"]} t ON t.id = p.tier_id
+        LEFT JOIN {t["Region"]} r ON r.id = p.home_region_id
+        LEFT JOIN {t["SlaPolicy"]} s ON s.id = COALESCE(p.sla_policy_id, (SELECT MIN(id) FROM {t["SlaPolicy"]}))
+        WHERE p.status IN {_in([PartnerStatus.ACTIVE])} AND {fits}
+          AND NOT EXISTS (
+              SELECT 1 FROM {t["lead_comps"]} lc WHERE lc.lead_id = %(lead)s AND NOT EXISTS (
+                  SELECT 1 FROM {t["partner_comps"]} pc WHERE pc.partner_id = p.id AND pc.competency_id = lc.competency_id))
+          -- NOT IN over an uncorrelated subquery: evaluated once (a hashed subplan) from the lead's few offers.
+          AND p.id NOT IN (SELECT o.partner_id FROM {t["Offer"]} o WHERE o.lead_id = %(lead)s AND o.status IN {refused})
+          AND {load} < p.lead_capacity
+        ORDER BY p.id
+        {"FOR UPDATE OF p" if lock else ""}
+    """
+
+
+def _candidates_locked(*, lead: Lead) -> list[Candidate]:
+    """Eligible partners of `lead` with their score inputs and offer settings, locked in id order."""
+    if not lead.region_id:
+        return []
+    sql = _candidates_sql(kind=lead.kind, lock=connection.features.has_select_for_update_of)
+    params = {"region": lead.region_id, "lead": lead.pk}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [
+        Candidate(
+            pk, name, credit, alloc, _decimal(sla, 2), _decimal(win, 2), _decimal(rating, 2), load, capacity,
+            country, tz, region_country, subdivision, _decimal(hours, 2), _time(start), _time(end),
+        )  # fmt: skip
+        for (pk, name, credit, alloc, sla, win, rating, load, capacity, country, tz, region_country, subdivision,
+             hours, start, end) in rows
+    ]  # fmt: skip
 
 
 def _credits_save(credits: dict[int, int]) -> None:
@@ -296,40 +406,43 @@ def _credits_save(credits: dict[int, int]) -> None:
         )
 
 
-def _offer_create(*, lead: Lead, partner_id: int, decision: RoutingDecision) -> Offer:
-    partner = Partner.objects.select_related("sla_policy", "home_region").get(pk=partner_id)
+def _offer_create(*, lead: Lead, winner: Candidate, decision: RoutingDecision) -> Offer:
+    """The winner's offer; its SLA and calendar came with the candidate row (no further reads)."""
     now = timezone.now()
-    sla = _sla_for(partner)
+    hours = DEFAULT_SLA.accept_within_hours if winner.accept_within_hours is None else winner.accept_within_hours
+    tz = winner.tz or settings.TIME_ZONE
     offer = Offer(
         lead=lead,
-        partner=partner,
+        partner_id=winner.pk,
         decision=decision,
         offered_at=now,
-        deadline=partner_deadline(partner=partner, start=now, hours=sla.accept_within_hours, sla=sla),
+        deadline=business_deadline(
+            start=now,
+            hours=hours,
+            tz=tz,
+            country=winner.region_country or winner.country,
+            subdivision=winner.subdivision or "",
+            work_start=winner.work_start or DEFAULT_SLA.working_hours_start,
+            work_end=winner.work_end or DEFAULT_SLA.working_hours_end,
+        ),
     )
     offer.save()
     lead.stage = Stage.OFFERED
     lead.offered_at = now
     lead.save(update_fields=["stage", "offered_at", "updated_at"])
     audit_record(
-        actor=decision.actor, action="lead.offered", target=lead, partner=partner,
+        actor=decision.actor, action="lead.offered", target=lead, partner=Partner(pk=winner.pk),
         data={"offer": offer.pk, "deadline": offer.deadline.isoformat(), "decision": decision.pk},
     )  # fmt: skip
     notify(
-        users=_sellers(partner.pk),
+        users=_sellers(winner.pk),
         kind=NotificationKind.LEAD_OFFERED,
         title=_("New lead offered: %(title)s") % {"title": lead.title},
         body=_("Accept or decline before %(deadline)s.")
-        % {"deadline": timezone.localtime(offer.deadline, timezone=_zone(partner)).strftime("%Y-%m-%d %H:%M %Z")},
+        % {"deadline": timezone.localtime(offer.deadline, timezone=ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")},
         url=reverse("leads:offer_list"),
     )
     return offer
-
-
-def _zone(partner: Partner):
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(partner.timezone_name)
 
 
 def _lock_offer(offer: Offer) -> Offer:
