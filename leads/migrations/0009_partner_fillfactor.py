@@ -17,7 +17,7 @@ def reset_fillfactor(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("leads", "0007_offer_pending_partner_idx"),
+        ("leads", "0008_offer_pending_partner_idx"),
         ("partners", "0004_enablement"),
     ]
 

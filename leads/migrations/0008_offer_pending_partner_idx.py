@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0006_merge_registration_routing'),
+        ('leads', '0007_channel_conflict'),
         ('partners', '0004_enablement'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
