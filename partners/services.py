@@ -16,6 +16,7 @@ from stdnum.ru import inn
 
 from prm.models import NotificationKind, Role, User
 from prm.services import audit_record, notify
+from prm.webhooks import webhook_emit
 
 from . import selectors
 from .models import (
@@ -314,6 +315,16 @@ def partner_tier_set(*, partner: Partner, tier: Tier | None, actor: User, reason
             title=_("%(name)s is now %(tier)s") % {"name": partner.name, "tier": tier or "—"},
             body=reason,
             url=reverse("partners:detail", args=[partner.pk]),
+        )
+        webhook_emit(
+            event="tier.changed",
+            partner=partner,
+            payload={
+                "kind": TierChangeKind.MANUAL,
+                "from_tier": from_tier.code if from_tier else None,
+                "to_tier": tier.code if tier else None,
+                "reason": reason,
+            },
         )
     return partner
 

@@ -67,19 +67,39 @@ def webhook_emit(*, event: str, partner, payload: dict) -> list[WebhookDelivery]
 
     Call inside the transaction that made the change: deliveries are only sent after it commits.
     """
+    return webhook_emit_many(event=event, items=[(getattr(partner, "pk", partner), payload)])
+
+
+def webhook_emit_many(*, event: str, items: list[tuple[int, dict]]) -> list[WebhookDelivery]:
+    """webhook_emit for many partners at once (the nightly tier run): one subscription query in all."""
+    if not items:
+        return []
     now = timezone.now()
-    partner_id = getattr(partner, "pk", partner)
-    subs = WebhookSubscription.objects.filter(
-        active=True,
-        api_key__revoked_at__isnull=True,
-    ).filter(Q(api_key__expires_at__isnull=True) | Q(api_key__expires_at__gt=now))
-    subs = subs.filter(Q(api_key__partner__isnull=True) | Q(api_key__partner_id=partner_id))
-    body = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    partner_ids = {partner_id for partner_id, _payload in items}
+    subs = [
+        s
+        for s in WebhookSubscription.objects.filter(active=True, api_key__revoked_at__isnull=True)
+        .filter(Q(api_key__expires_at__isnull=True) | Q(api_key__expires_at__gt=now))
+        .filter(Q(api_key__partner__isnull=True) | Q(api_key__partner_id__in=partner_ids))
+        .select_related("api_key")
+        if event in s.events
+    ]
+    if not subs:
+        return []
     deliveries = WebhookDelivery.objects.bulk_create(
         [
-            WebhookDelivery(subscription=s, event=event, payload={"event": event, "partner": partner_id, "data": body})
+            WebhookDelivery(
+                subscription=s,
+                event=event,
+                payload={
+                    "event": event,
+                    "partner": partner_id,
+                    "data": json.loads(json.dumps(body, cls=DjangoJSONEncoder)),
+                },
+            )
+            for partner_id, body in items
             for s in subs
-            if event in s.events
+            if s.api_key.partner_id in (None, partner_id)
         ]
     )
     ids = [d.pk for d in deliveries]

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from partners.models import Partner, PartnerStatus, Tier
 from prm.models import AuditEvent, Notification, NotificationKind, Role, User
 from prm.services import audit_record, notify
+from prm.webhooks import webhook_emit_many
 
 from ..models import KpiSnapshot, NightlyRun, TierChange, TierChangeKind, TierLock
 from ..selectors import requirement_progress, tier_met, tier_reached, tiers_with_requirements
@@ -136,7 +137,25 @@ def tier_evaluate(*, on: datetime.date, run: NightlyRun | None = None) -> list[T
 
 
 def _audit_and_notify(changes: list[TierChange]) -> None:
-    """One audit row and one inbox message per partner admin for each change, written in bulk."""
+    """One audit row, one inbox message per partner admin and one webhook per change, written in bulk."""
+    codes = dict(Tier.objects.values_list("id", "code"))  # tiers are few; no query per change
+    webhook_emit_many(
+        event="tier.changed",
+        items=[
+            (
+                c.partner_id,
+                {
+                    "kind": c.kind,
+                    "from_tier": codes.get(c.from_tier_id),
+                    "to_tier": codes.get(c.to_tier_id),
+                    "effective_on": c.effective_on,
+                    "evaluation": c.evaluation,
+                    "reason": c.reason,
+                },
+            )
+            for c in changes
+        ],
+    )
     ct = ContentType.objects.get_for_model(TierChange)
     AuditEvent.objects.bulk_create(
         [

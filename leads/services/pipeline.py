@@ -12,6 +12,7 @@ from leads.models import Activity, ActivityKind, CoSell, Lead, RegistrationStatu
 from partners.models import Partner
 from prm.models import User
 from prm.services import audit_record
+from prm.webhooks import webhook_emit
 
 # Forward one step or back one step while open; won only from proposal or negotiation; lost from any open stage.
 ALLOWED_MOVES: dict[str, set[str]] = {
@@ -61,6 +62,11 @@ def deal_stage_change(*, lead: Lead, to_stage: str, actor: User | None, lost_rea
             target=lead,
             reason=lead.lost_reason if to_stage == Stage.LOST else "",
             data={"from": old, "to": to_stage},
+        )
+        webhook_emit(
+            event="deal.stage_changed",
+            partner=lead.partner_id,
+            payload={"lead": lead.pk, "from": old, "to": to_stage, "value": lead.value, "currency": lead.currency},
         )
         if to_stage == Stage.WON:
             # The partners app asks the customer for a review; optional until that service exists.

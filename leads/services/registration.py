@@ -31,6 +31,7 @@ from leads.selectors import CustomerConflicts, customer_conflicts
 from partners.models import Partner, PartnerStatus
 from prm.models import AuditEvent, NotificationKind, Role, User
 from prm.services import audit_record, connection_supports_skip_locked, notify
+from prm.webhooks import webhook_emit
 
 DEFAULT_PROTECTION_DAYS = 90
 DEFAULT_EXTENSION_DAYS = 30
@@ -267,6 +268,18 @@ def _decide(
     )
     if status != RegistrationStatus.PENDING_REVIEW:
         _notify_partner(registration)
+        # Matches name other partners' registrations: never part of the partner's payload.
+        webhook_emit(
+            event="registration.decided",
+            partner=registration.partner_id,
+            payload={
+                "registration": registration.pk,
+                "lead": registration.lead_id,
+                "status": status,
+                "reason": reason,
+                "protected_until": registration.protected_until,
+            },
+        )
 
 
 def _notify_partner(registration: Registration) -> None:

@@ -40,6 +40,7 @@ from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel, S
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, Role, User
 from prm.services import audit_record, connection_supports_skip_locked, notify
+from prm.webhooks import webhook_emit
 
 logger = logging.getLogger(__name__)
 
@@ -442,6 +443,11 @@ def _offer_create(*, lead: Lead, winner: Candidate, decision: RoutingDecision) -
         % {"deadline": timezone.localtime(offer.deadline, timezone=ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")},
         url=reverse("leads:offer_list"),
     )
+    webhook_emit(
+        event="lead.offered",
+        partner=winner.pk,
+        payload={"lead": lead.pk, "offer": offer.pk, "title": lead.title, "deadline": offer.deadline},
+    )
     return offer
 
 
@@ -474,6 +480,11 @@ def offer_accept(*, offer: Offer, user: User) -> Lead:
         lead.full_clean(exclude=["customer", "competencies"])
         lead.save()
         audit_record(actor=user, action="offer.accepted", target=lead, partner=partner, data={"offer": offer.pk})
+        webhook_emit(
+            event="lead.accepted",
+            partner=partner,
+            payload={"lead": lead.pk, "offer": offer.pk, "first_contact_due": lead.first_contact_due},
+        )
         return lead
 
 

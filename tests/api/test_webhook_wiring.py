@@ -1,0 +1,38 @@
+"""The domain events reach webhook subscribers: each service that makes the change emits the event."""
+
+from prm.api_auth import api_key_create
+from prm.models import WebhookDelivery, WebhookSubscription
+from tests.leads.factories import LeadFactory
+from tests.partners.factories import TierFactory
+
+
+def _subscribe(user, events):
+    key, _raw = api_key_create(created_by=user, name="CRM", scopes=["leads:read"])
+    return WebhookSubscription.objects.create(api_key=key, url="https://crm.example/hook", events=events, secret="s")
+
+
+def test_stage_change_and_manual_tier_change_emit_to_the_partners_own_subscription(
+    partner_admin, other_partner_rep, vendor_admin, channel_manager
+):
+    from leads.services.pipeline import deal_stage_change
+    from partners.services import partner_tier_set
+
+    own = _subscribe(partner_admin, ["deal.stage_changed", "tier.changed"])
+    vendor = _subscribe(vendor_admin, ["deal.stage_changed"])
+    other = _subscribe(
+        other_partner_rep.partner.staff.create(email="a@beta.example", role="partner_admin"),
+        ["deal.stage_changed", "tier.changed"],
+    )
+    deal = LeadFactory(partner=partner_admin.partner, stage="registered")
+    deal_stage_change(lead=deal, to_stage="qualified", actor=partner_admin)
+    partner_tier_set(
+        partner=partner_admin.partner, tier=TierFactory(code="gold"), actor=channel_manager, reason="Audit"
+    )
+
+    events = sorted(WebhookDelivery.objects.filter(subscription=own).values_list("event", flat=True))
+    assert events == ["deal.stage_changed", "tier.changed"]
+    assert (
+        WebhookDelivery.objects.get(subscription=own, event="deal.stage_changed").payload["data"]["to"] == "qualified"
+    )
+    assert WebhookDelivery.objects.filter(subscription=vendor).count() == 1  # vendor keys see every partner
+    assert not WebhookDelivery.objects.filter(subscription=other).exists()  # never another partner's events
