@@ -21,6 +21,7 @@ urlpatterns = [
     path("disputes/", conflict.DisputeListView.as_view(), name="dispute_list"),
     path("disputes/new/", conflict.DisputeCreateView.as_view(), name="dispute_new"),
     path("disputes/<int:pk>/", conflict.DisputeDetailView.as_view(), name="dispute_detail"),
+    path("disputes/<int:pk>/evidence/", conflict.DisputeEvidenceView.as_view(), name="dispute_evidence"),
     path("disputes/<int:pk>/decide/", conflict.DisputeDecideView.as_view(), name="dispute_decide"),
     path("reclaims/", conflict.ReclaimListView.as_view(), name="reclaim_list"),
     # Lead routing

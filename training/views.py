@@ -2,13 +2,14 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
 
+from prm.files import file_download
 from prm.permissions import (
     PartnerAdminRequiredMixin,
     PartnerRequiredMixin,
@@ -167,11 +168,9 @@ class LessonFileView(SignedInMixin, View):
     def get(self, request, lesson_pk):
         lesson = get_object_or_404(Lesson.objects.select_related("course"), pk=lesson_pk)
         allowed = is_vendor(request.user) or Enrollment.objects.filter(user=request.user, course=lesson.course).exists()
-        if not allowed or not lesson.attachment:
+        if not allowed:
             raise Http404
-        return FileResponse(
-            lesson.attachment.open("rb"), as_attachment=True, filename=lesson.attachment.name.split("/")[-1]
-        )
+        return file_download(lesson.attachment)
 
 
 class QuizView(PartnerRequiredMixin, View):

@@ -13,6 +13,7 @@ from leads.conflict_forms import AvailabilityForm, DisputeDecisionForm, DisputeF
 from leads.models import AvailabilityResult, Dispute, DisputeStatus
 from leads.services.conflict import AVAILABILITY_MESSAGES, RateLimited, availability_check, dispute_decide, dispute_open
 from partners.models import Partner
+from prm.files import file_download
 from prm.permissions import SellerRequiredMixin, SignedInMixin, VendorRequiredMixin, is_vendor
 
 
@@ -101,6 +102,15 @@ class DisputeCreateView(SellerRequiredMixin, View):
             return render(request, self.template, {"form": form})
         messages.success(request, _("Dispute opened. A channel manager will decide by the deadline shown."))
         return redirect("leads:dispute_detail", dispute.pk)
+
+
+class DisputeEvidenceView(SignedInMixin, View):
+    def get(self, request, pk):
+        try:
+            dispute = selectors.dispute_get(viewer=request.user, pk=pk)
+        except Dispute.DoesNotExist as exc:
+            raise Http404 from exc
+        return file_download(dispute.attachment)
 
 
 class DisputeDetailView(SignedInMixin, View):

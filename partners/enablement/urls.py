@@ -19,6 +19,11 @@ urlpatterns = [
     path("requests/", views.RequestListView.as_view(), name="requests"),
     path("requests/new/", views.RequestCreateView.as_view(), name="request_create"),
     path("requests/<int:pk>/", views.RequestDetailView.as_view(), name="request_detail"),
+    path(
+        "requests/<int:pk>/files/<int:message_pk>/",
+        views.RequestAttachmentView.as_view(),
+        name="request_attachment",
+    ),
     path("requests/<int:pk>/status/", views.RequestTransitionView.as_view(), name="request_transition"),
     path("requests/<int:pk>/assign/", views.RequestAssignView.as_view(), name="request_assign"),
     path("vendor-sla/", views.VendorSlaReportView.as_view(), name="vendor_sla"),

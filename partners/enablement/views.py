@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views import View
 
+from prm.files import file_download
 from prm.permissions import PartnerRequiredMixin, SignedInMixin, VendorRequiredMixin, is_vendor
 from prm.services import audit_trail
 
@@ -82,8 +83,14 @@ class ResourceDownloadView(SignedInMixin, View):
             raise Http404
         if version.url:
             return HttpResponseRedirect(version.url)
-        # The storage's URL: local MEDIA_URL in development, a signed S3 link in production.
-        return HttpResponseRedirect(version.file.url)
+        return file_download(version.file)
+
+
+class RequestAttachmentView(SignedInMixin, View):
+    def get(self, request, pk, message_pk):
+        partner_request = selectors.request_get(viewer=request.user, pk=pk)
+        message = get_object_or_404(partner_request.messages, pk=message_pk)
+        return file_download(message.attachment)
 
 
 class ResourceCreateView(VendorRequiredMixin, View):

@@ -93,16 +93,17 @@ def test_download_counts_per_partner_and_vendor_sees_stats(
     assert [s.count for s in page.context["stats"]] == [3, 1]
 
 
-def test_file_download_redirects_to_storage_url(client_for, partner_rep, channel_manager):
+def test_file_download_is_streamed_after_the_access_check(client_for, partner_rep, channel_manager):
     resource = services.resource_create(
         actor=channel_manager,
         fields={"title": "Deck", "kind": "presentation"},
         file=SimpleUploadedFile("deck.pdf", b"%PDF-1.4 data"),
     )
     response = client_for(partner_rep).get(reverse("enablement:resource_download", args=[resource.pk]))
-    assert response.status_code == 302
-    assert response["Location"].endswith(".pdf")
-    assert resource.current_version.file.read() == b"%PDF-1.4 data"
+    # Streamed by Django, never a public media URL: the file stays private to the audiences targeted.
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"%PDF-1.4 data"
+    assert 'filename="deck' in response["Content-Disposition"]
 
 
 def _create_payload(**extra):
@@ -164,7 +165,7 @@ def test_new_version_replaces_the_current_one_and_keeps_history(client_for, chan
     assert list(resource.versions.values_list("number", flat=True)) == [2, 1]
     assert ResourceVersion.objects.filter(pk=first.pk).exists()
     download = client_for(partner_rep).get(reverse("enablement:resource_download", args=[resource.pk]))
-    assert "guide-v2" in download["Location"]
+    assert "guide-v2" in download["Content-Disposition"]
 
 
 def test_bad_new_version_keeps_the_current_one(client_for, channel_manager):

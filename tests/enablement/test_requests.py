@@ -329,3 +329,24 @@ def test_admin_pages_render(client_for, vendor_admin, partner_rep, sla):
     client = client_for(vendor_admin)
     for model in ("resource", "announcement", "vendorsla", "partnerrequest"):
         assert client.get(reverse(f"admin:partners_{model}_changelist")).status_code == 200
+
+
+def test_request_attachment_is_private_to_the_partner_and_the_vendor(
+    client, client_for, partner_rep, other_partner_rep, channel_manager
+):
+    client_for(partner_rep).post(
+        reverse("enablement:request_create"),
+        {
+            "category": "technical",
+            "subject": "Logs",
+            "body": "See attached",
+            "attachment": SimpleUploadedFile("log.zip", b"PK"),
+        },
+    )
+    req = PartnerRequest.objects.get()
+    url = reverse("enablement:request_attachment", args=[req.pk, req.messages.get().pk])
+    assert b"".join(client_for(partner_rep).get(url).streaming_content) == b"PK"
+    assert client_for(channel_manager).get(url).status_code == 200
+    assert client_for(other_partner_rep).get(url).status_code == 404
+    client.logout()
+    assert client.get(url).status_code == 302  # to the login page

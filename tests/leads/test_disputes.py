@@ -114,6 +114,16 @@ class TestOpen:
         d = Dispute.objects.get()
         assert resp.status_code == 302 and d.attachment.name.endswith(".pdf")
         assert d.held_registration == held and d.registration is None
+        evidence = reverse("leads:dispute_evidence", args=[d.pk])
+        assert b"".join(client_for(partner_rep).get(evidence).streaming_content) == b"%PDF-1.4"
+        # The holder of the customer never sees the disputer's evidence.
+        assert (
+            client_for(held.partner.staff.create(email="h@held.example", role="partner_sales"))
+            .get(evidence)
+            .status_code
+            == 404
+        )
+        d.attachment.delete()
 
 
 @pytest.mark.django_db
