@@ -263,14 +263,14 @@ def snapshot_values(snapshot: KpiSnapshot) -> dict:
 
 
 _UPSERT_SQL = """
-INSERT INTO kpi_kpisnapshot (partner_id, date, {columns})
-SELECT partner_id, date, {columns} FROM jsonb_to_recordset(%s::jsonb) AS x(
+INSERT INTO kpi_kpisnapshot (partner_id, date, updated_at, {columns})
+SELECT partner_id, date, now(), {columns} FROM jsonb_to_recordset(%s::jsonb) AS x(
     partner_id bigint, date date, window_days integer, offers_total integer, accepted_in_sla_pct numeric,
     median_accept_minutes numeric, first_contact_in_sla_pct numeric, hygiene_pct numeric, win_rate_pct numeric,
     won_revenue_12m numeric, avg_cycle_days numeric, customer_rating numeric, reviews_count integer,
     certified_people integer, certified_by_competency jsonb, mandatory_training_pct numeric, score numeric,
     score_components jsonb)
-ON CONFLICT (partner_id, date) DO UPDATE SET {updates}
+ON CONFLICT (partner_id, date) DO UPDATE SET updated_at = now(), {updates}
 """.format(columns=", ".join(KPI_FIELDS), updates=", ".join(f"{f} = EXCLUDED.{f}" for f in KPI_FIELDS))
 
 
@@ -298,7 +298,7 @@ def _snapshots_upsert(rows: list[dict]) -> None:
         [KpiSnapshot(**row) for row in rows],
         update_conflicts=True,
         unique_fields=["partner", "date"],
-        update_fields=KPI_FIELDS,
+        update_fields=[*KPI_FIELDS, "updated_at"],
     )
 
 
