@@ -1,15 +1,13 @@
 """Customers, leads/deals, registrations with protection windows, routing offers, activities and reviews."""
 
-import os
-
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from partners.models import ProgramModel
+from prm.files import UploadValidator
 from prm.models import TimeStampedModel
 
 
@@ -439,19 +437,9 @@ class DisputeOutcome(models.TextChoices):
 
 
 DISPUTE_FILE_EXTENSIONS = ("pdf", "docx", "xlsx", "png", "jpg", "zip")
-DISPUTE_FILE_MAX_BYTES = 20 * 1024 * 1024
 
 
-def validate_dispute_file(value) -> None:
-    ext = os.path.splitext(value.name)[1].lower().lstrip(".")
-    if ext not in DISPUTE_FILE_EXTENSIONS:
-        raise ValidationError(
-            _("Unsupported file type “%(ext)s”. Allowed: %(allowed)s."),
-            code="file_type",
-            params={"ext": ext or "?", "allowed": ", ".join(DISPUTE_FILE_EXTENSIONS)},
-        )
-    if value.size is not None and value.size > DISPUTE_FILE_MAX_BYTES:
-        raise ValidationError(_("The file is larger than 20 MB."), code="file_size")
+validate_dispute_file = UploadValidator(DISPUTE_FILE_EXTENSIONS, max_mb=20)
 
 
 class Dispute(TimeStampedModel):

@@ -1,16 +1,15 @@
 """Courses, quizzes, enrollments and the certifications people earn by passing them."""
 
-import os
 import secrets
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from partners.models import ProgramModel
+from prm.files import UploadValidator
 from prm.models import Role, TimeStampedModel
 
 
@@ -79,19 +78,9 @@ class Certification(TimeStampedModel):
 
 
 LESSON_FILE_EXTENSIONS = ("pdf", "pptx", "docx", "xlsx", "zip", "png", "jpg", "jpeg", "mp4")
-LESSON_FILE_MAX_BYTES = 50 * 1024 * 1024
 
 
-def validate_lesson_file(value) -> None:
-    ext = os.path.splitext(value.name)[1].lower().lstrip(".")
-    if ext not in LESSON_FILE_EXTENSIONS:
-        raise ValidationError(
-            _("Unsupported file type “%(ext)s”. Allowed: %(allowed)s."),
-            code="file_type",
-            params={"ext": ext or "?", "allowed": ", ".join(LESSON_FILE_EXTENSIONS)},
-        )
-    if value.size is not None and value.size > LESSON_FILE_MAX_BYTES:
-        raise ValidationError(_("The file is larger than 50 MB."), code="file_size")
+validate_lesson_file = UploadValidator(LESSON_FILE_EXTENSIONS, max_mb=50)
 
 
 class CourseLevel(models.TextChoices):

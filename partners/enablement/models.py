@@ -1,6 +1,5 @@
 """Partner enablement: the resource library, announcements and partner requests to the vendor with the vendor's SLA."""
 
-import os
 from decimal import Decimal
 
 from django.conf import settings
@@ -10,6 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from prm.files import UploadValidator
 from prm.models import Role, TimeStampedModel
 
 __all__ = [
@@ -29,19 +29,9 @@ __all__ = [
 ]
 
 FILE_EXTENSIONS = ("pdf", "pptx", "docx", "xlsx", "zip", "png", "jpg", "mp4")
-FILE_MAX_BYTES = 50 * 1024 * 1024
 
 
-def validate_enablement_file(value) -> None:
-    ext = os.path.splitext(value.name)[1].lower().lstrip(".")
-    if ext not in FILE_EXTENSIONS:
-        raise ValidationError(
-            _("Unsupported file type “%(ext)s”. Allowed: %(allowed)s."),
-            code="file_type",
-            params={"ext": ext or "?", "allowed": ", ".join(FILE_EXTENSIONS)},
-        )
-    if value.size is not None and value.size > FILE_MAX_BYTES:
-        raise ValidationError(_("The file is larger than 50 MB."), code="file_size")
+validate_enablement_file = UploadValidator(FILE_EXTENSIONS, max_mb=50)
 
 
 class Targeted(models.Model):

@@ -6,7 +6,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from partners.enablement import selectors, services
-from partners.enablement.models import LibraryVisit, Resource, ResourceDownload, ResourceVersion
+from partners.enablement.models import (
+    LibraryVisit,
+    Resource,
+    ResourceDownload,
+    ResourceVersion,
+    validate_enablement_file,
+)
 from partners.models import ProgramModel
 from tests.partners.factories import PartnerFactory, TierFactory
 from tests.prm.factories import PartnerUserFactory
@@ -132,7 +138,7 @@ def test_wrong_file_type_is_a_field_error_and_nothing_is_saved(client_for, chann
 
 
 def test_too_large_file_is_a_field_error_and_nothing_is_saved(client_for, channel_manager, monkeypatch):
-    monkeypatch.setattr("partners.enablement.models.FILE_MAX_BYTES", 10)
+    monkeypatch.setattr(validate_enablement_file, "max_bytes", 10)
     response = client_for(channel_manager).post(
         reverse("enablement:resource_create"), _create_payload(file=SimpleUploadedFile("big.pdf", b"x" * 11))
     )

@@ -2,7 +2,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from training.models import Choice, Course, Lesson, Question, Quiz
+from training.models import Choice, Course, Lesson, Question, Quiz, validate_lesson_file
 
 from .factories import CourseFactory, QuizFactory
 
@@ -70,7 +70,7 @@ def test_wrong_file_type_is_a_field_error(client_for, channel_manager):
 
 
 def test_oversized_file_is_a_field_error(client_for, channel_manager, monkeypatch):
-    monkeypatch.setattr("training.models.LESSON_FILE_MAX_BYTES", 10)
+    monkeypatch.setattr(validate_lesson_file, "max_bytes", 10)
     big = SimpleUploadedFile("deck.pptx", b"x" * 11)
     response = client_for(channel_manager).post(
         reverse("training:manage_course_create"), {**_course_data(), "lessons-0-attachment": big}
@@ -80,7 +80,7 @@ def test_oversized_file_is_a_field_error(client_for, channel_manager, monkeypatc
 
 
 def test_file_at_size_limit_is_accepted(client_for, channel_manager, monkeypatch):
-    monkeypatch.setattr("training.models.LESSON_FILE_MAX_BYTES", 10)
+    monkeypatch.setattr(validate_lesson_file, "max_bytes", 10)
     ok = SimpleUploadedFile("slides.png", b"x" * 10)
     response = client_for(channel_manager).post(
         reverse("training:manage_course_create"), {**_course_data(), "lessons-0-attachment": ok}
