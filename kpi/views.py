@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from partners.models import Competency, Partner
+from prm.forms import apply_service_errors
 from prm.permissions import SignedInMixin, VendorRequiredMixin, is_vendor
 
 from . import selectors
@@ -59,8 +60,7 @@ class TierLockView(VendorRequiredMixin, View):
             try:
                 tier_lock_set(partner=partner, actor=request.user, **form.cleaned_data)
             except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                apply_service_errors(form, exc)
             else:
                 return redirect("kpi:partner_history", partner_id=partner.pk)
         return render(request, "kpi/tier_lock.html", self._context(partner, form))

@@ -2,6 +2,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from prm.forms import apply_service_errors
 from prm.models import VENDOR_ROLES, User
 
 from . import services
@@ -35,15 +36,6 @@ COUNTRIES = [
     ("PL", _("Poland")),
     ("SE", _("Sweden")),
 ]
-
-
-def apply_service_errors(form: forms.Form, exc: ValidationError) -> None:
-    """Show a service's ValidationError on the form: field errors where the field exists, else on top."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
 
 
 class ApplicationForm(forms.Form):

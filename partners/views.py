@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views import View
 
+from prm.forms import apply_service_errors
 from prm.models import VENDOR_ROLES, User
 from prm.permissions import (
     PartnerRequiredMixin,
@@ -125,7 +126,7 @@ class StatusChangeView(VendorRequiredMixin, View):
                     agreement_terms=agreement_form.terms(),
                 )
             except ValidationError as exc:
-                forms.apply_service_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("Status changed."))
                 return redirect("partners:detail", pk=pk)
@@ -145,7 +146,7 @@ class TierSetView(VendorRequiredMixin, View):
                     reason=form.cleaned_data["reason"],
                 )
             except ValidationError as exc:
-                forms.apply_service_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("Tier changed."))
                 return redirect("partners:detail", pk=pk)
@@ -165,7 +166,7 @@ class AccountManagerView(VendorRequiredMixin, View):
                     reason=form.cleaned_data["reason"],
                 )
             except ValidationError as exc:
-                forms.apply_service_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("Account manager changed."))
                 return redirect("partners:detail", pk=pk)
@@ -182,7 +183,7 @@ class ContactSetView(SignedInMixin, View):
             try:
                 services.partner_contact_set(partner=partner, actor=request.user, **form.cleaned_data)
             except ValidationError as exc:
-                forms.apply_service_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("Contact saved."))
                 return redirect("partners:detail", pk=pk)
@@ -208,7 +209,7 @@ class ProfileEditView(SignedInMixin, View):
             try:
                 services.partner_profile_update(partner=partner, actor=request.user, **form.cleaned_data)
             except ValidationError as exc:
-                forms.apply_service_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("Profile saved."))
                 return redirect("partners:detail", pk=pk)
@@ -237,7 +238,7 @@ class ApplyView(View):
             try:
                 services.partner_apply(**form.cleaned_data)
             except ValidationError as exc:
-                forms.apply_service_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 return redirect("partners:apply_thanks")
         return render(request, "partners/apply.html", {"form": form})
@@ -298,7 +299,7 @@ class ReviewSubmitView(View):
             try:
                 services.review_submit(token=token, **form.cleaned_data)
             except ValidationError as exc:
-                forms.apply_service_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 return render(request, "partners/review_done.html", {"review": review})
         return render(request, "partners/review_submit.html", {"review": review, "form": form})

@@ -14,6 +14,7 @@ from leads.models import AvailabilityResult, Dispute, DisputeStatus
 from leads.services.conflict import AVAILABILITY_MESSAGES, RateLimited, availability_check, dispute_decide, dispute_open
 from partners.models import Partner
 from prm.files import file_download
+from prm.forms import apply_service_errors
 from prm.permissions import SellerRequiredMixin, SignedInMixin, VendorRequiredMixin, is_vendor
 
 
@@ -97,8 +98,7 @@ class DisputeCreateView(SellerRequiredMixin, View):
         try:
             dispute = dispute_open(user=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            apply_service_errors(form, exc)
             return render(request, self.template, {"form": form})
         messages.success(request, _("Dispute opened. A channel manager will decide by the deadline shown."))
         return redirect("leads:dispute_detail", dispute.pk)
@@ -149,8 +149,7 @@ class DisputeDecideView(VendorRequiredMixin, View):
                 )
             except ValidationError as exc:
                 if hasattr(exc, "error_dict"):
-                    for field, errors in exc.message_dict.items():
-                        form.add_error(field if field in form.fields else None, errors)
+                    apply_service_errors(form, exc)
                 else:
                     form.add_error(None, exc.messages)
             else:

@@ -12,6 +12,7 @@ from leads.forms import ActivityForm, CoSellForm, StageForm
 from leads.models import Lead, Stage
 from leads.services.pipeline import activity_log, deal_allowed_moves, deal_cosell_set, deal_stage_change
 from leads.services.registration import registration_extend, registration_extension_error
+from prm.forms import apply_service_errors
 from prm.permissions import SignedInMixin, can_sell, is_partner_user, is_vendor
 
 
@@ -86,8 +87,7 @@ def _apply(request, service, form_key, form, view_pk, **kwargs):
         service(**kwargs)
     except ValidationError as exc:
         if hasattr(exc, "error_dict"):
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            apply_service_errors(form, exc)
         else:
             form.add_error(None, exc.messages)
         return DealDetailView().get(request, view_pk, forms={form_key: form})

@@ -17,6 +17,7 @@ from leads.services.registration import (
     registration_reject,
 )
 from partners.models import Partner
+from prm.forms import apply_service_errors
 from prm.permissions import SellerRequiredMixin, SignedInMixin, VendorRequiredMixin, is_vendor
 
 CUSTOMER_FIELDS = ("customer_name", "tax_id", "website", "region", "industry", "size")
@@ -49,8 +50,7 @@ class DealRegisterView(SellerRequiredMixin, View):
                 deal=DealData(**{k: d[k] for k in DealData.__dataclass_fields__}),
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            apply_service_errors(form, exc)
             return render(request, self.template, {"form": form})
         level = {
             RegistrationStatus.APPROVED: messages.SUCCESS,

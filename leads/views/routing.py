@@ -12,6 +12,7 @@ from leads import routing_selectors as selectors
 from leads.models import Lead, Offer, OfferStatus
 from leads.routing_forms import AssignForm, DecisionFilterForm, DeclineForm, ImportForm, LeadForm, ReasonForm
 from leads.services import routing as services
+from prm.forms import apply_service_errors
 from prm.permissions import SellerRequiredMixin, SignedInMixin, VendorRequiredMixin
 
 
@@ -21,7 +22,7 @@ def _form_error(form, exc: ValidationError) -> None:
             for e in errors:
                 form.add_error(name if name in form.fields else None, e)
     else:
-        form.add_error(None, exc)
+        apply_service_errors(form, exc)
 
 
 class OfferListView(SignedInMixin, View):

@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from prm.files import file_download
+from prm.forms import apply_service_errors
 from prm.permissions import PartnerRequiredMixin, SignedInMixin, VendorRequiredMixin, is_vendor
 from prm.services import audit_trail
 
@@ -109,7 +110,7 @@ class ResourceCreateView(VendorRequiredMixin, View):
                     **version_form.cleaned_data,
                 )
             except ValidationError as exc:
-                form.add_error(None, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("Resource published."))
                 return redirect("enablement:resource_detail", pk=resource.pk)
@@ -151,7 +152,7 @@ class ResourceVersionView(VendorRequiredMixin, View):
             try:
                 services.resource_version_add(actor=request.user, resource=resource, **form.cleaned_data)
             except ValidationError as exc:
-                form.add_error(None, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("New version published."))
                 return redirect("enablement:resource_detail", pk=resource.pk)
@@ -211,7 +212,7 @@ class AnnouncementEditView(VendorRequiredMixin, View):
                     program_models=form.cleaned_data["target_models"],
                 )
             except ValidationError as exc:
-                form.add_error(None, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("Announcement saved."))
                 return redirect("enablement:announcement_detail", pk=announcement.pk)
@@ -253,7 +254,7 @@ class RequestCreateView(PartnerRequiredMixin, View):
             try:
                 partner_request = services.request_open(actor=request.user, **form.cleaned_data)
             except ValidationError as exc:
-                form.add_error(None, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("Request sent to the vendor."))
                 return redirect("enablement:request_detail", pk=partner_request.pk)
@@ -272,7 +273,7 @@ class RequestDetailView(SignedInMixin, View):
             try:
                 services.request_message_add(actor=request.user, request=partner_request, **form.cleaned_data)
             except ValidationError as exc:
-                form.add_error(None, exc)
+                apply_service_errors(form, exc)
             else:
                 return redirect("enablement:request_detail", pk=pk)
         return self._render(request, partner_request, form)
