@@ -15,6 +15,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.ru import inn
 
 from prm.models import NotificationKind, Role, User
+from prm.selectors import channel_managers, partner_admins
 from prm.services import audit_record, notify
 from prm.webhooks import webhook_emit
 
@@ -50,14 +51,6 @@ APPLICANT_ROLE = ContactRole.EXECUTIVE
 
 def _site_url(path: str) -> str:
     return f"{settings.SITE_URL.rstrip('/')}{path}"
-
-
-def _channel_managers():
-    return User.objects.filter(role=Role.CHANNEL_MANAGER, is_active=True)
-
-
-def _partner_admins(partner: Partner):
-    return User.objects.filter(partner=partner, role=Role.PARTNER_ADMIN, is_active=True)
 
 
 def _require_reason(reason: str) -> str:
@@ -138,7 +131,7 @@ def partner_apply(
         contact.save()
         audit_record(actor=None, action="partner.applied", target=partner, data={"contact": contact.email})
         notify(
-            users=_channel_managers(),
+            users=channel_managers(),
             kind=NotificationKind.PARTNER_STATUS,
             title=_("New partner application: %(name)s") % {"name": partner.name},
             body=_("%(name)s (%(tax_id)s) applied as %(model)s.")
@@ -272,7 +265,7 @@ def partner_status_change(
             data={"from": from_status, "to": to_status},
         )
         notify(
-            users=[partner.account_manager, *_partner_admins(partner)],
+            users=[partner.account_manager, *partner_admins(partner=partner)],
             kind=NotificationKind.PARTNER_STATUS,
             title=_("%(name)s: %(status)s") % {"name": partner.name, "status": partner.get_status_display()},
             body=reason,
@@ -310,7 +303,7 @@ def partner_tier_set(*, partner: Partner, tier: Tier | None, actor: User, reason
             data={"from": from_tier.code if from_tier else None, "to": tier.code if tier else None},
         )
         notify(
-            users=[partner.account_manager, *_partner_admins(partner)],
+            users=[partner.account_manager, *partner_admins(partner=partner)],
             kind=NotificationKind.TIER_CHANGED,
             title=_("%(name)s is now %(tier)s") % {"name": partner.name, "tier": tier or "—"},
             body=reason,
@@ -429,7 +422,7 @@ def review_submit(*, token: str, rating: int, text: str, author_name: str) -> Cu
         review.save()
         audit_record(actor=None, action="review.submitted", target=review)
         notify(
-            users=_channel_managers(),
+            users=channel_managers(),
             kind=NotificationKind.REVIEW_QUEUE,
             title=_("A customer review of %(partner)s waits for moderation") % {"partner": review.partner.name},
             url=reverse("partners:review_queue"),

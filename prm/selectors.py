@@ -2,14 +2,14 @@
 
 from datetime import timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from leads.models import OPEN_STAGES, Lead, Offer, OfferStatus, Registration, RegistrationStatus, Stage
 from partners.models import Partner, PartnerStatus
 from training.models import Certification
 
-from .models import Notification
+from .models import VENDOR_ROLES, Notification, Role, User
 
 
 def vendor_home_summary() -> dict:
@@ -50,3 +50,17 @@ def partner_home_summary(*, partner: Partner, user) -> dict:
         ).count(),
         "notifications": Notification.objects.filter(user=user).order_by("-created_at")[:5],
     }
+
+
+def channel_managers() -> QuerySet[User]:
+    return User.objects.filter(role=Role.CHANNEL_MANAGER, is_active=True)
+
+
+def partner_admins(*, partner) -> QuerySet[User]:
+    return User.objects.filter(partner=partner, role=Role.PARTNER_ADMIN, is_active=True)
+
+
+def escalation_recipients() -> list[User]:
+    """Who hears about overdue work: the channel leads, or the vendor admins when no lead is named."""
+    leads = list(User.objects.filter(is_active=True, is_channel_lead=True, role__in=VENDOR_ROLES))
+    return leads or list(User.objects.filter(is_active=True, role=Role.VENDOR_ADMIN))

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from partners.models import Partner, PartnerStatus, Tier
 from prm.models import AuditEvent, Notification, NotificationKind, Role, User
+from prm.selectors import partner_admins
 from prm.services import audit_record, notify
 from prm.webhooks import webhook_emit_many
 
@@ -196,10 +197,6 @@ def _audit_and_notify(changes: list[TierChange]) -> None:
         transaction.on_commit(notification_emails_send_pending.delay)
 
 
-def _partner_admins(partner: Partner):
-    return User.objects.filter(partner=partner, role=Role.PARTNER_ADMIN, is_active=True)
-
-
 def tier_lock_set(*, partner: Partner, tier: Tier, until: datetime.date, reason: str, actor: User) -> TierLock:
     """Freeze a partner's tier until a date (the nightly run leaves it alone meanwhile)."""
     if until < timezone.localdate():
@@ -227,7 +224,7 @@ def tier_lock_set(*, partner: Partner, tier: Tier, until: datetime.date, reason:
             partner.save(update_fields=["tier", "updated_at"])
         audit_record(actor=actor, action="tier.lock", target=change, partner=partner, reason=reason)
         notify(
-            users=_partner_admins(partner),
+            users=partner_admins(partner=partner),
             kind=NotificationKind.TIER_CHANGED,
             title=_("Your tier is locked at %(tier)s") % {"tier": tier.name},
             body=change.reason,

@@ -42,7 +42,8 @@ from leads.services.registration import (
 )
 from partners.models import Partner
 from prm.business_hours import business_deadline
-from prm.models import NotificationKind, Role, User
+from prm.models import NotificationKind, User
+from prm.selectors import channel_managers, escalation_recipients, partner_admins
 from prm.services import audit_record, connection_supports_skip_locked, notify
 
 ROUTED_SOURCES = (LeadSource.VENDOR, LeadSource.IMPORT, LeadSource.API)
@@ -162,7 +163,7 @@ def dispute_open(
         dispute.save()
         audit_record(actor=user, action="dispute.opened", target=dispute, reason=dispute.description[:500])
         notify(
-            users=User.objects.filter(role=Role.CHANNEL_MANAGER, is_active=True),
+            users=channel_managers(),
             kind=NotificationKind.REVIEW_QUEUE,
             title=_("New dispute #%(id)s waiting for a decision") % {"id": dispute.pk},
             url=reverse("leads:dispute_detail", args=[dispute.pk]),
@@ -277,11 +278,8 @@ def disputes_escalate(*, now: datetime | None = None, batch: int = 500) -> int:
             return 0
         # The conditional UPDATE is the claim: a row escalated by someone else meanwhile is not counted again.
         claimed = Dispute.objects.filter(pk__in=ids, escalated_at__isnull=True).update(escalated_at=now)
-        leads = User.objects.filter(is_active=True, is_channel_lead=True)
-        if not leads.exists():
-            leads = User.objects.filter(is_active=True, role=Role.VENDOR_ADMIN)
         notify(
-            users=leads,
+            users=escalation_recipients(),
             kind=NotificationKind.ESCALATION,
             title=_("%(n)s dispute(s) overdue for a decision") % {"n": claimed},
             body=", ".join(f"#{pk}" for pk in ids),
@@ -300,7 +298,7 @@ def _open_flags():
 def _partner_notify_users(lead: Lead) -> list[User]:
     if lead.owner_id:
         return [lead.owner]
-    return list(User.objects.filter(partner_id=lead.partner_id, role=Role.PARTNER_ADMIN, is_active=True))
+    return list(partner_admins(partner=lead.partner_id))
 
 
 def leads_reclaim(*, now: datetime | None = None, batch: int = 500) -> dict:

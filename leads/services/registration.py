@@ -29,7 +29,8 @@ from leads.models import (
 from leads.normalize import domain_from, name_normalize, tax_id_normalize
 from leads.selectors import CustomerConflicts, customer_conflicts
 from partners.models import Partner, PartnerStatus
-from prm.models import AuditEvent, NotificationKind, Role, User
+from prm.models import AuditEvent, NotificationKind, User
+from prm.selectors import channel_managers
 from prm.services import audit_record, connection_supports_skip_locked, notify
 from prm.webhooks import webhook_emit
 
@@ -295,7 +296,7 @@ def _notify_partner(registration: Registration) -> None:
 
 def _notify_reviewers(registration: Registration) -> None:
     notify(
-        users=User.objects.filter(role=Role.CHANNEL_MANAGER, is_active=True),
+        users=channel_managers(),
         kind=NotificationKind.REVIEW_QUEUE,
         title=_("Deal registration waiting for review: %(deal)s") % {"deal": registration.lead.title},
         url=reverse("leads:registration_review"),

@@ -39,6 +39,7 @@ from leads.models import (
 from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel, SlaPolicy
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, Role, User
+from prm.selectors import channel_managers
 from prm.services import audit_record, connection_supports_skip_locked, notify
 from prm.webhooks import webhook_emit
 
@@ -203,10 +204,6 @@ def _sellers(partner_id: int) -> QuerySet[User]:
     return User.objects.filter(partner_id=partner_id, role__in=(Role.PARTNER_ADMIN, Role.PARTNER_SALES), is_active=True)
 
 
-def _channel_managers() -> QuerySet[User]:
-    return User.objects.filter(role=Role.CHANNEL_MANAGER, is_active=True)
-
-
 def _to_queue(*, lead: Lead, rule: str, reason: str, candidates: list | None = None) -> RoutingDecision:
     decision = RoutingDecision.objects.create(
         lead=lead, chosen=None, candidates=candidates or [], rule=rule, reason=reason
@@ -215,7 +212,7 @@ def _to_queue(*, lead: Lead, rule: str, reason: str, candidates: list | None = N
     lead.save(update_fields=["stage", "updated_at"])
     audit_record(actor=None, action="lead.queued", target=lead, reason=reason, data={"rule": rule})
     notify(
-        users=_channel_managers(),
+        users=channel_managers(),
         kind=NotificationKind.REVIEW_QUEUE,
         title=_("Lead needs manual routing: %(title)s") % {"title": lead.title},
         body=reason,

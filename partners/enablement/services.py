@@ -13,6 +13,7 @@ from partners.models import Partner
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, Role, User
 from prm.permissions import is_partner_user, is_vendor
+from prm.selectors import escalation_recipients
 from prm.services import audit_record, connection_supports_skip_locked, notify
 
 from .models import (
@@ -338,13 +339,7 @@ def requests_escalate(*, now: datetime | None = None, batch: int = 200) -> int:
         PartnerRequest.objects.filter(pk__in=[r.pk for r in due], escalated_at__isnull=True).update(
             escalated_at=now, updated_at=now
         )
-        leads = list(
-            User.objects.filter(
-                is_active=True, is_channel_lead=True, role__in=[Role.CHANNEL_MANAGER, Role.VENDOR_ADMIN]
-            )
-        )
-        if not leads:
-            leads = list(User.objects.filter(is_active=True, role=Role.VENDOR_ADMIN))
+        leads = escalation_recipients()
         for request in due:
             missed = "response" if request.responded_at is None and request.response_due_at < now else "resolution"
             audit_record(actor=None, action="request.escalated", target=request, data={"missed": missed})
