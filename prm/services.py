@@ -46,6 +46,12 @@ def audit_trail(*, target: models.Model, limit: int = 100):
 
 def notify(*, users: Iterable[User], kind: str, title: str, body: str = "", url: str = "") -> list[Notification]:
     """Put a message in each user's inbox; those who opted in get an e-mail, sent by Celery after commit."""
+    unique = {u.pk: u for u in users if u is not None}.values()
+    return notify_many(kind=kind, messages=[(user, title, body, url) for user in unique])
+
+
+def notify_many(*, kind: str, messages: Iterable[tuple[User, str, str, str]]) -> list[Notification]:
+    """Many different messages of one kind at once, as (user, title, body, url): one insert for all of them."""
     rows = [
         Notification(
             user=user,
@@ -55,9 +61,10 @@ def notify(*, users: Iterable[User], kind: str, title: str, body: str = "", url:
             url=url,
             email_wanted=bool(user.email) and kind in (user.email_events or []),
         )
-        for user in {u.pk: u for u in users if u is not None and u.is_active}.values()
+        for user, title, body, url in messages
+        if user.is_active
     ]
-    created = Notification.objects.bulk_create(rows)
+    created = Notification.objects.bulk_create(rows, batch_size=2000)
     if any(n.email_wanted for n in created):
         from .tasks import notification_emails_send_pending
 

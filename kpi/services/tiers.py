@@ -12,9 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from partners.models import Partner, PartnerStatus, Tier
-from prm.models import AuditEvent, Notification, NotificationKind, Role, User
+from prm.models import AuditEvent, NotificationKind, Role, User
 from prm.selectors import partner_admins
-from prm.services import audit_record, notify
+from prm.services import audit_record, notify, notify_many
 from prm.webhooks import webhook_emit_many
 
 from ..models import KpiSnapshot, NightlyRun, TierChange, TierChangeKind, TierLock
@@ -178,23 +178,14 @@ def _audit_and_notify(changes: list[TierChange]) -> None:
     ):
         admins.setdefault(user.partner_id, []).append(user)
     url = reverse("kpi:scorecard")
-    rows = [
-        Notification(
-            user=user,
-            kind=NotificationKind.TIER_CHANGED,
-            title=f"{c.get_kind_display()}: {c.to_tier.name if c.to_tier else ''}"[:200],
-            body=c.reason,
-            url=url,
-            email_wanted=bool(user.email) and NotificationKind.TIER_CHANGED in (user.email_events or []),
-        )
-        for c in changes
-        for user in admins.get(c.partner_id, [])
-    ]
-    Notification.objects.bulk_create(rows, batch_size=2000)
-    if any(n.email_wanted for n in rows):
-        from prm.tasks import notification_emails_send_pending
-
-        transaction.on_commit(notification_emails_send_pending.delay)
+    notify_many(
+        kind=NotificationKind.TIER_CHANGED,
+        messages=[
+            (user, f"{c.get_kind_display()}: {c.to_tier.name if c.to_tier else ''}", c.reason, url)
+            for c in changes
+            for user in admins.get(c.partner_id, [])
+        ],
+    )
 
 
 def tier_lock_set(*, partner: Partner, tier: Tier, until: datetime.date, reason: str, actor: User) -> TierLock:
