@@ -2,7 +2,9 @@
 
 import hashlib
 import re
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
@@ -133,6 +135,11 @@ def test_scaled_run_creates_exactly_n_partners_and_m_leads(transactional_db, mon
     # rebuilds indexes around big loads (hence transactional): exercise all of it at a small size.
     monkeypatch.setattr("prm.demo.seed.DETAILED_LEADS", 60)
     monkeypatch.setattr("prm.demo.bulk_pg.INDEX_REBUILD_MIN", 0)
+    monkeypatch.setattr("prm.demo.bulk_pg.CHUNK", 40)  # several chunks, generated on two connections at once
+    monkeypatch.setattr("prm.demo.bulk_pg.JOBS", 2)
+    # The seed's "now" is the current minute: pin it, so both runs below see the same clock.
+    clock = time.time()
+    monkeypatch.setattr("prm.demo.seed.time", SimpleNamespace(time=lambda: clock, monotonic=time.monotonic))
     seed(partners=23, leads=250, activities=2)
     assert Partner.objects.count() == 23
     assert Lead.objects.count() == 250
@@ -143,6 +150,18 @@ def test_scaled_run_creates_exactly_n_partners_and_m_leads(transactional_db, mon
     assert not Lead.objects.filter(stage__in=["won", "lost"], closed_at=None).exists()
     assert not Offer.objects.filter(status="pending", deadline__lte=now).exists()
     assert Offer.objects.filter(status="pending").count() == Lead.objects.filter(stage="offered").count()
+    # Whichever connection ran which chunk, a re-run gives the same rows, offers and activities included.
+    first = digest(), _bulk_digest()
+    seed(partners=23, leads=250, activities=2, reset=True)
+    assert (digest(), _bulk_digest()) == first
+
+
+def _bulk_digest() -> str:
+    rows = [
+        *sorted(Offer.objects.values_list("lead__title", "partner__name", "status", "responded_by__email"), key=repr),
+        *sorted(Activity.objects.values_list("lead__title", "kind", "user__email", "subject"), key=repr),
+    ]
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
 def test_every_nav_page_renders_for_every_demo_role(small_seed, client):
