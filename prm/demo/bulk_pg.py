@@ -9,19 +9,15 @@ own `setseed` and every row's id follows from its lead's position, so the result
 connection ran which chunk or in what order; a serial plan (no parallel workers) keeps each chunk deterministic.
 """
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from leads.models import Activity, Lead, Offer, RoutingDecision
+from prm.parallel import parallel_map
 
 from . import data
 from .writer import _filler
 
 CHUNK = 250_000
-# Connections generating at once: one per core, as each statement runs on one core of the server.
-JOBS = max(1, min(4, int(os.environ.get("PRM_SEED_JOBS", 0)) or os.cpu_count() or 1))
 STAGE_CASE = """CASE
     WHEN r_stage < 0.03 THEN 'new' WHEN r_stage < 0.06 THEN 'queue' WHEN r_stage < 0.11 THEN 'offered'
     WHEN r_stage < 0.19 THEN 'registered' WHEN r_stage < 0.31 THEN 'qualified' WHEN r_stage < 0.43 THEN 'proposal'
@@ -75,29 +71,13 @@ def bulk_leads(seeder, *, count: int, progress=None) -> None:
     try:
         _bulk_leads(seeder, count=count, progress=progress)
     finally:
-        _parallel(_execute, [definition for _name, definition in indexes])
-        _parallel(_execute, [f"ANALYZE {table}" for table in BULK_TABLES])
+        parallel_map(_execute, [definition for _name, definition in indexes])
+        parallel_map(_execute, [f"ANALYZE {table}" for table in BULK_TABLES])
 
 
 def _execute(statement: str) -> None:
     with connection.cursor() as cur:
         cur.execute(statement)
-
-
-def _parallel(task, items: list) -> list:
-    """`task(item)` for every item, JOBS at a time, each on its own connection (committed when it returns)."""
-    if JOBS == 1 or len(items) < 2:
-        return [task(item) for item in items]
-
-    def run(item):
-        try:
-            with transaction.atomic():
-                return task(item)
-        finally:
-            connections.close_all()  # this thread's connections only
-
-    with ThreadPoolExecutor(max_workers=JOBS) as pool:
-        return list(pool.map(run, items))
 
 
 # Working tables shared by the generating connections (hence regular, unlogged tables, not temporary ones).
@@ -331,7 +311,7 @@ def _bulk_leads_generate(seeder, *, count: int, progress=None) -> None:
             progress.update(counts["leads"])  # tqdm locks its own updates
         return counts
 
-    for counts in _parallel(chunk, list(range((count + CHUNK - 1) // CHUNK))):
+    for counts in parallel_map(chunk, list(range((count + CHUNK - 1) // CHUNK))):
         for name, n in counts.items():
             seeder._add(name, n)
 

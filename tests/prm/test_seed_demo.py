@@ -130,13 +130,13 @@ def test_refuses_a_non_empty_database_and_reset_reseeds_identically(transactiona
     assert Partner.objects.count() == 15
 
 
-def test_scaled_run_creates_exactly_n_partners_and_m_leads(transactional_db, monkeypatch):
+def test_scaled_run_creates_exactly_n_partners_and_m_leads(transactional_db, monkeypatch, settings):
     # On PostgreSQL the leads beyond DETAILED_LEADS come from the server-side bulk generator, which drops and
     # rebuilds indexes around big loads (hence transactional): exercise all of it at a small size.
     monkeypatch.setattr("prm.demo.seed.DETAILED_LEADS", 60)
     monkeypatch.setattr("prm.demo.bulk_pg.INDEX_REBUILD_MIN", 0)
     monkeypatch.setattr("prm.demo.bulk_pg.CHUNK", 40)  # several chunks, generated on two connections at once
-    monkeypatch.setattr("prm.demo.bulk_pg.JOBS", 2)
+    settings.PRM_DB_JOBS = 2
     # The seed's "now" is the current minute: pin it, so both runs below see the same clock.
     clock = time.time()
     monkeypatch.setattr("prm.demo.seed.time", SimpleNamespace(time=lambda: clock, monotonic=time.monotonic))
