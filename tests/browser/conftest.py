@@ -6,7 +6,10 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+# `PRM_DOCS_SCREENSHOTS=1 python -m pytest tests/browser` also refreshes the pictures in docs/.
+DOCS_IMG = ROOT / "docs" / "img"
 
 
 @pytest.fixture(scope="session")
@@ -45,12 +48,17 @@ def page(browser, live_server):
 
 @pytest.fixture
 def shot(page):
-    """`shot("name")` saves a full-page screenshot as a test artifact (and for the docs)."""
+    """`shot("name")` saves a full-page screenshot as a test artifact. With PRM_DOCS_SCREENSHOTS=1 it also writes
+    docs/img/<name>.png: only the viewport (what a reader sees first), so the committed pictures stay small."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    docs = os.environ.get("PRM_DOCS_SCREENSHOTS") == "1"
 
-    def take(name: str) -> Path:
+    def take(name: str, *, for_docs: bool = True) -> Path:
         path = ARTIFACTS / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
+        if docs and for_docs:
+            DOCS_IMG.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(DOCS_IMG / f"{name}.png"), animations="disabled", caret="hide")
         return path
 
     return take
