@@ -48,17 +48,27 @@ def page(browser, live_server):
 
 @pytest.fixture
 def shot(page):
-    """`shot("name")` saves a full-page screenshot as a test artifact. With PRM_DOCS_SCREENSHOTS=1 it also writes
-    docs/img/<name>.png: only the viewport (what a reader sees first), so the committed pictures stay small."""
+    """`shot("name")` saves a full-page screenshot as a test artifact.
+
+    With PRM_DOCS_SCREENSHOTS=1 it also writes docs/img/<name>.png: only the viewport, what a reader sees first,
+    so the committed pictures stay small. It shows the top of the page, or `focus` scrolled to the top; `height` crops dense
+    pages; `for_docs=False` keeps a step out of the docs.
+    """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     docs = os.environ.get("PRM_DOCS_SCREENSHOTS") == "1"
 
-    def take(name: str, *, for_docs: bool = True) -> Path:
+    def take(name: str, *, for_docs: bool = True, focus: str | None = None, height: int | None = None) -> Path:
         path = ARTIFACTS / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
         if docs and for_docs:
             DOCS_IMG.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(DOCS_IMG / f"{name}.png"), animations="disabled", caret="hide")
+            if focus:
+                page.locator(focus).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+            else:
+                page.evaluate("window.scrollTo(0, 0)")
+            width = page.viewport_size["width"]
+            clip = {"x": 0, "y": 0, "width": width, "height": height} if height else None
+            page.screenshot(path=str(DOCS_IMG / f"{name}.png"), clip=clip, animations="disabled", caret="hide")
         return path
 
     return take

@@ -48,6 +48,9 @@ PASSWORD = "Kazan-Cloud-2026!"
 @pytest.fixture
 def program(channel_manager):
     """The vendor's program as a channel manager configured it before the journey starts."""
+    # Fixed names, so regenerated docs pictures differ only where the product changed.
+    channel_manager.first_name, channel_manager.last_name = "Anna", "Kuznetsova"
+    channel_manager.save(update_fields=["first_name", "last_name"])
     kazan = RegionFactory(code="kzn", name="Kazan", timezone="Europe/Moscow")
     moscow = RegionFactory(code="msk", name="Moscow", timezone="Europe/Moscow")
     data = CompetencyFactory(code="data", name="Data platform")
@@ -67,7 +70,9 @@ def program(channel_manager):
     ChoiceFactory(question=question, text="21")
     # The second partner sells in Moscow only, so a Kazan lead can only go to the newcomer.
     beta = PartnerFactory(name="Beta Systems", home_region=moscow, regions=[moscow], tier=registered)
-    beta_rep = PartnerUserFactory(role=Role.PARTNER_SALES, partner=beta, email="rep@beta.example")
+    beta_rep = PartnerUserFactory(
+        role=Role.PARTNER_SALES, partner=beta, email="rep@beta.example", first_name="Boris", last_name="Lebedev"
+    )
     return {"kazan": kazan, "silver": silver, "course": course, "beta": beta, "beta_rep": beta_rep}
 
 
@@ -108,7 +113,7 @@ def test_partner_journey(page, shot, mailoutbox, channel_manager, program):
     page.click("form button:has-text('Send application')")
     page.wait_for_url("**/partners/apply/thanks/")
     assert "Thank you for your application" in page.inner_text("h1")
-    shot("journey-02-application-sent")
+    shot("journey-02-application-sent", for_docs=False)
     partner = Partner.objects.get(tax_id="7712345671")
     assert partner.status == PartnerStatus.APPLIED
     assert list(partner.regions.values_list("name", flat=True)) == ["Kazan"]
@@ -132,7 +137,7 @@ def test_partner_journey(page, shot, mailoutbox, channel_manager, program):
     form.locator("#id_agreement-commission_plan").fill("Tier rate on won deals")
     form.locator("#id_agreement-starts_on").fill(today.isoformat())
     form.locator("#id_agreement-signed_by_partner").fill("Olga Sokolova, CEO")
-    shot("journey-04-agreement-terms")
+    shot("journey-04-agreement-terms", focus="form[action$='/status/']")
     form.locator("button:has-text('Change status')").click()
     page.wait_for_selector(".alert:has-text('Status changed.')")
     assert "AG-2026-017" in page.inner_text("body")
@@ -178,7 +183,7 @@ def test_partner_journey(page, shot, mailoutbox, channel_manager, program):
     page.get_by_role("link", name="How the platform is built").click()
     page.click("button:has-text('Mark as done and continue')")
     page.wait_for_selector("h1:has-text('Installing a cluster')")
-    shot("journey-08-lesson")
+    shot("journey-08-lesson", for_docs=False)
     page.click("button:has-text('Mark as done and continue')")
     page.wait_for_selector("a:has-text('Take the quiz')")
     assert "100%" in page.locator(".progress").inner_text()
@@ -203,7 +208,7 @@ def test_partner_journey(page, shot, mailoutbox, channel_manager, program):
     status_change(page, "active", "Onboarding complete.")
     page.click("form[action$='/status/'] button:has-text('Change status')")
     page.wait_for_selector(".alert:has-text('Status changed.')")
-    shot("journey-11-partner-active")
+    shot("journey-11-partner-active", for_docs=False)
     partner.refresh_from_db()
     assert partner.status == PartnerStatus.ACTIVE and partner.joined_at == today
     logout(page)
@@ -293,7 +298,7 @@ def test_partner_journey(page, shot, mailoutbox, channel_manager, program):
     shot("journey-18-deal-worked")
     page.click("form[action$='/stage/'] button:has-text('Won')")
     page.wait_for_selector("p.text-muted strong:has-text('Won')")
-    shot("journey-19-deal-won")
+    shot("journey-19-deal-won", for_docs=False)
     lead.refresh_from_db()
     assert (lead.partner_id, lead.stage, lead.first_contact_at is not None) == (partner.pk, Stage.WON, True)
 
@@ -308,9 +313,29 @@ def test_partner_journey(page, shot, mailoutbox, channel_manager, program):
     page.wait_for_selector("h1:has-text('Scorecard')")
     assert "Tier: Silver" in page.inner_text("main")
     assert "Promoted to Silver" in page.inner_text("main")
-    shot("journey-20-scorecard")
+    shot("journey-20-scorecard", height=560)
     page.click("a:has-text('Commission statement')")
     page.wait_for_selector("h1:has-text('Commission statement')")
     row = page.locator("tbody tr", has_text="Kama Retail: analytics rollout")
     assert "75000.00 RUB" in row.inner_text() and "Commission accrual" in row.inner_text()
     shot("journey-21-commission-statement")
+
+    # 7. The partner admin connects the company's CRM: an API key (shown once) and a signed webhook.
+    page.goto("/settings/api-keys/")
+    page.fill("#id_name", "Kazan Cloud CRM")
+    for scope in ("leads:read", "leads:write", "activities:read", "activities:write"):
+        page.check(f"input[name=scopes][value='{scope}']")
+    page.click("button:has-text('Create key')")
+    raw = page.inner_text("#api-key").strip()
+    assert raw.startswith("prm_")
+    shot("journey-22-api-key-created")
+    answer = page.request.get("/api/v1/leads/?stage=won", headers={"Authorization": f"Bearer {raw}"})
+    assert answer.status == 200
+    assert [lead["title"] for lead in answer.json()["results"]] == ["Kama Retail: analytics rollout"]
+    page.click("a:has-text('Continue')")
+    page.fill("#id_url", "https://crm.kazan-cloud.example/prm-hook")
+    page.check("input[name=events][value='lead.offered']")
+    page.check("input[name=events][value='deal.stage_changed']")
+    page.click("button:has-text('Add webhook')")
+    assert len(page.inner_text("#webhook-secret").strip()) == 64
+    shot("journey-23-webhook-secret")
