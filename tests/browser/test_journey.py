@@ -273,6 +273,9 @@ def test_partner_journey(page, shot, mailoutbox, channel_manager, program):
     # "Why this partner?": the newcomer was the only candidate.
     candidates = page.locator(".decision tbody tr")
     assert candidates.count() == 1 and "Kazan Cloud Integrator" in candidates.inner_text()
+    # Under "Tier" its tier's allocation weight (1), under "Load" its open routed leads of its capacity.
+    cells = candidates.locator("td").all_inner_texts()
+    assert cells[1].startswith("1 ") and cells[5].startswith("0/20 ")
     shot("journey-16-lead-routed")
     lead = Lead.objects.get(title="Kama Retail: analytics rollout")
     offer = Offer.objects.get(lead=lead)
