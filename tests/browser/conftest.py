@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import factory.random
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
@@ -35,6 +36,12 @@ def browser():
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _same_fake_data_every_run():
+    """Factory-generated names are the same on every run, so regenerated docs pictures only change with the pages."""
+    factory.random.reseed_random("prm-browser-tests")
 
 
 @pytest.fixture
