@@ -69,10 +69,11 @@ def shot(page):
         page.screenshot(path=str(path), full_page=True)
         if docs and for_docs:
             DOCS_IMG.mkdir(parents=True, exist_ok=True)
+            # "instant": Bootstrap makes scrolling smooth, and the picture would be taken half-way.
             if focus:
-                page.locator(focus).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+                page.locator(focus).first.evaluate("e => e.scrollIntoView({block: 'start', behavior: 'instant'})")
             else:
-                page.evaluate("window.scrollTo(0, 0)")
+                page.evaluate("window.scrollTo({top: 0, behavior: 'instant'})")
             width = page.viewport_size["width"]
             clip = {"x": 0, "y": 0, "width": width, "height": height} if height else None
             page.screenshot(path=str(DOCS_IMG / f"{name}.png"), clip=clip, animations="disabled", caret="hide")

@@ -137,7 +137,7 @@ def test_partner_journey(page, shot, mailoutbox, channel_manager, program):
     form.locator("#id_agreement-commission_plan").fill("Tier rate on won deals")
     form.locator("#id_agreement-starts_on").fill(today.isoformat())
     form.locator("#id_agreement-signed_by_partner").fill("Olga Sokolova, CEO")
-    shot("journey-04-agreement-terms", focus="form[action$='/status/']")
+    shot("journey-04-agreement-terms", focus=".card:has(form[action$='/status/'])")
     form.locator("button:has-text('Change status')").click()
     page.wait_for_selector(".alert:has-text('Status changed.')")
     assert "AG-2026-017" in page.inner_text("body")
