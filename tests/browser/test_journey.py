@@ -210,7 +210,7 @@ def test_partner_journey(page, shot, mailoutbox, channel_manager, program):
     page.wait_for_selector(".alert:has-text('Status changed.')")
     shot("journey-11-partner-active", for_docs=False)
     partner.refresh_from_db()
-    assert partner.status == PartnerStatus.ACTIVE and partner.joined_at == today
+    assert partner.status == PartnerStatus.ACTIVE and partner.joined_at == timezone.localdate()
     logout(page)
 
     # 4. Partner staff register a deal; it is free, so it is protected at once.
@@ -306,7 +306,8 @@ def test_partner_journey(page, shot, mailoutbox, channel_manager, program):
     assert (lead.partner_id, lead.stage, lead.first_contact_at is not None) == (partner.pk, Stage.WON, True)
 
     # 6. The nightly run (a scheduled job, not a page): KPIs, the commission ledger, tier evaluation.
-    call_command("run_nightly", "--date", today.isoformat())
+    # The day the deal was won (not the test's first day: a run may cross midnight).
+    call_command("run_nightly", "--date", timezone.localdate(lead.won_at).isoformat())
     change = TierChange.objects.get(partner=partner, kind=TierChangeKind.PROMOTION)
     assert change.to_tier == program["silver"]
     entry = CommissionEntry.objects.get(partner=partner, kind=EntryKind.ACCRUAL)
