@@ -5,6 +5,7 @@ from django.db.models import Q, QuerySet
 from prm.permissions import is_vendor, scope_for
 
 from .models import Lead, Offer, OfferStatus, RoutingDecision, Stage
+from .services.routing import SCORE_FACTORS
 
 
 def offer_list(*, viewer, filters: dict | None = None) -> QuerySet[Offer]:
@@ -68,6 +69,8 @@ def lead_routing_history(*, viewer, lead_id: int) -> dict:
     decisions = list(lead.routing_decisions.select_related("chosen", "actor").order_by("-decided_at", "-pk"))
     for d in decisions:
         d.ranked = sorted(d.candidates, key=lambda c: (not c.get("chosen"), -c.get("weight", 0), c["partner_id"]))
+        for c in d.ranked:
+            c["factor_cells"] = [c.get("factors", {}).get(name, {}) for name in SCORE_FACTORS]
     offers = lead.offers.select_related("partner", "responded_by").order_by("-offered_at", "-pk")
     return {
         "lead": lead,

@@ -136,6 +136,11 @@ def _share(value, scale: Decimal, offset: Decimal = _ZERO) -> Decimal:
     return min(_ONE, max(_ZERO, (Decimal(value) - offset) / scale))
 
 
+# The score's factors in the order the "Why this partner?" table shows them. Stored candidates are jsonb on
+# PostgreSQL, which does not keep the keys' order, so the page must not rely on the dict's order.
+SCORE_FACTORS = ("tier", "sla", "win_rate", "rating", "spare_capacity")
+
+
 def candidate_score(
     *, allocation_weight: int, sla_score, win_rate, rating, load: int, capacity: int, weights: RoutingWeights
 ) -> dict:
