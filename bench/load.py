@@ -191,6 +191,7 @@ def report(prefix: Path, floor_name: str = "floor /healthz") -> None:
     print(
         f"\n{'request':<34}{'count':>8}{'errors':>8}{'req/s':>8}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'p95/floor':>10}"
     )
+    rows = [r for r in rows if int(r["Request Count"])]  # the logins, when the warm-up reset the statistics
     body = sorted((r for r in rows if r["Name"] != "Aggregated"), key=lambda r: -float(r["95%"]))
     for r in [*body, *(r for r in rows if r["Name"] == "Aggregated")]:
         name = "OVERALL" if r["Name"] == "Aggregated" else f"{r['Type']} {r['Name']}"[:33]
