@@ -305,6 +305,8 @@ class RoutingDecision(models.Model):
 
     class Meta:
         ordering = ["-decided_at", "-id"]
+        # The routing queue pages through the newest decisions (one per routing, millions at scale).
+        indexes = [models.Index(fields=["-decided_at", "-id"], name="routing_decision_recent_idx")]
 
     def __str__(self):
         return f"{self.rule} → {self.chosen_id}"

@@ -2,7 +2,7 @@ from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from rapidfuzz import fuzz, process
 
 from prm.permissions import is_partner_user, is_vendor, scope_for
@@ -21,8 +21,9 @@ def deal_list(*, viewer, filters: dict | None = None) -> QuerySet[Lead]:
     if is_vendor(viewer):
         pass
     elif is_partner_user(viewer):
-        cosold = CoSell.objects.filter(lead=OuterRef("pk"), partner_id=viewer.partner_id)
-        qs = qs.filter(Q(partner_id=viewer.partner_id) | Exists(cosold))
+        # The (few) co-sold ids first: `partner = X OR EXISTS (co-sell)` cannot use an index and scans every lead.
+        cosold = list(CoSell.objects.filter(partner_id=viewer.partner_id).values_list("lead_id", flat=True))
+        qs = qs.filter(Q(partner_id=viewer.partner_id) | Q(pk__in=cosold))
     else:
         qs = qs.none()
     if stage := filters.get("stage"):
