@@ -61,6 +61,7 @@ def prepare(n_partners: int, n_keys: int) -> dict:
     import django
 
     django.setup()
+    from django.db import connection
     from django.db.models import Count, Q
     from django.utils import timezone
 
@@ -107,6 +108,10 @@ def prepare(n_partners: int, n_keys: int) -> dict:
     cm.set_password(PASSWORD)
     cm.save(update_fields=["password"])
     fixture["channel_manager"] = cm.email
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # Planner statistics as a running system has them (autovacuum may not have analyzed a fresh seed).
+            cursor.execute("ANALYZE")
     counts = {"partners": Partner.objects.count(), "leads": Lead.objects.count()}
     print(f"data: {counts['partners']:,} partners, {counts['leads']:,} leads; sample of {len(sample)} partners")
     return fixture
