@@ -193,6 +193,7 @@ def report(prefix: Path, floor_name: str = "floor /healthz") -> None:
     with open(f"{prefix}_failures.csv") as f:
         failures = list(csv.DictReader(f))
     floor = next((float(r["50%"]) for r in rows if r["Name"] == floor_name), 0) or None
+    print(f"\nfloor = p50 of GET /healthz = {floor} ms; the last column is each p95 in multiples of it")
     print(
         f"\n{'request':<34}{'count':>8}{'errors':>8}{'req/s':>8}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'p95/floor':>10}"
     )
