@@ -245,11 +245,14 @@ def main():
             cwd=ROOT,
             env=locust_env,
             stdout=subprocess.DEVNULL,
+            stderr=open(OUT / "locust.log", "w"),  # noqa: SIM115 - its own summary; ours is below
             check=False,  # locust exits 1 when any request failed; the table below says which
         )
         print("after: ", uptime())
     finally:
         gunicorn_stop(server)
+    if not Path(f"{OUT / 'run'}_stats.csv").exists():
+        sys.exit(f"locust wrote no statistics; see {OUT / 'locust.log'}")
     report(OUT / "run")
     if logins.exists():
         times = sorted(json.loads(logins.read_text()))

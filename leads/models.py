@@ -336,6 +336,10 @@ class Offer(TimeStampedModel):
             models.Index(fields=["partner", "status"], name="offer_partner_status_idx"),
             # The router counts each candidate's pending offers on every decision: a small index of only those.
             models.Index(fields=["partner"], name="offer_pending_partner_idx", condition=Q(status="pending")),
+            # The routing queue's "recently expired offers" (a scan of every offer otherwise).
+            models.Index(
+                fields=["-responded_at", "-id"], name="offer_expired_recent_idx", condition=Q(status="expired")
+            ),
         ]
 
 
