@@ -305,6 +305,8 @@ class RoutingDecision(models.Model):
 
     class Meta:
         ordering = ["-decided_at", "-id"]
+        # The routing queue pages through the newest decisions (one per routing, millions at scale).
+        indexes = [models.Index(fields=["-decided_at", "-id"], name="routing_decision_recent_idx")]
 
     def __str__(self):
         return f"{self.rule} → {self.chosen_id}"
@@ -334,6 +336,10 @@ class Offer(TimeStampedModel):
             models.Index(fields=["partner", "status"], name="offer_partner_status_idx"),
             # The router counts each candidate's pending offers on every decision: a small index of only those.
             models.Index(fields=["partner"], name="offer_pending_partner_idx", condition=Q(status="pending")),
+            # The routing queue's "recently expired offers" (a scan of every offer otherwise).
+            models.Index(
+                fields=["-responded_at", "-id"], name="offer_expired_recent_idx", condition=Q(status="expired")
+            ),
         ]
 
 

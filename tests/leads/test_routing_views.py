@@ -123,6 +123,18 @@ def test_queue_page_lists_queued_leads_and_filters_decisions(client_for, channel
     assert "<td>no_eligible_partner" not in html
 
 
+def test_decision_pager_counts_only_the_newest_rows(client_for, channel_manager, msk, monkeypatch):
+    """Millions of decisions at scale: the pager's count stops at CAP instead of counting the table."""
+    from leads.views.routing import RecentPaginator
+
+    monkeypatch.setattr(RecentPaginator, "CAP", 2)
+    for i in range(3):
+        routing.lead_route(lead=vendor_lead(region=region("nowhere"), title=f"Queued {i}"))
+    assert RoutingDecision.objects.count() == 3
+    page = client_for(channel_manager).get(reverse("leads:routing_queue")).context["page"]
+    assert page.paginator.count == 2 and [d.lead.title for d in page] == ["Queued 2", "Queued 1"]
+
+
 def test_manual_assignment_from_the_page(client_for, channel_manager, setup, other_partner):
     own, _ = setup
     client = client_for(channel_manager)
