@@ -131,6 +131,7 @@ def main():
         assert Lead.objects.filter(partner=partner, source_system=run).count() == args.rows
     finally:
         with connection.cursor() as cursor:  # raw SQL: no per-row signals for bench data
+            cursor.execute("DELETE FROM leads_registration WHERE partner_id = %s", [partner.pk])
             cursor.execute("DELETE FROM leads_lead WHERE partner_id = %s", [partner.pk])
             cursor.execute("DELETE FROM leads_customer WHERE tax_id LIKE %s", [run[-6:] + "%"])
             cursor.execute("DELETE FROM prm_auditevent WHERE partner_id = %s", [partner.pk])

@@ -275,7 +275,13 @@ class LeadViewSet(
             normalized = sync.customer_normalize_name(ref["name"]) or ref["name"].lower()
             key = (ref["tax_id"].strip(), normalized, ref["name"], ref["country"].upper())
             customer_id = sync.customers_resolve([key])[key]
-            lead = sync.lead_create_from_api(partner_id=partner, customer_id=customer_id, actor=request.user, **data)
+            lead = sync.lead_create_from_api(
+                partner_id=partner,
+                customer_id=customer_id,
+                actor=request.user,
+                by_partner=self.key_partner_id is not None,
+                **data,
+            )
         self._etag_object = lead
         return Response(LeadSerializer(lead).data, status=201)
 

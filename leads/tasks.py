@@ -31,3 +31,11 @@ def leads_reclaim() -> dict:
     from leads.services.conflict import leads_reclaim as reclaim
 
     return reclaim()
+
+
+@shared_task
+def registrations_decide_task(registration_ids: list[int]) -> int:
+    """Right after a partner's CRM created deals through the API: decide their registrations."""
+    from leads.services.registration import registrations_decide
+
+    return registrations_decide(registration_ids=registration_ids)

@@ -139,36 +139,7 @@ def deal_register(
         registration = Registration.objects.create(lead=lead, partner=partner, submitted_by=submitted_by)
         audit_record(actor=submitted_by, action="registration.submitted", target=registration, partner=partner)
 
-        keys = _keys(tax_id=tax_id, domain=domain, normalized=normalized)
-        conflicts = customer_conflicts(tax_id=tax_id, domain=domain, name=normalized)
-        decision = _auto_decision(partner=partner, policy=policy, conflicts=conflicts)
-        if decision is None:
-            # Keys the partner itself already holds (a fuzzy own match) need no second window.
-            own = {(m.key_kind, m.key) for m in conflicts.soft if m.partner_id == partner.pk}
-            try:
-                with transaction.atomic():
-                    _windows_create(
-                        registration=registration,
-                        keys=[k for k in keys if k not in own],
-                        days=protection_days(partner=partner, policy=policy),
-                    )
-            except IntegrityError:
-                # Someone protected one of the keys between our check and our insert: decide again on what
-                # is committed now.
-                conflicts = customer_conflicts(tax_id=tax_id, domain=domain, name=normalized)
-                decision = _auto_decision(partner=partner, policy=policy, conflicts=conflicts) or (
-                    RegistrationStatus.REJECTED,
-                    Rule.RACE_LOST,
-                    _(MSG_PROTECTED),
-                )
-            else:
-                decision = (RegistrationStatus.APPROVED, Rule.AUTO_APPROVED, _("No conflicting registration."))
-        status, rule, reason = decision
-        _decide(
-            registration=registration, status=status, rule=rule, reason=reason, actor=None, matches=conflicts.as_json()
-        )
-        if status == RegistrationStatus.PENDING_REVIEW:
-            _notify_reviewers(registration)
+        _auto_decide(registration=registration, policy=policy, tax_id=tax_id, domain=domain, normalized=normalized)
     return registration
 
 
@@ -195,6 +166,79 @@ def _customer_link(*, data: CustomerData, tax_id: str, domain: str, normalized: 
     cust.full_clean()
     cust.save()
     return cust
+
+
+def _auto_decide(*, registration: Registration, policy: RegistrationPolicy, tax_id: str, domain: str, normalized: str):
+    """Check conflicts and decide at once: approve with protection windows, queue for review, or reject."""
+    partner = registration.partner
+    keys = _keys(tax_id=tax_id, domain=domain, normalized=normalized)
+    conflicts = customer_conflicts(tax_id=tax_id, domain=domain, name=normalized)
+    decision = _auto_decision(partner=partner, policy=policy, conflicts=conflicts)
+    if decision is None:
+        # Keys the partner itself already holds (a fuzzy own match) need no second window.
+        own = {(m.key_kind, m.key) for m in conflicts.soft if m.partner_id == partner.pk}
+        try:
+            with transaction.atomic():
+                _windows_create(
+                    registration=registration,
+                    keys=[k for k in keys if k not in own],
+                    days=protection_days(partner=partner, policy=policy),
+                )
+        except IntegrityError:
+            # Someone protected one of the keys between our check and our insert: decide again on what
+            # is committed now.
+            conflicts = customer_conflicts(tax_id=tax_id, domain=domain, name=normalized)
+            decision = _auto_decision(partner=partner, policy=policy, conflicts=conflicts) or (
+                RegistrationStatus.REJECTED,
+                Rule.RACE_LOST,
+                _(MSG_PROTECTED),
+            )
+        else:
+            decision = (RegistrationStatus.APPROVED, Rule.AUTO_APPROVED, _("No conflicting registration."))
+    status, rule, reason = decision
+    _decide(registration=registration, status=status, rule=rule, reason=reason, actor=None, matches=conflicts.as_json())
+    if status == RegistrationStatus.PENDING_REVIEW:
+        _notify_reviewers(registration)
+
+
+def registrations_submit(*, lead_ids: list[int], partner_id: int, submitted_by: User | None) -> int:
+    """Deals a partner created through the API (its CRM) are deal registrations like the portal's: one pending,
+    undecided registration per lead now, decided by `registrations_decide` right after the commit. Until then
+    the deal has no protection window and cannot move (see pipeline.deal_allowed_moves)."""
+    from leads.tasks import registrations_decide_task
+
+    created = Registration.objects.bulk_create(
+        [Registration(lead_id=pk, partner_id=partner_id, submitted_by=submitted_by) for pk in lead_ids]
+    )
+    ids = [r.pk for r in created]
+    transaction.on_commit(lambda: registrations_decide_task.delay(ids))
+    return len(ids)
+
+
+def registrations_decide(*, registration_ids: list[int]) -> int:
+    """Decide registrations submitted through the API by the rules of `deal_register`; each one in its own
+    transaction, locked, so a retried or duplicated task decides nothing twice. Returns how many it decided."""
+    decided = 0
+    for pk in registration_ids:
+        with transaction.atomic():
+            reg = (
+                Registration.objects.select_for_update(of=("self",))
+                .select_related("partner__tier", "lead__customer")
+                .filter(pk=pk, status=RegistrationStatus.PENDING_REVIEW, decided_at=None)
+                .first()
+            )
+            if reg is None:
+                continue
+            customer, lead = reg.lead.customer, reg.lead
+            _auto_decide(
+                registration=reg,
+                policy=registration_policy(partner=reg.partner),
+                tax_id=tax_id_normalize(customer.tax_id),
+                domain=customer.domain or domain_from(website="", email=lead.contact_email),
+                normalized=name_normalize(customer.name),
+            )
+            decided += 1
+    return decided
 
 
 def _keys(*, tax_id: str, domain: str, normalized: str) -> list[tuple[str, str]]:

@@ -58,7 +58,9 @@ def test_mixed_batch_reports_each_item_and_keeps_the_good_ones(api, key_a, partn
     assert renamed.title == "Deal 2 renamed" and renamed.value == Decimal("2000")
     assert Lead.objects.filter(partner=partner).count() == 4
     new = Lead.objects.get(pk=second[2]["id"])
-    assert new.source == LeadSource.API and new.stage == Stage.REGISTERED and new.partner == partner
+    # A partner's own new deal is a deal registration, not a protected deal (see test_registration_via_api.py).
+    assert new.source == LeadSource.PARTNER_REGISTRATION and new.stage == Stage.REGISTERED and new.partner == partner
+    assert new.registration.status == "pending_review" and not new.registration.windows.exists()
 
 
 def test_customers_are_resolved_by_tax_id_then_name_in_bulk(api, key_a, django_assert_max_num_queries):
