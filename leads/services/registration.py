@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -207,10 +207,24 @@ def registrations_submit(*, lead_ids: list[int], partner_id: int, submitted_by: 
     the deal has no protection window and cannot move (see pipeline.deal_allowed_moves)."""
     from leads.tasks import registrations_decide_task
 
-    created = Registration.objects.bulk_create(
-        [Registration(lead_id=pk, partner_id=partner_id, submitted_by=submitted_by) for pk in lead_ids]
-    )
-    ids = [r.pk for r in created]
+    template = Registration(partner_id=partner_id, submitted_by=submitted_by)
+    if connection.vendor == "postgresql":
+        # One INSERT … SELECT over the ids: the ORM spends ~1 s building a 5,000-row bulk_create.
+        qn = connection.ops.quote_name
+        fields = [f for f in Registration._meta.concrete_fields if not f.primary_key and f.attname != "lead_id"]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {qn(Registration._meta.db_table)} (lead_id, {', '.join(qn(f.column) for f in fields)}) "
+                f"SELECT lead_id, {', '.join(f'%s::{f.db_type(connection)}' for f in fields)} "
+                f"FROM unnest(%s::bigint[]) lead_id RETURNING id",
+                [*(f.get_db_prep_save(f.pre_save(template, add=True), connection) for f in fields), list(lead_ids)],
+            )
+            ids = [pk for (pk,) in cursor.fetchall()]
+    else:
+        created = Registration.objects.bulk_create(
+            [Registration(lead_id=pk, partner_id=partner_id, submitted_by=submitted_by) for pk in lead_ids]
+        )
+        ids = [r.pk for r in created]
     transaction.on_commit(lambda: registrations_decide_task.delay(ids))
     return len(ids)
 

@@ -8,9 +8,11 @@ bulk_update elsewhere). Good items are saved even when others are bad.
 """
 
 import csv
+import gc
 import io
 import re
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -44,11 +46,29 @@ class ItemResult:
         return {"index": self.index, "status": self.status, "id": self.id, "errors": self.errors}
 
 
+@contextmanager
+def gc_paused():
+    """A 5,000-item batch allocates ~100,000 short-lived, acyclic objects (parsed items, values, results): enough
+    to set off several full cyclic-GC passes over the whole process heap per request, measured at a quarter to a
+    third of the request time. Reference counting frees them anyway; cycles wait until the batch is done."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 # --- fast field checks (DRF serializers are ~50× slower per item; these batches have 5,000 items) -----------------
 
 
 def _text(item, errors, name, *, max_length, required=False, default=""):
     value = item.get(name, default)
+    if value.__class__ is str:  # the common case, checked cheaply
+        stripped = value.strip()
+        if len(stripped) <= max_length and (stripped or not required) and "\x00" not in stripped:
+            return stripped
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -78,18 +98,25 @@ def _decimal(item, errors, name, *, max_digits, places, default):
         errors[name] = ["A number."]
         return default
     try:
-        number = Decimal(str(value))
+        number = Decimal(value if value.__class__ is str else str(value))
     except (InvalidOperation, ValueError):
         errors[name] = ["A number."]
         return default
     if not number.is_finite() or number < 0:
         errors[name] = ["A number ≥ 0."]
         return default
-    quantized = number.quantize(Decimal(1).scaleb(-places))
-    if quantized != number or len(quantized.as_tuple().digits) > max_digits:
+    try:
+        quantized = number.quantize(_STEPS[places])
+    except InvalidOperation:  # more digits than the context holds
+        quantized = None
+    if quantized != number or quantized >= _TEN ** (max_digits - places):
         errors[name] = [f"At most {max_digits} digits with {places} decimal places."]
         return default
     return quantized
+
+
+_STEPS = {places: Decimal(1).scaleb(-places) for places in range(7)}
+_TEN = Decimal(10)
 
 
 def _date(item, errors, name):
@@ -127,8 +154,11 @@ def _key(item, errors):
     return source_system, external_id
 
 
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
 def customer_normalize_name(name: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", name.lower()).split())
+    return " ".join(_PUNCTUATION.sub(" ", name.lower()).split())
 
 
 # --- the generic set-based write ------------------------------------------------------------------------------------
@@ -364,6 +394,7 @@ def _customers_find(refs: list[tuple]) -> dict[tuple[str, str], int]:
     return found
 
 
+@gc_paused()
 def leads_bulk_upsert(*, items: list, partner_id: int | None, actor=None) -> list[ItemResult]:
     """Create or update leads by (partner, source_system, external_id).
 
@@ -467,6 +498,7 @@ ACTIVITY_CRM_FIELDS = ["lead_id", "kind", "occurred_at", "subject", "notes"]
 _ACTIVITY_KINDS = set(ActivityKind.values)
 
 
+@gc_paused()
 def activities_bulk_upsert(*, items: list, partner_id: int | None, actor=None) -> list[ItemResult]:
     """Create or update activities by (partner, source_system, external_id); the partner is the lead's.
 
