@@ -28,7 +28,7 @@ django.setup()
 from django.db import connection, transaction  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-from leads.models import Customer, Lead, Registration  # noqa: E402
+from leads.models import Customer, Lead, LeadSource  # noqa: E402
 from partners.models import Partner  # noqa: E402
 from prm.api_auth import ApiKeyRateThrottle, api_key_create  # noqa: E402
 from prm.celery import app as celery_app  # noqa: E402
@@ -146,8 +146,8 @@ def main():
             )
         print(f"load after:  {_load()}")
         assert Lead.objects.filter(partner=partner, source_system=run).count() == args.rows
-        pending = Registration.objects.filter(partner=partner, decided_at=None).count()
-        print(f"{pending} deal registrations submitted for the registration check (a Celery worker decides them)")
+        queued = Lead.objects.filter(partner=partner, source=LeadSource.PARTNER_REGISTRATION, registration=None).count()
+        print(f"{queued} new deals queued for the registration check (a Celery worker's job, not timed here)")
     finally:
         with connection.cursor() as cursor:  # raw SQL: no per-row signals for bench data
             cursor.execute("DELETE FROM leads_registration WHERE partner_id = %s", [partner.pk])

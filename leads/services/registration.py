@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -201,58 +201,46 @@ def _auto_decide(*, registration: Registration, policy: RegistrationPolicy, tax_
         _notify_reviewers(registration)
 
 
-def registrations_submit(*, lead_ids: list[int], partner_id: int, submitted_by: User | None) -> int:
-    """Deals a partner created through the API (its CRM) are deal registrations like the portal's: one pending,
-    undecided registration per lead now, decided by `registrations_decide` right after the commit. Until then
-    the deal has no protection window and cannot move (see pipeline.deal_allowed_moves)."""
-    from leads.tasks import registrations_decide_task
+def registrations_submit(*, lead_ids: list[int], submitted_by: User | None) -> None:
+    """A partner's own deals created through the API (its CRM) are deal registrations like the portal's: checked
+    right after the commit by `registrations_check` in a task (the conflict check is per customer; a batch has
+    5,000). Until then such a deal has no registration, no protection window and cannot move
+    (pipeline.deal_allowed_moves)."""
+    from leads.tasks import registrations_check_task
 
-    template = Registration(partner_id=partner_id, submitted_by=submitted_by)
-    if connection.vendor == "postgresql":
-        # One INSERT … SELECT over the ids: the ORM spends ~1 s building a 5,000-row bulk_create.
-        qn = connection.ops.quote_name
-        fields = [f for f in Registration._meta.concrete_fields if not f.primary_key and f.attname != "lead_id"]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {qn(Registration._meta.db_table)} (lead_id, {', '.join(qn(f.column) for f in fields)}) "
-                f"SELECT lead_id, {', '.join(f'%s::{f.db_type(connection)}' for f in fields)} "
-                f"FROM unnest(%s::bigint[]) lead_id RETURNING id",
-                [*(f.get_db_prep_save(f.pre_save(template, add=True), connection) for f in fields), list(lead_ids)],
-            )
-            ids = [pk for (pk,) in cursor.fetchall()]
-    else:
-        created = Registration.objects.bulk_create(
-            [Registration(lead_id=pk, partner_id=partner_id, submitted_by=submitted_by) for pk in lead_ids]
-        )
-        ids = [r.pk for r in created]
-    transaction.on_commit(lambda: registrations_decide_task.delay(ids))
-    return len(ids)
+    ids, submitted_by_id = list(lead_ids), getattr(submitted_by, "pk", None)
+    transaction.on_commit(lambda: registrations_check_task.delay(lead_ids=ids, submitted_by_id=submitted_by_id))
 
 
-def registrations_decide(*, registration_ids: list[int]) -> int:
-    """Decide registrations submitted through the API by the rules of `deal_register`; each one in its own
-    transaction, locked, so a retried or duplicated task decides nothing twice. Returns how many it decided."""
-    decided = 0
-    for pk in registration_ids:
+def registrations_check(*, lead_ids: list[int] | None = None, submitted_by_id: int | None = None, limit=5000) -> int:
+    """Register partner-registered deals that have no registration yet and decide them by the rules of
+    `deal_register`: the ones `registrations_submit` queued, or with no ids any left over (a lost task). Each in
+    its own transaction; the one registration per deal is a unique key, so a duplicated task registers nothing
+    twice. Returns how many it registered."""
+    todo = Lead.objects.filter(source=LeadSource.PARTNER_REGISTRATION, partner__isnull=False, registration=None)
+    if lead_ids is not None:
+        todo = todo.filter(pk__in=lead_ids)
+    done = 0
+    for lead in todo.select_related("customer", "partner__tier").order_by("pk")[:limit]:
         with transaction.atomic():
-            reg = (
-                Registration.objects.select_for_update(of=("self",))
-                .select_related("partner__tier", "lead__customer")
-                .filter(pk=pk, status=RegistrationStatus.PENDING_REVIEW, decided_at=None)
-                .first()
-            )
-            if reg is None:
-                continue
-            customer, lead = reg.lead.customer, reg.lead
+            try:
+                with transaction.atomic():
+                    registration = Registration.objects.create(
+                        lead=lead, partner=lead.partner, submitted_by_id=submitted_by_id
+                    )
+            except IntegrityError:
+                continue  # registered meanwhile
+            audit_record(actor=registration.submitted_by, action="registration.submitted", target=registration)
+            customer = lead.customer
             _auto_decide(
-                registration=reg,
-                policy=registration_policy(partner=reg.partner),
+                registration=registration,
+                policy=registration_policy(partner=lead.partner),
                 tax_id=tax_id_normalize(customer.tax_id),
-                domain=customer.domain or domain_from(website="", email=lead.contact_email),
+                domain=customer.domain or domain_from(email=lead.contact_email),
                 normalized=name_normalize(customer.name),
             )
-            decided += 1
-    return decided
+            done += 1
+    return done
 
 
 def _keys(*, tax_id: str, domain: str, normalized: str) -> list[tuple[str, str]]:

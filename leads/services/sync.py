@@ -468,9 +468,7 @@ def leads_bulk_upsert(*, items: list, partner_id: int | None, actor=None) -> lis
             if status == "created":
                 created.append(pk)
         if partner_id is not None and created:
-            counts["registrations"] = registrations_submit(
-                lead_ids=created, partner_id=partner_id, submitted_by=api_actor(actor)
-            )
+            registrations_submit(lead_ids=created, submitted_by=api_actor(actor))
         if counts["created"] or counts["updated"]:
             audit_record(
                 actor=api_actor(actor),
@@ -612,7 +610,7 @@ def lead_create_from_api(
         lead.save()
         audit_record(actor=api_actor(actor), action="lead.created_via_api", target=lead)
         if by_partner:
-            registrations_submit(lead_ids=[lead.pk], partner_id=partner_id, submitted_by=api_actor(actor))
+            registrations_submit(lead_ids=[lead.pk], submitted_by=api_actor(actor))
     return lead
 
 
