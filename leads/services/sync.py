@@ -234,7 +234,12 @@ def _upsert_pg(*, model, rows, update_fields, guard) -> list[tuple[int, str]]:
     ]
     buf = io.StringIO()
     get = itemgetter(*carried)
-    csv.writer(buf).writerows((i, *get(row)) for i, row in enumerate(rows))
+    # `ord` is the row's place in the request; the file goes in key order (sorting here is ~10× cheaper than
+    # sorting text in the statement), and the INSERT reads it back in file order.
+    order = sorted(
+        range(len(rows)), key=lambda i: (rows[i]["partner_id"] or 0, rows[i]["source_system"], rows[i]["external_id"])
+    )
+    csv.writer(buf).writerows((i, *get(rows[i])) for i in order)
     buf.seek(0)
 
     cols = ", ".join(qn(f.column) for f in fields)
@@ -247,7 +252,7 @@ def _upsert_pg(*, model, rows, update_fields, guard) -> list[tuple[int, str]]:
     insert = (
         f"INSERT INTO {table} ({cols}, {', '.join(qn(f.column) for f, _v in defaults)}) "
         f"SELECT {cols}, {', '.join(f'%s::{f.db_type(connection)}' for f, _v in defaults)} FROM {tmp} "
-        f"ORDER BY partner_id, source_system, external_id "
+        f"ORDER BY ctid "
         f"ON CONFLICT (partner_id, source_system, external_id) WHERE external_id <> '' "
         f"DO UPDATE SET {sets}, updated_at = EXCLUDED.updated_at WHERE {differs} "
         f"RETURNING id, xmax = 0, partner_id, source_system, external_id"
@@ -266,12 +271,18 @@ def _upsert_pg(*, model, rows, update_fields, guard) -> list[tuple[int, str]]:
         rest = [i for i, pair in enumerate(out) if pair is None]
         if rest:
             # Left alone: nothing differed (or the guard refused). One look-up for their ids.
+            # Two branches so that both can use the unique (partial) index: `IS NOT DISTINCT FROM` cannot.
             blocked = f"NOT ({guard.sql.format(row='r', new='t')})" if guard else "false"
+            select = (
+                f"SELECT t.ord, r.id, {blocked} "
+                f"FROM {tmp} t JOIN {table} r ON r.source_system = t.source_system AND r.external_id = t.external_id "
+                f"AND r.external_id <> '' AND {{partner}} WHERE t.ord = ANY(%s)"
+            )
             cursor.execute(
-                f"SELECT t.ord, r.id, {blocked} FROM {tmp} t JOIN {table} r ON r.source_system = t.source_system "
-                f"AND r.external_id = t.external_id AND r.partner_id IS NOT DISTINCT FROM t.partner_id "
-                f"WHERE t.ord = ANY(%s)",
-                [rest],
+                select.format(partner="r.partner_id = t.partner_id")
+                + " UNION ALL "
+                + select.format(partner="r.partner_id IS NULL AND t.partner_id IS NULL"),
+                [rest, rest],
             )
             for i, pk, is_blocked in cursor.fetchall():
                 out[i] = (pk, BLOCKED if is_blocked else "unchanged")
