@@ -31,8 +31,8 @@ def deal_allowed_moves(*, lead: Lead) -> list[str]:
     registration = getattr(lead, "registration", None)
     if registration is not None and registration.status not in WORKABLE_REGISTRATION:
         return []
-    if registration is None and lead.source == LeadSource.PARTNER_REGISTRATION:
-        return []  # a partner's own deal is worked once registered (API deals: registrations_check)
+    if registration is None and lead.source == LeadSource.PARTNER_REGISTRATION and lead.external_id:
+        return []  # a deal a partner's CRM created through the API waits for its registration check
     return [s for s in Stage.values if s in ALLOWED_MOVES.get(lead.stage, set())]
 
 
