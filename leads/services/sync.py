@@ -2,9 +2,11 @@
 
 Upserts are keyed by (partner, source_system, external_id): a partner key always writes with its own partner,
 so its rows can only ever collide with its own rows. Every batch is validated item by item in plain Python
-(cheap), then written with a constant number of queries: one SELECT of the existing rows, one customer
-resolution, one INSERT … ON CONFLICT DO UPDATE … WHERE <something changed> (PostgreSQL; bulk_create +
-bulk_update elsewhere). Good items are saved even when others are bad.
+(cheap), then written with a constant number of queries: customer resolution (two SELECTs, one INSERT), then on
+PostgreSQL a COPY into a temporary table and one INSERT … ON CONFLICT DO UPDATE … WHERE <something changed>
+RETURNING (xmax = 0), so the database says what was created, updated or left alone (elsewhere one SELECT,
+bulk_create and bulk_update). Good items are saved even when others are bad. A partner's new deals are deal
+registrations: they get no protection until `leads.services.registration.registrations_check` decides them.
 """
 
 import csv

@@ -136,3 +136,16 @@ def test_activities_bulk_upsert(api, key_a, partner, other_partner):
     mine.refresh_from_db()
     assert mine.last_activity_at == activity.occurred_at
     assert not Activity.objects.filter(lead=theirs).exists()
+
+
+def test_awkward_text_round_trips_and_unchanged_stays_unchanged(api, key_a):
+    """PostgreSQL writes through COPY (CSV): quotes, separators, newlines, backslashes and blanks must survive."""
+    awkward = 'Line 1\nline 2, "quoted"\t\\N \\. ; Ромашка'
+    item = _lead(1, notes=awkward, contact_name="", products="a,b", expected_close=None, value=0)
+    client = api(key_a)
+    [first] = _post(client, [item])
+    lead = Lead.objects.get(pk=first["id"])
+    assert lead.notes == awkward and lead.contact_name == "" and lead.products == "a,b"
+    assert lead.expected_close is None and lead.value == Decimal("0")
+    [again] = _post(client, [item])
+    assert again == {**first, "status": "unchanged"}
