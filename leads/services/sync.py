@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from operator import itemgetter
 
 from django.core.exceptions import ValidationError
@@ -159,6 +160,7 @@ def _key(item, errors):
 _PUNCTUATION = re.compile(r"[^\w\s]")
 
 
+@lru_cache(maxsize=10_000)  # a batch names each customer many times
 def customer_normalize_name(name: str) -> str:
     return " ".join(_PUNCTUATION.sub(" ", name.lower()).split())
 
@@ -323,19 +325,25 @@ LEAD_CRM_FIELDS = [
 _LEAD_KINDS = set(LeadKind.values)
 
 
+# (name, max_length, required) of the lead's free-text fields.
+_LEAD_TEXTS = (
+    ("title", 200, True),
+    ("contact_name", 200, False),
+    ("contact_email", 254, False),
+    ("contact_phone", 40, False),
+    ("products", 300, False),
+    ("notes", 100_000, False),
+)
+
+
 def _lead_values(item, errors) -> dict:
-    values = {
-        "title": _text(item, errors, "title", max_length=200, required=True),
-        "kind": _choice(item, errors, "kind", _LEAD_KINDS, LeadKind.LICENSE),
-        "contact_name": _text(item, errors, "contact_name", max_length=200),
-        "contact_email": _text(item, errors, "contact_email", max_length=254),
-        "contact_phone": _text(item, errors, "contact_phone", max_length=40),
-        "products": _text(item, errors, "products", max_length=300),
-        "value": _decimal(item, errors, "value", max_digits=14, places=2, default=Decimal("0")),
-        "currency": _text(item, errors, "currency", max_length=3, default="RUB").upper() or "RUB",
-        "expected_close": _date(item, errors, "expected_close"),
-        "notes": _text(item, errors, "notes", max_length=100_000),
-    }
+    values = {}
+    for name, max_length, required in _LEAD_TEXTS:
+        values[name] = _text(item, errors, name, max_length=max_length, required=required)
+    values["kind"] = _choice(item, errors, "kind", _LEAD_KINDS, LeadKind.LICENSE)
+    values["value"] = _decimal(item, errors, "value", max_digits=14, places=2, default=Decimal("0"))
+    values["currency"] = _text(item, errors, "currency", max_length=3, default="RUB").upper() or "RUB"
+    values["expected_close"] = _date(item, errors, "expected_close")
     if values["contact_email"] and not _EMAIL.match(values["contact_email"]):
         errors["contact_email"] = ["Enter a valid e-mail address."]
     if "currency" not in errors and not _CURRENCY.match(values["currency"]):
