@@ -321,7 +321,11 @@ class LeadViewSet(
     @extend_schema(request=LeadBulkRequestSerializer, responses=BulkResultSerializer)
     @action(detail=False, methods=["post"], url_path="bulk-upsert")
     def bulk_upsert(self, request):
-        """Create or update up to 5,000 leads by (source_system, external_id); one result per item."""
+        """Create or update up to 5,000 leads by (source_system, external_id); one result per item.
+
+        A partner key's new deals are deal registrations: checked for conflicts right after the request (see
+        `/registrations/?lead=`), protected and workable only once approved. A registered deal keeps its customer.
+        """
         with sync.gc_paused():  # parsing 5,000 items is part of the batch's allocations
             results = sync.leads_bulk_upsert(items=_items(request), partner_id=self.key_partner_id, actor=request.user)
             return Response({"results": [r.as_dict() for r in results]})
