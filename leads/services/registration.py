@@ -139,36 +139,7 @@ def deal_register(
         registration = Registration.objects.create(lead=lead, partner=partner, submitted_by=submitted_by)
         audit_record(actor=submitted_by, action="registration.submitted", target=registration, partner=partner)
 
-        keys = _keys(tax_id=tax_id, domain=domain, normalized=normalized)
-        conflicts = customer_conflicts(tax_id=tax_id, domain=domain, name=normalized)
-        decision = _auto_decision(partner=partner, policy=policy, conflicts=conflicts)
-        if decision is None:
-            # Keys the partner itself already holds (a fuzzy own match) need no second window.
-            own = {(m.key_kind, m.key) for m in conflicts.soft if m.partner_id == partner.pk}
-            try:
-                with transaction.atomic():
-                    _windows_create(
-                        registration=registration,
-                        keys=[k for k in keys if k not in own],
-                        days=protection_days(partner=partner, policy=policy),
-                    )
-            except IntegrityError:
-                # Someone protected one of the keys between our check and our insert: decide again on what
-                # is committed now.
-                conflicts = customer_conflicts(tax_id=tax_id, domain=domain, name=normalized)
-                decision = _auto_decision(partner=partner, policy=policy, conflicts=conflicts) or (
-                    RegistrationStatus.REJECTED,
-                    Rule.RACE_LOST,
-                    _(MSG_PROTECTED),
-                )
-            else:
-                decision = (RegistrationStatus.APPROVED, Rule.AUTO_APPROVED, _("No conflicting registration."))
-        status, rule, reason = decision
-        _decide(
-            registration=registration, status=status, rule=rule, reason=reason, actor=None, matches=conflicts.as_json()
-        )
-        if status == RegistrationStatus.PENDING_REVIEW:
-            _notify_reviewers(registration)
+        _auto_decide(registration=registration, policy=policy, tax_id=tax_id, domain=domain, normalized=normalized)
     return registration
 
 
@@ -195,6 +166,81 @@ def _customer_link(*, data: CustomerData, tax_id: str, domain: str, normalized: 
     cust.full_clean()
     cust.save()
     return cust
+
+
+def _auto_decide(*, registration: Registration, policy: RegistrationPolicy, tax_id: str, domain: str, normalized: str):
+    """Check conflicts and decide at once: approve with protection windows, queue for review, or reject."""
+    partner = registration.partner
+    keys = _keys(tax_id=tax_id, domain=domain, normalized=normalized)
+    conflicts = customer_conflicts(tax_id=tax_id, domain=domain, name=normalized)
+    decision = _auto_decision(partner=partner, policy=policy, conflicts=conflicts)
+    if decision is None:
+        # Keys the partner itself already holds (a fuzzy own match) need no second window.
+        own = {(m.key_kind, m.key) for m in conflicts.soft if m.partner_id == partner.pk}
+        try:
+            with transaction.atomic():
+                _windows_create(
+                    registration=registration,
+                    keys=[k for k in keys if k not in own],
+                    days=protection_days(partner=partner, policy=policy),
+                )
+        except IntegrityError:
+            # Someone protected one of the keys between our check and our insert: decide again on what
+            # is committed now.
+            conflicts = customer_conflicts(tax_id=tax_id, domain=domain, name=normalized)
+            decision = _auto_decision(partner=partner, policy=policy, conflicts=conflicts) or (
+                RegistrationStatus.REJECTED,
+                Rule.RACE_LOST,
+                _(MSG_PROTECTED),
+            )
+        else:
+            decision = (RegistrationStatus.APPROVED, Rule.AUTO_APPROVED, _("No conflicting registration."))
+    status, rule, reason = decision
+    _decide(registration=registration, status=status, rule=rule, reason=reason, actor=None, matches=conflicts.as_json())
+    if status == RegistrationStatus.PENDING_REVIEW:
+        _notify_reviewers(registration)
+
+
+def registrations_submit(*, lead_ids: list[int], submitted_by: User | None) -> None:
+    """A partner's own deals created through the API (its CRM) are deal registrations like the portal's: checked
+    right after the commit by `registrations_check` in a task (the conflict check is per customer; a batch has
+    5,000). Until then such a deal has no registration, no protection window and cannot move
+    (pipeline.deal_allowed_moves)."""
+    from leads.tasks import registrations_check_task
+
+    ids, submitted_by_id = list(lead_ids), getattr(submitted_by, "pk", None)
+    transaction.on_commit(lambda: registrations_check_task.delay(lead_ids=ids, submitted_by_id=submitted_by_id))
+
+
+def registrations_check(*, lead_ids: list[int] | None = None, submitted_by_id: int | None = None, limit=5000) -> int:
+    """Register partner-registered deals that have no registration yet and decide them by the rules of
+    `deal_register`: the ones `registrations_submit` queued, or with no ids any left over (a lost task). Each in
+    its own transaction; the one registration per deal is a unique key, so a duplicated task registers nothing
+    twice. Returns how many it registered."""
+    todo = Lead.objects.filter(source=LeadSource.PARTNER_REGISTRATION, partner__isnull=False, registration=None)
+    if lead_ids is not None:
+        todo = todo.filter(pk__in=lead_ids)
+    done = 0
+    for lead in todo.select_related("customer", "partner__tier").order_by("pk")[:limit]:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    registration = Registration.objects.create(
+                        lead=lead, partner=lead.partner, submitted_by_id=submitted_by_id
+                    )
+            except IntegrityError:
+                continue  # registered meanwhile
+            audit_record(actor=registration.submitted_by, action="registration.submitted", target=registration)
+            customer = lead.customer
+            _auto_decide(
+                registration=registration,
+                policy=registration_policy(partner=lead.partner),
+                tax_id=tax_id_normalize(customer.tax_id),
+                domain=customer.domain or domain_from(email=lead.contact_email),
+                normalized=name_normalize(customer.name),
+            )
+            done += 1
+    return done
 
 
 def _keys(*, tax_id: str, domain: str, normalized: str) -> list[tuple[str, str]]:

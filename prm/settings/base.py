@@ -200,6 +200,7 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-run": {"task": "kpi.tasks.nightly_run", "schedule": crontab(hour=NIGHTLY_HOUR, minute=0)},
     "offers-expire": {"task": "leads.tasks.offers_expire", "schedule": 60.0},
     "protections-expire": {"task": "leads.tasks.protections_expire", "schedule": crontab(minute=15)},
+    "registrations-check": {"task": "leads.tasks.registrations_check_task", "schedule": 300.0},
     "certifications-remind": {
         "task": "training.tasks.certifications_remind",
         "schedule": crontab(hour=7, minute=0),
