@@ -221,16 +221,18 @@ class Crm(HttpUser):
     def bulk_upsert(self):
         """A few items, half of them the same external ids again (updates), with an Idempotency-Key."""
         self.upserts += 1
+        keys = [random.randrange(200) for _ in range(5)]
         items = [
             {
                 "source_system": "loadtest",
-                "external_id": f"{self.me['partner_id']}-{random.randrange(200)}",
+                "external_id": f"{self.me['partner_id']}-{key}",
                 "title": f"Load test deal v{self.upserts}",
-                "customer": {"name": f"Load test customer {random.randrange(50)}"},
+                # A deal keeps its customer (a registered deal's customer cannot change): one per key.
+                "customer": {"name": f"Load test customer {self.me['partner_id']}-{key % 50}"},
                 "value": f"{random.randrange(1000, 90000)}.00",
                 "currency": "RUB",
             }
-            for _ in range(5)
+            for key in keys
         ]
         items = list({i["external_id"]: i for i in items}.values())  # one item per key and request
         self.api(
