@@ -478,7 +478,10 @@ def partner_user_invite(
     """Create a colleague's account without a password and e-mail the set-password link (as onboarding does)."""
     _role_check(role)
     email = email.strip().lower()
-    if User.objects.filter(email__iexact=email).exists():
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is not None and existing.partner_id == partner.pk:
+        raise ValidationError({"email": _("A colleague already has this e-mail: change or reactivate that account.")})
+    if existing is not None:
         raise ValidationError({"email": _("An account with this e-mail already exists.")})
     user = User(email=email, first_name=first_name.strip(), last_name=last_name.strip(), role=role, partner=partner)
     user.set_unusable_password()

@@ -115,7 +115,7 @@ class MyCompanyView(PartnerRequiredMixin, View):
         return redirect("partners:detail", pk=request.user.partner_id)
 
 
-def _render_team(request, *, invite_form=None, errors=(), status: int = 200):
+def _render_team(request, *, invite_form=None, errors=()):
     partner = request.user.partner
     context = {
         "partner": partner,
@@ -124,7 +124,7 @@ def _render_team(request, *, invite_form=None, errors=(), status: int = 200):
         "role_choices": forms.PARTNER_ROLE_CHOICES,
         "errors": errors,
     }
-    return render(request, "partners/team.html", context, status=status)
+    return render(request, "partners/team.html", context)
 
 
 class TeamView(PartnerAdminRequiredMixin, View):

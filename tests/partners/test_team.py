@@ -1,9 +1,11 @@
 """The partner admin's team page: invite colleagues, change roles, deactivate and reactivate accounts."""
 
 import re
+import threading
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -85,6 +87,10 @@ def test_duplicate_email_is_a_field_error(client_for, partner_admin, other_partn
     assert "already exists" in response.content.decode()
     assert User.objects.filter(email__iexact=other_partner_rep.email).count() == 1
     assert not mailoutbox
+    # A colleague's own (say, deactivated) account: the admin is pointed at it.
+    partner_admin.partner.staff.create(email="gone@alpha.example", role=Role.PARTNER_SALES, is_active=False)
+    response = client_for(partner_admin).post(TEAM, invite_data(email="Gone@alpha.example"))
+    assert "reactivate" in response.context["invite_form"].errors["email"][0]
 
 
 def test_invite_refuses_vendor_roles(partner_admin):
@@ -181,3 +187,31 @@ def test_channel_manager_sees_the_team_read_only_on_the_partner_page(client_for,
     html = response.content.decode()
     assert partner_rep.email in html
     assert not response.context["can_manage_team"] and TEAM not in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(postgres_only, partner_admin, partner):
+    other = PartnerUserFactory(partner=partner, role=Role.PARTNER_ADMIN)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def demote(user, actor):
+        try:
+            barrier.wait()
+            partner_user_role_set(user=user, role=Role.PARTNER_SALES, actor=actor)
+            results.append("ok")
+        except (PermissionDenied, ValidationError):
+            results.append("refused")
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=demote, args=(other, partner_admin)),
+        threading.Thread(target=demote, args=(partner_admin, other)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["ok", "refused"]
+    assert User.objects.filter(partner=partner, role=Role.PARTNER_ADMIN, is_active=True).count() == 1
