@@ -154,9 +154,9 @@ def test_migration_closes_deals_of_rejected_registrations():
     unregistered = LeadFactory()
 
     executor = MigrationExecutor(connection)
-    executor.migrate([("leads", "0009_partner_fillfactor")])
+    executor.migrate([("leads", "0010_routing_queue_indexes")])
     executor.loader.build_graph()
-    executor.migrate([("leads", "0011_lead_rejected_is_closed")])
+    executor.migrate([("leads", "0012_lead_rejected_is_closed")])
 
     stages = dict(Lead.objects.values_list("pk", "stage"))
     assert stages == {

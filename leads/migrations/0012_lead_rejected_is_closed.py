@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     # Separate from the data migration: on PostgreSQL each migration is its own transaction.
     dependencies = [
-        ("leads", "0010_lead_stage_rejected"),
+        ("leads", "0011_lead_stage_rejected"),
     ]
 
     operations = [

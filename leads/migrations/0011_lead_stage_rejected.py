@@ -20,7 +20,7 @@ def reopen_rejected(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("leads", "0009_partner_fillfactor"),
+        ("leads", "0010_routing_queue_indexes"),
     ]
 
     operations = [
