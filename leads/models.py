@@ -71,10 +71,12 @@ class Stage(models.TextChoices):
     NEGOTIATION = "negotiation", _("Negotiation")
     WON = "won", _("Won")
     LOST = "lost", _("Lost")
+    # Closed by the registration decision, not by the partner: neither open nor won/lost (win rate unaffected).
+    REJECTED = "rejected", _("Registration rejected")
 
 
 OPEN_STAGES = (Stage.REGISTERED, Stage.QUALIFIED, Stage.PROPOSAL, Stage.NEGOTIATION)
-CLOSED_STAGES = (Stage.WON, Stage.LOST)
+CLOSED_STAGES = (Stage.WON, Stage.LOST, Stage.REJECTED)
 
 
 class Lead(TimeStampedModel):
@@ -129,6 +131,9 @@ class Lead(TimeStampedModel):
                 condition=Q(partner__isnull=False) | Q(stage__in=["new", "queue", "offered"]),
             ),
             models.CheckConstraint(name="lead_won_has_date", condition=~Q(stage="won") | Q(won_at__isnull=False)),
+            models.CheckConstraint(
+                name="lead_rejected_is_closed", condition=~Q(stage="rejected") | Q(closed_at__isnull=False)
+            ),
         ]
         indexes = [
             models.Index(fields=["partner", "stage"], name="lead_partner_stage_idx"),

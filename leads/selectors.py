@@ -8,7 +8,16 @@ from rapidfuzz import fuzz, process
 
 from prm.permissions import is_partner_user, is_vendor, scope_for
 
-from .models import CoSell, Customer, Lead, ProtectionWindow, Registration, RegistrationStatus
+from .models import (
+    CLOSED_STAGES,
+    OPEN_STAGES,
+    CoSell,
+    Customer,
+    Lead,
+    ProtectionWindow,
+    Registration,
+    RegistrationStatus,
+)
 from .normalize import domain_normalize, name_normalize, name_prefix, tax_id_normalize
 
 # Soft-match candidates fetched from SQL at most; the prefix index keeps this list short in practice.
@@ -29,6 +38,8 @@ def deal_list(*, viewer, filters: dict | None = None) -> QuerySet[Lead]:
         qs = qs.none()
     if stage := filters.get("stage"):
         qs = qs.filter(stage=stage)
+    if (state := filters.get("state")) in ("open", "closed"):
+        qs = qs.filter(stage__in=OPEN_STAGES if state == "open" else CLOSED_STAGES)
     if q := filters.get("q"):
         qs = qs.filter(Q(title__icontains=q) | Q(customer__name__icontains=q))
     return qs.order_by("-created_at", "-id")

@@ -22,6 +22,7 @@ ALLOWED_MOVES: dict[str, set[str]] = {
     Stage.NEGOTIATION: {Stage.PROPOSAL, Stage.WON, Stage.LOST},
     Stage.WON: set(),
     Stage.LOST: set(),
+    Stage.REJECTED: set(),  # closed by the registration decision (leads.services.registration)
 }
 # A registered deal can only be worked once its registration is (or was) approved.
 WORKABLE_REGISTRATION = (RegistrationStatus.APPROVED, RegistrationStatus.EXPIRED)

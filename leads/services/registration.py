@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from leads.models import (
+    OPEN_STAGES,
     Customer,
     Lead,
     LeadSource,
@@ -306,6 +307,7 @@ def _decide(
     RegistrationDecision.objects.create(
         registration=registration, actor=actor, status=status, rule=rule, reason=reason, matches=matches
     )
+    _deal_follow_decision(registration=registration, actor=actor, reason=reason)
     audit_record(
         actor=actor,
         action=f"registration.{status}",
@@ -327,6 +329,24 @@ def _decide(
                 "protected_until": registration.protected_until,
             },
         )
+
+
+def _deal_follow_decision(*, registration: Registration, actor: User | None, reason: str) -> None:
+    """A rejected registration closes its deal (stage "rejected", closed at the decision time); a later decision
+    that overturns the rejection (a dispute transferring protection to it) puts the deal back to registered.
+
+    Every decision goes through _decide, so every path that decides a registration inherits this."""
+    lead = registration.lead
+    if registration.status == RegistrationStatus.REJECTED and lead.stage in OPEN_STAGES:
+        stage, closed_at = Stage.REJECTED, registration.decided_at
+    elif registration.status != RegistrationStatus.REJECTED and lead.stage == Stage.REJECTED:
+        stage, closed_at = Stage.REGISTERED, None
+    else:
+        return
+    old = lead.stage
+    lead.stage, lead.closed_at = stage, closed_at
+    lead.save(update_fields=["stage", "closed_at", "updated_at"])
+    audit_record(actor=actor, action="deal.stage_changed", target=lead, reason=reason, data={"from": old, "to": stage})
 
 
 def _notify_partner(registration: Registration) -> None:

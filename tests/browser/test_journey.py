@@ -251,6 +251,9 @@ def test_partner_journey(page, shot, mailoutbox, channel_manager, program):
     shot("journey-14-registration-conflict")
     theirs = Registration.objects.get(partner=program["beta"])
     assert (theirs.status, theirs.decision_rule) == (RegistrationStatus.REJECTED, "hard_conflict")
+    # The rejection closes the deal: not an open deal any more, nothing left to move.
+    assert theirs.lead.stage == Stage.REJECTED and theirs.lead.closed_at == theirs.decided_at
+    assert "Registration rejected" in page.inner_text("main") and "Move the deal" not in page.inner_text("main")
     logout(page)
 
     # 5. The channel manager enters a vendor lead; only the newcomer serves Kazan with the data competency.

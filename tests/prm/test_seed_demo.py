@@ -97,8 +97,11 @@ def test_small_seed_data_is_valid_and_consistent(small_seed):
     assert not leads.filter(closed_at__lt=F("last_activity_at")).exists()
     assert not leads.filter(Q(closed_at__gt=now) | Q(created_at__gt=now) | Q(last_activity_at__gt=now)).exists()
     assert not leads.filter(stage="won").exclude(won_at=F("closed_at")).exists()
-    assert not leads.filter(stage__in=["won", "lost"], closed_at=None).exists()
+    assert not leads.filter(stage__in=["won", "lost", "rejected"], closed_at=None).exists()
     assert not leads.filter(stage="lost", lost_reason="").exists()
+    # A rejected registration closes its deal, and only a rejection does.
+    assert not Registration.objects.filter(status="rejected").exclude(lead__stage="rejected").exists()
+    assert not leads.filter(stage="rejected").exclude(registration__status="rejected").exists()
     assert not Offer.objects.filter(status="pending", deadline__lte=now).exists()
     assert not Activity.objects.filter(occurred_at__gt=F("lead__last_activity_at")).exists()
 
