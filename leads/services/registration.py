@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -484,9 +485,14 @@ def protections_expire(*, now: datetime | None = None, batch: int = 1000) -> int
         if ids:
             Registration.objects.filter(pk__in=ids).update(status=RegistrationStatus.EXPIRED, updated_at=now)
             _audit_bulk(ids=ids, action="registration.expired", reason=_("Protection period ended."))
-        # Windows end with their registration; also any stray window whose end passed.
-        ProtectionWindow.objects.filter(active=True).filter(registration_id__in=ids).update(active=False)
-        ProtectionWindow.objects.filter(active=True, ends_at__lte=now).update(active=False)
+        # Windows end with their registration; also any stray window whose end passed. One claim in id order with
+        # SKIP LOCKED, so workers running this at once never wait on each other's windows (no deadlock).
+        ending = ProtectionWindow.objects.filter(Q(registration_id__in=ids) | Q(ends_at__lte=now), active=True)
+        if connection_supports_skip_locked():
+            ending = ending.select_for_update(skip_locked=True)
+        ProtectionWindow.objects.filter(pk__in=list(ending.order_by("pk").values_list("pk", flat=True))).update(
+            active=False
+        )
 
     with transaction.atomic():
         soon = Registration.objects.filter(
