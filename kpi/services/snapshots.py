@@ -31,7 +31,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from leads.models import OPEN_STAGES, Lead, Offer, OfferStatus, Stage
@@ -139,16 +139,26 @@ def _minutes(value) -> Decimal | None:
     return _q(value, "0.1")
 
 
-def fx_rate_expr(currency_ref: str, date_expr):
-    """Rate to the reporting currency valid on a date: 1 for the reporting currency, else the latest stored rate."""
-    latest = ExchangeRate.objects.filter(currency=OuterRef(currency_ref), valid_from__lte=date_expr).order_by(
-        "-valid_from"
-    )
-    return Case(
-        When(**{currency_ref: settings.PRM_REPORTING_CURRENCY}, then=Value(Decimal(1))),
-        default=Subquery(latest.values("rate")[:1]),
-        output_field=DecimalField(max_digits=14, decimal_places=6),
-    )
+def fx_rate_expr(currency_ref: str, moment_ref: str, *, since: datetime.datetime) -> Case:
+    """Rate to the reporting currency in force at a moment: 1 for the reporting currency, else the latest stored
+    rate whose day (in the vendor's time zone) has begun; NULL when there is none.
+
+    Stored rates are few, so they go into the statement as constants (newest first per currency, back to the one
+    in force at `since`): no lookup per row, and the aggregate around it can run on parallel workers.
+    """
+    tz = vendor_tz()
+    whens = [When(**{currency_ref: settings.PRM_REPORTING_CURRENCY}, then=Value(Decimal(1)))]
+    complete = set()  # currencies whose rate in force at `since` is already in
+    for currency, valid_from, rate in ExchangeRate.objects.order_by("currency", "-valid_from").values_list(
+        "currency", "valid_from", "rate"
+    ):
+        if currency in complete:
+            continue
+        begins = datetime.datetime.combine(valid_from, datetime.time.min, tzinfo=tz)
+        whens.append(When(**{currency_ref: currency, f"{moment_ref}__gte": begins}, then=Value(rate)))
+        if begins <= since:
+            complete.add(currency)
+    return Case(*whens, default=Value(None), output_field=DecimalField(max_digits=14, decimal_places=6))
 
 
 def _offer_kpis(start, end) -> dict[int, dict]:
@@ -174,7 +184,6 @@ def _offer_kpis(start, end) -> dict[int, dict]:
 
 
 def _lead_kpis(start, end, hygiene_days: set[int]) -> dict[int, dict]:
-    tz = vendor_tz()
     in_window = Q(won_at__gte=start, won_at__lt=end)
     won = Q(stage=Stage.WON)
     fc_window = Q(accepted_at__gte=start, accepted_at__lt=end, first_contact_due__isnull=False)
@@ -189,7 +198,7 @@ def _lead_kpis(start, end, hygiene_days: set[int]) -> dict[int, dict]:
         "won": Count("id", filter=won & in_window),
         "lost": Count("id", filter=Q(stage=Stage.LOST, closed_at__gte=start, closed_at__lt=end)),
         "revenue": Sum(
-            F("value") * fx_rate_expr("currency", OuterRef("won_day")),
+            F("value") * fx_rate_expr("currency", "won_at", since=year_start),
             filter=won & Q(won_at__gte=year_start, won_at__lt=end),
             output_field=DecimalField(max_digits=20, decimal_places=2),
         ),
@@ -200,12 +209,7 @@ def _lead_kpis(start, end, hygiene_days: set[int]) -> dict[int, dict]:
         aggregates[f"fresh_{n}"] = Count(
             "id", filter=open_ & (Q(last_activity_at__gte=cut) | Q(updated_at__gte=cut)), output_field=IntegerField()
         )
-    qs = (
-        Lead.objects.filter(partner__isnull=False)
-        .annotate(won_day=TruncDate("won_at", tzinfo=tz))
-        .values("partner_id")
-        .annotate(**aggregates)
-    )
+    qs = Lead.objects.filter(partner__isnull=False).values("partner_id").annotate(**aggregates)
     return {r["partner_id"]: r for r in qs.order_by()}
 
 

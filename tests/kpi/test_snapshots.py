@@ -109,6 +109,19 @@ def test_win_rate_revenue_with_exchange_rates_and_cycle(partner, day):
     assert s.avg_cycle_days == Decimal("20.0")
 
 
+def test_revenue_rate_changes_at_the_start_of_its_day_in_the_vendors_time_zone(partner, day):
+    change = day - datetime.timedelta(days=10)
+    ExchangeRateFactory(currency="EUR", valid_from=day - datetime.timedelta(days=400), rate=Decimal("90"))
+    ExchangeRateFactory(currency="EUR", valid_from=change, rate=Decimal("100"))
+    ExchangeRateFactory(currency="EUR", valid_from=day + datetime.timedelta(days=1), rate=Decimal("1"))  # future
+    day_before = change - datetime.timedelta(days=1)
+    LeadFactory(partner=partner, stage=Stage.WON, value=Decimal("1"), currency="EUR", won_at=at(day_before, 23, 30))
+    LeadFactory(partner=partner, stage=Stage.WON, value=Decimal("10"), currency="EUR", won_at=at(change, 0, 30))
+    LeadFactory(partner=partner, stage=Stage.WON, value=Decimal("1000"), currency="GBP", won_at=at(change))  # no rate
+    # 1 × 90 (old rate until midnight) + 10 × 100; the GBP deal has no rate and is left out
+    assert snap(partner, day).won_revenue_12m == Decimal("1090.00")
+
+
 def test_rating_people_and_mandatory_training(partner, day):
     for rating, status in ((5, ReviewStatus.PUBLISHED), (4, ReviewStatus.PUBLISHED), (1, ReviewStatus.SUBMITTED)):
         CustomerReview.objects.create(
