@@ -31,3 +31,11 @@ def leads_reclaim() -> dict:
     from leads.services.conflict import leads_reclaim as reclaim
 
     return reclaim()
+
+
+@shared_task
+def leads_route_new() -> int:
+    """Every minute: route leads left in stage NEW (e.g. an import whose batch failed), 500 per transaction."""
+    from leads.services.routing import leads_route_new as route_new
+
+    return route_new()
