@@ -182,6 +182,10 @@ def _str(value) -> str | None:
     return None if value is None else str(value)
 
 
+def _weight(total: Decimal) -> int:
+    return max(1, int(total.to_integral_value()))
+
+
 def candidate_score(
     *, allocation_weight: int, sla_score, win_rate, rating, load: int, capacity: int, weights: RoutingWeights
 ) -> dict:
@@ -194,7 +198,7 @@ def candidate_score(
     fixed, subtotal = _fixed_factors(allocation_weight, _str(sla_score), _str(win_rate), _str(rating), points)
     spare, earned = _spare_factor(load, capacity, points[4])
     total = subtotal + earned
-    return {"factors": {**fixed, "spare_capacity": spare}, "weight": max(1, int(total.to_integral_value()))}
+    return {"factors": {**fixed, "spare_capacity": spare}, "weight": _weight(total)}
 
 
 def swrr_pick(candidates: list[tuple[int, int, int]]) -> tuple[int, dict[int, int]]:
@@ -295,20 +299,44 @@ def _eligible_sql(*, postgres: bool) -> str:
         )
         for kind in LeadKind.values
     )
-    leads = "= ANY(%(leads)s)" if postgres else "IN (SELECT value FROM json_each(%(leads)s))"
+    refused = _in([OfferStatus.DECLINED, OfferStatus.EXPIRED])
+    if postgres:
+        # Set-based for any number of leads: each lead's needed competencies and each regional partner's held ones
+        # read once as arrays, then one hash join of leads to their regions' partners; "has all" is `<@`.
+        return f"""
+            WITH l AS (
+                SELECT l.id, l.region_id, l.kind,
+                       ARRAY(SELECT lc.competency_id FROM {t["lead_comps"]} lc WHERE lc.lead_id = l.id) AS needs
+                FROM {t["Lead"]} l WHERE l.id = ANY(%(leads)s)
+            ), held AS (
+                SELECT pc.partner_id, array_agg(pc.competency_id) AS comps FROM {t["partner_comps"]} pc
+                WHERE pc.partner_id IN (
+                    SELECT pr.partner_id FROM {t["regions"]} pr WHERE pr.region_id IN (SELECT region_id FROM l))
+                GROUP BY pc.partner_id
+            )
+            SELECT l.id, p.id
+            FROM l
+            JOIN {t["regions"]} pr ON pr.region_id = l.region_id
+            JOIN {t["Partner"]} p ON p.id = pr.partner_id
+            LEFT JOIN held ON held.partner_id = p.id
+            WHERE p.status IN {_in([PartnerStatus.ACTIVE])} AND (CASE l.kind {fits} ELSE FALSE END)
+              AND (cardinality(l.needs) = 0 OR l.needs <@ held.comps)
+              AND NOT EXISTS (
+                  SELECT 1 FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.partner_id = p.id AND o.status IN {refused})
+            ORDER BY l.id, p.id
+        """
     return f"""
         SELECT l.id, p.id
         FROM {t["Lead"]} l
         JOIN {t["regions"]} pr ON pr.region_id = l.region_id
         JOIN {t["Partner"]} p ON p.id = pr.partner_id
-        WHERE l.id {leads}
+        WHERE l.id IN (SELECT value FROM json_each(%(leads)s))
           AND p.status IN {_in([PartnerStatus.ACTIVE])} AND (CASE l.kind {fits} ELSE FALSE END)
-          AND NOT EXISTS (
+          AND NOT EXISTS (  -- has ALL needed competencies: none of them missing
               SELECT 1 FROM {t["lead_comps"]} lc WHERE lc.lead_id = l.id AND NOT EXISTS (
                   SELECT 1 FROM {t["partner_comps"]} pc WHERE pc.partner_id = p.id AND pc.competency_id = lc.competency_id))
           AND NOT EXISTS (
-              SELECT 1 FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.partner_id = p.id
-              AND o.status IN {_in([OfferStatus.DECLINED, OfferStatus.EXPIRED])})
+              SELECT 1 FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.partner_id = p.id AND o.status IN {refused})
         ORDER BY l.id, p.id
     """
 
@@ -476,6 +504,16 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
     loads = {pk: c.load for pk, c in partners.items()}
     changed: dict[int, int] = {}
     decisions, offered, queued = [], [], []
+    points = _points(weights) if weights else ()
+    # candidate_score's two cached parts, taken apart here: the fixed part once per partner, the spare-capacity
+    # part per load (the only input that changes during a batch).
+    fixed = {
+        pk: _fixed_factors(c.allocation_weight, _str(c.sla_score), _str(c.win_rate), _str(c.rating), points)[1]
+        for pk, c in partners.items()
+    }
+    inputs = {
+        pk: [pk, c.allocation_weight, _str(c.sla_score), _str(c.win_rate), _str(c.rating)] for pk, c in partners.items()
+    }
     for lead in leads:
         if lead.route_failures >= limit:
             reason = _("Declined or expired %(n)s times.") % {"n": lead.route_failures}
@@ -487,13 +525,9 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
             c = partners.get(pk)
             if c is None or loads[pk] >= c.capacity:
                 continue
-            weight = candidate_score(
-                allocation_weight=c.allocation_weight, sla_score=c.sla_score, win_rate=c.win_rate, rating=c.rating,
-                load=loads[pk], capacity=c.capacity, weights=weights,
-            )["weight"]  # fmt: skip
+            weight = _weight(fixed[pk] + _spare_factor(loads[pk], c.capacity, points[4])[1])
             weighted.append((pk, weight, credits[pk]))
-            rows.append([pk, c.allocation_weight, _str(c.sla_score), _str(c.win_rate), _str(c.rating), loads[pk],
-                         c.capacity, credits[pk]])  # fmt: skip
+            rows.append([*inputs[pk], loads[pk], c.capacity, credits[pk]])
         if not weighted:
             decisions.append(RoutingDecision(lead=lead, candidates=[], rule="no_eligible_partner",
                                              reason=_("No eligible partner.")))  # fmt: skip
@@ -504,7 +538,7 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
         changed.update(new_credits)
         loads[winner] += 1  # the offer below counts against its capacity for the next lead
         decisions.append(
-            RoutingDecision(lead=lead, chosen_id=winner, candidates=_compact(points=_points(weights), rows=rows),
+            RoutingDecision(lead=lead, chosen_id=winner, candidates=_compact(points=points, rows=rows),
                             rule="score_swrr", actor=actor)
         )  # fmt: skip
         offered.append((lead, decisions[-1], partners[winner]))

@@ -174,7 +174,9 @@ def test_same_state_gives_the_same_decision(msk):
     for _ in range(2):
         with transaction.atomic():
             decision = routing.lead_route(lead=lead)
-            chosen.append((decision.chosen_id, [(c["partner_id"], c["weight"]) for c in decision_candidates(decision=decision)]))
+            chosen.append(
+                (decision.chosen_id, [(c["partner_id"], c["weight"]) for c in decision_candidates(decision=decision)])
+            )
             transaction.set_rollback(True)
     assert chosen[0] == chosen[1]
 
@@ -258,7 +260,9 @@ def test_decline_needs_a_reason_and_reroutes_to_the_next_partner(msk):
         routing.offer_decline(offer=offer, user=PartnerUserFactory(partner=first), reason="  ")
     decision = routing.offer_decline(offer=offer, user=PartnerUserFactory(partner=first), reason="No engineers free")
     assert decision.chosen_id == second.pk
-    assert [c["partner_id"] for c in decision_candidates(decision=decision)] == [second.pk]  # the decliner is not a candidate again
+    assert [c["partner_id"] for c in decision_candidates(decision=decision)] == [
+        second.pk
+    ]  # the decliner is not a candidate again
     offer.refresh_from_db()
     lead.refresh_from_db()
     assert (offer.status, offer.reason) == (OfferStatus.DECLINED, "No engineers free")
