@@ -1,10 +1,8 @@
 """Reads for lead routing: the partner's offer inbox, the channel-manager queue and routing history."""
 
-from decimal import Decimal
-
 from django.db.models import Q, QuerySet
 
-from leads.services.routing import candidate_score
+from leads.services.routing import candidate_score, compact_rows
 from partners.models import Partner
 from prm.permissions import is_vendor, scope_for
 
@@ -95,12 +93,13 @@ def decision_candidates(*, decision: RoutingDecision) -> list[dict]:
     weights = RoutingWeights(
         tier_points=tier, sla_points=sla, win_rate_points=win, rating_points=rating, spare_capacity_points=spare
     )
-    names = dict(Partner.objects.filter(pk__in=[r[0] for r in stored["rows"]]).values_list("pk", "name"))
+    rows = compact_rows(stored)
+    names = dict(Partner.objects.filter(pk__in=[r[0] for r in rows]).values_list("pk", "name"))
     out = []
-    for pk, alloc, sla_score, win_rate, rating_value, load, capacity, credit in stored["rows"]:
+    for pk, alloc, sla_score, win_rate, rating_value, load, capacity, credit in rows:
         score = candidate_score(
-            allocation_weight=alloc, sla_score=_dec(sla_score), win_rate=_dec(win_rate), rating=_dec(rating_value),
-            load=load, capacity=capacity, weights=weights,
+            allocation_weight=alloc, sla_score=sla_score, win_rate=win_rate, rating=rating_value, load=load,
+            capacity=capacity, weights=weights,
         )  # fmt: skip
         out.append(
             {"partner_id": pk, "name": names.get(pk, f"#{pk}"), "weight": score["weight"], "factors": score["factors"],
@@ -111,7 +110,3 @@ def decision_candidates(*, decision: RoutingDecision) -> list[dict]:
         if c["chosen"]:
             c["credit_after"] -= total
     return out
-
-
-def _dec(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)

@@ -218,15 +218,35 @@ def swrr_pick(candidates: list[tuple[int, int, int]]) -> tuple[int, dict[int, in
 
 # --- the stored explanation ------------------------------------------------------------------------------------
 #
-# A decision stores each candidate's score inputs, not the computed factors: one short row per candidate
-# (~8x smaller than the factor dicts). leads.routing_selectors.decision_candidates recomputes the factors, points
-# and weights with candidate_score from the inputs and the weights in force, which are stored with the decision.
+# A decision stores each candidate's score inputs, not the computed factors: one short text row per candidate,
+# "partner_id allocation_weight sla win_rate rating load capacity credit_before" ("-" for a missing KPI), rows
+# joined by ";" (~4 KiB for 100 candidates instead of ~40 KiB of factor dicts, and one JSON value to parse instead
+# of thousands). leads.routing_selectors.decision_candidates recomputes the factors, points and weights with
+# candidate_score from these inputs and the weights in force, which are stored with the decision.
 
-COMPACT_COLUMNS = ("partner_id", "allocation_weight", "sla", "win_rate", "rating", "load", "capacity", "credit")
+COMPACT_COLUMNS = "partner_id allocation_weight sla win_rate rating load capacity credit"
 
 
-def _compact(*, points: tuple, rows: list[list]) -> dict:
-    return {"v": 2, "points": list(points), "columns": list(COMPACT_COLUMNS), "rows": rows}
+def _compact(*, points: tuple, rows: list[str]) -> dict:
+    return {"v": 2, "points": list(points), "columns": COMPACT_COLUMNS, "rows": ";".join(rows)}
+
+
+def compact_rows(stored: dict) -> list[tuple]:
+    """The candidates of a compact decision as (partner_id, allocation_weight, sla, win_rate, rating, load,
+    capacity, credit_before) with Decimals or None for the KPIs."""
+    out = []
+    for row in filter(None, stored["rows"].split(";")):
+        pk, alloc, sla, win, rating, load, capacity, credit = row.split(" ")
+        kpis = (None if v == "-" else Decimal(v) for v in (sla, win, rating))
+        out.append((int(pk), int(alloc), *kpis, int(load), int(capacity), int(credit)))
+    return out
+
+
+def _row_prefix(c: "Candidate") -> str:
+    return " ".join(
+        str(v)
+        for v in (c.pk, c.allocation_weight, *(("-" if v is None else v) for v in (c.sla_score, c.win_rate, c.rating)))
+    )
 
 
 # --- the router: set-based reads, bulk writes ------------------------------------------------------------------
@@ -287,8 +307,12 @@ def _tables() -> dict[str, str]:
 
 
 @functools.cache
-def _eligible_sql(*, postgres: bool) -> str:
-    """(lead id, partner id) for every partner that fits a lead, capacity aside (that is read under the lock)."""
+def _eligible_sql(*, postgres: bool, many: bool) -> str:
+    """(lead id, partner id) for every partner that fits a lead, capacity aside (that is read under the lock).
+
+    `many`: read each regional partner's competencies once up front (for a batch) rather than per fitting
+    (lead, partner) pair that needs any (cheaper for a single lead).
+    """
     t = _tables()
     fits = " ".join(
         f"WHEN '{kind}' THEN "
@@ -301,29 +325,31 @@ def _eligible_sql(*, postgres: bool) -> str:
     )
     refused = _in([OfferStatus.DECLINED, OfferStatus.EXPIRED])
     if postgres:
-        # Set-based for any number of leads: each lead's needed competencies and each regional partner's held ones
-        # read once as arrays, then one hash join of leads to their regions' partners; "has all" is `<@`.
+        # Set-based for any number of leads: each lead's needed competencies read once as an array; the partners of
+        # the leads' regions expanded once into (region, kind they may take, held competencies); then one hash join
+        # on (region, kind), "has all needed" being `<@`, and the refusals as an anti-join.
+        held = f"ARRAY(SELECT pc.competency_id FROM {t['partner_comps']} pc WHERE pc.partner_id = {{id}})"
         return f"""
             WITH l AS (
                 SELECT l.id, l.region_id, l.kind,
                        ARRAY(SELECT lc.competency_id FROM {t["lead_comps"]} lc WHERE lc.lead_id = l.id) AS needs
                 FROM {t["Lead"]} l WHERE l.id = ANY(%(leads)s)
-            ), held AS (
-                SELECT pc.partner_id, array_agg(pc.competency_id) AS comps FROM {t["partner_comps"]} pc
-                WHERE pc.partner_id IN (
+            ), p AS MATERIALIZED (  -- once per partner, not once per (lead, partner)
+                SELECT p.id, p.program_model, p.partner_type, {held.format(id="p.id") if many else "NULL"} AS held
+                FROM {t["Partner"]} p
+                WHERE p.status IN {_in([PartnerStatus.ACTIVE])} AND p.id IN (
                     SELECT pr.partner_id FROM {t["regions"]} pr WHERE pr.region_id IN (SELECT region_id FROM l))
-                GROUP BY pc.partner_id
+            ), fit AS MATERIALIZED (
+                SELECT p.id, pr.region_id, k.kind, p.held
+                FROM p JOIN {t["regions"]} pr ON pr.partner_id = p.id CROSS JOIN (SELECT DISTINCT kind FROM l) AS k
+                WHERE pr.region_id IN (SELECT region_id FROM l) AND (CASE k.kind {fits} ELSE FALSE END)
             )
-            SELECT l.id, p.id
-            FROM l
-            JOIN {t["regions"]} pr ON pr.region_id = l.region_id
-            JOIN {t["Partner"]} p ON p.id = pr.partner_id
-            LEFT JOIN held ON held.partner_id = p.id
-            WHERE p.status IN {_in([PartnerStatus.ACTIVE])} AND (CASE l.kind {fits} ELSE FALSE END)
-              AND (cardinality(l.needs) = 0 OR l.needs <@ held.comps)
+            SELECT l.id, fit.id
+            FROM l JOIN fit ON fit.region_id = l.region_id AND fit.kind = l.kind
+            WHERE (cardinality(l.needs) = 0 OR l.needs <@ {"fit.held" if many else held.format(id="fit.id")})
               AND NOT EXISTS (
-                  SELECT 1 FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.partner_id = p.id AND o.status IN {refused})
-            ORDER BY l.id, p.id
+                  SELECT 1 FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.partner_id = fit.id AND o.status IN {refused})
+            ORDER BY l.id, fit.id
         """
     return f"""
         SELECT l.id, p.id
@@ -370,7 +396,8 @@ def _eligible_ids(*, lead_ids) -> dict[int, list[int]]:
     if not lead_ids:
         return out
     with connection.cursor() as cursor:
-        cursor.execute(_eligible_sql(postgres=connection.vendor == "postgresql"), {"leads": _ids_param(lead_ids)})
+        sql = _eligible_sql(postgres=connection.vendor == "postgresql", many=len(lead_ids) > 1)
+        cursor.execute(sql, {"leads": _ids_param(lead_ids)})
         for lead_id, partner_id in cursor.fetchall():
             out.setdefault(lead_id, []).append(partner_id)
     return out
@@ -511,9 +538,7 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
         pk: _fixed_factors(c.allocation_weight, _str(c.sla_score), _str(c.win_rate), _str(c.rating), points)[1]
         for pk, c in partners.items()
     }
-    inputs = {
-        pk: [pk, c.allocation_weight, _str(c.sla_score), _str(c.win_rate), _str(c.rating)] for pk, c in partners.items()
-    }
+    inputs = {pk: _row_prefix(c) for pk, c in partners.items()}
     for lead in leads:
         if lead.route_failures >= limit:
             reason = _("Declined or expired %(n)s times.") % {"n": lead.route_failures}
@@ -527,7 +552,7 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
                 continue
             weight = _weight(fixed[pk] + _spare_factor(loads[pk], c.capacity, points[4])[1])
             weighted.append((pk, weight, credits[pk]))
-            rows.append([*inputs[pk], loads[pk], c.capacity, credits[pk]])
+            rows.append(f"{inputs[pk]} {loads[pk]} {c.capacity} {credits[pk]}")
         if not weighted:
             decisions.append(RoutingDecision(lead=lead, candidates=[], rule="no_eligible_partner",
                                              reason=_("No eligible partner.")))  # fmt: skip
