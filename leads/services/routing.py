@@ -281,8 +281,8 @@ class Candidate:
 
 def _decimal(value, places: int) -> Decimal | None:
     """Raw cursors give floats on SQLite; the ORM would give Decimals quantized to the field (same str() in JSON)."""
-    if value is None:
-        return None
+    if value is None or isinstance(value, Decimal):  # PostgreSQL already gives the column's scale
+        return value
     return Decimal(str(value)).quantize(Decimal(1).scaleb(-places))
 
 
@@ -344,12 +344,12 @@ def _eligible_sql(*, postgres: bool, many: bool) -> str:
                 FROM p JOIN {t["regions"]} pr ON pr.partner_id = p.id CROSS JOIN (SELECT DISTINCT kind FROM l) AS k
                 WHERE pr.region_id IN (SELECT region_id FROM l) AND (CASE k.kind {fits} ELSE FALSE END)
             )
-            SELECT l.id, fit.id
+            SELECT l.id, array_agg(fit.id ORDER BY fit.id)  -- one row per lead: fewer rows to ship and build
             FROM l JOIN fit ON fit.region_id = l.region_id AND fit.kind = l.kind
             WHERE (cardinality(l.needs) = 0 OR l.needs <@ {"fit.held" if many else held.format(id="fit.id")})
               AND NOT EXISTS (
                   SELECT 1 FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.partner_id = fit.id AND o.status IN {refused})
-            ORDER BY l.id, fit.id
+            GROUP BY l.id
         """
     return f"""
         SELECT l.id, p.id
@@ -398,8 +398,11 @@ def _eligible_ids(*, lead_ids) -> dict[int, list[int]]:
     with connection.cursor() as cursor:
         sql = _eligible_sql(postgres=connection.vendor == "postgresql", many=len(lead_ids) > 1)
         cursor.execute(sql, {"leads": _ids_param(lead_ids)})
-        for lead_id, partner_id in cursor.fetchall():
-            out.setdefault(lead_id, []).append(partner_id)
+        for lead_id, partner_ids in cursor.fetchall():
+            if isinstance(partner_ids, list):  # PostgreSQL: one row per lead
+                out[lead_id] = partner_ids
+            else:
+                out.setdefault(lead_id, []).append(partner_ids)
     return out
 
 
@@ -539,6 +542,7 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
         for pk, c in partners.items()
     }
     inputs = {pk: _row_prefix(c) for pk, c in partners.items()}
+    weights_at: dict[tuple[int, int], int] = {}  # (partner, load) → weight: loads change only for winners
     for lead in leads:
         if lead.route_failures >= limit:
             reason = _("Declined or expired %(n)s times.") % {"n": lead.route_failures}
@@ -550,7 +554,11 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
             c = partners.get(pk)
             if c is None or loads[pk] >= c.capacity:
                 continue
-            weight = _weight(fixed[pk] + _spare_factor(loads[pk], c.capacity, points[4])[1])
+            weight = weights_at.get((pk, loads[pk]))
+            if weight is None:
+                weight = weights_at[pk, loads[pk]] = _weight(
+                    fixed[pk] + _spare_factor(loads[pk], c.capacity, points[4])[1]
+                )
             weighted.append((pk, weight, credits[pk]))
             rows.append(f"{inputs[pk]} {loads[pk]} {c.capacity} {credits[pk]}")
         if not weighted:
