@@ -1,8 +1,9 @@
 """Routing vendor leads to partners: eligibility, a data-configured score with smooth weighted round-robin,
 offers with business-hour deadlines, accept/decline/expiry with automatic re-routing, and the manual queue.
 
-Lock order everywhere: offer row → lead row → partner rows (by id). Accept and expiry both lock the offer and
-re-check its status, so a lead never gets two owners.
+Lock order everywhere: offer row → lead rows → partner rows (by id, all in one statement). Accept and expiry both
+lock the offer and re-check its status, so a lead never gets two owners. Partner.open_load is kept by database
+triggers (leads migration 0010), so a write that changes several partners' load locks those partners first.
 """
 
 import csv
@@ -753,7 +754,8 @@ def offer_decline(*, offer: Offer, user: User, reason: str) -> RoutingDecision:
 
 def _close_and_reroute(*, offer: Offer, status: str, user: User | None, reason: str) -> RoutingDecision:
     # Closing the offer changes its partner's open_load (a trigger), and re-routing locks the candidates: lock
-    # both together in id order first, as every router does, so two transactions never wait on each other.
+    # the lead, then all those partners together in id order, as every router does, so none wait on each other.
+    Lead.objects.select_for_update().filter(pk=offer.lead_id).values_list("pk").get()
     partners_lock(ids=[offer.partner_id, *_eligible_ids(lead_ids=[offer.lead_id]).get(offer.lead_id, [])])
     offer.status, offer.responded_at, offer.responded_by, offer.reason = status, timezone.now(), user, reason
     offer.save(update_fields=["status", "responded_at", "responded_by", "reason", "updated_at"])

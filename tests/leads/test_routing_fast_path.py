@@ -1,4 +1,4 @@
-"""The router's hand-written candidate statement must agree with the ORM statement of the eligibility rules."""
+"""The router's hand-written candidate statements must agree with the ORM statement of the eligibility rules."""
 
 import random
 from datetime import datetime
@@ -73,6 +73,11 @@ def test_fast_path_matches_eligible_partners_on_random_data():
         assert fast == orm, lead.pk
         checked += bool(orm)
     assert checked >= 10  # the comparison was not vacuous
+    # The batch form of the statement (all leads at once) finds the same partners as the single-lead form.
+    together = routing._eligible_ids(lead_ids=[lead.pk for lead in leads])
+    assert together == {
+        lead.pk: ids for lead in leads if (ids := routing._eligible_ids(lead_ids=[lead.pk]).get(lead.pk))
+    }
 
 
 def test_offer_uses_the_first_sla_policy_when_the_partner_has_none():
