@@ -11,7 +11,10 @@ from partners.models import Metric
 class KpiSnapshot(models.Model):
     """One partner's KPIs for one day over a rolling window; kept per day so trends can be drawn."""
 
-    partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="kpi_snapshots")
+    # No index of its own: the unique (partner, date) index serves lookups by partner.
+    partner = models.ForeignKey(
+        "partners.Partner", on_delete=models.CASCADE, related_name="kpi_snapshots", db_index=False
+    )
     date = models.DateField()
     window_days = models.PositiveSmallIntegerField(default=90)
     offers_total = models.PositiveIntegerField(default=0)

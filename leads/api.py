@@ -275,7 +275,13 @@ class LeadViewSet(
             normalized = sync.customer_normalize_name(ref["name"]) or ref["name"].lower()
             key = (ref["tax_id"].strip(), normalized, ref["name"], ref["country"].upper())
             customer_id = sync.customers_resolve([key])[key]
-            lead = sync.lead_create_from_api(partner_id=partner, customer_id=customer_id, actor=request.user, **data)
+            lead = sync.lead_create_from_api(
+                partner_id=partner,
+                customer_id=customer_id,
+                actor=request.user,
+                by_partner=self.key_partner_id is not None,
+                **data,
+            )
         self._etag_object = lead
         return Response(LeadSerializer(lead).data, status=201)
 
@@ -315,10 +321,14 @@ class LeadViewSet(
     @extend_schema(request=LeadBulkRequestSerializer, responses=BulkResultSerializer)
     @action(detail=False, methods=["post"], url_path="bulk-upsert")
     def bulk_upsert(self, request):
-        """Create or update up to 5,000 leads by (source_system, external_id); one result per item."""
-        items = _items(request)
-        results = sync.leads_bulk_upsert(items=items, partner_id=self.key_partner_id, actor=request.user)
-        return Response({"results": [r.as_dict() for r in results]})
+        """Create or update up to 5,000 leads by (source_system, external_id); one result per item.
+
+        A partner key's new deals are deal registrations: checked for conflicts right after the request (see
+        `/registrations/?lead=`), protected and workable only once approved. A registered deal keeps its customer.
+        """
+        with sync.gc_paused():  # parsing 5,000 items is part of the batch's allocations
+            results = sync.leads_bulk_upsert(items=_items(request), partner_id=self.key_partner_id, actor=request.user)
+            return Response({"results": [r.as_dict() for r in results]})
 
 
 def _items(request) -> list:
@@ -385,5 +395,8 @@ class ActivityViewSet(
     @action(detail=False, methods=["post"], url_path="bulk-upsert")
     def bulk_upsert(self, request):
         """Create or update up to 5,000 activities by (source_system, external_id); one result per item."""
-        results = sync.activities_bulk_upsert(items=_items(request), partner_id=self.key_partner_id, actor=request.user)
-        return Response({"results": [r.as_dict() for r in results]})
+        with sync.gc_paused():
+            results = sync.activities_bulk_upsert(
+                items=_items(request), partner_id=self.key_partner_id, actor=request.user
+            )
+            return Response({"results": [r.as_dict() for r in results]})

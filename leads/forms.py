@@ -88,7 +88,12 @@ class CoSellForm(forms.Form):
 
     def __init__(self, *args, lead, **kwargs):
         super().__init__(*args, **kwargs)
-        partners = Partner.objects.filter(status=PartnerStatus.ACTIVE).exclude(pk=lead.partner_id).order_by("name")
+        partners = (
+            Partner.objects.filter(status=PartnerStatus.ACTIVE)
+            .exclude(pk=lead.partner_id)
+            .only("id", "name")
+            .order_by("name")
+        )
         for i in range(self.ROWS):
             self.fields[f"partner_{i}"] = forms.ModelChoiceField(
                 label=_("Co-seller"), queryset=partners, required=False

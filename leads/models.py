@@ -71,10 +71,12 @@ class Stage(models.TextChoices):
     NEGOTIATION = "negotiation", _("Negotiation")
     WON = "won", _("Won")
     LOST = "lost", _("Lost")
+    # Closed by the registration decision, not by the partner: neither open nor won/lost (win rate unaffected).
+    REJECTED = "rejected", _("Registration rejected")
 
 
 OPEN_STAGES = (Stage.REGISTERED, Stage.QUALIFIED, Stage.PROPOSAL, Stage.NEGOTIATION)
-CLOSED_STAGES = (Stage.WON, Stage.LOST)
+CLOSED_STAGES = (Stage.WON, Stage.LOST, Stage.REJECTED)
 
 
 class Lead(TimeStampedModel):
@@ -129,6 +131,9 @@ class Lead(TimeStampedModel):
                 condition=Q(partner__isnull=False) | Q(stage__in=["new", "queue", "offered"]),
             ),
             models.CheckConstraint(name="lead_won_has_date", condition=~Q(stage="won") | Q(won_at__isnull=False)),
+            models.CheckConstraint(
+                name="lead_rejected_is_closed", condition=~Q(stage="rejected") | Q(closed_at__isnull=False)
+            ),
         ]
         indexes = [
             models.Index(fields=["partner", "stage"], name="lead_partner_stage_idx"),
@@ -305,6 +310,8 @@ class RoutingDecision(models.Model):
 
     class Meta:
         ordering = ["-decided_at", "-id"]
+        # The routing queue pages through the newest decisions (one per routing, millions at scale).
+        indexes = [models.Index(fields=["-decided_at", "-id"], name="routing_decision_recent_idx")]
 
     def __str__(self):
         return f"{self.rule} → {self.chosen_id}"
@@ -334,6 +341,10 @@ class Offer(TimeStampedModel):
             models.Index(fields=["partner", "status"], name="offer_partner_status_idx"),
             # The router counts each candidate's pending offers on every decision: a small index of only those.
             models.Index(fields=["partner"], name="offer_pending_partner_idx", condition=Q(status="pending")),
+            # The routing queue's "recently expired offers" (a scan of every offer otherwise).
+            models.Index(
+                fields=["-responded_at", "-id"], name="offer_expired_recent_idx", condition=Q(status="expired")
+            ),
         ]
 
 

@@ -7,6 +7,7 @@ from partners.models import Partner
 from prm.permissions import is_vendor, scope_for
 
 from .models import Lead, Offer, OfferStatus, RoutingDecision, RoutingWeights, Stage
+from .services.routing import SCORE_FACTORS
 
 
 def offer_list(*, viewer, filters: dict | None = None) -> QuerySet[Offer]:
@@ -72,6 +73,8 @@ def lead_routing_history(*, viewer, lead_id: int) -> dict:
         d.ranked = sorted(
             decision_candidates(decision=d), key=lambda c: (not c.get("chosen"), -c.get("weight", 0), c["partner_id"])
         )
+        for c in d.ranked:
+            c["factor_cells"] = [c.get("factors", {}).get(name, {}) for name in SCORE_FACTORS]
     offers = lead.offers.select_related("partner", "responded_by").order_by("-offered_at", "-pk")
     return {
         "lead": lead,

@@ -1,13 +1,23 @@
 from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
+from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from rapidfuzz import fuzz, process
 
 from prm.permissions import is_partner_user, is_vendor, scope_for
 
-from .models import CoSell, Customer, Lead, ProtectionWindow, Registration, RegistrationStatus
+from .models import (
+    CLOSED_STAGES,
+    OPEN_STAGES,
+    CoSell,
+    Customer,
+    Lead,
+    ProtectionWindow,
+    Registration,
+    RegistrationStatus,
+)
 from .normalize import domain_normalize, name_normalize, name_prefix, tax_id_normalize
 
 # Soft-match candidates fetched from SQL at most; the prefix index keeps this list short in practice.
@@ -21,12 +31,15 @@ def deal_list(*, viewer, filters: dict | None = None) -> QuerySet[Lead]:
     if is_vendor(viewer):
         pass
     elif is_partner_user(viewer):
-        cosold = CoSell.objects.filter(lead=OuterRef("pk"), partner_id=viewer.partner_id)
-        qs = qs.filter(Q(partner_id=viewer.partner_id) | Exists(cosold))
+        # The (few) co-sold ids first: `partner = X OR EXISTS (co-sell)` cannot use an index and scans every lead.
+        cosold = list(CoSell.objects.filter(partner_id=viewer.partner_id).values_list("lead_id", flat=True))
+        qs = qs.filter(Q(partner_id=viewer.partner_id) | Q(pk__in=cosold))
     else:
         qs = qs.none()
     if stage := filters.get("stage"):
         qs = qs.filter(stage=stage)
+    if (state := filters.get("state")) in ("open", "closed"):
+        qs = qs.filter(stage__in=OPEN_STAGES if state == "open" else CLOSED_STAGES)
     if q := filters.get("q"):
         qs = qs.filter(Q(title__icontains=q) | Q(customer__name__icontains=q))
     return qs.order_by("-created_at", "-id")
@@ -171,16 +184,22 @@ def registration_list(*, viewer, filters: dict | None = None) -> QuerySet[Regist
     return qs.order_by("-created_at", "-id")
 
 
-def registration_review_queue() -> list[Registration]:
-    """Pending registrations, oldest first, each with `matched` = the registrations it collides with.
+REVIEW_PAGE_SIZE = 25
 
-    Vendor-only: the matched registrations name the other partner. Three queries whatever the size.
+
+def registration_review_queue(*, page=None) -> Page:
+    """One page of pending registrations, oldest first, each with `matched` = the registrations it collides with.
+
+    Vendor-only: the matched registrations name the other partner. Four queries whatever the size; a page, because
+    each registration renders as a large side-by-side card.
     """
-    pending = list(
+    queue = (
         Registration.objects.filter(status=RegistrationStatus.PENDING_REVIEW)
         .select_related("lead__customer", "partner", "submitted_by")
-        .order_by("created_at", "id")[:200]
+        .order_by("created_at", "id")
     )
+    page = Paginator(queue, REVIEW_PAGE_SIZE).get_page(page)
+    pending = page.object_list = list(page.object_list)
     ids = {m.get("registration_id") for r in pending for m in r.matches if m.get("registration_id")}
     customer_ids = {m.get("customer_id") for r in pending for m in r.matches if m.get("customer_id")}
     others = Registration.objects.select_related("lead__customer", "partner").in_bulk(ids)
@@ -194,7 +213,7 @@ def registration_review_queue() -> list[Registration]:
             }
             for m in r.matches
         ]
-    return pending
+    return page
 
 
 def registration_matches(*, registration: Registration) -> list[dict]:

@@ -39,3 +39,12 @@ def leads_route_new() -> int:
     from leads.services.routing import leads_route_new as route_new
 
     return route_new()
+
+
+@shared_task
+def registrations_check_task(lead_ids: list[int] | None = None, submitted_by_id: int | None = None) -> int:
+    """Right after a partner's CRM created deals through the API, and every 5 minutes for any left over: register
+    and decide them by the deal-registration rules."""
+    from leads.services.registration import registrations_check
+
+    return registrations_check(lead_ids=lead_ids, submitted_by_id=submitted_by_id)

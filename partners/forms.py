@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from prm.forms import apply_service_errors
-from prm.models import VENDOR_ROLES, User
+from prm.models import PARTNER_ROLES, VENDOR_ROLES, Role, User
 
 from . import services
 from .models import (
@@ -131,6 +131,21 @@ class ContactForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
     email = forms.EmailField(label=_("E-mail"))
     phone = forms.CharField(label=_("Phone"), max_length=40, required=False)
+
+
+PARTNER_ROLE_CHOICES = [(r.value, r.label) for r in PARTNER_ROLES]
+
+
+class TeamInviteForm(forms.Form):
+    prefix = "invite"
+    email = forms.EmailField(label=_("E-mail"))
+    first_name = forms.CharField(label=_("First name"), max_length=150)
+    last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
+    role = forms.ChoiceField(label=_("Role"), choices=PARTNER_ROLE_CHOICES, initial=Role.PARTNER_SALES)
+
+
+class TeamRoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=PARTNER_ROLE_CHOICES)
 
 
 class ProfileForm(forms.Form):

@@ -230,7 +230,7 @@ class Partner(TimeStampedModel):
     kpi_win_rate = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True, editable=False)
     kpi_rating = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True, editable=False)
     # Pending offers plus routed leads still open (what lead_capacity limits). Kept exact by database triggers on
-    # the offer and lead tables (leads migration 0010), in the transaction that changes them; never written here.
+    # the offer and lead tables (leads migration 0013), in the transaction that changes them; never written here.
     open_load = models.PositiveIntegerField(default=0, editable=False)
     joined_at = models.DateField(null=True, blank=True)
 

@@ -20,6 +20,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from prm.models import User
 from prm.permissions import is_partner_user, is_vendor
 
 from .models import CustomerReview, Partner, PartnerStatus, ReviewStatus, Tier
@@ -96,9 +97,20 @@ def partner_get(*, viewer, pk: int) -> Partner:
     return (
         partner_list(viewer=viewer)
         .select_related("parent", "exclusive_region", "sla_policy")
-        .prefetch_related("regions", "competencies", "industries", "contacts", "staff")
+        .prefetch_related("regions", "competencies", "industries", "contacts")
         .get(pk=pk)
     )
+
+
+def partner_team(*, partner: Partner) -> QuerySet[User]:
+    """The company's user accounts, active ones first (the team page and the partner page)."""
+    return User.objects.filter(partner=partner).order_by("-is_active", "last_name", "first_name", "email")
+
+
+def partner_user_get(*, viewer, pk: int) -> User:
+    """A colleague the viewer may manage: only a user of the viewer's own partner (else User.DoesNotExist)."""
+    qs = User.objects.filter(partner_id=viewer.partner_id) if is_partner_user(viewer) else User.objects.none()
+    return qs.get(pk=pk)
 
 
 def partner_onboarding_readiness(*, partner: Partner) -> dict:

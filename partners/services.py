@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -14,7 +14,7 @@ from stdnum.eu import vat
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.ru import inn
 
-from prm.models import NotificationKind, Role, User
+from prm.models import PARTNER_ROLES, NotificationKind, Role, User
 from prm.selectors import channel_managers, partner_admins
 from prm.services import audit_record, notify
 from prm.webhooks import webhook_emit
@@ -201,7 +201,11 @@ def _partner_admin_create(*, partner: Partner, actor: User) -> User | None:
     return user
 
 
-def _set_password_email(*, user: User) -> None:
+def _set_password_email(*, user: User, body: str = "", **context) -> None:
+    """The link a new account without a password uses to set one (onboarding and team invitations).
+
+    `body` is the message with a %(link)s placeholder (and any `context` ones); the onboarding text by default."""
+    body = body or _("Your company's partner agreement is signed. Set your password to sign in:\n\n%(link)s")
     link = _site_url(
         reverse(
             "password_reset_confirm",
@@ -213,7 +217,7 @@ def _set_password_email(*, user: User) -> None:
     )
     send_mail(
         _("Your partner portal account"),
-        _("Your company's partner agreement is signed. Set your password to sign in:\n\n%(link)s") % {"link": link},
+        body % {**context, "link": link},
         None,
         [user.email],
     )
@@ -443,3 +447,116 @@ def review_moderate(*, review: CustomerReview, publish: bool, actor: User, reaso
         review.save(update_fields=["status", "moderated_by", "moderation_reason", "updated_at"])
         audit_record(actor=actor, action=f"review.{review.status}", target=review, reason=reason)
     return review
+
+
+# --- Partner staff: a partner admin manages the company's own user accounts ------------------------------------
+
+
+def _team_lock(*, partner_id: int, actor: User) -> None:
+    """Serialise team changes per company (the partner row lock) and re-check the actor under it, so two admins
+    demoting or deactivating each other at once cannot leave the company without an active admin."""
+    Partner.objects.select_for_update().filter(pk=partner_id).first()
+    if not partner_admins(partner=partner_id).filter(pk=actor.pk).exists():
+        raise PermissionDenied
+
+
+def _keep_an_admin(*, user: User) -> None:
+    """Raise when `user` is the company's last active partner admin."""
+    others = partner_admins(partner=user.partner_id).exclude(pk=user.pk)
+    if user.role == Role.PARTNER_ADMIN and user.is_active and not others.exists():
+        raise ValidationError(_("%(name)s is the company's only active partner admin.") % {"name": user})
+
+
+def _role_check(role: str) -> None:
+    if role not in PARTNER_ROLES:
+        raise ValidationError({"role": _("Choose a partner role.")})
+
+
+def partner_user_invite(
+    *, partner: Partner, actor: User, email: str, first_name: str, last_name: str, role: str
+) -> User:
+    """Create a colleague's account without a password and e-mail the set-password link (as onboarding does)."""
+    _role_check(role)
+    email = email.strip().lower()
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is not None and existing.partner_id == partner.pk:
+        raise ValidationError({"email": _("A colleague already has this e-mail: change or reactivate that account.")})
+    if existing is not None:
+        raise ValidationError({"email": _("An account with this e-mail already exists.")})
+    user = User(email=email, first_name=first_name.strip(), last_name=last_name.strip(), role=role, partner=partner)
+    user.set_unusable_password()
+    user.full_clean(exclude=["password"])
+    with transaction.atomic():
+        _team_lock(partner_id=partner.pk, actor=actor)
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError as exc:  # invited by someone else a moment ago
+            raise ValidationError({"email": _("An account with this e-mail already exists.")}) from exc
+        audit_record(
+            actor=actor,
+            action="security.user_created",
+            target=user,
+            partner=partner,
+            data={"email": email, "role": role},
+        )
+        body = _(
+            "%(name)s invited you to the partner portal account of %(company)s. Set your password to sign in:\n\n%(link)s"
+        )
+        context = {"name": str(actor), "company": partner.name}
+        transaction.on_commit(lambda: _set_password_email(user=user, body=body, **context))
+    return user
+
+
+def partner_user_role_set(*, user: User, role: str, actor: User) -> User:
+    """Change a colleague's (or one's own) role; a security event in the audit trail."""
+    _role_check(role)
+    with transaction.atomic():
+        _team_lock(partner_id=user.partner_id, actor=actor)
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if user.role == role:
+            raise ValidationError({"role": _("%(name)s already has this role.") % {"name": user}})
+        if role != Role.PARTNER_ADMIN:
+            _keep_an_admin(user=user)
+        previous = user.role
+        user.role = role
+        user.save(update_fields=["role", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="security.role_changed",
+            target=user,
+            partner=user.partner,
+            data={"role": role, "from": previous},
+        )
+    return user
+
+
+def _active_set(*, user: User, actor: User, active: bool) -> User:
+    with transaction.atomic():
+        _team_lock(partner_id=user.partner_id, actor=actor)
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if user.pk == actor.pk:
+            raise ValidationError(_("You cannot deactivate or reactivate your own account."))
+        if user.is_active == active:
+            raise ValidationError(_("Nothing to change: the account is already in this state."))
+        if not active:
+            _keep_an_admin(user=user)
+        user.is_active = active
+        user.save(update_fields=["is_active", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="security.user_reactivated" if active else "security.user_deactivated",
+            target=user,
+            partner=user.partner,
+            data={"is_active": active},
+        )
+    return user
+
+
+def partner_user_deactivate(*, user: User, actor: User) -> User:
+    """The colleague can no longer sign in (their session ends at the next request); history stays theirs."""
+    return _active_set(user=user, actor=actor, active=False)
+
+
+def partner_user_reactivate(*, user: User, actor: User) -> User:
+    return _active_set(user=user, actor=actor, active=True)

@@ -10,6 +10,7 @@ from django.views import View
 from prm.forms import apply_service_errors
 from prm.models import VENDOR_ROLES, User
 from prm.permissions import (
+    PartnerAdminRequiredMixin,
     PartnerRequiredMixin,
     SignedInMixin,
     VendorRequiredMixin,
@@ -64,6 +65,9 @@ def _render_detail(request, partner: Partner, *, status: int = 200, **bound_form
             else None
         ),
         "can_edit_contacts": _can_edit_contacts(user, partner),
+        # Read-only here for channel managers and colleagues; partner admins manage it on the team page.
+        "team": selectors.partner_team(partner=partner),
+        "can_manage_team": is_partner_admin(user) and user.partner_id == partner.pk,
         "is_vendor_viewer": is_vendor(user),
         "contact_form": bound_forms.get("contact_form") or forms.ContactForm(),
     }
@@ -109,6 +113,80 @@ class PartnerDetailView(SignedInMixin, View):
 class MyCompanyView(PartnerRequiredMixin, View):
     def get(self, request):
         return redirect("partners:detail", pk=request.user.partner_id)
+
+
+def _render_team(request, *, invite_form=None, errors=()):
+    partner = request.user.partner
+    context = {
+        "partner": partner,
+        "team": selectors.partner_team(partner=partner),
+        "invite_form": invite_form or forms.TeamInviteForm(),
+        "role_choices": forms.PARTNER_ROLE_CHOICES,
+        "errors": errors,
+    }
+    return render(request, "partners/team.html", context)
+
+
+class TeamView(PartnerAdminRequiredMixin, View):
+    """The partner admin's page for the company's user accounts: list and invite."""
+
+    def get(self, request):
+        return _render_team(request)
+
+    def post(self, request):
+        form = forms.TeamInviteForm(request.POST)
+        if form.is_valid():
+            try:
+                user = services.partner_user_invite(
+                    partner=request.user.partner, actor=request.user, **form.cleaned_data
+                )
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                messages.success(
+                    request, _("%(email)s is invited: we sent a link to set a password.") % {"email": user.email}
+                )
+                return redirect("partners:team")
+        return _render_team(request, invite_form=form)
+
+
+class _TeamMemberView(PartnerAdminRequiredMixin, View):
+    """POST on one colleague; another company's user answers 404. Errors show on the team page."""
+
+    def change(self, request, user):
+        raise NotImplementedError
+
+    def post(self, request, pk):
+        try:
+            user = selectors.partner_user_get(viewer=request.user, pk=pk)
+        except User.DoesNotExist as exc:
+            raise Http404 from exc
+        try:
+            self.change(request, user)
+        except ValidationError as exc:
+            return _render_team(request, errors=exc.messages)
+        messages.success(request, _("Saved."))
+        if not is_partner_admin(User.objects.get(pk=request.user.pk)):
+            return redirect("home")  # the admin gave up their own admin role
+        return redirect("partners:team")
+
+
+class TeamRoleView(_TeamMemberView):
+    def change(self, request, user):
+        form = forms.TeamRoleForm(request.POST)
+        if not form.is_valid():
+            raise ValidationError(_("Choose a partner role."))
+        services.partner_user_role_set(user=user, role=form.cleaned_data["role"], actor=request.user)
+
+
+class TeamDeactivateView(_TeamMemberView):
+    def change(self, request, user):
+        services.partner_user_deactivate(user=user, actor=request.user)
+
+
+class TeamReactivateView(_TeamMemberView):
+    def change(self, request, user):
+        services.partner_user_reactivate(user=user, actor=request.user)
 
 
 class StatusChangeView(VendorRequiredMixin, View):

@@ -144,9 +144,8 @@ class ChangeFeedViewSet(ScopedViewSet):
             qs = view.get_queryset().filter(
                 _after(position, time_field=field, resource=resource, resource_field=None, id_field="id")
             )
-            rows = list(qs.order_by(field, "id")[: limit + 1])
-            data = viewset_class.serializer_class(rows, many=True, context={"request": request}).data
-            entries += [(getattr(row, field), resource, row.pk, "upsert", item) for row, item in zip(rows, data)]
+            rows = qs.order_by(field, "id")[: limit + 1]
+            entries += [(getattr(row, field), resource, row.pk, "upsert", row) for row in rows]
         tombstones = Tombstone.objects.filter(resource__in=list(readable)).filter(
             _after(position, time_field="deleted_at", resource=None, resource_field="resource", id_field="object_id")
         )
@@ -156,6 +155,14 @@ class ChangeFeedViewSet(ScopedViewSet):
             entries.append((stone.deleted_at, stone.resource, stone.object_id, "delete", None))
         entries.sort(key=lambda e: (e[0], e[1], e[2]))
         page, has_more = entries[:limit], len(entries) > limit
+        # Serialize only what made the page: up to `limit` rows of each resource were read to merge them.
+        data = {}
+        for resource, viewset_class in readable.items():
+            rows = [e[4] for e in page if e[1] == resource and e[3] == "upsert"]
+            if rows:
+                items = viewset_class.serializer_class(rows, many=True, context={"request": request}).data
+                data.update({(resource, row.pk): item for row, item in zip(rows, items)})
+        page = [(t, r, i, op, data.get((r, i))) for t, r, i, op, _row in page]
         results = [{"resource": r, "id": i, "op": op, "at": t, "data": d} for t, r, i, op, d in page]
         next_cursor = _encode(page[-1][:3]) if page else since
         return Response(

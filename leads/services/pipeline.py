@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from leads.models import Activity, ActivityKind, CoSell, Lead, RegistrationStatus, Stage
+from leads.models import Activity, ActivityKind, CoSell, Lead, LeadSource, RegistrationStatus, Stage
 from partners.models import Partner
 from prm.models import User
 from prm.services import audit_record
@@ -22,6 +22,7 @@ ALLOWED_MOVES: dict[str, set[str]] = {
     Stage.NEGOTIATION: {Stage.PROPOSAL, Stage.WON, Stage.LOST},
     Stage.WON: set(),
     Stage.LOST: set(),
+    Stage.REJECTED: set(),  # closed by the registration decision (leads.services.registration)
 }
 # A registered deal can only be worked once its registration is (or was) approved.
 WORKABLE_REGISTRATION = (RegistrationStatus.APPROVED, RegistrationStatus.EXPIRED)
@@ -31,6 +32,8 @@ def deal_allowed_moves(*, lead: Lead) -> list[str]:
     registration = getattr(lead, "registration", None)
     if registration is not None and registration.status not in WORKABLE_REGISTRATION:
         return []
+    if registration is None and lead.source == LeadSource.PARTNER_REGISTRATION and lead.external_id:
+        return []  # a deal a partner's CRM created through the API waits for its registration check
     return [s for s in Stage.values if s in ALLOWED_MOVES.get(lead.stage, set())]
 
 

@@ -11,11 +11,13 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from leads.models import (
+    OPEN_STAGES,
     Customer,
     Lead,
     LeadSource,
@@ -139,36 +141,7 @@ def deal_register(
         registration = Registration.objects.create(lead=lead, partner=partner, submitted_by=submitted_by)
         audit_record(actor=submitted_by, action="registration.submitted", target=registration, partner=partner)
 
-        keys = _keys(tax_id=tax_id, domain=domain, normalized=normalized)
-        conflicts = customer_conflicts(tax_id=tax_id, domain=domain, name=normalized)
-        decision = _auto_decision(partner=partner, policy=policy, conflicts=conflicts)
-        if decision is None:
-            # Keys the partner itself already holds (a fuzzy own match) need no second window.
-            own = {(m.key_kind, m.key) for m in conflicts.soft if m.partner_id == partner.pk}
-            try:
-                with transaction.atomic():
-                    _windows_create(
-                        registration=registration,
-                        keys=[k for k in keys if k not in own],
-                        days=protection_days(partner=partner, policy=policy),
-                    )
-            except IntegrityError:
-                # Someone protected one of the keys between our check and our insert: decide again on what
-                # is committed now.
-                conflicts = customer_conflicts(tax_id=tax_id, domain=domain, name=normalized)
-                decision = _auto_decision(partner=partner, policy=policy, conflicts=conflicts) or (
-                    RegistrationStatus.REJECTED,
-                    Rule.RACE_LOST,
-                    _(MSG_PROTECTED),
-                )
-            else:
-                decision = (RegistrationStatus.APPROVED, Rule.AUTO_APPROVED, _("No conflicting registration."))
-        status, rule, reason = decision
-        _decide(
-            registration=registration, status=status, rule=rule, reason=reason, actor=None, matches=conflicts.as_json()
-        )
-        if status == RegistrationStatus.PENDING_REVIEW:
-            _notify_reviewers(registration)
+        _auto_decide(registration=registration, policy=policy, tax_id=tax_id, domain=domain, normalized=normalized)
     return registration
 
 
@@ -195,6 +168,81 @@ def _customer_link(*, data: CustomerData, tax_id: str, domain: str, normalized: 
     cust.full_clean()
     cust.save()
     return cust
+
+
+def _auto_decide(*, registration: Registration, policy: RegistrationPolicy, tax_id: str, domain: str, normalized: str):
+    """Check conflicts and decide at once: approve with protection windows, queue for review, or reject."""
+    partner = registration.partner
+    keys = _keys(tax_id=tax_id, domain=domain, normalized=normalized)
+    conflicts = customer_conflicts(tax_id=tax_id, domain=domain, name=normalized)
+    decision = _auto_decision(partner=partner, policy=policy, conflicts=conflicts)
+    if decision is None:
+        # Keys the partner itself already holds (a fuzzy own match) need no second window.
+        own = {(m.key_kind, m.key) for m in conflicts.soft if m.partner_id == partner.pk}
+        try:
+            with transaction.atomic():
+                _windows_create(
+                    registration=registration,
+                    keys=[k for k in keys if k not in own],
+                    days=protection_days(partner=partner, policy=policy),
+                )
+        except IntegrityError:
+            # Someone protected one of the keys between our check and our insert: decide again on what
+            # is committed now.
+            conflicts = customer_conflicts(tax_id=tax_id, domain=domain, name=normalized)
+            decision = _auto_decision(partner=partner, policy=policy, conflicts=conflicts) or (
+                RegistrationStatus.REJECTED,
+                Rule.RACE_LOST,
+                _(MSG_PROTECTED),
+            )
+        else:
+            decision = (RegistrationStatus.APPROVED, Rule.AUTO_APPROVED, _("No conflicting registration."))
+    status, rule, reason = decision
+    _decide(registration=registration, status=status, rule=rule, reason=reason, actor=None, matches=conflicts.as_json())
+    if status == RegistrationStatus.PENDING_REVIEW:
+        _notify_reviewers(registration)
+
+
+def registrations_submit(*, lead_ids: list[int], submitted_by: User | None) -> None:
+    """A partner's own deals created through the API (its CRM) are deal registrations like the portal's: checked
+    right after the commit by `registrations_check` in a task (the conflict check is per customer; a batch has
+    5,000). Until then such a deal has no registration, no protection window and cannot move
+    (pipeline.deal_allowed_moves)."""
+    from leads.tasks import registrations_check_task
+
+    ids, submitted_by_id = list(lead_ids), getattr(submitted_by, "pk", None)
+    transaction.on_commit(lambda: registrations_check_task.delay(lead_ids=ids, submitted_by_id=submitted_by_id))
+
+
+def registrations_check(*, lead_ids: list[int] | None = None, submitted_by_id: int | None = None, limit=5000) -> int:
+    """Register partner-registered deals that have no registration yet and decide them by the rules of
+    `deal_register`: the ones `registrations_submit` queued, or with no ids any left over (a lost task). Each in
+    its own transaction; the one registration per deal is a unique key, so a duplicated task registers nothing
+    twice. Returns how many it registered."""
+    todo = Lead.objects.filter(source=LeadSource.PARTNER_REGISTRATION, partner__isnull=False, registration=None)
+    if lead_ids is not None:
+        todo = todo.filter(pk__in=lead_ids)
+    done = 0
+    for lead in todo.select_related("customer", "partner__tier").order_by("pk")[:limit]:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    registration = Registration.objects.create(
+                        lead=lead, partner=lead.partner, submitted_by_id=submitted_by_id
+                    )
+            except IntegrityError:
+                continue  # registered meanwhile
+            audit_record(actor=registration.submitted_by, action="registration.submitted", target=registration)
+            customer = lead.customer
+            _auto_decide(
+                registration=registration,
+                policy=registration_policy(partner=lead.partner),
+                tax_id=tax_id_normalize(customer.tax_id),
+                domain=customer.domain or domain_from(email=lead.contact_email),
+                normalized=name_normalize(customer.name),
+            )
+            done += 1
+    return done
 
 
 def _keys(*, tax_id: str, domain: str, normalized: str) -> list[tuple[str, str]]:
@@ -260,6 +308,7 @@ def _decide(
     RegistrationDecision.objects.create(
         registration=registration, actor=actor, status=status, rule=rule, reason=reason, matches=matches
     )
+    _deal_follow_decision(registration=registration, actor=actor, reason=reason)
     audit_record(
         actor=actor,
         action=f"registration.{status}",
@@ -281,6 +330,24 @@ def _decide(
                 "protected_until": registration.protected_until,
             },
         )
+
+
+def _deal_follow_decision(*, registration: Registration, actor: User | None, reason: str) -> None:
+    """A rejected registration closes its deal (stage "rejected", closed at the decision time); a later decision
+    that overturns the rejection (a dispute transferring protection to it) puts the deal back to registered.
+
+    Every decision goes through _decide, so every path that decides a registration inherits this."""
+    lead = registration.lead
+    if registration.status == RegistrationStatus.REJECTED and lead.stage in OPEN_STAGES:
+        stage, closed_at = Stage.REJECTED, registration.decided_at
+    elif registration.status != RegistrationStatus.REJECTED and lead.stage == Stage.REJECTED:
+        stage, closed_at = Stage.REGISTERED, None
+    else:
+        return
+    old = lead.stage
+    lead.stage, lead.closed_at = stage, closed_at
+    lead.save(update_fields=["stage", "closed_at", "updated_at"])
+    audit_record(actor=actor, action="deal.stage_changed", target=lead, reason=reason, data={"from": old, "to": stage})
 
 
 def _notify_partner(registration: Registration) -> None:
@@ -418,9 +485,14 @@ def protections_expire(*, now: datetime | None = None, batch: int = 1000) -> int
         if ids:
             Registration.objects.filter(pk__in=ids).update(status=RegistrationStatus.EXPIRED, updated_at=now)
             _audit_bulk(ids=ids, action="registration.expired", reason=_("Protection period ended."))
-        # Windows end with their registration; also any stray window whose end passed.
-        ProtectionWindow.objects.filter(active=True).filter(registration_id__in=ids).update(active=False)
-        ProtectionWindow.objects.filter(active=True, ends_at__lte=now).update(active=False)
+        # Windows end with their registration; also any stray window whose end passed. One claim in id order with
+        # SKIP LOCKED, so workers running this at once never wait on each other's windows (no deadlock).
+        ending = ProtectionWindow.objects.filter(Q(registration_id__in=ids) | Q(ends_at__lte=now), active=True)
+        if connection_supports_skip_locked():
+            ending = ending.select_for_update(skip_locked=True)
+        ProtectionWindow.objects.filter(pk__in=list(ending.order_by("pk").values_list("pk", flat=True))).update(
+            active=False
+        )
 
     with transaction.atomic():
         soon = Registration.objects.filter(

@@ -3,7 +3,7 @@ offers with business-hour deadlines, accept/decline/expiry with automatic re-rou
 
 Lock order everywhere: offer row → lead rows → partner rows (by id, all in one statement). Accept and expiry both
 lock the offer and re-check its status, so a lead never gets two owners. Partner.open_load is kept by database
-triggers (leads migration 0010), so a write that changes several partners' load locks those partners first.
+triggers (leads migration 0013), so a write that changes several partners' load locks those partners first.
 """
 
 import csv
@@ -69,7 +69,7 @@ def max_failures() -> int:
 def open_routed_load() -> Coalesce:
     """Per partner: pending offers plus accepted routed leads still open (what lead_capacity limits).
 
-    The definition of Partner.open_load, which database triggers keep equal to it (leads migration 0010); the
+    The definition of Partner.open_load, which database triggers keep equal to it (leads migration 0013); the
     router reads the column, tests/leads/test_routing_load.py compares the two.
     """
     pending = (
@@ -145,6 +145,11 @@ def _share(value, scale: Decimal, offset: Decimal = _ZERO) -> Decimal:
     if value is None:
         return NEUTRAL
     return min(_ONE, max(_ZERO, (Decimal(value) - offset) / scale))
+
+
+# The score's factors in the order the "Why this partner?" table shows them. Stored candidates are jsonb on
+# PostgreSQL, which does not keep the keys' order, so the page must not rely on the dict's order.
+SCORE_FACTORS = ("tier", "sla", "win_rate", "rating", "spare_capacity")
 
 
 def _factor(raw, share: Decimal, points: int) -> tuple[dict, Decimal]:

@@ -63,7 +63,9 @@ class DealDetailView(_DealMixin, View):
             "can_log": can_log(request.user, lead),
             "stage_form": forms.get("stage") or StageForm(),
             "activity_form": forms.get("activity") or ActivityForm(initial={"occurred_at": timezone.localtime(now)}),
-            "cosell_form": forms.get("cosell") or self.cosell_initial(lead),
+            # Only when asked for (GET .../cosell/) or sent back with errors: it lists every active partner, which
+            # the deal page, opened far more often than a split is changed, should not render each time.
+            "cosell_form": forms.get("cosell"),
         }
         if registration is not None:
             ctx["extension_error"] = registration_extension_error(registration=registration, now=now)
@@ -128,6 +130,15 @@ class DealActivityView(_DealMixin, View):
 
 
 class DealCoSellView(_DealMixin, View):
+    def get(self, request, pk):
+        lead = self.get_lead(request, pk)
+        if not can_manage(request.user, lead):
+            raise PermissionDenied
+        form = DealDetailView.cosell_initial(lead)
+        if request.htmx:
+            return render(request, "leads/_cosell_form.html", {"lead": lead, "cosell_form": form})
+        return DealDetailView().get(request, pk, forms={"cosell": form})
+
     def post(self, request, pk):
         lead = self.get_lead(request, pk)
         if not can_manage(request.user, lead):

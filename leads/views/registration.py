@@ -85,7 +85,7 @@ class ReviewQueueView(VendorRequiredMixin, View):
         return render(
             request,
             "leads/registration_review.html",
-            {"pending": selectors.registration_review_queue(), "form": DecisionForm()},
+            {"page": (page := selectors.registration_review_queue(page=request.GET.get("page"))), "pending": page},
         )
 
 

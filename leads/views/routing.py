@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views import View
 
@@ -84,13 +85,24 @@ class OfferDeclineView(_OfferActionView):
         return render(request, "leads/routing/offer_decline.html", {"offer": offer, "form": form})
 
 
+class RecentPaginator(Paginator):
+    """Pages through the newest rows without counting all of them (millions of routing decisions at scale): the
+    count stops at CAP, so the pager reaches the newest CAP rows; filters narrow down to older ones."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self):
+        return self.object_list[: self.CAP].count()
+
+
 class RoutingQueueView(VendorRequiredMixin, View):
     """Channel managers: leads waiting in the queue, recently expired offers, recent decisions."""
 
     def get(self, request):
         form = DecisionFilterForm(request.GET or None)
         filters = form.filters() if request.GET else {}
-        page = Paginator(selectors.decision_list(viewer=request.user, filters=filters), 50).get_page(
+        page = RecentPaginator(selectors.decision_list(viewer=request.user, filters=filters), 50).get_page(
             request.GET.get("page")
         )
         return render(

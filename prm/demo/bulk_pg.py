@@ -4,12 +4,15 @@ The first leads of a run come from the detailed Python generator (registrations,
 co-sells, several offers per lead). Beyond that, the bulk here is vendor-routed leads in every stage with the
 same timestamp rules (created < offered < accepted < first contact <= last activity <= closed <= now), one
 routing decision and one offer per routed lead (expired / pending / accepted) and K activities per worked deal.
-`setseed` and a serial plan (no parallel workers) keep it deterministic.
+Chunks run on several connections at once (PostgreSQL computes each statement on one core). Every chunk sets its
+own `setseed` and every row's id follows from its lead's position, so the result does not depend on which
+connection ran which chunk or in what order; a serial plan (no parallel workers) keeps each chunk deterministic.
 """
 
 from django.db import connection, transaction
 
 from leads.models import Activity, Lead, Offer, RoutingDecision
+from prm.parallel import parallel_map
 
 from . import data
 from .writer import _filler
@@ -68,16 +71,32 @@ def bulk_leads(seeder, *, count: int, progress=None) -> None:
     try:
         _bulk_leads(seeder, count=count, progress=progress)
     finally:
-        with connection.cursor() as cur:
-            for _name, definition in indexes:
-                cur.execute(definition)
-            cur.execute(f"ANALYZE {', '.join(BULK_TABLES)}")
+        parallel_map(_execute, [definition for _name, definition in indexes])
+        parallel_map(_execute, [f"ANALYZE {table}" for table in BULK_TABLES])
+
+
+def _execute(statement: str) -> None:
+    with connection.cursor() as cur:
+        cur.execute(statement)
+
+
+# Working tables shared by the generating connections (hence regular, unlogged tables, not temporary ones).
+POOL_TABLES = ("demo_seed_pool", "demo_seed_cust", "demo_seed_products")
 
 
 def _bulk_leads(seeder, *, count: int, progress=None) -> None:
+    try:
+        _bulk_leads_generate(seeder, count=count, progress=progress)
+    finally:
+        _execute(f"DROP TABLE IF EXISTS {', '.join(POOL_TABLES)}")
+
+
+def _bulk_leads_generate(seeder, *, count: int, progress=None) -> None:
     now = seeder.now
     lead_base = _next(Lead) - 1
     dec_base = _next(RoutingDecision) - 1
+    offer_base = _next(Offer) - 1
+    act_base = _next(Activity) - 1
     products = [(p, seeder.competencies[code].id) for code, _n, ps in data.COMPETENCIES for p in ps]
     people = data.RU_MALE + data.RU_FEMALE
     names = _sql_array(f"{f} {last}" for f, last in people)
@@ -88,32 +107,30 @@ def _bulk_leads(seeder, *, count: int, progress=None) -> None:
     reasons = _sql_array(data.LOST_REASONS)
     subjects = _sql_array(data.ACTIVITY_SUBJECTS[k][0] for k in ("call", "email", "meeting", "note"))
     k = max(0, seeder.activities)
-    with connection.cursor() as cur:
-        cur.execute("SET max_parallel_workers_per_gather = 0")
-        cur.execute("SELECT setseed(%s)", [((seeder.seed % 1000) / 1000.0)])
-        cur.execute("DROP TABLE IF EXISTS seed_pool, seed_cust, seed_products")
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {', '.join(POOL_TABLES)}")
         cur.execute(
-            """CREATE TEMP TABLE seed_pool AS
+            """CREATE UNLOGGED TABLE demo_seed_pool AS
                SELECT row_number() OVER (ORDER BY p.id, u.id, w) AS idx, p.id AS partner_id, u.id AS owner_id
                FROM partners_partner p JOIN partners_tier t ON t.id = p.tier_id
                JOIN prm_user u ON u.partner_id = p.id AND u.role = 'partner_sales'
                CROSS JOIN LATERAL generate_series(1, t.allocation_weight) w
                WHERE p.status = 'active'"""
         )
-        cur.execute("CREATE UNIQUE INDEX ON seed_pool (idx)")
+        cur.execute("CREATE UNIQUE INDEX ON demo_seed_pool (idx)")
         cur.execute(
-            """CREATE TEMP TABLE seed_cust AS
+            """CREATE UNLOGGED TABLE demo_seed_cust AS
                SELECT row_number() OVER (ORDER BY id) AS idx, id, region_id, name, domain, country
                FROM leads_customer WHERE NOT reserved_for_direct"""
         )
-        cur.execute("CREATE UNIQUE INDEX ON seed_cust (idx)")
-        cur.execute("CREATE TEMP TABLE seed_products (product text PRIMARY KEY, competency_id bigint)")
-        cur.executemany("INSERT INTO seed_products VALUES (%s, %s)", products)
-        cur.execute("ANALYZE seed_pool")
-        cur.execute("ANALYZE seed_cust")
-        cur.execute("SELECT count(*) FROM seed_pool")
+        cur.execute("CREATE UNIQUE INDEX ON demo_seed_cust (idx)")
+        cur.execute("CREATE UNLOGGED TABLE demo_seed_products (product text PRIMARY KEY, competency_id bigint)")
+        cur.executemany("INSERT INTO demo_seed_products VALUES (%s, %s)", products)
+        cur.execute("ANALYZE demo_seed_pool")
+        cur.execute("ANALYZE demo_seed_cust")
+        cur.execute("SELECT count(*) FROM demo_seed_pool")
         pool_n = cur.fetchone()[0]
-        cur.execute("SELECT count(*) FROM seed_cust")
+        cur.execute("SELECT count(*) FROM demo_seed_cust")
         cust_n = cur.fetchone()[0]
 
     lead_given = [
@@ -196,8 +213,8 @@ def _bulk_leads(seeder, *, count: int, progress=None) -> None:
                         ) r0
                         OFFSET 0
                       ) x
-                      JOIN seed_pool p ON p.idx = 1 + floor(x.r_pool * {pool_n})::int
-                      JOIN seed_cust c ON c.idx = 1 + floor(x.r_cust * {cust_n})::int
+                      JOIN demo_seed_pool p ON p.idx = 1 + floor(x.r_pool * {pool_n})::int
+                      JOIN demo_seed_cust c ON c.idx = 1 + floor(x.r_cust * {cust_n})::int
                       OFFSET 0
                     ) r1
                     OFFSET 0
@@ -219,7 +236,7 @@ def _bulk_leads(seeder, *, count: int, progress=None) -> None:
     ORDER BY 1
     """
     # Offers and decisions: the offered partner for leads without an owner is picked by hashing the lead id.
-    pool_pick = f"(SELECT partner_id FROM seed_pool WHERE idx = 1 + (l.id * 7919) %% {pool_n})"
+    pool_pick = f"(SELECT partner_id FROM demo_seed_pool WHERE idx = 1 + (l.id * 7919) %% {pool_n})"
     dec_given = ["id", "lead_id", "decided_at", "chosen_id", "candidates", "rule", "manual", "reason"]
     dec_extra_cols, dec_extra_ph, dec_extra = _extra_columns(RoutingDecision, dec_given)
     dec_sql = f"""
@@ -231,13 +248,13 @@ def _bulk_leads(seeder, *, count: int, progress=None) -> None:
           WHERE l.id BETWEEN %s AND %s AND l.stage <> 'new') l
     """
     offer_given = [
-        "lead_id", "partner_id", "decision_id", "status", "offered_at", "deadline", "responded_at",
+        "id", "lead_id", "partner_id", "decision_id", "status", "offered_at", "deadline", "responded_at",
         "responded_by_id", "reason", "created_at", "updated_at",
     ]  # fmt: skip
     offer_extra_cols, offer_extra_ph, offer_extra = _extra_columns(Offer, offer_given)
     offer_sql = f"""
     INSERT INTO leads_offer ({", ".join(offer_given)}{offer_extra_cols})
-    SELECT l.id, d.chosen_id, d.id,
+    SELECT {offer_base} + l.id - {lead_base}, l.id, d.chosen_id, d.id,
            CASE l.stage WHEN 'queue' THEN 'expired' WHEN 'offered' THEN 'pending' ELSE 'accepted' END,
            l.offered_at,
            CASE WHEN l.stage = 'offered' THEN greatest(l.offered_at + interval '4 hours',
@@ -250,14 +267,14 @@ def _bulk_leads(seeder, *, count: int, progress=None) -> None:
     """
     comp_sql = """
     INSERT INTO leads_lead_competencies (lead_id, competency_id)
-    SELECT l.id, sp.competency_id FROM leads_lead l JOIN seed_products sp ON sp.product = l.products
+    SELECT l.id, sp.competency_id FROM leads_lead l JOIN demo_seed_products sp ON sp.product = l.products
     WHERE l.id BETWEEN %s AND %s
     """
-    act_given = ["lead_id", "partner_id", "user_id", "kind", "occurred_at", "subject", "created_at", "updated_at"]
+    act_given = ["id", "lead_id", "partner_id", "user_id", "kind", "occurred_at", "subject", "created_at", "updated_at"]
     act_extra_cols, act_extra_ph, act_extra = _extra_columns(Activity, act_given)
     act_sql = f"""
     INSERT INTO leads_activity ({", ".join(act_given)}{act_extra_cols})
-    SELECT lead_id, partner_id, owner_id, (ARRAY['call', 'email', 'meeting', 'note'])[1 + (lead_id + j) %% 4],
+    SELECT {act_base} + (lead_id - {lead_base} - 1) * {k} + j, lead_id, partner_id, owner_id, (ARRAY['call', 'email', 'meeting', 'note'])[1 + (lead_id + j) %% 4],
            at, ({subjects})[1 + (lead_id + j) %% 4], at, at{act_extra_ph}
     FROM (
       SELECT l.id AS lead_id, l.partner_id, l.owner_id, j,
@@ -267,27 +284,36 @@ def _bulk_leads(seeder, *, count: int, progress=None) -> None:
       WHERE l.id BETWEEN %s AND %s AND l.partner_id IS NOT NULL
     ) a
     """
-    done = 0
-    while done < count:
-        n = min(CHUNK, count - done)
-        first, last = done + 1, done + n
+    seed = seeder.seed
+
+    def chunk(index: int) -> dict[str, int]:
+        first, last = index * CHUNK + 1, min(count, (index + 1) * CHUNK)
         lo, hi = lead_base + first, lead_base + last
+        counts = {"leads": 0}  # the first key is what the progress bar counts
         with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SET LOCAL synchronous_commit = off")  # demo data can be regenerated
+            cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            # Per chunk, so the rows do not depend on which connection runs which chunk.
+            cur.execute("SELECT setseed(%s)", [((seed + 7919 * index) % 1999) / 1000.0 - 0.999])
             params = {"now": now, "lead_base": lead_base, "first": first, "last": last}
             cur.execute(lead_sql, params | {f"extra{i}": v for i, v in enumerate(lead_extra)})
-            seeder._add("leads", cur.rowcount)
+            counts["leads"] = cur.rowcount
             cur.execute(comp_sql, [lo, hi])
-            seeder._add("lead competencies", cur.rowcount)
+            counts["lead competencies"] = cur.rowcount
             cur.execute(dec_sql, [*dec_extra, lo, hi])
-            seeder._add("routing decisions", cur.rowcount)
+            counts["routing decisions"] = cur.rowcount
             cur.execute(offer_sql, [now, *offer_extra, lo, hi])
-            seeder._add("offers", cur.rowcount)
+            counts["offers"] = cur.rowcount
             if k:
                 cur.execute(act_sql, [*act_extra, lo, hi])
-                seeder._add("activities", cur.rowcount)
-        done += n
+                counts["activities"] = cur.rowcount
         if progress is not None:
-            progress.update(n)
+            progress.update(counts["leads"])  # tqdm locks its own updates
+        return counts
+
+    for counts in parallel_map(chunk, list(range((count + CHUNK - 1) // CHUNK))):
+        for name, n in counts.items():
+            seeder._add(name, n)
 
 
 def _next(model) -> int:

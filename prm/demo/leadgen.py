@@ -357,7 +357,7 @@ class LeadGenerator:
                 stage, closed_at, lost_reason, last_activity = self._registration(
                     i, lead_id, p, owner, cust, stage, created, closed_at, lost_reason, last_activity
                 )
-                if stage == "lost":
+                if stage in ("lost", "rejected"):
                     won_at = None
                     expected = day_text(closed_at // DAY)
                 if stage == "registered" and last_activity is None:
@@ -444,7 +444,8 @@ class LeadGenerator:
             )
 
     def _registration(self, i, lead_id, p, owner, cust, stage, created, closed_at, lost_reason, last_activity):
-        """Registration for a partner-sourced deal; may turn the deal lost (rejected). Returns the lead fields."""
+        """Registration for a partner-sourced deal; a rejection closes the deal (stage rejected). Returns the lead
+        fields."""
         rng, now = self.rng, self.now
         cust_id, _region, _country, tax_key, domain, normalized, reserved, _name = cust
         reg_id = self.reg_id
@@ -497,13 +498,8 @@ class LeadGenerator:
                 if status in ("approved", "expired"):
                     for kind, key in keys:
                         self.buf["win"].append((reg_id, p.id, kind, key, status == "approved", p_from, p_until))
-            if status == "rejected":
-                stage, closed_at, lost_reason, last_activity = (
-                    "lost",
-                    decided,
-                    f"Registration rejected: {reason}",
-                    decided,
-                )
+            if status == "rejected":  # a rejected registration closes its deal (as deal_register does)
+                stage, closed_at, lost_reason, last_activity = "rejected", decided, "", decided
             if p.id == self.fc.id:
                 self.buf["aud"].append(
                     (

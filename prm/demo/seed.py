@@ -24,8 +24,10 @@ from unidecode import unidecode
 
 from kpi.models import ExchangeRate, ScoreComponent, TierChange
 from leads.models import (
+    Activity,
     Customer,
     Lead,
+    Offer,
     Registration,
     RoutingDecision,
 )
@@ -168,7 +170,19 @@ class DemoSeeder:
         with transaction.atomic():
             self._timed(self.history)
             reset_sequences(
-                [User, Partner, Customer, Lead, Registration, RoutingDecision, Certification, Enrollment, Agreement]
+                [
+                    User,
+                    Partner,
+                    Customer,
+                    Lead,
+                    Registration,
+                    RoutingDecision,
+                    Offer,
+                    Activity,
+                    Certification,
+                    Enrollment,
+                    Agreement,
+                ]
             )
         return self.counts
 

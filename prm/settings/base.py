@@ -201,6 +201,7 @@ CELERY_BEAT_SCHEDULE = {
     "offers-expire": {"task": "leads.tasks.offers_expire", "schedule": 60.0},
     "leads-route-new": {"task": "leads.tasks.leads_route_new", "schedule": 60.0},
     "protections-expire": {"task": "leads.tasks.protections_expire", "schedule": crontab(minute=15)},
+    "registrations-check": {"task": "leads.tasks.registrations_check_task", "schedule": 300.0},
     "certifications-remind": {
         "task": "training.tasks.certifications_remind",
         "schedule": crontab(hour=7, minute=0),
@@ -260,6 +261,8 @@ PRM_TIER_GRACE_DAYS = env.int("PRM_TIER_GRACE_DAYS", default=30)
 PRM_NIGHTLY_STALE_MINUTES = env.int("PRM_NIGHTLY_STALE_MINUTES", default=60)
 # Won deals without an accrual are caught up for this many days back (a missed night books them late).
 PRM_LEDGER_CATCHUP_DAYS = env.int("PRM_LEDGER_CATCHUP_DAYS", default=90)
+# Connections the nightly run and the bulk demo seed use at once on PostgreSQL (0 = one per core).
+PRM_DB_JOBS = env.int("PRM_DB_JOBS", default=0)
 # Deal registration: minimum rapidfuzz similarity (0-100) of normalised names that sends a registration to review.
 PRM_SOFT_MATCH_THRESHOLD = env.int("PRM_SOFT_MATCH_THRESHOLD", default=90)
 # Declined or expired offers before a lead goes to the channel-manager queue.

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from leads.models import Activity, Customer, Lead, LeadSource, Stage
+from leads.services.pipeline import deal_allowed_moves
 from tests.leads.factories import CustomerFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +59,9 @@ def test_mixed_batch_reports_each_item_and_keeps_the_good_ones(api, key_a, partn
     assert renamed.title == "Deal 2 renamed" and renamed.value == Decimal("2000")
     assert Lead.objects.filter(partner=partner).count() == 4
     new = Lead.objects.get(pk=second[2]["id"])
-    assert new.source == LeadSource.API and new.stage == Stage.REGISTERED and new.partner == partner
+    # A partner's own new deal is a deal registration, not a protected deal (see test_registration_via_api.py).
+    assert new.source == LeadSource.PARTNER_REGISTRATION and new.stage == Stage.REGISTERED and new.partner == partner
+    assert deal_allowed_moves(lead=new) == []  # until its registration is checked
 
 
 def test_customers_are_resolved_by_tax_id_then_name_in_bulk(api, key_a, django_assert_max_num_queries):
@@ -133,3 +136,16 @@ def test_activities_bulk_upsert(api, key_a, partner, other_partner):
     mine.refresh_from_db()
     assert mine.last_activity_at == activity.occurred_at
     assert not Activity.objects.filter(lead=theirs).exists()
+
+
+def test_awkward_text_round_trips_and_unchanged_stays_unchanged(api, key_a):
+    """PostgreSQL writes through COPY (CSV): quotes, separators, newlines, backslashes and blanks must survive."""
+    awkward = 'Line 1\nline 2, "quoted"\t\\N \\. ; Ромашка'
+    item = _lead(1, notes=awkward, contact_name="", products="a,b", expected_close=None, value=0)
+    client = api(key_a)
+    [first] = _post(client, [item])
+    lead = Lead.objects.get(pk=first["id"])
+    assert lead.notes == awkward and lead.contact_name == "" and lead.products == "a,b"
+    assert lead.expected_close is None and lead.value == Decimal("0")
+    [again] = _post(client, [item])
+    assert again == {**first, "status": "unchanged"}

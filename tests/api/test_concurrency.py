@@ -3,7 +3,7 @@ import threading
 import pytest
 from django.db import connection
 
-from leads.models import Lead
+from leads.models import Customer, Lead
 from prm.models import IdempotencyRecord
 
 
@@ -62,3 +62,42 @@ def test_concurrent_bulk_upserts_of_the_same_keys_never_duplicate(postgres_only,
     for batch in results:  # every request reports the real row, whoever inserted it
         assert {r["id"] for r in batch} == ids
         assert {r["status"] for r in batch} <= {"created", "unchanged"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_bulk_upserts_with_different_values_create_each_row_and_customer_once(
+    postgres_only, api, key_a, partner
+):
+    def items(version):
+        return [
+            {
+                "source_system": "crm",
+                "external_id": f"d{i}",
+                "title": f"T{i} v{version}",
+                "customer": {"name": f"C{i % 7}", "tax_id": f"77{i % 7}"},
+            }
+            for i in range(300)
+        ]
+
+    barrier = threading.Barrier(2)
+    results, failures = [], []
+
+    def post(version):
+        try:
+            barrier.wait()
+            response = api(key_a).post("/api/v1/leads/bulk-upsert/", {"items": items(version)}, format="json")
+            (results if response.status_code == 200 else failures).append(response.json())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(v,)) for v in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    assert Lead.objects.filter(partner=partner, source_system="crm").count() == 300
+    assert Customer.objects.filter(tax_id__startswith="77").count() == 7  # no twins from the race
+    statuses = [[r["status"] for r in batch["results"]] for batch in results]
+    for per_key in zip(*statuses):  # one request created the row, the other updated it
+        assert sorted(per_key) == ["created", "updated"]

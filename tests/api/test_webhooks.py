@@ -3,14 +3,24 @@
 import hashlib
 import hmac
 import json
+import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 from celery.exceptions import Retry
 
 from prm.models import DeliveryStatus, WebhookDelivery
-from prm.webhooks import MAX_RETRIES, DeliveryFailed, webhook_deliver_task, webhook_emit, webhook_subscribe
+from prm.webhooks import (
+    MAX_RETRIES,
+    DeliveryFailed,
+    webhook_deliver_task,
+    webhook_emit,
+    webhook_sign,
+    webhook_subscribe,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -119,3 +129,19 @@ def test_delivery_log_page(client_for, partner_admin, subscription, partner, rec
     assert page.status_code == 200
     html = page.content.decode()
     assert "HTTP 500" in html and receiver["url"] in html and str(MAX_RETRIES + 1) in html
+
+
+def test_the_verification_snippet_in_the_docs_accepts_our_signature_only():
+    """docs/api-client.md tells integrators how to verify deliveries; it must keep matching webhook_sign."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "api-client.md").read_text()
+    namespace = {}
+    exec(re.search(r"```python\n(.*?)```", docs, re.S).group(1), namespace)  # noqa: S102 (our own docs)
+    valid = namespace["prm_signature_valid"]
+    body = json.dumps({"id": 7, "event": "lead.offered", "partner": 1, "data": {}}, separators=(",", ":")).encode()
+    now = int(time.time())
+    header = webhook_sign(secret="s3cret", timestamp=now, body=body)
+    assert valid("s3cret", header, body)
+    assert not valid("s3cret", header, body.replace(b"7", b"8"))
+    assert not valid("another-secret", header, body)
+    assert not valid("s3cret", webhook_sign(secret="s3cret", timestamp=now - 3600, body=body), body)
+    assert not valid("s3cret", "garbage", body)

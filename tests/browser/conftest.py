@@ -3,10 +3,14 @@
 import os
 from pathlib import Path
 
+import factory.random
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+# `PRM_DOCS_SCREENSHOTS=1 python -m pytest tests/browser` also refreshes the pictures in docs/.
+DOCS_IMG = ROOT / "docs" / "img"
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +38,12 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def _same_fake_data_every_run():
+    """Factory-generated names are the same on every run, so regenerated docs pictures only change with the pages."""
+    factory.random.reseed_random("prm-browser-tests")
+
+
 @pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
@@ -45,12 +55,28 @@ def page(browser, live_server):
 
 @pytest.fixture
 def shot(page):
-    """`shot("name")` saves a full-page screenshot as a test artifact (and for the docs)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    """`shot("name")` saves a full-page screenshot as a test artifact.
 
-    def take(name: str) -> Path:
+    With PRM_DOCS_SCREENSHOTS=1 it also writes docs/img/<name>.png: only the viewport, what a reader sees first,
+    so the committed pictures stay small. It shows the top of the page, or `focus` scrolled to the top; `height` crops dense
+    pages; `for_docs=False` keeps a step out of the docs.
+    """
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    docs = os.environ.get("PRM_DOCS_SCREENSHOTS") == "1"
+
+    def take(name: str, *, for_docs: bool = True, focus: str | None = None, height: int | None = None) -> Path:
         path = ARTIFACTS / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
+        if docs and for_docs:
+            DOCS_IMG.mkdir(parents=True, exist_ok=True)
+            # "instant": Bootstrap makes scrolling smooth, and the picture would be taken half-way.
+            if focus:
+                page.locator(focus).first.evaluate("e => e.scrollIntoView({block: 'start', behavior: 'instant'})")
+            else:
+                page.evaluate("window.scrollTo({top: 0, behavior: 'instant'})")
+            width = page.viewport_size["width"]
+            clip = {"x": 0, "y": 0, "width": width, "height": height} if height else None
+            page.screenshot(path=str(DOCS_IMG / f"{name}.png"), clip=clip, animations="disabled", caret="hide")
         return path
 
     return take

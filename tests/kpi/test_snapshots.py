@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 
 from kpi.models import KpiSnapshot
-from kpi.services.snapshots import kpi_snapshots_compute
+from kpi.services.snapshots import KPI_FIELDS, kpi_snapshots_compute
 from leads.models import Offer, OfferStatus, Stage
 from partners.models import CustomerReview, ReviewStatus
 from prm.models import Role
@@ -209,3 +209,17 @@ def test_query_count_does_not_grow_with_partners(day):
     assert len(reads(large)) == len(reads(small)) <= 15
     if connection.vendor == "postgresql":
         assert len(large) == len(small)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_committed_run_uses_two_connections_and_computes_the_same(postgres_only, settings, day):
+    """Outside a transaction the lead aggregate runs beside the others on a second connection: same snapshots."""
+    _partners_with_data(3, day)
+    settings.PRM_DB_JOBS = 1
+    kpi_snapshots_compute(on=day)
+    sequential = list(KpiSnapshot.objects.order_by("partner_id").values("partner_id", *KPI_FIELDS))
+    KpiSnapshot.objects.all().delete()
+    settings.PRM_DB_JOBS = 2
+    assert kpi_snapshots_compute(on=day) == 3
+    assert list(KpiSnapshot.objects.order_by("partner_id").values("partner_id", *KPI_FIELDS)) == sequential
+    assert all(row["win_rate_pct"] == Decimal("100.00") for row in sequential)

@@ -195,6 +195,17 @@ def test_timeline_shows_activities_changes_and_decisions(client_for, register, p
     assert "days left" in body
 
 
+def test_deal_page_loads_the_cosell_form_only_when_asked(client_for, deal, partner_rep, other_partner):
+    """The form lists every active partner (10,000 at scale): not rendered on each view of the deal page."""
+    client = client_for(partner_rep)
+    page = client.get(reverse("leads:deal_detail", args=[deal.pk])).content.decode()
+    assert other_partner.name not in page and reverse("leads:deal_cosell", args=[deal.pk]) in page
+    fragment = client.get(reverse("leads:deal_cosell", args=[deal.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert f'value="{other_partner.pk}"' in fragment and "<html" not in fragment
+    full = client.get(reverse("leads:deal_cosell", args=[deal.pk])).content.decode()
+    assert f'value="{other_partner.pk}"' in full and "<html" in full
+
+
 def test_cosell_form_field_errors_keep_input(client_for, deal, partner_rep, other_partner):
     resp = client_for(partner_rep).post(
         reverse("leads:deal_cosell", args=[deal.pk]),

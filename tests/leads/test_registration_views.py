@@ -158,6 +158,22 @@ def test_review_queue_query_count_is_constant(client_for, channel_manager, regis
     assert len(resp.context["pending"]) == n
 
 
+def test_review_queue_is_paginated_oldest_first(client_for, channel_manager, register, monkeypatch):
+    from leads import selectors
+
+    monkeypatch.setattr(selectors, "REVIEW_PAGE_SIZE", 2)
+    for i in range(3):
+        a, b = PartnerFactory(), PartnerFactory()
+        register(a, PartnerUserFactory(partner=a), name=f"Firm{i} Plus", tax_id=f"77{i:08d}")
+        register(b, PartnerUserFactory(partner=b), name=f"Firm{i} Plus Group", tax_id=f"78{i:08d}")
+    client = client_for(channel_manager)
+    first = client.get(reverse("leads:registration_review"))
+    last = client.get(reverse("leads:registration_review") + "?page=2")
+    assert [len(first.context["pending"]), len(last.context["pending"])] == [2, 1]
+    assert "page=2" in first.content.decode()
+    assert first.context["pending"][0].created_at <= last.context["pending"][0].created_at
+
+
 def test_partner_cannot_open_review_queue(client_for, partner_admin, pending):
     client = client_for(partner_admin)
     assert client.get(reverse("leads:registration_review")).status_code == 403

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -149,6 +151,18 @@ def test_queue_page_lists_queued_leads_and_filters_decisions(client_for, channel
     assert "<td>no_eligible_partner" not in html
 
 
+def test_decision_pager_counts_only_the_newest_rows(client_for, channel_manager, msk, monkeypatch):
+    """Millions of decisions at scale: the pager's count stops at CAP instead of counting the table."""
+    from leads.views.routing import RecentPaginator
+
+    monkeypatch.setattr(RecentPaginator, "CAP", 2)
+    for i in range(3):
+        routing.lead_route(lead=vendor_lead(region=region("nowhere"), title=f"Queued {i}"))
+    assert RoutingDecision.objects.count() == 3
+    page = client_for(channel_manager).get(reverse("leads:routing_queue")).context["page"]
+    assert page.paginator.count == 2 and [d.lead.title for d in page] == ["Queued 2", "Queued 1"]
+
+
 def test_manual_assignment_from_the_page(client_for, channel_manager, setup, other_partner):
     own, _ = setup
     client = client_for(channel_manager)
@@ -214,3 +228,30 @@ def test_queue_page_query_count_is_constant(client_for, channel_manager, msk, dj
             routing.lead_route(lead=vendor_lead(region=msk))  # nobody eligible: queued
         with django_assert_max_num_queries(10):
             assert client.get(reverse("leads:routing_queue")).status_code == 200
+
+
+def test_why_this_partner_shows_each_factor_under_its_own_header(client_for, channel_manager, partner, msk):
+    """Candidates are stored as jsonb on PostgreSQL, which reorders keys (shortest first): the table must not
+    follow the stored order, or the SLA figure shows under "Tier" (found by the browser journey)."""
+    lead = vendor_lead(region=msk)
+    jsonb_order = {
+        "sla": {"value": "91.00", "points": 27.3},
+        "tier": {"value": "7", "points": 700.0},
+        "rating": {"value": "4.50", "points": 17.5},
+        "win_rate": {"value": "55.00", "points": 5.5},
+        "spare_capacity": {"value": "3/20", "points": 25.5},
+    }
+    assert set(jsonb_order) == set(routing.SCORE_FACTORS) == set(routing.candidate_score(
+        allocation_weight=1, sla_score=None, win_rate=None, rating=None, load=0, capacity=1,
+        weights=routing.routing_weights_current(),
+    )["factors"])  # fmt: skip
+    RoutingDecision.objects.create(
+        lead=lead,
+        chosen=partner,
+        rule="score_swrr",
+        candidates=[{"partner_id": partner.pk, "name": partner.name, "chosen": True, "weight": 775,
+                     "credit_before": 0, "credit_after": 0, "factors": jsonb_order}],
+    )  # fmt: skip
+    html = client_for(channel_manager).get(reverse("leads:routing_lead", args=[lead.pk])).content.decode()
+    row = html[html.index('<tr class="table-success">') :].split("</tr>")[0]
+    assert re.findall(r"<td>([^<]*) <span", row) == ["7", "91.00", "55.00", "4.50", "3/20"]

@@ -2,7 +2,9 @@
 
 import hashlib
 import re
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
@@ -95,8 +97,11 @@ def test_small_seed_data_is_valid_and_consistent(small_seed):
     assert not leads.filter(closed_at__lt=F("last_activity_at")).exists()
     assert not leads.filter(Q(closed_at__gt=now) | Q(created_at__gt=now) | Q(last_activity_at__gt=now)).exists()
     assert not leads.filter(stage="won").exclude(won_at=F("closed_at")).exists()
-    assert not leads.filter(stage__in=["won", "lost"], closed_at=None).exists()
+    assert not leads.filter(stage__in=["won", "lost", "rejected"], closed_at=None).exists()
     assert not leads.filter(stage="lost", lost_reason="").exists()
+    # A rejected registration closes its deal, and only a rejection does.
+    assert not Registration.objects.filter(status="rejected").exclude(lead__stage="rejected").exists()
+    assert not leads.filter(stage="rejected").exclude(registration__status="rejected").exists()
     assert not Offer.objects.filter(status="pending", deadline__lte=now).exists()
     assert not Activity.objects.filter(occurred_at__gt=F("lead__last_activity_at")).exists()
 
@@ -128,11 +133,16 @@ def test_refuses_a_non_empty_database_and_reset_reseeds_identically(transactiona
     assert Partner.objects.count() == 15
 
 
-def test_scaled_run_creates_exactly_n_partners_and_m_leads(transactional_db, monkeypatch):
+def test_scaled_run_creates_exactly_n_partners_and_m_leads(transactional_db, monkeypatch, settings):
     # On PostgreSQL the leads beyond DETAILED_LEADS come from the server-side bulk generator, which drops and
     # rebuilds indexes around big loads (hence transactional): exercise all of it at a small size.
     monkeypatch.setattr("prm.demo.seed.DETAILED_LEADS", 60)
     monkeypatch.setattr("prm.demo.bulk_pg.INDEX_REBUILD_MIN", 0)
+    monkeypatch.setattr("prm.demo.bulk_pg.CHUNK", 40)  # several chunks, generated on two connections at once
+    settings.PRM_DB_JOBS = 2
+    # The seed's "now" is the current minute: pin it, so both runs below see the same clock.
+    clock = time.time()
+    monkeypatch.setattr("prm.demo.seed.time", SimpleNamespace(time=lambda: clock, monotonic=time.monotonic))
     seed(partners=23, leads=250, activities=2)
     assert Partner.objects.count() == 23
     assert Lead.objects.count() == 250
@@ -143,6 +153,18 @@ def test_scaled_run_creates_exactly_n_partners_and_m_leads(transactional_db, mon
     assert not Lead.objects.filter(stage__in=["won", "lost"], closed_at=None).exists()
     assert not Offer.objects.filter(status="pending", deadline__lte=now).exists()
     assert Offer.objects.filter(status="pending").count() == Lead.objects.filter(stage="offered").count()
+    # Whichever connection ran which chunk, a re-run gives the same rows, offers and activities included.
+    first = digest(), _bulk_digest()
+    seed(partners=23, leads=250, activities=2, reset=True)
+    assert (digest(), _bulk_digest()) == first
+
+
+def _bulk_digest() -> str:
+    rows = [
+        *sorted(Offer.objects.values_list("lead__title", "partner__name", "status", "responded_by__email"), key=repr),
+        *sorted(Activity.objects.values_list("lead__title", "kind", "user__email", "subject"), key=repr),
+    ]
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
 def test_every_nav_page_renders_for_every_demo_role(small_seed, client):

@@ -113,9 +113,9 @@ def backfill(apps):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("leads", "0009_partner_fillfactor"),
+        ("leads", "0012_lead_rejected_is_closed"),
         ("partners", "0006_partner_routing_state"),
-        ("kpi", "0006_api_sync"),
+        ("kpi", "0007_snapshot_partner_index_covered_by_unique"),
     ]
 
     operations = [migrations.RunPython(install, uninstall)]
