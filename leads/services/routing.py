@@ -6,6 +6,7 @@ lock the offer and re-check its status, so a lead never gets two owners. Partner
 triggers (leads migration 0013), so a write that changes several partners' load locks those partners first.
 """
 
+import contextlib
 import csv
 import functools
 import io
@@ -89,6 +90,35 @@ def open_routed_load() -> Coalesce:
     return Coalesce(Subquery(pending, output_field=IntegerField()), Value(0)) + Coalesce(
         Subquery(open_routed, output_field=IntegerField()), Value(0)
     )
+
+
+# The triggers that keep Partner.open_load (leads migration 0013), by table.
+OPEN_LOAD_TRIGGERS = (("leads_offer", "partner_open_load_offer"), ("leads_lead", "partner_open_load_lead"))
+
+
+def partners_open_load_recount() -> int:
+    """Set every partner's open_load from a full recount (after a bulk load; also a repair tool)."""
+    return Partner.objects.update(open_load=open_routed_load())
+
+
+@contextlib.contextmanager
+def open_load_counting_paused():
+    """For bulk loaders on several connections (the demo seed): the open_load triggers are off while loading and
+    every counter is recounted once after. Row triggers in parallel loads would lock partner rows in no particular
+    order (deadlocks) and cost one partner update per loaded row."""
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        with connection.cursor() as cursor:
+            for table, name in OPEN_LOAD_TRIGGERS:
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
+    try:
+        yield
+    finally:
+        if postgres:
+            with connection.cursor() as cursor:
+                for table, name in OPEN_LOAD_TRIGGERS:
+                    cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
+            partners_open_load_recount()
 
 
 def eligible_partners(*, lead: Lead, competency_ids: list[int] | None = None) -> QuerySet[Partner]:

@@ -72,3 +72,16 @@ def test_open_load_follows_every_kind_of_change():
     Offer.objects.filter(lead=leads[5]).delete()
     Lead.objects.filter(pk__in=[lead.pk for lead in leads[1:3]]).delete()
     assert_exact()
+
+
+@pytest.mark.django_db(transaction=True)  # as the demo seed runs it: outside a transaction
+def test_bulk_loads_with_counting_paused_end_with_exact_counters():
+    msk = region("msk")
+    partners = [routing_partner(regions=[msk], capacity=50) for _ in range(3)]
+    with routing.open_load_counting_paused():
+        for i, lead in enumerate(vendor_lead(region=msk) for _ in range(9)):
+            lead.offers.create(
+                partner=partners[i % 3], offered_at=timezone.now(), deadline=timezone.now() + timedelta(hours=4)
+            )
+    assert_exact()
+    assert sorted(Partner.objects.values_list("open_load", flat=True)) == [3, 3, 3]
