@@ -2,9 +2,11 @@
 
 from django.db.models import Q, QuerySet
 
+from leads.services.routing import candidate_score, compact_rows
+from partners.models import Partner
 from prm.permissions import is_vendor, scope_for
 
-from .models import Lead, Offer, OfferStatus, RoutingDecision, Stage
+from .models import Lead, Offer, OfferStatus, RoutingDecision, RoutingWeights, Stage
 from .services.routing import SCORE_FACTORS
 
 
@@ -68,7 +70,9 @@ def lead_routing_history(*, viewer, lead_id: int) -> dict:
     lead = Lead.objects.select_related("customer", "region", "partner", "owner").get(pk=lead_id)
     decisions = list(lead.routing_decisions.select_related("chosen", "actor").order_by("-decided_at", "-pk"))
     for d in decisions:
-        d.ranked = sorted(d.candidates, key=lambda c: (not c.get("chosen"), -c.get("weight", 0), c["partner_id"]))
+        d.ranked = sorted(
+            decision_candidates(decision=d), key=lambda c: (not c.get("chosen"), -c.get("weight", 0), c["partner_id"])
+        )
         for c in d.ranked:
             c["factor_cells"] = [c.get("factors", {}).get(name, {}) for name in SCORE_FACTORS]
     offers = lead.offers.select_related("partner", "responded_by").order_by("-offered_at", "-pk")
@@ -78,3 +82,34 @@ def lead_routing_history(*, viewer, lead_id: int) -> dict:
         "offers": offers,
         "pending": next((o for o in offers if o.status == OfferStatus.PENDING), None),
     }
+
+
+def decision_candidates(*, decision: RoutingDecision) -> list[dict]:
+    """Every candidate of a decision as {partner_id, name, weight, factors, credit_before, credit_after, chosen}.
+
+    Reads both shapes: the compact dict the router writes and the list of dicts of earlier decisions.
+    """
+    stored = decision.candidates
+    if not isinstance(stored, dict):
+        return list(stored or [])
+    tier, sla, win, rating, spare = stored["points"]
+    weights = RoutingWeights(
+        tier_points=tier, sla_points=sla, win_rate_points=win, rating_points=rating, spare_capacity_points=spare
+    )
+    rows = compact_rows(stored)
+    names = dict(Partner.objects.filter(pk__in=[r[0] for r in rows]).values_list("pk", "name"))
+    out = []
+    for pk, alloc, sla_score, win_rate, rating_value, load, capacity, credit in rows:
+        score = candidate_score(
+            allocation_weight=alloc, sla_score=sla_score, win_rate=win_rate, rating=rating_value, load=load,
+            capacity=capacity, weights=weights,
+        )  # fmt: skip
+        out.append(
+            {"partner_id": pk, "name": names.get(pk, f"#{pk}"), "weight": score["weight"], "factors": score["factors"],
+             "credit_before": credit, "credit_after": credit + score["weight"], "chosen": pk == decision.chosen_id}
+        )  # fmt: skip
+    total = sum(c["weight"] for c in out)
+    for c in out:
+        if c["chosen"]:
+            c["credit_after"] -= total
+    return out

@@ -34,6 +34,14 @@ def leads_reclaim() -> dict:
 
 
 @shared_task
+def leads_route_new() -> int:
+    """Every minute: route leads left in stage NEW (e.g. an import whose batch failed), 500 per transaction."""
+    from leads.services.routing import leads_route_new as route_new
+
+    return route_new()
+
+
+@shared_task
 def registrations_check_task(lead_ids: list[int] | None = None, submitted_by_id: int | None = None) -> int:
     """Right after a partner's CRM created deals through the API, and every 5 minutes for any left over: register
     and decide them by the deal-registration rules."""

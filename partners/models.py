@@ -225,6 +225,13 @@ class Partner(TimeStampedModel):
     # Smooth weighted round-robin state; kept on the row so every router process shares it.
     routing_credit = models.BigIntegerField(default=0)
     sla_score = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    # The latest KPI snapshot's win rate and rating, written by the nightly KPI run (kpi_snapshots_compute) so the
+    # router reads them from the row it locks anyway.
+    kpi_win_rate = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True, editable=False)
+    kpi_rating = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True, editable=False)
+    # Pending offers plus routed leads still open (what lead_capacity limits). Kept exact by database triggers on
+    # the offer and lead tables (leads migration 0013), in the transaction that changes them; never written here.
+    open_load = models.PositiveIntegerField(default=0, editable=False)
     joined_at = models.DateField(null=True, blank=True)
 
     class Meta:

@@ -36,6 +36,26 @@ def audit_record(
     )
 
 
+def audit_record_many(
+    *, actor: User | None, action: str, items: Iterable[tuple[models.Model, object, str, dict | None]]
+) -> None:
+    """audit_record for many targets at once, as (target, partner or its id, reason, data): one insert for all."""
+    rows = []
+    for target, partner, reason, data in items:
+        rows.append(
+            AuditEvent(
+                actor=actor if actor is not None and actor.is_authenticated else None,
+                action=action,
+                content_type=ContentType.objects.get_for_model(target),
+                object_id=str(target.pk),
+                partner_id=getattr(partner, "pk", partner),
+                reason=reason,
+                data=data or {},
+            )
+        )
+    AuditEvent.objects.bulk_create(rows, batch_size=2000)
+
+
 def audit_trail(*, target: models.Model, limit: int = 100):
     return (
         AuditEvent.objects.filter(content_type=ContentType.objects.get_for_model(target), object_id=str(target.pk))

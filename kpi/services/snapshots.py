@@ -369,4 +369,10 @@ def kpi_snapshots_compute(*, on: datetime.date) -> int:
             .filter(Q(sla_score__isnull=True) | ~Q(sla_score=F("new_score")))
             .update(sla_score=todays)
         )
+        # The router reads the latest snapshot's win rate and rating from the partner row too.
+        latest = KpiSnapshot.objects.filter(partner=OuterRef("pk")).order_by("-date")
+        Partner.objects.filter(pk__in=KpiSnapshot.objects.filter(date=on).values("partner_id")).update(
+            kpi_win_rate=Subquery(latest.values("win_rate_pct")[:1]),
+            kpi_rating=Subquery(latest.values("customer_rating")[:1]),
+        )
     return len(rows)

@@ -379,6 +379,11 @@ def leads_reclaim(*, now: datetime | None = None, batch: int = 500) -> dict:
             flags = flags.select_for_update(skip_locked=True, of=("self",))
         flags = list(flags.order_by("reclaim_due", "pk")[:batch])
         locked = Lead.objects.select_for_update().in_bulk([f.lead_id for f in flags]) if flags else {}
+        # Taking routed leads back lowers their partners' open_load (a trigger): lock those rows in id order first,
+        # as the router does, so a reclaim and a router never wait on each other.
+        from leads.services.routing import partners_lock
+
+        partners_lock(ids=[lead.partner_id for lead in locked.values() if lead.source in ROUTED_SOURCES])
         for flag in flags:
             lead = locked[flag.lead_id]
             if lead.last_activity_at and lead.last_activity_at > flag.flagged_at:

@@ -1,13 +1,16 @@
 """Routing vendor leads to partners: eligibility, a data-configured score with smooth weighted round-robin,
 offers with business-hour deadlines, accept/decline/expiry with automatic re-routing, and the manual queue.
 
-Lock order everywhere: offer row → lead row → partner rows (by id). Accept and expiry both lock the offer and
-re-check its status, so a lead never gets two owners.
+Lock order everywhere: offer row → lead rows → partner rows (by id, all in one statement). Accept and expiry both
+lock the offer and re-check its status, so a lead never gets two owners. Partner.open_load is kept by database
+triggers (leads migration 0013), so a write that changes several partners' load locks those partners first.
 """
 
+import contextlib
 import csv
 import functools
 import io
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, time
@@ -23,7 +26,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kpi.models import KpiSnapshot
 from leads.models import (
     OPEN_STAGES,
     Customer,
@@ -40,8 +42,8 @@ from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel, S
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, Role, User
 from prm.selectors import channel_managers
-from prm.services import audit_record, connection_supports_skip_locked, notify
-from prm.webhooks import webhook_emit
+from prm.services import audit_record, audit_record_many, connection_supports_skip_locked, notify, notify_many
+from prm.webhooks import webhook_emit, webhook_emit_many
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +68,11 @@ def max_failures() -> int:
 
 
 def open_routed_load() -> Coalesce:
-    """Per partner: pending offers plus accepted routed leads still open (what lead_capacity limits)."""
+    """Per partner: pending offers plus accepted routed leads still open (what lead_capacity limits).
+
+    The definition of Partner.open_load, which database triggers keep equal to it (leads migration 0013); the
+    router reads the column, tests/leads/test_routing_load.py compares the two.
+    """
     pending = (
         Offer.objects.filter(partner=OuterRef("pk"), status=OfferStatus.PENDING)
         .order_by()
@@ -84,6 +90,35 @@ def open_routed_load() -> Coalesce:
     return Coalesce(Subquery(pending, output_field=IntegerField()), Value(0)) + Coalesce(
         Subquery(open_routed, output_field=IntegerField()), Value(0)
     )
+
+
+# The triggers that keep Partner.open_load (leads migration 0013), by table.
+OPEN_LOAD_TRIGGERS = (("leads_offer", "partner_open_load_offer"), ("leads_lead", "partner_open_load_lead"))
+
+
+def partners_open_load_recount() -> int:
+    """Set every partner's open_load from a full recount (after a bulk load; also a repair tool)."""
+    return Partner.objects.update(open_load=open_routed_load())
+
+
+@contextlib.contextmanager
+def open_load_counting_paused():
+    """For bulk loaders on several connections (the demo seed): the open_load triggers are off while loading and
+    every counter is recounted once after. Row triggers in parallel loads would lock partner rows in no particular
+    order (deadlocks) and cost one partner update per loaded row."""
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        with connection.cursor() as cursor:
+            for table, name in OPEN_LOAD_TRIGGERS:
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
+    try:
+        yield
+    finally:
+        if postgres:
+            with connection.cursor() as cursor:
+                for table, name in OPEN_LOAD_TRIGGERS:
+                    cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
+            partners_open_load_recount()
 
 
 def eligible_partners(*, lead: Lead, competency_ids: list[int] | None = None) -> QuerySet[Partner]:
@@ -111,22 +146,28 @@ def eligible_partners(*, lead: Lead, competency_ids: list[int] | None = None) ->
     refused = Offer.objects.filter(
         lead_id=lead.pk, partner=OuterRef("pk"), status__in=(OfferStatus.DECLINED, OfferStatus.EXPIRED)
     )
-    latest_kpi = KpiSnapshot.objects.filter(partner=OuterRef("pk")).order_by("-date")
     return (
         qs.exclude(Exists(refused))
         .annotate(
-            load=open_routed_load(),
+            load=F("open_load"),
             allocation_weight=Coalesce(F("tier__allocation_weight"), Value(1)),
-            win_rate=Subquery(latest_kpi.values("win_rate_pct")[:1]),
-            rating=Subquery(latest_kpi.values("customer_rating")[:1]),
+            win_rate=F("kpi_win_rate"),
+            rating=F("kpi_rating"),
         )
-        .filter(load__lt=F("lead_capacity"))
+        .filter(open_load__lt=F("lead_capacity"))
         .order_by("pk")
     )
 
 
 def routing_weights_current() -> RoutingWeights:
     return RoutingWeights.objects.filter(key="default").first() or RoutingWeights()
+
+
+def _points(weights: RoutingWeights) -> tuple[int, int, int, int, int]:
+    return (
+        weights.tier_points, weights.sla_points, weights.win_rate_points, weights.rating_points,
+        weights.spare_capacity_points,
+    )  # fmt: skip
 
 
 def _share(value, scale: Decimal, offset: Decimal = _ZERO) -> Decimal:
@@ -141,29 +182,59 @@ def _share(value, scale: Decimal, offset: Decimal = _ZERO) -> Decimal:
 SCORE_FACTORS = ("tier", "sla", "win_rate", "rating", "spare_capacity")
 
 
+def _factor(raw, share: Decimal, points: int) -> tuple[dict, Decimal]:
+    earned = share * points
+    return {
+        "value": None if raw is None else str(raw),
+        "share": float(round(share, 3)),
+        "points": float(round(earned, 2)),
+    }, earned
+
+
+# Scores are recomputed ~100x a decision from a few distinct inputs: both parts are cached by value (exact, since
+# they are pure functions of their arguments; the string form of a Decimal is part of the key as it is shown).
+@functools.lru_cache(maxsize=65536)
+def _fixed_factors(allocation_weight: int, sla: str | None, win: str | None, rating: str | None, points: tuple):
+    total = _ZERO
+    out = {}
+    for name, raw, share, pts in (
+        ("tier", allocation_weight, Decimal(allocation_weight), points[0]),
+        ("sla", sla, _share(sla, _HUNDRED), points[1]),
+        ("win_rate", win, _share(win, _HUNDRED), points[2]),
+        ("rating", rating, _share(rating, _FOUR, _ONE), points[3]),
+    ):
+        out[name], earned = _factor(raw, share, pts)
+        total += earned
+    return out, total
+
+
+@functools.lru_cache(maxsize=65536)
+def _spare_factor(load: int, capacity: int, points: int):
+    spare = _ONE - Decimal(load) / Decimal(capacity) if capacity else _ZERO
+    return _factor(f"{load}/{capacity}", max(_ZERO, spare), points)
+
+
+def _str(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _weight(total: Decimal) -> int:
+    return max(1, int(total.to_integral_value()))
+
+
 def candidate_score(
     *, allocation_weight: int, sla_score, win_rate, rating, load: int, capacity: int, weights: RoutingWeights
 ) -> dict:
-    """Readable score: every factor with its raw value, its 0..1 share and the points it earns."""
-    spare = _ONE - Decimal(load) / Decimal(capacity) if capacity else _ZERO
-    factors = (
-        ("tier", allocation_weight, Decimal(allocation_weight), weights.tier_points),
-        ("sla", sla_score, _share(sla_score, _HUNDRED), weights.sla_points),
-        ("win_rate", win_rate, _share(win_rate, _HUNDRED), weights.win_rate_points),
-        ("rating", rating, _share(rating, _FOUR, _ONE), weights.rating_points),
-        ("spare_capacity", f"{load}/{capacity}", max(_ZERO, spare), weights.spare_capacity_points),
-    )
-    out = {}
-    total = _ZERO
-    for name, raw, share, points in factors:
-        earned = share * points
-        total += earned
-        out[name] = {
-            "value": None if raw is None else str(raw),
-            "share": float(round(share, 3)),
-            "points": float(round(earned, 2)),
-        }
-    return {"factors": out, "weight": max(1, int(total.to_integral_value()))}
+    """Readable score: every factor with its raw value, its 0..1 share and the points it earns.
+
+    tier earns `tier_points` per unit of allocation weight; sla, win rate and rating their points times a 0..1
+    share (missing: neutral 0.5); spare capacity its points times the free part of `lead_capacity`.
+    """
+    points = _points(weights)
+    fixed, subtotal = _fixed_factors(allocation_weight, _str(sla_score), _str(win_rate), _str(rating), points)
+    spare, earned = _spare_factor(load, capacity, points[4])
+    total = subtotal + earned
+    return {"factors": {**fixed, "spare_capacity": spare}, "weight": _weight(total)}
 
 
 def swrr_pick(candidates: list[tuple[int, int, int]]) -> tuple[int, dict[int, int]]:
@@ -179,6 +250,459 @@ def swrr_pick(candidates: list[tuple[int, int, int]]) -> tuple[int, dict[int, in
     winner = min(credits, key=lambda pk: (-credits[pk], pk))
     credits[winner] -= total
     return winner, credits
+
+
+# --- the stored explanation ------------------------------------------------------------------------------------
+#
+# A decision stores each candidate's score inputs, not the computed factors: one short text row per candidate,
+# "partner_id allocation_weight sla win_rate rating load capacity credit_before" ("-" for a missing KPI), rows
+# joined by ";" (~4 KiB for 100 candidates instead of ~40 KiB of factor dicts, and one JSON value to parse instead
+# of thousands). leads.routing_selectors.decision_candidates recomputes the factors, points and weights with
+# candidate_score from these inputs and the weights in force, which are stored with the decision.
+
+COMPACT_COLUMNS = "partner_id allocation_weight sla win_rate rating load capacity credit"
+
+
+def _compact(*, points: tuple, rows: list[str]) -> dict:
+    return {"v": 2, "points": list(points), "columns": COMPACT_COLUMNS, "rows": ";".join(rows)}
+
+
+def compact_rows(stored: dict) -> list[tuple]:
+    """The candidates of a compact decision as (partner_id, allocation_weight, sla, win_rate, rating, load,
+    capacity, credit_before) with Decimals or None for the KPIs."""
+    out = []
+    for row in filter(None, stored["rows"].split(";")):
+        pk, alloc, sla, win, rating, load, capacity, credit = row.split(" ")
+        kpis = (None if v == "-" else Decimal(v) for v in (sla, win, rating))
+        out.append((int(pk), int(alloc), *kpis, int(load), int(capacity), int(credit)))
+    return out
+
+
+def _row_prefix(c: "Candidate") -> str:
+    return " ".join(
+        str(v)
+        for v in (c.pk, c.allocation_weight, *(("-" if v is None else v) for v in (c.sla_score, c.win_rate, c.rating)))
+    )
+
+
+# --- the router: set-based reads, bulk writes ------------------------------------------------------------------
+#
+# `eligible_partners` above is the readable ORM statement of the rules (the views and tests use it). The router runs
+# the same rules as two hand-written statements for any number of leads, built once per process: which partners
+# fit each lead (region, kind, competencies, no refusal), then the union of those partners locked in id order with
+# their score inputs and what the offer needs (SLA policy, home time zone and calendar). The score, the rotation
+# and the capacity that fills up as leads are offered are then played through in memory, lead after lead, exactly
+# as routing them one by one would. tests/leads/test_routing_fast_path.py keeps the statements and the ORM in
+# agreement; tests/leads/test_routing_batch.py checks a batch against one-by-one routing.
+
+
+@dataclass(slots=True)
+class Candidate:
+    pk: int
+    credit: int
+    allocation_weight: int
+    sla_score: Decimal | None
+    win_rate: Decimal | None
+    rating: Decimal | None
+    load: int
+    capacity: int
+    country: str  # the partner's, used when it has no home region
+    tz: str | None
+    region_country: str | None
+    subdivision: str | None
+    accept_within_hours: Decimal | None  # None: no SLA policy exists at all → DEFAULT_SLA
+    work_start: time | None
+    work_end: time | None
+
+
+def _decimal(value, places: int) -> Decimal | None:
+    """Raw cursors give floats on SQLite; the ORM would give Decimals quantized to the field (same str() in JSON)."""
+    if value is None or isinstance(value, Decimal):  # PostgreSQL already gives the column's scale
+        return value
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-places))
+
+
+def _time(value) -> time | None:
+    return time.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _in(values) -> str:
+    """An SQL list of code-defined choice values (never user input), inlined so the statement stays constant."""
+    assert all(str(v).isidentifier() for v in values), values
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def _tables() -> dict[str, str]:
+    t = {m.__name__: m._meta.db_table for m in (Partner, Offer, Lead, SlaPolicy)}
+    t["regions"] = Partner.regions.through._meta.db_table
+    t["partner_comps"] = Partner.competencies.through._meta.db_table
+    t["lead_comps"] = Lead.competencies.through._meta.db_table
+    t["Tier"] = Partner._meta.get_field("tier").related_model._meta.db_table
+    t["Region"] = Partner._meta.get_field("home_region").related_model._meta.db_table
+    return t
+
+
+@functools.cache
+def _eligible_sql(*, postgres: bool, many: bool) -> str:
+    """(lead id, partner id) for every partner that fits a lead, capacity aside (that is read under the lock).
+
+    `many`: read each regional partner's competencies once up front (for a batch) rather than per fitting
+    (lead, partner) pair that needs any (cheaper for a single lead).
+    """
+    t = _tables()
+    fits = " ".join(
+        f"WHEN '{kind}' THEN "
+        + (
+            f"p.partner_type IN {_in([PartnerType.OPERATIONAL])}"
+            if kind == LeadKind.ONSITE_SERVICE
+            else f"p.program_model IN {_in(KIND_PROGRAM_MODELS[kind])}"
+        )
+        for kind in LeadKind.values
+    )
+    refused = _in([OfferStatus.DECLINED, OfferStatus.EXPIRED])
+    if postgres:
+        # Set-based for any number of leads: each lead's needed competencies read once as an array; the partners of
+        # the leads' regions expanded once into (region, kind they may take, held competencies); then one hash join
+        # on (region, kind), "has all needed" being `<@`, and the refusals as an anti-join.
+        held = f"ARRAY(SELECT pc.competency_id FROM {t['partner_comps']} pc WHERE pc.partner_id = {{id}})"
+        return f"""
+            WITH l AS (
+                SELECT l.id, l.region_id, l.kind,
+                       ARRAY(SELECT lc.competency_id FROM {t["lead_comps"]} lc WHERE lc.lead_id = l.id) AS needs
+                FROM {t["Lead"]} l WHERE l.id = ANY(%(leads)s)
+            ), p AS MATERIALIZED (  -- once per partner, not once per (lead, partner)
+                SELECT p.id, p.program_model, p.partner_type, {held.format(id="p.id") if many else "NULL"} AS held
+                FROM {t["Partner"]} p
+                WHERE p.status IN {_in([PartnerStatus.ACTIVE])} AND p.id IN (
+                    SELECT pr.partner_id FROM {t["regions"]} pr WHERE pr.region_id IN (SELECT region_id FROM l))
+            ), fit AS MATERIALIZED (
+                SELECT p.id, pr.region_id, k.kind, p.held
+                FROM p JOIN {t["regions"]} pr ON pr.partner_id = p.id CROSS JOIN (SELECT DISTINCT kind FROM l) AS k
+                WHERE pr.region_id IN (SELECT region_id FROM l) AND (CASE k.kind {fits} ELSE FALSE END)
+            )
+            SELECT l.id, array_agg(fit.id ORDER BY fit.id)  -- one row per lead: fewer rows to ship and build
+            FROM l JOIN fit ON fit.region_id = l.region_id AND fit.kind = l.kind
+            WHERE (cardinality(l.needs) = 0 OR l.needs <@ {"fit.held" if many else held.format(id="fit.id")})
+              AND NOT EXISTS (
+                  SELECT 1 FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.partner_id = fit.id AND o.status IN {refused})
+            GROUP BY l.id
+        """
+    return f"""
+        SELECT l.id, p.id
+        FROM {t["Lead"]} l
+        JOIN {t["regions"]} pr ON pr.region_id = l.region_id
+        JOIN {t["Partner"]} p ON p.id = pr.partner_id
+        WHERE l.id IN (SELECT value FROM json_each(%(leads)s))
+          AND p.status IN {_in([PartnerStatus.ACTIVE])} AND (CASE l.kind {fits} ELSE FALSE END)
+          AND NOT EXISTS (  -- has ALL needed competencies: none of them missing
+              SELECT 1 FROM {t["lead_comps"]} lc WHERE lc.lead_id = l.id AND NOT EXISTS (
+                  SELECT 1 FROM {t["partner_comps"]} pc WHERE pc.partner_id = p.id AND pc.competency_id = lc.competency_id))
+          AND NOT EXISTS (
+              SELECT 1 FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.partner_id = p.id AND o.status IN {refused})
+        ORDER BY l.id, p.id
+    """
+
+
+@functools.cache
+def _partners_sql(*, postgres: bool, lock: str) -> str:
+    """Partners by id with room left, locked in id order, with their score inputs and offer settings."""
+    t = _tables()
+    ids = "= ANY(%(ids)s)" if postgres else "IN (SELECT value FROM json_each(%(ids)s))"
+    return f"""
+        SELECT p.id, p.routing_credit, COALESCE(t.allocation_weight, 1), p.sla_score, p.kpi_win_rate, p.kpi_rating,
+               p.open_load, p.lead_capacity, p.country, r.timezone, r.country, r.subdivision,
+               s.accept_within_hours, s.working_hours_start, s.working_hours_end
+        FROM {t["Partner"]} p
+        LEFT JOIN {t["Tier"]} t ON t.id = p.tier_id
+        LEFT JOIN {t["Region"]} r ON r.id = p.home_region_id
+        LEFT JOIN {t["SlaPolicy"]} s ON s.id = COALESCE(p.sla_policy_id, (SELECT MIN(id) FROM {t["SlaPolicy"]}))
+        WHERE p.id {ids} AND p.open_load < p.lead_capacity
+        ORDER BY p.id
+        {lock}
+    """
+
+
+def _ids_param(ids) -> list[int] | str:
+    return list(ids) if connection.vendor == "postgresql" else json.dumps(list(ids))
+
+
+def _eligible_ids(*, lead_ids) -> dict[int, list[int]]:
+    """Lead id → ids of the partners that fit it (capacity aside), ascending."""
+    out: dict[int, list[int]] = {}
+    if not lead_ids:
+        return out
+    with connection.cursor() as cursor:
+        sql = _eligible_sql(postgres=connection.vendor == "postgresql", many=len(lead_ids) > 1)
+        cursor.execute(sql, {"leads": _ids_param(lead_ids)})
+        for lead_id, partner_ids in cursor.fetchall():
+            if isinstance(partner_ids, list):  # PostgreSQL: one row per lead
+                out[lead_id] = partner_ids
+            else:
+                out.setdefault(lead_id, []).append(partner_ids)
+    return out
+
+
+def _partners_locked(ids) -> dict[int, Candidate]:
+    """The partners among `ids` with room left, locked in id order (no deadlocks between routers)."""
+    if not ids:
+        return {}
+    lock = "FOR NO KEY UPDATE OF p" if connection.features.has_select_for_update_of else ""
+    sql = _partners_sql(postgres=connection.vendor == "postgresql", lock=lock)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"ids": _ids_param(sorted(ids))})
+        rows = cursor.fetchall()
+    return {
+        pk: Candidate(
+            pk, credit, alloc, _decimal(sla, 2), _decimal(win, 2), _decimal(rating, 2), load, capacity, country, tz,
+            region_country, subdivision, _decimal(hours, 2), _time(start), _time(end),
+        )  # fmt: skip
+        for (pk, credit, alloc, sla, win, rating, load, capacity, country, tz, region_country, subdivision, hours,
+             start, end) in rows
+    }  # fmt: skip
+
+
+def partners_lock(*, ids) -> None:
+    """Lock partner rows in id order before a write whose triggers touch several partners' open_load."""
+    ids = sorted({pk for pk in ids if pk})
+    if ids and connection.features.has_select_for_update:
+        list(Partner.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
+
+
+def _candidates_locked(*, lead: Lead) -> list[Candidate]:
+    """Eligible partners of one lead with their score inputs and offer settings, locked in id order."""
+    ids = _eligible_ids(lead_ids=[lead.pk]).get(lead.pk, [])
+    return list(_partners_locked(ids).values())
+
+
+def _credits_save(credits: dict[int, int]) -> None:
+    """Write every candidate's new credit in one statement (rows are already locked by the caller)."""
+    if not credits:
+        return
+    if connection.vendor == "postgresql":
+        # unnest() of two arrays: one short statement whatever the number of candidates.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Partner._meta.db_table} AS p SET routing_credit = v.credit "
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, credit) WHERE p.id = v.id",
+                [list(credits), list(credits.values())],
+            )
+    else:
+        Partner.objects.bulk_update(
+            [Partner(pk=pk, routing_credit=credit) for pk, credit in credits.items()], ["routing_credit"]
+        )
+
+
+def _routable(lead: Lead) -> str:
+    """Why `lead` cannot be routed now ("" if it can)."""
+    if lead.stage not in (Stage.NEW, Stage.OFFERED, Stage.QUEUE) or lead.partner_id:
+        return _("This lead already has a partner.")
+    if lead.has_pending:
+        return _("This lead already has an open offer.")
+    return ""
+
+
+def _leads_locked(ids) -> dict[int, Lead]:
+    """The leads locked in id order, each knowing whether it has an open offer (one round trip)."""
+    return {
+        lead.pk: lead
+        for lead in Lead.objects.select_for_update(of=("self",))
+        .annotate(has_pending=Exists(Offer.objects.filter(lead=OuterRef("pk"), status=OfferStatus.PENDING)))
+        .filter(pk__in=list(ids))
+        .order_by("pk")
+    }
+
+
+def lead_route(*, lead: Lead, actor: User | None = None, retry: bool = False) -> RoutingDecision:
+    """Offer the lead to the best eligible partner, or put it in the channel-manager queue.
+
+    `retry` (a channel manager sending a queued lead round again) starts the failure count afresh.
+
+    The candidates' rows are locked in id order (no deadlocks between routers) and their round-robin credits
+    read under the lock, so concurrent routers share one consistent rotation.
+    """
+    with transaction.atomic():
+        lead = _leads_locked([lead.pk])[lead.pk]
+        if problem := _routable(lead):
+            raise ValidationError(problem)
+        if retry:
+            lead.route_failures = 0
+            lead.save(update_fields=["route_failures", "updated_at"])
+        return _route(leads=[lead], actor=actor)[0]
+
+
+def leads_route_batch(*, leads, actor: User | None = None) -> list[RoutingDecision]:
+    """Route many leads in one transaction, in the given order, with the decisions lead_route would make one by
+    one. Leads that cannot be routed any more (a partner or an open offer meanwhile) are skipped."""
+    order = list(dict.fromkeys(lead.pk for lead in leads))
+    with transaction.atomic():
+        locked = _leads_locked(order)
+        return _route(leads=[locked[pk] for pk in order if pk in locked and not _routable(locked[pk])], actor=actor)
+
+
+def leads_route_new(*, batch: int = 500) -> int:
+    """Route leads left in stage NEW (an import or a reclaim whose routing failed), oldest first, in batches.
+
+    Idempotent and safe with several workers: each batch claims its leads with SKIP LOCKED.
+    """
+    done = 0
+    while True:
+        with transaction.atomic():
+            qs = Lead.objects.filter(stage=Stage.NEW, partner__isnull=True).order_by("pk")
+            if connection_supports_skip_locked():
+                qs = qs.select_for_update(skip_locked=True, of=("self",))
+            claimed = list(qs[:batch])
+            done += len(leads_route_batch(leads=claimed))
+        if len(claimed) < batch:
+            return done
+
+
+def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
+    """Decide for locked, routable leads in order; then write everything in a few bulk statements."""
+    if not leads:
+        return []
+    now = timezone.now()
+    limit = max_failures()
+    fresh = [lead for lead in leads if lead.route_failures < limit]
+    weights = routing_weights_current() if fresh else None
+    eligible = _eligible_ids(lead_ids=[lead.pk for lead in fresh])
+    partners = _partners_locked({pk for ids in eligible.values() for pk in ids})
+    credits = {pk: c.credit for pk, c in partners.items()}
+    loads = {pk: c.load for pk, c in partners.items()}
+    changed: dict[int, int] = {}
+    decisions, offered, queued = [], [], []
+    points = _points(weights) if weights else ()
+    # candidate_score's two cached parts, taken apart here: the fixed part once per partner, the spare-capacity
+    # part per load (the only input that changes during a batch).
+    fixed = {
+        pk: _fixed_factors(c.allocation_weight, _str(c.sla_score), _str(c.win_rate), _str(c.rating), points)[1]
+        for pk, c in partners.items()
+    }
+    inputs = {pk: _row_prefix(c) for pk, c in partners.items()}
+    weights_at: dict[tuple[int, int], int] = {}  # (partner, load) → weight: loads change only for winners
+    for lead in leads:
+        if lead.route_failures >= limit:
+            reason = _("Declined or expired %(n)s times.") % {"n": lead.route_failures}
+            decisions.append(RoutingDecision(lead=lead, candidates=[], rule="max_failures", reason=reason))
+            queued.append((lead, decisions[-1]))
+            continue
+        rows, weighted = [], []
+        for pk in eligible.get(lead.pk, ()):
+            c = partners.get(pk)
+            if c is None or loads[pk] >= c.capacity:
+                continue
+            weight = weights_at.get((pk, loads[pk]))
+            if weight is None:
+                weight = weights_at[pk, loads[pk]] = _weight(
+                    fixed[pk] + _spare_factor(loads[pk], c.capacity, points[4])[1]
+                )
+            weighted.append((pk, weight, credits[pk]))
+            rows.append(f"{inputs[pk]} {loads[pk]} {c.capacity} {credits[pk]}")
+        if not weighted:
+            decisions.append(RoutingDecision(lead=lead, candidates=[], rule="no_eligible_partner",
+                                             reason=_("No eligible partner.")))  # fmt: skip
+            queued.append((lead, decisions[-1]))
+            continue
+        winner, new_credits = swrr_pick(weighted)
+        credits.update(new_credits)
+        changed.update(new_credits)
+        loads[winner] += 1  # the offer below counts against its capacity for the next lead
+        decisions.append(
+            RoutingDecision(lead=lead, chosen_id=winner, candidates=_compact(points=points, rows=rows),
+                            rule="score_swrr", actor=actor)
+        )  # fmt: skip
+        offered.append((lead, decisions[-1], partners[winner]))
+    _credits_save(changed)
+    RoutingDecision.objects.bulk_create(decisions)
+    _offers_create(offered=offered, actor=actor, now=now)
+    _queue(queued=queued, now=now)
+    return decisions
+
+
+def _leads_update(*, ids: list[int], stage: str, now: datetime, offered_at: datetime | None = None) -> None:
+    fields = {"stage": stage, "updated_at": now}
+    if offered_at is not None:
+        fields["offered_at"] = offered_at
+    if ids:
+        Lead.objects.filter(pk__in=ids).update(**fields)
+
+
+def _queue(*, queued: list[tuple[Lead, RoutingDecision]], now: datetime) -> None:
+    """Leads nobody can take wait for a channel manager."""
+    if not queued:
+        return
+    _leads_update(ids=[lead.pk for lead, _d in queued], stage=Stage.QUEUE, now=now)
+    for lead, _d in queued:
+        lead.stage = Stage.QUEUE
+    audit_record_many(
+        actor=None, action="lead.queued",
+        items=[(lead, None, d.reason, {"rule": d.rule}) for lead, d in queued],
+    )  # fmt: skip
+    managers = [u for u in channel_managers() if u is not None]
+    notify_many(
+        kind=NotificationKind.REVIEW_QUEUE,
+        messages=[
+            (user, _("Lead needs manual routing: %(title)s") % {"title": lead.title}, d.reason,
+             reverse("leads:routing_lead", args=[lead.pk]))
+            for lead, d in queued
+            for user in managers
+        ],
+    )  # fmt: skip
+
+
+def _offers_create(
+    *, offered: list[tuple[Lead, RoutingDecision, Candidate]], actor: User | None, now: datetime
+) -> None:
+    """The winners' offers; SLA and calendar came with the candidate rows (no further reads)."""
+    if not offered:
+        return
+    offers, tzs = [], []
+    for lead, decision, winner in offered:
+        hours = DEFAULT_SLA.accept_within_hours if winner.accept_within_hours is None else winner.accept_within_hours
+        tz = winner.tz or settings.TIME_ZONE
+        tzs.append(tz)
+        offers.append(
+            Offer(
+                lead=lead, partner_id=winner.pk, decision=decision, offered_at=now,
+                deadline=business_deadline(
+                    start=now, hours=hours, tz=tz, country=winner.region_country or winner.country,
+                    subdivision=winner.subdivision or "", work_start=winner.work_start or DEFAULT_SLA.working_hours_start,
+                    work_end=winner.work_end or DEFAULT_SLA.working_hours_end,
+                ),
+            )
+        )  # fmt: skip
+    Offer.objects.bulk_create(offers)  # the offer trigger adds each to its partner's open_load
+    _leads_update(ids=[lead.pk for lead, _d, _w in offered], stage=Stage.OFFERED, offered_at=now, now=now)
+    for lead, _d, _w in offered:
+        lead.stage, lead.offered_at = Stage.OFFERED, now
+    audit_record_many(
+        actor=actor, action="lead.offered",
+        items=[
+            (lead, o.partner_id, "", {"offer": o.pk, "deadline": o.deadline.isoformat(), "decision": d.pk})
+            for (lead, d, _w), o in zip(offered, offers)
+        ],
+    )  # fmt: skip
+    sellers: dict[int, list[User]] = {}
+    for user in _sellers([o.partner_id for o in offers]):
+        sellers.setdefault(user.partner_id, []).append(user)
+    url = reverse("leads:offer_list")
+    notify_many(
+        kind=NotificationKind.LEAD_OFFERED,
+        messages=[
+            (user, _("New lead offered: %(title)s") % {"title": lead.title},
+             _("Accept or decline before %(deadline)s.")
+             % {"deadline": timezone.localtime(o.deadline, timezone=ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")},
+             url)
+            for (lead, _d, _w), o, tz in zip(offered, offers, tzs)
+            for user in sellers.get(o.partner_id, ())
+        ],
+    )  # fmt: skip
+    webhook_emit_many(
+        event="lead.offered",
+        items=[
+            (o.partner_id, {"lead": lead.pk, "offer": o.pk, "title": lead.title, "deadline": o.deadline})
+            for (lead, _d, _w), o in zip(offered, offers)
+        ],
+    )
 
 
 # --- offers ----------------------------------------------------------------------------------------------------
@@ -205,252 +729,10 @@ def partner_deadline(*, partner: Partner, start: datetime, hours: Decimal, sla: 
     )
 
 
-def _sellers(partner_id: int) -> QuerySet[User]:
-    return User.objects.filter(partner_id=partner_id, role__in=(Role.PARTNER_ADMIN, Role.PARTNER_SALES), is_active=True)
-
-
-def _to_queue(*, lead: Lead, rule: str, reason: str, candidates: list | None = None) -> RoutingDecision:
-    decision = RoutingDecision.objects.create(
-        lead=lead, chosen=None, candidates=candidates or [], rule=rule, reason=reason
+def _sellers(partner_ids) -> QuerySet[User]:
+    return User.objects.filter(
+        partner_id__in=list(partner_ids), role__in=(Role.PARTNER_ADMIN, Role.PARTNER_SALES), is_active=True
     )
-    lead.stage = Stage.QUEUE
-    lead.save(update_fields=["stage", "updated_at"])
-    audit_record(actor=None, action="lead.queued", target=lead, reason=reason, data={"rule": rule})
-    notify(
-        users=channel_managers(),
-        kind=NotificationKind.REVIEW_QUEUE,
-        title=_("Lead needs manual routing: %(title)s") % {"title": lead.title},
-        body=reason,
-        url=reverse("leads:routing_lead", args=[lead.pk]),
-    )
-    return decision
-
-
-def lead_route(*, lead: Lead, actor: User | None = None, retry: bool = False) -> RoutingDecision:
-    """Offer the lead to the best eligible partner, or put it in the channel-manager queue.
-
-    `retry` (a channel manager sending a queued lead round again) starts the failure count afresh.
-
-    The candidates' rows are locked in id order (no deadlocks between routers) and their round-robin credits
-    read under the lock, so concurrent routers share one consistent rotation.
-    """
-    with transaction.atomic():
-        # One round trip: the locked lead and whether it already has an open offer.
-        lead = (
-            Lead.objects.select_for_update(of=("self",))
-            .annotate(has_pending=Exists(Offer.objects.filter(lead=OuterRef("pk"), status=OfferStatus.PENDING)))
-            .get(pk=lead.pk)
-        )
-        if lead.stage not in (Stage.NEW, Stage.OFFERED, Stage.QUEUE) or lead.partner_id:
-            raise ValidationError(_("This lead already has a partner."))
-        if lead.has_pending:
-            raise ValidationError(_("This lead already has an open offer."))
-        if retry:
-            lead.route_failures = 0
-            lead.save(update_fields=["route_failures", "updated_at"])
-        if lead.route_failures >= max_failures():
-            return _to_queue(
-                lead=lead,
-                rule="max_failures",
-                reason=_("Declined or expired %(n)s times.") % {"n": lead.route_failures},
-            )
-        weights = routing_weights_current()
-        rows = _candidates_locked(lead=lead)
-        if not rows:
-            return _to_queue(lead=lead, rule="no_eligible_partner", reason=_("No eligible partner."))
-
-        scored = []
-        for row in rows:
-            score = candidate_score(
-                allocation_weight=row.allocation_weight, sla_score=row.sla_score, win_rate=row.win_rate,
-                rating=row.rating, load=row.load, capacity=row.capacity, weights=weights,
-            )  # fmt: skip
-            scored.append((row, score))
-        winner_id, credits = swrr_pick([(row.pk, s["weight"], row.credit) for row, s in scored])
-        candidates = [
-            {
-                "partner_id": row.pk,
-                "name": row.name,
-                "weight": s["weight"],
-                "factors": s["factors"],
-                "credit_before": row.credit,
-                "credit_after": credits[row.pk],
-                "chosen": row.pk == winner_id,
-            }
-            for row, s in scored
-        ]
-        _credits_save(credits)
-        decision = RoutingDecision.objects.create(
-            lead=lead, chosen_id=winner_id, candidates=candidates, rule="score_swrr", actor=actor
-        )
-        _offer_create(lead=lead, winner=next(row for row in rows if row.pk == winner_id), decision=decision)
-        return decision
-
-
-# --- the router's hot path: one hand-written statement --------------------------------------------------------
-#
-# `eligible_partners` above is the readable ORM statement of the rules (the views and tests use it). Routing a lead
-# runs the same rules as one raw statement built once per process: composing and compiling the ORM query cost more
-# than running it, and the raw statement also returns what the offer needs (SLA policy, home time zone and holiday
-# calendar), so the winner is not fetched again. tests/leads/test_routing_fast_path.py keeps the two in agreement.
-
-
-@dataclass(slots=True)
-class Candidate:
-    pk: int
-    name: str
-    credit: int
-    allocation_weight: int
-    sla_score: Decimal | None
-    win_rate: Decimal | None
-    rating: Decimal | None
-    load: int
-    capacity: int
-    country: str  # the partner's, used when it has no home region
-    tz: str | None
-    region_country: str | None
-    subdivision: str | None
-    accept_within_hours: Decimal | None  # None: no SLA policy exists at all → DEFAULT_SLA
-    work_start: time | None
-    work_end: time | None
-
-
-def _decimal(value, places: int) -> Decimal | None:
-    """Raw cursors give floats on SQLite; the ORM would give Decimals quantized to the field (same str() in JSON)."""
-    if value is None:
-        return None
-    return Decimal(str(value)).quantize(Decimal(1).scaleb(-places))
-
-
-def _time(value) -> time | None:
-    return time.fromisoformat(value) if isinstance(value, str) else value
-
-
-def _in(values) -> str:
-    """An SQL list of code-defined choice values (never user input), inlined so the statement stays constant."""
-    assert all(str(v).isidentifier() for v in values), values
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
-
-
-@functools.cache
-def _candidates_sql(*, kind: str, lock: bool) -> str:
-    t = {m.__name__: m._meta.db_table for m in (Partner, Offer, Lead, KpiSnapshot, SlaPolicy)}
-    t["regions"] = Partner.regions.through._meta.db_table
-    t["partner_comps"] = Partner.competencies.through._meta.db_table
-    t["lead_comps"] = Lead.competencies.through._meta.db_table
-    t["Tier"] = Partner._meta.get_field("tier").related_model._meta.db_table
-    t["Region"] = Partner._meta.get_field("home_region").related_model._meta.db_table
-    # Pending offers plus accepted routed leads still open, as open_routed_load(); each count reads a small index.
-    load = (
-        f"((SELECT COUNT(*) FROM {t['Offer']} o WHERE o.partner_id = p.id AND o.status IN {_in([OfferStatus.PENDING])})"
-        f" + (SELECT COUNT(*) FROM {t['Lead']} l WHERE l.partner_id = p.id AND l.offered_at IS NOT NULL"
-        f" AND l.stage IN {_in(OPEN_STAGES)}))"
-    )
-    kpi = f"(SELECT k.{{col}} FROM {t['KpiSnapshot']} k WHERE k.partner_id = p.id ORDER BY k.date DESC LIMIT 1)"
-    refused = _in([OfferStatus.DECLINED, OfferStatus.EXPIRED])
-    if kind == LeadKind.ONSITE_SERVICE:
-        fits = f"p.partner_type IN {_in([PartnerType.OPERATIONAL])}"
-    else:
-        fits = f"p.program_model IN {_in(KIND_PROGRAM_MODELS[kind])}"
-    return f"""
-        SELECT p.id, p.name, p.routing_credit, COALESCE(t.allocation_weight, 1), p.sla_score,
-               {kpi.format(col="win_rate_pct")}, {kpi.format(col="customer_rating")}, {load}, p.lead_capacity,
-               p.country, r.timezone, r.country, r.subdivision,
-               s.accept_within_hours, s.working_hours_start, s.working_hours_end
-        FROM {t["Partner"]} p
-        JOIN {t["regions"]} pr ON pr.partner_id = p.id AND pr.region_id = %(region)s
-        LEFT JOIN {t["Tier"]} t ON t.id = p.tier_id
-        LEFT JOIN {t["Region"]} r ON r.id = p.home_region_id
-        LEFT JOIN {t["SlaPolicy"]} s ON s.id = COALESCE(p.sla_policy_id, (SELECT MIN(id) FROM {t["SlaPolicy"]}))
-        WHERE p.status IN {_in([PartnerStatus.ACTIVE])} AND {fits}
-          AND NOT EXISTS (
-              SELECT 1 FROM {t["lead_comps"]} lc WHERE lc.lead_id = %(lead)s AND NOT EXISTS (
-                  SELECT 1 FROM {t["partner_comps"]} pc WHERE pc.partner_id = p.id AND pc.competency_id = lc.competency_id))
-          -- NOT IN over an uncorrelated subquery: evaluated once (a hashed subplan) from the lead's few offers.
-          AND p.id NOT IN (SELECT o.partner_id FROM {t["Offer"]} o WHERE o.lead_id = %(lead)s AND o.status IN {refused})
-          AND {load} < p.lead_capacity
-        ORDER BY p.id
-        {"FOR UPDATE OF p" if lock else ""}
-    """
-
-
-def _candidates_locked(*, lead: Lead) -> list[Candidate]:
-    """Eligible partners of `lead` with their score inputs and offer settings, locked in id order."""
-    if not lead.region_id:
-        return []
-    sql = _candidates_sql(kind=lead.kind, lock=connection.features.has_select_for_update_of)
-    params = {"region": lead.region_id, "lead": lead.pk}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return [
-        Candidate(
-            pk, name, credit, alloc, _decimal(sla, 2), _decimal(win, 2), _decimal(rating, 2), load, capacity,
-            country, tz, region_country, subdivision, _decimal(hours, 2), _time(start), _time(end),
-        )  # fmt: skip
-        for (pk, name, credit, alloc, sla, win, rating, load, capacity, country, tz, region_country, subdivision,
-             hours, start, end) in rows
-    ]  # fmt: skip
-
-
-def _credits_save(credits: dict[int, int]) -> None:
-    """Write every candidate's new credit in one statement (rows are already locked by the caller)."""
-    if connection.vendor == "postgresql":
-        # unnest() of two arrays: one short statement whatever the number of candidates.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {Partner._meta.db_table} AS p SET routing_credit = v.credit "
-                "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, credit) WHERE p.id = v.id",
-                [list(credits), list(credits.values())],
-            )
-    else:
-        Partner.objects.bulk_update(
-            [Partner(pk=pk, routing_credit=credit) for pk, credit in credits.items()], ["routing_credit"]
-        )
-
-
-def _offer_create(*, lead: Lead, winner: Candidate, decision: RoutingDecision) -> Offer:
-    """The winner's offer; its SLA and calendar came with the candidate row (no further reads)."""
-    now = timezone.now()
-    hours = DEFAULT_SLA.accept_within_hours if winner.accept_within_hours is None else winner.accept_within_hours
-    tz = winner.tz or settings.TIME_ZONE
-    offer = Offer(
-        lead=lead,
-        partner_id=winner.pk,
-        decision=decision,
-        offered_at=now,
-        deadline=business_deadline(
-            start=now,
-            hours=hours,
-            tz=tz,
-            country=winner.region_country or winner.country,
-            subdivision=winner.subdivision or "",
-            work_start=winner.work_start or DEFAULT_SLA.working_hours_start,
-            work_end=winner.work_end or DEFAULT_SLA.working_hours_end,
-        ),
-    )
-    offer.save()
-    lead.stage = Stage.OFFERED
-    lead.offered_at = now
-    lead.save(update_fields=["stage", "offered_at", "updated_at"])
-    audit_record(
-        actor=decision.actor, action="lead.offered", target=lead, partner=Partner(pk=winner.pk),
-        data={"offer": offer.pk, "deadline": offer.deadline.isoformat(), "decision": decision.pk},
-    )  # fmt: skip
-    notify(
-        users=_sellers(winner.pk),
-        kind=NotificationKind.LEAD_OFFERED,
-        title=_("New lead offered: %(title)s") % {"title": lead.title},
-        body=_("Accept or decline before %(deadline)s.")
-        % {"deadline": timezone.localtime(offer.deadline, timezone=ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")},
-        url=reverse("leads:offer_list"),
-    )
-    webhook_emit(
-        event="lead.offered",
-        partner=winner.pk,
-        payload={"lead": lead.pk, "offer": offer.pk, "title": lead.title, "deadline": offer.deadline},
-    )
-    return offer
 
 
 def _lock_offer(offer: Offer) -> Offer:
@@ -506,6 +788,10 @@ def offer_decline(*, offer: Offer, user: User, reason: str) -> RoutingDecision:
 
 
 def _close_and_reroute(*, offer: Offer, status: str, user: User | None, reason: str) -> RoutingDecision:
+    # Closing the offer changes its partner's open_load (a trigger), and re-routing locks the candidates: lock
+    # the lead, then all those partners together in id order, as every router does, so none wait on each other.
+    Lead.objects.select_for_update().filter(pk=offer.lead_id).values_list("pk").get()
+    partners_lock(ids=[offer.partner_id, *_eligible_ids(lead_ids=[offer.lead_id]).get(offer.lead_id, [])])
     offer.status, offer.responded_at, offer.responded_by, offer.reason = status, timezone.now(), user, reason
     offer.save(update_fields=["status", "responded_at", "responded_by", "reason", "updated_at"])
     Lead.objects.filter(pk=offer.lead_id).update(route_failures=F("route_failures") + 1)
@@ -528,7 +814,7 @@ def offer_expire(*, offer: Offer, now: datetime | None = None) -> RoutingDecisio
 
 def _expire_locked(offer: Offer) -> RoutingDecision:
     notify(
-        users=_sellers(offer.partner_id),
+        users=_sellers([offer.partner_id]),
         kind=NotificationKind.OFFER_EXPIRED,
         title=_("Offer expired: %(title)s") % {"title": offer.lead.title},
         body=_("The acceptance deadline passed; the lead went to another partner."),
@@ -594,6 +880,7 @@ def lead_assign_manual(*, lead: Lead, partner: Partner, actor: User, reason: str
         if lead.partner_id or lead.stage not in (Stage.NEW, Stage.OFFERED, Stage.QUEUE):
             raise ValidationError(_("This lead already has a partner."))
         now = timezone.now()
+        partners_lock(ids=[partner.pk, pending.partner_id if pending else None])  # both open_loads change: id order
         if pending:
             pending.status, pending.responded_at, pending.responded_by, pending.reason = (
                 OfferStatus.WITHDRAWN, now, actor, reason,
@@ -611,7 +898,7 @@ def lead_assign_manual(*, lead: Lead, partner: Partner, actor: User, reason: str
         lead.save()
         audit_record(actor=actor, action="lead.assigned", target=lead, partner=partner, reason=reason)
         notify(
-            users=_sellers(partner.pk),
+            users=_sellers([partner.pk]),
             kind=NotificationKind.LEAD_OFFERED,
             title=_("Lead assigned to your company: %(title)s") % {"title": lead.title},
             body=reason,
@@ -683,7 +970,8 @@ CSV_COLUMNS = ["title", "customer", "tax_id", "domain", "kind", "region", "compe
 
 
 def leads_import_csv(*, data: bytes | str, actor: User | None) -> ImportResult:
-    """Import leads from CSV: each good row is created and routed; each bad row is reported with its line."""
+    """Import leads from CSV: the good rows are created, then routed together in one batch; each bad row is
+    reported with its line. (Leads a failed batch leaves in stage NEW are routed by leads_route_new.)"""
     from leads.routing_forms import LeadRowForm
 
     text = data.decode("utf-8-sig", errors="replace") if isinstance(data, bytes) else data
@@ -710,11 +998,16 @@ def leads_import_csv(*, data: bytes | str, actor: User | None) -> ImportResult:
                 currency=d["currency"] or "RUB", contact_name=d["contact_name"], contact_email=d["contact_email"],
                 contact_phone=d["contact_phone"], products=d["products"], source=LeadSource.IMPORT,
                 source_system="csv" if d["external_id"] else "", external_id=d["external_id"], actor=actor,
+                route=False,
             )  # fmt: skip
         except ValidationError as exc:
             result.errors.append((line, "; ".join(exc.messages)))
             continue
         result.created.append(lead)
+    if result.created:
+        leads_route_batch(leads=result.created, actor=actor)
+        routed = Lead.objects.in_bulk([lead.pk for lead in result.created])
+        result.created = [routed[lead.pk] for lead in result.created]
     return result
 
 

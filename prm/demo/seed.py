@@ -926,9 +926,12 @@ class DemoSeeder:
         bar = self._bar(self.n_leads, "leads")
         LeadGenerator(self, count=detailed, progress=bar).run()
         if self.n_leads > detailed:
+            from leads.services.routing import open_load_counting_paused
+
             from .bulk_pg import bulk_leads
 
-            bulk_leads(self, count=self.n_leads - detailed, progress=bar)
+            with open_load_counting_paused():  # parallel chunks: no per-row counter updates (lock order)
+                bulk_leads(self, count=self.n_leads - detailed, progress=bar)
         bar.close()
 
     # ------------------------------------------------------------------ tier history, audit, notifications

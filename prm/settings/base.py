@@ -199,6 +199,7 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-email": {"task": "prm.tasks.notification_emails_send_pending", "schedule": 300.0},
     "nightly-run": {"task": "kpi.tasks.nightly_run", "schedule": crontab(hour=NIGHTLY_HOUR, minute=0)},
     "offers-expire": {"task": "leads.tasks.offers_expire", "schedule": 60.0},
+    "leads-route-new": {"task": "leads.tasks.leads_route_new", "schedule": 60.0},
     "protections-expire": {"task": "leads.tasks.protections_expire", "schedule": crontab(minute=15)},
     "registrations-check": {"task": "leads.tasks.registrations_check_task", "schedule": 300.0},
     "certifications-remind": {

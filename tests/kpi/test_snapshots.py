@@ -175,6 +175,20 @@ def test_score_components_and_partner_sla_score(partner, day):
     assert partner.sla_score == Decimal("27.50")
 
 
+def test_partner_gets_the_latest_snapshots_win_rate_and_rating_for_routing(partner, day):
+    KpiSnapshot.objects.create(
+        partner=partner, date=day + datetime.timedelta(days=5), win_rate_pct=Decimal("40"), customer_rating=Decimal("3")
+    )
+    kpi_snapshots_compute(on=day)  # a back-fill of an earlier day keeps the later snapshot's values
+    partner.refresh_from_db()
+    assert (partner.kpi_win_rate, partner.kpi_rating) == (Decimal("40"), Decimal("3"))
+    KpiSnapshot.objects.filter(date__gt=day).delete()
+    LeadFactory(partner=partner, stage=Stage.WON, won_at=at(day), closed_at=at(day))
+    kpi_snapshots_compute(on=day)
+    partner.refresh_from_db()
+    assert (partner.kpi_win_rate, partner.kpi_rating) == (Decimal("100.00"), None)
+
+
 def test_recompute_is_idempotent(partner, day):
     offer(partner, day, status=OfferStatus.ACCEPTED, minutes=10)
     kpi_snapshots_compute(on=day)

@@ -9,8 +9,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from kpi.models import KpiSnapshot
 from leads.models import LeadKind, Offer, OfferStatus, RoutingDecision, RoutingWeights, Stage
+from leads.routing_selectors import decision_candidates
 from leads.services import routing
 from partners.models import PartnerStatus, PartnerType, ProgramModel, SlaPolicy
 from prm.models import Notification, NotificationKind, Role
@@ -118,12 +118,13 @@ def test_score_is_readable_and_missing_kpis_are_neutral():
     assert s["weight"] == 276  # 276.5 rounds half to even
 
 
-def test_kpi_snapshot_feeds_the_score(msk):
-    p = routing_partner(regions=[msk])
-    KpiSnapshot.objects.create(partner=p, date="2026-01-01", win_rate_pct=Decimal("10"), customer_rating=Decimal("2"))
-    KpiSnapshot.objects.create(partner=p, date="2026-02-01", win_rate_pct=Decimal("50"), customer_rating=Decimal("4"))
+def test_kpis_on_the_partner_feed_the_score(msk):
+    # The nightly KPI run writes the latest snapshot's win rate and rating onto the partner (tests/kpi).
+    routing_partner(regions=[msk], kpi_win_rate=Decimal("50"), kpi_rating=Decimal("4"))
     row = routing.eligible_partners(lead=vendor_lead(region=msk)).get()
-    assert (row.win_rate, row.rating) == (Decimal("50"), Decimal("4"))  # the latest snapshot
+    assert (row.win_rate, row.rating) == (Decimal("50"), Decimal("4"))
+    (fast,) = routing._candidates_locked(lead=vendor_lead(region=msk))
+    assert (fast.win_rate, fast.rating) == (Decimal("50"), Decimal("4"))
 
 
 def test_swrr_matches_the_nginx_sequence():
@@ -173,7 +174,9 @@ def test_same_state_gives_the_same_decision(msk):
     for _ in range(2):
         with transaction.atomic():
             decision = routing.lead_route(lead=lead)
-            chosen.append((decision.chosen_id, [(c["partner_id"], c["weight"]) for c in decision.candidates]))
+            chosen.append(
+                (decision.chosen_id, [(c["partner_id"], c["weight"]) for c in decision_candidates(decision=decision)])
+            )
             transaction.set_rollback(True)
     assert chosen[0] == chosen[1]
 
@@ -184,7 +187,7 @@ def test_decision_stores_every_candidate_and_moves_credits(msk):
     b = routing_partner(regions=[msk], weight=1)
     decision = routing.lead_route(lead=vendor_lead(region=msk))
     assert decision.chosen_id == a.pk and decision.rule == "score_swrr"
-    by_id = {c["partner_id"]: c for c in decision.candidates}
+    by_id = {c["partner_id"]: c for c in decision_candidates(decision=decision)}
     assert by_id[a.pk]["weight"] == 300 and by_id[a.pk]["credit_after"] == 300 - 400
     assert by_id[b.pk]["credit_after"] == 100 and not by_id[b.pk]["chosen"]
     a.refresh_from_db()
@@ -257,7 +260,9 @@ def test_decline_needs_a_reason_and_reroutes_to_the_next_partner(msk):
         routing.offer_decline(offer=offer, user=PartnerUserFactory(partner=first), reason="  ")
     decision = routing.offer_decline(offer=offer, user=PartnerUserFactory(partner=first), reason="No engineers free")
     assert decision.chosen_id == second.pk
-    assert [c["partner_id"] for c in decision.candidates] == [second.pk]  # the decliner is not a candidate again
+    assert [c["partner_id"] for c in decision_candidates(decision=decision)] == [
+        second.pk
+    ]  # the decliner is not a candidate again
     offer.refresh_from_db()
     lead.refresh_from_db()
     assert (offer.status, offer.reason) == (OfferStatus.DECLINED, "No engineers free")

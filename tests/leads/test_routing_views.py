@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from leads.models import Offer, OfferStatus, RoutingDecision, Stage
+from leads.routing_selectors import decision_candidates
 from leads.services import routing
 from tests.leads.routing_factories import competency, region, vendor_lead
 
@@ -111,6 +112,33 @@ def test_why_this_partner_page_shows_every_candidate(client_for, channel_manager
     html = client_for(channel_manager).get(reverse("leads:routing_lead", args=[own.lead_id])).content.decode()
     assert "Why this partner?" in html
     assert partner.name in html and other_partner.name in html and "score_swrr" in html
+
+
+def test_why_this_partner_page_shows_every_factor_from_the_compact_rows(
+    client_for, channel_manager, setup, partner, other_partner
+):
+    own, _ = setup
+    decision = RoutingDecision.objects.filter(lead=own.lead_id, rule="score_swrr").get()
+    assert isinstance(decision.candidates, dict)  # stored compactly: score inputs only
+    html = client_for(channel_manager).get(reverse("leads:routing_lead", args=[own.lead_id])).content.decode()
+    expected = decision_candidates(decision=decision)
+    assert {c["partner_id"] for c in expected} == {partner.pk, other_partner.pk}
+    for c in expected:  # every factor's value and points, recomputed from the stored inputs
+        assert c["name"] in html and f"{c['credit_before']} → {c['credit_after']}" in html
+        for f in c["factors"].values():
+            assert f"({f['points']})" in html
+
+
+def test_why_this_partner_page_reads_decisions_stored_before_the_compact_format(client_for, channel_manager, setup):
+    own, _ = setup
+    old = [
+        {"partner_id": own.partner_id, "name": "Old Name Ltd", "weight": 123, "credit_before": 5, "credit_after": -7,
+         "chosen": True, "factors": {"tier": {"value": "1", "share": 1.0, "points": 100.0},
+                                     "spare_capacity": {"value": "3/20", "share": 0.85, "points": 25.5}}},
+    ]  # fmt: skip
+    RoutingDecision.objects.filter(lead=own.lead_id).update(candidates=old)
+    html = client_for(channel_manager).get(reverse("leads:routing_lead", args=[own.lead_id])).content.decode()
+    assert "Old Name Ltd" in html and "(25.5)" in html and "5 → -7" in html
 
 
 def test_queue_page_lists_queued_leads_and_filters_decisions(client_for, channel_manager, msk):
