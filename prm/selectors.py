@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -13,6 +15,15 @@ from .models import VENDOR_ROLES, Notification, Role, User
 
 
 def vendor_home_summary() -> dict:
+    """Network-wide counters of the channel dashboard. Counting millions of leads takes a scan, so every channel
+    manager shares one result for PRM_DASHBOARD_CACHE_SECONDS (the page says when it was counted)."""
+    timeout = settings.PRM_DASHBOARD_CACHE_SECONDS
+    if timeout <= 0:
+        return _vendor_home_count()
+    return cache.get_or_set("prm:vendor_home_summary", _vendor_home_count, timeout=timeout)
+
+
+def _vendor_home_count() -> dict:
     by_status = dict(Partner.objects.values_list("status").annotate(n=Count("id")).order_by())
     leads = Lead.objects.aggregate(
         queue=Count("id", filter=Q(stage__in=[Stage.NEW, Stage.QUEUE])),
@@ -24,6 +35,7 @@ def vendor_home_summary() -> dict:
         "partners_active": by_status.get(PartnerStatus.ACTIVE, 0),
         "applications": by_status.get(PartnerStatus.APPLIED, 0) + by_status.get(PartnerStatus.UNDER_REVIEW, 0),
         "registrations_to_review": Registration.objects.filter(status=RegistrationStatus.PENDING_REVIEW).count(),
+        "counted_at": timezone.now(),
         **leads,
     }
 

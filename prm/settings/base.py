@@ -261,6 +261,8 @@ PRM_TIER_GRACE_DAYS = env.int("PRM_TIER_GRACE_DAYS", default=30)
 PRM_NIGHTLY_STALE_MINUTES = env.int("PRM_NIGHTLY_STALE_MINUTES", default=60)
 # Won deals without an accrual are caught up for this many days back (a missed night books them late).
 PRM_LEDGER_CATCHUP_DAYS = env.int("PRM_LEDGER_CATCHUP_DAYS", default=90)
+# The channel dashboard's network-wide counters are shared by all channel managers for this long (0 = live).
+PRM_DASHBOARD_CACHE_SECONDS = env.int("PRM_DASHBOARD_CACHE_SECONDS", default=60)
 # Connections the nightly run and the bulk demo seed use at once on PostgreSQL (0 = one per core).
 PRM_DB_JOBS = env.int("PRM_DB_JOBS", default=0)
 # Deal registration: minimum rapidfuzz similarity (0-100) of normalised names that sends a registration to review.

@@ -8,3 +8,4 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 AXES_ENABLED = False
+PRM_DASHBOARD_CACHE_SECONDS = 0  # tests read what they just wrote

@@ -43,3 +43,21 @@ def test_russian_shell(client_for, channel_manager):
     client = client_for(channel_manager)
     client.post(reverse("set_language"), {"language": "ru", "next": "/"})
     assert "Панель" in client.get(reverse("home")).content.decode()
+
+
+def test_channel_dashboard_counters_are_shared_for_the_cache_period(client_for, channel_manager, settings):
+    from tests.leads.factories import LeadFactory
+
+    settings.PRM_DASHBOARD_CACHE_SECONDS = 60
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "dash"}}
+    from django.core.cache import cache
+
+    cache.clear()
+    client = client_for(channel_manager)
+    first = client.get(reverse("home"))
+    assert "Counted at" in first.content.decode()
+    before = first.context["open_deals"]
+    LeadFactory(stage="registered")
+    assert client.get(reverse("home")).context["open_deals"] == before  # counted once per minute
+    cache.clear()
+    assert client.get(reverse("home")).context["open_deals"] == before + 1
