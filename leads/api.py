@@ -72,18 +72,7 @@ class LeadWriteSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Lead
-        fields = [
-            "title",
-            "kind",
-            "contact_name",
-            "contact_email",
-            "contact_phone",
-            "products",
-            "value",
-            "currency",
-            "expected_close",
-            "notes",
-        ]
+        fields = [f for f in sync.LEAD_CRM_FIELDS if f != "customer_id"]  # the customer is set on create only
         extra_kwargs = {"currency": {"min_length": 3}, "contact_email": {"allow_blank": True}}
 
 

@@ -31,9 +31,9 @@ from leads.models import (
 from leads.normalize import domain_from, name_normalize, tax_id_normalize
 from leads.selectors import CustomerConflicts, customer_conflicts
 from partners.models import Partner, PartnerStatus
-from prm.models import AuditEvent, NotificationKind, User
+from prm.models import NotificationKind, User
 from prm.selectors import channel_managers
-from prm.services import audit_record, connection_supports_skip_locked, notify
+from prm.services import audit_record, audit_record_many, connection_supports_skip_locked, notify
 from prm.webhooks import webhook_emit
 
 DEFAULT_PROTECTION_DAYS = 90
@@ -518,10 +518,5 @@ def protections_expire(*, now: datetime | None = None, batch: int = 1000) -> int
 
 
 def _audit_bulk(*, ids: list[int], action: str, reason: str) -> None:
-    from django.contrib.contenttypes.models import ContentType
-
-    ct = ContentType.objects.get_for_model(Registration)
     rows = Registration.objects.filter(pk__in=ids).values_list("pk", "partner_id")
-    AuditEvent.objects.bulk_create(
-        [AuditEvent(action=action, content_type=ct, object_id=str(pk), partner_id=p, reason=reason) for pk, p in rows]
-    )
+    audit_record_many(actor=None, action=action, items=[(Registration(pk=pk), p, reason, None) for pk, p in rows])
