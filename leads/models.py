@@ -404,6 +404,24 @@ class RoutingWeights(models.Model):
         return "Routing weights"
 
 
+class RoutingPoolVersion(models.Model):
+    """One row whose number changes whenever the router's pool changes: a partner's status, program model or type,
+    its regions or competencies, or the routing weights.
+
+    Database triggers (migration 0014) set a new random number in the same transaction as the change, whichever
+    code makes it, so each process keeps the pool in memory and reloads it only when the number differs. Random
+    rather than incremented: a rolled-back change must not leave a number that a later, different change reuses.
+    """
+
+    number = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="routing_pool_version_single_row")]
+
+    def __str__(self):
+        return f"Routing pool version {self.number}"
+
+
 # --- Channel conflict (issue 11): availability checks, disputes, reclaiming untouched leads -----------------
 
 

@@ -35,6 +35,7 @@ from leads.models import (
     Offer,
     OfferStatus,
     RoutingDecision,
+    RoutingPoolVersion,
     RoutingWeights,
     Stage,
 )
@@ -342,72 +343,120 @@ def _tables() -> dict[str, str]:
     return t
 
 
-@functools.cache
-def _eligible_sql(*, postgres: bool, many: bool) -> str:
-    """(lead id, partner id) for every partner that fits a lead, capacity aside (that is read under the lock).
+# --- the routing pool: who fits which leads, kept in memory -------------------------------------------------
+#
+# Which active partners serve a region, which kinds of lead their program model or type allows, and which
+# competencies they hold change rarely; load, credits and KPIs change with every decision and are read from the
+# database under the lock. Each process keeps the former as a RoutingPool and reloads it only when the pool's
+# version number (database triggers, leads migration 0014) differs from the one it was built at.
 
-    `many`: read each regional partner's competencies once up front (for a batch) rather than per fitting
-    (lead, partner) pair that needs any (cheaper for a single lead).
-    """
+
+def partner_takes_kind(*, program_model: str, partner_type: str, kind: str) -> bool:
+    """The kind rule of eligibility: implementation → full-cycle and franchise, license → distributors and
+    resellers, on-site service → operational partners (eligible_partners states the same rule in the ORM)."""
+    if kind == LeadKind.ONSITE_SERVICE:
+        return partner_type == PartnerType.OPERATIONAL
+    return program_model in KIND_PROGRAM_MODELS[kind]
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingPool:
+    version: int | None
+    weights: RoutingWeights
+    members: dict[tuple[int, str], list[tuple[int, int]]]  # (region, kind) → (partner id, competency bits), by id
+    bits: dict[int, int]  # competency id → its bit
+
+    def fits(self, *, region_id: int | None, kind: str, needs, refused=()) -> list[int]:
+        """Ids of the partners that may take a lead of `kind` in the region needing `needs` (capacity aside)."""
+        mask = 0
+        for competency_id in needs:
+            if competency_id not in self.bits:  # nobody in the pool holds it
+                return []
+            mask |= self.bits[competency_id]
+        return [pk for pk, held in self.members.get((region_id, kind), ()) if mask & held == mask and pk not in refused]
+
+
+_pool: RoutingPool | None = None
+
+
+def routing_pool(*, version: int | None) -> RoutingPool:
+    """The pool at `version`: this process's copy, or a fresh one (three queries) when the version moved on.
+
+    With no version row (a test database just flushed) nothing is kept."""
+    global _pool
+    if _pool is not None and version is not None and _pool.version == version:
+        return _pool
+    active = Partner.objects.filter(status=PartnerStatus.ACTIVE)
+    kinds = {
+        pk: [k for k in LeadKind.values if partner_takes_kind(program_model=model, partner_type=ptype, kind=k)]
+        for pk, model, ptype in active.values_list("pk", "program_model", "partner_type")
+    }
+    bits: dict[int, int] = {}
+    held: dict[int, int] = {}
+    for pk, competency_id in Partner.competencies.through.objects.filter(partner__in=active).values_list(
+        "partner_id", "competency_id"
+    ):
+        bit = bits.setdefault(competency_id, 1 << len(bits))
+        held[pk] = held.get(pk, 0) | bit
+    members: dict[tuple[int, str], list[tuple[int, int]]] = {}
+    for pk, region_id in (
+        Partner.regions.through.objects.filter(partner__in=active)
+        .order_by("partner_id")
+        .values_list("partner_id", "region_id")
+    ):
+        for kind in kinds.get(pk, ()):
+            members.setdefault((region_id, kind), []).append((pk, held.get(pk, 0)))
+    pool = RoutingPool(version=version, weights=routing_weights_current(), members=members, bits=bits)
+    if version is not None:
+        _pool = pool
+    return pool
+
+
+@functools.cache
+def _lead_inputs_sql(*, postgres: bool) -> str:
+    """The pool's version, each lead's needed competencies and the partners that refused it, in one round trip."""
     t = _tables()
-    fits = " ".join(
-        f"WHEN '{kind}' THEN "
-        + (
-            f"p.partner_type IN {_in([PartnerType.OPERATIONAL])}"
-            if kind == LeadKind.ONSITE_SERVICE
-            else f"p.program_model IN {_in(KIND_PROGRAM_MODELS[kind])}"
-        )
-        for kind in LeadKind.values
-    )
+    leads = "= ANY(%(leads)s::bigint[])" if postgres else "IN (SELECT value FROM json_each(%(leads)s))"
     refused = _in([OfferStatus.DECLINED, OfferStatus.EXPIRED])
-    if postgres:
-        # Set-based for any number of leads: each lead's needed competencies read once as an array; the partners of
-        # the leads' regions expanded once into (region, kind they may take, held competencies); then one hash join
-        # on (region, kind), "has all needed" being `<@`, and the refusals as an anti-join.
-        held = f"ARRAY(SELECT pc.competency_id FROM {t['partner_comps']} pc WHERE pc.partner_id = {{id}})"
-        return f"""
-            WITH l AS (
-                SELECT l.id, l.region_id, l.kind,
-                       ARRAY(SELECT lc.competency_id FROM {t["lead_comps"]} lc WHERE lc.lead_id = l.id) AS needs
-                FROM {t["Lead"]} l WHERE l.id = ANY(%(leads)s)
-            ), p AS MATERIALIZED (  -- once per partner, not once per (lead, partner)
-                SELECT p.id, p.program_model, p.partner_type, {held.format(id="p.id") if many else "NULL"} AS held
-                FROM {t["Partner"]} p
-                WHERE p.status IN {_in([PartnerStatus.ACTIVE])} AND p.id IN (
-                    SELECT pr.partner_id FROM {t["regions"]} pr WHERE pr.region_id IN (SELECT region_id FROM l))
-            ), fit AS MATERIALIZED (
-                SELECT p.id, pr.region_id, k.kind, p.held
-                FROM p JOIN {t["regions"]} pr ON pr.partner_id = p.id CROSS JOIN (SELECT DISTINCT kind FROM l) AS k
-                WHERE pr.region_id IN (SELECT region_id FROM l) AND (CASE k.kind {fits} ELSE FALSE END)
-            )
-            SELECT l.id, array_agg(fit.id ORDER BY fit.id)  -- one row per lead: fewer rows to ship and build
-            FROM l JOIN fit ON fit.region_id = l.region_id AND fit.kind = l.kind
-            WHERE (cardinality(l.needs) = 0 OR l.needs <@ {"fit.held" if many else held.format(id="fit.id")})
-              AND NOT EXISTS (
-                  SELECT 1 FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.partner_id = fit.id AND o.status IN {refused})
-            GROUP BY l.id
-        """
     return f"""
-        SELECT l.id, p.id
-        FROM {t["Lead"]} l
-        JOIN {t["regions"]} pr ON pr.region_id = l.region_id
-        JOIN {t["Partner"]} p ON p.id = pr.partner_id
-        WHERE l.id IN (SELECT value FROM json_each(%(leads)s))
-          AND p.status IN {_in([PartnerStatus.ACTIVE])} AND (CASE l.kind {fits} ELSE FALSE END)
-          AND NOT EXISTS (  -- has ALL needed competencies: none of them missing
-              SELECT 1 FROM {t["lead_comps"]} lc WHERE lc.lead_id = l.id AND NOT EXISTS (
-                  SELECT 1 FROM {t["partner_comps"]} pc WHERE pc.partner_id = p.id AND pc.competency_id = lc.competency_id))
-          AND NOT EXISTS (
-              SELECT 1 FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.partner_id = p.id AND o.status IN {refused})
-        ORDER BY l.id, p.id
+        SELECT 0, number, NULL FROM {RoutingPoolVersion._meta.db_table}
+        UNION ALL SELECT 1, lc.lead_id, lc.competency_id FROM {t["lead_comps"]} lc WHERE lc.lead_id {leads}
+        UNION ALL SELECT 2, o.lead_id, o.partner_id FROM {t["Offer"]} o WHERE o.lead_id {leads} AND o.status IN {refused}
     """
+
+
+def _eligible(*, leads: list[Lead]) -> tuple[RoutingPool, dict[int, list[int]]]:
+    """The pool, and lead id → ids of the partners that fit it (capacity aside), ascending."""
+    needs: dict[int, list[int]] = {}
+    refused: dict[int, set[int]] = {}
+    version = None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _lead_inputs_sql(postgres=connection.vendor == "postgresql"),
+            {"leads": _ids_param(lead.pk for lead in leads)},
+        )
+        for part, a, b in cursor.fetchall():
+            if part == 0:
+                version = a
+            elif part == 1:
+                needs.setdefault(a, []).append(b)
+            else:
+                refused.setdefault(a, set()).add(b)
+    pool = routing_pool(version=version)
+    out = {}
+    for lead in leads:
+        if ids := pool.fits(
+            region_id=lead.region_id, kind=lead.kind, needs=needs.get(lead.pk, ()), refused=refused.get(lead.pk, ())
+        ):
+            out[lead.pk] = ids
+    return pool, out
 
 
 @functools.cache
 def _partners_sql(*, postgres: bool, lock: str) -> str:
     """Partners by id with room left, locked in id order, with their score inputs and offer settings."""
     t = _tables()
-    ids = "= ANY(%(ids)s)" if postgres else "IN (SELECT value FROM json_each(%(ids)s))"
+    ids = "= ANY(%(ids)s::bigint[])" if postgres else "IN (SELECT value FROM json_each(%(ids)s))"
     return f"""
         SELECT p.id, p.routing_credit, COALESCE(t.allocation_weight, 1), p.sla_score, p.kpi_win_rate, p.kpi_rating,
                p.open_load, p.lead_capacity, p.country, r.timezone, r.country, r.subdivision,
@@ -416,30 +465,17 @@ def _partners_sql(*, postgres: bool, lock: str) -> str:
         LEFT JOIN {t["Tier"]} t ON t.id = p.tier_id
         LEFT JOIN {t["Region"]} r ON r.id = p.home_region_id
         LEFT JOIN {t["SlaPolicy"]} s ON s.id = COALESCE(p.sla_policy_id, (SELECT MIN(id) FROM {t["SlaPolicy"]}))
-        WHERE p.id {ids} AND p.open_load < p.lead_capacity
+        WHERE p.id {ids} AND p.open_load < p.lead_capacity AND p.status IN {_in([PartnerStatus.ACTIVE])}
         ORDER BY p.id
         {lock}
     """
 
 
-def _ids_param(ids) -> list[int] | str:
-    return list(ids) if connection.vendor == "postgresql" else json.dumps(list(ids))
-
-
-def _eligible_ids(*, lead_ids) -> dict[int, list[int]]:
-    """Lead id → ids of the partners that fit it (capacity aside), ascending."""
-    out: dict[int, list[int]] = {}
-    if not lead_ids:
-        return out
-    with connection.cursor() as cursor:
-        sql = _eligible_sql(postgres=connection.vendor == "postgresql", many=len(lead_ids) > 1)
-        cursor.execute(sql, {"leads": _ids_param(lead_ids)})
-        for lead_id, partner_ids in cursor.fetchall():
-            if isinstance(partner_ids, list):  # PostgreSQL: one row per lead
-                out[lead_id] = partner_ids
-            else:
-                out.setdefault(lead_id, []).append(partner_ids)
-    return out
+def _ids_param(ids) -> str:
+    """Ids as one parameter: an array literal on PostgreSQL (cast to bigint[] in the statement: the server parses
+    '{1,2,3}' far faster than psycopg2's ARRAY[1,2,3]), JSON for SQLite's json_each."""
+    ids = list(ids)
+    return "{" + ",".join(map(str, ids)) + "}" if connection.vendor == "postgresql" else json.dumps(ids)
 
 
 def _partners_locked(ids) -> dict[int, Candidate]:
@@ -470,8 +506,7 @@ def partners_lock(*, ids) -> None:
 
 def _candidates_locked(*, lead: Lead) -> list[Candidate]:
     """Eligible partners of one lead with their score inputs and offer settings, locked in id order."""
-    ids = _eligible_ids(lead_ids=[lead.pk]).get(lead.pk, [])
-    return list(_partners_locked(ids).values())
+    return list(_partners_locked(_eligible(leads=[lead])[1].get(lead.pk, [])).values())
 
 
 def _credits_save(credits: dict[int, int]) -> None:
@@ -484,7 +519,7 @@ def _credits_save(credits: dict[int, int]) -> None:
             cursor.execute(
                 f"UPDATE {Partner._meta.db_table} AS p SET routing_credit = v.credit "
                 "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, credit) WHERE p.id = v.id",
-                [list(credits), list(credits.values())],
+                [_ids_param(credits), _ids_param(credits.values())],
             )
     else:
         Partner.objects.bulk_update(
@@ -563,14 +598,13 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
     now = timezone.now()
     limit = max_failures()
     fresh = [lead for lead in leads if lead.route_failures < limit]
-    weights = routing_weights_current() if fresh else None
-    eligible = _eligible_ids(lead_ids=[lead.pk for lead in fresh])
+    pool, eligible = _eligible(leads=fresh) if fresh else (None, {})
     partners = _partners_locked({pk for ids in eligible.values() for pk in ids})
     credits = {pk: c.credit for pk, c in partners.items()}
     loads = {pk: c.load for pk, c in partners.items()}
     changed: dict[int, int] = {}
     decisions, offered, queued = [], [], []
-    points = _points(weights) if weights else ()
+    points = _points(pool.weights) if pool else ()
     # candidate_score's two cached parts, taken apart here: the fixed part once per partner, the spare-capacity
     # part per load (the only input that changes during a batch).
     fixed = {
@@ -791,7 +825,7 @@ def _close_and_reroute(*, offer: Offer, status: str, user: User | None, reason: 
     # Closing the offer changes its partner's open_load (a trigger), and re-routing locks the candidates: lock
     # the lead, then all those partners together in id order, as every router does, so none wait on each other.
     Lead.objects.select_for_update().filter(pk=offer.lead_id).values_list("pk").get()
-    partners_lock(ids=[offer.partner_id, *_eligible_ids(lead_ids=[offer.lead_id]).get(offer.lead_id, [])])
+    partners_lock(ids=[offer.partner_id, *_eligible(leads=[offer.lead])[1].get(offer.lead_id, [])])
     offer.status, offer.responded_at, offer.responded_by, offer.reason = status, timezone.now(), user, reason
     offer.save(update_fields=["status", "responded_at", "responded_by", "reason", "updated_at"])
     Lead.objects.filter(pk=offer.lead_id).update(route_failures=F("route_failures") + 1)
