@@ -74,6 +74,8 @@ def webhook_emit_many(*, event: str, items: list[tuple[int, dict]]) -> list[Webh
     """webhook_emit for many partners at once (the nightly tier run): one subscription query in all."""
     if not items:
         return []
+    if not WebhookSubscription.objects.filter(active=True).exists():  # the common case, for a tenth of the cost
+        return []
     now = timezone.now()
     partner_ids = {partner_id for partner_id, _payload in items}
     subs = [

@@ -238,19 +238,22 @@ def candidate_score(
     return {"factors": {**fixed, "spare_capacity": spare}, "weight": _weight(total)}
 
 
-def swrr_pick(candidates: list[tuple[int, int, int]]) -> tuple[int, dict[int, int]]:
-    """Smooth weighted round-robin (nginx): (id, weight, credit) → winner id and every candidate's new credit.
+def swrr_pick(candidates, credits: dict[int, int]) -> int:
+    """Smooth weighted round-robin (nginx) over (id, weight) pairs: returns the winner, updating `credits` in place.
 
     Each candidate's credit grows by its weight; the highest credit wins (ties: lowest id) and gives back the
     total. Over time each candidate wins in proportion to its weight, interleaved rather than in bursts.
     """
-    if not candidates:
+    total, winner, best = 0, None, 0
+    for pk, weight in candidates:
+        credit = credits[pk] = credits.get(pk, 0) + weight
+        total += weight
+        if winner is None or credit > best or (credit == best and pk < winner):
+            winner, best = pk, credit
+    if winner is None:
         raise ValueError("no candidates")
-    total = sum(weight for _, weight, _ in candidates)
-    credits = {pk: credit + weight for pk, weight, credit in candidates}
-    winner = min(credits, key=lambda pk: (-credits[pk], pk))
     credits[winner] -= total
-    return winner, credits
+    return winner
 
 
 # --- the stored explanation ------------------------------------------------------------------------------------
@@ -280,10 +283,8 @@ def compact_rows(stored: dict) -> list[tuple]:
 
 
 def _row_prefix(c: "Candidate") -> str:
-    return " ".join(
-        str(v)
-        for v in (c.pk, c.allocation_weight, *(("-" if v is None else v) for v in (c.sla_score, c.win_rate, c.rating)))
-    )
+    sla, win, rating = ("-" if v is None else v for v in (c.sla_score, c.win_rate, c.rating))
+    return f"{c.pk} {c.allocation_weight} {sla} {win} {rating}"
 
 
 # --- the router: set-based reads, bulk writes ------------------------------------------------------------------
@@ -363,7 +364,7 @@ def partner_takes_kind(*, program_model: str, partner_type: str, kind: str) -> b
 class RoutingPool:
     version: int | None
     weights: RoutingWeights
-    members: dict[tuple[int, str], list[tuple[int, int]]]  # (region, kind) → (partner id, competency bits), by id
+    members: dict[tuple[int, str], tuple[list[int], list[int]]]  # (region, kind) → partner ids, their competency bits
     bits: dict[int, int]  # competency id → its bit
 
     def fits(self, *, region_id: int | None, kind: str, needs, refused=()) -> list[int]:
@@ -373,7 +374,10 @@ class RoutingPool:
             if competency_id not in self.bits:  # nobody in the pool holds it
                 return []
             mask |= self.bits[competency_id]
-        return [pk for pk, held in self.members.get((region_id, kind), ()) if mask & held == mask and pk not in refused]
+        ids, helds = self.members.get((region_id, kind), ((), ()))
+        if not mask:  # most leads need no particular competency
+            return [pk for pk in ids if pk not in refused] if refused else list(ids)
+        return [pk for pk, held in zip(ids, helds) if mask & held == mask and pk not in refused]
 
 
 _pool: RoutingPool | None = None
@@ -398,14 +402,16 @@ def routing_pool(*, version: int | None) -> RoutingPool:
     ):
         bit = bits.setdefault(competency_id, 1 << len(bits))
         held[pk] = held.get(pk, 0) | bit
-    members: dict[tuple[int, str], list[tuple[int, int]]] = {}
+    members: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
     for pk, region_id in (
         Partner.regions.through.objects.filter(partner__in=active)
         .order_by("partner_id")
         .values_list("partner_id", "region_id")
     ):
         for kind in kinds.get(pk, ()):
-            members.setdefault((region_id, kind), []).append((pk, held.get(pk, 0)))
+            ids, helds = members.setdefault((region_id, kind), ([], []))
+            ids.append(pk)
+            helds.append(held.get(pk, 0))
     pool = RoutingPool(version=version, weights=routing_weights_current(), members=members, bits=bits)
     if version is not None:
         _pool = pool
@@ -487,6 +493,8 @@ def _partners_locked(ids) -> dict[int, Candidate]:
     with connection.cursor() as cursor:
         cursor.execute(sql, {"ids": _ids_param(sorted(ids))})
         rows = cursor.fetchall()
+    if connection.vendor == "postgresql":  # the driver already gives Decimals and times
+        return {row[0]: Candidate(*row) for row in rows}
     return {
         pk: Candidate(
             pk, credit, alloc, _decimal(sla, 2), _decimal(win, 2), _decimal(rating, 2), load, capacity, country, tz,
@@ -536,15 +544,24 @@ def _routable(lead: Lead) -> str:
     return ""
 
 
+@functools.cache
+def _leads_sql(*, postgres: bool, lock: str) -> str:
+    t = _tables()
+    ids = "= ANY(%(ids)s::bigint[])" if postgres else "IN (SELECT value FROM json_each(%(ids)s))"
+    return f"""
+        SELECT l.*, EXISTS (
+            SELECT 1 FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.status IN {_in([OfferStatus.PENDING])}
+        ) AS has_pending
+        FROM {t["Lead"]} l WHERE l.id {ids} ORDER BY l.id {lock}
+    """
+
+
 def _leads_locked(ids) -> dict[int, Lead]:
-    """The leads locked in id order, each knowing whether it has an open offer (one round trip)."""
-    return {
-        lead.pk: lead
-        for lead in Lead.objects.select_for_update(of=("self",))
-        .annotate(has_pending=Exists(Offer.objects.filter(lead=OuterRef("pk"), status=OfferStatus.PENDING)))
-        .filter(pk__in=list(ids))
-        .order_by("pk")
-    }
+    """The leads locked in id order, each knowing whether it has an open offer (one round trip, no ORM query
+    building: this is on the path of every single decision)."""
+    lock = "FOR UPDATE OF l" if connection.features.has_select_for_update_of else ""
+    sql = _leads_sql(postgres=connection.vendor == "postgresql", lock=lock)
+    return {lead.pk: lead for lead in Lead.objects.raw(sql, {"ids": _ids_param(ids)})}
 
 
 def lead_route(*, lead: Lead, actor: User | None = None, retry: bool = False) -> RoutingDecision:
@@ -602,49 +619,46 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
     partners = _partners_locked({pk for ids in eligible.values() for pk in ids})
     credits = {pk: c.credit for pk, c in partners.items()}
     loads = {pk: c.load for pk, c in partners.items()}
-    changed: dict[int, int] = {}
     decisions, offered, queued = [], [], []
     points = _points(pool.weights) if pool else ()
-    # candidate_score's two cached parts, taken apart here: the fixed part once per partner, the spare-capacity
-    # part per load (the only input that changes during a batch).
+    # Per partner, what its candidate row and weight are at its current load; only a winner's load changes
+    # during a batch, so only its entries are redone. candidate_score's fixed part is taken once per partner.
     fixed = {
         pk: _fixed_factors(c.allocation_weight, _str(c.sla_score), _str(c.win_rate), _str(c.rating), points)[1]
         for pk, c in partners.items()
     }
-    inputs = {pk: _row_prefix(c) for pk, c in partners.items()}
-    weights_at: dict[tuple[int, int], int] = {}  # (partner, load) → weight: loads change only for winners
+    prefix = {pk: _row_prefix(c) for pk, c in partners.items()}
+    weight, row = {}, {}
+
+    def at_load(pk: int) -> None:
+        c, load = partners[pk], loads[pk]
+        weight[pk] = _weight(fixed[pk] + _spare_factor(load, c.capacity, points[4])[1])
+        row[pk] = f"{prefix[pk]} {load} {c.capacity}"
+
+    for pk in partners:
+        at_load(pk)
     for lead in leads:
         if lead.route_failures >= limit:
             reason = _("Declined or expired %(n)s times.") % {"n": lead.route_failures}
             decisions.append(RoutingDecision(lead=lead, candidates=[], rule="max_failures", reason=reason))
             queued.append((lead, decisions[-1]))
             continue
-        rows, weighted = [], []
-        for pk in eligible.get(lead.pk, ()):
-            c = partners.get(pk)
-            if c is None or loads[pk] >= c.capacity:
-                continue
-            weight = weights_at.get((pk, loads[pk]))
-            if weight is None:
-                weight = weights_at[pk, loads[pk]] = _weight(
-                    fixed[pk] + _spare_factor(loads[pk], c.capacity, points[4])[1]
-                )
-            weighted.append((pk, weight, credits[pk]))
-            rows.append(f"{inputs[pk]} {loads[pk]} {c.capacity} {credits[pk]}")
-        if not weighted:
+        candidates = [pk for pk in eligible.get(lead.pk, ()) if pk in partners and loads[pk] < partners[pk].capacity]
+        if not candidates:
             decisions.append(RoutingDecision(lead=lead, candidates=[], rule="no_eligible_partner",
                                              reason=_("No eligible partner.")))  # fmt: skip
             queued.append((lead, decisions[-1]))
             continue
-        winner, new_credits = swrr_pick(weighted)
-        credits.update(new_credits)
-        changed.update(new_credits)
+        rows = [f"{row[pk]} {credits[pk]}" for pk in candidates]  # credits before this decision
+        winner = swrr_pick([(pk, weight[pk]) for pk in candidates], credits)
         loads[winner] += 1  # the offer below counts against its capacity for the next lead
+        at_load(winner)
         decisions.append(
             RoutingDecision(lead=lead, chosen_id=winner, candidates=_compact(points=points, rows=rows),
                             rule="score_swrr", actor=actor)
         )  # fmt: skip
         offered.append((lead, decisions[-1], partners[winner]))
+    changed = {pk: credit for pk, credit in credits.items() if credit != partners[pk].credit}
     _credits_save(changed)
     RoutingDecision.objects.bulk_create(decisions)
     _offers_create(offered=offered, actor=actor, now=now)
@@ -690,6 +704,7 @@ def _offers_create(
     if not offered:
         return
     offers, tzs = [], []
+    deadline = functools.cache(business_deadline)  # a batch shares `now`: one computation per calendar
     for lead, decision, winner in offered:
         hours = DEFAULT_SLA.accept_within_hours if winner.accept_within_hours is None else winner.accept_within_hours
         tz = winner.tz or settings.TIME_ZONE
@@ -697,7 +712,7 @@ def _offers_create(
         offers.append(
             Offer(
                 lead=lead, partner_id=winner.pk, decision=decision, offered_at=now,
-                deadline=business_deadline(
+                deadline=deadline(
                     start=now, hours=hours, tz=tz, country=winner.region_country or winner.country,
                     subdivision=winner.subdivision or "", work_start=winner.work_start or DEFAULT_SLA.working_hours_start,
                     work_end=winner.work_end or DEFAULT_SLA.working_hours_end,

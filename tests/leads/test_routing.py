@@ -132,14 +132,15 @@ def test_swrr_matches_the_nginx_sequence():
     weights = {1: 5, 2: 1, 3: 1}
     picks = []
     for _ in range(7):
-        winner, credits = routing.swrr_pick([(pk, weights[pk], credits[pk]) for pk in (1, 2, 3)])
-        picks.append(winner)
+        picks.append(routing.swrr_pick([(pk, weights[pk]) for pk in (1, 2, 3)], credits))
     assert picks == [1, 1, 2, 1, 3, 1, 1]
     assert credits == {1: 0, 2: 0, 3: 0}  # back to the start after one full cycle
 
 
 def test_swrr_ties_go_to_the_lowest_id():
-    assert routing.swrr_pick([(7, 1, 0), (3, 1, 0), (5, 1, 0)])[0] == 3
+    credits = {7: 0, 3: 0, 5: 0}
+    assert routing.swrr_pick([(7, 1), (3, 1), (5, 1)], credits) == 3
+    assert credits == {7: 1, 3: -2, 5: 1}
 
 
 def test_rotation_fairness_over_10000_simulated_decisions():
@@ -148,8 +149,7 @@ def test_rotation_fairness_over_10000_simulated_decisions():
     credits = dict.fromkeys(weights, 0)
     wins = Counter()
     for _ in range(10_000):
-        winner, credits = routing.swrr_pick([(pk, w, credits[pk]) for pk, w in weights.items()])
-        wins[winner] += 1
+        wins[routing.swrr_pick(weights.items(), credits)] += 1
     total = sum(weights.values())
     for pk, w in weights.items():
         expected = 10_000 * w / total
