@@ -100,9 +100,9 @@ def generate(*, partners: int, leads: int, activities: int, day: datetime.date) 
             "partners",
             f"""INSERT INTO partners_partner (created_at, updated_at, name, legal_name, country, tax_id, website,
                 email_domain, description, program_model, partner_type, status, status_reason, lead_capacity,
-                routing_credit, home_region_id, sla_policy_id, tier_id)
+                home_region_id, sla_policy_id, tier_id)
             SELECT now(), now(), 'Partner '||g, '', 'RU', 'B'||g, '', '', '', 'full_cycle', 'operational', 'active',
-                '', 20, 0, {region.pk}, {policy.pk}, (ARRAY[{reg.pk},{silver.pk},{gold.pk}])[1 + g % 3]
+                '', 20, {region.pk}, {policy.pk}, (ARRAY[{reg.pk},{silver.pk},{gold.pk}])[1 + g % 3]
             FROM generate_series(1::bigint, {partners}) g""",
         ),
         (

@@ -404,6 +404,23 @@ class RoutingWeights(models.Model):
         return "Routing weights"
 
 
+class RoutingCredit(models.Model):
+    """A partner's smooth weighted round-robin credit, shared by every router process.
+
+    A narrow table of its own rather than a column of the partner: every decision rewrites the credit of each of
+    its ~100 candidates, and a short row costs a fraction of a partner row to rewrite (and to log). A partner
+    without a row has credit 0. Written only under the candidates' partner-row locks (leads.services.routing).
+    """
+
+    partner = models.OneToOneField(
+        "partners.Partner", primary_key=True, on_delete=models.CASCADE, related_name="routing_credit"
+    )
+    credit = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.partner_id}: {self.credit}"
+
+
 class RoutingPoolVersion(models.Model):
     """One row whose number changes whenever the router's pool changes: a partner's status, program model or type,
     its regions or competencies, or the routing weights.

@@ -222,8 +222,6 @@ class Partner(TimeStampedModel):
     )
     sla_policy = models.ForeignKey(SlaPolicy, null=True, blank=True, on_delete=models.PROTECT)
     lead_capacity = models.PositiveIntegerField(default=20, help_text=_("Open routed leads the partner can take."))
-    # Smooth weighted round-robin state; kept on the row so every router process shares it.
-    routing_credit = models.BigIntegerField(default=0)
     sla_score = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     # The latest KPI snapshot's win rate and rating, written by the nightly KPI run (kpi_snapshots_compute) so the
     # router reads them from the row it locks anyway.

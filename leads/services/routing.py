@@ -34,6 +34,7 @@ from leads.models import (
     LeadSource,
     Offer,
     OfferStatus,
+    RoutingCredit,
     RoutingDecision,
     RoutingPoolVersion,
     RoutingWeights,
@@ -154,6 +155,7 @@ def eligible_partners(*, lead: Lead, competency_ids: list[int] | None = None) ->
             allocation_weight=Coalesce(F("tier__allocation_weight"), Value(1)),
             win_rate=F("kpi_win_rate"),
             rating=F("kpi_rating"),
+            credit=Coalesce(F("routing_credit__credit"), Value(0)),
         )
         .filter(open_load__lt=F("lead_capacity"))
         .order_by("pk")
@@ -301,7 +303,6 @@ def _row_prefix(c: "Candidate") -> str:
 @dataclass(slots=True)
 class Candidate:
     pk: int
-    credit: int
     allocation_weight: int
     sla_score: Decimal | None
     win_rate: Decimal | None
@@ -315,6 +316,7 @@ class Candidate:
     accept_within_hours: Decimal | None  # None: no SLA policy exists at all → DEFAULT_SLA
     work_start: time | None
     work_end: time | None
+    credit: int = 0
 
 
 def _decimal(value, places: int) -> Decimal | None:
@@ -335,7 +337,7 @@ def _in(values) -> str:
 
 
 def _tables() -> dict[str, str]:
-    t = {m.__name__: m._meta.db_table for m in (Partner, Offer, Lead, SlaPolicy)}
+    t = {m.__name__: m._meta.db_table for m in (Partner, Offer, Lead, SlaPolicy, RoutingCredit)}
     t["regions"] = Partner.regions.through._meta.db_table
     t["partner_comps"] = Partner.competencies.through._meta.db_table
     t["lead_comps"] = Lead.competencies.through._meta.db_table
@@ -422,7 +424,7 @@ def routing_pool(*, version: int | None) -> RoutingPool:
 def _lead_inputs_sql(*, postgres: bool) -> str:
     """The pool's version, each lead's needed competencies and the partners that refused it, in one round trip."""
     t = _tables()
-    leads = "= ANY(%(leads)s::bigint[])" if postgres else "IN (SELECT value FROM json_each(%(leads)s))"
+    leads = _among("leads", postgres=postgres)
     refused = _in([OfferStatus.DECLINED, OfferStatus.EXPIRED])
     return f"""
         SELECT 0, number, NULL FROM {RoutingPoolVersion._meta.db_table}
@@ -462,9 +464,9 @@ def _eligible(*, leads: list[Lead]) -> tuple[RoutingPool, dict[int, list[int]]]:
 def _partners_sql(*, postgres: bool, lock: str) -> str:
     """Partners by id with room left, locked in id order, with their score inputs and offer settings."""
     t = _tables()
-    ids = "= ANY(%(ids)s::bigint[])" if postgres else "IN (SELECT value FROM json_each(%(ids)s))"
+    ids = _among("ids", postgres=postgres)
     return f"""
-        SELECT p.id, p.routing_credit, COALESCE(t.allocation_weight, 1), p.sla_score, p.kpi_win_rate, p.kpi_rating,
+        SELECT p.id, COALESCE(t.allocation_weight, 1), p.sla_score, p.kpi_win_rate, p.kpi_rating,
                p.open_load, p.lead_capacity, p.country, r.timezone, r.country, r.subdivision,
                s.accept_within_hours, s.working_hours_start, s.working_hours_end
         FROM {t["Partner"]} p
@@ -475,6 +477,11 @@ def _partners_sql(*, postgres: bool, lock: str) -> str:
         ORDER BY p.id
         {lock}
     """
+
+
+def _among(param: str, *, postgres: bool) -> str:
+    """`IN` the list of ids passed as the named parameter (see _ids_param)."""
+    return f"= ANY(%({param})s::bigint[])" if postgres else f"IN (SELECT value FROM json_each(%({param})s))"
 
 
 def _ids_param(ids) -> str:
@@ -493,16 +500,28 @@ def _partners_locked(ids) -> dict[int, Candidate]:
     with connection.cursor() as cursor:
         cursor.execute(sql, {"ids": _ids_param(sorted(ids))})
         rows = cursor.fetchall()
-    if connection.vendor == "postgresql":  # the driver already gives Decimals and times
-        return {row[0]: Candidate(*row) for row in rows}
-    return {
-        pk: Candidate(
-            pk, credit, alloc, _decimal(sla, 2), _decimal(win, 2), _decimal(rating, 2), load, capacity, country, tz,
-            region_country, subdivision, _decimal(hours, 2), _time(start), _time(end),
-        )  # fmt: skip
-        for (pk, credit, alloc, sla, win, rating, load, capacity, country, tz, region_country, subdivision, hours,
-             start, end) in rows
-    }  # fmt: skip
+        if connection.vendor == "postgresql":  # the driver already gives Decimals and times
+            out = {row[0]: Candidate(*row) for row in rows}
+        else:
+            out = {
+                pk: Candidate(
+                    pk, alloc, _decimal(sla, 2), _decimal(win, 2), _decimal(rating, 2), load, capacity, country, tz,
+                    region_country, subdivision, _decimal(hours, 2), _time(start), _time(end),
+                )  # fmt: skip
+                for (pk, alloc, sla, win, rating, load, capacity, country, tz, region_country, subdivision, hours,
+                     start, end) in rows
+            }  # fmt: skip
+        # Credits in a statement of their own, after the lock: its snapshot sees what a router we waited for
+        # committed (a join in the locking statement would give the credit from before the wait).
+        if out:
+            cursor.execute(
+                f"SELECT partner_id, credit FROM {RoutingCredit._meta.db_table} "
+                f"WHERE partner_id {_among('ids', postgres=connection.vendor == 'postgresql')}",
+                {"ids": _ids_param(out)},
+            )
+            for pk, credit in cursor.fetchall():
+                out[pk].credit = credit
+    return out
 
 
 def partners_lock(*, ids) -> None:
@@ -518,21 +537,22 @@ def _candidates_locked(*, lead: Lead) -> list[Candidate]:
 
 
 def _credits_save(credits: dict[int, int]) -> None:
-    """Write every candidate's new credit in one statement (rows are already locked by the caller)."""
+    """Write the candidates' new credits in one statement (their partner rows are already locked by the caller)."""
     if not credits:
         return
-    if connection.vendor == "postgresql":
-        # unnest() of two arrays: one short statement whatever the number of candidates.
+    if connection.vendor == "postgresql":  # one short statement whatever the number of candidates
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {Partner._meta.db_table} AS p SET routing_credit = v.credit "
-                "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, credit) WHERE p.id = v.id",
+                f"INSERT INTO {RoutingCredit._meta.db_table} (partner_id, credit) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bigint[]) "
+                "ON CONFLICT (partner_id) DO UPDATE SET credit = EXCLUDED.credit",
                 [_ids_param(credits), _ids_param(credits.values())],
             )
     else:
-        Partner.objects.bulk_update(
-            [Partner(pk=pk, routing_credit=credit) for pk, credit in credits.items()], ["routing_credit"]
-        )
+        RoutingCredit.objects.bulk_create(
+            [RoutingCredit(partner_id=pk, credit=credit) for pk, credit in credits.items()],
+            update_conflicts=True, unique_fields=["partner"], update_fields=["credit"],
+        )  # fmt: skip
 
 
 def _routable(lead: Lead) -> str:
@@ -547,7 +567,7 @@ def _routable(lead: Lead) -> str:
 @functools.cache
 def _leads_sql(*, postgres: bool, lock: str) -> str:
     t = _tables()
-    ids = "= ANY(%(ids)s::bigint[])" if postgres else "IN (SELECT value FROM json_each(%(ids)s))"
+    ids = _among("ids", postgres=postgres)
     return f"""
         SELECT l.*, EXISTS (
             SELECT 1 FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.status IN {_in([OfferStatus.PENDING])}

@@ -190,9 +190,7 @@ def test_decision_stores_every_candidate_and_moves_credits(msk):
     by_id = {c["partner_id"]: c for c in decision_candidates(decision=decision)}
     assert by_id[a.pk]["weight"] == 300 and by_id[a.pk]["credit_after"] == 300 - 400
     assert by_id[b.pk]["credit_after"] == 100 and not by_id[b.pk]["chosen"]
-    a.refresh_from_db()
-    b.refresh_from_db()
-    assert (a.routing_credit, b.routing_credit) == (-100, 100)
+    assert (a.routing_credit.credit, b.routing_credit.credit) == (-100, 100)
 
 
 # --- offers --------------------------------------------------------------------------------------------------

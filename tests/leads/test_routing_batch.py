@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from leads.models import Lead, LeadKind, Offer, OfferStatus, RoutingDecision, RoutingWeights, Stage
+from leads.models import Lead, LeadKind, Offer, OfferStatus, RoutingCredit, RoutingDecision, RoutingWeights, Stage
 from leads.services import routing
 from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel
 from prm.models import AuditEvent, Notification
@@ -71,7 +71,7 @@ def outcome(leads):
     ]
     offers = sorted(Offer.objects.filter(lead__in=ids, status=OfferStatus.PENDING).values_list("lead", "partner"))
     stages = sorted(Lead.objects.filter(pk__in=ids).values_list("pk", "stage"))
-    partners = sorted(Partner.objects.values_list("pk", "routing_credit", "open_load"))
+    partners = sorted(Partner.objects.values_list("pk", "routing_credit__credit", "open_load"))
     audit = sorted(
         AuditEvent.objects.filter(action__in=["lead.offered", "lead.queued"]).values_list("object_id", "action")
     )
@@ -145,4 +145,4 @@ def test_several_workers_route_new_leads_once_each(postgres_only):
     assert not errors
     assert sum(results.values()) == 60
     assert RoutingDecision.objects.count() == 60 == Offer.objects.filter(lead__in=leads).count()
-    assert sum(Partner.objects.values_list("routing_credit", flat=True)) == 0  # no lost credit update
+    assert sum(RoutingCredit.objects.values_list("credit", flat=True)) == 0  # no lost credit update

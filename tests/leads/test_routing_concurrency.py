@@ -7,9 +7,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from leads.models import Lead, Offer, OfferStatus
+from leads.models import Lead, Offer, OfferStatus, RoutingCredit
 from leads.services import routing
-from partners.models import Partner
 from tests.leads.routing_factories import region, routing_partner, tier_only_weights, vendor_lead
 from tests.prm.factories import PartnerUserFactory
 
@@ -84,7 +83,7 @@ def test_concurrent_routers_keep_the_rotation_consistent(postgres_only):
     assert not errors
     # Each decision adds the total weight to the candidates and takes it back from the winner: with no lost
     # update the credits still sum to zero, and 20 leads split exactly 2/4/6/8.
-    assert sum(Partner.objects.values_list("routing_credit", flat=True)) == 0
+    assert sum(RoutingCredit.objects.values_list("credit", flat=True)) == 0
     wins = [Offer.objects.filter(partner=p).count() for p in partners]
     assert wins == [2, 4, 6, 8]
     assert Lead.objects.filter(stage="offered").count() == 20

@@ -63,7 +63,7 @@ def test_fast_path_matches_eligible_partners_on_random_data():
     checked = 0
     for lead in leads:
         orm = {
-            p.pk: (p.load, p.allocation_weight, p.sla_score, p.win_rate, p.rating, p.lead_capacity, p.routing_credit)
+            p.pk: (p.load, p.allocation_weight, p.sla_score, p.win_rate, p.rating, p.lead_capacity, p.credit)
             for p in routing.eligible_partners(lead=lead)
         }
         fast = {
