@@ -89,7 +89,7 @@ def test_offer_uses_the_first_sla_policy_when_the_partner_has_none():
     assert decision.lead.offers.get().deadline == datetime(2026, 3, 3, 11, tzinfo=MSK)
 
 
-def test_decision_query_count_does_not_grow_with_candidates():
+def test_decision_query_count_does_not_grow_with_candidates(routing_pool_version):
     areas = {n: region(f"r{n}") for n in (3, 30)}
     for n, area in areas.items():
         for w in range(1, n + 1):

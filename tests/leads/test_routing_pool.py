@@ -13,9 +13,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def version_row():
-    # A test database flushed by an earlier transactional test has lost the row the migration made.
-    RoutingPoolVersion.objects.get_or_create(pk=1)
+def version_row(routing_pool_version):
+    return routing_pool_version
 
 
 def chosen(lead):
