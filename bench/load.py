@@ -145,13 +145,21 @@ def production_env(port: int) -> dict:
     return env
 
 
+# The project's gunicorn: the one beside this interpreter (a virtualenv that is not activated), else on PATH.
+GUNICORN = (
+    str(Path(sys.executable).with_name("gunicorn"))
+    if Path(sys.executable).with_name("gunicorn").exists()
+    else (shutil.which("gunicorn") or "gunicorn")
+)
+
+
 def gunicorn_start(env: dict, port: int, workers: int) -> subprocess.Popen:
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
     )
     log = open(OUT / "gunicorn.log", "w")  # noqa: SIM115 - open for the server's lifetime
     proc = subprocess.Popen(
-        [shutil.which("gunicorn") or "gunicorn", "prm.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+        [GUNICORN, "prm.wsgi:application", "--bind", f"127.0.0.1:{port}"]
         + ["--workers", str(workers), "--access-logfile", "-"],
         cwd=ROOT,
         env=env,
