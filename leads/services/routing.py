@@ -49,10 +49,12 @@ from prm.webhooks import webhook_emit, webhook_emit_many
 
 logger = logging.getLogger(__name__)
 
-# Which program models may take which kind of lead (on-site service is decided by partner type instead).
-KIND_PROGRAM_MODELS = {
-    LeadKind.IMPLEMENTATION: (ProgramModel.FULL_CYCLE, ProgramModel.FRANCHISE),
-    LeadKind.LICENSE: (ProgramModel.DISTRIBUTOR, ProgramModel.RESELLER),
+# Which partners may take which kind of lead: the partner field that decides, and the values it may have. The one
+# statement of the rule: eligible_partners filters by it, the in-memory routing pool tests it.
+KIND_FITS = {
+    LeadKind.IMPLEMENTATION: ("program_model", (ProgramModel.FULL_CYCLE, ProgramModel.FRANCHISE)),
+    LeadKind.LICENSE: ("program_model", (ProgramModel.DISTRIBUTOR, ProgramModel.RESELLER)),
+    LeadKind.ONSITE_SERVICE: ("partner_type", (PartnerType.OPERATIONAL,)),
 }
 NEUTRAL = Decimal("0.5")
 _ZERO, _ONE, _FOUR, _HUNDRED = Decimal(0), Decimal(1), Decimal(4), Decimal(100)  # built once: scored ~100x a decision
@@ -130,10 +132,8 @@ def eligible_partners(*, lead: Lead, competency_ids: list[int] | None = None) ->
     """
     qs = Partner.objects.filter(status=PartnerStatus.ACTIVE)
     qs = qs.filter(regions=lead.region_id) if lead.region_id else qs.none()
-    if lead.kind == LeadKind.ONSITE_SERVICE:
-        qs = qs.filter(partner_type=PartnerType.OPERATIONAL)
-    else:
-        qs = qs.filter(program_model__in=KIND_PROGRAM_MODELS[lead.kind])
+    field, allowed = KIND_FITS[lead.kind]
+    qs = qs.filter(**{f"{field}__in": allowed})
     held = Partner.competencies.through.objects.filter(partner_id=OuterRef(OuterRef("pk"))).values("competency_id")
     if competency_ids is None:  # having ALL needed competencies = none of them missing
         needed = Lead.competencies.through.objects.filter(lead_id=lead.pk)
@@ -354,14 +354,6 @@ def _tables() -> dict[str, str]:
 # version number (database triggers, leads migration 0014) differs from the one it was built at.
 
 
-def partner_takes_kind(*, program_model: str, partner_type: str, kind: str) -> bool:
-    """The kind rule of eligibility: implementation → full-cycle and franchise, license → distributors and
-    resellers, on-site service → operational partners (eligible_partners states the same rule in the ORM)."""
-    if kind == LeadKind.ONSITE_SERVICE:
-        return partner_type == PartnerType.OPERATIONAL
-    return program_model in KIND_PROGRAM_MODELS[kind]
-
-
 @dataclass(frozen=True, slots=True)
 class RoutingPool:
     version: int | None
@@ -393,9 +385,9 @@ def routing_pool(*, version: int | None) -> RoutingPool:
     if _pool is not None and version is not None and _pool.version == version:
         return _pool
     active = Partner.objects.filter(status=PartnerStatus.ACTIVE)
-    kinds = {
-        pk: [k for k in LeadKind.values if partner_takes_kind(program_model=model, partner_type=ptype, kind=k)]
-        for pk, model, ptype in active.values_list("pk", "program_model", "partner_type")
+    kinds = {  # partner id → the kinds of lead it may take (KIND_FITS)
+        row["pk"]: [kind for kind, (field, allowed) in KIND_FITS.items() if row[field] in allowed]
+        for row in active.values("pk", "program_model", "partner_type")
     }
     bits: dict[int, int] = {}
     held: dict[int, int] = {}
@@ -566,6 +558,7 @@ def _routable(lead: Lead) -> str:
 
 @functools.cache
 def _leads_sql(*, postgres: bool, lock: str) -> str:
+    """Leads by id with whether each has an open offer, in id order (locked when `lock` says so)."""
     t = _tables()
     ids = _among("ids", postgres=postgres)
     return f"""
