@@ -39,7 +39,7 @@ from django.db import connection, transaction  # noqa: E402
 
 from kpi.models import KpiSnapshot  # noqa: E402
 from leads.models import Customer, Lead, LeadKind, LeadSource, Offer, RoutingDecision, Stage  # noqa: E402
-from leads.routing_selectors import decision_candidates  # noqa: E402
+from leads.selectors.routing import decision_candidates  # noqa: E402
 from leads.services.routing import lead_route, leads_route_batch  # noqa: E402
 from partners.models import (  # noqa: E402
     Competency,

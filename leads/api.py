@@ -9,8 +9,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from leads.models import Activity, ActivityKind, Customer, Lead, LeadKind, Registration, Stage
-from leads.selectors import deal_list
-from leads.services import pipeline, sync
+from leads.selectors.deals import deal_list
+from leads.services import deals, sync
 from prm.api_base import ReadOnlyScopedViewSet, ScopedViewSet, SyncFilterSet
 from prm.api_changes import tombstones_record
 from prm.services import audit_record
@@ -294,7 +294,7 @@ class LeadViewSet(
         incoming = StageChangeSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         try:
-            lead = pipeline.deal_stage_change(
+            lead = deals.deal_stage_change(
                 lead=lead,
                 to_stage=incoming.validated_data["stage"],
                 actor=sync.api_actor(request.user),

@@ -4,7 +4,7 @@ from celery import shared_task
 @shared_task
 def offers_expire() -> int:
     """Every minute: expire offers past their acceptance deadline and re-route their leads."""
-    from leads.services.routing import offers_expire as expire_due
+    from leads.services.offers import offers_expire as expire_due
 
     return expire_due()
 

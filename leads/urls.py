@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import conflict, deals, registration, routing
+from .views import conflict, deals, intake, offers, registration, routing
 
 app_name = "leads"
 urlpatterns = [
@@ -25,12 +25,12 @@ urlpatterns = [
     path("disputes/<int:pk>/decide/", conflict.DisputeDecideView.as_view(), name="dispute_decide"),
     path("reclaims/", conflict.ReclaimListView.as_view(), name="reclaim_list"),
     # Lead routing
-    path("offers/", routing.OfferListView.as_view(), name="offer_list"),
-    path("offers/<int:pk>/accept/", routing.OfferAcceptView.as_view(), name="offer_accept"),
-    path("offers/<int:pk>/decline/", routing.OfferDeclineView.as_view(), name="offer_decline"),
+    path("offers/", offers.OfferListView.as_view(), name="offer_list"),
+    path("offers/<int:pk>/accept/", offers.OfferAcceptView.as_view(), name="offer_accept"),
+    path("offers/<int:pk>/decline/", offers.OfferDeclineView.as_view(), name="offer_decline"),
     path("routing/", routing.RoutingQueueView.as_view(), name="routing_queue"),
-    path("routing/new/", routing.LeadCreateView.as_view(), name="lead_new"),
-    path("routing/import/", routing.LeadImportView.as_view(), name="lead_import"),
+    path("routing/new/", intake.LeadCreateView.as_view(), name="lead_new"),
+    path("routing/import/", intake.LeadImportView.as_view(), name="lead_import"),
     path("routing/<int:pk>/", routing.LeadRoutingView.as_view(), name="routing_lead"),
     path("routing/<int:pk>/assign/", routing.LeadAssignView.as_view(), name="lead_assign"),
     path("routing/<int:pk>/withdraw/", routing.OfferWithdrawView.as_view(), name="offer_withdraw"),

@@ -32,7 +32,7 @@ from leads.models import (
     Stage,
 )
 from leads.normalize import domain_from, name_normalize, tax_id_normalize
-from leads.selectors import customer_conflicts
+from leads.selectors.registration import customer_conflicts
 from leads.services.registration import (
     _decide,
     _keys,

@@ -29,7 +29,7 @@ from leads.models import (
     Stage,
 )
 from leads.normalize import domain_from, name_normalize, tax_id_normalize
-from leads.selectors import CustomerConflicts, customer_conflicts
+from leads.selectors.registration import CustomerConflicts, customer_conflicts
 from partners.models import Partner, PartnerStatus
 from prm.models import NotificationKind, User
 from prm.selectors import channel_managers

@@ -7,12 +7,10 @@ triggers (leads migration 0013), so a write that changes several partners' load 
 """
 
 import contextlib
-import csv
 import functools
-import io
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -28,10 +26,8 @@ from django.utils.translation import gettext as _
 
 from leads.models import (
     OPEN_STAGES,
-    Customer,
     Lead,
     LeadKind,
-    LeadSource,
     Offer,
     OfferStatus,
     RoutingCredit,
@@ -44,8 +40,8 @@ from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel, S
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, Role, User
 from prm.selectors import channel_managers
-from prm.services import audit_record, audit_record_many, connection_supports_skip_locked, notify, notify_many
-from prm.webhooks import webhook_emit, webhook_emit_many
+from prm.services import audit_record_many, connection_supports_skip_locked, notify_many
+from prm.webhooks import webhook_emit_many
 
 logger = logging.getLogger(__name__)
 
@@ -523,6 +519,11 @@ def partners_lock(*, ids) -> None:
         list(Partner.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
 
 
+def lead_partners_lock(*, lead: Lead, also: int | None = None) -> None:
+    """Lock a lead's candidates (and partner `also`) in id order, before re-routing it."""
+    partners_lock(ids=[also, *_eligible(leads=[lead])[1].get(lead.pk, [])])
+
+
 def _candidates_locked(*, lead: Lead) -> list[Candidate]:
     """Eligible partners of one lead with their score inputs and offer settings, locked in id order."""
     return list(_partners_locked(_eligible(leads=[lead])[1].get(lead.pk, [])).values())
@@ -744,7 +745,7 @@ def _offers_create(
         ],
     )  # fmt: skip
     sellers: dict[int, list[User]] = {}
-    for user in _sellers([o.partner_id for o in offers]):
+    for user in partner_sellers([o.partner_id for o in offers]):
         sellers.setdefault(user.partner_id, []).append(user)
     url = reverse("leads:offer_list")
     notify_many(
@@ -770,7 +771,7 @@ def _offers_create(
 # --- offers ----------------------------------------------------------------------------------------------------
 
 
-def _sla_for(partner: Partner) -> SlaPolicy:
+def partner_sla(partner: Partner) -> SlaPolicy:
     if partner.sla_policy_id:
         return partner.sla_policy
     return SlaPolicy.objects.order_by("pk").first() or DEFAULT_SLA
@@ -778,7 +779,7 @@ def _sla_for(partner: Partner) -> SlaPolicy:
 
 def partner_deadline(*, partner: Partner, start: datetime, hours: Decimal, sla: SlaPolicy | None = None) -> datetime:
     """`hours` business hours after `start` in the partner's home time zone, calendar and working hours."""
-    sla = sla or _sla_for(partner)
+    sla = sla or partner_sla(partner)
     region = partner.home_region
     return business_deadline(
         start=start,
@@ -791,290 +792,7 @@ def partner_deadline(*, partner: Partner, start: datetime, hours: Decimal, sla: 
     )
 
 
-def _sellers(partner_ids) -> QuerySet[User]:
+def partner_sellers(partner_ids) -> QuerySet[User]:
     return User.objects.filter(
         partner_id__in=list(partner_ids), role__in=(Role.PARTNER_ADMIN, Role.PARTNER_SALES), is_active=True
-    )
-
-
-def _lock_offer(offer: Offer) -> Offer:
-    return Offer.objects.select_for_update().select_related("lead").get(pk=offer.pk)
-
-
-def offer_accept(*, offer: Offer, user: User) -> Lead:
-    """The partner takes the lead: it becomes a registered deal owned by `user` with a first-contact deadline."""
-    with transaction.atomic():
-        offer = _lock_offer(offer)
-        if user.partner_id != offer.partner_id:
-            raise ValidationError(_("This offer is not for your company."))
-        now = timezone.now()
-        if offer.status != OfferStatus.PENDING:
-            raise ValidationError(
-                _("This offer is no longer open (%(status)s).") % {"status": offer.get_status_display()}
-            )
-        if now >= offer.deadline:
-            raise ValidationError(_("The acceptance deadline has passed."))
-        offer.status = OfferStatus.ACCEPTED
-        offer.responded_at, offer.responded_by = now, user
-        offer.save(update_fields=["status", "responded_at", "responded_by", "updated_at"])
-        lead = Lead.objects.select_for_update().get(pk=offer.lead_id)
-        partner = Partner.objects.select_related("sla_policy", "home_region").get(pk=offer.partner_id)
-        lead.partner, lead.owner, lead.stage, lead.accepted_at = partner, user, Stage.REGISTERED, now
-        lead.first_contact_due = partner_deadline(
-            partner=partner, start=now, hours=_sla_for(partner).first_contact_within_hours
-        )
-        lead.full_clean(exclude=["customer", "competencies"])
-        lead.save()
-        audit_record(actor=user, action="offer.accepted", target=lead, partner=partner, data={"offer": offer.pk})
-        webhook_emit(
-            event="lead.accepted",
-            partner=partner,
-            payload={"lead": lead.pk, "offer": offer.pk, "first_contact_due": lead.first_contact_due},
-        )
-        return lead
-
-
-def offer_decline(*, offer: Offer, user: User, reason: str) -> RoutingDecision:
-    """The partner passes; the lead goes straight to the next eligible partner."""
-    if not reason.strip():
-        raise ValidationError({"reason": _("Please say why you decline.")})
-    with transaction.atomic():
-        offer = _lock_offer(offer)
-        if user.partner_id != offer.partner_id:
-            raise ValidationError(_("This offer is not for your company."))
-        if offer.status != OfferStatus.PENDING:
-            raise ValidationError(
-                _("This offer is no longer open (%(status)s).") % {"status": offer.get_status_display()}
-            )
-        return _close_and_reroute(offer=offer, status=OfferStatus.DECLINED, user=user, reason=reason.strip())
-
-
-def _close_and_reroute(*, offer: Offer, status: str, user: User | None, reason: str) -> RoutingDecision:
-    # Closing the offer changes its partner's open_load (a trigger), and re-routing locks the candidates: lock
-    # the lead, then all those partners together in id order, as every router does, so none wait on each other.
-    Lead.objects.select_for_update().filter(pk=offer.lead_id).values_list("pk").get()
-    partners_lock(ids=[offer.partner_id, *_eligible(leads=[offer.lead])[1].get(offer.lead_id, [])])
-    offer.status, offer.responded_at, offer.responded_by, offer.reason = status, timezone.now(), user, reason
-    offer.save(update_fields=["status", "responded_at", "responded_by", "reason", "updated_at"])
-    Lead.objects.filter(pk=offer.lead_id).update(route_failures=F("route_failures") + 1)
-    audit_record(
-        actor=user, action=f"offer.{status}", target=offer.lead, partner=Partner(pk=offer.partner_id),
-        reason=reason, data={"offer": offer.pk},
-    )  # fmt: skip
-    return lead_route(lead=offer.lead)
-
-
-def offer_expire(*, offer: Offer, now: datetime | None = None) -> RoutingDecision | None:
-    """Expire one offer whose deadline passed and re-route its lead; a no-op if it was answered meanwhile."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        offer = _lock_offer(offer)
-        if offer.status != OfferStatus.PENDING or offer.deadline > now:
-            return None
-        return _expire_locked(offer)
-
-
-def _expire_locked(offer: Offer) -> RoutingDecision:
-    notify(
-        users=_sellers([offer.partner_id]),
-        kind=NotificationKind.OFFER_EXPIRED,
-        title=_("Offer expired: %(title)s") % {"title": offer.lead.title},
-        body=_("The acceptance deadline passed; the lead went to another partner."),
-        url=reverse("leads:offer_list"),
-    )
-    return _close_and_reroute(offer=offer, status=OfferStatus.EXPIRED, user=None, reason=_("Deadline passed."))
-
-
-def offers_expire(*, now: datetime | None = None, batch: int = 100) -> int:
-    """Expire all due offers. Workers claim rows with SKIP LOCKED, so several can run at once; idempotent."""
-    now = now or timezone.now()
-    done, failed = 0, []
-    while True:
-        with transaction.atomic():
-            qs = (
-                Offer.objects.filter(status=OfferStatus.PENDING, deadline__lte=now)
-                .exclude(pk__in=failed)
-                .select_related("lead")
-            )
-            if connection_supports_skip_locked():
-                qs = qs.select_for_update(skip_locked=True, of=("self",))
-            claimed = list(qs.order_by("deadline", "pk")[:batch])
-            for offer in claimed:
-                try:
-                    with transaction.atomic():
-                        _expire_locked(offer)
-                        done += 1
-                except Exception:  # one broken lead must not block the others
-                    failed.append(offer.pk)
-                    logger.exception("could not expire offer %s", offer.pk)
-        if len(claimed) < batch:
-            return done
-
-
-def offer_withdraw(*, offer: Offer, actor: User, reason: str) -> Lead:
-    """A channel manager takes an open offer back; the lead waits in the queue."""
-    if not reason.strip():
-        raise ValidationError({"reason": _("A reason is required.")})
-    with transaction.atomic():
-        offer = _lock_offer(offer)
-        if offer.status != OfferStatus.PENDING:
-            raise ValidationError(_("This offer is no longer open."))
-        offer.status, offer.responded_at, offer.responded_by, offer.reason = (
-            OfferStatus.WITHDRAWN, timezone.now(), actor, reason,
-        )  # fmt: skip
-        offer.save(update_fields=["status", "responded_at", "responded_by", "reason", "updated_at"])
-        lead = Lead.objects.select_for_update().get(pk=offer.lead_id)
-        lead.stage = Stage.QUEUE
-        lead.save(update_fields=["stage", "updated_at"])
-        audit_record(actor=actor, action="offer.withdrawn", target=lead, reason=reason, data={"offer": offer.pk})
-        return lead
-
-
-def lead_assign_manual(*, lead: Lead, partner: Partner, actor: User, reason: str) -> Lead:
-    """A channel manager hands the lead to a partner directly (recorded as a manual routing decision)."""
-    if not reason.strip():
-        raise ValidationError({"reason": _("A reason is required.")})
-    if partner.status != PartnerStatus.ACTIVE:
-        raise ValidationError({"partner": _("Only active partners can receive leads.")})
-    with transaction.atomic():
-        pending = Offer.objects.select_for_update().filter(lead_id=lead.pk, status=OfferStatus.PENDING).first()
-        lead = Lead.objects.select_for_update().get(pk=lead.pk)
-        if lead.partner_id or lead.stage not in (Stage.NEW, Stage.OFFERED, Stage.QUEUE):
-            raise ValidationError(_("This lead already has a partner."))
-        now = timezone.now()
-        partners_lock(ids=[partner.pk, pending.partner_id if pending else None])  # both open_loads change: id order
-        if pending:
-            pending.status, pending.responded_at, pending.responded_by, pending.reason = (
-                OfferStatus.WITHDRAWN, now, actor, reason,
-            )  # fmt: skip
-            pending.save(update_fields=["status", "responded_at", "responded_by", "reason", "updated_at"])
-        partner = Partner.objects.select_related("sla_policy", "home_region").get(pk=partner.pk)
-        RoutingDecision.objects.create(
-            lead=lead, chosen=partner, rule="manual", manual=True, actor=actor, reason=reason
-        )
-        lead.partner, lead.stage, lead.accepted_at = partner, Stage.REGISTERED, now
-        lead.offered_at = lead.offered_at or now
-        lead.first_contact_due = partner_deadline(
-            partner=partner, start=now, hours=_sla_for(partner).first_contact_within_hours
-        )
-        lead.save()
-        audit_record(actor=actor, action="lead.assigned", target=lead, partner=partner, reason=reason)
-        notify(
-            users=_sellers([partner.pk]),
-            kind=NotificationKind.LEAD_OFFERED,
-            title=_("Lead assigned to your company: %(title)s") % {"title": lead.title},
-            body=reason,
-            url=reverse("leads:deal_detail", args=[lead.pk]),
-        )
-        return lead
-
-
-# --- intake ----------------------------------------------------------------------------------------------------
-
-
-def lead_create(
-    *,
-    title: str,
-    customer_name: str,
-    kind: str,
-    region,
-    competencies=(),
-    customer_tax_id: str = "",
-    customer_domain: str = "",
-    value: Decimal = Decimal(0),
-    currency: str = "RUB",
-    contact_name: str = "",
-    contact_email: str = "",
-    contact_phone: str = "",
-    products: str = "",
-    notes: str = "",
-    source: str = LeadSource.VENDOR,
-    source_system: str = "",
-    external_id: str = "",
-    actor: User | None = None,
-    route: bool = True,
-) -> Lead:
-    """Create a vendor lead (web form, CSV import, API) and, by default, route it at once."""
-    with transaction.atomic():
-        customer = None
-        if customer_tax_id:
-            customer = Customer.objects.filter(tax_id=customer_tax_id).order_by("pk").first()
-        if customer is None:
-            customer = Customer(
-                name=customer_name, normalized_name=" ".join(customer_name.lower().split()), tax_id=customer_tax_id,
-                domain=customer_domain.lower(), region=region,
-            )  # fmt: skip
-            customer.full_clean()
-            customer.save()
-        lead = Lead(
-            customer=customer, title=title, kind=kind, source=source, stage=Stage.NEW, region=region, value=value,
-            currency=currency, contact_name=contact_name, contact_email=contact_email, contact_phone=contact_phone,
-            products=products, notes=notes, source_system=source_system, external_id=external_id,
-        )  # fmt: skip
-        lead.full_clean()
-        lead.save()
-        lead.competencies.set(competencies)
-        audit_record(actor=actor, action="lead.created", target=lead, data={"source": source})
-        if route:
-            lead_route(lead=lead, actor=actor)
-            lead.refresh_from_db()
-        return lead
-
-
-@dataclass
-class ImportResult:
-    created: list[Lead] = field(default_factory=list)
-    errors: list[tuple[int, str]] = field(default_factory=list)
-
-
-CSV_COLUMNS = ["title", "customer", "tax_id", "domain", "kind", "region", "competencies", "value", "currency",
-               "contact_name", "contact_email", "contact_phone", "products", "external_id"]  # fmt: skip
-
-
-def leads_import_csv(*, data: bytes | str, actor: User | None) -> ImportResult:
-    """Import leads from CSV: the good rows are created, then routed together in one batch; each bad row is
-    reported with its line. (Leads a failed batch leaves in stage NEW are routed by leads_route_new.)"""
-    from leads.routing_forms import LeadRowForm
-
-    text = data.decode("utf-8-sig", errors="replace") if isinstance(data, bytes) else data
-    result = ImportResult()
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"title", "customer", "kind", "region"} - set(reader.fieldnames or [])
-    if missing:
-        result.errors.append((1, _("Missing columns: %(cols)s") % {"cols": ", ".join(sorted(missing))}))
-        return result
-    for row in reader:
-        line = reader.line_num
-        if None in row:
-            result.errors.append((line, _("More values than columns.")))
-            continue
-        form = LeadRowForm(data={k: (v or "").strip() for k, v in row.items() if k})
-        if not form.is_valid():
-            result.errors.append((line, _row_errors(form)))
-            continue
-        d = form.cleaned_data
-        try:
-            lead = lead_create(
-                title=d["title"], customer_name=d["customer"], customer_tax_id=d["tax_id"], customer_domain=d["domain"],
-                kind=d["kind"], region=d["region"], competencies=d["competencies"], value=d["value"] or Decimal(0),
-                currency=d["currency"] or "RUB", contact_name=d["contact_name"], contact_email=d["contact_email"],
-                contact_phone=d["contact_phone"], products=d["products"], source=LeadSource.IMPORT,
-                source_system="csv" if d["external_id"] else "", external_id=d["external_id"], actor=actor,
-                route=False,
-            )  # fmt: skip
-        except ValidationError as exc:
-            result.errors.append((line, "; ".join(exc.messages)))
-            continue
-        result.created.append(lead)
-    if result.created:
-        leads_route_batch(leads=result.created, actor=actor)
-        routed = Lead.objects.in_bulk([lead.pk for lead in result.created])
-        result.created = [routed[lead.pk] for lead in result.created]
-    return result
-
-
-def _row_errors(form) -> str:
-    return "; ".join(
-        f"{name}: {' '.join(str(m) for m in messages)}" if name != "__all__" else " ".join(str(m) for m in messages)
-        for name, messages in form.errors.items()
     )

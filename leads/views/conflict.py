@@ -8,9 +8,16 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views import View
 
-from leads import conflict_selectors as selectors
-from leads.conflict_forms import AvailabilityForm, DisputeDecisionForm, DisputeForm
+from leads.forms.conflict import AvailabilityForm, DisputeDecisionForm, DisputeForm
 from leads.models import AvailabilityResult, Dispute, DisputeStatus
+from leads.selectors.conflict import (
+    availability_check_list,
+    dispute_get,
+    dispute_is_overdue,
+    dispute_list,
+    dispute_sides,
+    reclaim_list,
+)
 from leads.services.conflict import AVAILABILITY_MESSAGES, RateLimited, availability_check, dispute_decide, dispute_open
 from partners.models import Partner
 from prm.files import file_download
@@ -60,7 +67,7 @@ class AvailabilityLogView(VendorRequiredMixin, View):
             request,
             "leads/conflict/availability_log.html",
             {
-                "page": _page(request, selectors.availability_check_list(filters=filters)),
+                "page": _page(request, availability_check_list(filters=filters)),
                 "filters": filters,
                 "results": AvailabilityResult.choices,
                 "partners": Partner.objects.order_by("name").only("id", "name"),
@@ -77,7 +84,7 @@ class DisputeListView(SignedInMixin, View):
             request,
             "leads/conflict/dispute_list.html",
             {
-                "page": _page(request, selectors.dispute_list(viewer=request.user, filters=filters)),
+                "page": _page(request, dispute_list(viewer=request.user, filters=filters)),
                 "filters": filters,
                 "statuses": DisputeStatus.choices,
             },
@@ -107,7 +114,7 @@ class DisputeCreateView(SellerRequiredMixin, View):
 class DisputeEvidenceView(SignedInMixin, View):
     def get(self, request, pk):
         try:
-            dispute = selectors.dispute_get(viewer=request.user, pk=pk)
+            dispute = dispute_get(viewer=request.user, pk=pk)
         except Dispute.DoesNotExist as exc:
             raise Http404 from exc
         return file_download(dispute.attachment)
@@ -118,7 +125,7 @@ class DisputeDetailView(SignedInMixin, View):
 
     def get(self, request, pk, form=None):
         try:
-            dispute = selectors.dispute_get(viewer=request.user, pk=pk)
+            dispute = dispute_get(viewer=request.user, pk=pk)
         except Dispute.DoesNotExist as exc:
             raise Http404 from exc
         vendor = is_vendor(request.user)
@@ -127,8 +134,8 @@ class DisputeDetailView(SignedInMixin, View):
             "leads/conflict/dispute_decide.html" if vendor else "leads/conflict/dispute_detail.html",
             {
                 "dispute": dispute,
-                "overdue": selectors.dispute_is_overdue(dispute),
-                "sides": selectors.dispute_sides(dispute=dispute, viewer=request.user),
+                "overdue": dispute_is_overdue(dispute),
+                "sides": dispute_sides(dispute=dispute, viewer=request.user),
                 "form": form or (DisputeDecisionForm() if vendor else None),
             },
         )
@@ -170,7 +177,7 @@ class ReclaimListView(VendorRequiredMixin, View):
             request,
             "leads/conflict/reclaim_list.html",
             {
-                "page": _page(request, selectors.reclaim_list(filters=filters)),
+                "page": _page(request, reclaim_list(filters=filters)),
                 "filters": filters,
                 "partners": Partner.objects.order_by("name").only("id", "name"),
             },

@@ -7,10 +7,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
 
-from leads import selectors
-from leads.forms import ActivityForm, CoSellForm, StageForm
+from leads.forms.deals import ActivityForm, CoSellForm, StageForm
 from leads.models import Lead, Stage
-from leads.services.pipeline import activity_log, deal_allowed_moves, deal_cosell_set, deal_stage_change
+from leads.selectors.deals import deal_get, deal_list, deal_timeline
+from leads.selectors.registration import registration_matches
+from leads.services.deals import activity_log, deal_allowed_moves, deal_cosell_set, deal_stage_change
 from leads.services.registration import registration_extend, registration_extension_error
 from prm.forms import apply_service_errors
 from prm.permissions import SignedInMixin, can_sell, is_partner_user, is_vendor
@@ -29,16 +30,16 @@ def can_log(user, lead: Lead) -> bool:
 class DealListView(SignedInMixin, View):
     def get(self, request):
         filters = {k: v for k, v in request.GET.items() if v and k != "page"}
-        page = Paginator(selectors.deal_list(viewer=request.user, filters=filters), 50).get_page(
-            request.GET.get("page")
+        page = Paginator(deal_list(viewer=request.user, filters=filters), 50).get_page(request.GET.get("page"))
+        return render(
+            request, "leads/deals/deal_list.html", {"page": page, "filters": filters, "stages": Stage.choices}
         )
-        return render(request, "leads/deal_list.html", {"page": page, "filters": filters, "stages": Stage.choices})
 
 
 class _DealMixin(SignedInMixin):
     def get_lead(self, request, pk) -> Lead:
         try:
-            return selectors.deal_get(viewer=request.user, pk=pk)
+            return deal_get(viewer=request.user, pk=pk)
         except Lead.DoesNotExist as exc:
             raise Http404 from exc
 
@@ -52,7 +53,7 @@ class DealDetailView(_DealMixin, View):
         ctx = {
             "lead": lead,
             "registration": registration,
-            "timeline": selectors.deal_timeline(lead=lead, viewer=request.user),
+            "timeline": deal_timeline(lead=lead, viewer=request.user),
             "cosells": lead.cosells.select_related("partner"),
             "moves": [(s, Stage(s).label) for s in deal_allowed_moves(lead=lead)]
             if can_manage(request.user, lead)
@@ -72,8 +73,8 @@ class DealDetailView(_DealMixin, View):
             if registration.protected_until and registration.protected_until > now:
                 ctx["days_left"] = (registration.protected_until - now).days
             if is_vendor(request.user):
-                ctx["matched"] = selectors.registration_matches(registration=registration)
-        return render(request, "leads/deal_detail.html", ctx)
+                ctx["matched"] = registration_matches(registration=registration)
+        return render(request, "leads/deals/deal_detail.html", ctx)
 
     @staticmethod
     def cosell_initial(lead):
@@ -136,7 +137,7 @@ class DealCoSellView(_DealMixin, View):
             raise PermissionDenied
         form = DealDetailView.cosell_initial(lead)
         if request.htmx:
-            return render(request, "leads/_cosell_form.html", {"lead": lead, "cosell_form": form})
+            return render(request, "leads/deals/_cosell_form.html", {"lead": lead, "cosell_form": form})
         return DealDetailView().get(request, pk, forms={"cosell": form})
 
     def post(self, request, pk):

@@ -6,9 +6,9 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views import View
 
-from leads import selectors
-from leads.forms import DealRegistrationForm, DecisionForm
+from leads.forms.registration import DealRegistrationForm, DecisionForm
 from leads.models import Registration, RegistrationStatus
+from leads.selectors.registration import registration_list, registration_review_queue
 from leads.services.registration import (
     CustomerData,
     DealData,
@@ -24,7 +24,7 @@ CUSTOMER_FIELDS = ("customer_name", "tax_id", "website", "region", "industry", "
 
 
 class DealRegisterView(SellerRequiredMixin, View):
-    template = "leads/deal_register.html"
+    template = "leads/registration/deal_register.html"
 
     def get(self, request):
         return render(request, self.template, {"form": DealRegistrationForm()})
@@ -65,12 +65,10 @@ class RegistrationListView(SignedInMixin, View):
 
     def get(self, request):
         filters = {k: v for k, v in request.GET.items() if v and k != "page"}
-        page = Paginator(selectors.registration_list(viewer=request.user, filters=filters), 50).get_page(
-            request.GET.get("page")
-        )
+        page = Paginator(registration_list(viewer=request.user, filters=filters), 50).get_page(request.GET.get("page"))
         return render(
             request,
-            "leads/registration_list.html",
+            "leads/registration/registration_list.html",
             {
                 "page": page,
                 "filters": filters,
@@ -84,8 +82,8 @@ class ReviewQueueView(VendorRequiredMixin, View):
     def get(self, request):
         return render(
             request,
-            "leads/registration_review.html",
-            {"page": (page := selectors.registration_review_queue(page=request.GET.get("page"))), "pending": page},
+            "leads/registration/registration_review.html",
+            {"page": (page := registration_review_queue(page=request.GET.get("page"))), "pending": page},
         )
 
 

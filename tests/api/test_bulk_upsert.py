@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from leads.models import Activity, Customer, Lead, LeadSource, Stage
-from leads.services.pipeline import deal_allowed_moves
+from leads.services.deals import deal_allowed_moves
 from tests.leads.factories import CustomerFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from leads.models import Lead, LeadSource, ProtectionWindow, RegistrationStatus, Stage
-from leads.services.pipeline import deal_allowed_moves
+from leads.services.deals import deal_allowed_moves
 from leads.services.registration import CustomerData, DealData, Rule, deal_register, registrations_check
 from tests.prm.factories import PartnerUserFactory
 

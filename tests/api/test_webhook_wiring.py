@@ -14,7 +14,7 @@ def _subscribe(user, events):
 def test_stage_change_and_manual_tier_change_emit_to_the_partners_own_subscription(
     partner_admin, other_partner_rep, vendor_admin, channel_manager
 ):
-    from leads.services.pipeline import deal_stage_change
+    from leads.services.deals import deal_stage_change
     from partners.services import partner_tier_set
 
     own = _subscribe(partner_admin, ["deal.stage_changed", "tier.changed"])

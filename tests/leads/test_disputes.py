@@ -10,8 +10,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from leads.conflict_forms import validate_dispute_file
-from leads.models import CoSell, Dispute, DisputeOutcome, ProtectionWindow, RegistrationStatus
+from leads.models import CoSell, Dispute, DisputeOutcome, ProtectionWindow, RegistrationStatus, validate_dispute_file
 from leads.services.conflict import dispute_decide, dispute_open, disputes_escalate
 from prm.models import Notification, NotificationKind, Role
 from tests.leads.factories import ActivityFactory

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leads.models import CoSell, Registration, RegistrationStatus, Stage
-from leads.services.pipeline import activity_log, deal_cosell_set, deal_stage_change
+from leads.services.deals import activity_log, deal_cosell_set, deal_stage_change
 from prm.models import AuditEvent
 from tests.leads.factories import LeadFactory
 from tests.partners.factories import PartnerFactory

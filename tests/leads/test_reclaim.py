@@ -6,11 +6,11 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from leads import conflict_selectors
 from leads.models import LeadReclaim, LeadSource, ProtectionWindow, RegistrationStatus, Stage
+from leads.selectors.conflict import reclaims_by_partner
 from leads.services import routing
 from leads.services.conflict import leads_reclaim
-from leads.services.pipeline import activity_log
+from leads.services.deals import activity_log
 from prm.models import Notification
 from tests.leads.factories import LeadFactory
 
@@ -126,7 +126,7 @@ class TestReads:
         leads_reclaim(now=timezone.now())
         leads_reclaim(now=max(_after_grace(f) for f in LeadReclaim.objects.all()))
         since = timezone.now() - timedelta(days=1)
-        assert conflict_selectors.reclaims_by_partner(since=since) == {routed.partner_id: 2}
+        assert reclaims_by_partner(since=since) == {routed.partner_id: 2}
 
     def test_vendor_list_and_partner_forbidden(self, client_for, channel_manager, partner_rep, routed):
         leads_reclaim(now=timezone.now())

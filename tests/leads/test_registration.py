@@ -15,7 +15,7 @@ from leads.models import (
     RegistrationStatus,
     Stage,
 )
-from leads.selectors import customer_conflicts
+from leads.selectors.registration import customer_conflicts
 from leads.services.registration import (
     MSG_PROTECTED,
     MSG_RESERVED,

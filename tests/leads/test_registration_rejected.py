@@ -14,9 +14,9 @@ from django.utils.html import escape
 from kpi.models import KpiSnapshot
 from kpi.services.snapshots import kpi_snapshots_compute
 from leads.models import DisputeOutcome, Lead, Registration, RegistrationStatus, Stage
-from leads.selectors import deal_list
+from leads.selectors.deals import deal_list
 from leads.services.conflict import dispute_decide, dispute_open
-from leads.services.pipeline import deal_allowed_moves, deal_stage_change
+from leads.services.deals import deal_allowed_moves, deal_stage_change
 from leads.services.registration import Rule, registration_reject
 from partners.selectors import partner_pipeline_summary
 from prm.models import AuditEvent

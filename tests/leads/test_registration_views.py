@@ -159,7 +159,7 @@ def test_review_queue_query_count_is_constant(client_for, channel_manager, regis
 
 
 def test_review_queue_is_paginated_oldest_first(client_for, channel_manager, register, monkeypatch):
-    from leads import selectors
+    from leads.selectors import registration as selectors
 
     monkeypatch.setattr(selectors, "REVIEW_PAGE_SIZE", 2)
     for i in range(3):

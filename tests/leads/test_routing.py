@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from leads.models import LeadKind, Offer, OfferStatus, RoutingDecision, RoutingWeights, Stage
-from leads.routing_selectors import decision_candidates
-from leads.services import routing
+from leads.selectors.routing import decision_candidates
+from leads.services import intake, offers, routing
 from partners.models import PartnerStatus, PartnerType, ProgramModel, SlaPolicy
 from prm.models import Notification, NotificationKind, Role
 from tests.leads.routing_factories import competency, region, routing_partner, tier_only_weights, vendor_lead
@@ -226,7 +226,7 @@ def test_accept_makes_the_partner_owner_with_a_first_contact_deadline(msk):
     lead = vendor_lead(region=msk)
     with at(2026, 3, 3, 10):
         routing.lead_route(lead=lead)
-        lead = routing.offer_accept(offer=lead.offers.get(), user=rep)
+        lead = offers.offer_accept(offer=lead.offers.get(), user=rep)
     assert (lead.partner, lead.owner, lead.stage) == (p, rep, Stage.REGISTERED)
     assert lead.accepted_at == datetime(2026, 3, 3, 10, tzinfo=MSK)
     assert lead.first_contact_due == datetime(2026, 3, 3, 18, tzinfo=MSK)  # 8 working hours: 10:00 → 18:00
@@ -240,9 +240,9 @@ def test_accept_refused_after_the_deadline_or_for_another_company(msk):
     routing.lead_route(lead=lead)
     offer = lead.offers.get()
     with pytest.raises(ValidationError):
-        routing.offer_accept(offer=offer, user=stranger)
+        offers.offer_accept(offer=offer, user=stranger)
     with mock.patch("django.utils.timezone.now", return_value=offer.deadline), pytest.raises(ValidationError):
-        routing.offer_accept(offer=offer, user=PartnerUserFactory(partner=p))
+        offers.offer_accept(offer=offer, user=PartnerUserFactory(partner=p))
     lead.refresh_from_db()
     assert lead.partner is None
 
@@ -255,8 +255,8 @@ def test_decline_needs_a_reason_and_reroutes_to_the_next_partner(msk):
     routing.lead_route(lead=lead)
     offer = lead.offers.get(partner=first)
     with pytest.raises(ValidationError):
-        routing.offer_decline(offer=offer, user=PartnerUserFactory(partner=first), reason="  ")
-    decision = routing.offer_decline(offer=offer, user=PartnerUserFactory(partner=first), reason="No engineers free")
+        offers.offer_decline(offer=offer, user=PartnerUserFactory(partner=first), reason="  ")
+    decision = offers.offer_decline(offer=offer, user=PartnerUserFactory(partner=first), reason="No engineers free")
     assert decision.chosen_id == second.pk
     assert [c["partner_id"] for c in decision_candidates(decision=decision)] == [
         second.pk
@@ -278,10 +278,10 @@ def test_expiry_reroutes_and_is_idempotent(msk):
         routing.lead_route(lead=lead)
     deadline = lead.offers.get().deadline
     assert deadline == datetime(2026, 3, 3, 14, tzinfo=MSK)
-    assert routing.offers_expire(now=deadline - timedelta(seconds=1)) == 0
+    assert offers.offers_expire(now=deadline - timedelta(seconds=1)) == 0
     with at(2026, 3, 3, 14):
-        assert routing.offers_expire(now=deadline) == 1
-        assert routing.offers_expire(now=deadline) == 0  # a second run (or worker) finds nothing to do
+        assert offers.offers_expire(now=deadline) == 1
+        assert offers.offers_expire(now=deadline) == 0  # a second run (or worker) finds nothing to do
     assert lead.offers.get(partner=first).status == OfferStatus.EXPIRED
     assert lead.offers.get(status=OfferStatus.PENDING).partner == second
     assert Notification.objects.filter(user=rep, kind=NotificationKind.OFFER_EXPIRED).count() == 1
@@ -307,7 +307,7 @@ def test_queue_after_max_failures_notifies_channel_managers(msk, settings):
     routing.lead_route(lead=lead)
     for _ in range(2):
         offer = lead.offers.get(status=OfferStatus.PENDING)
-        decision = routing.offer_decline(offer=offer, user=PartnerUserFactory(partner=offer.partner), reason="busy")
+        decision = offers.offer_decline(offer=offer, user=PartnerUserFactory(partner=offer.partner), reason="busy")
     lead.refresh_from_db()
     assert (lead.stage, lead.route_failures, decision.rule, decision.chosen) == (Stage.QUEUE, 2, "max_failures", None)
     assert lead.offers.count() == 2 and len(partners) == 3  # the third partner was never asked
@@ -328,10 +328,8 @@ def test_manual_assignment_withdraws_the_open_offer(msk, channel_manager):
     lead = vendor_lead(region=msk)
     routing.lead_route(lead=lead)
     with pytest.raises(ValidationError):
-        routing.lead_assign_manual(lead=lead, partner=chosen, actor=channel_manager, reason="")
-    lead = routing.lead_assign_manual(
-        lead=lead, partner=chosen, actor=channel_manager, reason="Customer asked for them"
-    )
+        offers.lead_assign_manual(lead=lead, partner=chosen, actor=channel_manager, reason="")
+    lead = offers.lead_assign_manual(lead=lead, partner=chosen, actor=channel_manager, reason="Customer asked for them")
     assert (lead.partner, lead.stage) == (chosen, Stage.REGISTERED) and lead.first_contact_due
     assert lead.offers.get(partner=offered).status == OfferStatus.WITHDRAWN
     manual = RoutingDecision.objects.get(lead=lead, manual=True)
@@ -342,7 +340,7 @@ def test_withdraw_puts_the_lead_in_the_queue(msk, channel_manager):
     routing_partner(regions=[msk])
     lead = vendor_lead(region=msk)
     routing.lead_route(lead=lead)
-    lead = routing.offer_withdraw(offer=lead.offers.get(), actor=channel_manager, reason="Duplicate")
+    lead = offers.offer_withdraw(offer=lead.offers.get(), actor=channel_manager, reason="Duplicate")
     assert lead.stage == Stage.QUEUE and lead.offers.get().status == OfferStatus.WITHDRAWN
     decision = routing.lead_route(lead=lead, retry=True)  # sent round again: the same partner may take it
     assert decision.chosen_id is not None
@@ -361,13 +359,13 @@ def test_routing_an_owned_or_offered_lead_is_refused(msk):
 
 def test_lead_create_routes_immediately(msk, erp, channel_manager):
     p = routing_partner(regions=[msk], competencies=[erp])
-    lead = routing.lead_create(
+    lead = intake.lead_create(
         title="ERP roll-out", customer_name="Romashka LLC", customer_tax_id="7700000001", kind=LeadKind.IMPLEMENTATION,
         region=msk, competencies=[erp], actor=channel_manager,
     )  # fmt: skip
     assert lead.stage == Stage.OFFERED and lead.offers.get().partner == p
     assert lead.customer.tax_id == "7700000001"
-    again = routing.lead_create(
+    again = intake.lead_create(
         title="Second", customer_name="Romashka", customer_tax_id="7700000001", kind=LeadKind.LICENSE, region=msk
     )
     assert again.customer == lead.customer and again.stage == Stage.QUEUE
@@ -384,7 +382,7 @@ def test_csv_import_reports_bad_rows_by_line_and_imports_the_good(msk, erp, chan
         b"Bad comp,Eps,7705,license,msk,erp;quantum,-5,not-an-email\n"
         b"Good two,Zeta,7706,license,msk,,,\n"
     )
-    result = routing.leads_import_csv(data=data, actor=channel_manager)
+    result = intake.leads_import_csv(data=data, actor=channel_manager)
     assert [lead.title for lead in result.created] == ["Good one", "Good two"]
     lines = dict(result.errors)
     assert sorted(lines) == [3, 4, 5, 6]
@@ -395,5 +393,5 @@ def test_csv_import_reports_bad_rows_by_line_and_imports_the_good(msk, erp, chan
 
 
 def test_csv_import_without_required_columns(channel_manager):
-    result = routing.leads_import_csv(data=b"name,city\nx,y\n", actor=channel_manager)
+    result = intake.leads_import_csv(data=b"name,city\nx,y\n", actor=channel_manager)
     assert result.created == [] and result.errors[0][0] == 1

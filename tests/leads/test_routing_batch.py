@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from leads.models import Lead, LeadKind, Offer, OfferStatus, RoutingCredit, RoutingDecision, RoutingWeights, Stage
-from leads.services import routing
+from leads.services import intake, routing
 from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel
 from prm.models import AuditEvent, Notification
 from tests.leads.routing_factories import competency, region, routing_partner, vendor_lead
@@ -111,7 +111,7 @@ def test_csv_import_routes_its_rows_in_one_batch(django_assert_max_num_queries):
     PartnerUserFactory(partner=partner)
     rows = "".join(f"Lead {i},Customer {i},{7700 + i},implementation,msk,,1000,\n" for i in range(20))
     data = ("title,customer,tax_id,kind,region,competencies,value,contact_email\n" + rows).encode()
-    result = routing.leads_import_csv(data=data, actor=None)
+    result = intake.leads_import_csv(data=data, actor=None)
     assert [lead.stage for lead in result.created] == [Stage.OFFERED] * 20
     assert RoutingDecision.objects.filter(rule="score_swrr").count() == 20
     assert Partner.objects.get(pk=partner.pk).open_load == 20

@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from leads.models import Lead, Offer, OfferStatus, RoutingCredit
-from leads.services import routing
+from leads.services import offers, routing
 from tests.leads.routing_factories import region, routing_partner, tier_only_weights, vendor_lead
 from tests.prm.factories import PartnerUserFactory
 
@@ -50,8 +50,8 @@ def test_accept_and_expiry_at_the_deadline_never_give_two_owners(postgres_only):
         lead.offers.filter(status=OfferStatus.PENDING).update(partner=first, deadline=deadline)
         offer = lead.offers.get(status=OfferStatus.PENDING)
         results, errors = run_together(
-            lambda offer=offer: routing.offer_accept(offer=offer, user=rep),
-            lambda deadline=deadline: routing.offers_expire(now=deadline),
+            lambda offer=offer: offers.offer_accept(offer=offer, user=rep),
+            lambda deadline=deadline: offers.offers_expire(now=deadline),
         )
         offer.refresh_from_db()
         lead.refresh_from_db()

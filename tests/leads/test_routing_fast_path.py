@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from kpi.models import KpiSnapshot
 from leads.models import LeadKind, OfferStatus, RoutingDecision, Stage
-from leads.routing_selectors import decision_candidates
+from leads.selectors.routing import decision_candidates
 from leads.services import routing
 from partners.models import PartnerStatus, PartnerType, ProgramModel, SlaPolicy
 from tests.leads.routing_factories import competency, region, routing_partner, vendor_lead

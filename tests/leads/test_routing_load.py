@@ -6,9 +6,9 @@ import pytest
 from django.utils import timezone
 
 from leads.models import Lead, Offer, OfferStatus, ReclaimReason, Stage
-from leads.services import routing
+from leads.services import offers, routing
 from leads.services.conflict import leads_reclaim
-from leads.services.pipeline import deal_stage_change
+from leads.services.deals import deal_stage_change
 from partners.models import Partner
 from tests.leads.routing_factories import region, routing_partner, tier_only_weights, vendor_lead
 from tests.prm.factories import PartnerUserFactory, UserFactory
@@ -41,19 +41,19 @@ def test_open_load_follows_every_kind_of_change():
         return Offer.objects.get(lead=lead, status=OfferStatus.PENDING)
 
     offer = pending(leads[0])
-    routing.offer_accept(offer=offer, user=reps[offer.partner_id])  # pending → open deal: same partner
+    offers.offer_accept(offer=offer, user=reps[offer.partner_id])  # pending → open deal: same partner
     assert_exact()
     offer = pending(leads[1])
-    routing.offer_decline(offer=offer, user=reps[offer.partner_id], reason="busy")  # re-routed to the other one
+    offers.offer_decline(offer=offer, user=reps[offer.partner_id], reason="busy")  # re-routed to the other one
     assert_exact()
     offer = pending(leads[2])
-    routing.offer_expire(offer=offer, now=offer.deadline + timedelta(minutes=1))
+    offers.offer_expire(offer=offer, now=offer.deadline + timedelta(minutes=1))
     assert_exact()
-    routing.offer_withdraw(offer=pending(leads[3]), actor=cm, reason="customer asked")
+    offers.offer_withdraw(offer=pending(leads[3]), actor=cm, reason="customer asked")
     assert_exact()
     offer = pending(leads[4])
     other = b if offer.partner_id == a.pk else a
-    routing.lead_assign_manual(lead=leads[4], partner=other, actor=cm, reason="named account")
+    offers.lead_assign_manual(lead=leads[4], partner=other, actor=cm, reason="named account")
     assert_exact()
 
     deal = Lead.objects.get(pk=leads[0].pk)

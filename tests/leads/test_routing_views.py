@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from leads.models import Offer, OfferStatus, RoutingDecision, Stage
-from leads.routing_selectors import decision_candidates
+from leads.selectors.routing import decision_candidates
 from leads.services import routing
 from tests.leads.routing_factories import competency, region, vendor_lead
 

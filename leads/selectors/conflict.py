@@ -5,9 +5,8 @@ from datetime import datetime
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
+from leads.models import Activity, AvailabilityCheck, Dispute, DisputeStatus, LeadReclaim, Registration
 from prm.permissions import is_vendor, scope_for
-
-from .models import Activity, AvailabilityCheck, Dispute, DisputeStatus, LeadReclaim, Registration
 
 
 def availability_check_list(*, filters: dict | None = None) -> QuerySet[AvailabilityCheck]:

@@ -1,10 +1,10 @@
-"""Forms for lead intake and routing actions; they only translate input for leads.services.routing."""
+"""Forms for step 1: the vendor lead form and the CSV import."""
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from leads.models import LeadKind
-from partners.models import Competency, Partner, PartnerStatus, Region
+from partners.models import Competency, Region
 
 
 class LeadForm(forms.Form):
@@ -70,43 +70,3 @@ class ImportForm(forms.Form):
         if f.size > 5 * 1024 * 1024:
             raise forms.ValidationError(_("The file is larger than 5 MB."))
         return f
-
-
-class DeclineForm(forms.Form):
-    reason = forms.CharField(label=_("Why do you decline?"), max_length=1000, widget=forms.Textarea(attrs={"rows": 3}))
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(label=_("Reason"), max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
-
-
-class AssignForm(ReasonForm):
-    partner = forms.ModelChoiceField(label=_("Partner"), queryset=Partner.objects.filter(status=PartnerStatus.ACTIVE))
-
-    field_order = ["partner", "reason"]
-
-
-class DecisionFilterForm(forms.Form):
-    """Filters for recent routing decisions on the channel-manager queue page."""
-
-    rule = forms.ChoiceField(
-        required=False,
-        widget=forms.Select(attrs={"class": "form-select"}),
-        choices=[
-            ("", _("Any rule")),
-            ("score_swrr", _("Score and rotation")),
-            ("manual", _("Manual")),
-            ("no_eligible_partner", _("No eligible partner")),
-            ("max_failures", _("Too many failures")),
-        ],
-    )
-    region = forms.ModelChoiceField(
-        required=False,
-        queryset=Region.objects.all(),
-        empty_label=_("Any region"),
-        widget=forms.Select(attrs={"class": "form-select"}),
-    )
-    q = forms.CharField(required=False, max_length=100)
-
-    def filters(self) -> dict:
-        return {k: v for k, v in self.cleaned_data.items() if v} if self.is_valid() else {}

@@ -1,34 +1,11 @@
-"""Reads for lead routing: the partner's offer inbox, the channel-manager queue and routing history."""
+"""Reads for step 2, routing: the channel-manager queue, routing decisions and why this partner."""
 
 from django.db.models import Q, QuerySet
 
-from leads.services.routing import candidate_score, compact_rows
+from leads.models import Lead, OfferStatus, RoutingDecision, RoutingWeights, Stage
+from leads.services.routing import SCORE_FACTORS, candidate_score, compact_rows
 from partners.models import Partner
-from prm.permissions import is_vendor, scope_for
-
-from .models import Lead, Offer, OfferStatus, RoutingDecision, RoutingWeights, Stage
-from .services.routing import SCORE_FACTORS
-
-
-def offer_list(*, viewer, filters: dict | None = None) -> QuerySet[Offer]:
-    """Offers the viewer may see: partner staff only their own company's, vendor staff all."""
-    filters = filters or {}
-    qs = scope_for(
-        Offer.objects.select_related("lead__customer", "lead__region", "partner").prefetch_related(
-            "lead__competencies"
-        ),
-        viewer,
-    )
-    status = filters.get("status", OfferStatus.PENDING)
-    if status != "all":
-        qs = qs.filter(status=status)
-    if status == OfferStatus.PENDING:
-        return qs.order_by("deadline", "pk")
-    return qs.order_by("-offered_at", "-pk")
-
-
-def offer_get(*, viewer, pk: int) -> Offer:
-    return offer_list(viewer=viewer, filters={"status": "all"}).get(pk=pk)
+from prm.permissions import is_vendor
 
 
 def routing_queue(*, viewer) -> QuerySet[Lead]:
@@ -36,16 +13,6 @@ def routing_queue(*, viewer) -> QuerySet[Lead]:
     if not is_vendor(viewer):
         return Lead.objects.none()
     return Lead.objects.filter(stage=Stage.QUEUE).select_related("customer", "region").order_by("created_at", "pk")
-
-
-def offers_expired_recent(*, viewer, limit: int = 50) -> QuerySet[Offer]:
-    if not is_vendor(viewer):
-        return Offer.objects.none()
-    return (
-        Offer.objects.filter(status=OfferStatus.EXPIRED)
-        .select_related("lead", "partner")
-        .order_by("-responded_at", "-pk")[:limit]
-    )
 
 
 def decision_list(*, viewer, filters: dict | None = None) -> QuerySet[RoutingDecision]:

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .models import DisputeOutcome, Registration, validate_dispute_file
+from leads.models import DisputeOutcome, Registration, validate_dispute_file
 
 
 class AvailabilityForm(forms.Form):
