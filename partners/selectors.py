@@ -116,7 +116,8 @@ def partner_user_get(*, viewer, pk: int) -> User:
 def partner_onboarding_readiness(*, partner: Partner) -> dict:
     """Checklist for activation: every published mandatory onboarding course passed by someone at the partner,
     and at least one valid certification. Two queries whatever the size."""
-    from training.models import Certification, Course, CourseStatus, Enrollment, EnrollmentStatus
+    from training.models import Course, CourseStatus, Enrollment, EnrollmentStatus
+    from training.selectors import valid_certifications as valid_certifications_on
 
     courses = list(
         Course.objects.filter(status=CourseStatus.PUBLISHED, is_mandatory_onboarding=True)
@@ -127,11 +128,7 @@ def partner_onboarding_readiness(*, partner: Partner) -> dict:
         )
         .order_by("title")
     )
-    valid_certifications = (
-        Certification.objects.filter(partner=partner, revoked_at__isnull=True, expires_on__gte=timezone.localdate())
-        .order_by()
-        .count()
-    )
+    valid_certifications = valid_certifications_on(on=timezone.localdate()).filter(partner=partner).order_by().count()
     missing = [f"“{c.title}” not passed" for c in courses if not c.passed]
     if not valid_certifications:
         missing.append("no valid certification")
@@ -140,11 +137,11 @@ def partner_onboarding_readiness(*, partner: Partner) -> dict:
 
 def partner_certifications(*, partner: Partner) -> QuerySet:
     """Valid certifications only: expired or revoked ones no longer count."""
-    from training.models import Certification
+    from training.selectors import valid_certifications
 
-    return Certification.objects.filter(
-        partner=partner, revoked_at__isnull=True, expires_on__gte=timezone.localdate()
-    ).select_related("type__competency", "user")
+    return (
+        valid_certifications(on=timezone.localdate()).filter(partner=partner).select_related("type__competency", "user")
+    )
 
 
 def partner_agreement(*, partner: Partner):
@@ -210,7 +207,7 @@ def tier_list() -> QuerySet[Tier]:
 def locator_list(*, filters: dict | None = None) -> QuerySet[Partner]:
     """Public locator: active partners only, with public figures computed by correlated subqueries."""
     from kpi.models import KpiSnapshot
-    from training.models import Certification
+    from training.selectors import valid_certifications
 
     filters = filters or {}
     today = timezone.localdate()
@@ -221,7 +218,8 @@ def locator_list(*, filters: dict | None = None) -> QuerySet[Partner]:
         .annotate(
             valid_certifications=Coalesce(
                 Subquery(
-                    Certification.objects.filter(partner=OuterRef("pk"), revoked_at__isnull=True, expires_on__gte=today)
+                    valid_certifications(on=today)
+                    .filter(partner=OuterRef("pk"))
                     .order_by()
                     .values("partner")
                     .annotate(n=Count("pk"))

@@ -36,9 +36,8 @@ from django.utils.translation import gettext_lazy as _
 
 from leads.models import OPEN_STAGES, Lead, Offer, OfferStatus, Stage
 from partners.models import CustomerReview, Metric, Partner, PartnerStatus, ReviewStatus
-from prm.models import PARTNER_ROLES, User
 from prm.parallel import parallel_call
-from training.models import Certification, Course, CourseStatus, Enrollment, EnrollmentStatus
+from training.selectors import mandatory_training_completion_by_partner, valid_certified_people_by_partner
 
 from ..models import ExchangeRate, KpiSnapshot, ScoreComponent
 
@@ -66,8 +65,13 @@ KPI_FORMULAS = {
     ),
     "avg_cycle_days": _("Average days from creation to close of the deals won in the window."),
     "customer_rating": _("Average rating of published (verified and moderated) customer reviews."),
-    "certified_people": _("Distinct people holding a valid (not expired, not revoked) certification, per competency."),
-    "mandatory_training_pct": _("Share of your staff who passed every mandatory onboarding course."),
+    "certified_people": _(
+        "Distinct people holding a valid certification (issued, not revoked, expiring today or later), per competency."
+    ),
+    "mandatory_training_pct": _(
+        "Share of your active staff who passed every published mandatory onboarding course meant for their role "
+        "(courses for another role do not count against them)."
+    ),
 }
 
 # Where each tier/score metric is read from a snapshot.
@@ -220,32 +224,9 @@ def _review_kpis() -> dict[int, dict]:
     }
 
 
-def _people_kpis(on: datetime.date) -> tuple[dict, dict, dict]:
-    valid = Certification.objects.filter(revoked_at__isnull=True, issued_on__lte=on, expires_on__gt=on)
-    certified = {
-        r["partner_id"]: r["n"]
-        for r in valid.values("partner_id").annotate(n=Count("user_id", distinct=True)).order_by()
-    }
-    by_comp = defaultdict(dict)
-    rows = valid.values("partner_id", "type__competency__code").annotate(n=Count("user_id", distinct=True))
-    for r in rows.order_by():
-        by_comp[r["partner_id"]][r["type__competency__code"]] = r["n"]
-    mandatory = Q(course__is_mandatory_onboarding=True, course__status=CourseStatus.PUBLISHED)
-    required = Course.objects.filter(is_mandatory_onboarding=True, status=CourseStatus.PUBLISHED).count()
-    passed = (
-        Enrollment.objects.filter(mandatory, user=OuterRef("pk"), status=EnrollmentStatus.PASSED)
-        .values("user")
-        .annotate(c=Count("course", distinct=True))
-        .values("c")
-    )
-    staff = (
-        User.objects.filter(partner__isnull=False, is_active=True, role__in=PARTNER_ROLES)
-        .annotate(passed=Coalesce(Subquery(passed), 0))
-        .values("partner_id")
-        .annotate(staff=Count("id"), done=Count("id", filter=Q(passed__gte=required)))
-    )
-    training = {r["partner_id"]: _pct(r["done"], r["staff"]) for r in staff.order_by()}
-    return certified, by_comp, training
+def _people_kpis(on: datetime.date) -> tuple[dict, dict]:
+    """Certified people and mandatory training: the training app's definitions, one statement each."""
+    return valid_certified_people_by_partner(on=on), mandatory_training_completion_by_partner(on=on)
 
 
 def score_compute(*, values: dict, components) -> tuple[Decimal, dict]:
@@ -328,7 +309,7 @@ def kpi_snapshots_compute(*, on: datetime.date) -> int:
         lambda: _lead_kpis(start, end, hygiene_days),
         lambda: (_offer_kpis(start, end), _review_kpis(), _people_kpis(on)),
     )
-    certified, by_comp, training = people
+    certified, training = people
     components = list(ScoreComponent.objects.all())
 
     rows = []
@@ -350,9 +331,9 @@ def kpi_snapshots_compute(*, on: datetime.date) -> int:
             "avg_cycle_days": _q(ld["cycle"].total_seconds() / 86400, "0.1") if ld.get("cycle") is not None else None,
             "customer_rating": _q(rv.get("avg"), "0.01"),
             "reviews_count": rv.get("n", 0),
-            "certified_people": certified.get(pid, 0),
-            "certified_by_competency": by_comp.get(pid, {}),
-            "mandatory_training_pct": training.get(pid),
+            "certified_people": certified.get(pid, {}).get("total", 0),
+            "certified_by_competency": certified.get(pid, {}).get("by_competency", {}),
+            "mandatory_training_pct": training.get(pid, {}).get("pct"),
         }
         values = {metric: row[field] for metric, field in METRIC_FIELDS.items()}
         values["by_competency"] = row["certified_by_competency"]
