@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from prm.models import User
-from prm.permissions import is_partner_user, is_vendor
+from prm.permissions import is_partner_user, scope_for
 
 from .models import CustomerReview, Partner, PartnerStatus, ReviewStatus, Tier
 
@@ -77,8 +77,7 @@ def partner_list(*, viewer, filters: dict | None = None) -> QuerySet[Partner]:
             0,
         )
     )
-    if not is_vendor(viewer):
-        qs = qs.filter(pk=viewer.partner_id) if is_partner_user(viewer) else qs.none()
+    qs = scope_for(qs, viewer)
     if q := filters.get("q"):
         qs = qs.filter(Q(name__icontains=q) | Q(legal_name__icontains=q) | Q(tax_id__icontains=q))
     for field in ("status", "program_model"):
