@@ -261,7 +261,7 @@ WITH o AS (
 ), valid AS (
     SELECT c.partner_id, c.user_id, t.competency_id FROM training_certification c
     JOIN training_certificationtype t ON t.id = c.type_id
-    WHERE c.revoked_at IS NULL AND c.issued_on <= %(day)s AND c.expires_on > %(day)s
+    WHERE c.revoked_at IS NULL AND c.issued_on <= %(day)s AND c.expires_on >= %(day)s
 ), people AS (
     SELECT partner_id, count(DISTINCT user_id) AS n FROM valid GROUP BY partner_id
 ), by_comp AS (
@@ -269,14 +269,15 @@ WITH o AS (
         SELECT v.partner_id, k.code, count(DISTINCT v.user_id) AS n FROM valid v
         JOIN partners_competency k ON k.id = v.competency_id GROUP BY 1, 2) s GROUP BY partner_id
 ), staff AS (
-    SELECT u.partner_id, count(*) AS staff, count(*) FILTER (WHERE coalesce(e.n, 0) >= m.n) AS done
+    SELECT u.partner_id, count(*) AS staff, count(*) FILTER (WHERE coalesce(e.n, 0) >= coalesce(m.n, 0)) AS done
     FROM prm_user u
-    CROSS JOIN (SELECT count(*) AS n FROM training_course WHERE is_mandatory_onboarding AND status = 'published') m
-    LEFT JOIN (SELECT e.user_id, count(DISTINCT e.course_id) AS n FROM training_enrollment e
-               JOIN training_course c ON c.id = e.course_id
-               WHERE e.status = 'passed' AND c.is_mandatory_onboarding AND c.status = 'published'
-               GROUP BY e.user_id) e ON e.user_id = u.id
+    LEFT JOIN LATERAL (SELECT count(*) AS n FROM training_course c WHERE c.is_mandatory_onboarding
+               AND c.status = 'published' AND c.audience_role IN ('', u.role)) m ON true
+    LEFT JOIN LATERAL (SELECT count(*) AS n FROM training_enrollment e JOIN training_course c ON c.id = e.course_id
+               WHERE e.user_id = u.id AND e.status = 'passed' AND (e.completed_at IS NULL OR e.completed_at < %(end)s)
+               AND c.is_mandatory_onboarding AND c.status = 'published' AND c.audience_role IN ('', u.role)) e ON true
     WHERE u.partner_id IS NOT NULL AND u.is_active
+      AND u.role IN ('partner_admin', 'partner_sales', 'partner_engineer')
     GROUP BY u.partner_id
 )
 SELECT p.id, o.total, o.in_sla, o.median, l.*, r.rating, r.n, people.n, by_comp.j, staff.staff, staff.done

@@ -14,6 +14,8 @@ class KpiSnapshotSerializer(serializers.ModelSerializer):
 
 
 class TierChangeSerializer(serializers.ModelSerializer):
+    reason = serializers.CharField(source="reason_text", read_only=True, help_text="In the request's language.")
+
     class Meta:
         model = TierChange
         fields = [
@@ -24,6 +26,9 @@ class TierChangeSerializer(serializers.ModelSerializer):
             "to_tier",
             "effective_on",
             "reason",
+            "reason_code",
+            "reason_params",
+            "evaluation",
             "grace_until",
             "created_at",
         ]

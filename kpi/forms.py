@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from partners.models import Metric, Tier
 
-from .services.snapshots import METRIC_FIELDS
+from .rules import METRIC_FIELDS
 
 
 class WhatIfForm(forms.Form):

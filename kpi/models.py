@@ -69,8 +69,36 @@ class TierChangeKind(models.TextChoices):
     INITIAL = "initial", _("Initial tier")
 
 
+class TierAudit:
+    """The one audit vocabulary of tier decisions (`AuditEvent.action`), whatever the path that made them
+    (nightly run, manual change on the partner page or in the admin, tier lock), and the one webhook event."""
+
+    INITIAL = "tier.initial"
+    PROMOTION = "tier.promotion"
+    DEMOTION = "tier.demotion"
+    WARNING = "tier.warning"
+    WARNING_CLEARED = "tier.warning_cleared"
+    MANUAL = "tier.manual"
+    LOCK = "tier.lock"
+    UNLOCK = "tier.unlock"
+    BY_KIND = {
+        TierChangeKind.INITIAL: INITIAL,
+        TierChangeKind.PROMOTION: PROMOTION,
+        TierChangeKind.DEMOTION: DEMOTION,
+        TierChangeKind.WARNING: WARNING,
+        TierChangeKind.WARNING_CLEARED: WARNING_CLEARED,
+        TierChangeKind.MANUAL: MANUAL,
+        TierChangeKind.LOCK: LOCK,
+    }
+    WEBHOOK_EVENT = "tier.changed"
+
+
 class TierChange(models.Model):
-    """Every tier decision with the value and threshold of each requirement, shown to both sides."""
+    """Every tier decision with the value and threshold of each requirement, shown to both sides.
+
+    The reason is stored as a code and parameters (`kpi.rules.REASONS`) and rendered in the reader's language;
+    `reason` holds the text of decisions made before reason codes existed.
+    """
 
     partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="tier_changes")
     kind = models.CharField(max_length=20, choices=TierChangeKind.choices)
@@ -79,6 +107,8 @@ class TierChange(models.Model):
     effective_on = models.DateField()
     evaluation = models.JSONField(default=list, blank=True)
     reason = models.TextField(blank=True)
+    reason_code = models.CharField(max_length=32, blank=True)
+    reason_params = models.JSONField(default=dict, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     run = models.ForeignKey("NightlyRun", null=True, blank=True, on_delete=models.SET_NULL)
     grace_until = models.DateField(null=True, blank=True)
@@ -97,6 +127,15 @@ class TierChange(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.effective_on}"
+
+    @property
+    def reason_text(self) -> str:
+        """The reason in the active language."""
+        if not self.reason_code:
+            return self.reason
+        from .rules import reason_render
+
+        return reason_render(code=self.reason_code, params=self.reason_params)
 
 
 class TierLock(models.Model):

@@ -1,27 +1,17 @@
-"""Reads for the KPI screens and the one home of the tier rule (`requirement_progress`)."""
+"""Reads for the KPI screens. The KPI formulas and the tier rule they show live in `kpi.rules`."""
 
 import datetime
-import math
 from decimal import Decimal
 
 from django.db.models import Avg, Count, OuterRef, Prefetch, Subquery, Sum
 from django.http import Http404
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from partners.models import Metric, Partner, PartnerStatus, Tier, TierRequirement
+from partners.models import Partner, PartnerStatus, Tier, TierRequirement
 from prm.permissions import is_partner_user, is_vendor
 
 from .models import CommissionEntry, EntryKind, KpiSnapshot, NightlyRun, TierChange, TierChangeKind, TierLock
-from .services.snapshots import KPI_FORMULAS, snapshot_values
-
-PERCENT_METRICS = {
-    Metric.SLA_ACCEPTANCE,
-    Metric.SLA_FIRST_CONTACT,
-    Metric.DEAL_HYGIENE,
-    Metric.WIN_RATE,
-    Metric.MANDATORY_TRAINING,
-}
+from .rules import KPI_FORMULAS, requirement_progress, snapshot_values, tier_reached
 
 
 def tiers_with_requirements() -> list[Tier]:
@@ -31,99 +21,6 @@ def tiers_with_requirements() -> list[Tier]:
     for tier in tiers:
         tier.reqs = list(tier.requirements.all())  # plain list: evaluated thousands of times a night
     return tiers
-
-
-def _requirements(tier: Tier) -> list[TierRequirement]:
-    reqs = getattr(tier, "reqs", None)
-    return reqs if reqs is not None else list(tier.requirements.select_related("competency"))
-
-
-def _value(req: TierRequirement, values: dict):
-    if req.competency_id:
-        return (values.get("by_competency") or {}).get(req.competency.code, 0)
-    return values.get(req.metric)
-
-
-def _is_met(req: TierRequirement, value) -> bool:
-    return value is not None and Decimal(str(value)) >= req.threshold
-
-
-def tier_met(*, tier: Tier, values: dict) -> bool:
-    """Whether every requirement of the tier is met: the same test as `requirement_progress`, without the texts."""
-    return all(_is_met(req, _value(req, values)) for req in _requirements(tier))
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "—"
-    value = Decimal(str(value))
-    return f"{value.normalize():f}" if value == value.to_integral() else f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def _needed(req: TierRequirement, value) -> str:
-    """What is still missing, in plain words."""
-    threshold = req.threshold
-    if req.metric == Metric.CERTIFIED_PEOPLE:
-        n = math.ceil(threshold - Decimal(value or 0))
-        if req.competency_id:
-            return _("%(n)s more certified people in %(competency)s") % {"n": n, "competency": req.competency.name}
-        return _("%(n)s more certified people") % {"n": n}
-    if req.metric == Metric.WON_REVENUE_12M:
-        return _("%(amount)s more won revenue in the last 12 months") % {
-            "amount": _fmt(threshold - Decimal(value or 0))
-        }
-    label = Metric(req.metric).label
-    unit = "%" if req.metric in PERCENT_METRICS else ""
-    return _("%(label)s %(value)s%(unit)s → needs %(threshold)s%(unit)s") % {
-        "label": label,
-        "value": _fmt(value),
-        "threshold": _fmt(threshold),
-        "unit": unit,
-    }
-
-
-def requirement_progress(*, partner: Partner | None, tier: Tier, values: dict) -> list[dict]:
-    """Each requirement of `tier` against `values` (metric -> value, plus "by_competency": {code: people}).
-
-    Used by the nightly evaluation, the scorecard and the what-if calculator, so the rule lives only here.
-    A missing value (no data yet) does not meet a requirement.
-    """
-    rows = []
-    for req in _requirements(tier):
-        competency = req.competency.code if req.competency_id else None
-        value = _value(req, values)
-        met = _is_met(req, value)
-        rows.append(
-            {
-                "metric": req.metric,
-                "label": Metric(req.metric).label,
-                "competency": competency,
-                "competency_name": req.competency.name if competency else None,
-                "value": str(value) if value is not None else None,
-                "threshold": str(req.threshold),
-                "met": met,
-                "progress": _progress(value, req.threshold),
-                "needed": "" if met else _needed(req, value),
-            }
-        )
-    return rows
-
-
-def _progress(value, threshold: Decimal) -> int:
-    if value is None:
-        return 0
-    if threshold <= 0:
-        return 100
-    return int(min(Decimal(str(value)) / threshold, Decimal(1)) * 100)
-
-
-def tier_reached(*, partner: Partner | None, tiers: list[Tier], values: dict) -> Tier | None:
-    """The highest tier whose every requirement is met (a tier without requirements is always met)."""
-    best = None
-    for tier in sorted(tiers, key=lambda t: t.rank):
-        if tier_met(tier=tier, values=values):
-            best = tier
-    return best
 
 
 def partner_for_viewer(*, viewer, partner_id: int | None) -> Partner:
@@ -161,8 +58,8 @@ def scorecard(*, partner: Partner, values_override: dict | None = None) -> dict:
         "formulas": KPI_FORMULAS,
         "current_tier": current,
         "next_tier": next_tier,
-        "current_progress": requirement_progress(partner=partner, tier=current, values=values) if current else [],
-        "next_progress": requirement_progress(partner=partner, tier=next_tier, values=values) if next_tier else [],
+        "current_progress": requirement_progress(tier=current, values=values) if current else [],
+        "next_progress": requirement_progress(tier=next_tier, values=values) if next_tier else [],
         "tiers": tiers,
         "values": values,
         "changes": TierChange.objects.filter(partner=partner).select_related("from_tier", "to_tier")[:20],
@@ -171,12 +68,10 @@ def scorecard(*, partner: Partner, values_override: dict | None = None) -> dict:
     if values_override is not None:
         merged = {**values, **{k: v for k, v in values_override.items() if k != "by_competency"}}
         merged["by_competency"] = {**values["by_competency"], **values_override.get("by_competency", {})}
-        reached = tier_reached(partner=partner, tiers=tiers, values=merged)
+        reached = tier_reached(tiers=tiers, values=merged)
         data["what_if"] = {
             "tier": reached,
-            "progress": [
-                (t, requirement_progress(partner=partner, tier=t, values=merged)) for t in tiers if t.requirements.all()
-            ],
+            "progress": [(t, requirement_progress(tier=t, values=merged)) for t in tiers if t.requirements.all()],
         }
     return data
 

@@ -4,15 +4,15 @@ import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers
+from rest_framework import exceptions, mixins, permissions, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from leads.models import Activity, ActivityKind, Customer, Lead, LeadKind, Registration, Stage
-from leads.selectors.deals import deal_list
 from leads.services import deals, sync
 from prm.api_base import ReadOnlyScopedViewSet, ScopedViewSet, SyncFilterSet
 from prm.api_changes import tombstones_record
+from prm.permissions import scope_for
 from prm.services import audit_record
 
 # --- serializers (thin: shapes only; rules live in leads.services.sync) ----------------------------------------
@@ -190,7 +190,7 @@ class ActivitySerializer(serializers.ModelSerializer):
         view = self.context.get("view")
         if view is not None and getattr(view, "request", None) is not None and "lead" in self.fields:
             # Only leads the key can see are valid targets: another partner's lead is "does not exist".
-            self.fields["lead"].queryset = view.scope_queryset(Lead.objects.filter(partner__isnull=False))
+            self.fields["lead"].queryset = scope_for(Lead.objects.filter(partner__isnull=False), view.request.user)
 
 
 # --- filters ------------------------------------------------------------------------------------------------------
@@ -227,7 +227,6 @@ class ActivityFilter(SyncFilterSet):
 
 class CustomerViewSet(ReadOnlyScopedViewSet):
     resource = "customers"
-    partner_field = "leads__partner"  # a partner sees the customers of its own deals
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
     queryset = Customer.objects.all()
@@ -241,11 +240,15 @@ class LeadViewSet(
     filterset_class = LeadFilter
     queryset = Lead.objects.all()
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Lead.objects.none()
-        # The deal list's selector, so browser and API apply one visibility rule; the base scopes again.
-        return self.scope_queryset(deal_list(viewer=self.request.user))
+    def base_queryset(self):
+        return Lead.objects.select_related("customer", "partner", "owner", "registration")
+
+    def get_object(self):
+        lead = super().get_object()
+        # A co-seller sees the deal (and logs activities on it); only its owner changes it, as in the portal.
+        if self.request.method not in permissions.SAFE_METHODS and self.key_partner_id not in (None, lead.partner_id):
+            raise exceptions.PermissionDenied("Only the partner that owns the deal changes it.")
+        return lead
 
     @extend_schema(request=LeadCreateSerializer, responses={201: LeadSerializer})
     def create(self, request, *args, **kwargs):

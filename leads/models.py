@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from partners.models import ProgramModel
 from prm.files import UploadValidator
 from prm.models import TimeStampedModel
+from prm.permissions import ScopedQuerySet
 
 
 class CompanySize(models.TextChoices):
@@ -16,6 +17,12 @@ class CompanySize(models.TextChoices):
     MEDIUM = "medium", _("Medium (50-250)")
     LARGE = "large", _("Large (250-1000)")
     ENTERPRISE = "enterprise", _("Enterprise (1000+)")
+
+
+class CustomerQuerySet(ScopedQuerySet):
+    def of_partner(self, partner_id: int):
+        """A partner sees the customers of the deals it sees (its own and those it co-sells)."""
+        return self.filter(pk__in=Lead.objects.of_partner(partner_id).values("customer_id"))
 
 
 class Customer(TimeStampedModel):
@@ -31,6 +38,8 @@ class Customer(TimeStampedModel):
     size = models.CharField(max_length=20, choices=CompanySize.choices, blank=True)
     reserved_for_direct = models.BooleanField(default=False, db_index=True)
     reserved_reason = models.CharField(max_length=200, blank=True)
+
+    objects = CustomerQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -79,6 +88,16 @@ OPEN_STAGES = (Stage.REGISTERED, Stage.QUALIFIED, Stage.PROPOSAL, Stage.NEGOTIAT
 CLOSED_STAGES = (Stage.WON, Stage.LOST, Stage.REJECTED)
 
 
+class LeadQuerySet(ScopedQuerySet):
+    def of_partner(self, partner_id: int):
+        """A partner sees its own deals and the deals it co-sells (portal and API alike)."""
+        # The (few) co-sold ids first: `partner = X OR EXISTS (co-sell)` cannot use an index and scans every lead.
+        cosold = list(CoSell.objects.filter(partner_id=partner_id).values_list("lead_id", flat=True))
+        return (
+            self.filter(Q(partner_id=partner_id) | Q(pk__in=cosold)) if cosold else self.filter(partner_id=partner_id)
+        )
+
+
 class Lead(TimeStampedModel):
     """A lead becomes a deal once a partner owns it; one record from first contact to won or lost."""
 
@@ -116,6 +135,8 @@ class Lead(TimeStampedModel):
     last_activity_at = models.DateTimeField(null=True, blank=True)
     won_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LeadQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -5,7 +5,6 @@ from django.db import transaction
 from rest_framework import mixins, serializers
 
 from partners.models import Partner, PartnerContact, Tier
-from partners.selectors import partner_list
 from prm.api_base import ReadOnlyScopedViewSet, ScopedViewSet, SyncFilterSet
 from prm.api_changes import tombstones_record
 from prm.services import audit_record
@@ -94,22 +93,16 @@ class TierFilter(SyncFilterSet):
 
 class PartnerViewSet(ReadOnlyScopedViewSet):
     resource = "partners"
-    partner_field = "pk"
     serializer_class = PartnerSerializer
     filterset_class = PartnerFilter
     queryset = Partner.objects.all()
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Partner.objects.none()
-        # The directory's selector, so browser and API apply one visibility rule; the base scopes again.
-        qs = partner_list(viewer=self.request.user).prefetch_related("regions", "competencies")
-        return self.scope_queryset(qs)
+    def base_queryset(self):
+        return Partner.objects.select_related("tier").prefetch_related("regions", "competencies")
 
 
 class TierViewSet(ReadOnlyScopedViewSet):
     resource = "tiers"
-    partner_field = None  # the vendor's catalogue: every key reads it
     serializer_class = TierSerializer
     filterset_class = TierFilter
     queryset = Tier.objects.all()

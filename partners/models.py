@@ -10,6 +10,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from prm.models import TimeStampedModel
+from prm.permissions import CatalogueQuerySet, ScopedQuerySet
 
 
 class Region(models.Model):
@@ -77,6 +78,12 @@ class PartnerStatus(models.TextChoices):
     REJECTED = "rejected", _("Application rejected")
 
 
+class PartnerQuerySet(ScopedQuerySet):
+    def of_partner(self, partner_id: int):
+        """Partner staff see their own company only."""
+        return self.filter(pk=partner_id)
+
+
 class Tier(models.Model):
     """A commission tier. Requirements live in TierRequirement rows, so the rules are data, not code."""
 
@@ -91,6 +98,8 @@ class Tier(models.Model):
     description = models.TextField(blank=True)
     # CRM mirrors sync tiers by updated_at like every other resource.
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = CatalogueQuerySet.as_manager()
 
     class Meta:
         ordering = ["rank"]
@@ -231,6 +240,8 @@ class Partner(TimeStampedModel):
     # the offer and lead tables (leads migration 0013), in the transaction that changes them; never written here.
     open_load = models.PositiveIntegerField(default=0, editable=False)
     joined_at = models.DateField(null=True, blank=True)
+
+    objects = PartnerQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from prm.models import User
-from prm.permissions import is_partner_user, is_vendor
+from prm.permissions import is_partner_user, scope_for
 
 from .models import CustomerReview, Partner, PartnerStatus, ReviewStatus, Tier
 
@@ -77,8 +77,7 @@ def partner_list(*, viewer, filters: dict | None = None) -> QuerySet[Partner]:
             0,
         )
     )
-    if not is_vendor(viewer):
-        qs = qs.filter(pk=viewer.partner_id) if is_partner_user(viewer) else qs.none()
+    qs = scope_for(qs, viewer)
     if q := filters.get("q"):
         qs = qs.filter(Q(name__icontains=q) | Q(legal_name__icontains=q) | Q(tax_id__icontains=q))
     for field in ("status", "program_model"):
@@ -116,7 +115,8 @@ def partner_user_get(*, viewer, pk: int) -> User:
 def partner_onboarding_readiness(*, partner: Partner) -> dict:
     """Checklist for activation: every published mandatory onboarding course passed by someone at the partner,
     and at least one valid certification. Two queries whatever the size."""
-    from training.models import Certification, Course, CourseStatus, Enrollment, EnrollmentStatus
+    from training.models import Course, CourseStatus, Enrollment, EnrollmentStatus
+    from training.selectors import valid_certifications as valid_certifications_on
 
     courses = list(
         Course.objects.filter(status=CourseStatus.PUBLISHED, is_mandatory_onboarding=True)
@@ -127,11 +127,7 @@ def partner_onboarding_readiness(*, partner: Partner) -> dict:
         )
         .order_by("title")
     )
-    valid_certifications = (
-        Certification.objects.filter(partner=partner, revoked_at__isnull=True, expires_on__gte=timezone.localdate())
-        .order_by()
-        .count()
-    )
+    valid_certifications = valid_certifications_on(on=timezone.localdate()).filter(partner=partner).order_by().count()
     missing = [f"“{c.title}” not passed" for c in courses if not c.passed]
     if not valid_certifications:
         missing.append("no valid certification")
@@ -140,11 +136,11 @@ def partner_onboarding_readiness(*, partner: Partner) -> dict:
 
 def partner_certifications(*, partner: Partner) -> QuerySet:
     """Valid certifications only: expired or revoked ones no longer count."""
-    from training.models import Certification
+    from training.selectors import valid_certifications
 
-    return Certification.objects.filter(
-        partner=partner, revoked_at__isnull=True, expires_on__gte=timezone.localdate()
-    ).select_related("type__competency", "user")
+    return (
+        valid_certifications(on=timezone.localdate()).filter(partner=partner).select_related("type__competency", "user")
+    )
 
 
 def partner_agreement(*, partner: Partner):
@@ -210,7 +206,7 @@ def tier_list() -> QuerySet[Tier]:
 def locator_list(*, filters: dict | None = None) -> QuerySet[Partner]:
     """Public locator: active partners only, with public figures computed by correlated subqueries."""
     from kpi.models import KpiSnapshot
-    from training.models import Certification
+    from training.selectors import valid_certifications
 
     filters = filters or {}
     today = timezone.localdate()
@@ -221,7 +217,8 @@ def locator_list(*, filters: dict | None = None) -> QuerySet[Partner]:
         .annotate(
             valid_certifications=Coalesce(
                 Subquery(
-                    Certification.objects.filter(partner=OuterRef("pk"), revoked_at__isnull=True, expires_on__gte=today)
+                    valid_certifications(on=today)
+                    .filter(partner=OuterRef("pk"))
                     .order_by()
                     .values("partner")
                     .annotate(n=Count("pk"))

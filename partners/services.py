@@ -1,4 +1,5 @@
-"""Writes for the partner program: applications, the onboarding pipeline, tiers, contacts and reviews."""
+"""Writes for the partner program: applications, the onboarding pipeline, contacts and reviews (tier changes:
+`kpi.services.tiers`)."""
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
@@ -17,7 +18,6 @@ from stdnum.ru import inn
 from prm.models import PARTNER_ROLES, NotificationKind, Role, User
 from prm.selectors import channel_managers, partner_admins
 from prm.services import audit_record, notify
-from prm.webhooks import webhook_emit
 
 from . import selectors
 from .models import (
@@ -29,7 +29,6 @@ from .models import (
     PartnerContact,
     PartnerStatus,
     ReviewStatus,
-    Tier,
 )
 
 S = PartnerStatus
@@ -274,54 +273,6 @@ def partner_status_change(
             title=_("%(name)s: %(status)s") % {"name": partner.name, "status": partner.get_status_display()},
             body=reason,
             url=reverse("partners:detail", args=[partner.pk]),
-        )
-    return partner
-
-
-def partner_tier_set(*, partner: Partner, tier: Tier | None, actor: User, reason: str) -> Partner:
-    """A channel manager's manual tier decision; recorded in kpi.TierChange with the automatic ones."""
-    from kpi.models import TierChange, TierChangeKind
-
-    reason = _require_reason(reason)
-    with transaction.atomic():
-        partner = Partner.objects.select_for_update().get(pk=partner.pk)
-        from_tier = partner.tier
-        if from_tier == tier:
-            raise ValidationError({"tier": _("The partner already has this tier.")})
-        partner.tier = tier
-        partner.save(update_fields=["tier", "updated_at"])
-        TierChange.objects.create(
-            partner=partner,
-            kind=TierChangeKind.MANUAL,
-            from_tier=from_tier,
-            to_tier=tier,
-            effective_on=timezone.localdate(),
-            reason=reason,
-            actor=actor,
-        )
-        audit_record(
-            actor=actor,
-            action="partner.tier_changed",
-            target=partner,
-            reason=reason,
-            data={"from": from_tier.code if from_tier else None, "to": tier.code if tier else None},
-        )
-        notify(
-            users=[partner.account_manager, *partner_admins(partner=partner)],
-            kind=NotificationKind.TIER_CHANGED,
-            title=_("%(name)s is now %(tier)s") % {"name": partner.name, "tier": tier or "—"},
-            body=reason,
-            url=reverse("partners:detail", args=[partner.pk]),
-        )
-        webhook_emit(
-            event="tier.changed",
-            partner=partner,
-            payload={
-                "kind": TierChangeKind.MANUAL,
-                "from_tier": from_tier.code if from_tier else None,
-                "to_tier": tier.code if tier else None,
-                "reason": reason,
-            },
         )
     return partner
 

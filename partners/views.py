@@ -7,6 +7,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views import View
 
+from kpi.models import TierChangeKind
+from kpi.services.tiers import tier_change
 from prm.forms import apply_service_errors
 from prm.models import VENDOR_ROLES, User
 from prm.permissions import (
@@ -217,11 +219,12 @@ class TierSetView(VendorRequiredMixin, View):
         form = forms.TierSetForm(request.POST)
         if form.is_valid():
             try:
-                services.partner_tier_set(
+                tier_change(
                     partner=partner,
-                    tier=form.cleaned_data["tier"],
+                    to_tier=form.cleaned_data["tier"],
+                    kind=TierChangeKind.MANUAL,
                     actor=request.user,
-                    reason=form.cleaned_data["reason"],
+                    note=form.cleaned_data["reason"],
                 )
             except ValidationError as exc:
                 apply_service_errors(form, exc)

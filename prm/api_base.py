@@ -1,9 +1,11 @@
 """The one base every /api/v1/ endpoint uses: key authentication, scopes, throttling, partner scoping in the
 queryset, stable cursor pagination, `updated_since`, ETag / If-Match, Idempotency-Key and problem+json errors.
 
-Tenancy is enforced here once: `get_queryset()` passes the view's queryset through `prm.permissions.scope_for`
-with the key's viewer, so lists, details and custom actions only ever see the key's partner's rows (another
-partner's object answers 404). Vendor keys see all.
+Tenancy is enforced here once: `get_queryset()` passes the view's `base_queryset()` through
+`prm.permissions.scope_for` — the predicate the portal's selectors use — with the key's viewer, so lists, details,
+custom actions and the change feed only ever see what the key's partner may see in the portal (another partner's
+object answers 404). Vendor keys see all. A subclass cannot override `get_queryset` (the class statement raises):
+it overrides `base_queryset` instead, and the base always scopes.
 """
 
 import hashlib
@@ -140,15 +142,14 @@ class ProblemAutoSchema(AutoSchema):
 
 
 class ScopedViewSet(viewsets.GenericViewSet):
-    """Base of every partner-facing API endpoint.
+    """Base of every /api/v1/ endpoint.
 
-    Subclasses set `resource` (the scope name), `queryset`, `serializer_class`, `filterset_class` and
-    `partner_field` — the lookup from the model to its partner (`"partner"`, `"pk"` for partners, a relation
-    path), or None for vendor catalogues every key may read (tiers, courses).
+    Subclasses set `resource` (the scope name), `queryset`, `serializer_class` and `filterset_class`, and may
+    override `base_queryset()` (joins, annotations); which rows a partner sees is the model queryset's
+    `of_partner` (see `prm.permissions.scope_for`), the same rule the portal applies.
     """
 
     resource: str = ""
-    partner_field: str | None = "partner"
     sync_field = "updated_at"
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasScope]
@@ -160,6 +161,14 @@ class ScopedViewSet(viewsets.GenericViewSet):
     lookup_value_regex = "[^/]+"
     action_scopes: dict[str, str] = {}
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__qualname__} overrides get_queryset(), which would bypass partner scoping: override "
+                "base_queryset() instead (the base scopes what it returns)."
+            )
+
     # --- tenancy -----------------------------------------------------------------------------------------------
 
     @property
@@ -170,23 +179,15 @@ class ScopedViewSet(viewsets.GenericViewSet):
     def key_partner_id(self) -> int | None:
         return self.api_key.partner_id if self.api_key else None
 
-    def get_queryset(self):
-        return self.scope_queryset(super().get_queryset())
+    def base_queryset(self):
+        """The rows before scoping; override for joins and annotations, never for visibility."""
+        return self.queryset.all()
 
-    def scope_queryset(self, qs):
+    def get_queryset(self):
+        qs = self.base_queryset()
         if getattr(self, "swagger_fake_view", False):
             return qs.none()
-        if self.partner_field is None:
-            return qs
-        viewer = self.request.user
-        if self.partner_field == "pk":
-            return qs if viewer.partner_id is None else qs.filter(pk=viewer.partner_id)
-        if "__" in self.partner_field:
-            # A to-many path (customers → their leads' partners): filter, then de-duplicate by id.
-            if viewer.partner_id is None:
-                return qs
-            return qs.filter(pk__in=qs.model.objects.filter(**{self.partner_field: viewer.partner_id}).values("pk"))
-        return scope_for(qs, viewer, field=self.partner_field)
+        return scope_for(qs, self.request.user)
 
     # --- ETag / If-Match -----------------------------------------------------------------------------------------
 

@@ -30,13 +30,38 @@ def can_sell(user) -> bool:
     return is_partner_user(user) and user.role in (Role.PARTNER_ADMIN, Role.PARTNER_SALES)
 
 
-def scope_for(qs: QuerySet, user, *, field: str = "partner") -> QuerySet:
-    """Objects the user may see: vendor staff see all, partner staff only their own partner's rows."""
-    if is_vendor(user):
+def scope_for(qs: QuerySet, viewer) -> QuerySet:
+    """The one visibility predicate: vendor staff see every row, partner staff the rows their partner may see,
+    anyone else nothing. Portal selectors and the API base viewset both call it.
+
+    Which rows a partner may see is the model's business, stated on its queryset (`ScopedQuerySet.of_partner`):
+    its own rows by default; co-sold deals, the customers of visible deals, its own partner row or a vendor
+    catalogue where the app says so. The core imports no app: the apps bring their querysets.
+    """
+    if is_vendor(viewer):
         return qs
-    if is_partner_user(user):
-        return qs.filter(**{f"{field}_id" if "__" not in field else field: user.partner_id})
+    if is_partner_user(viewer):
+        of_partner = getattr(qs, "of_partner", None)
+        return of_partner(viewer.partner_id) if of_partner else qs.filter(partner_id=viewer.partner_id)
     return qs.none()
+
+
+class ScopedQuerySet(QuerySet):
+    """Queryset of a model whose rows partners see selectively; subclasses override `of_partner`."""
+
+    def of_partner(self, partner_id: int) -> QuerySet:
+        """The rows the partner's staff may see (vendor staff see all)."""
+        return self.filter(partner_id=partner_id)
+
+    def visible_to(self, viewer) -> QuerySet:
+        return scope_for(self, viewer)
+
+
+class CatalogueQuerySet(ScopedQuerySet):
+    """The vendor's catalogues (tiers, ...): every signed-in viewer reads all of them."""
+
+    def of_partner(self, partner_id: int) -> QuerySet:
+        return self
 
 
 class _RoleRequiredMixin(AccessMixin):

@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from prm.api_base import ReadOnlyScopedViewSet, SyncFilterSet
-from training.models import Certification, Course, CourseStatus, Enrollment
+from training.models import Certification, Course, Enrollment
 
 
 class CourseSerializer(serializers.ModelSerializer):
@@ -85,15 +85,9 @@ class CertificationFilter(SyncFilterSet):
 
 class CourseViewSet(ReadOnlyScopedViewSet):
     resource = "courses"
-    partner_field = None  # the vendor's catalogue
     serializer_class = CourseSerializer
     filterset_class = CourseFilter
     queryset = Course.objects.all()
-
-    def get_queryset(self):
-        qs = super().get_queryset()
-        # Partners see published courses; drafts and archives stay the vendor's.
-        return qs.filter(status=CourseStatus.PUBLISHED) if self.key_partner_id else qs
 
 
 class EnrollmentViewSet(ReadOnlyScopedViewSet):

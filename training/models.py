@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from partners.models import ProgramModel
 from prm.files import UploadValidator
 from prm.models import Role, TimeStampedModel
+from prm.permissions import ScopedQuerySet
 
 
 class CertificationType(models.Model):
@@ -95,6 +96,12 @@ class CourseStatus(models.TextChoices):
     ARCHIVED = "archived", _("Archived")
 
 
+class CourseQuerySet(ScopedQuerySet):
+    def of_partner(self, partner_id: int):
+        """The vendor's catalogue: partners see published courses; drafts and archives stay the vendor's."""
+        return self.filter(status=CourseStatus.PUBLISHED)
+
+
 class Course(TimeStampedModel):
     title = models.CharField(max_length=200)
     product = models.CharField(max_length=120, blank=True)
@@ -110,6 +117,8 @@ class Course(TimeStampedModel):
         CertificationType, null=True, blank=True, on_delete=models.PROTECT, related_name="courses"
     )
     is_mandatory_onboarding = models.BooleanField(default=False)
+
+    objects = CourseQuerySet.as_manager()
 
     class Meta:
         ordering = ["title"]

@@ -1,9 +1,21 @@
 """Reads of the training app. Partner scoping happens here (`viewer=`), so every page gets the same rule."""
 
 import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, F, Func, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -24,8 +36,9 @@ from .models import (
 CATALOG_FILTERS = ("language", "product", "level", "role", "q")
 
 
-def valid_certifications(*, on: datetime.date) -> QuerySet:
-    """The one definition of "counts": not expired on `on` and not revoked."""
+def valid_certifications(*, on: datetime.date) -> QuerySet[Certification]:
+    """The one definition of a certification that counts: issued by `on`, expiring on `on` or later (a certificate
+    expiring today is valid all day) and not revoked."""
     return Certification.objects.filter(expires_on__gte=on, issued_on__lte=on, revoked_at__isnull=True)
 
 
@@ -162,7 +175,7 @@ def team_training_status(*, viewer, on: datetime.date) -> dict:
     if not is_partner_admin(viewer):
         raise Http404
     partner = viewer.partner
-    staff = list(User.objects.filter(partner=partner, is_active=True).order_by("last_name", "first_name", "email"))
+    staff = list(staff_mandatory_training(on=on).filter(partner=partner).order_by("last_name", "first_name", "email"))
     required = _required_courses_by_role(program_model=partner.program_model)
     status = {
         (e.user_id, e.course_id): e
@@ -202,7 +215,9 @@ def team_training_status(*, viewer, on: datetime.date) -> dict:
                 "certifications": [(c, c.status_on(on)) for c in certs.get(person.pk, [])],
             }
         )
-    return {"columns": columns, "rows": rows}
+    # The figure the nightly KPI job stores for this partner, from the same definition.
+    kpi = mandatory_training_completion_by_partner(on=on, partner_ids=[partner.pk]).get(partner.pk)
+    return {"columns": columns, "rows": rows, "mandatory": kpi}
 
 
 def certified_people_report(*, filters: dict, on: datetime.date) -> list[dict]:
@@ -236,11 +251,80 @@ def course_completion_rates() -> list[dict]:
     return rows
 
 
-# --- For the KPI job -----------------------------------------------------------------------------------------
+# --- The definitions the KPI job, the scorecard and the training pages share -----------------------------------
+#
+# Each one is set-based: one statement for the whole network (the nightly run) or, filtered, for one partner
+# (the team page). Nothing else in the code decides what "valid" or "mandatory training complete" means.
+
+
+def mandatory_courses(*, role) -> QuerySet[Course]:
+    """The courses everyone in `role` must pass: published mandatory onboarding courses whose audience is that role
+    or everyone. `role` may be an `OuterRef("role")` to correlate with a user row."""
+    return Course.objects.filter(
+        Q(audience_role="") | Q(audience_role=role), status=CourseStatus.PUBLISHED, is_mandatory_onboarding=True
+    )
+
+
+def _count(qs: QuerySet) -> Subquery:
+    return Coalesce(
+        Subquery(qs.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"), output_field=IntegerField()),
+        0,
+    )
+
+
+def staff_mandatory_training(*, on: datetime.date) -> QuerySet[User]:
+    """Active partner staff, each annotated with `mandatory_required`, `mandatory_passed` and `mandatory_complete`
+    (passed, by the end of `on`, every course `mandatory_courses` asks of their role). Filter it by partner for
+    one team; group it by partner for the network (`mandatory_training_completion_by_partner`)."""
+    end = timezone.make_aware(
+        datetime.datetime.combine(on + datetime.timedelta(days=1), datetime.time.min), timezone.get_default_timezone()
+    )
+    passed = Enrollment.objects.filter(
+        Q(completed_at__lt=end) | Q(completed_at__isnull=True),
+        user_id=OuterRef("pk"),
+        status=EnrollmentStatus.PASSED,
+        course__in=mandatory_courses(role=OuterRef(OuterRef("role"))),
+    )
+    return (
+        User.objects.filter(role__in=PARTNER_ROLES, partner__isnull=False, is_active=True)
+        .annotate(
+            mandatory_required=_count(mandatory_courses(role=OuterRef("role"))),
+            mandatory_passed=_count(passed),
+        )
+        .annotate(
+            mandatory_complete=ExpressionWrapper(
+                Q(mandatory_passed__gte=F("mandatory_required")), output_field=BooleanField()
+            )
+        )
+    )
+
+
+def mandatory_training_completion_by_partner(
+    *, on: datetime.date, partner_ids: list[int] | None = None
+) -> dict[int, dict]:
+    """{partner_id: {"staff": n, "completed": m, "pct": Decimal}}: the share of active partner staff whose
+    mandatory training is complete on `on` (see `staff_mandatory_training`). One SQL statement."""
+    staff = staff_mandatory_training(on=on)
+    if partner_ids is not None:
+        staff = staff.filter(partner_id__in=partner_ids)
+    rows = (
+        staff.order_by()
+        .values("partner_id")
+        .annotate(staff=Count("pk"), completed=Count("pk", filter=Q(mandatory_complete=True)))
+    )
+    return {
+        r["partner_id"]: {
+            "staff": r["staff"],
+            "completed": r["completed"],
+            "pct": (Decimal(100 * r["completed"]) / r["staff"]).quantize(Decimal("0.01"), ROUND_HALF_UP),
+        }
+        for r in rows
+        if r["staff"]
+    }
 
 
 def valid_certified_people_by_partner(*, on: datetime.date) -> dict[int, dict]:
-    """{partner_id: {"total": people, "by_competency": {code: people}}} counting valid certificates on `on`.
+    """{partner_id: {"total": people, "by_competency": {code: people}}} counting `valid_certifications` on `on`.
 
     One SQL statement: distinct people per (partner, competency), with the per-partner distinct total as a
     correlated subquery (a person certified in two competencies counts once in the total).
@@ -262,51 +346,6 @@ def valid_certified_people_by_partner(*, on: datetime.date) -> dict[int, dict]:
     for r in rows:
         entry = result.setdefault(r["partner_id"], {"total": r["total"], "by_competency": {}})
         entry["by_competency"][r["type__competency__code"]] = r["people"]
-    return result
-
-
-def mandatory_training_completion_by_partner(*, on: datetime.date) -> dict[int, dict]:
-    """{partner_id: {"staff": n, "completed": m, "pct": Decimal}}: share of active partner staff who, by `on`,
-    passed every published mandatory onboarding course meant for their role. One SQL statement."""
-    end = timezone.make_aware(datetime.datetime.combine(on + datetime.timedelta(days=1), datetime.time.min))
-    required_for_role = Q(audience_role="") | Q(audience_role=OuterRef("role"))
-    required = (
-        Course.objects.filter(required_for_role, status=CourseStatus.PUBLISHED, is_mandatory_onboarding=True)
-        .order_by()
-        .annotate(n=Func(F("pk"), function="COUNT"))
-        .values("n")
-    )
-    passed = (
-        Enrollment.objects.filter(
-            user_id=OuterRef("pk"),
-            status=EnrollmentStatus.PASSED,
-            completed_at__lt=end,
-            course__status=CourseStatus.PUBLISHED,
-            course__is_mandatory_onboarding=True,
-        )
-        .filter(Q(course__audience_role="") | Q(course__audience_role=OuterRef("role")))
-        .order_by()
-        .annotate(n=Func(F("pk"), function="COUNT"))
-        .values("n")
-    )
-    rows = (
-        User.objects.filter(role__in=PARTNER_ROLES, partner__isnull=False, is_active=True)
-        .annotate(
-            n_required=Coalesce(Subquery(required, output_field=IntegerField()), 0),
-            n_passed=Coalesce(Subquery(passed, output_field=IntegerField()), 0),
-        )
-        .order_by()
-        .values("partner_id")
-        .annotate(staff=Count("pk"), completed=Count("pk", filter=Q(n_passed__gte=F("n_required"))))
-    )
-    result = {}
-    for r in rows:
-        pct = Decimal(100 * r["completed"]) / r["staff"] if r["staff"] else Decimal(0)
-        result[r["partner_id"]] = {
-            "staff": r["staff"],
-            "completed": r["completed"],
-            "pct": pct.quantize(Decimal("0.01")),
-        }
     return result
 
 

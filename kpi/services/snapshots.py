@@ -2,14 +2,14 @@
 
 Every KPI is one grouped aggregate over its source table (offers, leads, reviews, certifications, staff), so
 the number of queries does not depend on the number of partners. The formulas are documented in
-`KPI_FORMULAS` (also shown on the scorecard page).
+`kpi.rules.KPI_FORMULAS` (also shown on the scorecard page); the per-partner arithmetic lives in `kpi.rules`.
 """
 
 import datetime
 import json
 import statistics
 from collections import defaultdict
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -32,55 +32,17 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
-from django.utils.translation import gettext_lazy as _
 
 from leads.models import OPEN_STAGES, Lead, Offer, OfferStatus, Stage
-from partners.models import CustomerReview, Metric, Partner, PartnerStatus, ReviewStatus
-from prm.models import PARTNER_ROLES, User
+from partners.models import CustomerReview, Partner, PartnerStatus, ReviewStatus
 from prm.parallel import parallel_call
-from training.models import Certification, Course, CourseStatus, Enrollment, EnrollmentStatus
+from training.selectors import mandatory_training_completion_by_partner, valid_certified_people_by_partner
 
 from ..models import ExchangeRate, KpiSnapshot, ScoreComponent
+from ..rules import minutes, pct, quantize, score_compute, snapshot_values
 
 # Partners that get a snapshot (tiers are evaluated for active ones only).
 SNAPSHOT_STATUSES = (PartnerStatus.ACTIVE, PartnerStatus.ONBOARDING, PartnerStatus.SUSPENDED)
-
-KPI_FORMULAS = {
-    "accepted_in_sla_pct": _(
-        "Offers made in the window with status accepted and answered by the deadline, divided by all offers in "
-        "the window that were decided (accepted or declined) or expired. Pending and withdrawn offers are left out."
-    ),
-    "median_accept_minutes": _("Median time from offer to acceptance over offers accepted in the window."),
-    "first_contact_in_sla_pct": _(
-        "Routed leads accepted in the window whose first contact was logged by the first-contact deadline, divided "
-        "by those whose deadline has passed or which already have a first contact."
-    ),
-    "hygiene_pct": _(
-        "Open deals (registered to negotiation) with an activity or an update in the last N days (your SLA "
-        "policy's deal update days, default 14), divided by all open deals."
-    ),
-    "win_rate_pct": _("Deals won in the window divided by deals won or lost in the window."),
-    "won_revenue_12m": _(
-        "Value of deals won in the last 12 months in the reporting currency, converted at the stored exchange rate "
-        "valid on the day each deal was won."
-    ),
-    "avg_cycle_days": _("Average days from creation to close of the deals won in the window."),
-    "customer_rating": _("Average rating of published (verified and moderated) customer reviews."),
-    "certified_people": _("Distinct people holding a valid (not expired, not revoked) certification, per competency."),
-    "mandatory_training_pct": _("Share of your staff who passed every mandatory onboarding course."),
-}
-
-# Where each tier/score metric is read from a snapshot.
-METRIC_FIELDS = {
-    Metric.CERTIFIED_PEOPLE: "certified_people",
-    Metric.WON_REVENUE_12M: "won_revenue_12m",
-    Metric.SLA_ACCEPTANCE: "accepted_in_sla_pct",
-    Metric.SLA_FIRST_CONTACT: "first_contact_in_sla_pct",
-    Metric.DEAL_HYGIENE: "hygiene_pct",
-    Metric.WIN_RATE: "win_rate_pct",
-    Metric.CUSTOMER_RATING: "customer_rating",
-    Metric.MANDATORY_TRAINING: "mandatory_training_pct",
-}
 
 KPI_FIELDS = [
     "window_days",
@@ -117,26 +79,6 @@ def vendor_tz() -> ZoneInfo:
 def day_end(on: datetime.date) -> datetime.datetime:
     """The end of the run date in the vendor's time zone: windows are [end - N days, end)."""
     return datetime.datetime.combine(on + datetime.timedelta(days=1), datetime.time.min, tzinfo=vendor_tz())
-
-
-def _pct(part, whole) -> Decimal | None:
-    if not whole:
-        return None
-    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.01"), ROUND_HALF_UP)
-
-
-def _q(value, places: str) -> Decimal | None:
-    if value is None:
-        return None
-    return Decimal(str(value)).quantize(Decimal(places), ROUND_HALF_UP)
-
-
-def _minutes(value) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime.timedelta):
-        value = value.total_seconds() / 60
-    return _q(value, "0.1")
 
 
 def fx_rate_expr(currency_ref: str, moment_ref: str, *, since: datetime.datetime) -> Case:
@@ -220,58 +162,9 @@ def _review_kpis() -> dict[int, dict]:
     }
 
 
-def _people_kpis(on: datetime.date) -> tuple[dict, dict, dict]:
-    valid = Certification.objects.filter(revoked_at__isnull=True, issued_on__lte=on, expires_on__gt=on)
-    certified = {
-        r["partner_id"]: r["n"]
-        for r in valid.values("partner_id").annotate(n=Count("user_id", distinct=True)).order_by()
-    }
-    by_comp = defaultdict(dict)
-    rows = valid.values("partner_id", "type__competency__code").annotate(n=Count("user_id", distinct=True))
-    for r in rows.order_by():
-        by_comp[r["partner_id"]][r["type__competency__code"]] = r["n"]
-    mandatory = Q(course__is_mandatory_onboarding=True, course__status=CourseStatus.PUBLISHED)
-    required = Course.objects.filter(is_mandatory_onboarding=True, status=CourseStatus.PUBLISHED).count()
-    passed = (
-        Enrollment.objects.filter(mandatory, user=OuterRef("pk"), status=EnrollmentStatus.PASSED)
-        .values("user")
-        .annotate(c=Count("course", distinct=True))
-        .values("c")
-    )
-    staff = (
-        User.objects.filter(partner__isnull=False, is_active=True, role__in=PARTNER_ROLES)
-        .annotate(passed=Coalesce(Subquery(passed), 0))
-        .values("partner_id")
-        .annotate(staff=Count("id"), done=Count("id", filter=Q(passed__gte=required)))
-    )
-    training = {r["partner_id"]: _pct(r["done"], r["staff"]) for r in staff.order_by()}
-    return certified, by_comp, training
-
-
-def score_compute(*, values: dict, components) -> tuple[Decimal, dict]:
-    """Each component earns up to max_points, linearly toward its target; a missing value earns nothing."""
-    total = Decimal(0)
-    parts = {}
-    for c in components:
-        value = values.get(c.metric)
-        share = min(Decimal(str(value)) / c.target, Decimal(1)) if value is not None and c.target > 0 else Decimal(0)
-        points = (share * c.max_points).quantize(Decimal("0.01"), ROUND_HALF_UP)
-        total += points
-        parts[c.metric] = {
-            "name": c.name,
-            "value": str(value) if value is not None else None,
-            "target": str(c.target),
-            "points": str(points),
-            "max_points": c.max_points,
-        }
-    return total, parts
-
-
-def snapshot_values(snapshot: KpiSnapshot) -> dict:
-    """Tier/score metric values of a snapshot (the shape requirement_progress takes)."""
-    values = {metric: getattr(snapshot, field) for metric, field in METRIC_FIELDS.items()}
-    values["by_competency"] = dict(snapshot.certified_by_competency or {})
-    return values
+def _people_kpis(on: datetime.date) -> tuple[dict, dict]:
+    """Certified people and mandatory training: the training app's definitions, one statement each."""
+    return valid_certified_people_by_partner(on=on), mandatory_training_completion_by_partner(on=on)
 
 
 _UPSERT_SQL = """
@@ -328,7 +221,7 @@ def kpi_snapshots_compute(*, on: datetime.date) -> int:
         lambda: _lead_kpis(start, end, hygiene_days),
         lambda: (_offer_kpis(start, end), _review_kpis(), _people_kpis(on)),
     )
-    certified, by_comp, training = people
+    certified, training = people
     components = list(ScoreComponent.objects.all())
 
     rows = []
@@ -341,22 +234,22 @@ def kpi_snapshots_compute(*, on: datetime.date) -> int:
             "date": on,
             "window_days": window,
             "offers_total": o.get("total", 0),
-            "accepted_in_sla_pct": _pct(o.get("in_sla", 0), o.get("total", 0)),
-            "median_accept_minutes": _minutes(o.get("median")),
-            "first_contact_in_sla_pct": _pct(ld.get("fc_ok", 0), ld.get("fc_total", 0)),
-            "hygiene_pct": _pct(ld.get(f"fresh_{update_days or settings.PRM_HYGIENE_DAYS}", 0), ld.get("open", 0)),
-            "win_rate_pct": _pct(ld.get("won", 0), ld.get("won", 0) + ld.get("lost", 0)),
-            "won_revenue_12m": _q(ld.get("revenue") or 0, "0.01"),
-            "avg_cycle_days": _q(ld["cycle"].total_seconds() / 86400, "0.1") if ld.get("cycle") is not None else None,
-            "customer_rating": _q(rv.get("avg"), "0.01"),
+            "accepted_in_sla_pct": pct(o.get("in_sla", 0), o.get("total", 0)),
+            "median_accept_minutes": minutes(o.get("median")),
+            "first_contact_in_sla_pct": pct(ld.get("fc_ok", 0), ld.get("fc_total", 0)),
+            "hygiene_pct": pct(ld.get(f"fresh_{update_days or settings.PRM_HYGIENE_DAYS}", 0), ld.get("open", 0)),
+            "win_rate_pct": pct(ld.get("won", 0), ld.get("won", 0) + ld.get("lost", 0)),
+            "won_revenue_12m": quantize(ld.get("revenue") or 0, "0.01"),
+            "avg_cycle_days": quantize(ld["cycle"].total_seconds() / 86400, "0.1")
+            if ld.get("cycle") is not None
+            else None,
+            "customer_rating": quantize(rv.get("avg"), "0.01"),
             "reviews_count": rv.get("n", 0),
-            "certified_people": certified.get(pid, 0),
-            "certified_by_competency": by_comp.get(pid, {}),
-            "mandatory_training_pct": training.get(pid),
+            "certified_people": certified.get(pid, {}).get("total", 0),
+            "certified_by_competency": certified.get(pid, {}).get("by_competency", {}),
+            "mandatory_training_pct": training.get(pid, {}).get("pct"),
         }
-        values = {metric: row[field] for metric, field in METRIC_FIELDS.items()}
-        values["by_competency"] = row["certified_by_competency"]
-        row["score"], row["score_components"] = score_compute(values=values, components=components)
+        row["score"], row["score_components"] = score_compute(values=snapshot_values(row), components=components)
         rows.append(row)
 
     with transaction.atomic():

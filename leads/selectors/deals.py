@@ -5,25 +5,16 @@ from django.db.models import Q, QuerySet
 from leads.models import (
     CLOSED_STAGES,
     OPEN_STAGES,
-    CoSell,
     Lead,
     RegistrationStatus,
 )
-from prm.permissions import is_partner_user, is_vendor
+from prm.permissions import is_vendor, scope_for
 
 
 def deal_list(*, viewer, filters: dict | None = None) -> QuerySet[Lead]:
     """Deals the viewer may see: vendor staff all, partner staff their own partner's and those they co-sell."""
     filters = filters or {}
-    qs = Lead.objects.select_related("customer", "partner", "owner", "registration")
-    if is_vendor(viewer):
-        pass
-    elif is_partner_user(viewer):
-        # The (few) co-sold ids first: `partner = X OR EXISTS (co-sell)` cannot use an index and scans every lead.
-        cosold = list(CoSell.objects.filter(partner_id=viewer.partner_id).values_list("lead_id", flat=True))
-        qs = qs.filter(Q(partner_id=viewer.partner_id) | Q(pk__in=cosold))
-    else:
-        qs = qs.none()
+    qs = scope_for(Lead.objects.select_related("customer", "partner", "owner", "registration"), viewer)
     if stage := filters.get("stage"):
         qs = qs.filter(stage=stage)
     if (state := filters.get("state")) in ("open", "closed"):

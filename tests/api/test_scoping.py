@@ -35,12 +35,29 @@ def test_every_api_endpoint_uses_the_scoped_base():
     assert not offenders
 
 
-def test_every_resource_declares_how_it_is_scoped():
+def test_every_resource_states_what_a_partner_sees_on_its_model():
+    """One predicate (`scope_for`): a model either has a `partner` column or its queryset says what a partner sees."""
+    from prm.permissions import CatalogueQuerySet, ScopedQuerySet
+
     for resource, viewset in SYNC_RESOURCES.items():
+        qs = viewset.queryset
         if resource in CATALOGUES:
-            assert viewset.partner_field is None
-        else:
-            assert viewset.partner_field, resource
+            assert isinstance(qs, ScopedQuerySet) and type(qs).of_partner is not ScopedQuerySet.of_partner, resource
+            if resource == "tiers":
+                assert isinstance(qs, CatalogueQuerySet)
+        elif not isinstance(qs, ScopedQuerySet) or type(qs).of_partner is ScopedQuerySet.of_partner:
+            assert any(f.name == "partner" for f in qs.model._meta.get_fields()), resource
+
+
+def test_a_viewset_cannot_override_get_queryset():
+    with pytest.raises(TypeError, match="base_queryset"):
+
+        class Leaky(ScopedViewSet):
+            def get_queryset(self):
+                return []
+
+    for _route, cls in _api_views():
+        assert all("get_queryset" not in vars(k) for k in cls.__mro__[: cls.__mro__.index(ScopedViewSet)]), cls
 
 
 def test_the_isolation_test_below_covers_every_registered_resource(two_partner_data):

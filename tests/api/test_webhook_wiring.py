@@ -14,8 +14,8 @@ def _subscribe(user, events):
 def test_stage_change_and_manual_tier_change_emit_to_the_partners_own_subscription(
     partner_admin, other_partner_rep, vendor_admin, channel_manager
 ):
+    from kpi.services.tiers import tier_change
     from leads.services.deals import deal_stage_change
-    from partners.services import partner_tier_set
 
     own = _subscribe(partner_admin, ["deal.stage_changed", "tier.changed"])
     vendor = _subscribe(vendor_admin, ["deal.stage_changed"])
@@ -25,8 +25,12 @@ def test_stage_change_and_manual_tier_change_emit_to_the_partners_own_subscripti
     )
     deal = LeadFactory(partner=partner_admin.partner, stage="registered")
     deal_stage_change(lead=deal, to_stage="qualified", actor=partner_admin)
-    partner_tier_set(
-        partner=partner_admin.partner, tier=TierFactory(code="gold"), actor=channel_manager, reason="Audit"
+    tier_change(
+        partner=partner_admin.partner,
+        to_tier=TierFactory(code="gold"),
+        kind="manual",
+        actor=channel_manager,
+        note="Audit",
     )
 
     events = sorted(WebhookDelivery.objects.filter(subscription=own).values_list("event", flat=True))

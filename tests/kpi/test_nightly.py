@@ -69,7 +69,7 @@ def test_crash_in_tier_phase_leaves_no_half_applied_changes_and_next_run_resumes
     from kpi.services import tiers as tier_services
 
     with (
-        mock.patch.object(tier_services, "_audit_and_notify", side_effect=RuntimeError("worker killed")),
+        mock.patch.object(tier_services, "_audit_notify_emit", side_effect=RuntimeError("worker killed")),
         pytest.raises(RuntimeError),
     ):
         nightly_run(on=day)

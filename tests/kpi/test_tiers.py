@@ -4,7 +4,8 @@ from decimal import Decimal
 import pytest
 
 from kpi.models import KpiSnapshot, TierChange, TierChangeKind, TierLock
-from kpi.selectors import requirement_progress, tier_reached, tiers_with_requirements
+from kpi.rules import requirement_progress, tier_reached
+from kpi.selectors import tiers_with_requirements
 from kpi.services.tiers import tier_evaluate, tier_lock_set
 from prm.models import AuditEvent, Notification, NotificationKind
 
@@ -30,15 +31,13 @@ def set_tier(partner, tier):
 
 def test_requirement_progress_explains_what_is_missing(partner, tiers):
     gold = tiers_with_requirements()[2]
-    rows = requirement_progress(
-        partner=partner, tier=gold, values={"sla_acceptance": Decimal("88"), "by_competency": {}}
-    )
+    rows = requirement_progress(tier=gold, values={"sla_acceptance": Decimal("88"), "by_competency": {}})
     needed = {r["metric"]: r for r in rows}
     assert needed["sla_acceptance"]["needed"] == "Offers accepted within SLA, % 88% → needs 95%"
     assert needed["certified_people"]["needed"] == "2 more certified people in Security"
     assert not any(r["met"] for r in rows)
     values = {"sla_acceptance": Decimal("96"), "by_competency": {"security": 2}}
-    assert tier_reached(partner=partner, tiers=tiers_with_requirements(), values=values) == tiers["gold"]
+    assert tier_reached(tiers=tiers_with_requirements(), values=values) == tiers["gold"]
 
 
 def test_promotion_to_highest_met_tier_with_evaluation(partner, partner_admin, tiers, day):
@@ -49,10 +48,15 @@ def test_promotion_to_highest_met_tier_with_evaluation(partner, partner_admin, t
     assert partner.tier == tiers["gold"]
     assert change.kind == TierChangeKind.PROMOTION
     assert change.from_tier == tiers["registered"]
-    assert {"metric": "certified_people", "competency": "security", "value": "2", "threshold": "2.00", "met": True} in (
-        change.evaluation
-    )
-    assert "Gold" in change.reason
+    assert {
+        "metric": "certified_people",
+        "competency": "security",
+        "competency_name": "Security",
+        "value": "2",
+        "threshold": "2.00",
+        "met": True,
+    } in (change.evaluation)
+    assert "Gold" in change.reason_text
     assert Notification.objects.filter(user=partner_admin, kind=NotificationKind.TIER_CHANGED).count() == 1
     assert AuditEvent.objects.filter(action="tier.promotion", partner=partner).exists()
 
@@ -64,7 +68,7 @@ def test_warning_then_demotion_after_grace_only(partner, tiers, day, settings):
     [warning] = tier_evaluate(on=day)
     assert warning.kind == TierChangeKind.WARNING
     assert warning.grace_until == day + datetime.timedelta(days=30)
-    assert "Offers accepted within SLA" in warning.reason
+    assert "Offers accepted within SLA" in warning.reason_text
     later = day + datetime.timedelta(days=30)  # last day of grace: still no demotion
     put(partner, later, acceptance="85", security=2)
     assert tier_evaluate(on=later) == []

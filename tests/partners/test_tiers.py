@@ -4,7 +4,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from kpi.models import TierChange, TierChangeKind
+from kpi.models import TierAudit, TierChange, TierChangeKind
+from kpi.services.tiers import tier_change
 from partners import services
 from prm.models import AuditEvent, Notification, NotificationKind
 from tests.partners.factories import CompetencyFactory, TierFactory, TierRequirementFactory
@@ -18,7 +19,7 @@ def test_manual_tier_change_writes_tier_history_and_audit(channel_manager, partn
     silver, gold = TierFactory(name="Silver"), TierFactory(name="Gold")
     partner.tier = silver
     partner.save()
-    services.partner_tier_set(partner=partner, tier=gold, actor=channel_manager, reason="Strategic bid won")
+    tier_change(partner=partner, to_tier=gold, kind="manual", actor=channel_manager, note="Strategic bid won")
     partner.refresh_from_db()
     assert partner.tier == gold
     change = TierChange.objects.get(partner=partner)
@@ -29,8 +30,8 @@ def test_manual_tier_change_writes_tier_history_and_audit(channel_manager, partn
         channel_manager,
     )
     assert change.evaluation == []
-    assert change.reason == "Strategic bid won"
-    event = AuditEvent.objects.get(action="partner.tier_changed")
+    assert change.reason_text == "Tier set to Gold by the vendor: Strategic bid won"
+    event = AuditEvent.objects.get(action=TierAudit.MANUAL)
     assert event.reason == "Strategic bid won"
     assert Notification.objects.filter(user=partner_admin, kind=NotificationKind.TIER_CHANGED).exists()
 
@@ -38,10 +39,10 @@ def test_manual_tier_change_writes_tier_history_and_audit(channel_manager, partn
 def test_tier_change_needs_a_reason_and_a_different_tier(channel_manager, partner):
     gold = TierFactory()
     with pytest.raises(ValidationError):
-        services.partner_tier_set(partner=partner, tier=gold, actor=channel_manager, reason=" ")
-    services.partner_tier_set(partner=partner, tier=gold, actor=channel_manager, reason="ok")
+        tier_change(partner=partner, to_tier=gold, kind="manual", actor=channel_manager, note=" ")
+    tier_change(partner=partner, to_tier=gold, kind="manual", actor=channel_manager, note="ok")
     with pytest.raises(ValidationError):
-        services.partner_tier_set(partner=partner, tier=gold, actor=channel_manager, reason="again")
+        tier_change(partner=partner, to_tier=gold, kind="manual", actor=channel_manager, note="again")
     assert TierChange.objects.count() == 1
 
 
@@ -55,8 +56,8 @@ def test_tier_form_without_reason_is_a_field_error(client_for, channel_manager, 
 
 
 def test_tier_history_shown_on_partner_page(client_for, channel_manager, partner):
-    services.partner_tier_set(
-        partner=partner, tier=TierFactory(name="Platinum"), actor=channel_manager, reason="Alliance"
+    tier_change(
+        partner=partner, to_tier=TierFactory(name="Platinum"), kind="manual", actor=channel_manager, note="Alliance"
     )
     body = client_for(channel_manager).get(reverse("partners:detail", args=[partner.pk])).content.decode()
     assert "Manual change" in body
