@@ -6,6 +6,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 
@@ -30,13 +31,18 @@ VENDOR_ROLES = (Role.VENDOR_ADMIN, Role.CHANNEL_MANAGER)
 PARTNER_ROLES = (Role.PARTNER_ADMIN, Role.PARTNER_SALES, Role.PARTNER_ENGINEER)
 
 
+def email_canonical(email: str | None) -> str:
+    """The one form of an e-mail address the portal stores, logs in, locks out and compares by: trimmed, lower case."""
+    return (email or "").strip().lower()
+
+
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
     def _create_user(self, email, password, **extra):
         if not email:
             raise ValueError("An e-mail address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=email_canonical(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -51,13 +57,14 @@ class UserManager(BaseUserManager):
         return self._create_user(email, password, **extra)
 
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=username)
+        return self.get(email=email_canonical(username))
 
 
 class User(AbstractUser):
     """Vendor staff (no partner) or partner staff (exactly one partner); login by e-mail."""
 
     username = None
+    # Stored canonical (email_canonical); the constraint on Lower(email) also holds for rows written around it.
     email = models.EmailField(_("e-mail"), unique=True)
     role = models.CharField(max_length=32, choices=Role.choices, default=Role.PARTNER_SALES)
     partner = models.ForeignKey(
@@ -84,11 +91,18 @@ class User(AbstractUser):
                 condition=(
                     Q(role__in=VENDOR_ROLES, partner__isnull=True) | Q(role__in=PARTNER_ROLES, partner__isnull=False)
                 ),
-            )
+            ),
+            models.UniqueConstraint(
+                Lower("email"), name="user_email_ci_unique", violation_error_message=_("This e-mail is already in use.")
+            ),
         ]
 
     def __str__(self):
         return self.get_full_name() or self.email
+
+    def clean(self):
+        super().clean()
+        self.email = email_canonical(self.email)
 
     @property
     def is_vendor(self) -> bool:
