@@ -10,7 +10,16 @@ from django.views.decorators.http import require_POST
 from partners.models import Partner
 
 from . import webhooks
-from .api_auth import ALL_SCOPES, api_key_create, api_keys_for
+from .api_auth import (
+    ALL_SCOPES,
+    KEY_STATE_LABELS,
+    KeyState,
+    api_key_create,
+    api_key_reassign,
+    api_key_reassign_candidates,
+    api_key_state,
+    api_keys_for,
+)
 from .api_auth import api_key_revoke as api_key_revoke_service
 from .models import WebhookEvent, WebhookSubscription
 from .permissions import is_partner_admin, is_vendor_admin, role_required
@@ -66,7 +75,10 @@ def api_key_list(request):
             # The only time the plain key is ever shown: it is not stored.
             return render(request, "prm/api_key_created.html", {"key": key, "raw": raw})
     keys = api_keys_for(viewer=request.user)[:500]
-    return render(request, "prm/api_keys.html", {"keys": keys, "form": form})
+    for key in keys:
+        key.state = api_key_state(key=key)
+        key.state_label = KEY_STATE_LABELS[key.state]
+    return render(request, "prm/api_keys.html", {"keys": keys, "form": form, "ACTIVE": KeyState.ACTIVE})
 
 
 @role_required(_can_manage)
@@ -82,11 +94,15 @@ def api_key_detail(request, pk):
             form.add_error(None, exc)
         else:
             return render(request, "prm/api_key_webhook_created.html", {"key": key, "sub": sub, "secret": secret})
+    key.state = api_key_state(key=key)
+    key.state_label = KEY_STATE_LABELS[key.state]
     return render(
         request,
         "prm/api_key_detail.html",
         {
             "key": key,
+            "ACTIVE": KeyState.ACTIVE,
+            "reassign_to": api_key_reassign_candidates(key=key) if not key.revoked_at else [],
             "form": form,
             "subscriptions": key.webhooks.all(),
             "deliveries": webhooks.webhook_deliveries_for(api_key=key),
@@ -101,6 +117,19 @@ def api_key_revoke(request, pk):
     api_key_revoke_service(key=key, actor=request.user)
     messages.success(request, _("The key is revoked; requests with it now fail."))
     return redirect("api_keys")
+
+
+@role_required(_can_manage)
+@require_POST
+def api_key_reassign_view(request, pk):
+    key = get_object_or_404(api_keys_for(viewer=request.user), pk=pk)
+    to_user = next((u for u in api_key_reassign_candidates(key=key) if str(u.pk) == request.POST.get("to_user")), None)
+    if to_user is None:
+        messages.error(request, _("Choose an active admin who may manage this key."))
+    else:
+        api_key_reassign(key=key, to_user=to_user, actor=request.user)
+        messages.success(request, _("The key now belongs to %(user)s.") % {"user": to_user})
+    return redirect("api_key_detail", pk=key.pk)
 
 
 @role_required(_can_manage)

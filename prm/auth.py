@@ -1,6 +1,9 @@
-"""Signing in: the canonical e-mail for django-axes' lock-out key."""
+"""Signing in: the session backend that asks the one access rule, and the canonical e-mail as axes' lock-out key."""
 
-from .models import email_canonical
+from django.contrib.auth.backends import ModelBackend
+
+from .models import User, email_canonical
+from .permissions import has_access
 
 
 def axes_username(request, credentials=None) -> str:
@@ -12,3 +15,15 @@ def axes_username(request, credentials=None) -> str:
         if value:
             return email_canonical(value)
     return ""
+
+
+class PortalBackend(ModelBackend):
+    """ModelBackend asking prm.permissions.has_access at sign-in and on every request (get_user): a deactivated
+    account or a suspended/terminated partner's user is signed out at once, and signed in again on reactivation."""
+
+    def user_can_authenticate(self, user):
+        return has_access(user)
+
+    def get_user(self, user_id):
+        user = User._default_manager.select_related("partner").filter(pk=user_id).first()
+        return user if user is not None and self.user_can_authenticate(user) else None

@@ -9,6 +9,17 @@ from django.db.models import QuerySet
 from .models import PARTNER_ROLES, VENDOR_ROLES, Role
 
 
+def partner_has_access(partner) -> bool:
+    """No partner (vendor staff, vendor-wide keys) or a partner whose status allows access (Partner.has_access)."""
+    return partner is None or partner.has_access
+
+
+def has_access(user) -> bool:
+    """The one rule for signing in, every portal request (prm.auth.PortalBackend) and every API key's creator
+    (prm.api_auth): an active account whose partner, if any, may use the portal. Reactivation restores access."""
+    return bool(user is not None and user.is_active and partner_has_access(user.partner if user.partner_id else None))
+
+
 def is_vendor(user) -> bool:
     return bool(user and user.is_authenticated and user.role in VENDOR_ROLES)
 
