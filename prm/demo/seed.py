@@ -56,6 +56,7 @@ from training.models import (
     Question,
     Quiz,
     QuizAttempt,
+    certificate_code,
 )
 
 from . import data
@@ -759,7 +760,7 @@ class DemoSeeder:
                         issued = self.today + dt.timedelta(days=expires_in) - dt.timedelta(days=int(months * 30.4))
                     expires = issued + dt.timedelta(days=int(months * 30.4))
                     cid = cert_base + len(certs)
-                    code = f"{cid * 2654435761 % 16**10:010X}"
+                    code = certificate_code()
                     certs.append((cid, ct.id, uid, p.id, code, issued, expires, "1.0", self.now, self.now))
                 # Enrollments: the mandatory onboarding for the role, plus a course or two.
                 role = "partner_engineer" if engineer else "partner_sales"

@@ -276,3 +276,5 @@ PRM_AVAILABILITY_RATE = env.int("PRM_AVAILABILITY_RATE", default=30)
 PRM_DISPUTE_DECISION_HOURS = env.int("PRM_DISPUTE_DECISION_HOURS", default=16)
 PRM_RECLAIM_IDLE_DAYS = env.int("PRM_RECLAIM_IDLE_DAYS", default=30)
 PRM_RECLAIM_GRACE_HOURS = env.int("PRM_RECLAIM_GRACE_HOURS", default=24)
+# Public certificate verification: look-ups per client (IP address, or signed-in user) per minute.
+PRM_CERTIFICATE_VERIFY_RATE = env.int("PRM_CERTIFICATE_VERIFY_RATE", default=20)
