@@ -278,3 +278,6 @@ PRM_RECLAIM_IDLE_DAYS = env.int("PRM_RECLAIM_IDLE_DAYS", default=30)
 PRM_RECLAIM_GRACE_HOURS = env.int("PRM_RECLAIM_GRACE_HOURS", default=24)
 # Public certificate verification: look-ups per client (IP address, or signed-in user) per minute.
 PRM_CERTIFICATE_VERIFY_RATE = env.int("PRM_CERTIFICATE_VERIFY_RATE", default=20)
+# Webhooks reach only public addresses; these networks (CIDR) are allowed although not public, e.g. a CRM on the
+# vendor's own network. Empty by default.
+PRM_WEBHOOK_ALLOWED_NETWORKS = env.list("PRM_WEBHOOK_ALLOWED_NETWORKS", default=[])
