@@ -12,9 +12,11 @@ from django.utils import timezone
 from .models import AuditEvent, Notification, User
 
 
-def rate_limit_consume(*, bucket: str, limit: int, window_seconds: int) -> bool:
-    """Count one use of `bucket` in the current fixed window (shared cache, atomic incr); False when over `limit`."""
-    window = int(timezone.now().timestamp()) // window_seconds
+def rate_limit_consume(*, bucket: str, limit: int, window_seconds: int, now: float | None = None) -> bool:
+    """Count one use of `bucket` in the current fixed window (shared cache, atomic incr); False when over `limit`.
+
+    Atomic in the shared cache, so several processes together never let more than `limit` through a window."""
+    window = int(timezone.now().timestamp() if now is None else now) // window_seconds
     key = f"rate:{bucket}:{window}"
     cache.add(key, 0, timeout=window_seconds + 10)
     try:
