@@ -1,5 +1,7 @@
 """Portal pages for API keys and their webhooks: partner admins manage their partner's, vendor admins all."""
 
+from functools import wraps
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -22,11 +24,24 @@ from .api_auth import (
 )
 from .api_auth import api_key_revoke as api_key_revoke_service
 from .models import WebhookEvent, WebhookSubscription
-from .permissions import is_partner_admin, is_vendor_admin, role_required
+from .permissions import can_manage_api_keys, is_partner_admin, is_vendor_admin, role_required
 
 
 def _can_manage(user) -> bool:
     return is_partner_admin(user) or is_vendor_admin(user)
+
+
+def mfa_for_keys(view):
+    """API keys are managed only with a second factor set up (prm.permissions.can_manage_api_keys)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not can_manage_api_keys(request.user):
+            messages.warning(request, _("Set up two-factor authentication before managing API keys."))
+            return redirect("mfa_index")
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 class ApiKeyForm(forms.Form):
@@ -58,6 +73,7 @@ class WebhookForm(forms.Form):
 
 
 @role_required(_can_manage)
+@mfa_for_keys
 def api_key_list(request):
     form = ApiKeyForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
@@ -82,6 +98,7 @@ def api_key_list(request):
 
 
 @role_required(_can_manage)
+@mfa_for_keys
 def api_key_detail(request, pk):
     key = get_object_or_404(api_keys_for(viewer=request.user), pk=pk)
     form = WebhookForm(request.POST or None)
@@ -111,6 +128,7 @@ def api_key_detail(request, pk):
 
 
 @role_required(_can_manage)
+@mfa_for_keys
 @require_POST
 def api_key_revoke(request, pk):
     key = get_object_or_404(api_keys_for(viewer=request.user), pk=pk)
@@ -120,6 +138,7 @@ def api_key_revoke(request, pk):
 
 
 @role_required(_can_manage)
+@mfa_for_keys
 @require_POST
 def api_key_reassign_view(request, pk):
     key = get_object_or_404(api_keys_for(viewer=request.user), pk=pk)
@@ -133,6 +152,7 @@ def api_key_reassign_view(request, pk):
 
 
 @role_required(_can_manage)
+@mfa_for_keys
 @require_POST
 def webhook_disable(request, pk, sub_pk):
     key = get_object_or_404(api_keys_for(viewer=request.user), pk=pk)

@@ -179,6 +179,31 @@ class NotificationKind(models.TextChoices):
     SYSTEM = "system", _("System messages")
 
 
+class SsoDomain(models.Model):
+    """Single sign-on discovery: users whose e-mail is in `domain` sign in through `app`, an OpenID Connect or SAML
+    identity provider configured in the admin (django-allauth's social applications)."""
+
+    domain = models.CharField(_("e-mail domain"), max_length=253, unique=True, help_text=_("e.g. partner.example"))
+    app = models.ForeignKey(
+        "socialaccount.SocialApp", on_delete=models.CASCADE, related_name="sso_domains", verbose_name=_("provider")
+    )
+    partner = models.ForeignKey(
+        "partners.Partner", null=True, blank=True, on_delete=models.CASCADE, related_name="sso_domains"
+    )
+
+    class Meta:
+        ordering = ["domain"]
+        constraints = [
+            models.CheckConstraint(name="sso_domain_canonical", condition=Q(domain=Lower("domain"))),
+        ]
+
+    def __str__(self):
+        return f"{self.domain} → {self.app}"
+
+    def clean(self):
+        self.domain = self.domain.strip().lower().lstrip("@")
+
+
 # --- REST API for CRM sync: keys, idempotency, tombstones, webhooks -------------------------------------------------
 
 

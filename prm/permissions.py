@@ -20,6 +20,25 @@ def has_access(user) -> bool:
     return bool(user is not None and user.is_active and partner_has_access(user.partner if user.partner_id else None))
 
 
+def mfa_required(user) -> bool:
+    """Who must sign in with a second factor (TOTP or a security key) to use the portal at all."""
+    return is_vendor_admin(user)
+
+
+def has_mfa(user) -> bool:
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.utils import is_mfa_enabled
+
+    return bool(
+        user.is_authenticated and is_mfa_enabled(user, types=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN])
+    )
+
+
+def can_manage_api_keys(user) -> bool:
+    """Partner and vendor admins, with a second factor set up: a key is a long-lived credential."""
+    return (is_partner_admin(user) or is_vendor_admin(user)) and has_mfa(user)
+
+
 def is_vendor(user) -> bool:
     return bool(user and user.is_authenticated and user.role in VENDOR_ROLES)
 

@@ -28,9 +28,23 @@ def redis_url():
     return url
 
 
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # base32; tests compute codes from it
+
+
+def with_totp(user):
+    """The user has set up a TOTP authenticator (django-allauth MFA) with TOTP_SECRET."""
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    TOTP.activate(user, TOTP_SECRET)
+    return user
+
+
 @pytest.fixture
 def vendor_admin(db):
-    return UserFactory(role=Role.VENDOR_ADMIN, email="admin@vendor.example", is_staff=True, is_superuser=True)
+    """Vendor admins must have a second factor (prm.permissions.mfa_required): this one has TOTP."""
+    return with_totp(
+        UserFactory(role=Role.VENDOR_ADMIN, email="admin@vendor.example", is_staff=True, is_superuser=True)
+    )
 
 
 @pytest.fixture
@@ -50,7 +64,8 @@ def other_partner(db):
 
 @pytest.fixture
 def partner_admin(partner):
-    return PartnerUserFactory(role=Role.PARTNER_ADMIN, partner=partner, email="admin@alpha.example")
+    """Has TOTP set up, as managing API keys requires."""
+    return with_totp(PartnerUserFactory(role=Role.PARTNER_ADMIN, partner=partner, email="admin@alpha.example"))
 
 
 @pytest.fixture

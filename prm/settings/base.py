@@ -37,6 +37,12 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "axes",
     "csp",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
     "prm",
     "partners",
     "leads",
@@ -56,6 +62,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "prm.auth.MfaRequiredMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -123,6 +131,26 @@ SILENCED_SYSTEM_CHECKS = ["models.W047"]
 
 AUTH_USER_MODEL = "prm.User"
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "prm.auth.PortalBackend"]
+# Sign-in, password reset, MFA and single sign-on: django-allauth. Log in by e-mail; no self-service sign-up
+# (accounts come from onboarding); vendor admins must add TOTP or a security key (prm.auth.MfaRequiredMiddleware).
+ACCOUNT_ADAPTER = "prm.auth.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_PRESERVE_USERNAME_CASING = False
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="PRM portal")
+MFA_PASSKEY_LOGIN_ENABLED = False
+# Identity providers (OpenID Connect, SAML 2.0) are social applications in the admin; SsoDomain maps e-mail
+# domains to them. SSO only signs in existing users, matched by the e-mail the provider asserts for its domain.
+SOCIALACCOUNT_ADAPTER = "prm.auth.SocialAccountAdapter"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_ONLY = False
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"OAUTH_PKCE_ENABLED": True}, "saml": {}}
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

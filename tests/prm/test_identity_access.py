@@ -25,10 +25,10 @@ def _api(raw):
 
 @pytest.mark.parametrize("blocked", [PartnerStatus.SUSPENDED, PartnerStatus.TERMINATED])
 def test_blocked_partner_loses_portal_and_api_at_once_and_regains_on_reactivation(
-    blocked, client, partner, partner_admin, channel_manager
+    blocked, client, partner, partner_admin, partner_rep, channel_manager
 ):
     _key, raw = api_key_create(created_by=partner_admin, name="CRM", scopes=list(ALL_SCOPES))
-    client.force_login(partner_admin)
+    client.force_login(partner_rep)
     assert client.get(reverse("home")).status_code == 200
     assert _api(raw).get("/api/v1/leads/").status_code == 200
 
@@ -37,13 +37,14 @@ def test_blocked_partner_loses_portal_and_api_at_once_and_regains_on_reactivatio
     # The open session ends at its next request, a new sign-in is refused, the key answers 401.
     assert client.get(reverse("home")).url.startswith(reverse("login"))
     client.logout()
-    response = client.post(reverse("login"), {"username": partner_admin.email, "password": "pass12345!"})
-    assert response.status_code == 200 and "_auth_user_id" not in client.session
+    response = client.post(reverse("login"), {"login": partner_rep.email, "password": "pass12345!"}, follow=True)
+    assert "_auth_user_id" not in client.session
+    assert "portal access is suspended" in response.content.decode()
     response = _api(raw).get("/api/v1/leads/")
     assert response.status_code == 401 and response["Content-Type"].startswith("application/problem+json")
 
     Partner.objects.filter(pk=partner.pk).update(status=PartnerStatus.ACTIVE)  # reactivated
-    response = client.post(reverse("login"), {"username": partner_admin.email, "password": "pass12345!"})
+    response = client.post(reverse("login"), {"login": partner_rep.email, "password": "pass12345!"})
     assert response.status_code == 302
     assert client.get(reverse("home")).status_code == 200
     assert _api(raw).get("/api/v1/leads/").status_code == 200

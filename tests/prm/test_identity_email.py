@@ -12,7 +12,7 @@ from tests.prm.factories import UserFactory
 
 
 def _login(client, email, password="pass12345!"):
-    return client.post(reverse("login"), {"username": email, "password": password})
+    return client.post(reverse("login"), {"login": email, "password": password})
 
 
 def test_login_with_the_email_in_any_case(client, channel_manager):
