@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
@@ -135,11 +135,11 @@ class KeyState:
 
 
 KEY_STATE_LABELS = {
-    KeyState.ACTIVE: _lazy("active"),
-    KeyState.REVOKED: _lazy("revoked"),
-    KeyState.EXPIRED: _lazy("expired"),
-    KeyState.PARTNER_BLOCKED: _lazy("disabled: the partner is suspended or terminated"),
-    KeyState.CREATOR_DEACTIVATED: _lazy("disabled: its creator is deactivated (re-assign it)"),
+    KeyState.ACTIVE: gettext_lazy("active"),
+    KeyState.REVOKED: gettext_lazy("revoked"),
+    KeyState.EXPIRED: gettext_lazy("expired"),
+    KeyState.PARTNER_BLOCKED: gettext_lazy("disabled: the partner is suspended or terminated"),
+    KeyState.CREATOR_DEACTIVATED: gettext_lazy("disabled: its creator is deactivated (re-assign it)"),
 }
 
 

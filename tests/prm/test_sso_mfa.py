@@ -162,3 +162,9 @@ def test_password_reset_mails_a_link(client, channel_manager, mailoutbox):
     response = client.post(reverse("account_reset_password"), {"email": "CM@vendor.example"})
     assert response.status_code == 302
     assert len(mailoutbox) == 1 and "/accounts/password/reset/key/" in mailoutbox[0].body
+
+
+def test_the_new_pages_speak_russian(client, db):
+    client.post(reverse("set_language"), {"language": "ru", "next": "/"})
+    assert "Забыли пароль?" in client.get(reverse("login")).content.decode()
+    assert "Рабочая эл. почта" in client.get(reverse("sso_start")).content.decode()
