@@ -168,3 +168,10 @@ def test_the_new_pages_speak_russian(client, db):
     client.post(reverse("set_language"), {"language": "ru", "next": "/"})
     assert "Забыли пароль?" in client.get(reverse("login")).content.decode()
     assert "Рабочая эл. почта" in client.get(reverse("sso_start")).content.decode()
+
+
+def test_user_menu_links_to_two_factor_settings(client, channel_manager):
+    client.force_login(channel_manager)
+    assert reverse("mfa_index") in client.get(reverse("home")).content.decode()
+    page = client.get(reverse("mfa_index"))
+    assert page.status_code == 200 and 'account-page">' in page.content.decode()  # in the portal's shell
