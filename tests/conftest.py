@@ -92,3 +92,28 @@ def client_for(client):
         return client
 
     return login
+
+
+# Public-looking names the tests use for webhooks; no test ever connects to their address (see below).
+FAKE_DNS = {"crm.example": "93.184.215.14", "crm.kazan-cloud.example": "93.184.215.14"}
+
+
+@pytest.fixture(autouse=True)
+def _webhooks_stay_on_this_machine(monkeypatch):
+    """Host names resolve from FAKE_DNS (numbers pass through); webhook code can only connect to 127.0.0.1."""
+    import socket
+
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.create_connection
+    answers = dict(FAKE_DNS)  # a test may change its own copy
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        return real_getaddrinfo(answers.get(host, host), port, *args, **kwargs)
+
+    def create_connection(address, *args, **kwargs):
+        if address[0] not in ("127.0.0.1", "::1", "localhost"):  # refused like an unreachable host
+            raise ConnectionRefusedError(f"tests never connect to {address[0]}")
+        return real_connect(address, *args, **kwargs)
+
+    monkeypatch.setattr("prm.webhooks.socket.getaddrinfo", getaddrinfo)
+    monkeypatch.setattr("prm.webhooks.socket.create_connection", create_connection)
+    return answers

@@ -63,26 +63,3 @@ def two_partner_data(partner, other_partner):
 
 
 __all__ = ["ActivityFactory", "LeadFactory", "PartnerContactFactory"]
-
-
-FAKE_DNS = {"crm.example": "93.184.215.14"}  # a public address no test ever connects to
-
-
-@pytest.fixture(autouse=True)
-def _webhooks_stay_on_this_machine(monkeypatch):
-    """Host names resolve from FAKE_DNS (numbers pass through); webhook code can only connect to 127.0.0.1."""
-    import socket
-
-    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.create_connection
-    answers = dict(FAKE_DNS)  # a test may change its own copy
-
-    def getaddrinfo(host, port, *args, **kwargs):
-        return real_getaddrinfo(answers.get(host, host), port, *args, **kwargs)
-
-    def create_connection(address, *args, **kwargs):
-        assert address[0] in ("127.0.0.1", "localhost"), f"a test tried to connect to {address}"
-        return real_connect(address, *args, **kwargs)
-
-    monkeypatch.setattr("prm.webhooks.socket.getaddrinfo", getaddrinfo)
-    monkeypatch.setattr("prm.webhooks.socket.create_connection", create_connection)
-    return answers
