@@ -30,6 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .api_auth import KeyState, api_key_state
 from .models import ApiKey, DeliveryStatus, WebhookDelivery, WebhookEvent, WebhookSubscription
 from .services import audit_record
 
@@ -160,8 +161,9 @@ def webhook_emit_many(*, event: str, items: list[tuple[int, dict]]) -> list[Webh
         for s in WebhookSubscription.objects.filter(active=True, api_key__revoked_at__isnull=True)
         .filter(Q(api_key__expires_at__isnull=True) | Q(api_key__expires_at__gt=now))
         .filter(Q(api_key__partner__isnull=True) | Q(api_key__partner_id__in=partner_ids))
-        .select_related("api_key")
-        if event in s.events
+        .select_related("api_key__partner", "api_key__created_by__partner")
+        # A key disabled by the access rule (suspended partner, deactivated owner) gets no events either.
+        if event in s.events and api_key_state(key=s.api_key, now=now) == KeyState.ACTIVE
     ]
     if not subs:
         return []

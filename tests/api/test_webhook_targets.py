@@ -150,3 +150,13 @@ def test_disabling_cancels_pending_deliveries_and_queued_retries(dns, key, partn
     monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("must not connect"))
     assert webhook_deliver_task.apply(args=[queued.pk], throw=True).get() == DeliveryStatus.CANCELLED
     assert WebhookDelivery.objects.get(pk=queued.pk).attempts == 0
+
+
+def test_a_suspended_partners_keys_get_no_webhook_events(dns, key, partner_admin, partner):
+    from partners.models import Partner, PartnerStatus
+
+    webhook_subscribe(api_key=key, url="https://crm.example/hook", events=["lead.offered"], actor=partner_admin)
+    Partner.objects.filter(pk=partner.pk).update(status=PartnerStatus.SUSPENDED)
+    assert webhook_emit(event="lead.offered", partner=partner, payload={}) == []
+    Partner.objects.filter(pk=partner.pk).update(status=PartnerStatus.ACTIVE)
+    assert len(webhook_emit(event="lead.offered", partner=partner, payload={})) == 1
