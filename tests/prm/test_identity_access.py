@@ -97,3 +97,61 @@ def test_a_key_cannot_be_reassigned_to_another_partners_admin(partner_admin, oth
     stranger = PartnerUserFactory(role=Role.PARTNER_ADMIN, partner=other_partner, email="admin@beta.example")
     with pytest.raises(ValidationError):
         api_key_reassign(key=key, to_user=stranger, actor=partner_admin)
+
+
+def _door_open(door, *, client, rf, partner_rep, partner_admin, raw_key):
+    """Whether `partner_rep` (or the partner's key) gets in through `door` right now."""
+    if door == "portal_session":
+        client.force_login(partner_rep)
+        return client.get(reverse("home")).status_code == 200
+    if door == "password_login":
+        client.logout()
+        client.post(reverse("login"), {"login": partner_rep.email.upper(), "password": "pass12345!"})
+        return "_auth_user_id" in client.session
+    if door == "sso":
+        from allauth.account.adapter import get_adapter
+        from allauth.core import context
+        from allauth.core.exceptions import ImmediateHttpResponse
+        from django.contrib.messages.storage.fallback import FallbackStorage
+        from django.contrib.sessions.backends.db import SessionStore
+
+        request = rf.get("/")
+        request.session, request.user = SessionStore(), partner_rep
+        request._messages = FallbackStorage(request)
+        with context.request_context(request):
+            try:  # what allauth asks before any login, SSO included
+                get_adapter(request).pre_login(
+                    request,
+                    partner_rep,
+                    email_verification="none",
+                    signal_kwargs=None,
+                    email=None,
+                    signup=False,
+                    redirect_url=None,
+                )
+            except ImmediateHttpResponse:
+                return False
+        return True
+    if door == "api_key":
+        return _api(raw_key).get("/api/v1/leads/").status_code == 200
+    if door == "webhook":
+        from prm.webhooks import webhook_emit
+
+        return bool(webhook_emit(event="lead.offered", partner=partner_rep.partner, payload={}))
+    raise AssertionError(door)
+
+
+@pytest.mark.parametrize("door", ["portal_session", "password_login", "sso", "api_key", "webhook"])
+def test_one_access_rule_whatever_the_door(door, client, rf, partner, partner_rep, partner_admin, channel_manager):
+    from prm.webhooks import webhook_subscribe
+
+    key, raw = api_key_create(created_by=partner_admin, name="CRM", scopes=list(ALL_SCOPES))
+    webhook_subscribe(api_key=key, url="https://crm.example/hook", events=["lead.offered"], actor=partner_admin)
+    kwargs = dict(client=client, rf=rf, partner_rep=partner_rep, partner_admin=partner_admin, raw_key=raw)
+    assert _door_open(door, **kwargs)
+    partner_status_change(partner=partner, to_status=PartnerStatus.SUSPENDED, actor=channel_manager, reason="Audit")
+    partner_rep.refresh_from_db()
+    assert not _door_open(door, **kwargs)
+    Partner.objects.filter(pk=partner.pk).update(status=PartnerStatus.ACTIVE)
+    partner_rep.refresh_from_db()
+    assert _door_open(door, **kwargs)
