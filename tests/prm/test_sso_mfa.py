@@ -175,3 +175,20 @@ def test_user_menu_links_to_two_factor_settings(client, channel_manager):
     assert reverse("mfa_index") in client.get(reverse("home")).content.decode()
     page = client.get(reverse("mfa_index"))
     assert page.status_code == 200 and 'account-page">' in page.content.decode()  # in the portal's shell
+
+
+def test_saml_provider_publishes_its_service_provider_metadata(client, providers, settings):
+    """The SAML app is usable as configured: its SP metadata (for the IdP's admin) renders, no network needed."""
+    settings.ALLOWED_HOSTS = ["portal.example.org"]
+    response = client.get("/accounts/saml/beta-saml/metadata/", HTTP_HOST="portal.example.org", secure=True)
+    assert response.status_code == 200
+    assert b"EntityDescriptor" in response.content and b"/accounts/saml/beta-saml/acs/" in response.content
+
+
+def test_saml_discovery_ends_at_the_identity_providers_sign_in_page(client, providers, settings):
+    settings.ALLOWED_HOSTS = ["portal.example.org"]
+    host = {"HTTP_HOST": "portal.example.org", "secure": True}
+    start = client.post(reverse("sso_start"), {"email": "ann@beta.example"}, **host)
+    response = client.post(start.url, **host)  # allauth's "Continue" on its confirmation page
+    assert response.status_code == 302
+    assert response.url.startswith("https://adfs.beta.example/adfs/ls/?SAMLRequest=")
