@@ -67,7 +67,7 @@ class Browser(HttpUser):
         self._unsecure()
         with self.client.post(
             "/login/",
-            data={"username": email, "password": FIXTURE["password"], "csrfmiddlewaretoken": token},
+            data={"login": email, "password": FIXTURE["password"], "csrfmiddlewaretoken": token},
             headers={**PROXY, "Referer": f"https://{self.host.split('://', 1)[1]}/login/"},
             allow_redirects=False,
             name="login",

@@ -84,6 +84,10 @@ class PartnerQuerySet(ScopedQuerySet):
         return self.filter(pk=partner_id)
 
 
+# A partner in one of these states has no portal or API access (its users, its keys); reactivating restores it.
+ACCESS_BLOCKED_STATUSES = (PartnerStatus.SUSPENDED, PartnerStatus.TERMINATED)
+
+
 class Tier(models.Model):
     """A commission tier. Requirements live in TierRequirement rows, so the rules are data, not code."""
 
@@ -258,6 +262,11 @@ class Partner(TimeStampedModel):
             models.Index(fields=["tier", "status"], name="partner_tier_status_idx"),
             models.Index(fields=["sla_score"], name="partner_sla_score_idx"),
         ]
+
+    @property
+    def has_access(self) -> bool:
+        """Its users may sign in and its API keys work (prm.permissions.has_access asks here)."""
+        return self.status not in ACCESS_BLOCKED_STATUSES
 
     def __str__(self):
         return self.name

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from .models import AuditEvent, Notification, User
+from .models import AuditEvent, Notification, SsoDomain, User
 from .services import audit_record
 
 
@@ -57,3 +57,13 @@ class NotificationAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
+
+
+@admin.register(SsoDomain)
+class SsoDomainAdmin(admin.ModelAdmin):
+    """Which identity provider (Social applications: OpenID Connect or SAML) signs in which e-mail domain."""
+
+    list_display = ["domain", "app", "partner"]
+    list_select_related = ["app", "partner"]
+    search_fields = ["domain", "partner__name"]
+    autocomplete_fields = ["partner"]

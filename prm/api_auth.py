@@ -12,14 +12,16 @@ from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
 from .models import ApiKey, IdempotencyRecord, Role, User
-from .permissions import is_partner_admin, is_vendor_admin
-from .services import audit_record
+from .permissions import has_access, is_partner_admin, is_vendor_admin, partner_has_access
+from .services import audit_record, rate_limit_consume
 
 # Resources a key can be granted; each takes ":read" and/or ":write".
 API_RESOURCES = (
@@ -116,7 +118,7 @@ def api_key_revoke(*, key: ApiKey, actor: User) -> ApiKey:
 
 def api_keys_for(*, viewer: User):
     """Keys a portal user manages: partner admins their partner's, vendor admins all."""
-    qs = ApiKey.objects.select_related("partner", "created_by")
+    qs = ApiKey.objects.select_related("partner", "created_by__partner")
     if is_vendor_admin(viewer):
         return qs
     if is_partner_admin(viewer):
@@ -124,15 +126,79 @@ def api_keys_for(*, viewer: User):
     return qs.none()
 
 
+class KeyState:
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    PARTNER_BLOCKED = "partner_blocked"
+    CREATOR_DEACTIVATED = "creator_deactivated"
+
+
+KEY_STATE_LABELS = {
+    KeyState.ACTIVE: gettext_lazy("active"),
+    KeyState.REVOKED: gettext_lazy("revoked"),
+    KeyState.EXPIRED: gettext_lazy("expired"),
+    KeyState.PARTNER_BLOCKED: gettext_lazy("disabled: the partner is suspended or terminated"),
+    KeyState.CREATOR_DEACTIVATED: gettext_lazy("disabled: its creator is deactivated (re-assign it)"),
+}
+
+
+def api_key_state(*, key: ApiKey, now: datetime | None = None) -> str:
+    """Whether a key works, and if not why. Access follows prm.permissions.has_access: its partner must not be
+    suspended or terminated and the user it belongs to (creator, or whom it was re-assigned to) must be active."""
+    now = now or timezone.now()
+    if key.revoked_at is not None:
+        return KeyState.REVOKED
+    if key.expires_at is not None and key.expires_at <= now:
+        return KeyState.EXPIRED
+    if not partner_has_access(key.partner):
+        return KeyState.PARTNER_BLOCKED
+    if not has_access(key.created_by):
+        return KeyState.CREATOR_DEACTIVATED
+    return KeyState.ACTIVE
+
+
+def api_key_reassign(*, key: ApiKey, to_user: User, actor: User) -> ApiKey:
+    """Hand a key to another admin who could have created it, e.g. before its creator leaves or after."""
+    allowed = is_vendor_admin(to_user) or (is_partner_admin(to_user) and to_user.partner_id == key.partner_id)
+    if not allowed or not has_access(to_user):
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError({"to_user": [_("Choose an active admin who may manage this key.")]})
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().get(pk=key.pk)
+        previous = key.created_by_id
+        key.created_by = to_user
+        key.save(update_fields=["created_by"])
+        audit_record(
+            actor=actor,
+            action="api_key.reassigned",
+            target=key,
+            partner=key.partner,
+            data={"from_user": previous, "to_user": to_user.pk},
+        )
+    return key
+
+
+def api_key_reassign_candidates(*, key: ApiKey):
+    """Active admins a key may be re-assigned to."""
+    qs = User.objects.filter(is_active=True).select_related("partner")
+    if key.partner_id:
+        qs = qs.filter(Q(role=Role.VENDOR_ADMIN) | Q(role=Role.PARTNER_ADMIN, partner_id=key.partner_id))
+    else:
+        qs = qs.filter(role=Role.VENDOR_ADMIN)
+    return [u for u in qs if has_access(u)]
+
+
 def api_key_authenticate(*, raw: str) -> ApiKey | None:
     parts = raw.split("_")
     if len(parts) < 3 or parts[0] != "prm":
         return None
-    key = ApiKey.objects.select_related("partner", "created_by").filter(prefix=parts[1]).first()
+    key = ApiKey.objects.select_related("partner", "created_by__partner").filter(prefix=parts[1]).first()
     if key is None or not hmac.compare_digest(key.key_hash, _hash(raw)):
         return None
     now = timezone.now()
-    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+    if api_key_state(key=key, now=now) != KeyState.ACTIVE:
         return None
     if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
         # At most one write a minute per key, whatever the request rate.
@@ -154,7 +220,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(_("Malformed Authorization header."))
         key = api_key_authenticate(raw=header[1].decode(errors="replace"))
         if key is None:
-            raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked API key."))
+            raise exceptions.AuthenticationFailed(
+                _("Invalid, expired, revoked or disabled API key (suspended partner or deactivated owner).")
+            )
         return key_viewer(key), key
 
     def authenticate_header(self, request):
@@ -199,9 +267,23 @@ class HasScope(permissions.BasePermission):
 
 
 class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
-    """Per key, in the shared cache: every process counts against the same limit."""
+    """Per key, in the shared cache: every process counts against the same limit with one atomic increment
+    (DRF's own history list is read, changed and written back, so concurrent requests overwrote each other's
+    counts and far more than the rate got through)."""
 
     scope = "api_key"
+
+    def allow_request(self, request, view):
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        self.now = self.timer()
+        return rate_limit_consume(bucket=self.key, limit=self.num_requests, window_seconds=self.duration, now=self.now)
+
+    def wait(self):
+        return self.duration - (self.now % self.duration)
 
     def get_cache_key(self, request, view):
         if isinstance(request.auth, ApiKey):

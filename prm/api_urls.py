@@ -45,6 +45,7 @@ portal_patterns = [
     path("", api_views.api_key_list, name="api_keys"),
     path("<int:pk>/", api_views.api_key_detail, name="api_key_detail"),
     path("<int:pk>/revoke/", api_views.api_key_revoke, name="api_key_revoke"),
+    path("<int:pk>/reassign/", api_views.api_key_reassign_view, name="api_key_reassign"),
     path("<int:pk>/webhooks/<int:sub_pk>/disable/", api_views.webhook_disable, name="webhook_disable"),
 ]
 

@@ -1,5 +1,7 @@
 """Portal pages for API keys and their webhooks: partner admins manage their partner's, vendor admins all."""
 
+from functools import wraps
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -10,14 +12,36 @@ from django.views.decorators.http import require_POST
 from partners.models import Partner
 
 from . import webhooks
-from .api_auth import ALL_SCOPES, api_key_create, api_keys_for
+from .api_auth import (
+    ALL_SCOPES,
+    KEY_STATE_LABELS,
+    KeyState,
+    api_key_create,
+    api_key_reassign,
+    api_key_reassign_candidates,
+    api_key_state,
+    api_keys_for,
+)
 from .api_auth import api_key_revoke as api_key_revoke_service
 from .models import WebhookEvent, WebhookSubscription
-from .permissions import is_partner_admin, is_vendor_admin, role_required
+from .permissions import can_manage_api_keys, is_partner_admin, is_vendor_admin, role_required
 
 
 def _can_manage(user) -> bool:
     return is_partner_admin(user) or is_vendor_admin(user)
+
+
+def mfa_for_keys(view):
+    """API keys are managed only with a second factor set up (prm.permissions.can_manage_api_keys)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not can_manage_api_keys(request.user):
+            messages.warning(request, _("Set up two-factor authentication before managing API keys."))
+            return redirect("mfa_index")
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 class ApiKeyForm(forms.Form):
@@ -49,6 +73,7 @@ class WebhookForm(forms.Form):
 
 
 @role_required(_can_manage)
+@mfa_for_keys
 def api_key_list(request):
     form = ApiKeyForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
@@ -66,10 +91,14 @@ def api_key_list(request):
             # The only time the plain key is ever shown: it is not stored.
             return render(request, "prm/api_key_created.html", {"key": key, "raw": raw})
     keys = api_keys_for(viewer=request.user)[:500]
-    return render(request, "prm/api_keys.html", {"keys": keys, "form": form})
+    for key in keys:
+        key.state = api_key_state(key=key)
+        key.state_label = KEY_STATE_LABELS[key.state]
+    return render(request, "prm/api_keys.html", {"keys": keys, "form": form, "ACTIVE": KeyState.ACTIVE})
 
 
 @role_required(_can_manage)
+@mfa_for_keys
 def api_key_detail(request, pk):
     key = get_object_or_404(api_keys_for(viewer=request.user), pk=pk)
     form = WebhookForm(request.POST or None)
@@ -82,11 +111,15 @@ def api_key_detail(request, pk):
             form.add_error(None, exc)
         else:
             return render(request, "prm/api_key_webhook_created.html", {"key": key, "sub": sub, "secret": secret})
+    key.state = api_key_state(key=key)
+    key.state_label = KEY_STATE_LABELS[key.state]
     return render(
         request,
         "prm/api_key_detail.html",
         {
             "key": key,
+            "ACTIVE": KeyState.ACTIVE,
+            "reassign_to": api_key_reassign_candidates(key=key) if not key.revoked_at else [],
             "form": form,
             "subscriptions": key.webhooks.all(),
             "deliveries": webhooks.webhook_deliveries_for(api_key=key),
@@ -95,6 +128,7 @@ def api_key_detail(request, pk):
 
 
 @role_required(_can_manage)
+@mfa_for_keys
 @require_POST
 def api_key_revoke(request, pk):
     key = get_object_or_404(api_keys_for(viewer=request.user), pk=pk)
@@ -104,6 +138,21 @@ def api_key_revoke(request, pk):
 
 
 @role_required(_can_manage)
+@mfa_for_keys
+@require_POST
+def api_key_reassign_view(request, pk):
+    key = get_object_or_404(api_keys_for(viewer=request.user), pk=pk)
+    to_user = next((u for u in api_key_reassign_candidates(key=key) if str(u.pk) == request.POST.get("to_user")), None)
+    if to_user is None:
+        messages.error(request, _("Choose an active admin who may manage this key."))
+    else:
+        api_key_reassign(key=key, to_user=to_user, actor=request.user)
+        messages.success(request, _("The key now belongs to %(user)s.") % {"user": to_user})
+    return redirect("api_key_detail", pk=key.pk)
+
+
+@role_required(_can_manage)
+@mfa_for_keys
 @require_POST
 def webhook_disable(request, pk, sub_pk):
     key = get_object_or_404(api_keys_for(viewer=request.user), pk=pk)

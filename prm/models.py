@@ -6,6 +6,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 
@@ -30,13 +31,18 @@ VENDOR_ROLES = (Role.VENDOR_ADMIN, Role.CHANNEL_MANAGER)
 PARTNER_ROLES = (Role.PARTNER_ADMIN, Role.PARTNER_SALES, Role.PARTNER_ENGINEER)
 
 
+def email_canonical(email: str | None) -> str:
+    """The one form of an e-mail address the portal stores, logs in, locks out and compares by: trimmed, lower case."""
+    return (email or "").strip().lower()
+
+
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
     def _create_user(self, email, password, **extra):
         if not email:
             raise ValueError("An e-mail address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=email_canonical(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -51,13 +57,14 @@ class UserManager(BaseUserManager):
         return self._create_user(email, password, **extra)
 
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=username)
+        return self.get(email=email_canonical(username))
 
 
 class User(AbstractUser):
     """Vendor staff (no partner) or partner staff (exactly one partner); login by e-mail."""
 
     username = None
+    # Stored canonical (email_canonical); the constraint on Lower(email) also holds for rows written around it.
     email = models.EmailField(_("e-mail"), unique=True)
     role = models.CharField(max_length=32, choices=Role.choices, default=Role.PARTNER_SALES)
     partner = models.ForeignKey(
@@ -84,11 +91,18 @@ class User(AbstractUser):
                 condition=(
                     Q(role__in=VENDOR_ROLES, partner__isnull=True) | Q(role__in=PARTNER_ROLES, partner__isnull=False)
                 ),
-            )
+            ),
+            models.UniqueConstraint(
+                Lower("email"), name="user_email_ci_unique", violation_error_message=_("This e-mail is already in use.")
+            ),
         ]
 
     def __str__(self):
         return self.get_full_name() or self.email
+
+    def clean(self):
+        super().clean()
+        self.email = email_canonical(self.email)
 
     @property
     def is_vendor(self) -> bool:
@@ -163,6 +177,31 @@ class NotificationKind(models.TextChoices):
     REQUEST_UPDATED = "request_updated", _("Updates to requests and disputes")
     ANNOUNCEMENT = "announcement", _("Announcements")
     SYSTEM = "system", _("System messages")
+
+
+class SsoDomain(models.Model):
+    """Single sign-on discovery: users whose e-mail is in `domain` sign in through `app`, an OpenID Connect or SAML
+    identity provider configured in the admin (django-allauth's social applications)."""
+
+    domain = models.CharField(_("e-mail domain"), max_length=253, unique=True, help_text=_("e.g. partner.example"))
+    app = models.ForeignKey(
+        "socialaccount.SocialApp", on_delete=models.CASCADE, related_name="sso_domains", verbose_name=_("provider")
+    )
+    partner = models.ForeignKey(
+        "partners.Partner", null=True, blank=True, on_delete=models.CASCADE, related_name="sso_domains"
+    )
+
+    class Meta:
+        ordering = ["domain"]
+        constraints = [
+            models.CheckConstraint(name="sso_domain_canonical", condition=Q(domain=Lower("domain"))),
+        ]
+
+    def __str__(self):
+        return f"{self.domain} → {self.app}"
+
+    def clean(self):
+        self.domain = self.domain.strip().lower().lstrip("@")
 
 
 # --- REST API for CRM sync: keys, idempotency, tombstones, webhooks -------------------------------------------------
@@ -262,6 +301,7 @@ class DeliveryStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
     SUCCEEDED = "succeeded", _("Delivered")
     FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class WebhookDelivery(models.Model):

@@ -9,6 +9,36 @@ from django.db.models import QuerySet
 from .models import PARTNER_ROLES, VENDOR_ROLES, Role
 
 
+def partner_has_access(partner) -> bool:
+    """No partner (vendor staff, vendor-wide keys) or a partner whose status allows access (Partner.has_access)."""
+    return partner is None or partner.has_access
+
+
+def has_access(user) -> bool:
+    """The one rule for signing in, every portal request (prm.auth.PortalBackend) and every API key's creator
+    (prm.api_auth): an active account whose partner, if any, may use the portal. Reactivation restores access."""
+    return bool(user is not None and user.is_active and partner_has_access(user.partner if user.partner_id else None))
+
+
+def mfa_required(user) -> bool:
+    """Who must sign in with a second factor (TOTP or a security key) to use the portal at all."""
+    return is_vendor_admin(user)
+
+
+def has_mfa(user) -> bool:
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.utils import is_mfa_enabled
+
+    return bool(
+        user.is_authenticated and is_mfa_enabled(user, types=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN])
+    )
+
+
+def can_manage_api_keys(user) -> bool:
+    """Partner and vendor admins, with a second factor set up: a key is a long-lived credential."""
+    return (is_partner_admin(user) or is_vendor_admin(user)) and has_mfa(user)
+
+
 def is_vendor(user) -> bool:
     return bool(user and user.is_authenticated and user.role in VENDOR_ROLES)
 

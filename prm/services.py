@@ -4,11 +4,27 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import models, transaction
 from django.utils import timezone
 
 from .models import AuditEvent, Notification, User
+
+
+def rate_limit_consume(*, bucket: str, limit: int, window_seconds: int, now: float | None = None) -> bool:
+    """Count one use of `bucket` in the current fixed window (shared cache, atomic incr); False when over `limit`.
+
+    Atomic in the shared cache, so several processes together never let more than `limit` through a window."""
+    window = int(timezone.now().timestamp() if now is None else now) // window_seconds
+    key = f"rate:{bucket}:{window}"
+    cache.add(key, 0, timeout=window_seconds + 10)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window_seconds + 10)
+        count = 1
+    return count <= limit
 
 
 def audit_record(

@@ -3,6 +3,7 @@
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from .auth import axes_username
 from .services import audit_record
 
 
@@ -27,6 +28,6 @@ def _login_failed(sender, credentials, request=None, **kwargs):
     audit_record(
         actor=None,
         action="security.login_failed",
-        data={"username": str(credentials.get("username", ""))[:254]},
+        data={"username": axes_username(request, credentials)[:254]},
         ip_address=_ip(request),
     )

@@ -1,16 +1,20 @@
+from allauth.account import views as account_views
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import views
+from . import sso, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password/", auth_views.PasswordChangeView.as_view(success_url="/"), name="password_change"),
+    # Sign-in, password change and reset, MFA and SSO: django-allauth (under /accounts/); the portal's names stay.
+    path("login/", account_views.login, name="login"),
+    path("login/sso/", sso.sso_start, name="sso_start"),
+    path("logout/", account_views.logout, name="logout"),
+    path("password/", account_views.password_change, name="password_change"),
+    path("accounts/", include("allauth.urls")),
     # New partner admins set their first password through an e-mailed link (partners.services).
     path(
         "password/set/<uidb64>/<token>/",

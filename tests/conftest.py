@@ -28,9 +28,23 @@ def redis_url():
     return url
 
 
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # base32; tests compute codes from it
+
+
+def with_totp(user):
+    """The user has set up a TOTP authenticator (django-allauth MFA) with TOTP_SECRET."""
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    TOTP.activate(user, TOTP_SECRET)
+    return user
+
+
 @pytest.fixture
 def vendor_admin(db):
-    return UserFactory(role=Role.VENDOR_ADMIN, email="admin@vendor.example", is_staff=True, is_superuser=True)
+    """Vendor admins must have a second factor (prm.permissions.mfa_required): this one has TOTP."""
+    return with_totp(
+        UserFactory(role=Role.VENDOR_ADMIN, email="admin@vendor.example", is_staff=True, is_superuser=True)
+    )
 
 
 @pytest.fixture
@@ -50,7 +64,8 @@ def other_partner(db):
 
 @pytest.fixture
 def partner_admin(partner):
-    return PartnerUserFactory(role=Role.PARTNER_ADMIN, partner=partner, email="admin@alpha.example")
+    """Has TOTP set up, as managing API keys requires."""
+    return with_totp(PartnerUserFactory(role=Role.PARTNER_ADMIN, partner=partner, email="admin@alpha.example"))
 
 
 @pytest.fixture
@@ -77,3 +92,28 @@ def client_for(client):
         return client
 
     return login
+
+
+# Public-looking names the tests use for webhooks; no test ever connects to their address (see below).
+FAKE_DNS = {"crm.example": "93.184.215.14", "crm.kazan-cloud.example": "93.184.215.14"}
+
+
+@pytest.fixture(autouse=True)
+def _webhooks_stay_on_this_machine(monkeypatch):
+    """Host names resolve from FAKE_DNS (numbers pass through); webhook code can only connect to 127.0.0.1."""
+    import socket
+
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.create_connection
+    answers = dict(FAKE_DNS)  # a test may change its own copy
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        return real_getaddrinfo(answers.get(host, host), port, *args, **kwargs)
+
+    def create_connection(address, *args, **kwargs):
+        if address[0] not in ("127.0.0.1", "::1", "localhost"):  # refused like an unreachable host
+            raise ConnectionRefusedError(f"tests never connect to {address[0]}")
+        return real_connect(address, *args, **kwargs)
+
+    monkeypatch.setattr("prm.webhooks.socket.getaddrinfo", getaddrinfo)
+    monkeypatch.setattr("prm.webhooks.socket.create_connection", create_connection)
+    return answers

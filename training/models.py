@@ -29,7 +29,8 @@ class CertificationType(models.Model):
 
 
 def certificate_code() -> str:
-    return secrets.token_hex(6).upper()
+    """128 random bits: a code cannot be guessed or enumerated."""
+    return secrets.token_hex(16).upper()
 
 
 class Certification(TimeStampedModel):
@@ -39,7 +40,9 @@ class Certification(TimeStampedModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="certifications")
     # The partner the person earned it with; kept so tier counts are one aggregate per partner.
     partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="certifications")
-    code = models.CharField(max_length=20, unique=True, default=certificate_code)
+    code = models.CharField(max_length=40, unique=True, default=certificate_code)
+    # The short code the certificate had before codes became random; printed certificates still verify with it.
+    legacy_code = models.CharField(max_length=20, unique=True, null=True, blank=True, editable=False)
     issued_on = models.DateField()
     expires_on = models.DateField()
     revoked_at = models.DateTimeField(null=True, blank=True)

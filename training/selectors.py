@@ -363,6 +363,9 @@ def certifications_visible(*, viewer) -> QuerySet:
 
 def certificate_by_code(*, code: str) -> Certification:
     try:
-        return Certification.objects.select_related("type__competency", "user", "partner").get(code=code.upper())
+        code = code.strip().upper()
+        return Certification.objects.select_related("type__competency", "user", "partner").get(
+            Q(code=code) | Q(legacy_code=code)
+        )
     except Certification.DoesNotExist:
         raise Http404 from None

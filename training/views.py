@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -18,7 +19,7 @@ from prm.permissions import (
     is_partner_user,
     is_vendor,
 )
-from prm.services import audit_trail
+from prm.services import audit_trail, rate_limit_consume
 
 from . import selectors, services
 from .forms import (
@@ -236,7 +237,14 @@ class CertificationRevokeView(VendorRequiredMixin, View):
 
 
 def certificate_verify(request, code):
-    """Public: anyone holding the code can check a certificate. Shows no contact data."""
+    """Public: anyone holding the code can check a certificate. Shows no contact data; throttled per client."""
+    client = f"user:{request.user.pk}" if request.user.is_authenticated else f"ip:{request.META.get('REMOTE_ADDR')}"
+    if not rate_limit_consume(
+        bucket=f"certificate-verify:{client}", limit=settings.PRM_CERTIFICATE_VERIFY_RATE, window_seconds=60
+    ):
+        response = render(request, "training/certificate_verify_throttled.html", status=429)
+        response["Retry-After"] = "60"
+        return response
     cert = selectors.certificate_by_code(code=code)
     return render(
         request,

@@ -5,7 +5,6 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, F, Q
@@ -44,7 +43,7 @@ from partners.models import Partner
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, User
 from prm.selectors import channel_managers, escalation_recipients, partner_admins
-from prm.services import audit_record, connection_supports_skip_locked, notify
+from prm.services import audit_record, connection_supports_skip_locked, notify, rate_limit_consume
 
 ROUTED_SOURCES = (LeadSource.VENDOR, LeadSource.IMPORT, LeadSource.API)
 
@@ -72,15 +71,10 @@ def vendor_deadline(*, start: datetime, hours: int | Decimal) -> datetime:
 
 
 def _rate_consume(*, user: User, now: datetime) -> bool:
-    """Count one check in the user's current hour; False when over PRM_AVAILABILITY_RATE (atomic incr)."""
-    key = f"availability:{user.pk}:{now:%Y%m%d%H}"
-    cache.add(key, 0, timeout=3700)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=3700)
-        count = 1
-    return count <= settings.PRM_AVAILABILITY_RATE
+    """Count one check in the user's current hour; False when over PRM_AVAILABILITY_RATE."""
+    return rate_limit_consume(
+        bucket=f"availability:{user.pk}", limit=settings.PRM_AVAILABILITY_RATE, window_seconds=3600
+    )
 
 
 def availability_check(*, user: User, tax_id: str = "", domain: str = "", name: str = "") -> AvailabilityCheck:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.auth.hashers import make_password
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
@@ -56,6 +57,7 @@ from training.models import (
     Question,
     Quiz,
     QuizAttempt,
+    certificate_code,
 )
 
 from . import data
@@ -67,6 +69,9 @@ DETAILED_LEADS = 10_000
 DAY = 86400
 HOUR = 3600
 MINUTE = 60
+
+# The demo vendor admin's authenticator-app secret (base32): add it to any TOTP app to sign in as admin@demo.prm.
+DEMO_TOTP_SECRET = "PRMDEMOADMINTOTPSECRETAAAAAAAAAA"
 
 # The logins printed at the end: email, role, partner key ("fc" / "dist" / None), extra user fields.
 DEMO_LOGINS = [
@@ -348,6 +353,8 @@ class DemoSeeder:
             )
         User.objects.bulk_create(users)
         self.vendor_admin = User.objects.get(email="admin@demo.prm")
+        # Vendor admins need a second factor: the demo admin's TOTP secret is public (README), like its password.
+        TOTP.activate(self.vendor_admin, DEMO_TOTP_SECRET)
         self.cm = User.objects.get(email="cm@demo.prm")
         self.channel_managers = list(User.objects.filter(role=Role.CHANNEL_MANAGER).order_by("id"))
         # The EU channel manager looks after EU partners; the rest share Russia.
@@ -759,7 +766,7 @@ class DemoSeeder:
                         issued = self.today + dt.timedelta(days=expires_in) - dt.timedelta(days=int(months * 30.4))
                     expires = issued + dt.timedelta(days=int(months * 30.4))
                     cid = cert_base + len(certs)
-                    code = f"{cid * 2654435761 % 16**10:010X}"
+                    code = certificate_code()
                     certs.append((cid, ct.id, uid, p.id, code, issued, expires, "1.0", self.now, self.now))
                 # Enrollments: the mandatory onboarding for the role, plus a course or two.
                 role = "partner_engineer" if engineer else "partner_sales"

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -35,6 +36,13 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "axes",
+    "csp",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
     "prm",
     "partners",
     "leads",
@@ -52,9 +60,31 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "prm.auth.MfaRequiredMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
+
+# Content-Security-Policy (django-csp 4): scripts and styles only from the portal itself (htmx, Bootstrap and
+# Chart.js are served from node_modules); an inline <script> needs nonce="{{ request.csp_nonce }}". Style
+# attributes (progress-bar widths) are allowed, <style> elements are not. Swagger UI brings its own inline script.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
@@ -74,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "prm.context_processors.shell",
+                "csp.context_processors.nonce",
             ],
             "libraries": {"enablement": "partners.enablement.templatetags.enablement"},
         },
@@ -99,7 +130,27 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SILENCED_SYSTEM_CHECKS = ["models.W047"]
 
 AUTH_USER_MODEL = "prm.User"
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "prm.auth.PortalBackend"]
+# Sign-in, password reset, MFA and single sign-on: django-allauth. Log in by e-mail; no self-service sign-up
+# (accounts come from onboarding); vendor admins must add TOTP or a security key (prm.auth.MfaRequiredMiddleware).
+ACCOUNT_ADAPTER = "prm.auth.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_PRESERVE_USERNAME_CASING = False
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="PRM portal")
+MFA_PASSKEY_LOGIN_ENABLED = False
+# Identity providers (OpenID Connect, SAML 2.0) are social applications in the admin; SsoDomain maps e-mail
+# domains to them. SSO only signs in existing users, matched by the e-mail the provider asserts for its domain.
+SOCIALACCOUNT_ADAPTER = "prm.auth.SocialAccountAdapter"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_ONLY = False
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"OAUTH_PKCE_ENABLED": True}, "saml": {}}
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -113,6 +164,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "prm.auth.axes_username"  # one counter per canonical e-mail, whatever its letter case
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ru", _("Russian"))]
@@ -275,3 +327,8 @@ PRM_AVAILABILITY_RATE = env.int("PRM_AVAILABILITY_RATE", default=30)
 PRM_DISPUTE_DECISION_HOURS = env.int("PRM_DISPUTE_DECISION_HOURS", default=16)
 PRM_RECLAIM_IDLE_DAYS = env.int("PRM_RECLAIM_IDLE_DAYS", default=30)
 PRM_RECLAIM_GRACE_HOURS = env.int("PRM_RECLAIM_GRACE_HOURS", default=24)
+# Public certificate verification: look-ups per client (IP address, or signed-in user) per minute.
+PRM_CERTIFICATE_VERIFY_RATE = env.int("PRM_CERTIFICATE_VERIFY_RATE", default=20)
+# Webhooks reach only public addresses; these networks (CIDR) are allowed although not public, e.g. a CRM on the
+# vendor's own network. Empty by default.
+PRM_WEBHOOK_ALLOWED_NETWORKS = env.list("PRM_WEBHOOK_ALLOWED_NETWORKS", default=[])

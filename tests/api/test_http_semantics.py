@@ -128,3 +128,44 @@ def test_throttled_per_key_with_retry_after(api, key_a, key_b, monkeypatch):
     assert int(limited["Retry-After"]) > 0
     assert limited["Content-Type"].startswith(PROBLEM)
     assert api(key_b).get("/api/v1/tiers/").status_code == 200  # another key has its own budget
+
+
+def test_the_documented_rate_holds_under_concurrency(redis_url, settings, key_a, monkeypatch):
+    """1,200 requests a minute per key (settings), counted atomically in Redis: 16 threads asking 1,600 times in
+    all are let through exactly 1,200 times, and request 1,201 is a 429 problem+json with Retry-After."""
+    import threading
+
+    from rest_framework.test import APIClient
+
+    from prm.api_auth import api_key_authenticate
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
+    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api_key"] == "1200/min"
+    key = api_key_authenticate(raw=key_a)
+    fixed_now = 1_800_000_000.0  # one minute's window, however slow the machine
+
+    class Request:
+        auth = key
+
+    allowed = []
+    barrier = threading.Barrier(16)
+
+    def ask():
+        throttle = ApiKeyRateThrottle()
+        throttle.timer = lambda: fixed_now
+        barrier.wait()
+        allowed.append(sum(throttle.allow_request(Request, None) for _ in range(100)))
+
+    threads = [threading.Thread(target=ask) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(allowed) == 1200
+
+    monkeypatch.setattr(ApiKeyRateThrottle, "timer", staticmethod(lambda: fixed_now + 1))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key_a}")
+    response = client.get("/api/v1/tiers/")
+    assert response.status_code == 429 and response["Content-Type"].startswith(PROBLEM)
+    assert 0 < int(response["Retry-After"]) <= 60

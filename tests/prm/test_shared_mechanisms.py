@@ -68,8 +68,8 @@ def test_preferences_reject_unknown_event(client_for, partner_rep):
 
 
 def test_sign_in_and_failed_sign_in_are_audited(client, channel_manager):
-    client.post("/login/", {"username": channel_manager.email, "password": "wrong"})
-    client.post("/login/", {"username": channel_manager.email, "password": "pass12345!"})
+    client.post("/login/", {"login": channel_manager.email, "password": "wrong"})
+    client.post("/login/", {"login": channel_manager.email, "password": "pass12345!"})
     actions = list(AuditEvent.objects.order_by("id").values_list("action", "data"))
     assert actions[0] == ("security.login_failed", {"username": channel_manager.email})
     assert actions[1][0] == "security.login"

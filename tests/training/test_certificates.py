@@ -80,3 +80,48 @@ def test_revoked_certificate_stops_counting(holder):
     cert.revoked_at = timezone.now()
     cert.save()
     assert valid_certified_people_by_partner(on=today) == {}
+
+
+def test_new_codes_carry_128_random_bits(holder):
+    codes = {CertificationFactory(user=holder).code for _ in range(3)}
+    assert len(codes) == 3
+    assert all(len(code) == 32 and int(code, 16) >= 0 for code in codes)
+
+
+def test_old_codes_still_verify(client, holder):
+    cert = CertificationFactory(user=holder)
+    type(cert).objects.filter(pk=cert.pk).update(legacy_code=f"{cert.pk * 2654435761 % 16**10:010X}")
+    cert.refresh_from_db()
+    response = _get(client, cert.legacy_code.lower())
+    assert response.status_code == 200 and cert.code in response.content.decode()
+
+
+def test_anonymous_verification_is_throttled(client, holder, settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "cv"}}
+    settings.PRM_CERTIFICATE_VERIFY_RATE = 5
+    cert = CertificationFactory(user=holder)
+    statuses = [_get(client, f"{n:010X}").status_code for n in range(5)]
+    assert statuses == [404] * 5
+    response = _get(client, cert.code)
+    assert response.status_code == 429 and response["Retry-After"] == "60"
+    assert "Too many look-ups" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_gives_every_certificate_a_random_code_and_keeps_the_old_one(holder):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from training.models import Certification
+
+    old_code = f"{7 * 2654435761 % 16**10:010X}"
+    cert = CertificationFactory(user=holder)
+    Certification.objects.filter(pk=cert.pk).update(code=old_code, legacy_code=None)
+    executor = MigrationExecutor(connection)
+    executor.migrate([("training", "0002_training_courses_quizzes_certificates")])
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    cert.refresh_from_db()
+    assert cert.legacy_code == old_code and len(cert.code) == 32
