@@ -210,8 +210,9 @@ CELERY_BEAT_SCHEDULE = {
     "api-idempotency-purge": {"task": "prm.api_auth.idempotency_records_purge_task", "schedule": crontab(minute=40)},
     "disputes-escalate": {"task": "leads.tasks.disputes_escalate", "schedule": 300.0},
     "leads-reclaim": {"task": "leads.tasks.leads_reclaim", "schedule": 900.0},
+    "tickets-flag-breaches": {"task": "leads.delivery.tasks.tickets_flag_breaches", "schedule": 60.0},
 }
-CELERY_IMPORTS = ["partners.enablement.tasks"]
+CELERY_IMPORTS = ["partners.enablement.tasks", "leads.delivery.tasks"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
