@@ -182,10 +182,17 @@ class ServiceContract(SlaTerms, TimeStampedModel):
     def clean(self):
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+        errors = {}
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError({"timezone": _("Unknown time zone.")}) from None
+            errors["timezone"] = _("Unknown time zone.")
+        if self.ends_on and self.starts_on and self.ends_on < self.starts_on:
+            errors["ends_on"] = _("The contract cannot end before it starts.")
+        if self.work_start and self.work_end and str(self.work_start) >= str(self.work_end):
+            errors["work_end"] = _("Working hours must end after they start.")
+        if errors:
+            raise ValidationError(errors)
 
 
 class ImplementationStatus(models.TextChoices):

@@ -75,7 +75,10 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "prm.context_processors.shell",
             ],
-            "libraries": {"enablement": "partners.enablement.templatetags.enablement"},
+            "libraries": {
+                "enablement": "partners.enablement.templatetags.enablement",
+                "delivery": "leads.delivery.templatetags.delivery",
+            },
         },
     },
 ]
