@@ -93,6 +93,7 @@ def clock_breach_book(*, clock: TicketClock, ticket: Ticket) -> dict:
                 ignore_conflicts=True,
             )
             booked["credit"] = 1
+    Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())  # CRM mirrors see the breach in the feed
     webhook_emit(event=WebhookEvent.TICKET_BREACHED, partner=ticket.partner_id, payload=_payload(clock, ticket))
     audit_record(actor=None, action="ticket.breached", target=ticket, data={"clock": clock.kind, **booked})
     return booked

@@ -44,6 +44,8 @@ def contract_create(
 ) -> ServiceContract:
     """A contract starts as a copy of the vendor's template (the published one unless given); `fields` override
     single terms. The calendar defaults to the customer's region (time zone, country, holiday subdivision)."""
+    if not Lead.objects.filter(customer=customer, partner=partner).exists():
+        raise ValidationError({"customer": _("This customer has no deal with the partner.")})
     template = template or sla_template_default()
     contract = ServiceContract(customer=customer, partner=partner, template=template, starts_on=starts_on)
     if template is not None:

@@ -243,6 +243,8 @@ SPECTACULAR_SETTINGS = {
         "LeadStageEnum": "leads.models.Stage",
         "LeadKindEnum": "leads.models.LeadKind",
         "ActivityKindEnum": "leads.models.ActivityKind",
+        "TicketKindEnum": "leads.delivery.models.TicketKind",
+        "TicketStatusEnum": "leads.delivery.models.TicketStatus",
     },
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }

@@ -42,6 +42,7 @@ def test_contract_starts_as_a_copy_of_the_vendors_template(partner, channel_mana
     template = SlaTemplateFactory(coverage=Coverage.BUSINESS_HOURS, penalty_per_breach=Decimal("700"))
     customer = CustomerFactory()
     customer.region.timezone = "Asia/Yekaterinburg"
+    LeadFactory(partner=partner, customer=customer)
     contract = services.contract_create(
         customer=customer, partner=partner, actor=channel_manager, starts_on=datetime.date(2026, 1, 1), monthly_fee=1000
     )
@@ -65,7 +66,7 @@ def test_contract_starts_as_a_copy_of_the_vendors_template(partner, channel_mana
 def test_bad_targets_are_refused(partner, channel_manager, targets):
     with pytest.raises(ValidationError):
         services.contract_create(
-            customer=CustomerFactory(),
+            customer=LeadFactory(partner=partner).customer,
             partner=partner,
             actor=channel_manager,
             starts_on=datetime.date(2026, 1, 1),
@@ -134,6 +135,14 @@ def test_bad_input_is_refused_and_changes_nothing(contract, partner_admin, field
         else:
             services.ticket_open(contract=contract, actor=partner_admin, title="x", kind=value)
     assert list(ClockEvent.objects.values_list("pk", flat=True)) == before
+
+
+def test_a_contract_only_for_the_partners_own_customer(partner, other_partner, channel_manager):
+    customer = LeadFactory(partner=other_partner).customer
+    with pytest.raises(ValidationError):
+        services.contract_create(
+            customer=customer, partner=partner, actor=channel_manager, starts_on=datetime.date(2026, 1, 1)
+        )
 
 
 def test_onsite_needs_a_contract_that_includes_it(partner, partner_admin):
