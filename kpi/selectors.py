@@ -21,6 +21,9 @@ PERCENT_METRICS = {
     Metric.DEAL_HYGIENE,
     Metric.WIN_RATE,
     Metric.MANDATORY_TRAINING,
+    Metric.ONTIME_GOLIVE,
+    Metric.SLA_RESPONSE,
+    Metric.SLA_RESOLUTION,
 }
 
 

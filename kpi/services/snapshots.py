@@ -34,6 +34,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
+from leads.delivery.kpis import FORMULAS as SERVICE_KPI_FORMULAS
+from leads.delivery.kpis import service_kpis
 from leads.models import OPEN_STAGES, Lead, Offer, OfferStatus, Stage
 from partners.models import CustomerReview, Metric, Partner, PartnerStatus, ReviewStatus
 from prm.models import PARTNER_ROLES, User
@@ -68,7 +70,9 @@ KPI_FORMULAS = {
     "customer_rating": _("Average rating of published (verified and moderated) customer reviews."),
     "certified_people": _("Distinct people holding a valid (not expired, not revoked) certification, per competency."),
     "mandatory_training_pct": _("Share of your staff who passed every mandatory onboarding course."),
+    **SERVICE_KPI_FORMULAS,
 }
+SERVICE_KPI_FIELDS = ["ontime_golive_pct", "response_in_sla_pct", "resolution_in_sla_pct", "reopen_rate_pct"]
 
 # Where each tier/score metric is read from a snapshot.
 METRIC_FIELDS = {
@@ -80,6 +84,9 @@ METRIC_FIELDS = {
     Metric.WIN_RATE: "win_rate_pct",
     Metric.CUSTOMER_RATING: "customer_rating",
     Metric.MANDATORY_TRAINING: "mandatory_training_pct",
+    Metric.ONTIME_GOLIVE: "ontime_golive_pct",
+    Metric.SLA_RESPONSE: "response_in_sla_pct",
+    Metric.SLA_RESOLUTION: "resolution_in_sla_pct",
 }
 
 KPI_FIELDS = [
@@ -97,6 +104,7 @@ KPI_FIELDS = [
     "certified_people",
     "certified_by_competency",
     "mandatory_training_pct",
+    *SERVICE_KPI_FIELDS,
     "score",
     "score_components",
 ]
@@ -280,8 +288,9 @@ SELECT partner_id, date, now(), {columns} FROM jsonb_to_recordset(%s::jsonb) AS 
     partner_id bigint, date date, window_days integer, offers_total integer, accepted_in_sla_pct numeric,
     median_accept_minutes numeric, first_contact_in_sla_pct numeric, hygiene_pct numeric, win_rate_pct numeric,
     won_revenue_12m numeric, avg_cycle_days numeric, customer_rating numeric, reviews_count integer,
-    certified_people integer, certified_by_competency jsonb, mandatory_training_pct numeric, score numeric,
-    score_components jsonb)
+    certified_people integer, certified_by_competency jsonb, mandatory_training_pct numeric,
+    ontime_golive_pct numeric, response_in_sla_pct numeric, resolution_in_sla_pct numeric, reopen_rate_pct numeric,
+    score numeric, score_components jsonb)
 ON CONFLICT (partner_id, date) DO UPDATE SET updated_at = now(), {updates}
 """.format(columns=", ".join(KPI_FIELDS), updates=", ".join(f"{f} = EXCLUDED.{f}" for f in KPI_FIELDS))
 
@@ -324,9 +333,9 @@ def kpi_snapshots_compute(*, on: datetime.date) -> int:
     )
     hygiene_days = {n or settings.PRM_HYGIENE_DAYS for _pid, n in partners}
     # The lead aggregate takes most of the time: the others run beside it, on a second connection.
-    leads, (offers, reviews, people) = parallel_call(
+    leads, (offers, reviews, people, service) = parallel_call(
         lambda: _lead_kpis(start, end, hygiene_days),
-        lambda: (_offer_kpis(start, end), _review_kpis(), _people_kpis(on)),
+        lambda: (_offer_kpis(start, end), _review_kpis(), _people_kpis(on), service_kpis(start=start, end=end, on=on)),
     )
     certified, by_comp, training = people
     components = list(ScoreComponent.objects.all())
@@ -353,6 +362,7 @@ def kpi_snapshots_compute(*, on: datetime.date) -> int:
             "certified_people": certified.get(pid, 0),
             "certified_by_competency": by_comp.get(pid, {}),
             "mandatory_training_pct": training.get(pid),
+            **{f: service.get(pid, {}).get(f) for f in SERVICE_KPI_FIELDS},
         }
         values = {metric: row[field] for metric, field in METRIC_FIELDS.items()}
         values["by_competency"] = row["certified_by_competency"]
