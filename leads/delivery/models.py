@@ -86,13 +86,17 @@ class SlaTerms(models.Model):
     targets = models.JSONField(default=default_targets, validators=[validate_targets])
     onsite_included = models.BooleanField(default=False)
     credit_pct_per_breach = models.DecimalField(
-        max_digits=5, decimal_places=2, default=Decimal("5"), validators=PCT, help_text=_("% of the monthly fee.")
+        max_digits=5, decimal_places=2, default=Decimal("5"), validators=PCT, help_text=_("Percent of the monthly fee.")
     )
     credit_pct_per_downtime_hour = models.DecimalField(
-        max_digits=5, decimal_places=2, default=Decimal("1"), validators=PCT, help_text=_("% of the monthly fee.")
+        max_digits=5, decimal_places=2, default=Decimal("1"), validators=PCT, help_text=_("Percent of the monthly fee.")
     )
     credit_cap_pct = models.DecimalField(
-        max_digits=5, decimal_places=2, default=Decimal("30"), validators=PCT, help_text=_("Monthly cap, % of the fee.")
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("30"),
+        validators=PCT,
+        help_text=_("Monthly cap, percent of the fee."),
     )
     penalty_per_breach = models.DecimalField(
         max_digits=12,

@@ -183,3 +183,12 @@ def test_contract_from_the_implementation_page(client_for, partner_admin, setup)
     )
     assert setup["customer"].service_contracts.filter(number="SC-2", lead=setup["implementation"].lead).exists()
     assert datetime.date(2026, 5, 1) == setup["customer"].service_contracts.get(number="SC-2").starts_on
+
+
+def test_pages_speak_russian(client_for, partner_admin, setup):
+    client = client_for(partner_admin)
+    client.cookies["django_language"] = "ru"
+    page = client.get(
+        reverse("delivery:ticket_detail", args=[setup["ticket"].pk]), HTTP_ACCEPT_LANGUAGE="ru"
+    ).content.decode()
+    assert "Таймеры SLA" in page and "После продажи" in page and "P1 — критический" in page
