@@ -40,7 +40,7 @@ def penalty_key(clock: TicketClock) -> str:
     return f"penalty:ticket_clock:{clock.pk}"
 
 
-def clock_breach_book(*, clock: TicketClock, ticket: Ticket) -> dict:
+def clock_breach_book(*, clock: TicketClock, ticket: Ticket, rates: Rates | None = None) -> dict:
     """Book a breached clock's consequences (call inside the transaction that set `breached_at`, holding the clock's
     row lock): a penalty entry against the partner's commission and the customer's service credit, capped per
     month at the contract's cap; a webhook. Idempotent."""
@@ -48,7 +48,7 @@ def clock_breach_book(*, clock: TicketClock, ticket: Ticket) -> dict:
     day = timezone.localdate(clock.breached_at)
     booked = {"penalty": 0, "credit": 0}
     if contract.penalty_per_breach > 0:
-        rate = Rates().on(contract.penalty_currency, day)
+        rate = (rates or Rates()).on(contract.penalty_currency, day)
         if rate is not None and not CommissionEntry.objects.filter(source_key=penalty_key(clock)).exists():
             amount = -contract.penalty_per_breach
             CommissionEntry.objects.bulk_create(
@@ -68,40 +68,73 @@ def clock_breach_book(*, clock: TicketClock, ticket: Ticket) -> dict:
                 ignore_conflicts=True,
             )
             booked["penalty"] = 1
-    if contract.credit_pct_per_breach > 0 and contract.monthly_fee > 0:
-        month_start = day.replace(day=1)
-        used = ServiceCredit.objects.filter(contract=contract, occurred_on__gte=month_start).aggregate(s=Sum("amount"))[
-            "s"
-        ] or Decimal(0)
-        cap = (contract.monthly_fee * contract.credit_cap_pct / 100).quantize(CENT, ROUND_HALF_UP)
-        amount = min((contract.monthly_fee * contract.credit_pct_per_breach / 100).quantize(CENT), max(cap - used, 0))
-        if amount > 0 and not ServiceCredit.objects.filter(clock=clock).exists():
-            ServiceCredit.objects.bulk_create(
-                [
-                    ServiceCredit(
-                        contract=contract,
-                        ticket=ticket,
-                        clock=clock,
-                        partner_id=ticket.partner_id,
-                        reason=ServiceCredit.Reason.BREACH,
-                        percent=contract.credit_pct_per_breach,
-                        amount=amount,
-                        currency=contract.currency,
-                        occurred_on=day,
-                    )
-                ],
-                ignore_conflicts=True,
-            )
-            booked["credit"] = 1
+    if contract.credit_pct_per_breach > 0 and not ServiceCredit.objects.filter(clock=clock).exists():
+        booked["credit"] = _credit_book(
+            contract=contract,
+            ticket=ticket,
+            clock=clock,
+            reason=ServiceCredit.Reason.BREACH,
+            percent=contract.credit_pct_per_breach,
+            day=day,
+        )
     Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())  # CRM mirrors see the breach in the feed
     webhook_emit(event=WebhookEvent.TICKET_BREACHED, partner=ticket.partner_id, payload=_payload(clock, ticket))
     audit_record(actor=None, action="ticket.breached", target=ticket, data={"clock": clock.kind, **booked})
     return booked
 
 
-def _claim(qs, batch: int):
+def _credit_book(*, contract, ticket, clock, reason, percent: Decimal, day) -> int:
+    """One service credit of `percent` of the monthly fee, cut to what the month's cap leaves (the caller holds the
+    contract's row lock, so concurrent credits cannot exceed the cap)."""
+    if contract.monthly_fee <= 0 or percent <= 0:
+        return 0
+    used = ServiceCredit.objects.filter(contract=contract, occurred_on__gte=day.replace(day=1)).aggregate(
+        s=Sum("amount")
+    )["s"] or Decimal(0)
+    cap = (contract.monthly_fee * contract.credit_cap_pct / 100).quantize(CENT, ROUND_HALF_UP)
+    amount = min((contract.monthly_fee * percent / 100).quantize(CENT, ROUND_HALF_UP), max(cap - used, Decimal(0)))
+    if amount <= 0:
+        return 0
+    created = ServiceCredit.objects.bulk_create(
+        [
+            ServiceCredit(
+                contract=contract,
+                ticket=ticket,
+                clock=clock,
+                partner_id=ticket.partner_id,
+                reason=reason,
+                percent=percent,
+                amount=amount,
+                currency=contract.currency,
+                occurred_on=day,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    return len(created)
+
+
+def downtime_credit_book(*, ticket: Ticket, clock: TicketClock, at) -> int:
+    """A resolved P1 incident is downtime: the contract's % per hour of downtime (the resolution clock's covered
+    time, pauses excluded) is owed to the customer, within the monthly cap; once per ticket."""
+    contract = ServiceContract.objects.select_for_update(no_key=True).get(pk=ticket.contract_id)
+    if ServiceCredit.objects.filter(ticket=ticket, reason=ServiceCredit.Reason.DOWNTIME).exists():
+        return 0
+    hours = (Decimal(clock.elapsed_seconds) / 3600).quantize(CENT, ROUND_HALF_UP)
+    return _credit_book(
+        contract=contract,
+        ticket=ticket,
+        clock=None,
+        reason=ServiceCredit.Reason.DOWNTIME,
+        percent=(contract.credit_pct_per_downtime_hour * hours).quantize(CENT, ROUND_HALF_UP),
+        day=timezone.localdate(at),
+    )
+
+
+def _claim(qs, batch: int, of=("self",)):
+    # NO KEY UPDATE everywhere in delivery: rows referencing the locked ones (events, credits) can still be inserted.
     if connection_supports_skip_locked():
-        qs = qs.select_for_update(skip_locked=True, of=("self",), no_key=True)
+        qs = qs.select_for_update(skip_locked=True, of=of, no_key=True)
     else:
         qs = qs.select_for_update(no_key=True)
     return list(qs[:batch])
@@ -118,8 +151,11 @@ def tickets_flag_breaches(*, now=None, batch: int = 500) -> dict:
             .select_related("ticket")
             .order_by("due_at"),
             batch,
+            # The ticket too, in the same order as a status change (ticket, then clocks): a clock whose ticket is
+            # being changed is skipped this minute (that change books a late stop itself), never waited for.
+            of=("self", "ticket"),
         )
-        events = []
+        events, rates = [], Rates() if due else None  # exchange rates loaded once per batch
         for clock in due:
             clock.breached_at = clock.due_at
             clock.save(update_fields=["breached_at", "updated_at"])
@@ -132,7 +168,7 @@ def tickets_flag_breaches(*, now=None, batch: int = 500) -> dict:
                     due_at=clock.due_at,
                 )
             )
-            clock_breach_book(clock=clock, ticket=clock.ticket)
+            clock_breach_book(clock=clock, ticket=clock.ticket, rates=rates)
         ClockEvent.objects.bulk_create(events)
         counts["breached"] = len(due)
     with transaction.atomic():

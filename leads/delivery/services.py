@@ -265,7 +265,7 @@ def ticket_transition(*, ticket: Ticket, to_status: str, actor, at: datetime | N
     """Move a ticket; its clocks follow: leaving `new` stops the response clock, waiting for the customer pauses
     the resolution clock, going back to work resumes it, resolving stops it, reopening runs it on, cancelling
     cancels both. A clock stopped after its target is breached (booked once, whoever sees it first)."""
-    from .breaches import clock_breach_book
+    from .breaches import clock_breach_book, downtime_credit_book
 
     _validate_choice(to_status, TicketStatus, "status")
     at = at or timezone.now()
@@ -326,6 +326,8 @@ def ticket_transition(*, ticket: Ticket, to_status: str, actor, at: datetime | N
         audit_record(actor=actor, action="ticket.status_changed", target=ticket, data={"from": old, "to": to_status})
         for clock in breached:
             clock_breach_book(clock=clock, ticket=ticket)
+        if to_status == TicketStatus.RESOLVED and ticket.kind == TicketKind.INCIDENT and ticket.priority == Priority.P1:
+            downtime_credit_book(ticket=ticket, clock=resolution, at=at)
     return ticket
 
 

@@ -232,3 +232,26 @@ def test_implementation_opens_when_the_deal_is_won_and_goes_live_by_sign_off(
     assert implementation.status == ImplementationStatus.LIVE
     with pytest.raises(ValidationError):
         services.implementation_sign_off(implementation=implementation, name="Again")
+
+
+def test_a_resolved_p1_incident_owes_a_downtime_credit_once(contract, partner_admin):
+    ticket = services.ticket_open(contract=contract, actor=partner_admin, title="Down", priority=Priority.P1, at=T0)
+    services.ticket_transition(
+        ticket=ticket, to_status=TicketStatus.IN_PROGRESS, actor=partner_admin, at=T0 + timedelta(minutes=10)
+    )
+    services.ticket_transition(
+        ticket=ticket, to_status=TicketStatus.WAITING_CUSTOMER, actor=partner_admin, at=T0 + timedelta(hours=1)
+    )
+    services.ticket_transition(
+        ticket=ticket, to_status=TicketStatus.RESOLVED, actor=partner_admin, at=T0 + timedelta(hours=5)
+    )
+    credit = ServiceCredit.objects.get(reason="downtime")
+    # One hour of downtime (the four hours waiting for the customer do not count) at 1 % of 100,000 per hour.
+    assert (credit.percent, credit.amount) == (Decimal("1.00"), Decimal("1000.00"))
+    services.ticket_transition(
+        ticket=ticket, to_status=TicketStatus.IN_PROGRESS, actor=partner_admin, at=T0 + timedelta(hours=6)
+    )
+    services.ticket_transition(
+        ticket=ticket, to_status=TicketStatus.RESOLVED, actor=partner_admin, at=T0 + timedelta(hours=7)
+    )
+    assert ServiceCredit.objects.filter(reason="downtime").count() == 1
