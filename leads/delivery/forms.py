@@ -29,6 +29,7 @@ class CustomerTicketForm(TicketForm):
     def __init__(self, *args, contracts, **kwargs):
         super().__init__(*args, contracts=contracts, **kwargs)
         self.fields["contract"].label_from_instance = lambda c: c.number or f"#{c.pk}"
+        self.fields["contract"].empty_label = None  # most customers have one contract: it is preselected
 
 
 class TicketFilterForm(forms.Form):
