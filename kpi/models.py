@@ -30,6 +30,11 @@ class KpiSnapshot(models.Model):
     certified_people = models.PositiveIntegerField(default=0)
     certified_by_competency = models.JSONField(default=dict, blank=True)
     mandatory_training_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    # After the sale (leads.delivery.kpis).
+    ontime_golive_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    response_in_sla_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    resolution_in_sla_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    reopen_rate_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     score = models.DecimalField(max_digits=7, decimal_places=2, default=0)
     score_components = models.JSONField(default=dict, blank=True)
     # Nightly re-runs rewrite the day's row: CRM mirrors sync it by updated_at like everything else.

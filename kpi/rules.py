@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from leads.delivery.kpis import FORMULAS as SERVICE_KPI_FORMULAS
 from partners.models import Metric
 
 from .models import TierChangeKind
@@ -51,7 +52,10 @@ KPI_FORMULAS = {
         "Share of your active staff who passed every published mandatory onboarding course meant for their role "
         "(courses for another role do not count against them)."
     ),
+    **SERVICE_KPI_FORMULAS,
 }
+# Post-sale service KPIs (leads.delivery.kpis) stored on the snapshot.
+SERVICE_KPI_FIELDS = ["ontime_golive_pct", "response_in_sla_pct", "resolution_in_sla_pct", "reopen_rate_pct"]
 
 # Where each tier/score metric is read from a snapshot.
 METRIC_FIELDS = {
@@ -63,6 +67,9 @@ METRIC_FIELDS = {
     Metric.WIN_RATE: "win_rate_pct",
     Metric.CUSTOMER_RATING: "customer_rating",
     Metric.MANDATORY_TRAINING: "mandatory_training_pct",
+    Metric.ONTIME_GOLIVE: "ontime_golive_pct",
+    Metric.SLA_RESPONSE: "response_in_sla_pct",
+    Metric.SLA_RESOLUTION: "resolution_in_sla_pct",
 }
 
 PERCENT_METRICS = {
@@ -71,6 +78,9 @@ PERCENT_METRICS = {
     Metric.DEAL_HYGIENE,
     Metric.WIN_RATE,
     Metric.MANDATORY_TRAINING,
+    Metric.ONTIME_GOLIVE,
+    Metric.SLA_RESPONSE,
+    Metric.SLA_RESOLUTION,
 }
 
 

@@ -98,3 +98,6 @@ class LeadReclaimAdmin(admin.ModelAdmin):
     list_filter = ["reason"]
     list_select_related = ["lead", "partner"]
     raw_id_fields = ["lead", "partner"]
+
+
+from leads.delivery import admin as delivery_admin  # noqa: E402,F401

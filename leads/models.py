@@ -592,3 +592,6 @@ class LeadReclaim(models.Model):
 
     def __str__(self):
         return f"{self.lead_id}: {self.reason}"
+
+
+from leads.delivery.models import *  # noqa: E402,F401,F403

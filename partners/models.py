@@ -128,6 +128,9 @@ class Metric(models.TextChoices):
     WIN_RATE = "win_rate", _("Win rate, %")
     CUSTOMER_RATING = "customer_rating", _("Customer rating (1-5)")
     MANDATORY_TRAINING = "mandatory_training", _("Mandatory courses completed, %")
+    ONTIME_GOLIVE = "ontime_golive", _("Implementations live on time, %")
+    SLA_RESPONSE = "sla_response", _("Service tickets answered within SLA, %")
+    SLA_RESOLUTION = "sla_resolution", _("Service tickets resolved within SLA, %")
 
 
 class TierRequirement(models.Model):

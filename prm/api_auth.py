@@ -38,6 +38,9 @@ API_RESOURCES = (
     "kpi_snapshots",
     "tier_changes",
     "commission_entries",
+    "implementations",
+    "service_contracts",
+    "tickets",
 )
 ALL_SCOPES = tuple(f"{r}:{a}" for r in API_RESOURCES for a in ("read", "write"))
 LAST_USED_RESOLUTION = timedelta(minutes=1)

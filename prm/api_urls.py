@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from kpi.api import CommissionEntryViewSet, KpiSnapshotViewSet, TierChangeViewSet
 from leads.api import ActivityViewSet, CustomerViewSet, LeadViewSet, RegistrationViewSet
+from leads.delivery.api import ImplementationViewSet, ServiceContractViewSet, TicketViewSet
 from partners.api import ContactViewSet, PartnerViewSet, TierViewSet
 from training.api import CertificationViewSet, CourseViewSet, EnrollmentViewSet
 
@@ -28,12 +29,16 @@ SYNC_RESOURCES = {
         KpiSnapshotViewSet,
         TierChangeViewSet,
         CommissionEntryViewSet,
+        ImplementationViewSet,
+        ServiceContractViewSet,
+        TicketViewSet,
     )
 }
 _PREFIXES = {
     "kpi_snapshots": "kpi-snapshots",
     "tier_changes": "tier-changes",
     "commission_entries": "commission-entries",
+    "service_contracts": "service-contracts",
 }
 
 router = SimpleRouter()

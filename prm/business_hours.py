@@ -49,7 +49,7 @@ def _check(start: datetime, work_start: time, work_end: time) -> None:
 def business_deadline(
     *,
     start: datetime,
-    hours: Decimal | float | int,
+    hours: Decimal | float | int | timedelta,
     tz: str,
     country: str,
     subdivision: str = "",
@@ -60,11 +60,13 @@ def business_deadline(
 
     Time outside working hours, on weekends and on public holidays does not count; a start outside hours
     begins counting at the next opening. Zero hours gives the next working moment at or after `start`.
+    `hours` may be a timedelta (exact, as SLA clocks need).
     """
     _check(start, work_start, work_end)
-    if hours < 0:
+    exact = isinstance(hours, timedelta)
+    remaining = hours if exact else timedelta(microseconds=int(Decimal(str(hours)) * 3_600_000_000))
+    if remaining < timedelta():
         raise ValueError("hours must not be negative")
-    remaining = timedelta(microseconds=int(Decimal(str(hours)) * 3_600_000_000))
     zone = ZoneInfo(tz)
     cursor = start.astimezone(UTC)
     day = start.astimezone(zone).date()
@@ -91,10 +93,27 @@ def business_hours_between(
     work_end: time,
 ) -> Decimal:
     """Working hours between two moments (negative when `end` is before `start`), rounded to 0.01 h."""
+    worked = business_time_between(
+        start=start, end=end, tz=tz, country=country, subdivision=subdivision, work_start=work_start, work_end=work_end
+    )
+    return (Decimal(worked.total_seconds()) / 3600).quantize(Decimal("0.01"))
+
+
+def business_time_between(
+    *,
+    start: datetime,
+    end: datetime,
+    tz: str,
+    country: str,
+    subdivision: str = "",
+    work_start: time,
+    work_end: time,
+) -> timedelta:
+    """Exact working time between two moments (negative when `end` is before `start`); SLA clocks add it up."""
     _check(start, work_start, work_end)
     _check(end, work_start, work_end)
     if end < start:
-        return -business_hours_between(
+        return -business_time_between(
             start=end,
             end=start,
             tz=tz,
@@ -114,4 +133,4 @@ def business_hours_between(
             if overlap > timedelta():
                 total += overlap
         day += timedelta(days=1)
-    return (Decimal(total.total_seconds()) / 3600).quantize(Decimal("0.01"))
+    return total

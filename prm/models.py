@@ -279,6 +279,9 @@ class WebhookEvent(models.TextChoices):
     REGISTRATION_DECIDED = "registration.decided", "registration.decided"
     DEAL_STAGE_CHANGED = "deal.stage_changed", "deal.stage_changed"
     TIER_CHANGED = "tier.changed", "tier.changed"
+    TICKET_BREACH_WARNING = "ticket.breach_warning", "ticket.breach_warning"
+    TICKET_BREACHED = "ticket.breached", "ticket.breached"
+    IMPLEMENTATION_MILESTONE_LATE = "implementation.milestone_late", "implementation.milestone_late"
 
 
 class WebhookSubscription(models.Model):

@@ -32,6 +32,7 @@ urlpatterns = [
     path("training/", include("training.urls")),
     path("kpi/", include("kpi.urls")),
     path("enablement/", include("partners.enablement.urls")),
+    path("delivery/", include("leads.delivery.urls")),
     path("", include("prm.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -147,7 +147,20 @@ def world(db):
         content_type=ContentType.objects.get_for_model(b),
         object_id=str(b.pk),
     )
+    from leads.delivery import services as delivery
+    from tests.leads.delivery_factories import ServiceContractFactory
+
+    implementation = delivery.implementation_open(lead=won, actor=b_admin)
+    milestone = delivery.milestone_add(
+        implementation=implementation, actor=b_admin, title=f"{LEAK_MARKER} milestone", due_on=now.date()
+    )
+    contract = ServiceContractFactory(partner=b, customer=won.customer, number=f"{LEAK_MARKER}-SC")
+    ticket = delivery.ticket_open(contract=contract, actor=b_admin, title=f"{LEAK_MARKER} ticket")
     owned = [
+        implementation,
+        milestone,
+        contract,
+        ticket,
         b,
         b_admin,
         b_engineer,

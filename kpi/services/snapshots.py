@@ -33,13 +33,14 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
+from leads.delivery.kpis import service_kpis
 from leads.models import OPEN_STAGES, Lead, Offer, OfferStatus, Stage
 from partners.models import CustomerReview, Partner, PartnerStatus, ReviewStatus
 from prm.parallel import parallel_call
 from training.selectors import mandatory_training_completion_by_partner, valid_certified_people_by_partner
 
 from ..models import ExchangeRate, KpiSnapshot, ScoreComponent
-from ..rules import minutes, pct, quantize, score_compute, snapshot_values
+from ..rules import SERVICE_KPI_FIELDS, minutes, pct, quantize, score_compute, snapshot_values
 
 # Partners that get a snapshot (tiers are evaluated for active ones only).
 SNAPSHOT_STATUSES = (PartnerStatus.ACTIVE, PartnerStatus.ONBOARDING, PartnerStatus.SUSPENDED)
@@ -59,6 +60,7 @@ KPI_FIELDS = [
     "certified_people",
     "certified_by_competency",
     "mandatory_training_pct",
+    *SERVICE_KPI_FIELDS,
     "score",
     "score_components",
 ]
@@ -173,8 +175,9 @@ SELECT partner_id, date, now(), {columns} FROM jsonb_to_recordset(%s::jsonb) AS 
     partner_id bigint, date date, window_days integer, offers_total integer, accepted_in_sla_pct numeric,
     median_accept_minutes numeric, first_contact_in_sla_pct numeric, hygiene_pct numeric, win_rate_pct numeric,
     won_revenue_12m numeric, avg_cycle_days numeric, customer_rating numeric, reviews_count integer,
-    certified_people integer, certified_by_competency jsonb, mandatory_training_pct numeric, score numeric,
-    score_components jsonb)
+    certified_people integer, certified_by_competency jsonb, mandatory_training_pct numeric,
+    ontime_golive_pct numeric, response_in_sla_pct numeric, resolution_in_sla_pct numeric, reopen_rate_pct numeric,
+    score numeric, score_components jsonb)
 ON CONFLICT (partner_id, date) DO UPDATE SET updated_at = now(), {updates}
 """.format(columns=", ".join(KPI_FIELDS), updates=", ".join(f"{f} = EXCLUDED.{f}" for f in KPI_FIELDS))
 
@@ -217,9 +220,9 @@ def kpi_snapshots_compute(*, on: datetime.date) -> int:
     )
     hygiene_days = {n or settings.PRM_HYGIENE_DAYS for _pid, n in partners}
     # The lead aggregate takes most of the time: the others run beside it, on a second connection.
-    leads, (offers, reviews, people) = parallel_call(
+    leads, (offers, reviews, people, service) = parallel_call(
         lambda: _lead_kpis(start, end, hygiene_days),
-        lambda: (_offer_kpis(start, end), _review_kpis(), _people_kpis(on)),
+        lambda: (_offer_kpis(start, end), _review_kpis(), _people_kpis(on), service_kpis(start=start, end=end, on=on)),
     )
     certified, training = people
     components = list(ScoreComponent.objects.all())
@@ -248,6 +251,7 @@ def kpi_snapshots_compute(*, on: datetime.date) -> int:
             "certified_people": certified.get(pid, {}).get("total", 0),
             "certified_by_competency": certified.get(pid, {}).get("by_competency", {}),
             "mandatory_training_pct": training.get(pid, {}).get("pct"),
+            **{f: service.get(pid, {}).get(f) for f in SERVICE_KPI_FIELDS},
         }
         row["score"], row["score_components"] = score_compute(values=snapshot_values(row), components=components)
         rows.append(row)

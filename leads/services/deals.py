@@ -72,6 +72,9 @@ def deal_stage_change(*, lead: Lead, to_stage: str, actor: User | None, lost_rea
             payload={"lead": lead.pk, "from": old, "to": to_stage, "value": lead.value, "currency": lead.currency},
         )
         if to_stage == Stage.WON:
+            from leads.delivery.services import implementation_open
+
+            implementation_open(lead=lead, actor=actor)  # the people who stay with the customer after the sale
             # The partners app asks the customer for a review; optional until that service exists.
             try:
                 from partners import services as partners_services

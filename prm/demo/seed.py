@@ -189,6 +189,10 @@ class DemoSeeder:
                     Agreement,
                 ]
             )
+        from leads.delivery.demo import delivery_seed
+
+        now = dt.datetime.fromtimestamp(self.now, dt.UTC)
+        self._add("post-sale rows", delivery_seed(partner_id=self.demo_partner_ids["fc"], now=now))
         return self.counts
 
     def _timed(self, step):

@@ -106,7 +106,10 @@ TEMPLATES = [
                 "prm.context_processors.shell",
                 "csp.context_processors.nonce",
             ],
-            "libraries": {"enablement": "partners.enablement.templatetags.enablement"},
+            "libraries": {
+                "enablement": "partners.enablement.templatetags.enablement",
+                "delivery": "leads.delivery.templatetags.delivery",
+            },
         },
     },
 ]
@@ -262,8 +265,9 @@ CELERY_BEAT_SCHEDULE = {
     "api-idempotency-purge": {"task": "prm.api_auth.idempotency_records_purge_task", "schedule": crontab(minute=40)},
     "disputes-escalate": {"task": "leads.tasks.disputes_escalate", "schedule": 300.0},
     "leads-reclaim": {"task": "leads.tasks.leads_reclaim", "schedule": 900.0},
+    "tickets-flag-breaches": {"task": "leads.delivery.tasks.tickets_flag_breaches", "schedule": 60.0},
 }
-CELERY_IMPORTS = ["partners.enablement.tasks"]
+CELERY_IMPORTS = ["partners.enablement.tasks", "leads.delivery.tasks"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -291,6 +295,8 @@ SPECTACULAR_SETTINGS = {
         "LeadStageEnum": "leads.models.Stage",
         "LeadKindEnum": "leads.models.LeadKind",
         "ActivityKindEnum": "leads.models.ActivityKind",
+        "TicketKindEnum": "leads.delivery.models.TicketKind",
+        "TicketStatusEnum": "leads.delivery.models.TicketStatus",
     },
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }

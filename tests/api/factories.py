@@ -23,7 +23,25 @@ def partner_objects(partner) -> dict:
         code="cert", defaults={"name": "Cert", "competency": CompetencyFactory()}
     )
     today = timezone.localdate()
+    from leads.delivery.models import Implementation, Ticket
+    from tests.leads.delivery_factories import ServiceContractFactory
+
+    won = LeadFactory(partner=partner, customer=lead.customer, stage="won", won_at=timezone.now())
+    contract = ServiceContractFactory(
+        partner=partner, customer=lead.customer, external_id=f"sc-{partner.pk}", source_system="itsm"
+    )
+    ticket = Ticket.objects.create(
+        partner=partner,
+        customer=lead.customer,
+        contract=contract,
+        title="Ticket",
+        external_id=f"t-{partner.pk}",
+        source_system="itsm",
+    )
     return {
+        "implementations": Implementation.objects.create(lead=won, partner=partner, customer=lead.customer),
+        "service_contracts": contract,
+        "tickets": ticket,
         "partners": partner,
         "contacts": PartnerContactFactory(partner=partner),
         "customers": lead.customer,

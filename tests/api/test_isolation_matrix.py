@@ -16,7 +16,7 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from leads.models import Activity, Lead
+from leads.models import Activity, Lead, ServiceContract, Ticket
 from partners.models import PartnerContact, ProgramModel
 from prm.api_auth import ALL_SCOPES
 from prm.api_urls import SYNC_RESOURCES
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db
 CATALOGUES = {"tiers", "courses"}  # the vendor's catalogues: every key reads them, nobody owns them
 PK = "(?P<pk>[^/]+)"
 # Models holding rows a foreign write could create for B: their count of B's rows must not move.
-OWNED_MODELS = (Lead, Activity, PartnerContact)
+OWNED_MODELS = (Lead, Activity, PartnerContact, Ticket, ServiceContract)
 
 
 def api_endpoints() -> list[tuple[str, str, str, str, bool]]:
@@ -103,7 +103,21 @@ def _mark(objects: dict) -> None:
     objects["activities"].subject = f"{LEAK_MARKER} call"
     objects["tier_changes"].reason = f"{LEAK_MARKER} reason"
     objects["commission_entries"].description = f"{LEAK_MARKER} commission"
-    for name in ("contacts", "customers", "leads", "registrations", "activities", "tier_changes", "commission_entries"):
+    objects["tickets"].title = f"{LEAK_MARKER} ticket"
+    objects["service_contracts"].number = f"{LEAK_MARKER}-SC"
+    objects["implementations"].signed_off_by = f"{LEAK_MARKER} signer"
+    for name in (
+        "contacts",
+        "customers",
+        "leads",
+        "registrations",
+        "activities",
+        "tier_changes",
+        "commission_entries",
+        "tickets",
+        "service_contracts",
+        "implementations",
+    ):
         objects[name].save()
 
 
@@ -169,6 +183,8 @@ def rule_create(client, label, world, route, resource, method):
             "occurred_at": "2026-01-01T10:00:00Z",
             "subject": "taken",
         },
+        "tickets": {"contract": objects["service_contracts"].pk, "title": "taken", "priority": "p1"},
+        "service_contracts": {"customer": objects["customers"].pk, "partner": b.pk, "starts_on": "2026-01-01"},
     }
     response = client.post(_path(route), bodies[resource], format="json")
     if label == "no key":
@@ -213,6 +229,27 @@ def rule_lead_stage(client, label, world, route, resource, method):
     _denied(client.post(path, {"stage": "won"}, format="json"), label, f"POST {path}")
 
 
+def rule_ticket_bulk_upsert(client, label, world, route, resource, method):
+    ticket = world["objects"]["tickets"]
+    ref = {
+        "source_system": ticket.source_system,
+        "external_id": ticket.external_id,
+        "title": "taken",
+        "status": "resolved",
+    }
+    items = [ref, {**ref, "contract": ticket.contract_id}]
+    response = client.post(_path(route), {"items": items}, format="json", HTTP_IDEMPOTENCY_KEY=f"{label}-tickets")
+    if label == "no key":
+        return _denied(response, label, f"POST {route}")
+    assert response.status_code == 200, (label, response.content[:300])
+    assert [r["status"] for r in response.json()["results"]] == ["error", "error"], label
+
+
+def rule_ticket_action(client, label, world, route, resource, method):
+    path = _path(route, world["objects"]["tickets"].pk)
+    _denied(client.post(path, {"status": "resolved", "priority": "p4"}, format="json"), label, f"POST {path}")
+
+
 def rule_changes(client, label, world, route, resource, method):
     response = client.get(_path(route) + "?limit=1000")
     if label == "no key":
@@ -236,6 +273,9 @@ CUSTOM_RULES = {
     ("leads", "bulk_upsert"): rule_lead_bulk_upsert,
     ("activities", "bulk_upsert"): rule_activity_bulk_upsert,
     ("leads", "stage"): rule_lead_stage,
+    ("tickets", "bulk_upsert"): rule_ticket_bulk_upsert,
+    ("tickets", "status"): rule_ticket_action,
+    ("tickets", "priority"): rule_ticket_action,
     ("ChangeFeedViewSet", "list"): rule_changes,
 }
 

@@ -1,0 +1,119 @@
+"""Demo data for post-sale delivery: implementations and tickets in every state for the demo full-cycle partner,
+written through the same services as the portal (so clocks, events, penalties and credits are real)."""
+
+import datetime as dt
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import transaction
+
+from leads.models import Lead, Stage
+from prm.models import Role, User
+
+from . import services
+from .breaches import tickets_flag_breaches
+from .models import Coverage, Implementation, Milestone, SlaTemplate, Ticket, TicketStatus
+
+# (title, priority, kind, hours ago opened, [(status, hours after opening)], rating)
+TICKETS = [
+    ("Cash registers do not print receipts", "p1", "incident", 0.2, [], None),
+    ("New store needs 12 user accounts", "p3", "request", 26, [("in_progress", 2)], None),
+    ("Barcode scanners lose connection", "p2", "incident", 30, [("in_progress", 1), ("waiting_customer", 3)], None),
+    ("Replace the broken server disk on site", "p2", "onsite", 72, [("in_progress", 1), ("resolved", 20)], 5),
+    ("Price tags show old prices", "p3", "incident", 200, [("in_progress", 3), ("resolved", 30), ("closed", 60)], 4),
+    ("Duplicate ticket", "p4", "request", 50, [("cancelled", 1)], None),
+    ("Loyalty cards rejected at checkout", "p1", "incident", 50, [("in_progress", 3)], None),  # breached
+    (
+        "Reports are empty after the update",
+        "p2",
+        "incident",
+        120,
+        [("in_progress", 1), ("resolved", 5), ("in_progress", 30)],
+        None,
+    ),
+]
+
+
+def delivery_seed(*, partner_id: int, now: dt.datetime) -> int:
+    """Returns the number of rows written (roughly: implementations, milestones, contracts, tickets)."""
+    admin = User.objects.filter(partner_id=partner_id, role=Role.PARTNER_ADMIN).order_by("id").first()
+    engineer = User.objects.filter(partner_id=partner_id, role=Role.PARTNER_ENGINEER).order_by("id").first() or admin
+    won = list(Lead.objects.filter(partner_id=partner_id, stage=Stage.WON).order_by("id")[:4])
+    if admin is None or not won:
+        return 0
+    today = now.date()
+    rows = 0
+    with transaction.atomic():
+        SlaTemplate.objects.create(  # the published SLA every contract below starts from
+            name="Network service SLA",
+            coverage=Coverage.BUSINESS_HOURS,
+            onsite_included=True,
+            penalty_per_breach=Decimal("3000"),
+            description="One SLA for the whole partner network: response and resolution times per priority, "
+            "service credits for breaches, on-site work included.",
+        )
+        plans = [  # (planned go-live, signed off, status, milestones: (title, due offset, done offset))
+            (
+                today - timedelta(days=40),
+                now - timedelta(days=41),
+                "live",
+                [("Kick-off", -80, -80), ("Pilot store", -55, -56)],
+            ),
+            (today + timedelta(days=20), None, "in_progress", [("Kick-off", -30, -30), ("Data migration", -5, None)]),
+            (today - timedelta(days=3), None, "in_progress", [("Pilot store", -10, -9), ("Staff training", 4, None)]),
+            (today + timedelta(days=60), None, "planned", [("Kick-off", 7, None)]),
+        ]
+        contracts = []
+        for lead, (go_live, signed, status, milestones) in zip(won, plans):
+            implementation = services.implementation_open(lead=lead, actor=admin, owner=admin, planned_go_live=go_live)
+            implementation.team.set([engineer])
+            Implementation.objects.filter(pk=implementation.pk).update(
+                status=status, signed_off_at=signed, signed_off_by="Customer's IT director" if signed else ""
+            )
+            Milestone.objects.bulk_create(
+                Milestone(
+                    implementation=implementation,
+                    title=title,
+                    due_on=today + timedelta(days=due),
+                    owner=engineer,
+                    done_at=now + timedelta(days=done) if done is not None else None,
+                )
+                for title, due, done in milestones
+            )
+            rows += 1 + len(milestones)
+            if len(contracts) < 2:
+                contracts.append(
+                    services.contract_create(
+                        customer=lead.customer,
+                        partner=lead.partner,
+                        lead=lead,
+                        actor=admin,
+                        starts_on=today - timedelta(days=90),
+                        number=f"SC-{lead.pk}",
+                        monthly_fee=Decimal("150000"),
+                        support_owner=engineer,
+                        coverage=Coverage.ALWAYS if contracts else Coverage.BUSINESS_HOURS,
+                    )
+                )
+                rows += 1
+        for i, (title, priority, kind, ago, moves, rating) in enumerate(TICKETS):
+            opened = now - timedelta(hours=ago)
+            ticket = services.ticket_open(
+                contract=contracts[i % len(contracts)],
+                actor=admin,
+                title=title,
+                priority=priority,
+                kind=kind,
+                at=opened,
+            )
+            for status, after in moves:
+                services.ticket_transition(
+                    ticket=ticket, to_status=status, actor=engineer, at=opened + timedelta(hours=after)
+                )
+            if rating:
+                Ticket.objects.filter(pk=ticket.pk, status__in=[TicketStatus.RESOLVED, TicketStatus.CLOSED]).update(
+                    rating=rating, rated_at=now
+                )
+            rows += 1
+        tickets_flag_breaches(now=now)
+    return rows

@@ -1,0 +1,23 @@
+"""The demo network tells the whole post-sale story: implementations and tickets in every state."""
+
+from django.core.management import call_command
+
+from kpi.models import CommissionEntry
+from leads.delivery.models import ClockState, Implementation, ImplementationStatus, ServiceCredit, Ticket, TicketStatus
+from prm.models import User
+
+
+def test_demo_has_implementations_and_tickets_in_every_state(db):
+    call_command("seed_demo", "--small", verbosity=0)
+    partner = User.objects.get(email="admin@partner.demo.prm").partner
+    assert set(Implementation.objects.filter(partner=partner).values_list("status", flat=True)) == {
+        ImplementationStatus.LIVE,
+        ImplementationStatus.IN_PROGRESS,
+        ImplementationStatus.PLANNED,
+    }
+    assert set(Ticket.objects.filter(partner=partner).values_list("status", flat=True)) == set(TicketStatus.values)
+    assert Ticket.objects.filter(reopen_count__gt=0).exists() and Ticket.objects.filter(rating__isnull=False).exists()
+    states = set(Ticket.objects.values_list("clocks__state", flat=True))
+    assert states == set(ClockState.values)
+    assert CommissionEntry.objects.filter(source_key__startswith="penalty:ticket_clock:").exists()
+    assert ServiceCredit.objects.exists()
