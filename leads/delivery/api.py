@@ -13,6 +13,7 @@ from leads.services.sync import api_actor
 from partners.models import Partner
 from prm.api_base import ScopedViewSet, SyncFilterSet
 from prm.models import User
+from prm.permissions import scope_for
 
 from . import services, sync
 from .models import (
@@ -303,7 +304,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     @extend_schema(request=TicketCreateSerializer, responses={201: TicketSerializer})
     def create(self, request, *args, **kwargs):
         incoming = TicketCreateSerializer(
-            data=request.data, contracts=self.scope_queryset(ServiceContract.objects.all())
+            data=request.data, contracts=scope_for(ServiceContract.objects.all(), request.user)
         )
         incoming.is_valid(raise_exception=True)
         ticket = services.ticket_open(actor=api_actor(request.user), source="api", **incoming.validated_data)

@@ -5,10 +5,10 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from leads.services.deals import deal_stage_change
 
 from leads.delivery.breaches import tickets_flag_breaches
 from leads.models import Stage
+from leads.services.deals import deal_stage_change
 from tests.browser.conftest import login
 from tests.leads.factories import LeadFactory
 

@@ -89,7 +89,7 @@ def test_nightly_snapshot_and_tier_requirement_use_them(world):
     assert (snapshot.response_in_sla_pct, snapshot.ontime_golive_pct) == (Decimal("50.00"), Decimal("33.33"))
     tier = TierFactory()
     TierRequirement.objects.create(tier=tier, metric=Metric.SLA_RESPONSE, threshold=90)
-    [row] = requirement_progress(partner=world, tier=tier, values=snapshot_values(snapshot))
+    [row] = requirement_progress(tier=tier, values=snapshot_values(snapshot))
     assert not row["met"] and "within SLA" in row["needed"] and "90%" in row["needed"]
 
 
