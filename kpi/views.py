@@ -1,5 +1,3 @@
-import csv
-
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -7,6 +5,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from partners.models import Competency, Partner
+from prm.exports import table_download
 from prm.forms import apply_service_errors
 from prm.permissions import SignedInMixin, VendorRequiredMixin, is_vendor
 
@@ -116,37 +115,31 @@ class StatementView(SignedInMixin, View):
 
 def _statement_csv(data) -> HttpResponse:
     month = data["month"].strftime("%Y-%m")
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="statement-{data["partner"].pk}-{month}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(
+    headers = [
+        _("Date"),
+        _("Kind"),
+        _("Deal"),
+        _("Description"),
+        _("Amount"),
+        _("Currency"),
+        _("Share %"),
+        _("Rate"),
+        _("Amount (reporting)"),
+    ]
+    rows = [
         [
-            _("Date"),
-            _("Kind"),
-            _("Deal"),
-            _("Description"),
-            _("Amount"),
-            _("Currency"),
-            _("Share %"),
-            _("Rate"),
-            _("Amount (reporting)"),
+            e.entry_date.isoformat(),
+            e.get_kind_display(),
+            e.lead_id or "",
+            e.description,
+            e.amount,
+            e.currency,
+            e.share_percent,
+            e.rate,
+            e.amount_reporting,
         ]
-    )
-    for e in data["entries"]:
-        writer.writerow(
-            [
-                e.entry_date.isoformat(),
-                e.get_kind_display(),
-                e.lead_id or "",
-                e.description,
-                e.amount,
-                e.currency,
-                e.share_percent,
-                e.rate if e.rate is not None else "",
-                e.amount_reporting,
-            ]
-        )
-    for label, total in data["by_kind"]:
-        writer.writerow(["", _("Total"), "", label, "", "", "", "", total])
-    writer.writerow(["", _("Total"), "", "", "", "", "", "", data["total"]])
-    return response
+        for e in data["entries"]
+    ]
+    rows += [["", _("Total"), "", label, "", "", "", "", total] for label, total in data["by_kind"]]
+    rows.append(["", _("Total"), "", "", "", "", "", "", data["total"]])
+    return table_download(headers=headers, rows=rows, filename=f"statement-{data['partner'].pk}-{month}")

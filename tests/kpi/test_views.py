@@ -102,6 +102,7 @@ def test_statement_totals_and_csv(client_for, partner_admin, partner, other_part
     entry(partner, day, EntryKind.ACCRUAL, "1000.00", "a1")
     entry(partner, day, EntryKind.ACCRUAL, "500.00", "a2")
     entry(partner, day, EntryKind.PENALTY, "-200.00", "p1")
+    CommissionEntry.objects.filter(source_key="a2").update(description='=HYPERLINK("http://evil","click")')
     entry(partner, datetime.date(2026, 6, 1), EntryKind.ACCRUAL, "9999.00", "next-month")
     entry(other_partner, day, EntryKind.ACCRUAL, "7777.00", "theirs")
     client = client_for(partner_admin)
@@ -114,6 +115,7 @@ def test_statement_totals_and_csv(client_for, partner_admin, partner, other_part
     assert len(rows) == 1 + 3 + 3 + 1  # header, entries, per-kind totals, total
     assert rows[-1][-1] == "1300.00"
     assert {r[-1] for r in rows[1:4]} == {"1000.00", "500.00", "-200.00"}
+    assert '\'=HYPERLINK("http://evil","click")' in {r[3] for r in rows}
     # A bad month falls back to the current month instead of failing.
     assert client.get(reverse("kpi:statement"), {"month": "nope"}).status_code == 200
 
