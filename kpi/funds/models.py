@@ -5,9 +5,13 @@ commits more than it was given, a claim never exceeds the approved request nor i
 and a claim is reimbursed by one ledger entry at most (kpi.CommissionEntry.fund_claim is unique).
 """
 
+from pathlib import PurePosixPath
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
 from prm.files import UploadValidator
@@ -23,7 +27,38 @@ __all__ = [
 ]
 
 PROOF_EXTENSIONS = ("pdf", "png", "jpg", "jpeg", "docx", "xlsx", "zip")
-validate_proof = UploadValidator(PROOF_EXTENSIONS, max_mb=20)
+# What each kind of document starts with: a renamed executable or script is not proof of anything.
+PROOF_SIGNATURES = {
+    "pdf": (b"%PDF-",),
+    "png": (b"\x89PNG\r\n\x1a\n",),
+    "jpg": (b"\xff\xd8\xff",),
+    "jpeg": (b"\xff\xd8\xff",),
+    "docx": (b"PK\x03\x04",),
+    "xlsx": (b"PK\x03\x04",),
+    "zip": (b"PK\x03\x04",),
+}
+
+
+@deconstructible
+class ProofValidator(UploadValidator):
+    """Extension and size (the shared rule), then the file's first bytes must match its extension."""
+
+    def __call__(self, value) -> None:
+        super().__call__(value)
+        ext = PurePosixPath(value.name).suffix.lower().lstrip(".")
+        try:
+            value.seek(0)
+            head = value.read(8)
+            value.seek(0)
+        except (OSError, ValueError):
+            return  # a stored file that is not open: it was checked when it was uploaded
+        if not head.startswith(PROOF_SIGNATURES.get(ext, (b"",))):
+            raise ValidationError(
+                _("The file is not a real %(ext)s document."), code="file_content", params={"ext": ext}
+            )
+
+
+validate_proof = ProofValidator(PROOF_EXTENSIONS, max_mb=20)
 
 
 class Budget(models.Model):

@@ -2,7 +2,7 @@
 
 import datetime
 import django.db.models.deletion
-import prm.files
+import kpi.funds.models
 from django.conf import settings
 import datetime
 
@@ -166,7 +166,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('amount', models.DecimalField(decimal_places=2, max_digits=14)),
                 ('cap', models.DecimalField(decimal_places=2, editable=False, max_digits=14)),
-                ('proof', models.FileField(upload_to='mdf/proof/%Y/%m/', validators=[prm.files.UploadValidator(('pdf', 'png', 'jpg', 'jpeg', 'docx', 'xlsx', 'zip'), max_mb=20)])),
+                ('proof', models.FileField(upload_to='mdf/proof/%Y/%m/', validators=[kpi.funds.models.ProofValidator(('pdf', 'png', 'jpg', 'jpeg', 'docx', 'xlsx', 'zip'), max_mb=20)])),
                 ('notes', models.TextField(blank=True)),
                 ('leads_generated', models.PositiveIntegerField(default=0)),
                 ('status', models.CharField(choices=[('submitted', 'Waiting for decision'), ('approved', 'Approved and reimbursed'), ('rejected', 'Rejected')], default='submitted', max_length=10)),
