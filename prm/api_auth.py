@@ -36,6 +36,9 @@ API_RESOURCES = (
     "kpi_snapshots",
     "tier_changes",
     "commission_entries",
+    "statements",
+    "fund_requests",
+    "fund_claims",
 )
 ALL_SCOPES = tuple(f"{r}:{a}" for r in API_RESOURCES for a in ("read", "write"))
 LAST_USED_RESOLUTION = timedelta(minutes=1)

@@ -4,6 +4,8 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from kpi.api import CommissionEntryViewSet, KpiSnapshotViewSet, TierChangeViewSet
+from kpi.funds.api import FundClaimViewSet, FundRequestViewSet
+from kpi.payouts.api import StatementViewSet
 from leads.api import ActivityViewSet, CustomerViewSet, LeadViewSet, RegistrationViewSet
 from partners.api import ContactViewSet, PartnerViewSet, TierViewSet
 from training.api import CertificationViewSet, CourseViewSet, EnrollmentViewSet
@@ -28,12 +30,17 @@ SYNC_RESOURCES = {
         KpiSnapshotViewSet,
         TierChangeViewSet,
         CommissionEntryViewSet,
+        StatementViewSet,
+        FundRequestViewSet,
+        FundClaimViewSet,
     )
 }
 _PREFIXES = {
     "kpi_snapshots": "kpi-snapshots",
     "tier_changes": "tier-changes",
     "commission_entries": "commission-entries",
+    "fund_requests": "mdf-requests",
+    "fund_claims": "mdf-claims",
 }
 
 router = SimpleRouter()

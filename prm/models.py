@@ -240,6 +240,10 @@ class WebhookEvent(models.TextChoices):
     REGISTRATION_DECIDED = "registration.decided", "registration.decided"
     DEAL_STAGE_CHANGED = "deal.stage_changed", "deal.stage_changed"
     TIER_CHANGED = "tier.changed", "tier.changed"
+    MDF_REQUEST_DECIDED = "mdf.request_decided", "mdf.request_decided"
+    MDF_CLAIM_DECIDED = "mdf.claim_decided", "mdf.claim_decided"
+    STATEMENT_APPROVED = "statement.approved", "statement.approved"
+    STATEMENT_PAID = "statement.paid", "statement.paid"
 
 
 class WebhookSubscription(models.Model):

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from partners.enablement.models import RequestCategory
 from partners.enablement.services import request_deadlines, request_default_owner
 from partners.models import Partner, PartnerStatus
-from prm.models import NotificationKind, User
+from prm.models import NotificationKind, User, WebhookEvent
 from prm.permissions import is_partner_user, is_vendor
 from prm.selectors import escalation_recipients
 from prm.services import audit_record, audit_record_many, connection_supports_skip_locked, notify
@@ -32,8 +32,8 @@ CENT = Decimal("0.01")
 
 
 class FundEvent:
-    REQUEST_DECIDED = "mdf.request_decided"
-    CLAIM_DECIDED = "mdf.claim_decided"
+    REQUEST_DECIDED = WebhookEvent.MDF_REQUEST_DECIDED
+    CLAIM_DECIDED = WebhookEvent.MDF_CLAIM_DECIDED
 
 
 def _user(actor) -> User | None:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from partners.models import Partner, PartnerStatus
-from prm.models import User
+from prm.models import User, WebhookEvent
 from prm.permissions import is_vendor
 from prm.services import audit_record
 from prm.webhooks import webhook_emit
@@ -42,8 +42,8 @@ KIND_COLUMNS = {
 
 
 class StatementEvent:
-    APPROVED = "statement.approved"
-    PAID = "statement.paid"
+    APPROVED = WebhookEvent.STATEMENT_APPROVED
+    PAID = WebhookEvent.STATEMENT_PAID
 
 
 def month_start(day: datetime.date) -> datetime.date:

@@ -1,10 +1,13 @@
+import csv
 import datetime
+import io
 import threading
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
+from django.urls import reverse
 
 from kpi.models import CommissionEntry, CommissionRate, DistributorOverride, EntryKind, EntryStatus, Statement
 from kpi.payouts.services import (
@@ -283,3 +286,52 @@ def test_distributor_earns_its_override_on_reseller_deals(tiers):
     )
     assert CommissionEntry.objects.get(kind=EntryKind.ACCRUAL).partner_id == reseller.pk
     assert commission_accrue(on=day)["accruals"] == 0
+
+
+# --- pages ---------------------------------------------------------------------------------------------------------
+
+
+def test_statement_pages_approve_pay_and_export(client_for, active, other_partner, partner_admin, channel_manager):
+    entry(active, datetime.date(2026, 10, 3), "1000")
+    entry(active, datetime.date(2026, 10, 4), "0", kind=EntryKind.ADJUSTMENT)
+    CommissionEntry.objects.filter(kind=EntryKind.ADJUSTMENT).update(description="=cmd|' /C calc'!A0")
+    entry(other_partner, datetime.date(2026, 10, 3), "7777")
+    entry(active, datetime.date(2026, 11, 3), "55")
+    statement_close(period=OCT)
+    mine = Statement.objects.get(partner=active)
+    theirs = Statement.objects.get(partner=other_partner)
+    client = client_for(partner_admin)
+    page = client.get(reverse("kpi:payouts:statements")).content.decode()
+    assert "October 2026" in page and "Closed" in page and "7777" not in page
+    assert "55.00" in page  # the open period
+    assert client.get(reverse("kpi:payouts:statement_detail", args=[theirs.pk])).status_code == 404
+    assert client.post(reverse("kpi:payouts:statement_approve", args=[mine.pk])).status_code == 403
+    cm = client_for(channel_manager)
+    assert cm.post(reverse("kpi:payouts:statement_approve", args=[mine.pk])).status_code == 302
+    bad = cm.post(reverse("kpi:payouts:statement_pay", args=[mine.pk]), {"payment_reference": ""})
+    assert bad.status_code == 400
+    assert (
+        cm.post(reverse("kpi:payouts:statement_pay", args=[theirs.pk]), {"payment_reference": "X"}).status_code == 400
+    )
+    export = cm.get(reverse("kpi:payouts:export"), {"period": "2026-10"})
+    rows = list(csv.reader(io.StringIO(export.content.decode())))
+    assert [r[0] for r in rows[1:]] == [active.name] and rows[1][3] == "1000.00"
+    assert cm.get(reverse("kpi:payouts:export"), {"period": "2026-10", "format": "xlsx"}).status_code == 200
+    assert (
+        cm.post(reverse("kpi:payouts:statement_pay", args=[mine.pk]), {"payment_reference": "PAY-7"}).status_code == 302
+    )
+    page = client.get(reverse("kpi:payouts:statement_detail", args=[mine.pk])).content.decode()
+    assert "Paid" in page and "PAY-7" in page and "=cmd|" in page
+
+
+def test_adjustment_form(client_for, active, channel_manager):
+    cm = client_for(channel_manager)
+    bad = cm.post(
+        reverse("kpi:payouts:adjust"), {"partner": active.pk, "amount": "10", "currency": "RUB", "reason": ""}
+    )
+    assert bad.status_code == 400 and not CommissionEntry.objects.exists()
+    ok = cm.post(
+        reverse("kpi:payouts:adjust"), {"partner": active.pk, "amount": "-10", "currency": "RUB", "reason": "Returned"}
+    )
+    assert ok.status_code == 302
+    assert CommissionEntry.objects.get().description == "Returned"
