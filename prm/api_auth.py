@@ -37,8 +37,8 @@ API_RESOURCES = (
     "tier_changes",
     "commission_entries",
     "statements",
-    "fund_requests",
-    "fund_claims",
+    "mdf_requests",
+    "mdf_claims",
 )
 ALL_SCOPES = tuple(f"{r}:{a}" for r in API_RESOURCES for a in ("read", "write"))
 LAST_USED_RESOLUTION = timedelta(minutes=1)

@@ -39,8 +39,8 @@ _PREFIXES = {
     "kpi_snapshots": "kpi-snapshots",
     "tier_changes": "tier-changes",
     "commission_entries": "commission-entries",
-    "fund_requests": "mdf-requests",
-    "fund_claims": "mdf-claims",
+    "mdf_requests": "mdf-requests",
+    "mdf_claims": "mdf-claims",
 }
 
 router = SimpleRouter()

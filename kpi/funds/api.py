@@ -90,7 +90,7 @@ def _decide(view, service, target_name, out_serializer):
 
 
 class FundRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
-    resource = "fund_requests"
+    resource = "mdf_requests"
     serializer_class = FundRequestSerializer
     filterset_class = FundRequestFilter
     queryset = FundRequest.objects.all()
@@ -113,7 +113,7 @@ class FundRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scope
 
 
 class FundClaimViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
-    resource = "fund_claims"
+    resource = "mdf_claims"
     serializer_class = FundClaimSerializer
     filterset_class = FundClaimFilter
     queryset = FundClaim.objects.all()

@@ -22,6 +22,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from unidecode import unidecode
 
+from kpi.demo_money import money_demo_seed
 from kpi.models import ExchangeRate, ScoreComponent, TierChange
 from leads.models import (
     Activity,
@@ -184,6 +185,7 @@ class DemoSeeder:
                     Agreement,
                 ]
             )
+        self.counts.update(money_demo_seed())  # commission statements and MDF (kpi/demo_money.py)
         return self.counts
 
     def _timed(self, step):

@@ -90,4 +90,4 @@ def _money_objects(partner, today) -> dict:
     statement = Statement.objects.create(
         partner=partner, period=today.replace(day=1) - datetime.timedelta(days=40), closed_at=timezone.now()
     )
-    return {"statements": statement, "fund_requests": request, "fund_claims": claim}
+    return {"statements": statement, "mdf_requests": request, "mdf_claims": claim}

@@ -103,7 +103,21 @@ def _mark(objects: dict) -> None:
     objects["activities"].subject = f"{LEAK_MARKER} call"
     objects["tier_changes"].reason = f"{LEAK_MARKER} reason"
     objects["commission_entries"].description = f"{LEAK_MARKER} commission"
-    for name in ("contacts", "customers", "leads", "registrations", "activities", "tier_changes", "commission_entries"):
+    objects["mdf_requests"].title = f"{LEAK_MARKER} webinar"
+    objects["mdf_claims"].notes = f"{LEAK_MARKER} proof notes"
+    objects["statements"].payment_reference = f"{LEAK_MARKER}-PAY"
+    for name in (
+        "contacts",
+        "customers",
+        "leads",
+        "registrations",
+        "activities",
+        "tier_changes",
+        "commission_entries",
+        "mdf_requests",
+        "mdf_claims",
+        "statements",
+    ):
         objects[name].save()
 
 
@@ -169,6 +183,16 @@ def rule_create(client, label, world, route, resource, method):
             "occurred_at": "2026-01-01T10:00:00Z",
             "subject": "taken",
         },
+        "mdf_requests": {
+            "allocation": objects["mdf_requests"].allocation_id,
+            "activity_type": "event",
+            "title": "taken",
+            "starts_on": "2026-01-01",
+            "ends_on": "2026-01-01",
+            "planned_cost": "10.00",
+            "requested_amount": "5.00",
+        },
+        "mdf_claims": {"request": objects["mdf_requests"].pk, "amount": "1.00"},
     }
     response = client.post(_path(route), bodies[resource], format="json")
     if label == "no key":
@@ -213,6 +237,11 @@ def rule_lead_stage(client, label, world, route, resource, method):
     _denied(client.post(path, {"stage": "won"}, format="json"), label, f"POST {path}")
 
 
+def rule_decide(client, label, world, route, resource, method):
+    path = _path(route, world["objects"][resource].pk)
+    _denied(client.post(path, {"decision": "approve"}, format="json"), label, f"POST {path}")
+
+
 def rule_changes(client, label, world, route, resource, method):
     response = client.get(_path(route) + "?limit=1000")
     if label == "no key":
@@ -236,6 +265,8 @@ CUSTOM_RULES = {
     ("leads", "bulk_upsert"): rule_lead_bulk_upsert,
     ("activities", "bulk_upsert"): rule_activity_bulk_upsert,
     ("leads", "stage"): rule_lead_stage,
+    ("mdf_requests", "decide"): rule_decide,
+    ("mdf_claims", "decide"): rule_decide,
     ("ChangeFeedViewSet", "list"): rule_changes,
 }
 

@@ -9,7 +9,13 @@ from prm.api_urls import SYNC_RESOURCES, router
 pytestmark = pytest.mark.django_db
 
 CATALOGUES = {"tiers", "courses"}  # vendor catalogues every key reads; no partner data
-PREFIX = {"kpi_snapshots": "kpi-snapshots", "tier_changes": "tier-changes", "commission_entries": "commission-entries"}
+PREFIX = {
+    "kpi_snapshots": "kpi-snapshots",
+    "tier_changes": "tier-changes",
+    "commission_entries": "commission-entries",
+    "mdf_requests": "mdf-requests",
+    "mdf_claims": "mdf-claims",
+}
 
 
 def _api_views():
