@@ -124,9 +124,31 @@ class TierLockAdmin(admin.ModelAdmin):
 
 @admin.register(models.CommissionEntry)
 class CommissionEntryAdmin(admin.ModelAdmin):
-    list_display = ["entry_date", "partner", "kind", "amount", "currency", "amount_reporting", "description"]
-    list_filter = ["kind"]
+    """Read-only: the ledger is written by its services (accruals, penalties, adjustments on the portal's
+    statement page, clawbacks, reimbursements), never typed in here."""
+
+    list_display = [
+        "entry_date",
+        "partner",
+        "kind",
+        "status",
+        "statement_period",
+        "amount",
+        "currency",
+        "amount_reporting",
+        "description",
+    ]
+    list_filter = ["kind", "status"]
     raw_id_fields = ["partner", "lead"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(models.NightlyRun)
@@ -136,3 +158,7 @@ class NightlyRunAdmin(admin.ModelAdmin):
 
 admin.site.register(models.ScoreComponent, list_display=["name", "metric", "target", "max_points"])
 admin.site.register(models.ExchangeRate, list_display=["currency", "valid_from", "rate"])
+
+
+from kpi.funds.admin import *  # noqa: E402,F401,F403
+from kpi.payouts.admin import *  # noqa: E402,F401,F403

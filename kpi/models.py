@@ -187,6 +187,16 @@ class EntryKind(models.TextChoices):
     ACCRUAL = "accrual", _("Commission accrual")
     PENALTY = "penalty", _("SLA penalty")
     ADJUSTMENT = "adjustment", _("Manual adjustment")
+    CLAWBACK = "clawback", _("Clawback of a reversed deal")
+    OVERRIDE = "override", _("Distributor override")
+    REIMBURSEMENT = "reimbursement", _("MDF reimbursement")
+
+
+class EntryStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    APPROVED = "approved", _("Approved")
+    PAID = "paid", _("Paid")
+    REVERSED = "reversed", _("Reversed")
 
 
 class CommissionEntry(models.Model):
@@ -203,14 +213,28 @@ class CommissionEntry(models.Model):
     share_percent = models.DecimalField(max_digits=5, decimal_places=2, default=100)
     description = models.CharField(max_length=300)
     source_key = models.CharField(max_length=120, unique=True)
+    # The payout cycle (kpi.payouts): empty while the entry is in the partner's open period; the month of the
+    # statement that froze it once that month is closed. Only `status` moves after that.
+    statement_period = models.DateField(null=True, blank=True, editable=False)
+    status = models.CharField(max_length=10, choices=EntryStatus.choices, default=EntryStatus.PENDING, editable=False)
+    fund_claim = models.ForeignKey(
+        "kpi.FundClaim", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["-entry_date", "-id"]
         verbose_name_plural = "commission entries"
+        constraints = [
+            # An approved MDF claim is reimbursed once, whatever retries or concurrent approvals happen.
+            models.UniqueConstraint(
+                fields=["fund_claim"], condition=Q(fund_claim__isnull=False), name="commission_claim_reimbursed_once"
+            ),
+        ]
         indexes = [
             models.Index(fields=["partner", "entry_date"], name="commission_partner_date_idx"),
+            models.Index(fields=["partner", "statement_period"], name="commission_partner_period_idx"),
             # The nightly run's "not booked yet" checks look at recent entries of one kind only.
             models.Index(fields=["kind", "entry_date"], name="commission_kind_date_idx"),
         ]
@@ -239,3 +263,8 @@ class NightlyRun(models.Model):
 
     def __str__(self):
         return f"Nightly run {self.date} ({self.status})"
+
+
+# The payout cycle and market development funds live in their own modules (kpi/payouts/, kpi/funds/).
+from kpi.funds.models import *  # noqa: E402,F401,F403
+from kpi.payouts.models import *  # noqa: E402,F401,F403

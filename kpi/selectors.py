@@ -100,7 +100,12 @@ def statement(*, partner: Partner, month: str | None) -> dict:
         r["kind"]: Decimal(r["total"]).quantize(Decimal("0.01"))
         for r in entries.values("kind").annotate(total=Sum("amount_reporting")).order_by("kind")
     }
-    by_kind = [(label, totals.get(kind, Decimal("0.00"))) for kind, label in EntryKind.choices]
+    usual = (EntryKind.ACCRUAL, EntryKind.PENALTY, EntryKind.ADJUSTMENT)
+    by_kind = [
+        (label, totals.get(kind, Decimal("0.00")))
+        for kind, label in EntryKind.choices
+        if kind in usual or kind in totals
+    ]
     return {
         "partner": partner,
         "month": first,

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -10,4 +10,6 @@ urlpatterns = [
     path("scorecard/", views.ScorecardView.as_view(), name="scorecard"),
     path("scorecard/what-if/", views.WhatIfView.as_view(), name="what_if"),
     path("statement/", views.StatementView.as_view(), name="statement"),
+    path("statements/", include("kpi.payouts.urls")),
+    path("funds/", include("kpi.funds.urls")),
 ]

@@ -5,7 +5,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from partners.models import Competency, Partner
-from prm.exports import csv_response
+from prm.exports import table_download
 from prm.forms import apply_service_errors
 from prm.permissions import SignedInMixin, VendorRequiredMixin, is_vendor
 
@@ -115,7 +115,7 @@ class StatementView(SignedInMixin, View):
 
 def _statement_csv(data) -> HttpResponse:
     month = data["month"].strftime("%Y-%m")
-    header = [
+    headers = [
         _("Date"),
         _("Kind"),
         _("Deal"),
@@ -142,4 +142,4 @@ def _statement_csv(data) -> HttpResponse:
     ]
     rows += [["", _("Total"), "", label, "", "", "", "", total] for label, total in data["by_kind"]]
     rows.append(["", _("Total"), "", "", "", "", "", "", data["total"]])
-    return csv_response(filename=f"statement-{data['partner'].pk}-{month}.csv", header=header, rows=rows)
+    return table_download(headers=headers, rows=rows, filename=f"statement-{data['partner'].pk}-{month}")

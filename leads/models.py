@@ -135,6 +135,10 @@ class Lead(TimeStampedModel):
     last_activity_at = models.DateTimeField(null=True, blank=True)
     won_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The MDF activity that sourced the deal (kpi.funds): its pipeline and won revenue are the fund's ROI.
+    fund_request = models.ForeignKey(
+        "kpi.FundRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
 
     objects = LeadQuerySet.as_manager()
 

@@ -41,6 +41,9 @@ API_RESOURCES = (
     "implementations",
     "service_contracts",
     "tickets",
+    "statements",
+    "mdf_requests",
+    "mdf_claims",
 )
 ALL_SCOPES = tuple(f"{r}:{a}" for r in API_RESOURCES for a in ("read", "write"))
 LAST_USED_RESOLUTION = timedelta(minutes=1)

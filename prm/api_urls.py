@@ -4,6 +4,8 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from kpi.api import CommissionEntryViewSet, KpiSnapshotViewSet, TierChangeViewSet
+from kpi.funds.api import FundClaimViewSet, FundRequestViewSet
+from kpi.payouts.api import StatementViewSet
 from leads.api import ActivityViewSet, CustomerViewSet, LeadViewSet, RegistrationViewSet
 from leads.delivery.api import ImplementationViewSet, ServiceContractViewSet, TicketViewSet
 from partners.api import ContactViewSet, PartnerViewSet, TierViewSet
@@ -32,6 +34,9 @@ SYNC_RESOURCES = {
         ImplementationViewSet,
         ServiceContractViewSet,
         TicketViewSet,
+        StatementViewSet,
+        FundRequestViewSet,
+        FundClaimViewSet,
     )
 }
 _PREFIXES = {
@@ -39,6 +44,8 @@ _PREFIXES = {
     "tier_changes": "tier-changes",
     "commission_entries": "commission-entries",
     "service_contracts": "service-contracts",
+    "mdf_requests": "mdf-requests",
+    "mdf_claims": "mdf-claims",
 }
 
 router = SimpleRouter()

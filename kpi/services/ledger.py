@@ -11,13 +11,14 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import CharField, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models import BigIntegerField, CharField, Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
 
 from leads.models import CoSell, Lead, Offer, OfferStatus, Stage
 from partners.models import Agreement, AgreementStatus
 
 from ..models import CommissionEntry, EntryKind, ExchangeRate, TierChange
+from ..payouts.rates import Overrides, RateTable
 from .snapshots import day_end, vendor_tz
 
 CENT = Decimal("0.01")
@@ -41,23 +42,25 @@ class Rates:
         return rows[i][1] if i >= 0 else None
 
 
-def commission_rate_expr(partner_ref: str, day_ref: str):
-    """The partner's rate on a day: the signed agreement's override, else the tier it had that day.
-
-    The tier on a past day comes from the tier history (the tier after the last change before that day, or
-    the tier before the first change on/after it); without history it is the current tier.
-    """
+def rate_override_expr(partner_ref: str):
+    """The signed agreement's rate override, when it has one: it wins over the rate table."""
     override = Agreement.objects.filter(
         partner=OuterRef(partner_ref), status=AgreementStatus.SIGNED, commission_rate_override__isnull=False
     )
+    return Subquery(override.values("commission_rate_override")[:1])
+
+
+def tier_on_day_expr(partner_ref: str, day_ref: str):
+    """The tier the partner had on a day: the tier after the last change before that day, or the tier before the
+    first change on/after it; without history the current tier."""
     history = TierChange.objects.filter(partner=OuterRef(partner_ref))
     before = history.filter(effective_on__lt=OuterRef(day_ref), to_tier__isnull=False).order_by("-effective_on", "-id")
     after = history.filter(effective_on__gte=OuterRef(day_ref), from_tier__isnull=False).order_by("effective_on", "id")
     return Coalesce(
-        Subquery(override.values("commission_rate_override")[:1]),
-        Subquery(before.values("to_tier__commission_rate")[:1]),
-        Subquery(after.values("from_tier__commission_rate")[:1]),
-        F(f"{partner_ref}__tier__commission_rate"),
+        Subquery(before.values("to_tier_id")[:1]),
+        Subquery(after.values("from_tier_id")[:1]),
+        F(f"{partner_ref}__tier_id"),
+        output_field=BigIntegerField(),
     )
 
 
@@ -66,7 +69,9 @@ def commission_accrue(*, on: datetime.date) -> dict:
     catch-up of the last PRM_LEDGER_CATCHUP_DAYS (default 90) for nights that were missed.
 
     value × rate, split by co-sell shares (each co-seller at its own rate; the owner keeps the remainder),
-    converted to the reporting currency at the rate valid on the won day.
+    converted to the reporting currency at the rate valid on the won day. The rate is the agreement's override,
+    else the rate table's rate in force on the won day for the tier the partner had then (kpi.payouts.rates).
+    A reseller's distributor earns its override percent of the reseller's share as a separate entry.
     """
     tz = vendor_tz()
     end = day_end(on)
@@ -81,8 +86,18 @@ def commission_accrue(*, on: datetime.date) -> dict:
         .order_by()
     )
     leads = list(
-        due.annotate(rate=commission_rate_expr("partner", "won_day")).values(
-            "id", "title", "partner_id", "value", "currency", "won_day", "rate"
+        due.annotate(tier_id=tier_on_day_expr("partner", "won_day"), override=rate_override_expr("partner")).values(
+            "id",
+            "title",
+            "partner_id",
+            "partner__parent_id",
+            "value",
+            "currency",
+            "won_day",
+            "kind",
+            "products",
+            "tier_id",
+            "override",
         )
     )
     if not leads:
@@ -91,12 +106,13 @@ def commission_accrue(*, on: datetime.date) -> dict:
     rows = (
         CoSell.objects.filter(lead__in=due.values("pk"))
         .annotate(won_day=TruncDate("lead__won_at", tzinfo=tz))
-        .annotate(rate=commission_rate_expr("partner", "won_day"))
-        .values("lead_id", "partner_id", "share_percent", "rate")
+        .annotate(tier_id=tier_on_day_expr("partner", "won_day"), override=rate_override_expr("partner"))
+        .values("lead_id", "partner_id", "partner__parent_id", "share_percent", "tier_id", "override")
     )
     for r in rows:
         cosells[r["lead_id"]].append(r)
     fx = Rates()
+    table, overrides = RateTable(), Overrides()
     entries, missing = [], 0
     for lead in leads:
         rate_fx = fx.on(lead["currency"], lead["won_day"])
@@ -105,10 +121,39 @@ def commission_accrue(*, on: datetime.date) -> dict:
             continue
         shares = [c for c in cosells.get(lead["id"], []) if c["partner_id"] != lead["partner_id"]]
         owner_share = Decimal(100) - sum((c["share_percent"] for c in shares), Decimal(0))
-        parts = [(lead["partner_id"], owner_share, lead["rate"])] if owner_share > 0 else []
-        parts += [(c["partner_id"], c["share_percent"], c["rate"]) for c in shares]
-        for partner_id, share, rate in parts:
+        parts = [{**lead, "share_percent": owner_share}] if owner_share > 0 else []
+        parts += shares
+        for part in parts:
+            partner_id, share = part["partner_id"], part["share_percent"]
+            rate = part["override"]
+            if rate is None:
+                rate = table.rate(
+                    tier_id=part["tier_id"],
+                    kind=lead["kind"],
+                    products=lead["products"],
+                    value=lead["value"],
+                    day=lead["won_day"],
+                )
             rate = rate or Decimal(0)
+            distributor = part["partner__parent_id"]
+            percent = distributor and overrides.percent(distributor_id=distributor, day=lead["won_day"])
+            if percent:
+                amount = (lead["value"] * share / 100 * percent / 100).quantize(CENT, ROUND_HALF_UP)
+                entries.append(
+                    CommissionEntry(
+                        partner_id=distributor,
+                        lead_id=lead["id"],
+                        kind=EntryKind.OVERRIDE,
+                        entry_date=lead["won_day"],
+                        amount=amount,
+                        currency=lead["currency"],
+                        amount_reporting=(amount * rate_fx).quantize(CENT, ROUND_HALF_UP),
+                        rate=percent / 100,
+                        share_percent=share,
+                        description=f"{lead['title']}"[:300],
+                        source_key=f"override:lead:{lead['id']}:partner:{partner_id}",
+                    )
+                )
             amount = (lead["value"] * share / 100 * rate).quantize(CENT, ROUND_HALF_UP)
             entries.append(
                 CommissionEntry(

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from leads.models import Activity, ActivityKind, CoSell, Lead, LeadSource, RegistrationStatus, Stage
 from partners.models import Partner
 from prm.models import User
+from prm.permissions import is_vendor
 from prm.services import audit_record
 from prm.webhooks import webhook_emit
 
@@ -28,7 +29,10 @@ ALLOWED_MOVES: dict[str, set[str]] = {
 WORKABLE_REGISTRATION = (RegistrationStatus.APPROVED, RegistrationStatus.EXPIRED)
 
 
-def deal_allowed_moves(*, lead: Lead) -> list[str]:
+def deal_allowed_moves(*, lead: Lead, actor: User | None = None) -> list[str]:
+    if lead.stage == Stage.WON:
+        # Vendor staff reverse a win (cancelled or refunded): the deal becomes lost and its commission is clawed back.
+        return [Stage.LOST] if is_vendor(actor) else []
     registration = getattr(lead, "registration", None)
     if registration is not None and registration.status not in WORKABLE_REGISTRATION:
         return []
@@ -40,7 +44,7 @@ def deal_allowed_moves(*, lead: Lead) -> list[str]:
 def deal_stage_change(*, lead: Lead, to_stage: str, actor: User | None, lost_reason: str = "") -> Lead:
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead.pk)
-        if to_stage not in deal_allowed_moves(lead=lead):
+        if to_stage not in deal_allowed_moves(lead=lead, actor=actor):
             raise ValidationError(
                 {
                     "to_stage": _("A deal cannot move from %(a)s to %(b)s.")
@@ -59,6 +63,10 @@ def deal_stage_change(*, lead: Lead, to_stage: str, actor: User | None, lost_rea
             lead.lost_reason = lost_reason.strip()
         lead.full_clean()
         lead.save()
+        if old == Stage.WON:
+            from kpi.payouts.services import commission_clawback  # the ledger sits above the pipeline
+
+            commission_clawback(lead=lead, actor=actor, reason=lead.lost_reason)
         audit_record(
             actor=actor,
             action="deal.stage_changed",

@@ -259,7 +259,7 @@ def swrr_pick(candidates, credits: dict[int, int]) -> int:
 # A decision stores each candidate's score inputs, not the computed factors: one short text row per candidate,
 # "partner_id allocation_weight sla win_rate rating load capacity credit_before" ("-" for a missing KPI), rows
 # joined by ";" (~4 KiB for 100 candidates instead of ~40 KiB of factor dicts, and one JSON value to parse instead
-# of thousands). leads.routing_selectors.decision_candidates recomputes the factors, points and weights with
+# of thousands). leads.selectors.routing.decision_candidates recomputes the factors, points and weights with
 # candidate_score from these inputs and the weights in force, which are stored with the decision.
 
 COMPACT_COLUMNS = "partner_id allocation_weight sla win_rate rating load capacity credit"

@@ -55,7 +55,7 @@ class DealDetailView(_DealMixin, View):
             "registration": registration,
             "timeline": deal_timeline(lead=lead, viewer=request.user),
             "cosells": lead.cosells.select_related("partner"),
-            "moves": [(s, Stage(s).label) for s in deal_allowed_moves(lead=lead)]
+            "moves": [(s, Stage(s).label) for s in deal_allowed_moves(lead=lead, actor=request.user)]
             if can_manage(request.user, lead)
             else [],
             "can_manage": can_manage(request.user, lead),

@@ -194,6 +194,7 @@ class RequestCategory(models.TextChoices):
     PRESALES = "presales", _("Pre-sales support")
     COMMERCIAL = "commercial", _("Commercial question")
     DISPUTE = "dispute", _("Dispute (e.g. registration conflict)")
+    MDF = "mdf", _("Market development funds (request and claim decisions)")
     OTHER = "other", _("Other")
 
 

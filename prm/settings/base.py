@@ -266,8 +266,18 @@ CELERY_BEAT_SCHEDULE = {
     "disputes-escalate": {"task": "leads.tasks.disputes_escalate", "schedule": 300.0},
     "leads-reclaim": {"task": "leads.tasks.leads_reclaim", "schedule": 900.0},
     "tickets-flag-breaches": {"task": "leads.delivery.tasks.tickets_flag_breaches", "schedule": 60.0},
+    # The 2nd, after the nightly run has booked the last day of the month.
+    "statements-close": {
+        "task": "kpi.payouts.tasks.statements_close",
+        "schedule": crontab(day_of_month=2, hour=NIGHTLY_HOUR, minute=30),
+    },
+    "funds-escalate": {"task": "kpi.funds.tasks.funds_escalate", "schedule": 300.0},
+    "allocations-expire": {
+        "task": "kpi.funds.tasks.allocations_expire",
+        "schedule": crontab(hour=NIGHTLY_HOUR, minute=45),
+    },
 }
-CELERY_IMPORTS = ["partners.enablement.tasks", "leads.delivery.tasks"]
+CELERY_IMPORTS = ["partners.enablement.tasks", "leads.delivery.tasks", "kpi.payouts.tasks", "kpi.funds.tasks"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -319,6 +329,8 @@ PRM_TIER_GRACE_DAYS = env.int("PRM_TIER_GRACE_DAYS", default=30)
 PRM_NIGHTLY_STALE_MINUTES = env.int("PRM_NIGHTLY_STALE_MINUTES", default=60)
 # Won deals without an accrual are caught up for this many days back (a missed night books them late).
 PRM_LEDGER_CATCHUP_DAYS = env.int("PRM_LEDGER_CATCHUP_DAYS", default=90)
+# Accruals and overrides become payable this many days after the win: younger ones wait for the next statement.
+PRM_PAYOUT_HOLD_DAYS = env.int("PRM_PAYOUT_HOLD_DAYS", default=0)
 # The channel dashboard's network-wide counters are shared by all channel managers for this long (0 = live).
 PRM_DASHBOARD_CACHE_SECONDS = env.int("PRM_DASHBOARD_CACHE_SECONDS", default=60)
 # Connections the nightly run and the bulk demo seed use at once on PostgreSQL (0 = one per core).

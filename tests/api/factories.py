@@ -65,4 +65,47 @@ def partner_objects(partner) -> dict:
             description="x",
             source_key=f"k-{partner.pk}",
         ),
+        **_money_objects(partner, today),
     }
+
+
+def _money_objects(partner, today) -> dict:
+    """A statement, an MDF request and its claim for the partner (written directly: fixtures, not a workflow)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from kpi.funds.models import Allocation, Budget, FundClaim, FundRequest
+    from kpi.models import Statement
+
+    budget = Budget.objects.create(
+        name=f"MDF {partner.pk}",
+        period_start=today - datetime.timedelta(days=30),
+        period_end=today + datetime.timedelta(days=30),
+        amount=Decimal("1000"),
+        allocated=Decimal("500"),
+    )
+    allocation = Allocation.objects.create(budget=budget, partner=partner, amount=Decimal("500"), committed=100)
+    request = FundRequest.objects.create(
+        allocation=allocation,
+        partner=partner,
+        activity_type="webinar",
+        title=f"Webinar {partner.pk}",
+        starts_on=today,
+        ends_on=today,
+        planned_cost=Decimal("200"),
+        requested_amount=Decimal("100"),
+        approved_amount=Decimal("100"),
+        status="approved",
+        decision_due_at=timezone.now(),
+    )
+    claim = FundClaim.objects.create(
+        request=request,
+        partner=partner,
+        amount=Decimal("50"),
+        cap=Decimal("100"),
+        proof=SimpleUploadedFile("p.pdf", b"%PDF-1.4"),
+        decision_due_at=timezone.now(),
+    )
+    statement = Statement.objects.create(
+        partner=partner, period=today.replace(day=1) - datetime.timedelta(days=40), closed_at=timezone.now()
+    )
+    return {"statements": statement, "mdf_requests": request, "mdf_claims": claim}

@@ -106,6 +106,9 @@ def _mark(objects: dict) -> None:
     objects["tickets"].title = f"{LEAK_MARKER} ticket"
     objects["service_contracts"].number = f"{LEAK_MARKER}-SC"
     objects["implementations"].signed_off_by = f"{LEAK_MARKER} signer"
+    objects["mdf_requests"].title = f"{LEAK_MARKER} webinar"
+    objects["mdf_claims"].notes = f"{LEAK_MARKER} proof notes"
+    objects["statements"].payment_reference = f"{LEAK_MARKER}-PAY"
     for name in (
         "contacts",
         "customers",
@@ -117,6 +120,9 @@ def _mark(objects: dict) -> None:
         "tickets",
         "service_contracts",
         "implementations",
+        "mdf_requests",
+        "mdf_claims",
+        "statements",
     ):
         objects[name].save()
 
@@ -185,6 +191,16 @@ def rule_create(client, label, world, route, resource, method):
         },
         "tickets": {"contract": objects["service_contracts"].pk, "title": "taken", "priority": "p1"},
         "service_contracts": {"customer": objects["customers"].pk, "partner": b.pk, "starts_on": "2026-01-01"},
+        "mdf_requests": {
+            "allocation": objects["mdf_requests"].allocation_id,
+            "activity_type": "event",
+            "title": "taken",
+            "starts_on": "2026-01-01",
+            "ends_on": "2026-01-01",
+            "planned_cost": "10.00",
+            "requested_amount": "5.00",
+        },
+        "mdf_claims": {"request": objects["mdf_requests"].pk, "amount": "1.00"},
     }
     response = client.post(_path(route), bodies[resource], format="json")
     if label == "no key":
@@ -250,6 +266,11 @@ def rule_ticket_action(client, label, world, route, resource, method):
     _denied(client.post(path, {"status": "resolved", "priority": "p4"}, format="json"), label, f"POST {path}")
 
 
+def rule_decide(client, label, world, route, resource, method):
+    path = _path(route, world["objects"][resource].pk)
+    _denied(client.post(path, {"decision": "approve"}, format="json"), label, f"POST {path}")
+
+
 def rule_changes(client, label, world, route, resource, method):
     response = client.get(_path(route) + "?limit=1000")
     if label == "no key":
@@ -276,6 +297,8 @@ CUSTOM_RULES = {
     ("tickets", "bulk_upsert"): rule_ticket_bulk_upsert,
     ("tickets", "status"): rule_ticket_action,
     ("tickets", "priority"): rule_ticket_action,
+    ("mdf_requests", "decide"): rule_decide,
+    ("mdf_claims", "decide"): rule_decide,
     ("ChangeFeedViewSet", "list"): rule_changes,
 }
 

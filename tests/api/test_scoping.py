@@ -14,6 +14,8 @@ PREFIX = {
     "tier_changes": "tier-changes",
     "commission_entries": "commission-entries",
     "service_contracts": "service-contracts",
+    "mdf_requests": "mdf-requests",
+    "mdf_claims": "mdf-claims",
 }
 
 

@@ -102,6 +102,7 @@ def test_statement_totals_and_csv(client_for, partner_admin, partner, other_part
     entry(partner, day, EntryKind.ACCRUAL, "1000.00", "a1")
     entry(partner, day, EntryKind.ACCRUAL, "500.00", "a2")
     entry(partner, day, EntryKind.PENALTY, "-200.00", "p1")
+    CommissionEntry.objects.filter(source_key="a2").update(description='=HYPERLINK("http://evil","click")')
     entry(partner, datetime.date(2026, 6, 1), EntryKind.ACCRUAL, "9999.00", "next-month")
     entry(other_partner, day, EntryKind.ACCRUAL, "7777.00", "theirs")
     client = client_for(partner_admin)
@@ -114,6 +115,7 @@ def test_statement_totals_and_csv(client_for, partner_admin, partner, other_part
     assert len(rows) == 1 + 3 + 3 + 1  # header, entries, per-kind totals, total
     assert rows[-1][-1] == "1300.00"
     assert {r[-1] for r in rows[1:4]} == {"1000.00", "500.00", "-200.00"}
+    assert '\'=HYPERLINK("http://evil","click")' in {r[3] for r in rows}
     # A bad month falls back to the current month instead of failing.
     assert client.get(reverse("kpi:statement"), {"month": "nope"}).status_code == 200
 
@@ -185,14 +187,14 @@ def test_statement_csv_cells_cannot_run_as_formulas(client_for, partner_admin, p
 
 @pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
 def test_csv_safe_cell_quotes_formula_starts(text):
-    from prm.exports import csv_safe_cell
+    from prm.exports import safe_cell
 
-    assert csv_safe_cell(text) == "'" + text
-    assert csv_safe_cell("Acme") == "Acme" and csv_safe_cell(Decimal("-5")) == Decimal("-5")
+    assert safe_cell(text) == "'" + text
+    assert safe_cell("Acme") == "Acme" and safe_cell(Decimal("-5")) == Decimal("-5")
 
 
 def test_every_csv_download_goes_through_the_safe_writer():
-    """A new export must use prm.exports.csv_response, not its own csv.writer on an HttpResponse."""
+    """A new export must use prm.exports.table_download, not its own csv.writer on an HttpResponse."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]

@@ -1,0 +1,116 @@
+"""Benchmark of the monthly statement close on PostgreSQL.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/prm_bench python bench/statement_close.py --reset
+    DATABASE_URL=... python bench/statement_close.py --reset --partners 100 --entries 20000   # a quick check
+
+--reset TRUNCATEs the partner and commission tables (CASCADE) of that database: never point it at real data.
+Entries are generated with INSERT … SELECT generate_series, all dated in one past month. The script times the same
+per-partner totals written by hand as ONE SQL statement (the floor) and then `statement_close` for that month
+(tagging the entries and inserting the statements), each in a transaction that is rolled back so runs repeat.
+Target (issue 19): close ≤ 1.5 × floor at 10,000 partners / 2,000,000 entries.
+"""
+
+import argparse
+import datetime
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prm.settings.base")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection, transaction  # noqa: E402
+
+from kpi.payouts.services import statement_close  # noqa: E402
+
+KINDS = "ARRAY['accrual','accrual','accrual','penalty','adjustment','override']"
+
+
+def sql(statement: str, params=None):
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def generate(partners: int, entries: int, period: datetime.date) -> None:
+    sql("TRUNCATE kpi_statement, kpi_commissionentry, partners_partner RESTART IDENTITY CASCADE")
+    sql(
+        f"""INSERT INTO partners_partner (created_at, updated_at, name, legal_name, country, tax_id, website,
+            email_domain, description, program_model, partner_type, status, status_reason, lead_capacity, open_load)
+        SELECT now(), now(), 'Partner '||g, '', 'RU', 'S'||g, '', '', '', 'full_cycle', 'operational', 'active',
+            '', 20, 0
+        FROM generate_series(1::bigint, {partners}) g"""
+    )
+    sql(
+        f"""INSERT INTO kpi_commissionentry (partner_id, kind, entry_date, amount, currency, amount_reporting,
+            share_percent, description, source_key, status, created_at, updated_at)
+        SELECT 1 + g %% {partners}, ({KINDS})[1 + g %% 6], %s::date + (g %% 28)::int,
+            (g %% 1000) - 100, 'RUB', (g %% 1000) - 100, 100, 'bench', 'bench:'||g, 'pending', now(), now()
+        FROM generate_series(1::bigint, {entries}) g""",
+        [period],
+    )
+    sql("ANALYZE kpi_commissionentry")
+    sql("ANALYZE partners_partner")
+
+
+FLOOR = """
+CREATE TEMP TABLE floor_totals AS
+SELECT p.id AS partner_id,
+       COALESCE(SUM(CASE WHEN e.kind = 'accrual' THEN e.amount_reporting END), 0) AS accruals,
+       COALESCE(SUM(CASE WHEN e.kind = 'override' THEN e.amount_reporting END), 0) AS overrides,
+       COALESCE(SUM(CASE WHEN e.kind = 'penalty' THEN e.amount_reporting END), 0) AS penalties,
+       COALESCE(SUM(CASE WHEN e.kind = 'clawback' THEN e.amount_reporting END), 0) AS clawbacks,
+       COALESCE(SUM(CASE WHEN e.kind = 'adjustment' THEN e.amount_reporting END), 0) AS adjustments,
+       COALESCE(SUM(CASE WHEN e.kind = 'reimbursement' THEN e.amount_reporting END), 0) AS reimbursements,
+       COALESCE(SUM(e.amount_reporting), 0) AS total, COUNT(e.id) AS n
+FROM partners_partner p
+LEFT JOIN kpi_commissionentry e ON e.partner_id = p.id AND e.entry_date < %s AND e.statement_period IS NULL
+GROUP BY p.id
+"""
+
+
+class Rollback(Exception):
+    pass
+
+
+def timed(step) -> float:
+    started = time.perf_counter()
+    try:
+        with transaction.atomic():
+            step()
+            elapsed = time.perf_counter() - started
+            raise Rollback
+    except Rollback:
+        return elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--partners", type=int, default=10_000)
+    parser.add_argument("--entries", type=int, default=2_000_000)
+    parser.add_argument("--reset", action="store_true", help="TRUNCATE the tables first and generate data")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("Set DATABASE_URL to a PostgreSQL database.")
+    today = datetime.date.today()
+    period = (today.replace(day=1) - datetime.timedelta(days=1)).replace(day=1)
+    end = today.replace(day=1)
+    if args.reset:
+        started = time.perf_counter()
+        generate(args.partners, args.entries, period)
+        print(
+            f"generated {args.partners:,} partners, {args.entries:,} entries in {time.perf_counter() - started:.1f} s"
+        )
+    floor = min(timed(lambda: sql(FLOOR, [end])) for _ in range(args.repeat))
+    close = min(timed(lambda: statement_close(period=period)) for _ in range(args.repeat))
+    print(f"floor (one SQL statement, totals only): {floor:.3f} s")
+    print(f"statement_close (tag entries + insert statements): {close:.3f} s  = {close / floor:.2f} × floor")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+import datetime
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views import View
+
+from prm.exports import table_download
+from prm.forms import apply_service_errors
+from prm.permissions import SignedInMixin, VendorRequiredMixin, is_vendor
+
+from ..models import StatementStatus
+from . import selectors
+from .forms import AdjustmentForm, PayForm
+from .services import commission_adjust, statement_approve, statement_pay
+
+
+def _period(value: str | None) -> datetime.date | None:
+    try:
+        return datetime.datetime.strptime(value or "", "%Y-%m").date()
+    except ValueError:
+        return None
+
+
+class StatementListView(SignedInMixin, View):
+    """Partner: its statements with status and the open period. Vendor: statements to approve and pay."""
+
+    def get(self, request):
+        qs = selectors.statements_visible(viewer=request.user)
+        status = request.GET.get("status")
+        if status in StatementStatus.values:
+            qs = qs.filter(status=status)
+        period = _period(request.GET.get("period"))
+        if period:
+            qs = qs.filter(period=period)
+        ctx = {"statements": qs[:200], "status": status, "period": period, "statuses": StatementStatus.choices}
+        if not is_vendor(request.user):
+            ctx["open"] = selectors.open_period(partner=request.user.partner)
+        return render(request, "kpi/payouts/statements.html", ctx)
+
+
+class StatementDetailView(SignedInMixin, View):
+    def get(self, request, pk):
+        statement = get_object_or_404(selectors.statements_visible(viewer=request.user), pk=pk)
+        entries = selectors.statement_entries(partner=statement.partner, period=statement.period)
+        ctx = {"statement": statement, "entries": entries, "pay_form": PayForm()}
+        return render(request, "kpi/payouts/statement_detail.html", ctx)
+
+
+class OpenPeriodView(SignedInMixin, View):
+    def get(self, request):
+        if is_vendor(request.user):
+            raise Http404
+        partner = request.user.partner
+        ctx = {"entries": selectors.statement_entries(partner=partner), **selectors.open_period(partner=partner)}
+        return render(request, "kpi/payouts/open_period.html", ctx)
+
+
+class StatementApproveView(VendorRequiredMixin, View):
+    def post(self, request, pk):
+        statement = get_object_or_404(selectors.statements_visible(viewer=request.user), pk=pk)
+        statement_approve(statement=statement, actor=request.user)
+        messages.success(request, _("Statement approved."))
+        return redirect("kpi:payouts:statement_detail", pk=pk)
+
+
+class StatementPayView(VendorRequiredMixin, View):
+    def post(self, request, pk):
+        statement = get_object_or_404(selectors.statements_visible(viewer=request.user), pk=pk)
+        form = PayForm(request.POST)
+        if form.is_valid():
+            try:
+                statement_pay(statement=statement, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                messages.success(request, _("Statement marked paid."))
+                return redirect("kpi:payouts:statement_detail", pk=pk)
+        entries = selectors.statement_entries(partner=statement.partner, period=statement.period)
+        ctx = {"statement": statement, "entries": entries, "pay_form": form}
+        return render(request, "kpi/payouts/statement_detail.html", ctx, status=400)
+
+
+class PayoutExportView(VendorRequiredMixin, View):
+    """The approved payout batch of a month for accounting, CSV or XLSX."""
+
+    def get(self, request):
+        period = _period(request.GET.get("period"))
+        if period is None:
+            raise Http404
+        rows = [
+            [s.partner.name, s.partner.tax_id, s.period.strftime("%Y-%m"), s.total, s.currency, s.pk]
+            for s in selectors.payout_batch(period=period)
+        ]
+        headers = [_("Partner"), _("Tax ID"), _("Period"), _("Amount"), _("Currency"), _("Statement")]
+        fmt = "xlsx" if request.GET.get("format") == "xlsx" else "csv"
+        return table_download(headers=headers, rows=rows, filename=f"payouts-{period:%Y-%m}", fmt=fmt)
+
+
+class AdjustmentView(VendorRequiredMixin, View):
+    def get(self, request):
+        return render(request, "kpi/payouts/adjust.html", {"form": AdjustmentForm(initial=request.GET)})
+
+    def post(self, request):
+        form = AdjustmentForm(request.POST)
+        if form.is_valid():
+            try:
+                commission_adjust(actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                messages.success(request, _("Adjustment booked in the open period."))
+                return redirect("kpi:payouts:statements")
+        return render(request, "kpi/payouts/adjust.html", {"form": form}, status=400)
