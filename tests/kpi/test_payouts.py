@@ -8,7 +8,6 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.urls import reverse
-from leads.services.deals import deal_stage_change
 
 from kpi.models import CommissionEntry, CommissionRate, DistributorOverride, EntryKind, EntryStatus, Statement
 from kpi.payouts.services import (
@@ -20,6 +19,7 @@ from kpi.payouts.services import (
 )
 from kpi.services.ledger import commission_accrue
 from leads.models import Stage
+from leads.services.deals import deal_stage_change
 from partners.models import PartnerStatus, ProgramModel
 from prm.models import AuditEvent
 from tests.kpi.conftest import at
