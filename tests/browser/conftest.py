@@ -88,3 +88,11 @@ def login(page, email: str, password: str = "pass12345!"):
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
+    if page.locator("#id_code").count():  # the user has TOTP set up (tests.conftest.with_totp): answer it
+        from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
+
+        from tests.conftest import TOTP_SECRET
+
+        page.fill("#id_code", format_hotp_value(hotp_value(TOTP_SECRET, next(yield_hotp_counters_from_time()))))
+        page.click("button[type=submit]")
+        page.wait_for_load_state("networkidle")
