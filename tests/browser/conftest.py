@@ -82,13 +82,14 @@ def shot(page):
     return take
 
 
-def login(page, email: str, password: str = "pass12345!"):
+def login(page, email: str, password: str = "pass12345!", answer_totp: bool = True):
     page.goto("/login/")
     page.fill("#id_login", email)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
-    if page.locator("#id_code").count():  # the user has TOTP set up (tests.conftest.with_totp): answer it
+    # The user has TOTP set up (tests.conftest.with_totp): answer the code step.
+    if answer_totp and page.locator("#id_code").count():
         from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
 
         from tests.conftest import TOTP_SECRET
