@@ -29,6 +29,10 @@ from .api_auth import ApiKeyAuthentication, ApiKeyRateThrottle, HasScope
 from .models import ApiKey, IdempotencyRecord
 from .permissions import scope_for
 
+# Resource name (= scope name = URL prefix) -> viewset of every syncable resource. The core defines the registry;
+# the composition package (portal.api_urls) fills it, so the change feed and tombstones never import an app.
+SYNC_RESOURCES: dict[str, type] = {}
+
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 

@@ -18,7 +18,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
-from .api_base import ProblemAutoSchema, ScopedViewSet
+from .api_base import SYNC_RESOURCES, ProblemAutoSchema, ScopedViewSet
 from .models import Tombstone
 
 
@@ -49,8 +49,6 @@ _RESOURCE_BY_MODEL: dict = {}
 
 
 def connect_receivers() -> None:
-    from .api_urls import SYNC_RESOURCES
-
     for resource, viewset in SYNC_RESOURCES.items():
         model = viewset.queryset.model
         _RESOURCE_BY_MODEL[model] = resource
@@ -127,8 +125,6 @@ class ChangeFeedViewSet(ScopedViewSet):
         responses=ChangePageSerializer,
     )
     def list(self, request):
-        from .api_urls import SYNC_RESOURCES
-
         since = request.query_params.get("since")
         position = _decode(since) if since else (datetime(1970, 1, 1, tzinfo=UTC), "", 0)
         try:

@@ -6,8 +6,6 @@ class PrmConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self):
-        # Security events to the audit trail; tombstones for deleted syncable rows; importing webhooks
-        # registers its Celery task.
-        from . import api_changes, signals, webhooks  # noqa: F401
-
-        api_changes.connect_receivers()
+        # Security events to the audit trail; importing webhooks registers its Celery task. Tombstones for
+        # deleted syncable rows are connected by the composition (portal.apps), which knows the resources.
+        from . import signals, webhooks  # noqa: F401

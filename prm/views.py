@@ -9,20 +9,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from . import selectors, services
+from . import services
 from .models import Notification, NotificationKind, User
-from .permissions import is_partner_user, is_vendor
 from .tasks import BEAT_TICK_KEY
-
-
-@login_required
-def home(request):
-    user = request.user
-    if is_vendor(user):
-        return render(request, "prm/home_vendor.html", selectors.vendor_home_summary())
-    if is_partner_user(user):
-        return render(request, "prm/home_partner.html", selectors.partner_home_summary(partner=user.partner, user=user))
-    return render(request, "prm/home_none.html", status=403)
 
 
 @login_required

@@ -8,10 +8,12 @@ from csp.constants import NONCE, NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = Path(environ.Env().str("PRM_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Read after .env, so PRM_VAR_DIR may be set there. Nothing is created here: prm.celery makes the folders the
+# file-system broker needs when the Celery app is configured, and the file cache creates its own.
+VAR_DIR = Path(env.str("PRM_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DEBUG", default=False)
 # The embedded default is meant to run out of the box; production.py refuses to start without a real key.
@@ -48,6 +50,7 @@ INSTALLED_APPS = [
     "leads",
     "training",
     "kpi",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -89,7 +92,7 @@ CONTENT_SECURITY_POLICY = {
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
-ROOT_URLCONF = "prm.urls"
+ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "prm.wsgi.application"
 
 TEMPLATES = [
@@ -214,10 +217,6 @@ if REDIS_URL:
 else:
     # No service needed: the file system is the broker, so the embedded default still runs a real worker and beat.
     _broker_dir = VAR_DIR / "celery" / "broker"
-    for _sub in ("out", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    (VAR_DIR / "celery" / "results").mkdir(parents=True, exist_ok=True)
-    (VAR_DIR / "cache").mkdir(parents=True, exist_ok=True)
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",

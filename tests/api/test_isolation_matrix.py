@@ -18,8 +18,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from leads.models import Activity, Lead, ServiceContract, Ticket
 from partners.models import PartnerContact, ProgramModel
+from portal.api_urls import SYNC_RESOURCES
 from prm.api_auth import ALL_SCOPES
-from prm.api_urls import SYNC_RESOURCES
 from prm.models import Role
 from tests.api.factories import partner_objects
 from tests.partners.factories import PartnerFactory, TierFactory

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import get_resolver
 
+from portal.api_urls import SYNC_RESOURCES, router
 from prm.api_base import ScopedViewSet
-from prm.api_urls import SYNC_RESOURCES, router
 
 pytestmark = pytest.mark.django_db
 

@@ -38,7 +38,7 @@ def test_cursor_pages_are_stable_while_rows_change(api, key_a, partner):
 
 
 def test_updated_since_on_every_list(api, key_a, two_partner_data):
-    from prm.api_urls import SYNC_RESOURCES
+    from portal.api_urls import SYNC_RESOURCES
     from tests.api.test_scoping import PREFIX
 
     client = api(key_a)

@@ -19,8 +19,8 @@ from leads.services.conflict import dispute_decide, dispute_open
 from leads.services.deals import deal_allowed_moves, deal_stage_change
 from leads.services.registration import Rule, registration_reject
 from partners.selectors import partner_pipeline_summary
+from portal.selectors import partner_home_summary, vendor_home_summary
 from prm.models import AuditEvent
-from prm.selectors import partner_home_summary, vendor_home_summary
 from tests.leads.factories import CustomerFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db

@@ -4,11 +4,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import sso, views
+from prm import sso
+from prm import views as core_views
+
+from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", core_views.healthz, name="healthz"),
     # Sign-in, password change and reset, MFA and SSO: django-allauth (under /accounts/); the portal's names stay.
     path("login/", account_views.login, name="login"),
     path("login/sso/", sso.sso_start, name="sso_start"),
@@ -23,9 +26,9 @@ urlpatterns = [
         ),
         name="password_reset_confirm",
     ),
-    path("notifications/", views.notification_list, name="notifications"),
-    path("notifications/read/", views.notifications_read, name="notifications_read"),
-    path("preferences/", views.preferences, name="preferences"),
+    path("notifications/", core_views.notification_list, name="notifications"),
+    path("notifications/read/", core_views.notifications_read, name="notifications_read"),
+    path("preferences/", core_views.preferences, name="preferences"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("partners/", include("partners.urls")),
     path("deals/", include("leads.urls")),
@@ -33,7 +36,7 @@ urlpatterns = [
     path("kpi/", include("kpi.urls")),
     path("enablement/", include("partners.enablement.urls")),
     path("delivery/", include("leads.delivery.urls")),
-    path("", include("prm.api_urls")),
+    path("", include("portal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),

@@ -10,9 +10,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from partners.models import Partner
-
-from . import webhooks
-from .api_auth import (
+from prm import webhooks
+from prm.api_auth import (
     ALL_SCOPES,
     KEY_STATE_LABELS,
     KeyState,
@@ -22,9 +21,9 @@ from .api_auth import (
     api_key_state,
     api_keys_for,
 )
-from .api_auth import api_key_revoke as api_key_revoke_service
-from .models import WebhookEvent, WebhookSubscription
-from .permissions import can_manage_api_keys, is_partner_admin, is_vendor_admin, role_required
+from prm.api_auth import api_key_revoke as api_key_revoke_service
+from prm.models import WebhookEvent, WebhookSubscription
+from prm.permissions import can_manage_api_keys, is_partner_admin, is_vendor_admin, role_required
 
 
 def _can_manage(user) -> bool:
