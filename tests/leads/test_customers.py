@@ -1,6 +1,8 @@
 import pytest
 
-from leads.normalize import domain_from, domain_normalize, name_normalize, name_prefix, tax_id_normalize
+from leads.customers import customer_name_key as name_normalize
+from leads.customers import domain_from, domain_normalize, name_prefix
+from leads.customers import tax_id_canonical as tax_id_normalize
 
 
 @pytest.mark.parametrize(
