@@ -513,3 +513,148 @@ def customer_matched_message(*, lead, matched_by: str) -> str:
         "By %(how)s this is a customer already known as «%(stored)s»; your deal keeps the name you entered, "
         "«%(typed)s»."
     ) % {"how": how, "stored": lead.customer.name, "typed": lead.customer_name or lead.customer.name}
+
+
+# --- re-keying and merging (the data migration and `manage.py customers_merge`) -----------------------------------
+
+
+@dataclass
+class RekeyReport:
+    customers_changed: int = 0
+    windows_rekeyed: int = 0
+    windows_released: list = None  # (window id, registration id, key kind, key) that lost to an older holder
+
+    def __post_init__(self):
+        self.windows_released = self.windows_released or []
+
+
+def customers_rekey(*, customer_ids=None, customer_model=None, window_model=None) -> RekeyReport:
+    """Recompute customer keys with the one rule and re-key the active protection windows of their deals to them.
+
+    Windows held through a customer's deals take that customer's keys (what every lookup produces). When two
+    active windows end up with one key, the older keeps it and the newer is released (reported). The models can
+    be passed in so the data migration runs this with its historical models.
+    """
+    customer_model = customer_model or Customer
+    if window_model is None:
+        from leads.models import ProtectionWindow as window_model
+    report = RekeyReport()
+    customers = customer_model.objects.all()
+    if customer_ids is not None:
+        customers = customers.filter(pk__in=list(customer_ids))
+    keys_of: dict[int, tuple[str, str, str]] = {}
+    changed = []
+    for c in customers.only("id", "name", "tax_id", "domain", "country", "normalized_name").iterator(chunk_size=2000):
+        tax_id, domain = tax_id_canonical(c.tax_id, c.country), domain_normalize(c.domain)
+        key = customer_name_key(c.name) or c.normalized_name
+        keys_of[c.pk] = (tax_id, domain, key)
+        if (c.tax_id, c.domain, c.normalized_name) != (tax_id, domain, key):
+            c.tax_id, c.domain, c.normalized_name = tax_id, domain, key
+            changed.append(c)
+    customer_model.objects.bulk_update(changed, ["tax_id", "domain", "normalized_name"], batch_size=1000)
+    report.customers_changed = len(changed)
+
+    windows = window_model.objects.filter(active=True)
+    if customer_ids is not None:
+        windows = windows.filter(registration__lead__customer_id__in=list(keys_of))
+    moves = []  # (starts_at, id, registration id, kind, new key)
+    for w in windows.values("id", "registration_id", "key_kind", "key", "starts_at", "registration__lead__customer_id"):
+        tax_id, domain, name = keys_of.get(w["registration__lead__customer_id"], ("", "", ""))
+        new = {"tax_id": tax_id or tax_id_canonical(w["key"]), "domain": domain or domain_normalize(w["key"])}.get(
+            w["key_kind"], name or customer_name_key(w["key"])
+        )
+        if new and new != w["key"]:
+            moves.append((w["starts_at"], w["id"], w["registration_id"], w["key_kind"], new))
+    if not moves:
+        return report
+    moving = [m[1] for m in moves]
+    taken = set(
+        window_model.objects.filter(active=True, key__in={m[4] for m in moves})
+        .exclude(pk__in=moving)
+        .values_list("key_kind", "key")
+    )
+    # Free the old keys first, so that swapping keys between windows never trips the unique index.
+    window_model.objects.filter(pk__in=moving).update(active=False)
+    kept = []
+    for _starts, pk, registration_id, kind, key in sorted(moves):
+        if (kind, key) in taken:
+            report.windows_released.append((pk, registration_id, kind, key))
+            continue
+        taken.add((kind, key))
+        kept.append(window_model(pk=pk, key=key, active=True))
+    window_model.objects.bulk_update(kept, ["key", "active"], batch_size=1000)
+    report.windows_rekeyed = len(kept)
+    return report
+
+
+def customer_duplicates() -> dict[int, list[int]]:
+    """Customers that the one rule says are one: survivor id → the ids to merge into it (by fresh keys).
+
+    The survivor is the vendor's named account, else the oldest; the rest match it by tax id → domain → name key
+    exactly as `customers_find_or_create` would have matched them."""
+    rows = list(
+        Customer.objects.order_by("-reserved_for_direct", "id").values(
+            "id", "name", "tax_id", "domain", "country", "reserved_for_direct"
+        )
+    )
+    index = _Index([])
+    groups: dict[int, list[int]] = {}
+    for row in rows:
+        tax_id, domain, key = CustomerRef(
+            name=row["name"], tax_id=row["tax_id"], domain=row["domain"], country=row["country"]
+        ).keys()
+        survivor, _how = index.match(tax_id, domain, key) if key or tax_id or domain else (None, "")
+        if survivor is None:
+            index.add(
+                {
+                    "id": row["id"],
+                    "tax_id": tax_id,
+                    "domain": domain,
+                    "normalized_name": key,
+                    "reserved_for_direct": row["reserved_for_direct"],
+                }
+            )
+        else:
+            groups.setdefault(survivor["id"], []).append(row["id"])
+            for field, value in (("tax_id", tax_id), ("domain", domain)):
+                if value and not survivor[field]:
+                    survivor[field] = value
+                    index.add(survivor)
+    return groups
+
+
+def customers_merge(*, survivor_id: int, duplicate_ids: Sequence[int], actor) -> RekeyReport:
+    """Merge duplicates into the survivor: every row pointing at a duplicate (leads, contracts, tickets, links)
+    points at the survivor, the survivor gains a tax id / domain it lacked, the duplicates are deleted, and the
+    protection windows of the survivor's deals are re-keyed to its keys. Audited."""
+    duplicate_ids = [pk for pk in duplicate_ids if pk != survivor_id]
+    with transaction.atomic():
+        survivor = Customer.objects.select_for_update().get(pk=survivor_id)
+        duplicates = list(Customer.objects.select_for_update().filter(pk__in=duplicate_ids).order_by("id"))
+        moved = {}
+        for relation in Customer._meta.related_objects:
+            if relation.one_to_many:
+                model, field = relation.related_model, relation.field.name
+                n = model._base_manager.filter(**{f"{field}__in": duplicates}).update(**{field: survivor})
+                if n:
+                    moved[model._meta.label] = n
+        for dup in duplicates:
+            if not survivor.tax_id and dup.tax_id:
+                survivor.tax_id = dup.tax_id
+            if not survivor.domain and dup.domain:
+                survivor.domain = dup.domain
+        survivor.save(update_fields=["tax_id", "domain", "updated_at"])
+        Customer.objects.filter(pk__in=[d.pk for d in duplicates]).delete()
+        report = customers_rekey(customer_ids=[survivor.pk])
+        audit_record(
+            actor=actor,
+            action="customer.merged",
+            target=survivor,
+            data={
+                "merged": [{"id": d.pk, "name": d.name, "tax_id": d.tax_id} for d in duplicates],
+                "moved": moved,
+                "windows_rekeyed": report.windows_rekeyed,
+                "windows_released": [w[0] for w in report.windows_released],
+            },
+        )
+    return report
