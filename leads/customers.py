@@ -112,10 +112,10 @@ def tax_id_clean(value: str | None, country: str = "RU") -> str:
     if country == "RU":
         try:
             return inn.validate(canonical)
+        except InvalidLength as exc:  # a subclass of InvalidFormat: first
+            raise ValidationError(_("A Russian INN has 10 digits (a company) or 12 (a sole proprietor).")) from exc
         except InvalidFormat as exc:
             raise ValidationError(_("A Russian INN has digits only.")) from exc
-        except InvalidLength as exc:
-            raise ValidationError(_("A Russian INN has 10 digits (a company) or 12 (a sole proprietor).")) from exc
         except InvalidChecksum as exc:
             raise ValidationError(_("The INN's check digit does not match: look for a typo.")) from exc
         except StdnumError as exc:

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the API fixtures are imported from tests/api/conftest.py
 """Who the customer is: every door that names a customer gives the same answer (issue 16, rule 1).
 
 One parametrized test drives each entry path (portal registration form, API single create, API bulk upsert,
