@@ -1,13 +1,86 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from leads.customers import customer_find, customer_name_clean, customer_save, tax_id_clean
+from leads.services.deals import deal_stage_change
+from leads.services.offers import offer_withdraw
+from leads.services.registration import registration_approve, registration_reject
+from leads.services.routing import lead_route
 
 from . import models
+
+# Rule 7: what the admin may do. Fields that a service owns (a lead's stage and partner, a registration's or an
+# offer's status, a customer's key, protection windows) are read-only here; changing them is an admin action that
+# calls the service, so the audit row, the webhook and the protection change happen as from the portal.
+
+ADMIN_REASON = _("Decided in the Django admin.")
+
+
+class CustomerAdminForm(forms.ModelForm):
+    class Meta:
+        model = models.Customer
+        fields = [
+            "name",
+            "country",
+            "tax_id",
+            "domain",
+            "region",
+            "industry",
+            "size",
+            "reserved_for_direct",
+            "reserved_reason",
+        ]
+
+    def clean_name(self):
+        return customer_name_clean(self.cleaned_data["name"])
+
+    def clean(self):
+        data = super().clean()
+        if "tax_id" in data and "country" in data:
+            try:
+                data["tax_id"] = tax_id_clean(data["tax_id"], data["country"])
+            except ValidationError as exc:
+                self.add_error("tax_id", exc)
+        if not self.errors:
+            existing, matched_by = customer_find(
+                name=data["name"],
+                tax_id=data.get("tax_id", ""),
+                domain=data.get("domain", ""),
+                country=data.get("country", "RU"),
+                exclude_pk=self.instance.pk,
+            )
+            if existing is not None:
+                raise ValidationError(
+                    _("This is customer #%(id)s «%(name)s» (same %(key)s): edit that one instead.")
+                    % {"id": existing.pk, "name": existing.name, "key": matched_by}
+                )
+        return data
 
 
 @admin.register(models.Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["name", "tax_id", "domain", "region", "reserved_for_direct"]
+    form = CustomerAdminForm
+    list_display = ["name", "normalized_name", "tax_id", "domain", "region", "reserved_for_direct"]
     list_filter = ["reserved_for_direct", "size"]
-    search_fields = ["name", "tax_id", "domain"]
+    search_fields = ["name", "normalized_name", "tax_id", "domain"]
+    readonly_fields = ["normalized_name"]
+
+    def save_model(self, request, obj, form, change):
+        customer_save(customer=obj, actor=request.user)
+
+
+def _each(modeladmin, request, queryset, call) -> None:
+    done = 0
+    for obj in queryset:
+        try:
+            call(obj)
+            done += 1
+        except ValidationError as exc:
+            modeladmin.message_user(request, f"{obj}: {' '.join(exc.messages)}", level=messages.ERROR)
+    if done:
+        modeladmin.message_user(request, _("%(n)s done.") % {"n": done}, level=messages.SUCCESS)
 
 
 @admin.register(models.Lead)
@@ -24,9 +97,48 @@ class LeadAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["stage", "kind", "source"]
-    search_fields = ["title", "customer__name", "external_id"]
+    search_fields = ["title", "customer__name", "customer_name", "external_id"]
     list_select_related = ["customer", "partner"]
-    raw_id_fields = ["customer", "partner", "owner"]
+    raw_id_fields = ["owner"]
+    readonly_fields = [
+        "customer",
+        "customer_name",
+        "partner",
+        "stage",
+        "source",
+        "offered_at",
+        "accepted_at",
+        "first_contact_due",
+        "first_contact_at",
+        "last_activity_at",
+        "won_at",
+        "closed_at",
+        "route_failures",
+    ]
+    actions = ["route", "mark_lost"]
+
+    def has_add_permission(self, request):
+        return False  # leads come in through the lead form, the CSV import, the API or a registration
+
+    @admin.action(description=_("Route the selected new leads"))
+    def route(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset.filter(stage=models.Stage.NEW),
+            lambda lead: lead_route(lead=lead, actor=request.user),
+        )
+
+    @admin.action(description=_("Mark the selected deals lost"))
+    def mark_lost(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            lambda lead: deal_stage_change(
+                lead=lead, to_stage=models.Stage.LOST, actor=request.user, lost_reason=str(ADMIN_REASON)
+            ),
+        )
 
 
 @admin.register(models.Registration)
@@ -34,7 +146,43 @@ class RegistrationAdmin(admin.ModelAdmin):
     list_display = ["lead", "partner", "status", "protected_until", "decision_rule"]
     list_filter = ["status"]
     list_select_related = ["lead", "partner"]
-    raw_id_fields = ["lead", "partner", "submitted_by", "decided_by"]
+    raw_id_fields = ["submitted_by"]
+    readonly_fields = [
+        "lead",
+        "partner",
+        "status",
+        "protected_from",
+        "protected_until",
+        "extended",
+        "expiry_warned_at",
+        "decided_at",
+        "decided_by",
+        "decision_rule",
+        "decision_reason",
+        "matches",
+    ]
+    actions = ["approve", "reject"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description=_("Approve the selected registrations"))
+    def approve(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            lambda reg: registration_approve(registration=reg, actor=request.user, reason=str(ADMIN_REASON)),
+        )
+
+    @admin.action(description=_("Reject the selected registrations"))
+    def reject(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            lambda reg: registration_reject(registration=reg, actor=request.user, reason=str(ADMIN_REASON)),
+        )
 
 
 @admin.register(models.Offer)
@@ -42,7 +190,48 @@ class OfferAdmin(admin.ModelAdmin):
     list_display = ["lead", "partner", "status", "offered_at", "deadline"]
     list_filter = ["status"]
     list_select_related = ["lead", "partner"]
-    raw_id_fields = ["lead", "partner", "decision", "responded_by"]
+    readonly_fields = [
+        "lead",
+        "partner",
+        "decision",
+        "status",
+        "offered_at",
+        "deadline",
+        "responded_at",
+        "responded_by",
+        "reason",
+    ]
+    actions = ["withdraw"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description=_("Withdraw the selected pending offers"))
+    def withdraw(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset.filter(status=models.OfferStatus.PENDING),
+            lambda offer: offer_withdraw(offer=offer, actor=request.user, reason=str(ADMIN_REASON)),
+        )
+
+
+@admin.register(models.ProtectionWindow)
+class ProtectionWindowAdmin(admin.ModelAdmin):
+    """Windows are written by the registration service only."""
+
+    list_display = ["key_kind", "key", "partner", "active", "ends_at"]
+    list_filter = ["key_kind", "active"]
+    search_fields = ["key"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(models.Activity)
@@ -53,7 +242,6 @@ class ActivityAdmin(admin.ModelAdmin):
 
 
 admin.site.register(models.RoutingDecision, raw_id_fields=["lead", "chosen", "actor"])
-admin.site.register(models.ProtectionWindow, list_display=["key_kind", "key", "partner", "active", "ends_at"])
 admin.site.register(models.CoSell, raw_id_fields=["lead", "partner"])
 
 

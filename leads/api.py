@@ -8,6 +8,7 @@ from rest_framework import exceptions, mixins, permissions, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from leads.customers import customer_find_or_create, customer_name_clean, tax_id_clean
 from leads.models import Activity, ActivityKind, Customer, Lead, LeadKind, Registration, Stage
 from leads.services import deals, sync
 from prm.api_base import ReadOnlyScopedViewSet, ScopedViewSet, SyncFilterSet
@@ -33,6 +34,7 @@ class LeadSerializer(serializers.ModelSerializer):
             "id",
             "partner",
             "customer",
+            "customer_name",
             "title",
             "kind",
             "source",
@@ -65,6 +67,17 @@ class CustomerRefSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=300)
     tax_id = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, default="RU")
+
+    def validate_name(self, value):
+        return customer_name_clean(value)
+
+    def validate(self, attrs):
+        attrs["country"] = attrs.get("country", "RU").upper()
+        try:
+            attrs["tax_id"] = tax_id_clean(attrs.get("tax_id", ""), attrs["country"])
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"tax_id": exc.messages}) from exc
+        return attrs
 
 
 class LeadWriteSerializer(serializers.ModelSerializer):
@@ -264,12 +277,11 @@ class LeadViewSet(
         elif partner is not None and not sync.Partner.objects.filter(pk=partner).exists():
             raise serializers.ValidationError({"partner": ["No such partner."]})
         with transaction.atomic():
-            normalized = sync.customer_normalize_name(ref["name"]) or ref["name"].lower()
-            key = (ref["tax_id"].strip(), normalized, ref["name"], ref["country"].upper())
-            customer_id = sync.customers_resolve([key])[key]
+            found = customer_find_or_create(name=ref["name"], tax_id=ref["tax_id"], country=ref["country"])
             lead = sync.lead_create_from_api(
                 partner_id=partner,
-                customer_id=customer_id,
+                customer_id=found.customer.pk,
+                customer_name=ref["name"],
                 actor=request.user,
                 by_partner=self.key_partner_id is not None,
                 **data,

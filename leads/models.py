@@ -102,6 +102,8 @@ class Lead(TimeStampedModel):
     """A lead becomes a deal once a partner owns it; one record from first contact to won or lost."""
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="leads")
+    # The customer's name as typed on this deal; the customer record may carry another spelling (leads.customers).
+    customer_name = models.CharField(max_length=300, blank=True)
     partner = models.ForeignKey(
         "partners.Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="leads"
     )

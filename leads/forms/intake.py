@@ -3,6 +3,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from leads.customers import customer_name_clean, tax_id_clean
 from leads.models import LeadKind
 from partners.models import Competency, Region
 
@@ -27,6 +28,12 @@ class LeadForm(forms.Form):
     products = forms.CharField(label=_("Products"), max_length=300, required=False)
     notes = forms.CharField(label=_("Notes"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
 
+    def clean_customer_name(self):
+        return customer_name_clean(self.cleaned_data["customer_name"])
+
+    def clean_customer_tax_id(self):
+        return tax_id_clean(self.cleaned_data["customer_tax_id"])
+
 
 class LeadRowForm(forms.Form):
     """One CSV row. Regions and competencies are given by code; competencies separated by ';'."""
@@ -45,6 +52,12 @@ class LeadRowForm(forms.Form):
     contact_phone = forms.CharField(max_length=40, required=False)
     products = forms.CharField(max_length=300, required=False)
     external_id = forms.CharField(max_length=100, required=False)
+
+    def clean_customer(self):
+        return customer_name_clean(self.cleaned_data["customer"])
+
+    def clean_tax_id(self):
+        return tax_id_clean(self.cleaned_data["tax_id"])
 
     def clean_competencies(self):
         codes = sorted({c.strip() for c in self.cleaned_data["competencies"].split(";") if c.strip()})

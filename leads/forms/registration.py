@@ -6,8 +6,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from leads.customers import customer_name_clean, domain_from, tax_id_clean
 from leads.models import CompanySize
-from leads.normalize import domain_from, name_normalize, tax_id_normalize
 from partners.models import Industry, Region
 
 
@@ -29,17 +29,10 @@ class DealRegistrationForm(forms.Form):
     notes = forms.CharField(label=_("Notes"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
 
     def clean_customer_name(self):
-        name = self.cleaned_data["customer_name"].strip()
-        if not name_normalize(name):
-            raise forms.ValidationError(_("Enter the company's name, not only its legal form."))
-        return name
+        return customer_name_clean(self.cleaned_data["customer_name"])
 
     def clean_tax_id(self):
-        raw = self.cleaned_data["tax_id"].strip()
-        digits = tax_id_normalize(raw)
-        if raw and not 5 <= len(digits) <= 20:
-            raise forms.ValidationError(_("A tax id has 5 to 20 digits (a Russian INN 10 or 12)."))
-        return digits
+        return tax_id_clean(self.cleaned_data["tax_id"])
 
     def clean_expected_close(self):
         value = self.cleaned_data["expected_close"]

@@ -8,13 +8,13 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from rapidfuzz import fuzz, process
 
+from leads.customers import customer_name_key, domain_normalize, name_prefix, tax_id_canonical
 from leads.models import (
     Customer,
     ProtectionWindow,
     Registration,
     RegistrationStatus,
 )
-from leads.normalize import domain_normalize, name_normalize, name_prefix, tax_id_normalize
 from prm.permissions import scope_for
 
 # Soft-match candidates fetched from SQL at most; the prefix index keeps this list short in practice.
@@ -57,7 +57,7 @@ def customer_conflicts(
     (prefix indexes on active name windows and on named accounts). Inputs may be raw; they are normalised
     here. The one implementation behind registration and the availability check.
     """
-    tax_id, domain, name = tax_id_normalize(tax_id), domain_normalize(domain), name_normalize(name)
+    tax_id, domain, name = tax_id_canonical(tax_id), domain_normalize(domain), customer_name_key(name)
     prefix = name_prefix(name)
     result = CustomerConflicts()
     if not (tax_id or domain or prefix):

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from leads.customers import customer_name_key, domain_from, tax_id_canonical
 from leads.models import (
     OPEN_STAGES,
     AvailabilityCheck,
@@ -30,7 +31,6 @@ from leads.models import (
     RegistrationStatus,
     Stage,
 )
-from leads.normalize import domain_from, name_normalize, tax_id_normalize
 from leads.selectors.registration import customer_conflicts
 from leads.services.registration import (
     _decide,
@@ -83,9 +83,9 @@ def availability_check(*, user: User, tax_id: str = "", domain: str = "", name: 
     `domain` may be a website or an e-mail address. Raises RateLimited when the user is over the hourly limit.
     """
     now = timezone.now()
-    tax = tax_id_normalize(tax_id)
+    tax = tax_id_canonical(tax_id)
     dom = domain_from(website=domain, email="") if "@" not in domain else domain_from(email=domain)
-    normalized = name_normalize(name)
+    normalized = customer_name_key(name)
     if not (tax or dom or normalized):
         raise ValidationError(_("Enter a tax id, a domain or e-mail, or a company name."))
     if not _rate_consume(user=user, now=now):
@@ -145,7 +145,7 @@ def dispute_open(
         registration=registration,
         held_registration=holder,
         customer_name=customer_name.strip(),
-        tax_id=tax_id_normalize(tax_id),
+        tax_id=tax_id_canonical(tax_id),
         first_contact_date=first_contact_date,
         description=description.strip(),
         due_at=vendor_deadline(start=now, hours=settings.PRM_DISPUTE_DECISION_HOURS),

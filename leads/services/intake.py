@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from leads.customers import customer_find_or_create
 from leads.models import (
-    Customer,
     Lead,
     LeadSource,
     Stage,
@@ -47,18 +47,11 @@ def lead_create(
 ) -> Lead:
     """Create a vendor lead (web form, CSV import, API) and, by default, route it at once."""
     with transaction.atomic():
-        customer = None
-        if customer_tax_id:
-            customer = Customer.objects.filter(tax_id=customer_tax_id).order_by("pk").first()
-        if customer is None:
-            customer = Customer(
-                name=customer_name, normalized_name=" ".join(customer_name.lower().split()), tax_id=customer_tax_id,
-                domain=customer_domain.lower(), region=region,
-            )  # fmt: skip
-            customer.full_clean()
-            customer.save()
+        customer = customer_find_or_create(
+            name=customer_name, tax_id=customer_tax_id, domain=customer_domain, region=region
+        ).customer
         lead = Lead(
-            customer=customer, title=title, kind=kind, source=source, stage=Stage.NEW, region=region, value=value,
+            customer=customer, customer_name=customer_name.strip(), title=title, kind=kind, source=source, stage=Stage.NEW, region=region, value=value,
             currency=currency, contact_name=contact_name, contact_email=contact_email, contact_phone=contact_phone,
             products=products, notes=notes, source_system=source_system, external_id=external_id,
         )  # fmt: skip

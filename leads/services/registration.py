@@ -16,9 +16,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from leads.customers import customer_find_or_create, customer_name_key, domain_from
 from leads.models import (
     OPEN_STAGES,
-    Customer,
     Lead,
     LeadSource,
     ProtectionWindow,
@@ -28,7 +28,6 @@ from leads.models import (
     RegistrationStatus,
     Stage,
 )
-from leads.normalize import domain_from, name_normalize, tax_id_normalize
 from leads.selectors.registration import CustomerConflicts, customer_conflicts
 from partners.models import Partner, PartnerStatus
 from prm.models import NotificationKind, User
@@ -110,17 +109,26 @@ def deal_register(
     no conflict + good standing + auto-approval → approved with protection windows; soft conflict → review
     queue; hard conflict → rejected (kept, with the reason). Never raises on a conflict, only on bad input.
     """
-    tax_id = tax_id_normalize(customer.tax_id)
-    domain = domain_from(website=customer.website, email=customer.email or deal.contact_email)
-    normalized = name_normalize(customer.name)
-    if not normalized:
+    if not customer_name_key(customer.name):
         raise ValidationError({"customer_name": _("Enter the customer's company name.")})
     policy = registration_policy(partner=partner)
 
     with transaction.atomic():
-        cust = _customer_link(data=customer, tax_id=tax_id, domain=domain, normalized=normalized)
+        found = customer_find_or_create(
+            name=customer.name,
+            tax_id=customer.tax_id,
+            domain=domain_from(website=customer.website, email=customer.email or deal.contact_email),
+            country=customer.country,
+            region=customer.region,
+            industry=customer.industry,
+            size=customer.size,
+        )
+        cust = found.customer
+        # Protection holds the customer's keys, the ones every lookup produces.
+        tax_id, domain, normalized = cust.tax_id, cust.domain, cust.normalized_name
         lead = Lead(
             customer=cust,
+            customer_name=customer.name.strip(),
             partner=partner,
             owner=submitted_by,
             source=LeadSource.PARTNER_REGISTRATION,
@@ -139,35 +147,11 @@ def deal_register(
         lead.full_clean()
         lead.save()
         registration = Registration.objects.create(lead=lead, partner=partner, submitted_by=submitted_by)
+        registration.customer_matched_by = found.matched_by  # for the page: "matched an existing customer"
         audit_record(actor=submitted_by, action="registration.submitted", target=registration, partner=partner)
 
         _auto_decide(registration=registration, policy=policy, tax_id=tax_id, domain=domain, normalized=normalized)
     return registration
-
-
-def _customer_link(*, data: CustomerData, tax_id: str, domain: str, normalized: str) -> Customer:
-    """The existing customer with this tax id (else domain), or a new one. Duplicates are harmless here:
-    protection is keyed on normalised values, not on the customer row."""
-    existing = None
-    if tax_id:
-        existing = Customer.objects.filter(tax_id=tax_id).order_by("-reserved_for_direct", "id").first()
-    if existing is None and domain:
-        existing = Customer.objects.filter(domain=domain).order_by("-reserved_for_direct", "id").first()
-    if existing is not None:
-        return existing
-    cust = Customer(
-        name=data.name.strip(),
-        normalized_name=normalized,
-        country=data.country or "RU",
-        tax_id=tax_id,
-        domain=domain,
-        region=data.region,
-        industry=data.industry,
-        size=data.size,
-    )
-    cust.full_clean()
-    cust.save()
-    return cust
 
 
 def _auto_decide(*, registration: Registration, policy: RegistrationPolicy, tax_id: str, domain: str, normalized: str):
@@ -237,9 +221,9 @@ def registrations_check(*, lead_ids: list[int] | None = None, submitted_by_id: i
             _auto_decide(
                 registration=registration,
                 policy=registration_policy(partner=lead.partner),
-                tax_id=tax_id_normalize(customer.tax_id),
+                tax_id=customer.tax_id,
                 domain=customer.domain or domain_from(email=lead.contact_email),
-                normalized=name_normalize(customer.name),
+                normalized=customer.normalized_name,
             )
             done += 1
     return done

@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from operator import itemgetter
 
 from django.core.exceptions import ValidationError
@@ -28,7 +27,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from leads.models import Activity, ActivityKind, Customer, Lead, LeadKind, LeadSource, Stage
+from leads.customers import CustomerRef, customer_name_clean, customers_find_or_create, tax_id_clean
+from leads.models import Activity, ActivityKind, Lead, LeadKind, LeadSource, Stage
 from leads.services.registration import registrations_submit
 from partners.models import Partner
 from prm.services import audit_record
@@ -155,14 +155,6 @@ def _key(item, errors):
     source_system = _text(item, errors, "source_system", max_length=40, required=True)
     external_id = _text(item, errors, "external_id", max_length=100, required=True)
     return source_system, external_id
-
-
-_PUNCTUATION = re.compile(r"[^\w\s]")
-
-
-@lru_cache(maxsize=10_000)  # a batch names each customer many times
-def customer_normalize_name(name: str) -> str:
-    return " ".join(_PUNCTUATION.sub(" ", name.lower()).split())
 
 
 # --- the generic set-based write ------------------------------------------------------------------------------------
@@ -351,7 +343,7 @@ def _lead_values(item, errors) -> dict:
     return values
 
 
-def _customer_ref(item, errors) -> tuple[str, str, str] | None:
+def _customer_ref(item, errors) -> CustomerRef | None:
     ref = item.get("customer")
     if not isinstance(ref, dict):
         errors["customer"] = ["An object with `name` and optionally `tax_id` and `country`."]
@@ -360,59 +352,19 @@ def _customer_ref(item, errors) -> tuple[str, str, str] | None:
     name = _text(ref, sub, "name", max_length=300, required=True)
     tax_id = _text(ref, sub, "tax_id", max_length=32)
     country = _text(ref, sub, "country", max_length=2, default="RU").upper() or "RU"
+    if not sub:
+        try:
+            name = customer_name_clean(name)
+        except ValidationError as exc:
+            sub["name"] = exc.messages
+        try:
+            tax_id = tax_id_clean(tax_id, country)
+        except ValidationError as exc:
+            sub["tax_id"] = exc.messages
     if sub:
         errors["customer"] = [f"{k}: {m}" for k, msgs in sub.items() for m in msgs]
         return None
-    return tax_id, customer_normalize_name(name) or name.lower(), name, country
-
-
-def customers_resolve(refs: list[tuple]) -> dict[tuple, int]:
-    """(tax_id, normalized_name, name, country) → customer id: by tax id when given, else by normalised name.
-
-    Two queries to find, one bulk insert for the rest, whatever the batch size. On PostgreSQL concurrent batches
-    naming the same new customer take a transaction lock per customer key first, so the second one finds the
-    first one's row instead of creating a twin (customers have no unique key to conflict on).
-    """
-    found = _customers_find(refs)
-    missing = {_customer_lookup(r) for r in refs} - found.keys()
-    if missing and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended('prm.customer:' || k, 0) h "
-                "FROM unnest(%s::text[]) k) x ORDER BY h",
-                [[f"{kind}:{value}" for kind, value in missing]],
-            )
-        found.update(_customers_find([r for r in refs if _customer_lookup(r) in missing]))
-    new: dict[tuple, Customer] = {}
-    for ref in refs:
-        lookup = _customer_lookup(ref)
-        if lookup not in found and lookup not in new:
-            tax_id, normalized, name, country = ref
-            new[lookup] = Customer(name=name, normalized_name=normalized, tax_id=tax_id, country=country)
-    if new:
-        Customer.objects.bulk_create(list(new.values()))
-        found.update((lookup, customer.pk) for lookup, customer in new.items())
-    return {r: found[_customer_lookup(r)] for r in refs}
-
-
-def _customer_lookup(ref: tuple) -> tuple[str, str]:
-    return ("t", ref[0]) if ref[0] else ("n", ref[1])
-
-
-def _customers_find(refs: list[tuple]) -> dict[tuple[str, str], int]:
-    """The oldest customer per lookup key."""
-    tax_ids = {r[0] for r in refs if r[0]}
-    names = {r[1] for r in refs if not r[0]}
-    found: dict[tuple[str, str], int] = {}
-    if tax_ids:
-        for pk, tax_id in Customer.objects.filter(tax_id__in=tax_ids).order_by("id").values_list("id", "tax_id"):
-            found.setdefault(("t", tax_id), pk)
-    if names:
-        for pk, name in (
-            Customer.objects.filter(normalized_name__in=names).order_by("id").values_list("id", "normalized_name")
-        ):
-            found.setdefault(("n", name), pk)
-    return found
+    return CustomerRef(name=name, tax_id=tax_id, country=country)
 
 
 @gc_paused()
@@ -459,13 +411,14 @@ def leads_bulk_upsert(*, items: list, partner_id: int | None, actor=None) -> lis
         parsed = [p for p in parsed if not p[0].errors]
 
     with transaction.atomic():
-        customer_ids = customers_resolve([p[3] for p in parsed]) if parsed else {}
+        resolved = customers_find_or_create(refs=[p[3] for p in parsed]) if parsed else []
         # A partner's own new deal is a deal registration (decided by the registration rules right after the
         # commit); a vendor key assigns deals, as routing does.
         source = LeadSource.PARTNER_REGISTRATION if partner_id is not None else LeadSource.API
         rows = []
-        for _result, key, values, ref in parsed:
-            values["customer_id"] = customer_ids[ref]
+        for (_result, key, values, ref), customer in zip(parsed, resolved, strict=True):
+            values["customer_id"] = customer.customer_id
+            values["customer_name"] = ref.name
             values.update(
                 partner_id=key[0],
                 source_system=key[1],
@@ -474,7 +427,9 @@ def leads_bulk_upsert(*, items: list, partner_id: int | None, actor=None) -> lis
                 source=source,
             )
             rows.append(values)
-        written = _upsert(model=Lead, rows=rows, update_fields=LEAD_CRM_FIELDS, guard=_REGISTERED_CUSTOMER_FIXED)
+        written = _upsert(
+            model=Lead, rows=rows, update_fields=[*LEAD_CRM_FIELDS, "customer_name"], guard=_REGISTERED_CUSTOMER_FIXED
+        )
         counts = {"created": 0, "updated": 0}
         created = []
         for (result, *_rest), (pk, status) in zip(parsed, written):

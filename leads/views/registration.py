@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views import View
 
+from leads.customers import customer_matched_message
 from leads.forms.registration import DealRegistrationForm, DecisionForm
 from leads.models import Registration, RegistrationStatus
 from leads.selectors.registration import registration_list, registration_review_queue
@@ -57,6 +58,10 @@ class DealRegisterView(SellerRequiredMixin, View):
             RegistrationStatus.PENDING_REVIEW: messages.INFO,
         }.get(registration.status, messages.ERROR)
         messages.add_message(request, level, f"{registration.get_status_display()}: {registration.decision_reason}")
+        if registration.customer_matched_by:
+            messages.info(
+                request, customer_matched_message(lead=registration.lead, matched_by=registration.customer_matched_by)
+            )
         return redirect("leads:deal_detail", registration.lead_id)
 
 

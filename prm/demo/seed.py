@@ -25,6 +25,7 @@ from unidecode import unidecode
 
 from kpi.demo_money import money_demo_seed
 from kpi.models import ExchangeRate, ScoreComponent, TierChange
+from leads.customers import customer_name_key
 from leads.models import (
     Activity,
     Customer,
@@ -33,7 +34,6 @@ from leads.models import (
     Registration,
     RoutingDecision,
 )
-from leads.normalize import name_normalize
 from partners.models import (
     Agreement,
     Competency,
@@ -876,7 +876,7 @@ class DemoSeeder:
                     name = (de_form if country == "DE" else nl_form).format(root)
                     if country == "PL":
                         name = name.replace("B.V.", "Sp. z o.o.").replace("N.V.", "S.A.")
-                normalized = name_normalize(name)
+                normalized = customer_name_key(name)
                 if normalized not in used:
                     used.add(normalized)
                     break

@@ -5,11 +5,12 @@ from django.db import connection
 
 from leads.models import Customer, Lead
 from prm.models import IdempotencyRecord
+from tests.leads.factories import valid_inn
 
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_retries_with_one_idempotency_key_write_once(postgres_only, api, key_a, partner):
-    body = {"title": "Race", "customer": {"name": "Acme", "tax_id": "7712"}}
+    body = {"title": "Race", "customer": {"name": "Acme", "tax_id": "7712000003"}}
     barrier = threading.Barrier(4)
     statuses = []
 
@@ -74,7 +75,7 @@ def test_two_concurrent_bulk_upserts_with_different_values_create_each_row_and_c
                 "source_system": "crm",
                 "external_id": f"d{i}",
                 "title": f"T{i} v{version}",
-                "customer": {"name": f"C{i % 7}", "tax_id": f"77{i % 7}"},
+                "customer": {"name": f"C{i % 7}", "tax_id": valid_inn(i % 7)},
             }
             for i in range(300)
         ]

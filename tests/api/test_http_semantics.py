@@ -12,7 +12,7 @@ PROBLEM = "application/problem+json"
 
 
 def _create_body(n=1):
-    return {"title": f"From CRM {n}", "customer": {"name": "Acme", "tax_id": "7711"}, "value": "10.00"}
+    return {"title": f"From CRM {n}", "customer": {"name": "Acme", "tax_id": "7711000000"}, "value": "10.00"}
 
 
 def test_idempotent_retry_replays_the_first_response(api, key_a, partner):

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/leads/bulk-upsert/"
 
 
-def _item(n, *, tax_id="7701234567", name="Romashka", **extra):
+def _item(n, *, tax_id="7701234560", name="Romashka", **extra):
     return {
         "source_system": "amo",
         "external_id": f"d{n}",
@@ -47,7 +47,7 @@ def test_a_new_partner_deal_is_not_workable_until_its_registration_is_approved(
     lead = Lead.objects.get(pk=lead.pk)
     assert lead.registration.status == RegistrationStatus.APPROVED
     assert lead.registration.submitted_by == partner_admin
-    assert ProtectionWindow.objects.filter(registration=lead.registration, key="7701234567").exists()
+    assert ProtectionWindow.objects.filter(registration=lead.registration, key="7701234560").exists()
     assert client.post(f"/api/v1/leads/{lead.pk}/stage/", {"stage": "qualified"}, format="json").status_code == 200
 
 
@@ -57,7 +57,7 @@ def test_a_customer_protected_by_another_partner_is_rejected_not_taken_over(
     holder = deal_register(
         partner=other_partner,
         submitted_by=PartnerUserFactory(partner=other_partner),
-        customer=CustomerData(name="Romashka", tax_id="7701234567"),
+        customer=CustomerData(name="Romashka", tax_id="7701234560"),
         deal=DealData(title="Theirs", value=Decimal("1")),
     )
     assert holder.status == RegistrationStatus.APPROVED
@@ -68,7 +68,7 @@ def test_a_customer_protected_by_another_partner_is_rejected_not_taken_over(
     assert lead.registration.status == RegistrationStatus.REJECTED
     assert lead.registration.decision_rule == Rule.HARD_CONFLICT
     assert not lead.registration.windows.exists() and deal_allowed_moves(lead=lead) == []
-    assert ProtectionWindow.objects.filter(active=True, key="7701234567").get().partner == other_partner
+    assert ProtectionWindow.objects.filter(active=True, key="7701234560").get().partner == other_partner
 
 
 def test_a_registered_deal_keeps_its_customer(api, key_a, django_capture_on_commit_callbacks):
@@ -76,12 +76,12 @@ def test_a_registered_deal_keeps_its_customer(api, key_a, django_capture_on_comm
     with django_capture_on_commit_callbacks(execute=True):
         [first] = _upsert(client, [_item(1), _item(2)])[:1]
     moved, renamed = _upsert(
-        client, [_item(1, tax_id="7709999999", name="Other", title="Moved"), _item(2, title="Renamed")]
+        client, [_item(1, tax_id="7709999995", name="Other", title="Moved"), _item(2, title="Renamed")]
     )
     assert moved["status"] == "error" and list(moved["errors"]) == ["customer"]
     assert renamed["status"] == "updated"
     lead = Lead.objects.get(pk=first["id"])
-    assert lead.customer.tax_id == "7701234567" and lead.title == "Deal 1"  # nothing of the bad item was saved
+    assert lead.customer.tax_id == "7701234560" and lead.title == "Deal 1"  # nothing of the bad item was saved
 
 
 def test_vendor_keys_assign_deals_without_a_registration(api, vendor_key, partner):
@@ -92,7 +92,7 @@ def test_vendor_keys_assign_deals_without_a_registration(api, vendor_key, partne
 
 
 def test_single_create_by_a_partner_key_is_a_registration_too(api, key_a, django_capture_on_commit_callbacks):
-    body = {"title": "One", "customer": {"name": "Romashka", "tax_id": "7701234567"}}
+    body = {"title": "One", "customer": {"name": "Romashka", "tax_id": "7701234560"}}
     with django_capture_on_commit_callbacks(execute=True):
         response = api(key_a).post("/api/v1/leads/", body, format="json")
     assert response.status_code == 201

@@ -203,7 +203,9 @@ def test_review_reject_keeps_registration(pending, channel_manager):
 def test_review_approve_fails_cleanly_when_key_was_taken_meanwhile(pending, register, channel_manager):
     _, second = pending
     third_partner = PartnerFactory()
-    register(third_partner, PartnerUserFactory(partner=third_partner), name="Zeta", tax_id="7709999999")
+    third = register(third_partner, PartnerUserFactory(partner=third_partner), name="Zeta", tax_id="7736050003")
+    # Meanwhile the third partner's protection came to hold the second registration's tax id.
+    third.windows.filter(key_kind="tax_id").update(key="7709999999")
     with pytest.raises(ValidationError, match="protects"):
         registration_approve(registration=second, actor=channel_manager, reason="ok")
     second.refresh_from_db()

@@ -94,3 +94,42 @@ def test_expiry_on_several_workers_expires_each_registration_once(postgres_only)
     assert set(Registration.objects.values_list("status", flat=True)) == {RegistrationStatus.EXPIRED}
     assert AuditEvent.objects.filter(action="registration.expired").count() == len(partners)
     assert not ProtectionWindow.objects.filter(active=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_portal_registrations_of_one_new_customer_create_one_customer_row(postgres_only):
+    """Issue 16: the portal form's find-or-create takes advisory locks on the customer keys (leads.customers), so
+    fifty partners typing one INN in different spellings create one customer and one protection."""
+    from leads.models import Customer
+
+    partners = PartnerFactory.create_batch(THREADS)
+    reps = [PartnerUserFactory(partner=p) for p in partners]
+    spellings = ["ООО «Ромашка»", "Romashka LLC", "ромашка", "АО Ромашка"]
+    tax_ids = ["7707083893", "77О7083893", "RU 7707 083 893"]
+    barrier = threading.Barrier(THREADS)
+    errors: list[BaseException] = []
+
+    def work(i):
+        try:
+            barrier.wait(timeout=30)
+            deal_register(
+                partner=partners[i],
+                submitted_by=reps[i],
+                customer=CustomerData(name=spellings[i % 4], tax_id=tax_ids[i % 3]),
+                deal=DealData(title=f"Deal {i}", value=Decimal("1")),
+            )
+        except BaseException as exc:  # noqa: BLE001 - any exception fails the test below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+
+    assert not errors, errors[:3]
+    assert list(Customer.objects.values_list("tax_id", "normalized_name")) == [("7707083893", "romashka")]
+    assert Registration.objects.filter(status=RegistrationStatus.APPROVED).count() == 1
+    assert ProtectionWindow.objects.filter(active=True, key_kind="tax_id").count() == 1

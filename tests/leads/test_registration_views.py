@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leads.models import Lead, Registration, RegistrationStatus
+from tests.leads.factories import valid_inn
 from tests.partners.factories import PartnerFactory
 from tests.prm.factories import PartnerUserFactory
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.django_db
 def form_data(**over):
     data = {
         "customer_name": "ООО «Ромашка»",
-        "tax_id": "7701234567",
+        "tax_id": "7701234560",
         "website": "romashka.ru",
         "contact_name": "Ivan Petrov",
         "contact_email": "ivan@romashka.ru",
@@ -81,8 +82,8 @@ def test_anonymous_is_sent_to_login(client):
 
 
 def test_my_registrations_lists_only_own(client_for, register, partner, partner_rep, other_partner, other_partner_rep):
-    register(partner, partner_rep, tax_id="7701234567", title="Mine")
-    register(other_partner, other_partner_rep, name="Other", tax_id="7709999999", title="Theirs")
+    register(partner, partner_rep, tax_id="7701234560", title="Mine")
+    register(other_partner, other_partner_rep, name="Other", tax_id="7709999995", title="Theirs")
     body = client_for(partner_rep).get(reverse("leads:registration_list")).content.decode()
     assert "Mine" in body and "Theirs" not in body
 
@@ -90,8 +91,8 @@ def test_my_registrations_lists_only_own(client_for, register, partner, partner_
 def test_vendor_sees_all_registrations_with_filters(
     client_for, channel_manager, register, partner, partner_rep, other_partner, other_partner_rep
 ):
-    register(partner, partner_rep, tax_id="7701234567", title="Mine")
-    register(other_partner, other_partner_rep, name="Other", tax_id="7709999999", title="Theirs")
+    register(partner, partner_rep, tax_id="7701234560", title="Mine")
+    register(other_partner, other_partner_rep, name="Other", tax_id="7709999995", title="Theirs")
     client = client_for(channel_manager)
     body = client.get(reverse("leads:registration_list")).content.decode()
     assert "Mine" in body and "Theirs" in body
@@ -104,7 +105,7 @@ def test_vendor_sees_all_registrations_with_filters(
 def _many(register, n):
     for i in range(n):
         p = PartnerFactory()
-        register(p, PartnerUserFactory(partner=p), name=f"Company {i} x", tax_id=f"77{i:08d}", title=f"D{i}")
+        register(p, PartnerUserFactory(partner=p), name=f"Company {i} x", tax_id=valid_inn(i), title=f"D{i}")
 
 
 @pytest.mark.parametrize("n", [2, 12])
@@ -130,9 +131,9 @@ def test_deal_list_query_count_is_constant(client_for, channel_manager, register
 
 @pytest.fixture
 def pending(register, partner, partner_rep, other_partner, other_partner_rep):
-    register(partner, partner_rep, name="Romashka Plus", tax_id="7701234567", title="First deal")
+    register(partner, partner_rep, name="Romashka Plus", tax_id="7701234560", title="First deal")
     reg = register(
-        other_partner, other_partner_rep, name="Romashka Plus Group", tax_id="7709999999", title="Second deal"
+        other_partner, other_partner_rep, name="Romashka Plus Group", tax_id="7709999995", title="Second deal"
     )
     assert reg.status == RegistrationStatus.PENDING_REVIEW
     return reg
@@ -150,8 +151,8 @@ def test_review_queue_shows_both_registrations_side_by_side(
 def test_review_queue_query_count_is_constant(client_for, channel_manager, register, n, django_assert_max_num_queries):
     for i in range(n):
         a, b = PartnerFactory(), PartnerFactory()
-        register(a, PartnerUserFactory(partner=a), name=f"Firm{i} Plus", tax_id=f"77{i:08d}")
-        register(b, PartnerUserFactory(partner=b), name=f"Firm{i} Plus Group", tax_id=f"78{i:08d}")
+        register(a, PartnerUserFactory(partner=a), name=f"Firm{i} Plus", tax_id=valid_inn(i))
+        register(b, PartnerUserFactory(partner=b), name=f"Firm{i} Plus Group", tax_id=valid_inn(i, region="78"))
     client = client_for(channel_manager)
     with django_assert_max_num_queries(7):
         resp = client.get(reverse("leads:registration_review"))
@@ -164,8 +165,8 @@ def test_review_queue_is_paginated_oldest_first(client_for, channel_manager, reg
     monkeypatch.setattr(selectors, "REVIEW_PAGE_SIZE", 2)
     for i in range(3):
         a, b = PartnerFactory(), PartnerFactory()
-        register(a, PartnerUserFactory(partner=a), name=f"Firm{i} Plus", tax_id=f"77{i:08d}")
-        register(b, PartnerUserFactory(partner=b), name=f"Firm{i} Plus Group", tax_id=f"78{i:08d}")
+        register(a, PartnerUserFactory(partner=a), name=f"Firm{i} Plus", tax_id=valid_inn(i))
+        register(b, PartnerUserFactory(partner=b), name=f"Firm{i} Plus Group", tax_id=valid_inn(i, region="78"))
     client = client_for(channel_manager)
     first = client.get(reverse("leads:registration_review"))
     last = client.get(reverse("leads:registration_review") + "?page=2")
@@ -211,7 +212,7 @@ def test_deal_page_shows_decision_to_vendor_with_matches_but_not_to_partner(
 
 
 def test_extension_button_on_deal_page(client_for, register, partner, partner_rep):
-    reg = register(partner, partner_rep, tax_id="7701234567")
+    reg = register(partner, partner_rep, tax_id="7701234560")
     client = client_for(partner_rep)
     url = reverse("leads:deal_detail", args=[reg.lead_id])
     assert "Extend protection" not in client.get(url).content.decode()

@@ -375,12 +375,12 @@ def test_csv_import_reports_bad_rows_by_line_and_imports_the_good(msk, erp, chan
     routing_partner(regions=[msk], competencies=[erp])
     data = (
         b"title,customer,tax_id,kind,region,competencies,value,contact_email\n"
-        b"Good one,Alpha,7701,implementation,msk,erp,1000,a@alpha.example\n"
+        b"Good one,Alpha,7701234560,implementation,msk,erp,1000,a@alpha.example\n"
         b"Bad kind,Beta,7702,consulting,msk,,0,\n"
         b"Bad region,Gamma,7703,license,nowhere,,0,\n"
         b",Delta,7704,license,msk,,0,\n"
         b"Bad comp,Eps,7705,license,msk,erp;quantum,-5,not-an-email\n"
-        b"Good two,Zeta,7706,license,msk,,,\n"
+        b"Good two,Zeta,7706000005,license,msk,,,\n"
     )
     result = intake.leads_import_csv(data=data, actor=channel_manager)
     assert [lead.title for lead in result.created] == ["Good one", "Good two"]

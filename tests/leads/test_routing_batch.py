@@ -12,6 +12,7 @@ from leads.models import Lead, LeadKind, Offer, OfferStatus, RoutingCredit, Rout
 from leads.services import intake, routing
 from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel
 from prm.models import AuditEvent, Notification
+from tests.leads.factories import valid_inn
 from tests.leads.routing_factories import competency, region, routing_partner, vendor_lead
 from tests.leads.test_routing_concurrency import run_together
 from tests.prm.factories import PartnerUserFactory, UserFactory
@@ -109,7 +110,7 @@ def test_csv_import_routes_its_rows_in_one_batch(django_assert_max_num_queries):
     msk = region("msk")
     partner = routing_partner(regions=[msk])
     PartnerUserFactory(partner=partner)
-    rows = "".join(f"Lead {i},Customer {i},{7700 + i},implementation,msk,,1000,\n" for i in range(20))
+    rows = "".join(f"Lead {i},Customer {i},{valid_inn(i)},implementation,msk,,1000,\n" for i in range(20))
     data = ("title,customer,tax_id,kind,region,competencies,value,contact_email\n" + rows).encode()
     result = intake.leads_import_csv(data=data, actor=None)
     assert [lead.stage for lead in result.created] == [Stage.OFFERED] * 20

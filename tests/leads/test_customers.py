@@ -1,6 +1,8 @@
 import pytest
 
-from leads.normalize import domain_from, domain_normalize, name_normalize, name_prefix, tax_id_normalize
+from leads.customers import customer_name_key as name_normalize
+from leads.customers import domain_from, domain_normalize, name_prefix
+from leads.customers import tax_id_canonical as tax_id_normalize
 
 
 @pytest.mark.parametrize(
@@ -101,3 +103,63 @@ def test_different_companies_stay_different():
 def test_name_prefix_is_first_word():
     assert name_prefix("romashka plius") == "romashka"
     assert name_prefix("") == ""
+
+
+# --- tax ids: validated and canonicalised with python-stdnum (leads.customers) -------------------------------------
+
+from django.core.exceptions import ValidationError  # noqa: E402
+
+from leads.customers import tax_id_canonical, tax_id_clean  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("raw", "country", "expected"),
+    [
+        ("77О7083893", "RU", "7707083893"),  # Cyrillic О for zero
+        ("77o7 O83 893", "RU", "7707083893"),  # Latin o/O too
+        ("RU 7707-083-893", "RU", "7707083893"),
+        ("105000008", "RU", "0105000008"),  # a spreadsheet dropped the leading zero
+        ("0105000008", "RU", "0105000008"),  # a real leading zero is kept
+        ("07707083893", "RU", "7707083893"),  # a stray leading zero is removed
+        ("500100732259", "RU", "500100732259"),  # a sole proprietor's 12 digits
+        ("DE 136 695 976", "RU", "DE136695976"),  # the prefix names the country
+        ("136695976", "DE", "DE136695976"),
+        ("DЕ136695976", "DE", "DE136695976"),  # Cyrillic Е in the prefix
+    ],
+)
+def test_tax_ids_are_canonical(raw, country, expected):
+    assert tax_id_clean(raw, country) == expected
+    assert tax_id_canonical(raw, country) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("7707083894", "check digit"),
+        ("770708389", "10 digits"),
+        ("77070838AB", "digits only"),
+    ],
+)
+def test_invalid_inns_say_what_is_wrong(raw, message):
+    with pytest.raises(ValidationError, match=message):
+        tax_id_clean(raw, "RU")
+
+
+def test_an_invalid_vat_number_is_refused():
+    with pytest.raises(ValidationError, match="DE"):
+        tax_id_clean("DE123456789", "DE")
+
+
+def test_look_alikes_and_leading_zeros_do_not_pass_the_conflict_check(register, partner, partner_rep, other_partner):
+    from leads.models import RegistrationStatus
+    from tests.prm.factories import PartnerUserFactory
+
+    register(partner, partner_rep, name="Ромашка", tax_id="0105000008")
+    rep = PartnerUserFactory(partner=other_partner)
+    for typed in ("О1О5000008", "105000008", " 01 05 000 008 "):
+        reg = register(other_partner, rep, name="Совсем другая фирма", tax_id=typed)
+        assert reg.status == RegistrationStatus.REJECTED, typed
+
+
+def test_yo_and_ye_are_one_name():
+    assert name_normalize("ООО «Алёнка»") == name_normalize("Аленка LLC") == "alenka"
