@@ -345,7 +345,7 @@ def activity_save(*, activity: Activity, actor) -> Activity:
         activity.partner_id = Lead.objects.values_list("partner_id", flat=True).get(pk=activity.lead_id)
         activity.full_clean()
         activity.save()
-        sync.leads_touch_last_activity(lead_ids=[activity.lead_id])
+        deals.leads_activity_clock(lead_ids=[activity.lead_id])
     return activity
 
 
@@ -355,7 +355,7 @@ def activity_delete(*, activity: Activity, actor) -> None:
         tombstones_record(resource="activities", objects=[activity])
         lead_id = activity.lead_id
         activity.delete()
-        sync.leads_touch_last_activity(lead_ids=[lead_id])
+        deals.leads_activity_clock(lead_ids=[lead_id])
 
 
 class ActivityViewSet(
