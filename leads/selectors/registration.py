@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 from rapidfuzz import fuzz, process
 
 from leads.models import (
@@ -323,9 +324,11 @@ REVIEW_PAGE_SIZE = 25
 
 
 def registration_review_queue(*, page=None) -> Page:
-    """One page of pending registrations, oldest first, each with `matched` = the registrations it collides with.
+    """One page of pending registrations, oldest first, each with `matched` = the claims it collides with
+    (registrations, named accounts, vendor leads with another partner, franchises) and `overdue` = its decision
+    deadline (review_due, business hours) has passed.
 
-    Vendor-only: the matched registrations name the other partner. Four queries whatever the size; a page, because
+    Vendor-only: the matched claims name the other partner. Six queries whatever the size; a page, because
     each registration renders as a large side-by-side card.
     """
     queue = (
@@ -339,12 +342,20 @@ def registration_review_queue(*, page=None) -> Page:
     customer_ids = {m.get("customer_id") for r in pending for m in r.matches if m.get("customer_id")}
     others = Registration.objects.select_related("lead__customer", "partner").in_bulk(ids)
     reserved = Customer.objects.in_bulk(customer_ids)
+    lead_ids = {m.get("lead_id") for r in pending for m in r.matches if m.get("kind") == "offer"}
+    partner_ids = {m.get("partner_id") for r in pending for m in r.matches if m.get("kind") in ("offer", "territory")}
+    leads = Lead.objects.in_bulk(lead_ids)
+    partners = Partner.objects.in_bulk(partner_ids)
+    now = timezone.now()
     for r in pending:
+        r.overdue = r.review_due is not None and r.review_due <= now
         r.matched = [
             {
                 **m,
                 "registration": others.get(m.get("registration_id")),
                 "customer": reserved.get(m.get("customer_id")),
+                "lead": leads.get(m.get("lead_id")),
+                "partner": partners.get(m.get("partner_id")),
             }
             for m in r.matches
         ]

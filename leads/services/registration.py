@@ -666,24 +666,29 @@ def registration_release_on_close(*, lead: Lead, actor: User | None) -> None:
 WITHDRAWABLE = (RegistrationStatus.PENDING_REVIEW, RegistrationStatus.APPROVED)
 
 
-def registration_withdraw_error(*, registration: Registration, user: User | None) -> str:
-    """Why `user` cannot withdraw the registration now, or "" when it can (also used to show the button)."""
-    if user is None or user.partner_id != registration.partner_id:
+def registration_withdraw_error(*, registration: Registration, partner_id: int | None) -> str:
+    """Why `partner_id`'s staff cannot withdraw the registration now, or "" when they can (also shows the button)."""
+    if partner_id is None or partner_id != registration.partner_id:
         return _("Only the partner that registered the deal can withdraw it.")
     if registration.status not in WITHDRAWABLE or registration.lead.stage not in OPEN_STAGES:
         return _("Only a registration waiting for review or protecting an open deal can be withdrawn.")
     return ""
 
 
-def registration_withdraw(*, registration: Registration, user: User, reason: str) -> Registration:
+def registration_withdraw(
+    *, registration: Registration, user: User | None, reason: str, partner_id: int | None = None
+) -> Registration:
     """The partner gives up its claim: the registration is withdrawn, its protection released (or handed to the
-    partner's other open deal at this customer), and the deal closed as lost with the reason."""
+    partner's other open deal at this customer), and the deal closed as lost with the reason.
+
+    `partner_id`: the partner acting (default: the user's; an API key's partner)."""
     if not reason.strip():
         raise ValidationError({"reason": _("Say why you withdraw the registration.")})
     reason = reason.strip()[:300]
     with transaction.atomic():
         reg = _locked(registration)
-        if error := registration_withdraw_error(registration=reg, user=user):
+        acting = partner_id if partner_id is not None else getattr(user, "partner_id", None)
+        if error := registration_withdraw_error(registration=reg, partner_id=acting):
             raise ValidationError(error)
         text = _(MSG_WITHDRAWN) % {"reason": reason}
         if reg.status == RegistrationStatus.APPROVED:
