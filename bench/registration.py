@@ -140,7 +140,7 @@ def register(*, deals: int, words: list[str], protections: int) -> None:
     rng = random.Random(11)
     partners = list(Partner.objects.filter(country="ZZ").select_related("tier"))
     timings: list[float] = []
-    original = registration_service.customer_conflicts
+    original = registration_service.customer_claims
 
     def timed(**kwargs):
         start = time.perf_counter()
@@ -149,7 +149,7 @@ def register(*, deals: int, words: list[str], protections: int) -> None:
         finally:
             timings.append((time.perf_counter() - start) * 1000)
 
-    registration_service.customer_conflicts = timed
+    registration_service.customer_claims = timed
     close = timezone.localdate() + timedelta(days=60)
     t0 = time.perf_counter()
     for i in range(deals):
@@ -169,7 +169,7 @@ def register(*, deals: int, words: list[str], protections: int) -> None:
             ),
         )
     elapsed = time.perf_counter() - t0
-    registration_service.customer_conflicts = original
+    registration_service.customer_claims = original
     timings.sort()
 
     def pct(p):

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from leads.customers import customer_find_or_create, customer_name_clean, tax_id_clean
 from leads.models import Activity, ActivityKind, Customer, Lead, LeadKind, Registration, Stage
-from leads.services import deals, sync
+from leads.services import deals, registration, sync
 from prm.api_base import ReadOnlyScopedViewSet, ScopedViewSet, SyncFilterSet
 from prm.api_changes import tombstones_record
 from prm.permissions import scope_for
@@ -172,6 +172,7 @@ class RegistrationSerializer(serializers.ModelSerializer):
             "extended",
             "decided_at",
             "decision_reason",
+            "review_due",
             "created_at",
             "updated_at",
         ]
@@ -345,11 +346,31 @@ def _items(request) -> list:
     return items
 
 
+class WithdrawSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=300)
+
+
 class RegistrationViewSet(ReadOnlyScopedViewSet):
     resource = "registrations"
     serializer_class = RegistrationSerializer
     filterset_class = RegistrationFilter
     queryset = Registration.objects.all()
+
+    @extend_schema(request=WithdrawSerializer, responses=RegistrationSerializer)
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        """The registering partner gives up its claim, as the portal's "Withdraw registration" button does: the
+        registration is withdrawn, its protection released and the deal closed as lost (400 when not possible)."""
+        reg = self.get_object()
+        incoming = WithdrawSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        reg = registration.registration_withdraw(
+            registration=reg,
+            user=sync.api_actor(request.user),
+            reason=incoming.validated_data["reason"],
+            partner_id=self.key_partner_id,
+        )
+        return Response(RegistrationSerializer(reg).data)
 
 
 def activity_save(*, activity: Activity, actor) -> Activity:
@@ -357,7 +378,7 @@ def activity_save(*, activity: Activity, actor) -> Activity:
         activity.partner_id = Lead.objects.values_list("partner_id", flat=True).get(pk=activity.lead_id)
         activity.full_clean()
         activity.save()
-        sync.leads_touch_last_activity(lead_ids=[activity.lead_id])
+        deals.leads_activity_clock(lead_ids=[activity.lead_id])
     return activity
 
 
@@ -367,7 +388,7 @@ def activity_delete(*, activity: Activity, actor) -> None:
         tombstones_record(resource="activities", objects=[activity])
         lead_id = activity.lead_id
         activity.delete()
-        sync.leads_touch_last_activity(lead_ids=[lead_id])
+        deals.leads_activity_clock(lead_ids=[lead_id])
 
 
 class ActivityViewSet(

@@ -217,8 +217,11 @@ class Registration(TimeStampedModel):
     )
     decision_rule = models.CharField(max_length=60, blank=True)
     decision_reason = models.TextField(blank=True)
-    # The registrations / named accounts that matched, with kind (hard/soft) and similarity.
+    # Every claim on the customer that matched (leads.selectors.registration.customer_claims), as it was then.
     matches = models.JSONField(default=list, blank=True)
+    # While waiting for review: the vendor's decision deadline in business hours, and when it was escalated.
+    review_due = models.DateTimeField(null=True, blank=True)
+    review_escalated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -231,6 +234,11 @@ class Registration(TimeStampedModel):
         indexes = [
             models.Index(fields=["status", "protected_until"], name="registration_expiry_idx"),
             models.Index(fields=["partner", "created_at"], name="registration_partner_idx"),
+            models.Index(
+                fields=["review_due"],
+                name="registration_review_due_idx",
+                condition=Q(status="pending_review", review_escalated_at__isnull=True),
+            ),
         ]
 
     def __str__(self):
@@ -474,6 +482,7 @@ class AvailabilityResult(models.TextChoices):
     PROTECTED = "protected", _("Protected by another partner")
     RESERVED = "reserved", _("Reserved for the vendor's direct sales")
     SIMILAR = "similar", _("A similar company is protected")
+    CLAIMED = "claimed", _("Another partner works a vendor lead for it")
 
 
 class AvailabilityCheck(models.Model):

@@ -26,6 +26,14 @@ def disputes_escalate() -> int:
 
 
 @shared_task
+def registrations_escalate() -> int:
+    """Every 5 minutes: escalate registrations past their review deadline to channel leads, once each."""
+    from leads.services.registration import registrations_escalate as escalate
+
+    return escalate()
+
+
+@shared_task
 def leads_reclaim() -> dict:
     """Every 15 minutes: flag untouched leads, clear worked ones, reclaim those past the grace period."""
     from leads.services.conflict import leads_reclaim as reclaim

@@ -15,6 +15,7 @@ urlpatterns = [
     path("<int:pk>/activity/", deals.DealActivityView.as_view(), name="deal_activity"),
     path("<int:pk>/cosell/", deals.DealCoSellView.as_view(), name="deal_cosell"),
     path("<int:pk>/extend/", deals.RegistrationExtendView.as_view(), name="registration_extend"),
+    path("<int:pk>/withdraw/", registration.RegistrationWithdrawView.as_view(), name="registration_withdraw"),
     # Channel conflict
     path("availability/", conflict.AvailabilityView.as_view(), name="availability"),
     path("availability/log/", conflict.AvailabilityLogView.as_view(), name="availability_log"),

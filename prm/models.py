@@ -277,6 +277,7 @@ class WebhookEvent(models.TextChoices):
     LEAD_OFFERED = "lead.offered", "lead.offered"
     LEAD_ACCEPTED = "lead.accepted", "lead.accepted"
     REGISTRATION_DECIDED = "registration.decided", "registration.decided"
+    REGISTRATION_WITHDRAWN = "registration.withdrawn", "registration.withdrawn"
     DEAL_STAGE_CHANGED = "deal.stage_changed", "deal.stage_changed"
     TIER_CHANGED = "tier.changed", "tier.changed"
     TICKET_BREACH_WARNING = "ticket.breach_warning", "ticket.breach_warning"

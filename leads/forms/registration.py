@@ -54,6 +54,10 @@ class DealRegistrationForm(forms.Form):
         return data
 
 
+class WithdrawForm(forms.Form):
+    reason = forms.CharField(label=_("Why do you withdraw the registration?"), max_length=300)
+
+
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[("approve", _("Approve")), ("reject", _("Reject"))])
     reason = forms.CharField(label=_("Reason"), max_length=1000)

@@ -15,6 +15,8 @@ class DecisionFilterForm(forms.Form):
         choices=[
             ("", _("Any rule")),
             ("score_swrr", _("Score and rotation")),
+            ("protected_customer", _("Customer protected by a partner")),
+            ("exclusive_territory", _("Franchise exclusive territory")),
             ("manual", _("Manual")),
             ("no_eligible_partner", _("No eligible partner")),
             ("max_failures", _("Too many failures")),

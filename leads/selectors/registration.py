@@ -1,20 +1,28 @@
 """Reads for step 3, deals registered: conflicts on a customer, registration lists and the review queue."""
 
+import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 from rapidfuzz import fuzz, process
 
 from leads.customers import customer_name_key, domain_normalize, name_prefix, tax_id_canonical
 from leads.models import (
+    OPEN_STAGES,
     Customer,
+    Lead,
+    Offer,
+    OfferStatus,
     ProtectionWindow,
     Registration,
     RegistrationStatus,
 )
+from partners.models import Partner, PartnerStatus
 from prm.permissions import scope_for
 
 # Soft-match candidates fetched from SQL at most; the prefix index keeps this list short in practice.
@@ -23,117 +31,273 @@ SOFT_CANDIDATE_LIMIT = 500
 
 @dataclass(frozen=True)
 class CustomerMatch:
-    """One protected registration or vendor named account that the new customer collides with."""
+    """One claim on a customer.
 
-    kind: str  # "hard" or "soft"
-    key_kind: str  # "tax_id", "domain" or "name"
+    kind "hard"/"soft": a partner's protection window (same tax id or domain / a similar name) or a vendor named
+    account; "offer": a vendor lead for the customer offered to a partner or accepted by it, still open; "deal": an
+    open deal of the asking partner itself; "territory": a franchise whose exclusive region is the customer's.
+    """
+
+    kind: str
+    key_kind: str  # "tax_id", "domain", "name" or "region"
     key: str
-    similarity: float
+    similarity: float = 100.0
     partner_id: int | None = None
     registration_id: int | None = None
     customer_id: int | None = None
     reserved: bool = False  # a vendor named account (direct sales)
+    lead_id: int | None = None
+    registration_status: str = ""  # the matched deal's registration, if any
 
 
 @dataclass
-class CustomerConflicts:
-    hard: list[CustomerMatch] = field(default_factory=list)
-    soft: list[CustomerMatch] = field(default_factory=list)
+class CustomerClaims:
+    """Who claims a customer, from the asking partner's point of view (see customer_claims)."""
+
+    hard: list[CustomerMatch] = field(default_factory=list)  # others' protections of the tax id/domain; named accounts
+    soft: list[CustomerMatch] = field(default_factory=list)  # others' protections of a similar name; similar accounts
+    offered: list[CustomerMatch] = field(default_factory=list)  # vendor leads offered to / accepted by another partner
+    territory: list[CustomerMatch] = field(default_factory=list)  # another franchise's exclusive region
+    own: list[CustomerMatch] = field(default_factory=list)  # the asker's own protections and open deals
 
     def __bool__(self) -> bool:
-        return bool(self.hard or self.soft)
+        """Whether anyone but the asker claims the customer."""
+        return bool(self.hard or self.soft or self.offered or self.territory)
 
     def as_json(self) -> list[dict]:
-        return [asdict(m) for m in self.hard + self.soft]
+        """Other parties' claims, as stored on a registration (vendor eyes only: they name partners)."""
+        return [asdict(m) for m in self.hard + self.soft + self.offered + self.territory]
+
+    def own_protection(self) -> CustomerMatch | None:
+        """The asker's own active protection of the tax id or domain, if it holds one."""
+        return next((m for m in self.own if m.kind == "hard" and m.registration_id), None)
+
+    def own_protected_deals(self) -> list[int]:
+        """Registration ids of the asker's open deals at this customer whose registration is approved."""
+        return [
+            m.registration_id
+            for m in self.own
+            if m.kind == "deal" and m.registration_id and m.registration_status == RegistrationStatus.APPROVED
+        ]
 
 
-def customer_conflicts(
-    *, tax_id: str = "", domain: str = "", name: str = "", exclude_partner=None
-) -> CustomerConflicts:
-    """Who already holds this customer: active protections of partners and the vendor's named accounts.
+@dataclass(frozen=True)
+class ClaimQuery:
+    """One customer to look up: raw or canonical keys (normalised in customers_claims) and its region."""
 
-    Hard: same tax id or company domain. Soft: normalised names at least PRM_SOFT_MATCH_THRESHOLD similar
-    (rapidfuzz token-set ratio), among candidates narrowed in SQL to names starting with the same first word
-    (prefix indexes on active name windows and on named accounts). Inputs may be raw; they are normalised
-    here. The one implementation behind registration and the availability check.
+    tax_id: str = ""
+    domain: str = ""
+    name: str = ""
+    region_id: int | None = None
+
+
+def customer_claims(
+    *, tax_id: str = "", domain: str = "", name: str = "", region_id=None, partner=None, exclude_lead_ids=()
+) -> CustomerClaims:
+    """Which claims exist on this customer: customers_claims for one customer (with fuzzy name matching)."""
+    return customers_claims(
+        queries=[ClaimQuery(tax_id=tax_id, domain=domain, name=name, region_id=region_id)],
+        partner=partner,
+        exclude_lead_ids=exclude_lead_ids,
+    )[0]
+
+
+def customers_claims(
+    *, queries: list[ClaimQuery], partner=None, exclude_lead_ids: Iterable[int] = ()
+) -> list[CustomerClaims]:
+    """The one rule of who owns a customer, for each query, in one round trip. Every path asks it: portal and API
+    registration (and the background check of CRM-created deals), the availability check, disputes, offer
+    acceptance and routing (many leads at once).
+
+    A customer is claimed by
+    - an active protection window of a partner on its tax id or domain (hard) or on a similar normalised name
+      (soft: rapidfuzz token-set ratio ≥ PRM_SOFT_MATCH_THRESHOLD among names with the same first word), and by the
+      vendor's named accounts (`reserved`);
+    - a vendor lead for a customer with the same tax id, domain or normalised name that is offered to a partner
+      (pending offer) or was accepted by / assigned to it and is still open ("offer");
+    - the asking `partner`'s own open deals at that customer ("deal", in `own`);
+    - an active franchise whose exclusive region is the customer's region ("territory").
+
+    Claims of `partner` itself go to `own`, never to the other lists. Deals in `exclude_lead_ids` (the one being
+    decided) are not claims. Fuzzy names only when one customer is asked about.
     """
-    tax_id, domain, name = tax_id_canonical(tax_id), domain_normalize(domain), customer_name_key(name)
+    asker = getattr(partner, "pk", partner)
+    norm = [
+        ClaimQuery(
+            tax_id=tax_id_canonical(q.tax_id),
+            domain=domain_normalize(q.domain),
+            name=customer_name_key(q.name),
+            region_id=q.region_id,
+        )
+        for q in queries
+    ]
+    results = [CustomerClaims() for _q in norm]
+    named = [q for q in norm if q.name]
+    if len(named) > 1:
+        raise ValueError("Names are matched for one customer at a time.")
+    name = named[0].name if named else ""
+    taxes = sorted({q.tax_id for q in norm if q.tax_id})
+    domains = sorted({q.domain for q in norm if q.domain})
+    regions = sorted({q.region_id for q in norm if q.region_id})
     prefix = name_prefix(name)
-    result = CustomerConflicts()
-    if not (tax_id or domain or prefix):
-        return result
-    rows = _conflict_candidates(
-        tax_id=tax_id, domain=domain, prefix=prefix, exclude_partner_id=getattr(exclude_partner, "pk", -1)
+    if not (taxes or domains or prefix or regions):
+        return results
+    rows = _claim_rows(
+        taxes=taxes, domains=domains, name=name, prefix=prefix, regions=regions, exclude_lead_ids=exclude_lead_ids
     )
-    names = []
-    for src, key_kind, key, partner_id, ref_id in rows:
+    by_tax = {q.tax_id: [] for q in norm}
+    by_domain = {q.domain: [] for q in norm}
+    by_region = {q.region_id: [] for q in norm}
+    for q, result in zip(norm, results):
+        by_tax[q.tax_id].append(result)
+        by_domain[q.domain].append(result)
+        by_region[q.region_id].append(result)
+    named_result = results[norm.index(named[0])] if named else None
+    fuzzy: list[dict] = []
+    for src, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, status in rows:
         reserved = src in ("reserved", "reserved_name")
+        own = partner_id is not None and partner_id == asker
         match = {
             "key_kind": key_kind,
             "key": key,
             "partner_id": partner_id,
-            "registration_id": None if reserved else ref_id,
-            "customer_id": ref_id if reserved else None,
+            "registration_id": registration_id,
+            "customer_id": customer_id if reserved else None,
             "reserved": reserved,
+            "lead_id": lead_id,
+            "registration_status": status or "",
         }
-        if src in ("window", "reserved"):
-            result.hard.append(CustomerMatch(kind="hard", similarity=100.0, **match))
-        else:
-            names.append(match)
-    # One holder is reported once: a hard match already covers its name.
-    held = {m.registration_id for m in result.hard if m.registration_id} | {
-        m.customer_id for m in result.hard if m.customer_id
-    }
-    names = [m for m in names if (m["registration_id"] or m["customer_id"]) not in held]
-    for _key, score, i in process.extract(
-        name,
-        [m["key"] for m in names],
-        scorer=fuzz.token_set_ratio,
-        score_cutoff=settings.PRM_SOFT_MATCH_THRESHOLD,
-        limit=None,
-    ):
-        result.soft.append(CustomerMatch(kind="soft", similarity=round(score, 1), **names[i]))
-    return result
+        if src in ("name", "reserved_name"):
+            fuzzy.append(match)
+            continue
+        if src == "territory":
+            targets = by_region.get(int(key), [])
+        elif key_kind == "tax_id":
+            targets = by_tax.get(key, [])
+        elif key_kind == "domain":
+            targets = by_domain.get(key, [])
+        else:  # a vendor lead's customer with the same normalised name
+            targets = [named_result] if named_result else []
+        for result in targets:
+            if src == "territory":
+                if not own:
+                    result.territory.append(CustomerMatch(kind="territory", **match))
+            elif src == "lead":
+                if own:
+                    result.own.append(CustomerMatch(kind="deal", **match))
+                elif routed:
+                    result.offered.append(CustomerMatch(kind="offer", **match))
+                # Another partner's own registered deal claims the customer through its protection windows.
+            elif own:
+                result.own.append(CustomerMatch(kind="hard", **match))
+            else:
+                result.hard.append(CustomerMatch(kind="hard", **match))
+    if named_result is not None and fuzzy:
+        # One holder is reported once: a hard match already covers its name.
+        held = {m.registration_id or m.customer_id for m in named_result.hard + named_result.own if m.kind == "hard"}
+        fuzzy = [m for m in fuzzy if (m["registration_id"] or m["customer_id"]) not in held]
+        for _key, score, i in process.extract(
+            name,
+            [m["key"] for m in fuzzy],
+            scorer=fuzz.token_set_ratio,
+            score_cutoff=settings.PRM_SOFT_MATCH_THRESHOLD,
+            limit=None,
+        ):
+            m = CustomerMatch(kind="soft", similarity=round(score, 1), **fuzzy[i])
+            (named_result.own if m.partner_id is not None and m.partner_id == asker else named_result.soft).append(m)
+    return results
 
 
-def _conflict_candidates(*, tax_id: str, domain: str, prefix: str, exclude_partner_id: int) -> list[tuple]:
-    """All candidate rows in one round trip (the check runs on every registration; latency matters).
+def _among(param: str, *, negate: bool = False) -> str:
+    """`IN` the list passed as the named parameter (an array on PostgreSQL, JSON for SQLite's json_each)."""
+    if connection.vendor == "postgresql":
+        return f"{'<> ALL' if negate else '= ANY'}(%({param})s)"
+    return f"{'NOT IN' if negate else 'IN'} (SELECT value FROM json_each(%({param})s))"
 
-    Rows: (source, key_kind, key, partner_id, registration id or customer id). Each branch is served by an
-    index: the partial unique index on active windows, the customer tax id/domain indexes, and the two
-    prefix indexes (varchar_pattern_ops) for names.
+
+def _list_param(values) -> list | str:
+    values = list(values)
+    return values if connection.vendor == "postgresql" else json.dumps(values)
+
+
+def _claim_rows(
+    *, taxes: list[str], domains: list[str], name: str, prefix: str, regions: list[int], exclude_lead_ids
+) -> list[tuple]:
+    """Every candidate claim in one round trip (registration latency matters; routing asks for 500 leads at once).
+
+    Rows: (source, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, registration status).
+    Each branch is served by an index: the partial unique index on active windows, the customer tax id, domain and
+    name indexes (then leads by customer, offers by lead), the two prefix indexes (varchar_pattern_ops) for names.
     """
-    windows, customers = ProtectionWindow._meta.db_table, Customer._meta.db_table
+    t = {
+        "windows": ProtectionWindow._meta.db_table,
+        "customers": Customer._meta.db_table,
+        "leads": Lead._meta.db_table,
+        "offers": Offer._meta.db_table,
+        "registrations": Registration._meta.db_table,
+        "partners": Partner._meta.db_table,
+    }
+    tax, dom, reg, ex = _among("tax"), _among("dom"), _among("regions"), _among("ex", negate=True)
     like = f"{prefix}%" if prefix else ""  # an empty key matches nothing (see the `<> ''` guards)
+    stages = ", ".join(f"'{s}'" for s in OPEN_STAGES)
+    routed = ", ".join(f"'{s}'" for s in ("vendor", "import", "api"))
+    nul, nulstr = "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR(20))"
     sql = f"""
         SELECT * FROM (
-            SELECT 'window' AS src, key_kind, key, partner_id, registration_id AS ref FROM {windows}
-            WHERE active AND partner_id <> %(ex)s
-              AND ((key_kind = 'tax_id' AND key = %(tax)s) OR (key_kind = 'domain' AND key = %(dom)s))
-              AND (%(tax)s || %(dom)s) <> ''
+            SELECT 'window' AS src, key_kind, key, partner_id, registration_id, {nul} AS lead_id, {nul} AS cust,
+                   0 AS routed, {nulstr} AS status
+            FROM {t["windows"]}
+            WHERE active AND ((key_kind = 'tax_id' AND key {tax}) OR (key_kind = 'domain' AND key {dom}))
         ) h
         UNION ALL
         SELECT * FROM (
-            SELECT 'reserved', CASE WHEN tax_id = %(tax)s THEN 'tax_id' ELSE 'domain' END, CASE WHEN tax_id = %(tax)s
-                   THEN tax_id ELSE domain END, CAST(NULL AS BIGINT), id FROM {customers}
-            WHERE reserved_for_direct AND ((%(tax)s <> '' AND tax_id = %(tax)s) OR (%(dom)s <> '' AND domain = %(dom)s))
+            SELECT 'reserved', CASE WHEN tax_id {tax} THEN 'tax_id' ELSE 'domain' END,
+                   CASE WHEN tax_id {tax} THEN tax_id ELSE domain END, {nul}, {nul}, {nul}, id, 0, {nulstr}
+            FROM {t["customers"]}
+            WHERE reserved_for_direct AND (tax_id {tax} OR domain {dom})
         ) r
         UNION ALL
         SELECT * FROM (
-            SELECT 'name', key_kind, key, partner_id, registration_id FROM {windows}
-            WHERE active AND partner_id <> %(ex)s AND key_kind = 'name' AND %(like)s <> '' AND key LIKE %(like)s LIMIT %(limit)s
+            SELECT 'lead',
+                   CASE WHEN c.tax_id {tax} THEN 'tax_id' WHEN c.domain {dom} THEN 'domain' ELSE 'name' END,
+                   CASE WHEN c.tax_id {tax} THEN c.tax_id WHEN c.domain {dom} THEN c.domain ELSE c.normalized_name END,
+                   COALESCE(l.partner_id, o.partner_id), rg.id, l.id, c.id,
+                   CASE WHEN o.id IS NOT NULL OR l.source IN ({routed}) THEN 1 ELSE 0 END, rg.status
+            FROM {t["customers"]} c
+            JOIN {t["leads"]} l ON l.customer_id = c.id
+            LEFT JOIN {t["offers"]} o ON o.lead_id = l.id AND o.status = '{OfferStatus.PENDING.value}'
+            LEFT JOIN {t["registrations"]} rg ON rg.lead_id = l.id
+            WHERE (c.tax_id {tax} OR c.domain {dom} OR (%(name)s <> '' AND c.normalized_name = %(name)s))
+              AND (o.id IS NOT NULL OR (l.partner_id IS NOT NULL AND l.stage IN ({stages})))
+              AND l.id {ex}
+        ) d
+        UNION ALL
+        SELECT * FROM (
+            SELECT 'territory', 'region', CAST(exclusive_region_id AS VARCHAR(20)), id, {nul}, {nul}, {nul}, 0,
+                   {nulstr}
+            FROM {t["partners"]}
+            WHERE status = '{PartnerStatus.ACTIVE.value}' AND exclusive_region_id {reg}
+        ) x
+        UNION ALL
+        SELECT * FROM (
+            SELECT 'name', key_kind, key, partner_id, registration_id, {nul}, {nul}, 0, {nulstr}
+            FROM {t["windows"]}
+            WHERE active AND key_kind = 'name' AND %(like)s <> '' AND key LIKE %(like)s LIMIT %(limit)s
         ) n
         UNION ALL
         SELECT * FROM (
-            SELECT 'reserved_name', 'name', normalized_name, CAST(NULL AS BIGINT), id FROM {customers}
+            SELECT 'reserved_name', 'name', normalized_name, {nul}, {nul}, {nul}, id, 0, {nulstr}
+            FROM {t["customers"]}
             WHERE reserved_for_direct AND %(like)s <> '' AND normalized_name LIKE %(like)s LIMIT %(limit)s
         ) rn
     """
     params = {
-        "tax": tax_id,
-        "dom": domain,
+        "tax": _list_param(taxes),
+        "dom": _list_param(domains),
+        "regions": _list_param(regions),
+        "ex": _list_param(int(pk) for pk in exclude_lead_ids),
+        "name": name,
         "like": like,
-        "ex": exclude_partner_id,
         "limit": SOFT_CANDIDATE_LIMIT,
     }
     with connection.cursor() as cursor:
@@ -160,9 +324,11 @@ REVIEW_PAGE_SIZE = 25
 
 
 def registration_review_queue(*, page=None) -> Page:
-    """One page of pending registrations, oldest first, each with `matched` = the registrations it collides with.
+    """One page of pending registrations, oldest first, each with `matched` = the claims it collides with
+    (registrations, named accounts, vendor leads with another partner, franchises) and `overdue` = its decision
+    deadline (review_due, business hours) has passed.
 
-    Vendor-only: the matched registrations name the other partner. Four queries whatever the size; a page, because
+    Vendor-only: the matched claims name the other partner. Six queries whatever the size; a page, because
     each registration renders as a large side-by-side card.
     """
     queue = (
@@ -176,12 +342,20 @@ def registration_review_queue(*, page=None) -> Page:
     customer_ids = {m.get("customer_id") for r in pending for m in r.matches if m.get("customer_id")}
     others = Registration.objects.select_related("lead__customer", "partner").in_bulk(ids)
     reserved = Customer.objects.in_bulk(customer_ids)
+    lead_ids = {m.get("lead_id") for r in pending for m in r.matches if m.get("kind") == "offer"}
+    partner_ids = {m.get("partner_id") for r in pending for m in r.matches if m.get("kind") in ("offer", "territory")}
+    leads = Lead.objects.in_bulk(lead_ids)
+    partners = Partner.objects.in_bulk(partner_ids)
+    now = timezone.now()
     for r in pending:
+        r.overdue = r.review_due is not None and r.review_due <= now
         r.matched = [
             {
                 **m,
                 "registration": others.get(m.get("registration_id")),
                 "customer": reserved.get(m.get("customer_id")),
+                "lead": leads.get(m.get("lead_id")),
+                "partner": partners.get(m.get("partner_id")),
             }
             for m in r.matches
         ]

@@ -1,7 +1,7 @@
 """Channel conflict: availability checks, disputes with decision deadlines, reclaiming untouched leads."""
 
 import contextlib
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -31,16 +31,16 @@ from leads.models import (
     RegistrationStatus,
     Stage,
 )
-from leads.selectors.registration import customer_conflicts
+from leads.selectors.registration import customer_claims
 from leads.services.registration import (
     _decide,
     _keys,
     _windows_create,
     protection_days,
     registration_policy,
+    vendor_deadline,
 )
 from partners.models import Partner
-from prm.business_hours import business_deadline
 from prm.models import NotificationKind, User
 from prm.selectors import channel_managers, escalation_recipients, partner_admins
 from prm.services import audit_record, connection_supports_skip_locked, notify, rate_limit_consume
@@ -53,18 +53,13 @@ AVAILABILITY_MESSAGES = {
     AvailabilityResult.PROTECTED: "This customer is already protected by another partner.",
     AvailabilityResult.RESERVED: "This customer is reserved for the vendor's direct sales.",
     AvailabilityResult.SIMILAR: "A similar company is protected; your registration will be reviewed.",
+    AvailabilityResult.CLAIMED: "Another partner works a vendor lead for this customer; your registration will be "
+    "reviewed.",
 }
 
 
 class RateLimited(Exception):
     pass
-
-
-def vendor_deadline(*, start: datetime, hours: int | Decimal) -> datetime:
-    """`hours` business hours after `start` in the vendor's calendar (TIME_ZONE, Russia, 09:00–18:00)."""
-    return business_deadline(
-        start=start, hours=hours, tz=settings.TIME_ZONE, country="RU", work_start=time(9), work_end=time(18)
-    )
 
 
 # --- Availability check -------------------------------------------------------------------------------------
@@ -90,12 +85,14 @@ def availability_check(*, user: User, tax_id: str = "", domain: str = "", name: 
         raise ValidationError(_("Enter a tax id, a domain or e-mail, or a company name."))
     if not _rate_consume(user=user, now=now):
         raise RateLimited
-    conflicts = customer_conflicts(tax_id=tax, domain=dom, name=normalized, exclude_partner=user.partner)
-    if any(m.reserved for m in conflicts.hard):
+    claims = customer_claims(tax_id=tax, domain=dom, name=normalized, partner=user.partner)
+    if any(m.reserved for m in claims.hard):
         result = AvailabilityResult.RESERVED
-    elif conflicts.hard:
+    elif claims.hard:
         result = AvailabilityResult.PROTECTED
-    elif conflicts.soft:
+    elif claims.offered:
+        result = AvailabilityResult.CLAIMED
+    elif claims.soft:
         result = AvailabilityResult.SIMILAR
     else:
         result = AvailabilityResult.FREE
@@ -109,8 +106,8 @@ def availability_check(*, user: User, tax_id: str = "", domain: str = "", name: 
 
 def _holder(*, tax_id: str, domain: str, name: str, partner: Partner) -> Registration | None:
     """The other partner's registration that currently protects this customer (hard match first)."""
-    conflicts = customer_conflicts(tax_id=tax_id, domain=domain, name=name, exclude_partner=partner)
-    for match in conflicts.hard + conflicts.soft:
+    claims = customer_claims(tax_id=tax_id, domain=domain, name=name, partner=partner)
+    for match in claims.hard + claims.soft:
         if match.registration_id:
             return Registration.objects.filter(pk=match.registration_id).first()
     return None

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max, Min, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -63,6 +64,10 @@ def deal_stage_change(*, lead: Lead, to_stage: str, actor: User | None, lost_rea
             lead.lost_reason = lost_reason.strip()
         lead.full_clean()
         lead.save()
+        if to_stage == Stage.LOST:
+            from leads.services.registration import registration_release_on_close
+
+            registration_release_on_close(lead=lead, actor=actor)  # a lost deal holds its customer no longer
         if old == Stage.WON:
             from kpi.payouts.services import commission_clawback  # the ledger sits above the pipeline
 
@@ -115,16 +120,25 @@ def activity_log(
             raise ValidationError({"kind": _("Unknown activity kind.")})
         activity.full_clean()
         activity.save()
-        fields = []
-        if lead.last_activity_at is None or occurred_at > lead.last_activity_at:
-            lead.last_activity_at = occurred_at
-            fields.append("last_activity_at")
-        if lead.first_contact_at is None or occurred_at < lead.first_contact_at:
-            lead.first_contact_at = occurred_at
-            fields.append("first_contact_at")
-        if fields:
-            lead.save(update_fields=[*fields, "updated_at"])
+        leads_activity_clock(lead_ids=[lead.pk])
     return activity
+
+
+def leads_activity_clock(*, lead_ids) -> int:
+    """The one rule of when a deal was touched, for any number of deals in one UPDATE; every door that writes
+    activities calls it after writing (portal log, API create/update/delete, API bulk upsert).
+
+    - last_activity_at: the latest activity on the deal, whoever logged it (hygiene, reclaiming, extension);
+    - first_contact_at: the earliest activity logged for the deal's current partner (the first-contact SLA); a
+      co-seller's activities and those of a partner the lead was reclaimed from do not count.
+    Both are recomputed from the activities, so a deleted or corrected activity moves them too.
+    """
+    activities = Activity.objects.filter(lead=OuterRef("pk")).order_by().values("lead")
+    latest = activities.annotate(at=Max("occurred_at")).values("at")
+    first = activities.filter(partner_id=OuterRef("partner_id")).annotate(at=Min("occurred_at")).values("at")
+    return Lead.objects.filter(pk__in=list(lead_ids)).update(
+        last_activity_at=Subquery(latest), first_contact_at=Subquery(first), updated_at=timezone.now()
+    )
 
 
 def deal_cosell_set(

@@ -21,6 +21,7 @@ from leads.models import (
     RoutingDecision,
     Stage,
 )
+from leads.selectors.registration import customer_claims
 from leads.services.routing import (
     lead_partners_lock,
     lead_route,
@@ -31,6 +32,7 @@ from leads.services.routing import (
 )
 from partners.models import Partner, PartnerStatus
 from prm.models import NotificationKind, User
+from prm.selectors import channel_managers
 from prm.services import audit_record, connection_supports_skip_locked, notify
 from prm.webhooks import webhook_emit
 
@@ -41,8 +43,18 @@ def _lock_offer(offer: Offer) -> Offer:
     return Offer.objects.select_for_update().select_related("lead").get(pk=offer.pk)
 
 
+# What the partner is told when its acceptance goes to a channel manager. Never which partner holds the customer.
+MSG_HELD_FOR_REVIEW = (
+    "Another partner already protects this customer; a channel manager will decide who takes this lead."
+)
+
+
 def offer_accept(*, offer: Offer, user: User) -> Lead:
-    """The partner takes the lead: it becomes a registered deal owned by `user` with a first-contact deadline."""
+    """The partner takes the lead: it becomes a registered deal owned by `user` with a first-contact deadline.
+
+    When meanwhile another partner protects the customer (the one claims rule), the lead is not accepted: the
+    offer is closed and the lead waits in the channel managers' queue (stage QUEUE), who decide who takes it.
+    """
     with transaction.atomic():
         offer = _lock_offer(offer)
         if user.partner_id != offer.partner_id:
@@ -54,6 +66,8 @@ def offer_accept(*, offer: Offer, user: User) -> Lead:
             )
         if now >= offer.deadline:
             raise ValidationError(_("The acceptance deadline has passed."))
+        if _protected_by_another(offer=offer):
+            return _hold_for_review(offer=offer, user=user, now=now)
         offer.status = OfferStatus.ACCEPTED
         offer.responded_at, offer.responded_by = now, user
         offer.save(update_fields=["status", "responded_at", "responded_by", "updated_at"])
@@ -72,6 +86,38 @@ def offer_accept(*, offer: Offer, user: User) -> Lead:
             payload={"lead": lead.pk, "offer": offer.pk, "first_contact_due": lead.first_contact_due},
         )
         return lead
+
+
+def _protected_by_another(*, offer: Offer) -> bool:
+    customer = offer.lead.customer
+    claims = customer_claims(
+        tax_id=customer.tax_id, domain=customer.domain, partner=offer.partner_id, exclude_lead_ids=[offer.lead_id]
+    )
+    return any(not m.reserved for m in claims.hard)
+
+
+def _hold_for_review(*, offer: Offer, user: User, now) -> Lead:
+    """Close the offer and put the lead in the channel managers' queue (offer row locked by the caller)."""
+    reason = _(MSG_HELD_FOR_REVIEW)
+    lead = Lead.objects.select_for_update().get(pk=offer.lead_id)
+    partners_lock(ids=[offer.partner_id])  # closing the offer changes its partner's open_load
+    offer.status, offer.responded_at, offer.responded_by, offer.reason = OfferStatus.WITHDRAWN, now, user, reason
+    offer.save(update_fields=["status", "responded_at", "responded_by", "reason", "updated_at"])
+    lead.stage = Stage.QUEUE
+    lead.save(update_fields=["stage", "updated_at"])
+    RoutingDecision.objects.create(lead=lead, chosen=None, rule="protected_customer", reason=reason)
+    audit_record(
+        actor=user, action="offer.held_for_review", target=lead, partner=Partner(pk=offer.partner_id),
+        reason=reason, data={"offer": offer.pk},
+    )  # fmt: skip
+    notify(
+        users=channel_managers(),
+        kind=NotificationKind.REVIEW_QUEUE,
+        title=_("Lead needs manual routing: %(title)s") % {"title": lead.title},
+        body=reason,
+        url=reverse("leads:routing_lead", args=[lead.pk]),
+    )
+    return lead
 
 
 def offer_decline(*, offer: Offer, user: User, reason: str) -> RoutingDecision:

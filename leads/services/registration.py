@@ -6,9 +6,10 @@ conflict decision inside a savepoint.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -28,10 +29,11 @@ from leads.models import (
     RegistrationStatus,
     Stage,
 )
-from leads.selectors.registration import CustomerConflicts, customer_conflicts
+from leads.selectors.registration import CustomerClaims, customer_claims
 from partners.models import Partner, PartnerStatus
-from prm.models import NotificationKind, User
-from prm.selectors import channel_managers
+from prm.business_hours import business_deadline
+from prm.models import NotificationKind, User, WebhookEvent
+from prm.selectors import channel_managers, escalation_recipients
 from prm.services import audit_record, audit_record_many, connection_supports_skip_locked, notify
 from prm.webhooks import webhook_emit
 
@@ -47,20 +49,50 @@ class Rule:
     AUTO_APPROVED = "auto_no_conflict"
     HARD_CONFLICT = "hard_conflict"
     RESERVED = "vendor_named_account"
-    OWN_DUPLICATE = "own_duplicate"
+    OWN_PROTECTION = "own_protection"  # a second deal at a customer the partner protects: attached to it
+    OFFERED_ELSEWHERE = "vendor_lead_of_another_partner"
+    EXCLUSIVE_TERRITORY = "exclusive_territory"
     SOFT_CONFLICT = "soft_conflict"
     MANUAL_PROGRAM = "program_requires_review"
     NOT_IN_GOOD_STANDING = "partner_not_in_good_standing"
     RACE_LOST = "protected_concurrently"
     MANUAL_APPROVED = "manual_approved"
     MANUAL_REJECTED = "manual_rejected"
+    WITHDRAWN = "withdrawn_by_partner"
+    RELEASED = "protection_released"  # the deal was lost: protection ends (or passes to the partner's other deal)
 
 
 # What a partner is told. Never which partner holds the customer.
 MSG_PROTECTED = "This customer is already protected by another partner."
 MSG_RESERVED = "This customer is reserved for the vendor's direct sales."
-MSG_OWN = "Your company already protects this customer."
+MSG_ATTACHED = "Your company already protects this customer; this deal is attached to that protection."
 MSG_SOFT = "A similar customer name is already protected; a channel manager will review the registration."
+MSG_OFFERED = (
+    "Another partner is working a vendor lead for this customer; a channel manager will review the registration."
+)
+MSG_TERRITORY = (
+    "The customer is in another partner's exclusive territory; a channel manager will review the registration."
+)
+MSG_WITHDRAWN = "Withdrawn by the partner: %(reason)s"
+MSG_RELEASED = "Protection released: the deal was lost."
+
+
+class RegistrationAudit:
+    """Audit names of registration events that are not decisions (decisions are `registration.<status>`)."""
+
+    SUBMITTED = "registration.submitted"
+    WITHDRAWN = "registration.withdrawn"
+    RELEASED = "registration.protection_released"
+    HANDED_OVER = "registration.protection_handed_over"
+    REVIEW_ESCALATED = "registration.review_escalated"
+
+
+def vendor_deadline(*, start: datetime, hours: int | Decimal) -> datetime:
+    """`hours` business hours after `start` in the vendor's calendar (TIME_ZONE, Russia, 09:00–18:00): the clock of
+    the vendor's own decisions (registration reviews, disputes, reclaim grace)."""
+    return business_deadline(
+        start=start, hours=hours, tz=settings.TIME_ZONE, country="RU", work_start=time(9), work_end=time(18)
+    )
 
 
 @dataclass(frozen=True)
@@ -150,19 +182,46 @@ def deal_register(
         registration.customer_matched_by = found.matched_by  # for the page: "matched an existing customer"
         audit_record(actor=submitted_by, action="registration.submitted", target=registration, partner=partner)
 
-        _auto_decide(registration=registration, policy=policy, tax_id=tax_id, domain=domain, normalized=normalized)
+        _auto_decide(
+            registration=registration,
+            policy=policy,
+            tax_id=tax_id,
+            domain=domain,
+            normalized=normalized,
+            region_id=cust.region_id,
+        )
     return registration
 
 
-def _auto_decide(*, registration: Registration, policy: RegistrationPolicy, tax_id: str, domain: str, normalized: str):
-    """Check conflicts and decide at once: approve with protection windows, queue for review, or reject."""
+def _auto_decide(
+    *,
+    registration: Registration,
+    policy: RegistrationPolicy,
+    tax_id: str,
+    domain: str,
+    normalized: str,
+    region_id: int | None,
+):
+    """Ask who claims the customer and decide at once: approve with protection windows, attach to the partner's
+    own protection, queue for review, or reject."""
     partner = registration.partner
+
+    def claims_now() -> CustomerClaims:
+        return customer_claims(
+            tax_id=tax_id,
+            domain=domain,
+            name=normalized,
+            region_id=region_id,
+            partner=partner,
+            exclude_lead_ids=[registration.lead_id],
+        )
+
     keys = _keys(tax_id=tax_id, domain=domain, normalized=normalized)
-    conflicts = customer_conflicts(tax_id=tax_id, domain=domain, name=normalized)
-    decision = _auto_decision(partner=partner, policy=policy, conflicts=conflicts)
+    claims = claims_now()
+    decision = _auto_decision(partner=partner, policy=policy, claims=claims)
     if decision is None:
         # Keys the partner itself already holds (a fuzzy own match) need no second window.
-        own = {(m.key_kind, m.key) for m in conflicts.soft if m.partner_id == partner.pk}
+        own = {(m.key_kind, m.key) for m in claims.own if m.kind in ("hard", "soft")}
         try:
             with transaction.atomic():
                 _windows_create(
@@ -173,8 +232,8 @@ def _auto_decide(*, registration: Registration, policy: RegistrationPolicy, tax_
         except IntegrityError:
             # Someone protected one of the keys between our check and our insert: decide again on what
             # is committed now.
-            conflicts = customer_conflicts(tax_id=tax_id, domain=domain, name=normalized)
-            decision = _auto_decision(partner=partner, policy=policy, conflicts=conflicts) or (
+            claims = claims_now()
+            decision = _auto_decision(partner=partner, policy=policy, claims=claims) or (
                 RegistrationStatus.REJECTED,
                 Rule.RACE_LOST,
                 _(MSG_PROTECTED),
@@ -182,7 +241,10 @@ def _auto_decide(*, registration: Registration, policy: RegistrationPolicy, tax_
         else:
             decision = (RegistrationStatus.APPROVED, Rule.AUTO_APPROVED, _("No conflicting registration."))
     status, rule, reason = decision
-    _decide(registration=registration, status=status, rule=rule, reason=reason, actor=None, matches=conflicts.as_json())
+    if rule == Rule.OWN_PROTECTION:
+        holder = Registration.objects.get(pk=claims.own_protection().registration_id)
+        registration.protected_from, registration.protected_until = holder.protected_from, holder.protected_until
+    _decide(registration=registration, status=status, rule=rule, reason=reason, actor=None, matches=claims.as_json())
     if status == RegistrationStatus.PENDING_REVIEW:
         _notify_reviewers(registration)
 
@@ -224,6 +286,7 @@ def registrations_check(*, lead_ids: list[int] | None = None, submitted_by_id: i
                 tax_id=customer.tax_id,
                 domain=customer.domain or domain_from(email=lead.contact_email),
                 normalized=customer.normalized_name,
+                region_id=lead.region_id or customer.region_id,
             )
             done += 1
     return done
@@ -234,16 +297,19 @@ def _keys(*, tax_id: str, domain: str, normalized: str) -> list[tuple[str, str]]
     return [(k, v) for k, v in ((kinds.TAX_ID, tax_id), (kinds.DOMAIN, domain), (kinds.NAME, normalized)) if v]
 
 
-def _auto_decision(*, partner: Partner, policy: RegistrationPolicy, conflicts: CustomerConflicts):
-    """(status, rule, reason) when the registration cannot be approved automatically, else None."""
-    others_hard = [m for m in conflicts.hard if m.partner_id != partner.pk or m.reserved]
-    if any(m.reserved for m in others_hard):
+def _auto_decision(*, partner: Partner, policy: RegistrationPolicy, claims: CustomerClaims):
+    """(status, rule, reason) when the registration is not simply approved with new windows, else None."""
+    if any(m.reserved for m in claims.hard):
         return RegistrationStatus.REJECTED, Rule.RESERVED, _(MSG_RESERVED)
-    if others_hard:
+    if claims.hard:
         return RegistrationStatus.REJECTED, Rule.HARD_CONFLICT, _(MSG_PROTECTED)
-    if conflicts.hard:
-        return RegistrationStatus.REJECTED, Rule.OWN_DUPLICATE, _(MSG_OWN)
-    if any(m.partner_id != partner.pk or m.reserved for m in conflicts.soft):
+    if claims.own_protection() is not None:
+        return RegistrationStatus.APPROVED, Rule.OWN_PROTECTION, _(MSG_ATTACHED)
+    if claims.offered:
+        return RegistrationStatus.PENDING_REVIEW, Rule.OFFERED_ELSEWHERE, _(MSG_OFFERED)
+    if claims.territory:
+        return RegistrationStatus.PENDING_REVIEW, Rule.EXCLUSIVE_TERRITORY, _(MSG_TERRITORY)
+    if claims.soft:
         return RegistrationStatus.PENDING_REVIEW, Rule.SOFT_CONFLICT, _(MSG_SOFT)
     if partner.status != PartnerStatus.ACTIVE:
         return (
@@ -288,6 +354,11 @@ def _decide(
     registration.decided_by = actor
     registration.decided_at = timezone.now()
     registration.matches = matches
+    if status == RegistrationStatus.PENDING_REVIEW:
+        # The vendor owes a decision within PRM_REGISTRATION_REVIEW_HOURS business hours (registrations_escalate).
+        registration.review_due = vendor_deadline(
+            start=registration.decided_at, hours=settings.PRM_REGISTRATION_REVIEW_HOURS
+        )
     registration.save()
     RegistrationDecision.objects.create(
         registration=registration, actor=actor, status=status, rule=rule, reason=reason, matches=matches
@@ -304,7 +375,7 @@ def _decide(
         _notify_partner(registration)
         # Matches name other partners' registrations: never part of the partner's payload.
         webhook_emit(
-            event="registration.decided",
+            event=WebhookEvent.REGISTRATION_DECIDED,
             partner=registration.partner_id,
             payload={
                 "registration": registration.pk,
@@ -372,13 +443,16 @@ def registration_approve(*, registration: Registration, actor: User, reason: str
         if reg.status != RegistrationStatus.PENDING_REVIEW:
             raise ValidationError(_("This registration was already decided."))
         cust = reg.lead.customer
-        keys = _keys(tax_id=cust.tax_id, domain=cust.domain, normalized=cust.normalized_name)
         days = protection_days(partner=reg.partner, policy=registration_policy(partner=reg.partner))
-        conflicts = customer_conflicts(tax_id=cust.tax_id, domain=cust.domain, name=cust.normalized_name)
-        if any(m.reserved for m in conflicts.hard):
+        claims = _registration_claims(reg)
+        if any(m.reserved for m in claims.hard):
             raise ValidationError(_("The customer is a vendor named account; it cannot be approved."))
-        if conflicts.hard:
+        if claims.hard:
             raise ValidationError(_("Meanwhile another registration protects this tax id or domain; reject instead."))
+        held = {(m.key_kind, m.key) for m in claims.own if m.kind in ("hard", "soft")}
+        keys = [
+            k for k in _keys(tax_id=cust.tax_id, domain=cust.domain, normalized=cust.normalized_name) if k not in held
+        ]
         try:
             with transaction.atomic():
                 _windows_create(registration=reg, keys=[k for k in keys if k[0] != "name"], days=days)
@@ -397,7 +471,7 @@ def registration_approve(*, registration: Registration, actor: User, reason: str
             rule=Rule.MANUAL_APPROVED,
             reason=reason.strip(),
             actor=actor,
-            matches=conflicts.as_json(),
+            matches=claims.as_json(),
         )
     return reg
 
@@ -504,3 +578,151 @@ def protections_expire(*, now: datetime | None = None, batch: int = 1000) -> int
 def _audit_bulk(*, ids: list[int], action: str, reason: str) -> None:
     rows = Registration.objects.filter(pk__in=ids).values_list("pk", "partner_id")
     audit_record_many(actor=None, action=action, items=[(Registration(pk=pk), p, reason, None) for pk, p in rows])
+
+
+# --- claims that end: withdrawal, a lost deal, overdue reviews --------------------------------------------------
+
+
+def _registration_claims(registration: Registration) -> CustomerClaims:
+    """Who claims the registration's customer, seen from its partner, its own deal left out."""
+    cust = registration.lead.customer
+    return customer_claims(
+        tax_id=cust.tax_id,
+        domain=cust.domain,
+        name=cust.normalized_name,
+        region_id=registration.lead.region_id or cust.region_id,
+        partner=registration.partner_id,
+        exclude_lead_ids=[registration.lead_id],
+    )
+
+
+def _protection_release(*, registration: Registration, actor: User | None, reason: str) -> Registration | None:
+    """End the registration's protection (caller's transaction, registration locked). When another open deal of
+    the same partner at this customer has an approved registration, the windows pass to it instead of ending:
+    the partner still works the customer. Returns the registration that took the windows over, if any."""
+    windows = ProtectionWindow.objects.filter(registration=registration, active=True)
+    heirs = _registration_claims(registration).own_protected_deals() if windows.exists() else []
+    heir = None
+    if heirs:
+        heir = Registration.objects.select_for_update(of=("self",)).get(pk=max(heirs))
+        ends = max(heir.protected_until, registration.protected_until)
+        windows.update(registration=heir, ends_at=ends)
+        Registration.objects.filter(pk=heir.pk).update(protected_until=ends, updated_at=timezone.now())
+        audit_record(
+            actor=actor,
+            action=RegistrationAudit.HANDED_OVER,
+            target=heir,
+            reason=reason,
+            data={"from": registration.pk},
+        )
+    else:
+        windows.update(active=False)
+    audit_record(
+        actor=actor,
+        action=RegistrationAudit.RELEASED,
+        target=registration,
+        reason=reason,
+        data={"handed_over_to": heir.pk if heir else None},
+    )
+    return heir
+
+
+def registration_release_on_close(*, lead: Lead, actor: User | None) -> None:
+    """A deal marked Lost no longer holds its customer: its protection ends, unless another open deal of the same
+    partner holds it (see _protection_release). Called by deals.deal_stage_change inside its transaction."""
+    registration = Registration.objects.select_for_update(of=("self",)).filter(lead_id=lead.pk).first()
+    if registration is None or registration.status != RegistrationStatus.APPROVED:
+        return
+    registration.lead = lead
+    _protection_release(registration=registration, actor=actor, reason=_(MSG_RELEASED))
+    registration.status = RegistrationStatus.EXPIRED
+    registration.decision_rule, registration.decision_reason = Rule.RELEASED, _(MSG_RELEASED)
+    registration.save(update_fields=["status", "decision_rule", "decision_reason", "updated_at"])
+    RegistrationDecision.objects.create(
+        registration=registration,
+        actor=actor,
+        status=RegistrationStatus.EXPIRED,
+        rule=Rule.RELEASED,
+        reason=registration.decision_reason,
+    )
+
+
+WITHDRAWABLE = (RegistrationStatus.PENDING_REVIEW, RegistrationStatus.APPROVED)
+
+
+def registration_withdraw_error(*, registration: Registration, partner_id: int | None) -> str:
+    """Why `partner_id`'s staff cannot withdraw the registration now, or "" when they can (also shows the button)."""
+    if partner_id is None or partner_id != registration.partner_id:
+        return _("Only the partner that registered the deal can withdraw it.")
+    if registration.status not in WITHDRAWABLE or registration.lead.stage not in OPEN_STAGES:
+        return _("Only a registration waiting for review or protecting an open deal can be withdrawn.")
+    return ""
+
+
+def registration_withdraw(
+    *, registration: Registration, user: User | None, reason: str, partner_id: int | None = None
+) -> Registration:
+    """The partner gives up its claim: the registration is withdrawn, its protection released (or handed to the
+    partner's other open deal at this customer), and the deal closed as lost with the reason.
+
+    `partner_id`: the partner acting (default: the user's; an API key's partner)."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why you withdraw the registration.")})
+    reason = reason.strip()[:300]
+    with transaction.atomic():
+        reg = _locked(registration)
+        acting = partner_id if partner_id is not None else getattr(user, "partner_id", None)
+        if error := registration_withdraw_error(registration=reg, partner_id=acting):
+            raise ValidationError(error)
+        text = _(MSG_WITHDRAWN) % {"reason": reason}
+        if reg.status == RegistrationStatus.APPROVED:
+            _protection_release(registration=reg, actor=user, reason=text)
+        now = timezone.now()
+        reg.status, reg.decision_rule, reg.decision_reason = RegistrationStatus.WITHDRAWN, Rule.WITHDRAWN, text
+        reg.decided_by, reg.decided_at = user, now
+        reg.save(update_fields=["status", "decision_rule", "decision_reason", "decided_by", "decided_at", "updated_at"])
+        RegistrationDecision.objects.create(
+            registration=reg, actor=user, status=RegistrationStatus.WITHDRAWN, rule=Rule.WITHDRAWN, reason=text
+        )
+        lead = Lead.objects.select_for_update().get(pk=reg.lead_id)
+        old = lead.stage
+        lead.stage, lead.closed_at, lead.lost_reason = Stage.LOST, now, text[:300]
+        lead.save(update_fields=["stage", "closed_at", "lost_reason", "updated_at"])
+        audit_record(actor=user, action=RegistrationAudit.WITHDRAWN, target=reg, reason=reason)
+        audit_record(
+            actor=user, action="deal.stage_changed", target=lead, reason=text, data={"from": old, "to": Stage.LOST}
+        )
+        webhook_emit(
+            event=WebhookEvent.REGISTRATION_WITHDRAWN,
+            partner=reg.partner_id,
+            payload={"registration": reg.pk, "lead": reg.lead_id, "status": reg.status, "reason": reason},
+        )
+    return reg
+
+
+def registrations_escalate(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Escalate registrations still waiting for review after their decision deadline, once each, to channel leads
+    (vendor admins if none). Idempotent; several workers claim rows with SKIP LOCKED."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = Registration.objects.filter(
+            status=RegistrationStatus.PENDING_REVIEW, review_due__lte=now, review_escalated_at__isnull=True
+        )
+        if connection_supports_skip_locked():
+            due = due.select_for_update(skip_locked=True)
+        ids = list(due.order_by("review_due").values_list("pk", flat=True)[:batch])
+        if not ids:
+            return 0
+        # The conditional UPDATE is the claim: a row escalated by someone else meanwhile is not counted again.
+        claimed = Registration.objects.filter(pk__in=ids, review_escalated_at__isnull=True).update(
+            review_escalated_at=now
+        )
+        _audit_bulk(ids=ids, action=RegistrationAudit.REVIEW_ESCALATED, reason=_("Review deadline passed."))
+        notify(
+            users=escalation_recipients(),
+            kind=NotificationKind.ESCALATION,
+            title=_("%(n)s deal registration(s) overdue for review") % {"n": claimed},
+            body=", ".join(f"#{pk}" for pk in ids),
+            url=reverse("leads:registration_review"),
+        )
+    return claimed

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from leads.models import (
     OPEN_STAGES,
+    Customer,
     Lead,
     LeadKind,
     Offer,
@@ -36,6 +37,7 @@ from leads.models import (
     RoutingWeights,
     Stage,
 )
+from leads.selectors.registration import ClaimQuery, CustomerClaims, customers_claims
 from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel, SlaPolicy
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, Role, User
@@ -622,6 +624,50 @@ def leads_route_new(*, batch: int = 500) -> int:
             return done
 
 
+class RoutingRule:
+    """Rules stored on routing decisions."""
+
+    SCORE = "score_swrr"
+    PROTECTED_CUSTOMER = "protected_customer"  # only the partner that protects the customer
+    EXCLUSIVE_TERRITORY = "exclusive_territory"  # only the franchise whose exclusive region it is
+    NO_ELIGIBLE = "no_eligible_partner"
+    MAX_FAILURES = "max_failures"
+
+
+def _leads_claims(leads: list[Lead]) -> dict[int, CustomerClaims]:
+    """Who claims each lead's customer (the one claims rule, asked for the whole batch in two queries)."""
+    if not leads:
+        return {}
+    keys = {
+        pk: (tax_id, domain)
+        for pk, tax_id, domain in Customer.objects.filter(pk__in={lead.customer_id for lead in leads}).values_list(
+            "pk", "tax_id", "domain"
+        )
+    }
+    queries = [
+        ClaimQuery(tax_id=keys[lead.customer_id][0], domain=keys[lead.customer_id][1], region_id=lead.region_id)
+        for lead in leads
+    ]
+    claims = customers_claims(queries=queries, exclude_lead_ids=[lead.pk for lead in leads])
+    return {lead.pk: c for lead, c in zip(leads, claims)}
+
+
+def _claimed_candidates(candidates: list[int], claims: CustomerClaims | None) -> tuple[list[int], str]:
+    """The candidates the claims on the customer leave, and the rule that narrowed them (RoutingRule.SCORE if
+    none did): a protected customer's lead goes only to its protector; a lead in a franchise's exclusive region
+    only to that franchise while it is eligible (has room and fits the lead), else to everyone eligible."""
+    if claims is None:
+        return candidates, RoutingRule.SCORE
+    protectors = {m.partner_id for m in claims.hard if not m.reserved}
+    if protectors:
+        return [pk for pk in candidates if pk in protectors], RoutingRule.PROTECTED_CUSTOMER
+    franchises = {m.partner_id for m in claims.territory}
+    exclusive = [pk for pk in candidates if pk in franchises]
+    if exclusive:
+        return exclusive, RoutingRule.EXCLUSIVE_TERRITORY
+    return candidates, RoutingRule.SCORE
+
+
 def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
     """Decide for locked, routable leads in order; then write everything in a few bulk statements."""
     if not leads:
@@ -630,6 +676,7 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
     limit = max_failures()
     fresh = [lead for lead in leads if lead.route_failures < limit]
     pool, eligible = _eligible(leads=fresh) if fresh else (None, {})
+    claims = _leads_claims(fresh)
     partners = _partners_locked({pk for ids in eligible.values() for pk in ids})
     credits = {pk: c.credit for pk, c in partners.items()}
     loads = {pk: c.load for pk, c in partners.items()}
@@ -654,13 +701,17 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
     for lead in leads:
         if lead.route_failures >= limit:
             reason = _("Declined or expired %(n)s times.") % {"n": lead.route_failures}
-            decisions.append(RoutingDecision(lead=lead, candidates=[], rule="max_failures", reason=reason))
+            decisions.append(RoutingDecision(lead=lead, candidates=[], rule=RoutingRule.MAX_FAILURES, reason=reason))
             queued.append((lead, decisions[-1]))
             continue
         candidates = [pk for pk in eligible.get(lead.pk, ()) if pk in partners and loads[pk] < partners[pk].capacity]
+        candidates, rule = _claimed_candidates(candidates, claims.get(lead.pk))
         if not candidates:
-            decisions.append(RoutingDecision(lead=lead, candidates=[], rule="no_eligible_partner",
-                                             reason=_("No eligible partner.")))  # fmt: skip
+            if rule == RoutingRule.PROTECTED_CUSTOMER:
+                rule, reason = rule, _("The customer is protected by a partner that cannot take this lead now.")
+            else:
+                rule, reason = RoutingRule.NO_ELIGIBLE, _("No eligible partner.")
+            decisions.append(RoutingDecision(lead=lead, candidates=[], rule=rule, reason=reason))
             queued.append((lead, decisions[-1]))
             continue
         rows = [f"{row[pk]} {credits[pk]}" for pk in candidates]  # credits before this decision
@@ -669,7 +720,7 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
         at_load(winner)
         decisions.append(
             RoutingDecision(lead=lead, chosen_id=winner, candidates=_compact(points=points, rows=rows),
-                            rule="score_swrr", actor=actor)
+                            rule=rule, actor=actor)
         )  # fmt: skip
         offered.append((lead, decisions[-1], partners[winner]))
     changed = {pk: credit for pk, credit in credits.items() if credit != partners[pk].credit}

@@ -22,13 +22,14 @@ from operator import itemgetter
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import CharField, Max, OuterRef, Q, Subquery, TextField
+from django.db.models import CharField, Q, TextField
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from leads.customers import CustomerRef, customer_name_clean, customers_find_or_create, tax_id_clean
 from leads.models import Activity, ActivityKind, Lead, LeadKind, LeadSource, Stage
+from leads.services.deals import leads_activity_clock
 from leads.services.registration import registrations_submit
 from partners.models import Partner
 from prm.services import audit_record
@@ -550,16 +551,8 @@ def activities_bulk_upsert(*, items: list, partner_id: int | None, actor=None) -
             if status != "unchanged":
                 touched.add(values["lead_id"])
         if touched:
-            leads_touch_last_activity(lead_ids=touched)
+            leads_activity_clock(lead_ids=touched)  # first contact and last activity, as in the portal
     return results
-
-
-def leads_touch_last_activity(*, lead_ids) -> int:
-    """One UPDATE: each lead's last_activity_at is its latest activity (hygiene KPIs read it)."""
-    latest = Activity.objects.filter(lead=OuterRef("pk")).order_by().values("lead").annotate(m=Max("occurred_at"))
-    return Lead.objects.filter(pk__in=lead_ids).update(
-        last_activity_at=Subquery(latest.values("m")), updated_at=timezone.now()
-    )
 
 
 # --- single-object writes ---------------------------------------------------------------------------------------

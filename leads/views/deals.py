@@ -12,7 +12,11 @@ from leads.models import Lead, Stage
 from leads.selectors.deals import deal_get, deal_list, deal_timeline
 from leads.selectors.registration import registration_matches
 from leads.services.deals import activity_log, deal_allowed_moves, deal_cosell_set, deal_stage_change
-from leads.services.registration import registration_extend, registration_extension_error
+from leads.services.registration import (
+    registration_extend,
+    registration_extension_error,
+    registration_withdraw_error,
+)
 from prm.forms import apply_service_errors
 from prm.permissions import SignedInMixin, can_sell, is_partner_user, is_vendor
 
@@ -70,6 +74,9 @@ class DealDetailView(_DealMixin, View):
         }
         if registration is not None:
             ctx["extension_error"] = registration_extension_error(registration=registration, now=now)
+            ctx["can_withdraw"] = can_sell(request.user) and not registration_withdraw_error(
+                registration=registration, partner_id=request.user.partner_id
+            )
             if registration.protected_until and registration.protected_until > now:
                 ctx["days_left"] = (registration.protected_until - now).days
             if is_vendor(request.user):

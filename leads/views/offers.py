@@ -52,6 +52,9 @@ class OfferAcceptView(_OfferActionView):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return redirect("leads:offer_list")
+        if lead.partner_id != request.user.partner_id:  # held for a channel manager (offers.offer_accept)
+            messages.warning(request, _(offers.MSG_HELD_FOR_REVIEW))
+            return redirect("leads:offer_list")
         messages.success(request, _("Lead accepted. Please contact the customer."))
         return redirect("leads:deal_detail", lead.pk)
 

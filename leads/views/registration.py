@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from leads.customers import customer_matched_message
-from leads.forms.registration import DealRegistrationForm, DecisionForm
+from leads.forms.registration import DealRegistrationForm, DecisionForm, WithdrawForm
 from leads.models import Registration, RegistrationStatus
 from leads.selectors.registration import registration_list, registration_review_queue
 from leads.services.registration import (
@@ -16,6 +16,7 @@ from leads.services.registration import (
     deal_register,
     registration_approve,
     registration_reject,
+    registration_withdraw,
 )
 from partners.models import Partner
 from prm.forms import apply_service_errors
@@ -110,3 +111,23 @@ class RegistrationDecideView(VendorRequiredMixin, View):
         else:
             messages.success(request, _("Decision saved: %(deal)s.") % {"deal": registration.lead.title})
         return redirect("leads:registration_review")
+
+
+class RegistrationWithdrawView(SellerRequiredMixin, View):
+    """The registering partner gives up its claim on the customer (leads.services.registration_withdraw)."""
+
+    def post(self, request, pk):
+        registration = registration_list(viewer=request.user).filter(lead_id=pk).first()
+        if registration is None:
+            raise Http404
+        form = WithdrawForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, _("Say why you withdraw the registration."))
+            return redirect("leads:deal_detail", pk)
+        try:
+            registration_withdraw(registration=registration, user=request.user, reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Registration withdrawn. The customer is no longer protected for you."))
+        return redirect("leads:deal_detail", pk)

@@ -263,6 +263,7 @@ CELERY_BEAT_SCHEDULE = {
     "requests-escalate": {"task": "partners.enablement.tasks.requests_escalate", "schedule": 300.0},
     "api-idempotency-purge": {"task": "prm.api_auth.idempotency_records_purge_task", "schedule": crontab(minute=40)},
     "disputes-escalate": {"task": "leads.tasks.disputes_escalate", "schedule": 300.0},
+    "registrations-escalate": {"task": "leads.tasks.registrations_escalate", "schedule": 300.0},
     "leads-reclaim": {"task": "leads.tasks.leads_reclaim", "schedule": 900.0},
     "tickets-flag-breaches": {"task": "leads.delivery.tasks.tickets_flag_breaches", "schedule": 60.0},
     # The 2nd, after the nightly run has booked the last day of the month.
@@ -342,6 +343,8 @@ PRM_ROUTING_MAX_FAILURES = env.int("PRM_ROUTING_MAX_FAILURES", default=3)
 # hours); reclaiming untouched leads: idle days of an open deal, and the grace period (business hours) after a flag.
 PRM_AVAILABILITY_RATE = env.int("PRM_AVAILABILITY_RATE", default=30)
 PRM_DISPUTE_DECISION_HOURS = env.int("PRM_DISPUTE_DECISION_HOURS", default=16)
+# Business hours the vendor has to decide a deal registration waiting for review before it is escalated.
+PRM_REGISTRATION_REVIEW_HOURS = env.int("PRM_REGISTRATION_REVIEW_HOURS", default=8)
 PRM_RECLAIM_IDLE_DAYS = env.int("PRM_RECLAIM_IDLE_DAYS", default=30)
 PRM_RECLAIM_GRACE_HOURS = env.int("PRM_RECLAIM_GRACE_HOURS", default=24)
 # Public certificate verification: look-ups per client (IP address, or signed-in user) per minute.

@@ -44,7 +44,7 @@ def routing_partner(
 
 def vendor_lead(*, region, competencies=(), kind=LeadKind.IMPLEMENTATION, **kw) -> Lead:
     lead = LeadFactory(
-        customer=CustomerFactory(region=region),
+        customer=kw.pop("customer", None) or CustomerFactory(region=region),
         partner=None,
         kind=kind,
         source=LeadSource.VENDOR,

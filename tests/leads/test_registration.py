@@ -15,7 +15,7 @@ from leads.models import (
     RegistrationStatus,
     Stage,
 )
-from leads.selectors.registration import customer_conflicts
+from leads.selectors.registration import customer_claims
 from leads.services.registration import (
     MSG_PROTECTED,
     MSG_RESERVED,
@@ -121,11 +121,15 @@ def test_named_account_similar_name_goes_to_review(register, partner, partner_re
     assert reg.matches[0]["reserved"] is True
 
 
-def test_own_protected_customer_is_not_registered_twice(register, partner, partner_rep):
-    register(partner, partner_rep, tax_id="7701234567")
+def test_second_deal_at_an_own_protected_customer_is_attached_to_the_protection(register, partner, partner_rep):
+    first = register(partner, partner_rep, tax_id="7701234567")
     reg = register(partner, partner_rep, tax_id="7701234567", title="Second deal")
-    assert reg.status == RegistrationStatus.REJECTED
-    assert reg.decision_rule == Rule.OWN_DUPLICATE
+    assert reg.status == RegistrationStatus.APPROVED
+    assert reg.decision_rule == Rule.OWN_PROTECTION
+    assert reg.protected_until == first.protected_until
+    assert not reg.windows.exists()  # the first registration's windows protect the customer
+    reg.lead.refresh_from_db()
+    assert reg.lead.stage == Stage.REGISTERED and reg.lead.closed_at is None
 
 
 def test_partner_not_in_good_standing_goes_to_review(register):
@@ -217,17 +221,18 @@ def test_review_approve_fails_cleanly_when_key_was_taken_meanwhile(pending, regi
 
 def test_conflicts_ignore_inactive_windows_and_the_excluded_partner(register, partner, partner_rep):
     reg = register(partner, partner_rep, name="Romashka", tax_id="7701234567")
-    assert customer_conflicts(tax_id="7701234567", name="x").hard
-    assert not customer_conflicts(tax_id="7701234567", name="romashka", exclude_partner=partner)
+    assert customer_claims(tax_id="7701234567", name="x").hard
+    assert not customer_claims(tax_id="7701234567", name="romashka", partner=partner)
+    assert customer_claims(tax_id="7701234567", name="romashka", partner=partner).own_protection()
     reg.windows.update(active=False)
-    assert not customer_conflicts(tax_id="7701234567", name="romashka")
+    assert not customer_claims(tax_id="7701234567", name="romashka")
 
 
 def test_conflicts_narrow_soft_candidates_by_first_word(register, partner, partner_rep):
     register(partner, partner_rep, name="Romashka Group", tax_id="7701234567")
     # Same words, different first word: outside the SQL narrowing on purpose (documented trade-off).
-    assert customer_conflicts(name="Romashka Grupp").soft
-    assert not customer_conflicts(name="Vasilek").soft
+    assert customer_claims(name="Romashka Grupp").soft
+    assert not customer_claims(name="Vasilek").soft
 
 
 # --- extension and expiry ---

@@ -37,14 +37,12 @@ def assert_closed_as_rejected(reg: Registration) -> Lead:
     return lead
 
 
-@pytest.mark.parametrize("rule", [Rule.HARD_CONFLICT, Rule.RESERVED, Rule.OWN_DUPLICATE])
+@pytest.mark.parametrize("rule", [Rule.HARD_CONFLICT, Rule.RESERVED])
 def test_auto_rejection_closes_the_deal(register, partner, partner_rep, other_partner, other_partner_rep, rule):
     if rule == Rule.HARD_CONFLICT:
         register(other_partner, other_partner_rep, tax_id="7701234567")
-    elif rule == Rule.RESERVED:
-        CustomerFactory(name="Газпром", normalized_name="gazprom", tax_id="7701234567", reserved_for_direct=True)
     else:
-        register(partner, partner_rep, tax_id="7701234567")
+        CustomerFactory(name="Газпром", normalized_name="gazprom", tax_id="7701234567", reserved_for_direct=True)
     reg = register(partner, partner_rep, tax_id="7701234567", title="Second")
     assert reg.status == RegistrationStatus.REJECTED and reg.decision_rule == rule
     assert_closed_as_rejected(reg)
