@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "leads",
     "training",
     "kpi",
+    "demo",
 ]
 
 MIDDLEWARE = [

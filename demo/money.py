@@ -15,15 +15,14 @@ from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from kpi.funds import services as funds
+from kpi.funds.models import ActivityType, FundClaim, FundRequest
+from kpi.models import CommissionEntry, EntryStatus, Statement, StatementStatus
+from kpi.payouts.services import month_start, statement_close
+from kpi.services.ledger import commission_accrue
 from leads.models import Lead, Stage
 from partners.models import Partner, PartnerStatus, ProgramModel
 from prm.models import Role, User
-
-from .funds import services as funds
-from .funds.models import ActivityType, FundClaim, FundRequest
-from .models import CommissionEntry, EntryStatus, Statement, StatementStatus
-from .payouts.services import month_start, statement_close
-from .services.ledger import commission_accrue
 
 PROOF = b"%PDF-1.4\n% demo proof of performance\n"
 

@@ -23,7 +23,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from unidecode import unidecode
 
-from kpi.demo_money import money_demo_seed
+from demo.money import money_demo_seed
 from kpi.models import ExchangeRate, ScoreComponent, TierChange
 from leads.models import (
     Activity,
@@ -190,11 +190,11 @@ class DemoSeeder:
                     Agreement,
                 ]
             )
-        from leads.delivery.demo import delivery_seed
+        from demo.delivery import delivery_seed
 
         now = dt.datetime.fromtimestamp(self.now, dt.UTC)
         self._add("post-sale rows", delivery_seed(partner_id=self.demo_partner_ids["fc"], now=now))
-        self.counts.update(money_demo_seed())  # commission statements and MDF (kpi/demo_money.py)
+        self.counts.update(money_demo_seed())  # commission statements and MDF (demo/money.py)
         return self.counts
 
     def _timed(self, step):
