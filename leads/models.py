@@ -321,6 +321,15 @@ class OfferStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
+ROUTING_RULE_LABELS = {
+    "score_swrr": _("Score and rotation"),
+    "manual": _("Manual"),
+    "no_eligible_partner": _("No eligible partner"),
+    "max_failures": _("Too many failures"),
+    "dispute_transfer": _("Transferred after a dispute"),
+}
+
+
 class RoutingDecision(models.Model):
     """Why a lead went where it went: every candidate with its score, or the manual assignment's reason."""
 
@@ -340,6 +349,10 @@ class RoutingDecision(models.Model):
 
     def __str__(self):
         return f"{self.rule} → {self.chosen_id}"
+
+    @property
+    def rule_display(self) -> str:
+        return str(ROUTING_RULE_LABELS.get(self.rule, self.rule))
 
 
 class Offer(TimeStampedModel):

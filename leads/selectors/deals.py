@@ -43,14 +43,14 @@ def deal_timeline(*, lead: Lead, viewer) -> list[dict]:
         for a in lead.activities.select_related("user")[:200]
     ]
     items += [
-        {"at": e.at, "type": "change", "title": e.action, "actor": e.actor, "detail": e.reason}
+        {"at": e.at, "type": "change", "title": e.action_display, "actor": e.actor, "detail": e.reason_display}
         for e in audit_trail(target=lead)
     ]
     registration = getattr(lead, "registration", None)
     if registration is not None:
         decided = {f"registration.{s}" for s in RegistrationStatus.values}
         items += [
-            {"at": e.at, "type": "change", "title": e.action, "actor": e.actor, "detail": e.reason}
+            {"at": e.at, "type": "change", "title": e.action_display, "actor": e.actor, "detail": e.reason_display}
             for e in audit_trail(target=registration)
             if e.action not in decided
         ]

@@ -34,6 +34,7 @@ from partners.models import Partner, PartnerStatus
 from prm.models import NotificationKind, User
 from prm.selectors import channel_managers
 from prm.services import audit_record, audit_record_many, connection_supports_skip_locked, notify
+from prm.texts import N_, choice, compose
 from prm.webhooks import webhook_emit
 
 DEFAULT_PROTECTION_DAYS = 90
@@ -354,8 +355,9 @@ def _notify_partner(registration: Registration) -> None:
     notify(
         users=[registration.submitted_by],
         kind=NotificationKind.REGISTRATION_DECIDED,
-        title=_("Registration %(deal)s: %(status)s")
-        % {"deal": registration.lead.title, "status": registration.get_status_display()},
+        title=compose(
+            N_("Registration %(deal)s: %(status)s"), deal=registration.lead.title, status=choice(registration, "status")
+        ),
         body=registration.decision_reason,
         url=reverse("leads:deal_detail", args=[registration.lead_id]),
     )
@@ -365,7 +367,7 @@ def _notify_reviewers(registration: Registration) -> None:
     notify(
         users=channel_managers(),
         kind=NotificationKind.REVIEW_QUEUE,
-        title=_("Deal registration waiting for review: %(deal)s") % {"deal": registration.lead.title},
+        title=compose(N_("Deal registration waiting for review: %(deal)s"), deal=registration.lead.title),
         url=reverse("leads:registration_review"),
     )
 
@@ -508,9 +510,12 @@ def protections_expire(*, now: datetime | None = None, batch: int = 1000) -> int
             notify(
                 users=[reg.submitted_by, reg.lead.owner],
                 kind=NotificationKind.PROTECTION_EXPIRING,
-                title=_("Protection of %(deal)s ends on %(date)s")
-                % {"deal": reg.lead.title, "date": timezone.localdate(reg.protected_until).isoformat()},
-                body=_("Log recent activity and request an extension on the deal page if the deal is alive."),
+                title=compose(
+                    N_("Protection of %(deal)s ends on %(date)s"),
+                    deal=reg.lead.title,
+                    date=timezone.localdate(reg.protected_until),
+                ),
+                body=compose(N_("Log recent activity and request an extension on the deal page if the deal is alive.")),
                 url=reverse("leads:deal_detail", args=[reg.lead_id]),
             )
         Registration.objects.filter(pk__in=[r.pk for r in warned]).update(expiry_warned_at=now)
