@@ -10,6 +10,7 @@ import datetime
 import re
 from decimal import Decimal, InvalidOperation
 
+from babel import Locale
 from babel.numbers import format_currency, format_decimal, format_percent
 from django.conf import settings
 from django.utils import formats, timezone, translation
@@ -57,16 +58,14 @@ def money_format(amount, currency: str | None = None, *, whole: bool = False) ->
 
 
 def percent_format(value, digits: int = 0) -> str:
-    """A percentage given in percent (87.5 → "87.5 %" / "87,5 %")."""
+    """A percentage given in percent: 87.5 → "87.5%" / "87,5 %" (CLDR's spacing per language)."""
     number = _decimal(value)
     if number is None:
         return "" if value is None else str(value)
-    pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "") + "%"
-    return (
-        format_percent(number / 100, format=pattern, locale=_locale(), decimal_quantization=True)
-        .replace("%", "\xa0%")
-        .replace("\xa0\xa0", "\xa0")
-    )
+    pattern = Locale.parse(_locale()).percent_formats[None].pattern  # "#,##0%" / "#,##0\xa0%"
+    if digits > 0:
+        pattern = pattern.replace("#,##0", "#,##0." + "0" * digits, 1)
+    return format_percent(number / 100, format=pattern, locale=_locale(), decimal_quantization=True)
 
 
 def date_format(value) -> str:

@@ -212,7 +212,7 @@ def tier_change(
                     to_tier=to_tier,
                     effective_on=timezone.localdate(),
                     reason_code=reason_code or kind,
-                    reason_params={"tier": to_tier.name if to_tier else "—", **(params or {}), "note": note},
+                    reason_params={"tier": to_tier.name_i18n() if to_tier else "—", **(params or {}), "note": note},
                     actor=actor,
                 )
             ]
