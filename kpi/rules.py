@@ -117,6 +117,7 @@ def score_compute(*, values: dict, components) -> tuple[Decimal, dict]:
         total += points
         parts[c.metric] = {
             "name": c.name,
+            "names": _name(c),
             "value": str(value) if value is not None else None,
             "target": str(c.target),
             "points": str(points),

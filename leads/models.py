@@ -231,6 +231,13 @@ class Registration(TimeStampedModel):
             models.Index(fields=["partner", "created_at"], name="registration_partner_idx"),
         ]
 
+    @property
+    def decision_reason_text(self) -> str:
+        """The decision reason in the active language (the system's reasons are stored as code + parameters)."""
+        from prm.texts import render
+
+        return render(self.decision_reason)
+
     def __str__(self):
         return f"{self.lead} ({self.get_status_display()})"
 

@@ -9,6 +9,7 @@ from leads.models import (
     RegistrationStatus,
 )
 from prm.permissions import is_vendor, scope_for
+from prm.texts import render
 
 
 def deal_list(*, viewer, filters: dict | None = None) -> QuerySet[Lead]:
@@ -60,7 +61,7 @@ def deal_timeline(*, lead: Lead, viewer) -> list[dict]:
                 "type": "decision",
                 "title": f"{d.get_status_display()} ({d.rule})",
                 "actor": d.actor,
-                "detail": d.reason,
+                "detail": render(d.reason),
                 "matches": d.matches if is_vendor(viewer) else [],
             }
             for d in registration.decisions.select_related("actor")

@@ -34,7 +34,7 @@ from partners.models import Partner, PartnerStatus
 from prm.models import NotificationKind, User
 from prm.selectors import channel_managers
 from prm.services import audit_record, audit_record_many, connection_supports_skip_locked, notify
-from prm.texts import N_, choice, compose
+from prm.texts import N_, choice, compose, dumps
 from prm.webhooks import webhook_emit
 
 DEFAULT_PROTECTION_DAYS = 90
@@ -59,6 +59,11 @@ class Rule:
 
 
 # What a partner is told. Never which partner holds the customer.
+def _reason(msgid: str) -> str:
+    """A decision reason the system words: stored as code + parameters (prm.texts), shown in the reader's language."""
+    return dumps(compose(msgid))
+
+
 MSG_PROTECTED = "This customer is already protected by another partner."
 MSG_RESERVED = "This customer is reserved for the vendor's direct sales."
 MSG_OWN = "Your company already protects this customer."
@@ -194,10 +199,10 @@ def _auto_decide(*, registration: Registration, policy: RegistrationPolicy, tax_
             decision = _auto_decision(partner=partner, policy=policy, conflicts=conflicts) or (
                 RegistrationStatus.REJECTED,
                 Rule.RACE_LOST,
-                _(MSG_PROTECTED),
+                _reason(MSG_PROTECTED),
             )
         else:
-            decision = (RegistrationStatus.APPROVED, Rule.AUTO_APPROVED, _("No conflicting registration."))
+            decision = (RegistrationStatus.APPROVED, Rule.AUTO_APPROVED, _reason(N_("No conflicting registration.")))
     status, rule, reason = decision
     _decide(registration=registration, status=status, rule=rule, reason=reason, actor=None, matches=conflicts.as_json())
     if status == RegistrationStatus.PENDING_REVIEW:
@@ -255,24 +260,24 @@ def _auto_decision(*, partner: Partner, policy: RegistrationPolicy, conflicts: C
     """(status, rule, reason) when the registration cannot be approved automatically, else None."""
     others_hard = [m for m in conflicts.hard if m.partner_id != partner.pk or m.reserved]
     if any(m.reserved for m in others_hard):
-        return RegistrationStatus.REJECTED, Rule.RESERVED, _(MSG_RESERVED)
+        return RegistrationStatus.REJECTED, Rule.RESERVED, _reason(MSG_RESERVED)
     if others_hard:
-        return RegistrationStatus.REJECTED, Rule.HARD_CONFLICT, _(MSG_PROTECTED)
+        return RegistrationStatus.REJECTED, Rule.HARD_CONFLICT, _reason(MSG_PROTECTED)
     if conflicts.hard:
-        return RegistrationStatus.REJECTED, Rule.OWN_DUPLICATE, _(MSG_OWN)
+        return RegistrationStatus.REJECTED, Rule.OWN_DUPLICATE, _reason(MSG_OWN)
     if any(m.partner_id != partner.pk or m.reserved for m in conflicts.soft):
-        return RegistrationStatus.PENDING_REVIEW, Rule.SOFT_CONFLICT, _(MSG_SOFT)
+        return RegistrationStatus.PENDING_REVIEW, Rule.SOFT_CONFLICT, _reason(MSG_SOFT)
     if partner.status != PartnerStatus.ACTIVE:
         return (
             RegistrationStatus.PENDING_REVIEW,
             Rule.NOT_IN_GOOD_STANDING,
-            _("Your partnership is not active; a channel manager will review the registration."),
+            _reason(N_("Your partnership is not active; a channel manager will review the registration.")),
         )
     if not policy.auto_approve:
         return (
             RegistrationStatus.PENDING_REVIEW,
             Rule.MANUAL_PROGRAM,
-            _("Registrations in your program are reviewed by a channel manager."),
+            _reason(N_("Registrations in your program are reviewed by a channel manager.")),
         )
     return None
 
@@ -486,7 +491,7 @@ def protections_expire(*, now: datetime | None = None, batch: int = 1000) -> int
         ids = list(due.order_by("protected_until").values_list("pk", flat=True)[:batch])
         if ids:
             Registration.objects.filter(pk__in=ids).update(status=RegistrationStatus.EXPIRED, updated_at=now)
-            _audit_bulk(ids=ids, action="registration.expired", reason=_("Protection period ended."))
+            _audit_bulk(ids=ids, action="registration.expired", reason=compose(N_("Protection period ended.")))
         # Windows end with their registration; also any stray window whose end passed. One claim in id order with
         # SKIP LOCKED, so workers running this at once never wait on each other's windows (no deadlock).
         ending = ProtectionWindow.objects.filter(Q(registration_id__in=ids) | Q(ends_at__lte=now), active=True)
@@ -522,6 +527,6 @@ def protections_expire(*, now: datetime | None = None, batch: int = 1000) -> int
     return len(ids)
 
 
-def _audit_bulk(*, ids: list[int], action: str, reason: str) -> None:
+def _audit_bulk(*, ids: list[int], action: str, reason: str | dict) -> None:
     rows = Registration.objects.filter(pk__in=ids).values_list("pk", "partner_id")
     audit_record_many(actor=None, action=action, items=[(Registration(pk=pk), p, reason, None) for pk, p in rows])

@@ -56,7 +56,9 @@ class DealRegisterView(SellerRequiredMixin, View):
             RegistrationStatus.APPROVED: messages.SUCCESS,
             RegistrationStatus.PENDING_REVIEW: messages.INFO,
         }.get(registration.status, messages.ERROR)
-        messages.add_message(request, level, f"{registration.get_status_display()}: {registration.decision_reason}")
+        messages.add_message(
+            request, level, f"{registration.get_status_display()}: {registration.decision_reason_text}"
+        )
         return redirect("leads:deal_detail", registration.lead_id)
 
 

@@ -48,3 +48,13 @@ def month(value):
 def text(value):
     """A text the system composed (`prm.texts`), in the reader's language; plain strings as they are."""
     return texts.render(value)
+
+
+@register.filter
+def local(value):
+    """A name stored in both languages ({"en": ..., "ru": ...}) in the reader's; anything else as it is."""
+    if isinstance(value, dict):
+        from django.utils.translation import get_language
+
+        return value.get((get_language() or "en").split("-")[0]) or value.get("en") or ""
+    return value
