@@ -68,13 +68,18 @@ def _funds(*, today: datetime.date, cm: User) -> dict:
     next_quarter = month_start(quarter_start + datetime.timedelta(days=95))
     last_quarter = _month_back(quarter_start, 3)
     currency = settings.PRM_REPORTING_CURRENCY
+    # Budgets sized to the network: 150,000 for every active full-cycle partner and distributor, and some left over.
+    eligible = Partner.objects.filter(
+        status=PartnerStatus.ACTIVE, program_model__in=[ProgramModel.FULL_CYCLE, ProgramModel.DISTRIBUTOR]
+    ).count()
+    each = Decimal("150000")
     with transaction.atomic():
         old = funds.budget_create(
             actor=cm,
             name="MDF previous quarter",
             period_start=last_quarter,
             period_end=quarter_start - datetime.timedelta(days=1),
-            amount=Decimal("3000000"),
+            amount=max(Decimal("3000000"), each * eligible + Decimal("500000")),
             currency=currency,
         )
         current = funds.budget_create(
@@ -82,14 +87,14 @@ def _funds(*, today: datetime.date, cm: User) -> dict:
             name="MDF this quarter",
             period_start=quarter_start,
             period_end=next_quarter - datetime.timedelta(days=1),
-            amount=Decimal("5000000"),
+            amount=max(Decimal("5000000"), each * eligible + Decimal("2000000")),
             currency=currency,
         )
         for budget in (old, current):
             funds.allocations_by_rule(
                 budget=budget,
                 actor=cm,
-                amount_each=Decimal("150000"),
+                amount_each=each,
                 program_models=[ProgramModel.FULL_CYCLE, ProgramModel.DISTRIBUTOR],
             )
     admin = (
