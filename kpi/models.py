@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from partners.models import Metric
+from prm.models import BilingualName
 
 
 class KpiSnapshot(models.Model):
@@ -49,10 +50,11 @@ class KpiSnapshot(models.Model):
         return f"{self.partner_id} @ {self.date}"
 
 
-class ScoreComponent(models.Model):
+class ScoreComponent(BilingualName, models.Model):
     """Data-configured composite score: each metric earns up to `max_points` on a linear scale to `target`."""
 
     name = models.CharField(max_length=60)
+    name_ru = models.CharField(_("name in Russian"), max_length=60, blank=True)
     metric = models.CharField(max_length=32, choices=Metric.choices, unique=True)
     target = models.DecimalField(max_digits=16, decimal_places=2)
     max_points = models.PositiveSmallIntegerField()
@@ -61,7 +63,7 @@ class ScoreComponent(models.Model):
         ordering = ["name"]
 
     def __str__(self):
-        return self.name
+        return self.local_name
 
 
 class TierChangeKind(models.TextChoices):
@@ -141,6 +143,14 @@ class TierChange(models.Model):
         from .rules import reason_render
 
         return reason_render(code=self.reason_code, params=self.reason_params)
+
+    @property
+    def evaluation_display(self) -> list[dict]:
+        """The stored evaluation with each metric's label in the active language."""
+        from partners.models import Metric
+
+        labels = dict(Metric.choices)
+        return [{**row, "label": labels.get(row.get("metric"), row.get("metric"))} for row in self.evaluation or []]
 
 
 class TierLock(models.Model):

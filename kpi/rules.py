@@ -14,11 +14,12 @@ import math
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from leads.delivery.kpis import FORMULAS as SERVICE_KPI_FORMULAS
 from partners.models import Metric
+from prm.l10n import date_format, money_format, number_format, percent_format
 
 from .models import TierChangeKind
 
@@ -116,6 +117,7 @@ def score_compute(*, values: dict, components) -> tuple[Decimal, dict]:
         total += points
         parts[c.metric] = {
             "name": c.name,
+            "names": _name(c),
             "value": str(value) if value is not None else None,
             "target": str(c.target),
             "points": str(points),
@@ -150,31 +152,39 @@ def _is_met(req, value) -> bool:
     return value is not None and Decimal(str(value)) >= req.threshold
 
 
-def _fmt(value) -> str:
-    if value is None:
-        return "—"
-    value = Decimal(str(value))
-    return f"{value.normalize():f}" if value == value.to_integral() else f"{value:.2f}".rstrip("0").rstrip(".")
+def _local(name) -> str:
+    """A name stored in both languages ({"en": ..., "ru": ...}, see prm.models.BilingualName) in the reader's."""
+    if isinstance(name, dict):
+        return name.get((get_language() or "en").split("-")[0]) or name.get("en") or ""
+    return name or ""
 
 
-def needed_text(*, metric: str, value, threshold, competency_name: str | None = None) -> str:
+def _name(obj):
+    """A tier's or competency's name for stored parameters: both languages when the object has them."""
+    name_i18n = getattr(obj, "name_i18n", None)
+    return name_i18n() if callable(name_i18n) else obj.name
+
+
+def needed_text(*, metric: str, value, threshold, competency_name=None) -> str:
     """What is still missing for one requirement, in plain words and the reader's language."""
     threshold = Decimal(str(threshold))
     if metric == Metric.CERTIFIED_PEOPLE:
         n = math.ceil(threshold - Decimal(str(value or 0)))
         if competency_name:
-            return _("%(n)s more certified people in %(competency)s") % {"n": n, "competency": competency_name}
-        return _("%(n)s more certified people") % {"n": n}
+            return ngettext(
+                "%(n)s more certified person in %(competency)s", "%(n)s more certified people in %(competency)s", n
+            ) % {"n": n, "competency": _local(competency_name)}
+        return ngettext("%(n)s more certified person", "%(n)s more certified people", n) % {"n": n}
     if metric == Metric.WON_REVENUE_12M:
         return _("%(amount)s more won revenue in the last 12 months") % {
-            "amount": _fmt(threshold - Decimal(str(value or 0)))
+            "amount": money_format(threshold - Decimal(str(value or 0)), None, whole=True)
         }
-    unit = "%" if metric in PERCENT_METRICS else ""
+    fmt = percent_format if metric in PERCENT_METRICS else number_format
     return _("%(label)s %(value)s%(unit)s → needs %(threshold)s%(unit)s") % {
         "label": Metric(metric).label,
-        "value": _fmt(value),
-        "threshold": _fmt(threshold),
-        "unit": unit,
+        "value": "—" if value is None else fmt(value),
+        "threshold": fmt(threshold),
+        "unit": "",
     }
 
 
@@ -193,6 +203,7 @@ def requirement_progress(*, tier, values: dict) -> list[dict]:
     for req in _requirements(tier):
         competency = req.competency.code if req.competency_id else None
         competency_name = req.competency.name if competency else None
+        competency_names = _name(req.competency) if competency else None
         value = _value(req, values)
         met = _is_met(req, value)
         rows.append(
@@ -201,6 +212,7 @@ def requirement_progress(*, tier, values: dict) -> list[dict]:
                 "label": Metric(req.metric).label,
                 "competency": competency,
                 "competency_name": competency_name,
+                "competency_names": competency_names,
                 "value": str(value) if value is not None else None,
                 "threshold": str(req.threshold),
                 "met": met,
@@ -208,7 +220,7 @@ def requirement_progress(*, tier, values: dict) -> list[dict]:
                 "needed": ""
                 if met
                 else needed_text(
-                    metric=req.metric, value=value, threshold=req.threshold, competency_name=competency_name
+                    metric=req.metric, value=value, threshold=req.threshold, competency_name=competency_names
                 ),
             }
         )
@@ -247,7 +259,13 @@ def _evaluation(rows: list[dict]) -> list[dict]:
 
 
 def _missing(rows: list[dict]) -> list[dict]:
-    return [{k: r[k] for k in ("metric", "competency_name", "value", "threshold")} for r in rows if not r["met"]]
+    """The unmet requirements for a stored reason; the competency in both languages (rendered in the reader's)."""
+    return [
+        {"metric": r["metric"], "competency_name": r["competency_names"] or r["competency_name"], "value": r["value"],
+         "threshold": r["threshold"]}
+        for r in rows
+        if not r["met"]
+    ]  # fmt: skip
 
 
 def tier_decide(
@@ -261,29 +279,29 @@ def tier_decide(
         if best is None:
             return None
         rows = requirement_progress(tier=best, values=values)
-        return TierDecision(TierChangeKind.INITIAL, best, "initial", {"tier": best.name}, _evaluation(rows))
+        return TierDecision(TierChangeKind.INITIAL, best, "initial", {"tier": _name(best)}, _evaluation(rows))
     if best is not None and best.rank > current.rank:
         rows = requirement_progress(tier=best, values=values)
-        return TierDecision(TierChangeKind.PROMOTION, best, "promotion", {"tier": best.name}, _evaluation(rows))
+        return TierDecision(TierChangeKind.PROMOTION, best, "promotion", {"tier": _name(best)}, _evaluation(rows))
     warned = last_kind == TierChangeKind.WARNING
     if tier_met(tier=current, values=values):
         if not warned:
             return None
         rows = requirement_progress(tier=current, values=values)
         return TierDecision(
-            TierChangeKind.WARNING_CLEARED, current, "warning_cleared", {"tier": current.name}, _evaluation(rows)
+            TierChangeKind.WARNING_CLEARED, current, "warning_cleared", {"tier": _name(current)}, _evaluation(rows)
         )
     if warned and (last_grace is None or on <= last_grace):
         return None  # still in the grace period
     rows = requirement_progress(tier=current, values=values)
     if not warned:
         grace = on + datetime.timedelta(days=grace_days)
-        params = {"tier": current.name, "missing": _missing(rows), "date": grace.isoformat()}
+        params = {"tier": _name(current), "missing": _missing(rows), "date": grace.isoformat()}
         return TierDecision(TierChangeKind.WARNING, current, "warning", params, _evaluation(rows), grace)
     target = best or tiers[0]
     if target.pk == current.pk:
         return None
-    params = {"to": target.name, "tier": current.name, "date": last_grace.isoformat(), "missing": _missing(rows)}
+    params = {"to": _name(target), "tier": _name(current), "date": last_grace.isoformat(), "missing": _missing(rows)}
     return TierDecision(TierChangeKind.DEMOTION, target, "demotion", params, _evaluation(rows))
 
 
@@ -311,7 +329,9 @@ def reason_render(*, code: str, params: dict) -> str:
     template = REASONS.get(code)
     if template is None:
         return ""
-    params = dict(params)
+    params = {k: _local(v) if isinstance(v, dict) else v for k, v in params.items()}
+    if params.get("date"):
+        params["date"] = date_format(params["date"])
     if "missing" in params:
         params["missing"] = "; ".join(needed_text(**m) for m in params["missing"])
     return str(template) % params

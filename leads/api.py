@@ -160,6 +160,9 @@ class ActivityBulkRequestSerializer(serializers.Serializer):
 
 
 class RegistrationSerializer(serializers.ModelSerializer):
+    # The system's reasons are stored as code + parameters; clients get the text (in the request's language).
+    decision_reason = serializers.CharField(source="decision_reason_text", read_only=True)
+
     class Meta:
         model = Registration
         fields = [

@@ -241,6 +241,13 @@ class Registration(TimeStampedModel):
             ),
         ]
 
+    @property
+    def decision_reason_text(self) -> str:
+        """The decision reason in the active language (the system's reasons are stored as code + parameters)."""
+        from prm.texts import render
+
+        return render(self.decision_reason)
+
     def __str__(self):
         return f"{self.lead} ({self.get_status_display()})"
 
@@ -331,6 +338,17 @@ class OfferStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
+ROUTING_RULE_LABELS = {
+    "score_swrr": _("Score and rotation"),
+    "protected_customer": _("Customer protected by a partner"),
+    "exclusive_territory": _("Franchise exclusive territory"),
+    "manual": _("Manual"),
+    "no_eligible_partner": _("No eligible partner"),
+    "max_failures": _("Too many failures"),
+    "dispute_transfer": _("Transferred after a dispute"),
+}
+
+
 class RoutingDecision(models.Model):
     """Why a lead went where it went: every candidate with its score, or the manual assignment's reason."""
 
@@ -350,6 +368,10 @@ class RoutingDecision(models.Model):
 
     def __str__(self):
         return f"{self.rule} → {self.chosen_id}"
+
+    @property
+    def rule_display(self) -> str:
+        return str(ROUTING_RULE_LABELS.get(self.rule, self.rule))
 
 
 class Offer(TimeStampedModel):

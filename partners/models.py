@@ -9,15 +9,16 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from prm.models import TimeStampedModel
+from prm.models import BilingualName, TimeStampedModel
 from prm.permissions import CatalogueQuerySet, ScopedQuerySet
 
 
-class Region(models.Model):
+class Region(BilingualName, models.Model):
     """A territory partners serve: a Russian federal district, an EU country, ... Its time zone drives SLAs."""
 
     code = models.SlugField(max_length=32, unique=True)
     name = models.CharField(max_length=120)
+    name_ru = models.CharField(_("name in Russian"), max_length=120, blank=True)
     country = models.CharField(max_length=2, help_text=_("ISO 3166-1 alpha-2; drives the holiday calendar."))
     subdivision = models.CharField(max_length=10, blank=True, help_text=_("Holiday subdivision code, if any."))
     timezone = models.CharField(max_length=64, default="Europe/Moscow")
@@ -26,12 +27,13 @@ class Region(models.Model):
         ordering = ["country", "name"]
 
     def __str__(self):
-        return self.name
+        return self.local_name
 
 
-class Competency(models.Model):
+class Competency(BilingualName, models.Model):
     code = models.SlugField(max_length=32, unique=True)
     name = models.CharField(max_length=120)
+    name_ru = models.CharField(_("name in Russian"), max_length=120, blank=True)
     description = models.TextField(blank=True)
 
     class Meta:
@@ -39,19 +41,20 @@ class Competency(models.Model):
         verbose_name_plural = "competencies"
 
     def __str__(self):
-        return self.name
+        return self.local_name
 
 
-class Industry(models.Model):
+class Industry(BilingualName, models.Model):
     code = models.SlugField(max_length=32, unique=True)
     name = models.CharField(max_length=120)
+    name_ru = models.CharField(_("name in Russian"), max_length=120, blank=True)
 
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "industries"
 
     def __str__(self):
-        return self.name
+        return self.local_name
 
 
 class ProgramModel(models.TextChoices):
@@ -88,11 +91,12 @@ class PartnerQuerySet(ScopedQuerySet):
 ACCESS_BLOCKED_STATUSES = (PartnerStatus.SUSPENDED, PartnerStatus.TERMINATED)
 
 
-class Tier(models.Model):
+class Tier(BilingualName, models.Model):
     """A commission tier. Requirements live in TierRequirement rows, so the rules are data, not code."""
 
     code = models.SlugField(max_length=32, unique=True)
     name = models.CharField(max_length=60)
+    name_ru = models.CharField(_("name in Russian"), max_length=60, blank=True)
     rank = models.PositiveSmallIntegerField(unique=True, help_text=_("Higher is better; 0 is the entry tier."))
     commission_rate = models.DecimalField(
         max_digits=5, decimal_places=4, help_text=_("Share of deal value, e.g. 0.1000 for 10%.")
@@ -114,7 +118,7 @@ class Tier(models.Model):
         ]
 
     def __str__(self):
-        return self.name
+        return self.local_name
 
 
 class Metric(models.TextChoices):

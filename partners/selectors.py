@@ -154,16 +154,29 @@ def partner_agreement(*, partner: Partner):
 
 
 def _pipeline_aggregates(prefix: str = "") -> dict:
+    """Open and won value in the reporting currency: each deal converted at the rate in force when it was won (open
+    deals: when they were created), never RUB and EUR added as they are; a deal in a currency without a rate is
+    left out."""
+    from kpi.services.snapshots import fx_rate_expr
     from leads.models import OPEN_STAGES, Stage
 
-    since = timezone.now() - datetime.timedelta(days=365)
+    now = timezone.now()
+    since = now - datetime.timedelta(days=365)
     open_q = Q(**{f"{prefix}stage__in": OPEN_STAGES})
     won_q = Q(**{f"{prefix}stage": Stage.WON, f"{prefix}won_at__gte": since})
     money = DecimalField(max_digits=16, decimal_places=2)
+    today_rate = fx_rate_expr(
+        f"{prefix}currency", f"{prefix}created_at", since=datetime.datetime.min.replace(tzinfo=datetime.UTC)
+    )
+    won_rate = fx_rate_expr(f"{prefix}currency", f"{prefix}won_at", since=since)
     return {
         "open_count": Count(f"{prefix}pk" if prefix else "pk", filter=open_q),
-        "open_value": Coalesce(Sum(f"{prefix}value", filter=open_q), Value(0), output_field=money),
-        "won_value_12m": Coalesce(Sum(f"{prefix}value", filter=won_q), Value(0), output_field=money),
+        "open_value": Coalesce(
+            Sum(F(f"{prefix}value") * today_rate, filter=open_q, output_field=money), Value(0), output_field=money
+        ),
+        "won_value_12m": Coalesce(
+            Sum(F(f"{prefix}value") * won_rate, filter=won_q, output_field=money), Value(0), output_field=money
+        ),
     }
 
 

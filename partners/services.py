@@ -18,6 +18,7 @@ from stdnum.ru import inn
 from prm.models import PARTNER_ROLES, NotificationKind, Role, User
 from prm.selectors import channel_managers, partner_admins
 from prm.services import audit_record, notify
+from prm.texts import N_, choice, compose
 
 from . import selectors
 from .models import (
@@ -132,9 +133,13 @@ def partner_apply(
         notify(
             users=channel_managers(),
             kind=NotificationKind.PARTNER_STATUS,
-            title=_("New partner application: %(name)s") % {"name": partner.name},
-            body=_("%(name)s (%(tax_id)s) applied as %(model)s.")
-            % {"name": partner.name, "tax_id": partner.tax_id, "model": partner.get_program_model_display()},
+            title=compose(N_("New partner application: %(name)s"), name=partner.name),
+            body=compose(
+                N_("%(name)s (%(tax_id)s) applied as %(model)s."),
+                name=partner.name,
+                tax_id=partner.tax_id,
+                model=choice(partner, "program_model"),
+            ),
             url=reverse("partners:detail", args=[partner.pk]),
         )
     return partner
@@ -270,7 +275,7 @@ def partner_status_change(
         notify(
             users=[partner.account_manager, *partner_admins(partner=partner)],
             kind=NotificationKind.PARTNER_STATUS,
-            title=_("%(name)s: %(status)s") % {"name": partner.name, "status": partner.get_status_display()},
+            title=compose(N_("%(name)s: %(status)s"), name=partner.name, status=choice(partner, "status")),
             body=reason,
             url=reverse("partners:detail", args=[partner.pk]),
         )
@@ -298,7 +303,7 @@ def partner_account_manager_set(*, partner: Partner, account_manager: User | Non
         notify(
             users=[account_manager],
             kind=NotificationKind.PARTNER_STATUS,
-            title=_("You now manage %(name)s") % {"name": partner.name},
+            title=compose(N_("You now manage %(name)s"), name=partner.name),
             body=reason,
             url=reverse("partners:detail", args=[partner.pk]),
         )
@@ -379,7 +384,7 @@ def review_submit(*, token: str, rating: int, text: str, author_name: str) -> Cu
         notify(
             users=channel_managers(),
             kind=NotificationKind.REVIEW_QUEUE,
-            title=_("A customer review of %(partner)s waits for moderation") % {"partner": review.partner.name},
+            title=compose(N_("A customer review of %(partner)s waits for moderation"), partner=review.partner.name),
             url=reverse("partners:review_queue"),
         )
     return review

@@ -113,6 +113,27 @@ class User(AbstractUser):
         return self.role in PARTNER_ROLES
 
 
+class BilingualName:
+    """Reference data (regions, competencies, industries, tiers, courses, ...) named in English (`name`) and in
+    Russian (`name_ru`): `str()` and `local_name` give the reader's language, `name_i18n()` both (for texts stored
+    as code + parameters, prm.texts). `NAME_FIELD` names the English field when it is not `name`."""
+
+    NAME_FIELD = "name"
+
+    @property
+    def local_name(self) -> str:
+        from django.utils.translation import get_language
+
+        english = getattr(self, self.NAME_FIELD)
+        if (get_language() or "").startswith("ru"):
+            return getattr(self, f"{self.NAME_FIELD}_ru", "") or english
+        return english
+
+    def name_i18n(self) -> dict:
+        english = getattr(self, self.NAME_FIELD)
+        return {"en": english, "ru": getattr(self, f"{self.NAME_FIELD}_ru", "") or english}
+
+
 class AuditEvent(models.Model):
     """Who did what to which object, when and why. Append-only."""
 
@@ -135,12 +156,28 @@ class AuditEvent(models.Model):
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.action}"
 
+    @property
+    def reason_display(self) -> str:
+        from .texts import render
+
+        composed = self.data.get("reason") if isinstance(self.data, dict) else None
+        return render(composed) if isinstance(composed, dict) else self.reason
+
+    @property
+    def action_display(self) -> str:
+        from .audit_labels import audit_label
+
+        return audit_label(self.action)
+
 
 class Notification(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=64)
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True)
+    # The title and body as the system composed them (prm.texts: code + parameters), shown in the reader's
+    # language; `title`/`body` keep the English wording (and are all that rows from before it have).
+    text = models.JSONField(default=dict, blank=True)
     url = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
@@ -160,6 +197,18 @@ class Notification(models.Model):
 
     def __str__(self):
         return self.title
+
+    @property
+    def title_display(self) -> str:
+        from .texts import render
+
+        return render(self.text.get("title")) or self.title
+
+    @property
+    def body_display(self) -> str:
+        from .texts import render
+
+        return render(self.text.get("body")) or self.body
 
 
 class NotificationKind(models.TextChoices):

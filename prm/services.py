@@ -1,5 +1,7 @@
 """Writes shared by every app: the audit trail and notifications."""
 
+import functools
+import json
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -7,8 +9,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import models, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from . import texts
 from .models import AuditEvent, Notification, User
 
 
@@ -33,7 +36,7 @@ def audit_record(
     action: str,
     target: models.Model | None = None,
     partner=None,
-    reason: str = "",
+    reason: str | dict = "",
     data: dict | None = None,
     ip_address: str | None = None,
 ) -> AuditEvent:
@@ -46,10 +49,18 @@ def audit_record(
         content_type=ContentType.objects.get_for_model(target) if target is not None else None,
         object_id=str(target.pk) if target is not None else "",
         partner=partner,
-        reason=reason,
-        data=data or {},
+        **_audit_reason(reason, data),
         ip_address=ip_address,
     )
+
+
+def _audit_reason(reason: str | dict, data: dict | None) -> dict:
+    """A composed reason (prm.texts) is kept in `data["reason"]` and shown in the reader's language; `reason`
+    holds its English wording (and a reason a person typed, as typed)."""
+    reason = texts.loads(reason)
+    if isinstance(reason, dict):
+        return {"reason": _english(json.dumps(reason)), "data": {**(data or {}), "reason": reason}}
+    return {"reason": reason, "data": data or {}}
 
 
 def audit_record_many(
@@ -65,8 +76,7 @@ def audit_record_many(
                 content_type=ContentType.objects.get_for_model(target),
                 object_id=str(target.pk),
                 partner_id=getattr(partner, "pk", partner),
-                reason=reason,
-                data=data or {},
+                **_audit_reason(reason, data),
             )
         )
     AuditEvent.objects.bulk_create(rows, batch_size=2000)
@@ -80,20 +90,26 @@ def audit_trail(*, target: models.Model, limit: int = 100):
     )
 
 
-def notify(*, users: Iterable[User], kind: str, title: str, body: str = "", url: str = "") -> list[Notification]:
-    """Put a message in each user's inbox; those who opted in get an e-mail, sent by Celery after commit."""
+def notify(
+    *, users: Iterable[User], kind: str, title: str | dict, body: str | dict = "", url: str = ""
+) -> list[Notification]:
+    """Put a message in each user's inbox; those who opted in get an e-mail, sent by Celery after commit.
+    `title` and `body` are composed texts (`prm.texts.compose`), shown in each reader's language."""
     unique = {u.pk: u for u in users if u is not None}.values()
     return notify_many(kind=kind, messages=[(user, title, body, url) for user in unique])
 
 
-def notify_many(*, kind: str, messages: Iterable[tuple[User, str, str, str]]) -> list[Notification]:
+def notify_many(*, kind: str, messages: Iterable[tuple[User, str | dict, str | dict, str]]) -> list[Notification]:
     """Many different messages of one kind at once, as (user, title, body, url): one insert for all of them."""
+    english = functools.lru_cache(maxsize=None)(_english)
+    messages = [(user, texts.loads(title), texts.loads(body), url) for user, title, body, url in messages]
     rows = [
         Notification(
             user=user,
             kind=kind,
-            title=title[:200],
-            body=body,
+            title=english(json.dumps(title))[:200],
+            body=english(json.dumps(body)),
+            text={k: v for k, v in (("title", title), ("body", body)) if isinstance(v, dict)},
             url=url,
             email_wanted=bool(user.email) and kind in (user.email_events or []),
         )
@@ -108,6 +124,11 @@ def notify_many(*, kind: str, messages: Iterable[tuple[User, str, str, str]]) ->
     return created
 
 
+def _english(dumped: str) -> str:
+    with translation.override("en"):
+        return texts.render(json.loads(dumped))
+
+
 def notification_emails_send_pending(*, batch: int = 500) -> int:
     """Send e-mails that are due. Claiming rows with SKIP LOCKED makes concurrent workers never send one twice."""
     sent = 0
@@ -118,7 +139,8 @@ def notification_emails_send_pending(*, batch: int = 500) -> int:
         due = list(qs.order_by("created_at")[:batch])
         for n in due:
             link = f"\n\n{settings.SITE_URL.rstrip('/')}{n.url}" if n.url else ""
-            send_mail(n.title, f"{n.body}{link}", None, [n.user.email], fail_silently=False)
+            with translation.override(getattr(n.user, "language", "") or settings.LANGUAGE_CODE):
+                send_mail(n.title_display, f"{n.body_display}{link}", None, [n.user.email], fail_silently=False)
             sent += 1
         Notification.objects.filter(pk__in=[n.pk for n in due]).update(emailed_at=timezone.now())
     return sent

@@ -10,13 +10,14 @@ from django.utils.translation import gettext_lazy as _
 
 from partners.models import ProgramModel
 from prm.files import UploadValidator
-from prm.models import Role, TimeStampedModel
+from prm.models import BilingualName, Role, TimeStampedModel
 from prm.permissions import ScopedQuerySet
 
 
-class CertificationType(models.Model):
+class CertificationType(BilingualName, models.Model):
     code = models.SlugField(max_length=40, unique=True)
     name = models.CharField(max_length=200)
+    name_ru = models.CharField(_("name in Russian"), max_length=200, blank=True)
     competency = models.ForeignKey("partners.Competency", on_delete=models.PROTECT, related_name="certification_types")
     validity_months = models.PositiveSmallIntegerField(default=24)
     description = models.TextField(blank=True)
@@ -25,7 +26,7 @@ class CertificationType(models.Model):
         ordering = ["name"]
 
     def __str__(self):
-        return self.name
+        return self.local_name
 
 
 def certificate_code() -> str:
@@ -105,8 +106,11 @@ class CourseQuerySet(ScopedQuerySet):
         return self.filter(status=CourseStatus.PUBLISHED)
 
 
-class Course(TimeStampedModel):
+class Course(BilingualName, TimeStampedModel):
+    NAME_FIELD = "title"
+
     title = models.CharField(max_length=200)
+    title_ru = models.CharField(_("title in Russian"), max_length=200, blank=True)
     product = models.CharField(max_length=120, blank=True)
     level = models.CharField(max_length=20, choices=CourseLevel.choices, default=CourseLevel.BASIC)
     language = models.CharField(max_length=5, default="ru")
@@ -128,7 +132,7 @@ class Course(TimeStampedModel):
         indexes = [models.Index(fields=["status", "language", "level"], name="course_catalog_idx")]
 
     def __str__(self):
-        return self.title
+        return self.local_name
 
     @property
     def version(self) -> str:

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from prm.models import NotificationKind, Role, User
 from prm.permissions import is_partner_user
 from prm.services import audit_record, connection_supports_skip_locked, notify
+from prm.texts import N_, compose, compose_lines, compose_plural
 
 from .models import (
     Certification,
@@ -124,10 +125,13 @@ def _recertification_require(*, course: Course, grace_days: int, today: datetime
         notify(
             users=holders,
             kind=NotificationKind.CERTIFICATION_EXPIRING,
-            title=_("Re-certification required: %(course)s v%(version)s")
-            % {"course": course.title, "version": course.version},
-            body=_("A new major version of the course was published. Your certificate now expires on %(date)s.")
-            % {"date": new_expiry.isoformat()},
+            title=compose(
+                N_("Re-certification required: %(course)s v%(version)s"), course=course.title, version=course.version
+            ),
+            body=compose(
+                N_("A new major version of the course was published. Your certificate now expires on %(date)s."),
+                date=new_expiry,
+            ),
             url=reverse("training:course_detail", args=[course.pk]),
         )
     audit_record(
@@ -383,12 +387,18 @@ def _reminders_send(*, certs: list[Certification], days: int) -> int:
         by_partner[c.partner_id].append(c)
     count = 0
     for user_certs in by_user.values():
-        lines = "\n".join(f"{c.type.name}: {c.expires_on.isoformat()}" for c in user_certs)
+        lines = compose_lines(
+            compose(N_("%(name)s: %(date)s"), name=c.type.name, date=c.expires_on) for c in user_certs
+        )
         count += len(
             notify(
                 users=[user_certs[0].user],
                 kind=NotificationKind.CERTIFICATION_EXPIRING,
-                title=_("Your certification expires within %(days)s days") % {"days": days},
+                title=compose_plural(
+                    N_("Your certification expires within %(n)s day"),
+                    N_("Your certification expires within %(n)s days"),
+                    days,
+                ),
                 body=lines,
                 url=url,
             )
@@ -400,12 +410,19 @@ def _reminders_send(*, certs: list[Certification], days: int) -> int:
         recipients = admins.get(partner_id, [])
         if not recipients:
             continue
-        lines = "\n".join(f"{c.user}: {c.type.name}, {c.expires_on.isoformat()}" for c in partner_certs)
+        lines = compose_lines(
+            compose(N_("%(user)s: %(name)s, %(date)s"), user=str(c.user), name=c.type.name, date=c.expires_on)
+            for c in partner_certs
+        )
         count += len(
             notify(
                 users=recipients,
                 kind=NotificationKind.CERTIFICATION_EXPIRING,
-                title=_("Team certifications expire within %(days)s days") % {"days": days},
+                title=compose_plural(
+                    N_("Team certifications expire within %(n)s day"),
+                    N_("Team certifications expire within %(n)s days"),
+                    days,
+                ),
                 body=lines,
                 url=reverse("training:team"),
             )

@@ -22,6 +22,7 @@ from prm.models import NotificationKind, User, WebhookEvent
 from prm.permissions import is_partner_user, is_vendor
 from prm.selectors import escalation_recipients
 from prm.services import audit_record, audit_record_many, connection_supports_skip_locked, notify
+from prm.texts import N_, choice, compose
 from prm.webhooks import webhook_emit
 
 from ..models import CommissionEntry, EntryKind
@@ -274,8 +275,9 @@ def fund_request_submit(
             notify(
                 users=[owner],
                 kind=NotificationKind.REVIEW_QUEUE,
-                title=_("MDF request from %(partner)s: %(title)s")
-                % {"partner": request.partner, "title": request.title},
+                title=compose(
+                    N_("MDF request from %(partner)s: %(title)s"), partner=request.partner, title=request.title
+                ),
                 url=reverse("kpi:funds:request_detail", args=[request.pk]),
             )
     return request
@@ -345,8 +347,11 @@ def fund_request_decide(
             notify(
                 users=[locked.submitted_by],
                 kind=NotificationKind.REQUEST_UPDATED,
-                title=_("Your MDF request “%(title)s” is %(status)s")
-                % {"title": locked.title, "status": locked.get_status_display()},
+                title=compose(
+                    N_("Your MDF request “%(title)s” is %(status)s"),
+                    title=locked.title,
+                    status=choice(locked, "status"),
+                ),
                 url=reverse("kpi:funds:request_detail", args=[locked.pk]),
             )
     return locked
@@ -393,7 +398,7 @@ def fund_claim_submit(
         notify(
             users=[owner],
             kind=NotificationKind.REVIEW_QUEUE,
-            title=_("MDF claim from %(partner)s: %(title)s") % {"partner": claim.partner, "title": request.title},
+            title=compose(N_("MDF claim from %(partner)s: %(title)s"), partner=claim.partner, title=request.title),
             url=reverse("kpi:funds:request_detail", args=[request.pk]),
         )
     return claim
@@ -453,8 +458,11 @@ def fund_claim_decide(*, actor, claim: FundClaim, approve: bool, approved_amount
             notify(
                 users=[locked.submitted_by],
                 kind=NotificationKind.REQUEST_UPDATED,
-                title=_("Your MDF claim for “%(title)s” is %(status)s")
-                % {"title": locked.request.title, "status": locked.get_status_display()},
+                title=compose(
+                    N_("Your MDF claim for “%(title)s” is %(status)s"),
+                    title=locked.request.title,
+                    status=choice(locked, "status"),
+                ),
                 url=reverse("kpi:funds:request_detail", args=[locked.request_id]),
             )
     return locked
@@ -511,7 +519,7 @@ def funds_escalate(*, now: datetime.datetime | None = None, batch: int = 200) ->
                 notify(
                     users=leads,
                     kind=NotificationKind.ESCALATION,
-                    title=_("Overdue %(what)s from %(partner)s") % {"what": label, "partner": item.partner},
+                    title=compose(N_("Overdue %(what)s from %(partner)s"), what=label, partner=item.partner),
                     url=reverse("kpi:funds:request_detail", args=[request_id]),
                 )
             count += len(due)

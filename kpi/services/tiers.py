@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from partners.models import Partner, PartnerStatus, Tier
 from prm.models import AuditEvent, NotificationKind, Role, User
 from prm.services import audit_record, notify_many
+from prm.texts import N_, choice, compose, compose_by
 from prm.webhooks import webhook_emit_many
 
 from ..models import KpiSnapshot, NightlyRun, TierAudit, TierChange, TierChangeKind, TierLock
@@ -104,7 +105,12 @@ def _audit_notify_emit(changes: list[TierChange]) -> None:
     notify_many(
         kind=NotificationKind.TIER_CHANGED,
         messages=[
-            (user, f"{c.get_kind_display()}: {tiers[c.to_tier_id].name if c.to_tier_id else '—'}", c.reason_text, url)
+            (
+                user,
+                compose(N_("%(kind)s: %(tier)s"), kind=choice(c, "kind"), tier=tiers.get(c.to_tier_id) or "—"),
+                compose_by("tier_reason", code=c.reason_code, params=c.reason_params) if c.reason_code else c.reason,
+                url,
+            )
             for c in changes
             for user in admins.get(c.partner_id, [])
         ],
@@ -206,7 +212,7 @@ def tier_change(
                     to_tier=to_tier,
                     effective_on=timezone.localdate(),
                     reason_code=reason_code or kind,
-                    reason_params={"tier": to_tier.name if to_tier else "—", **(params or {}), "note": note},
+                    reason_params={"tier": to_tier.name_i18n() if to_tier else "—", **(params or {}), "note": note},
                     actor=actor,
                 )
             ]

@@ -3,6 +3,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from leads.models import ROUTING_RULE_LABELS
 from partners.models import Region
 
 
@@ -14,12 +15,7 @@ class DecisionFilterForm(forms.Form):
         widget=forms.Select(attrs={"class": "form-select"}),
         choices=[
             ("", _("Any rule")),
-            ("score_swrr", _("Score and rotation")),
-            ("protected_customer", _("Customer protected by a partner")),
-            ("exclusive_territory", _("Franchise exclusive territory")),
-            ("manual", _("Manual")),
-            ("no_eligible_partner", _("No eligible partner")),
-            ("max_failures", _("Too many failures")),
+            *((rule, label) for rule, label in ROUTING_RULE_LABELS.items() if rule != "dispute_transfer"),
         ],
     )
     region = forms.ModelChoiceField(

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0018_lead_fund_request'),
+        ('leads', '0019_customer_identity'),
         ('partners', '0009_request_category_mdf'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

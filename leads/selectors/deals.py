@@ -9,6 +9,7 @@ from leads.models import (
     RegistrationStatus,
 )
 from prm.permissions import is_vendor, scope_for
+from prm.texts import render
 
 
 def deal_list(*, viewer, filters: dict | None = None) -> QuerySet[Lead]:
@@ -43,14 +44,14 @@ def deal_timeline(*, lead: Lead, viewer) -> list[dict]:
         for a in lead.activities.select_related("user")[:200]
     ]
     items += [
-        {"at": e.at, "type": "change", "title": e.action, "actor": e.actor, "detail": e.reason}
+        {"at": e.at, "type": "change", "title": e.action_display, "actor": e.actor, "detail": e.reason_display}
         for e in audit_trail(target=lead)
     ]
     registration = getattr(lead, "registration", None)
     if registration is not None:
         decided = {f"registration.{s}" for s in RegistrationStatus.values}
         items += [
-            {"at": e.at, "type": "change", "title": e.action, "actor": e.actor, "detail": e.reason}
+            {"at": e.at, "type": "change", "title": e.action_display, "actor": e.actor, "detail": e.reason_display}
             for e in audit_trail(target=registration)
             if e.action not in decided
         ]
@@ -60,7 +61,7 @@ def deal_timeline(*, lead: Lead, viewer) -> list[dict]:
                 "type": "decision",
                 "title": f"{d.get_status_display()} ({d.rule})",
                 "actor": d.actor,
-                "detail": d.reason,
+                "detail": render(d.reason),
                 "matches": d.matches if is_vendor(viewer) else [],
             }
             for d in registration.decisions.select_related("actor")

@@ -44,6 +44,7 @@ from partners.models import Partner
 from prm.models import NotificationKind, User
 from prm.selectors import channel_managers, escalation_recipients, partner_admins
 from prm.services import audit_record, connection_supports_skip_locked, notify, rate_limit_consume
+from prm.texts import N_, choice, compose, compose_plural
 
 ROUTED_SOURCES = (LeadSource.VENDOR, LeadSource.IMPORT, LeadSource.API)
 
@@ -156,7 +157,7 @@ def dispute_open(
         notify(
             users=channel_managers(),
             kind=NotificationKind.REVIEW_QUEUE,
-            title=_("New dispute #%(id)s waiting for a decision") % {"id": dispute.pk},
+            title=compose(N_("New dispute #%(id)s waiting for a decision"), id=dispute.pk),
             url=reverse("leads:dispute_detail", args=[dispute.pk]),
         )
     return dispute
@@ -203,7 +204,7 @@ def dispute_decide(
         d.decided_by, d.decided_at = actor, timezone.now()
         d.save()
         audit_record(actor=actor, action=f"dispute.{outcome}", target=d, reason=d.decision_reason, data=data)
-        title = _("Dispute #%(id)s decided: %(outcome)s") % {"id": d.pk, "outcome": d.get_outcome_display()}
+        title = compose(N_("Dispute #%(id)s decided: %(outcome)s"), id=d.pk, outcome=choice(d, "outcome"))
         notify(
             users=_partner_users(own, extra=[d.opened_by]),
             kind=NotificationKind.REQUEST_UPDATED,
@@ -216,8 +217,11 @@ def dispute_decide(
             notify(
                 users=_partner_users(held),
                 kind=NotificationKind.REQUEST_UPDATED,
-                title=_("A dispute about %(deal)s was decided: %(outcome)s")
-                % {"deal": held.lead.title, "outcome": d.get_outcome_display()},
+                title=compose(
+                    N_("A dispute about %(deal)s was decided: %(outcome)s"),
+                    deal=held.lead.title,
+                    outcome=choice(d, "outcome"),
+                ),
                 body=d.decision_reason,
                 url=reverse("leads:deal_detail", args=[held.lead_id]),
             )
@@ -272,7 +276,9 @@ def disputes_escalate(*, now: datetime | None = None, batch: int = 500) -> int:
         notify(
             users=escalation_recipients(),
             kind=NotificationKind.ESCALATION,
-            title=_("%(n)s dispute(s) overdue for a decision") % {"n": claimed},
+            title=compose_plural(
+                N_("%(n)s dispute overdue for a decision"), N_("%(n)s disputes overdue for a decision"), claimed
+            ),
             body=", ".join(f"#{pk}" for pk in ids),
             url=reverse("leads:dispute_list"),
         )
@@ -356,9 +362,10 @@ def leads_reclaim(*, now: datetime | None = None, batch: int = 500) -> dict:
             notify(
                 users=_partner_notify_users(flag.lead),
                 kind=NotificationKind.SYSTEM,
-                title=_("%(deal)s will be reclaimed on %(due)s unless you work it")
-                % {"deal": flag.lead.title, "due": timezone.localtime(due).strftime("%Y-%m-%d %H:%M")},
-                body=flag.get_reason_display(),
+                title=compose(
+                    N_("%(deal)s will be reclaimed on %(due)s unless you work it"), deal=flag.lead.title, due=due
+                ),
+                body=choice(flag, "reason"),
                 url=reverse("leads:deal_detail", args=[flag.lead_id]),
             )
 
@@ -415,8 +422,8 @@ def leads_reclaim(*, now: datetime | None = None, batch: int = 500) -> dict:
             notify(
                 users=users,
                 kind=NotificationKind.SYSTEM,
-                title=_("%(deal)s was reclaimed") % {"deal": lead.title},
-                body=flag.get_reason_display(),
+                title=compose(N_("%(deal)s was reclaimed"), deal=lead.title),
+                body=choice(flag, "reason"),
             )
         reclaimed = sum(1 for f in flags if f.reclaimed_at)
 

@@ -34,6 +34,7 @@ from partners.models import Partner, PartnerStatus
 from prm.models import NotificationKind, User
 from prm.selectors import channel_managers
 from prm.services import audit_record, connection_supports_skip_locked, notify
+from prm.texts import N_, compose
 from prm.webhooks import webhook_emit
 
 logger = logging.getLogger(__name__)
@@ -164,8 +165,8 @@ def _expire_locked(offer: Offer) -> RoutingDecision:
     notify(
         users=partner_sellers([offer.partner_id]),
         kind=NotificationKind.OFFER_EXPIRED,
-        title=_("Offer expired: %(title)s") % {"title": offer.lead.title},
-        body=_("The acceptance deadline passed; the lead went to another partner."),
+        title=compose(N_("Offer expired: %(title)s"), title=offer.lead.title),
+        body=compose(N_("The acceptance deadline passed; the lead went to another partner.")),
         url=reverse("leads:offer_list"),
     )
     return _close_and_reroute(offer=offer, status=OfferStatus.EXPIRED, user=None, reason=_("Deadline passed."))
@@ -248,7 +249,7 @@ def lead_assign_manual(*, lead: Lead, partner: Partner, actor: User, reason: str
         notify(
             users=partner_sellers([partner.pk]),
             kind=NotificationKind.LEAD_OFFERED,
-            title=_("Lead assigned to your company: %(title)s") % {"title": lead.title},
+            title=compose(N_("Lead assigned to your company: %(title)s"), title=lead.title),
             body=reason,
             url=reverse("leads:deal_detail", args=[lead.pk]),
         )

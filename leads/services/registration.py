@@ -35,6 +35,7 @@ from prm.business_hours import business_deadline
 from prm.models import NotificationKind, User, WebhookEvent
 from prm.selectors import channel_managers, escalation_recipients
 from prm.services import audit_record, audit_record_many, connection_supports_skip_locked, notify
+from prm.texts import N_, choice, compose, compose_plural, dumps
 from prm.webhooks import webhook_emit
 
 DEFAULT_PROTECTION_DAYS = 90
@@ -63,6 +64,11 @@ class Rule:
 
 
 # What a partner is told. Never which partner holds the customer.
+def _reason(msgid: str) -> str:
+    """A decision reason the system words: stored as code + parameters (prm.texts), shown in the reader's language."""
+    return dumps(compose(msgid))
+
+
 MSG_PROTECTED = "This customer is already protected by another partner."
 MSG_RESERVED = "This customer is reserved for the vendor's direct sales."
 MSG_ATTACHED = "Your company already protects this customer; this deal is attached to that protection."
@@ -236,10 +242,10 @@ def _auto_decide(
             decision = _auto_decision(partner=partner, policy=policy, claims=claims) or (
                 RegistrationStatus.REJECTED,
                 Rule.RACE_LOST,
-                _(MSG_PROTECTED),
+                _reason(MSG_PROTECTED),
             )
         else:
-            decision = (RegistrationStatus.APPROVED, Rule.AUTO_APPROVED, _("No conflicting registration."))
+            decision = (RegistrationStatus.APPROVED, Rule.AUTO_APPROVED, _reason(N_("No conflicting registration.")))
     status, rule, reason = decision
     if rule == Rule.OWN_PROTECTION:
         holder = Registration.objects.get(pk=claims.own_protection().registration_id)
@@ -300,28 +306,28 @@ def _keys(*, tax_id: str, domain: str, normalized: str) -> list[tuple[str, str]]
 def _auto_decision(*, partner: Partner, policy: RegistrationPolicy, claims: CustomerClaims):
     """(status, rule, reason) when the registration is not simply approved with new windows, else None."""
     if any(m.reserved for m in claims.hard):
-        return RegistrationStatus.REJECTED, Rule.RESERVED, _(MSG_RESERVED)
+        return RegistrationStatus.REJECTED, Rule.RESERVED, _reason(MSG_RESERVED)
     if claims.hard:
-        return RegistrationStatus.REJECTED, Rule.HARD_CONFLICT, _(MSG_PROTECTED)
+        return RegistrationStatus.REJECTED, Rule.HARD_CONFLICT, _reason(MSG_PROTECTED)
     if claims.own_protection() is not None:
-        return RegistrationStatus.APPROVED, Rule.OWN_PROTECTION, _(MSG_ATTACHED)
+        return RegistrationStatus.APPROVED, Rule.OWN_PROTECTION, _reason(MSG_ATTACHED)
     if claims.offered:
-        return RegistrationStatus.PENDING_REVIEW, Rule.OFFERED_ELSEWHERE, _(MSG_OFFERED)
+        return RegistrationStatus.PENDING_REVIEW, Rule.OFFERED_ELSEWHERE, _reason(MSG_OFFERED)
     if claims.territory:
-        return RegistrationStatus.PENDING_REVIEW, Rule.EXCLUSIVE_TERRITORY, _(MSG_TERRITORY)
+        return RegistrationStatus.PENDING_REVIEW, Rule.EXCLUSIVE_TERRITORY, _reason(MSG_TERRITORY)
     if claims.soft:
-        return RegistrationStatus.PENDING_REVIEW, Rule.SOFT_CONFLICT, _(MSG_SOFT)
+        return RegistrationStatus.PENDING_REVIEW, Rule.SOFT_CONFLICT, _reason(MSG_SOFT)
     if partner.status != PartnerStatus.ACTIVE:
         return (
             RegistrationStatus.PENDING_REVIEW,
             Rule.NOT_IN_GOOD_STANDING,
-            _("Your partnership is not active; a channel manager will review the registration."),
+            _reason(N_("Your partnership is not active; a channel manager will review the registration.")),
         )
     if not policy.auto_approve:
         return (
             RegistrationStatus.PENDING_REVIEW,
             Rule.MANUAL_PROGRAM,
-            _("Registrations in your program are reviewed by a channel manager."),
+            _reason(N_("Registrations in your program are reviewed by a channel manager.")),
         )
     return None
 
@@ -409,8 +415,9 @@ def _notify_partner(registration: Registration) -> None:
     notify(
         users=[registration.submitted_by],
         kind=NotificationKind.REGISTRATION_DECIDED,
-        title=_("Registration %(deal)s: %(status)s")
-        % {"deal": registration.lead.title, "status": registration.get_status_display()},
+        title=compose(
+            N_("Registration %(deal)s: %(status)s"), deal=registration.lead.title, status=choice(registration, "status")
+        ),
         body=registration.decision_reason,
         url=reverse("leads:deal_detail", args=[registration.lead_id]),
     )
@@ -420,7 +427,7 @@ def _notify_reviewers(registration: Registration) -> None:
     notify(
         users=channel_managers(),
         kind=NotificationKind.REVIEW_QUEUE,
-        title=_("Deal registration waiting for review: %(deal)s") % {"deal": registration.lead.title},
+        title=compose(N_("Deal registration waiting for review: %(deal)s"), deal=registration.lead.title),
         url=reverse("leads:registration_review"),
     )
 
@@ -542,7 +549,7 @@ def protections_expire(*, now: datetime | None = None, batch: int = 1000) -> int
         ids = list(due.order_by("protected_until").values_list("pk", flat=True)[:batch])
         if ids:
             Registration.objects.filter(pk__in=ids).update(status=RegistrationStatus.EXPIRED, updated_at=now)
-            _audit_bulk(ids=ids, action="registration.expired", reason=_("Protection period ended."))
+            _audit_bulk(ids=ids, action="registration.expired", reason=compose(N_("Protection period ended.")))
         # Windows end with their registration; also any stray window whose end passed. One claim in id order with
         # SKIP LOCKED, so workers running this at once never wait on each other's windows (no deadlock).
         ending = ProtectionWindow.objects.filter(Q(registration_id__in=ids) | Q(ends_at__lte=now), active=True)
@@ -566,16 +573,19 @@ def protections_expire(*, now: datetime | None = None, batch: int = 1000) -> int
             notify(
                 users=[reg.submitted_by, reg.lead.owner],
                 kind=NotificationKind.PROTECTION_EXPIRING,
-                title=_("Protection of %(deal)s ends on %(date)s")
-                % {"deal": reg.lead.title, "date": timezone.localdate(reg.protected_until).isoformat()},
-                body=_("Log recent activity and request an extension on the deal page if the deal is alive."),
+                title=compose(
+                    N_("Protection of %(deal)s ends on %(date)s"),
+                    deal=reg.lead.title,
+                    date=timezone.localdate(reg.protected_until),
+                ),
+                body=compose(N_("Log recent activity and request an extension on the deal page if the deal is alive.")),
                 url=reverse("leads:deal_detail", args=[reg.lead_id]),
             )
         Registration.objects.filter(pk__in=[r.pk for r in warned]).update(expiry_warned_at=now)
     return len(ids)
 
 
-def _audit_bulk(*, ids: list[int], action: str, reason: str) -> None:
+def _audit_bulk(*, ids: list[int], action: str, reason: str | dict) -> None:
     rows = Registration.objects.filter(pk__in=ids).values_list("pk", "partner_id")
     audit_record_many(actor=None, action=action, items=[(Registration(pk=pk), p, reason, None) for pk, p in rows])
 
@@ -634,9 +644,9 @@ def registration_release_on_close(*, lead: Lead, actor: User | None) -> None:
     if registration is None or registration.status != RegistrationStatus.APPROVED:
         return
     registration.lead = lead
-    _protection_release(registration=registration, actor=actor, reason=_(MSG_RELEASED))
+    _protection_release(registration=registration, actor=actor, reason=compose(MSG_RELEASED))
     registration.status = RegistrationStatus.EXPIRED
-    registration.decision_rule, registration.decision_reason = Rule.RELEASED, _(MSG_RELEASED)
+    registration.decision_rule, registration.decision_reason = Rule.RELEASED, _reason(MSG_RELEASED)
     registration.save(update_fields=["status", "decision_rule", "decision_reason", "updated_at"])
     RegistrationDecision.objects.create(
         registration=registration,
@@ -674,9 +684,10 @@ def registration_withdraw(
         acting = partner_id if partner_id is not None else getattr(user, "partner_id", None)
         if error := registration_withdraw_error(registration=reg, partner_id=acting):
             raise ValidationError(error)
-        text = _(MSG_WITHDRAWN) % {"reason": reason}
+        composed = compose(MSG_WITHDRAWN, reason=reason)
+        text = dumps(composed)
         if reg.status == RegistrationStatus.APPROVED:
-            _protection_release(registration=reg, actor=user, reason=text)
+            _protection_release(registration=reg, actor=user, reason=composed)
         now = timezone.now()
         reg.status, reg.decision_rule, reg.decision_reason = RegistrationStatus.WITHDRAWN, Rule.WITHDRAWN, text
         reg.decided_by, reg.decided_at = user, now
@@ -686,11 +697,11 @@ def registration_withdraw(
         )
         lead = Lead.objects.select_for_update().get(pk=reg.lead_id)
         old = lead.stage
-        lead.stage, lead.closed_at, lead.lost_reason = Stage.LOST, now, text[:300]
+        lead.stage, lead.closed_at, lead.lost_reason = Stage.LOST, now, reason
         lead.save(update_fields=["stage", "closed_at", "lost_reason", "updated_at"])
         audit_record(actor=user, action=RegistrationAudit.WITHDRAWN, target=reg, reason=reason)
         audit_record(
-            actor=user, action="deal.stage_changed", target=lead, reason=text, data={"from": old, "to": Stage.LOST}
+            actor=user, action="deal.stage_changed", target=lead, reason=composed, data={"from": old, "to": Stage.LOST}
         )
         webhook_emit(
             event=WebhookEvent.REGISTRATION_WITHDRAWN,
@@ -717,11 +728,15 @@ def registrations_escalate(*, now: datetime | None = None, batch: int = 500) -> 
         claimed = Registration.objects.filter(pk__in=ids, review_escalated_at__isnull=True).update(
             review_escalated_at=now
         )
-        _audit_bulk(ids=ids, action=RegistrationAudit.REVIEW_ESCALATED, reason=_("Review deadline passed."))
+        _audit_bulk(ids=ids, action=RegistrationAudit.REVIEW_ESCALATED, reason=compose(N_("Review deadline passed.")))
         notify(
             users=escalation_recipients(),
             kind=NotificationKind.ESCALATION,
-            title=_("%(n)s deal registration(s) overdue for review") % {"n": claimed},
+            title=compose_plural(
+                N_("%(n)s deal registration overdue for review"),
+                N_("%(n)s deal registrations overdue for review"),
+                claimed,
+            ),
             body=", ".join(f"#{pk}" for pk in ids),
             url=reverse("leads:registration_review"),
         )

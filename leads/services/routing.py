@@ -43,6 +43,7 @@ from prm.business_hours import business_deadline
 from prm.models import NotificationKind, Role, User
 from prm.selectors import channel_managers
 from prm.services import audit_record_many, connection_supports_skip_locked, notify_many
+from prm.texts import N_, compose, compose_plural, dumps
 from prm.webhooks import webhook_emit_many
 
 logger = logging.getLogger(__name__)
@@ -700,7 +701,11 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
         at_load(pk)
     for lead in leads:
         if lead.route_failures >= limit:
-            reason = _("Declined or expired %(n)s times.") % {"n": lead.route_failures}
+            reason = dumps(
+                compose_plural(
+                    N_("Declined or expired %(n)s time."), N_("Declined or expired %(n)s times."), lead.route_failures
+                )
+            )
             decisions.append(RoutingDecision(lead=lead, candidates=[], rule=RoutingRule.MAX_FAILURES, reason=reason))
             queued.append((lead, decisions[-1]))
             continue
@@ -708,10 +713,10 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
         candidates, rule = _claimed_candidates(candidates, claims.get(lead.pk))
         if not candidates:
             if rule == RoutingRule.PROTECTED_CUSTOMER:
-                rule, reason = rule, _("The customer is protected by a partner that cannot take this lead now.")
+                reason = compose(N_("The customer is protected by a partner that cannot take this lead now."))
             else:
-                rule, reason = RoutingRule.NO_ELIGIBLE, _("No eligible partner.")
-            decisions.append(RoutingDecision(lead=lead, candidates=[], rule=rule, reason=reason))
+                rule, reason = RoutingRule.NO_ELIGIBLE, compose(N_("No eligible partner."))
+            decisions.append(RoutingDecision(lead=lead, candidates=[], rule=rule, reason=dumps(reason)))
             queued.append((lead, decisions[-1]))
             continue
         rows = [f"{row[pk]} {credits[pk]}" for pk in candidates]  # credits before this decision
@@ -754,7 +759,7 @@ def _queue(*, queued: list[tuple[Lead, RoutingDecision]], now: datetime) -> None
     notify_many(
         kind=NotificationKind.REVIEW_QUEUE,
         messages=[
-            (user, _("Lead needs manual routing: %(title)s") % {"title": lead.title}, d.reason,
+            (user, compose(N_("Lead needs manual routing: %(title)s"), title=lead.title), d.reason,
              reverse("leads:routing_lead", args=[lead.pk]))
             for lead, d in queued
             for user in managers
@@ -802,9 +807,9 @@ def _offers_create(
     notify_many(
         kind=NotificationKind.LEAD_OFFERED,
         messages=[
-            (user, _("New lead offered: %(title)s") % {"title": lead.title},
-             _("Accept or decline before %(deadline)s.")
-             % {"deadline": timezone.localtime(o.deadline, timezone=ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")},
+            (user, compose(N_("New lead offered: %(title)s"), title=lead.title),
+             compose(N_("Accept or decline before %(deadline)s (%(tz)s)."),
+                     deadline=timezone.localtime(o.deadline, timezone=ZoneInfo(tz)).replace(tzinfo=None), tz=tz),
              url)
             for (lead, _d, _w), o, tz in zip(offered, offers, tzs)
             for user in sellers.get(o.partner_id, ())

@@ -58,7 +58,9 @@ class DealRegisterView(SellerRequiredMixin, View):
             RegistrationStatus.APPROVED: messages.SUCCESS,
             RegistrationStatus.PENDING_REVIEW: messages.INFO,
         }.get(registration.status, messages.ERROR)
-        messages.add_message(request, level, f"{registration.get_status_display()}: {registration.decision_reason}")
+        messages.add_message(
+            request, level, f"{registration.get_status_display()}: {registration.decision_reason_text}"
+        )
         if registration.customer_matched_by:
             messages.info(
                 request, customer_matched_message(lead=registration.lead, matched_by=registration.customer_matched_by)

@@ -15,6 +15,7 @@ from prm.models import NotificationKind, Role, User
 from prm.permissions import is_partner_user, is_vendor
 from prm.selectors import escalation_recipients
 from prm.services import audit_record, connection_supports_skip_locked, notify
+from prm.texts import N_, choice, compose
 
 from .models import (
     Announcement,
@@ -201,7 +202,7 @@ def request_open(*, actor: User, category: str, subject: str, body: str, attachm
             notify(
                 users=[request.owner],
                 kind=NotificationKind.REQUEST_UPDATED,
-                title=_("New request from %(partner)s: %(subject)s") % {"partner": partner, "subject": subject},
+                title=compose(N_("New request from %(partner)s: %(subject)s"), partner=partner, subject=subject),
                 url=_request_url(request),
             )
     return request
@@ -242,7 +243,7 @@ def request_message_add(*, actor: User, request: PartnerRequest, body: str, atta
         notify(
             users=[u for u in recipients if u is not None and u.pk != actor.pk],
             kind=NotificationKind.REQUEST_UPDATED,
-            title=_("New message on request #%(id)s: %(subject)s") % {"id": locked.pk, "subject": locked.subject},
+            title=compose(N_("New message on request #%(id)s: %(subject)s"), id=locked.pk, subject=locked.subject),
             url=_request_url(locked),
         )
     request.refresh_from_db()
@@ -296,7 +297,7 @@ def request_transition(*, actor: User, request: PartnerRequest, status: str, rea
         notify(
             users=[other] if other is not None else [],
             kind=NotificationKind.REQUEST_UPDATED,
-            title=_("Request #%(id)s is now %(status)s") % {"id": locked.pk, "status": locked.get_status_display()},
+            title=compose(N_("Request #%(id)s is now %(status)s"), id=locked.pk, status=choice(locked, "status")),
             url=_request_url(locked),
         )
     request.refresh_from_db()
@@ -315,7 +316,7 @@ def request_assign(*, actor: User, request: PartnerRequest, owner: User) -> Part
             notify(
                 users=[owner],
                 kind=NotificationKind.REQUEST_UPDATED,
-                title=_("Request #%(id)s was assigned to you") % {"id": request.pk},
+                title=compose(N_("Request #%(id)s was assigned to you"), id=request.pk),
                 url=_request_url(request),
             )
     return request
@@ -346,10 +347,16 @@ def requests_escalate(*, now: datetime | None = None, batch: int = 200) -> int:
             notify(
                 users=[*leads, request.owner],
                 kind=NotificationKind.ESCALATION,
-                title=_("Overdue request #%(id)s from %(partner)s: %(subject)s")
-                % {"id": request.pk, "partner": request.partner, "subject": request.subject},
-                body=_("The %(deadline)s deadline has passed.")
-                % {"deadline": _("response") if missed == "response" else _("resolution")},
+                title=compose(
+                    N_("Overdue request #%(id)s from %(partner)s: %(subject)s"),
+                    id=request.pk,
+                    partner=request.partner,
+                    subject=request.subject,
+                ),
+                body=compose(
+                    N_("The %(deadline)s deadline has passed."),
+                    deadline=compose(N_("response") if missed == "response" else N_("resolution")),
+                ),
                 url=_request_url(request),
             )
     return len(due)

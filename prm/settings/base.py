@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "training",
     "kpi",
     "portal",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -109,6 +110,7 @@ TEMPLATES = [
                 "prm.context_processors.shell",
                 "csp.context_processors.nonce",
             ],
+            "builtins": ["prm.templatetags.formatting"],
             "libraries": {
                 "enablement": "partners.enablement.templatetags.enablement",
                 "delivery": "leads.delivery.templatetags.delivery",
@@ -175,6 +177,8 @@ AXES_USERNAME_CALLABLE = "prm.auth.axes_username"  # one counter per canonical e
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ru", _("Russian"))]
 LOCALE_PATHS = [BASE_DIR / "prm" / "locale"]
+# Dates read the same everywhere, in the reader's language (prm/l10n.py; numbers and money come from Babel).
+FORMAT_MODULE_PATH = ["prm.formats"]
 # The vendor's time zone: nightly jobs and reports run on its calendar.
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Moscow")
 USE_I18N = True

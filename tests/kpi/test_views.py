@@ -54,7 +54,7 @@ def snapshot(partner, tiers):
 def test_scorecard_shows_next_tier_needs_and_formulas(client_for, partner_rep, snapshot):
     page = client_for(partner_rep).get(reverse("kpi:scorecard")).content.decode()
     assert "What you need to reach Gold" in page
-    assert "1 more certified people in Security" in page
+    assert "1 more certified person in Security" in page
     assert "88% → needs 95%" in page
     assert "Pending and withdrawn offers are left out" in page  # formula explanation
     assert "35.20" in page  # score component

@@ -73,8 +73,8 @@ def test_hard_conflict_is_rejected_and_kept(register, partner, partner_rep, othe
 
     assert reg.status == RegistrationStatus.REJECTED
     assert reg.decision_rule == Rule.HARD_CONFLICT
-    assert reg.decision_reason == MSG_PROTECTED
-    assert partner.name not in reg.decision_reason
+    assert reg.decision_reason_text == MSG_PROTECTED
+    assert partner.name not in reg.decision_reason_text
     assert Registration.objects.filter(pk=reg.pk).exists()  # kept, not deleted
     assert not reg.windows.exists()
     assert reg.matches and reg.matches[0]["registration_id"] == first.pk and reg.matches[0]["kind"] == "hard"
@@ -111,7 +111,7 @@ def test_vendor_named_account_is_rejected_without_naming_anyone(register, partne
     reg = register(partner, partner_rep, name="Something", tax_id="7736050003")
     assert reg.status == RegistrationStatus.REJECTED
     assert reg.decision_rule == Rule.RESERVED
-    assert reg.decision_reason == MSG_RESERVED
+    assert reg.decision_reason_text == MSG_RESERVED
 
 
 def test_named_account_similar_name_goes_to_review(register, partner, partner_rep):

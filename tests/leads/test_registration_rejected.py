@@ -110,10 +110,10 @@ def test_deal_pages_show_the_rejection_reason_and_no_moves(client_for, register,
     client = client_for(partner_rep)
     listing = client.get(reverse("leads:deal_list"), {"state": "closed"}).content.decode()
     assert "Named account deal" in listing and "Registration rejected" in listing
-    assert escape(reg.decision_reason) in listing
+    assert escape(reg.decision_reason_text) in listing
     detail = client.get(reverse("leads:deal_detail", args=[reg.lead_id]))
     assert detail.context["moves"] == [] and not detail.context["can_cosell"]
-    assert escape(reg.decision_reason) in detail.content.decode()
+    assert escape(reg.decision_reason_text) in detail.content.decode()
 
 
 def test_rejected_deals_leave_win_rate_and_hygiene_alone(partner):

@@ -93,7 +93,7 @@ def test_tiers_page_shows_requirements_from_data_and_terms(client_for, partner_r
     body = client_for(partner_rep).get(reverse("partners:tiers")).content.decode()
     assert "Gold" in body
     assert "Won revenue, last 12 months" in body
-    assert "5000000" in body
+    assert "5,000,000" in body
     assert "Certified people (Networking)" in body
     assert "15%" in body
     assert "120" in body

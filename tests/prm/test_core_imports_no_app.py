@@ -23,8 +23,8 @@ def test_prm_imports_no_app():
     offenders = {}
     for path in sorted((ROOT / "prm").rglob("*.py")):
         rel = path.relative_to(ROOT)
-        if "migrations" in rel.parts or rel.parts[:2] == ("prm", "demo") or path.name == "seed_demo.py":
-            continue  # the demo leaves prm for demo/ (issue 16); until then it is the one exception
+        if "migrations" in rel.parts:
+            continue
         apps = _imported_top_packages(path) & APPS
         if apps:
             offenders[str(rel)] = sorted(apps)

@@ -23,7 +23,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from unidecode import unidecode
 
-from kpi.demo_money import money_demo_seed
+from demo.money import money_demo_seed
 from kpi.models import ExchangeRate, ScoreComponent, TierChange
 from leads.customers import customer_name_key
 from leads.models import (
@@ -190,11 +190,17 @@ class DemoSeeder:
                     Agreement,
                 ]
             )
-        from leads.delivery.demo import delivery_seed
+        from demo.delivery import delivery_seed
 
         now = dt.datetime.fromtimestamp(self.now, dt.UTC)
         self._add("post-sale rows", delivery_seed(partner_id=self.demo_partner_ids["fc"], now=now))
-        self.counts.update(money_demo_seed())  # commission statements and MDF (kpi/demo_money.py)
+        self.counts.update(money_demo_seed())  # commission statements and MDF (demo/money.py)
+        from demo.story import story_seed
+
+        started = time.monotonic()
+        managers = {p.id: p.manager for p in self.partner_info}
+        self.counts.update(story_seed(today=self.today, seed=self.seed, manager_ids=managers))
+        self.timings["story"] = time.monotonic() - started
         return self.counts
 
     def _timed(self, step):
@@ -206,20 +212,31 @@ class DemoSeeder:
     def reference(self):
         self.regions = {}
         for code, name, country, tz, _prefix, _cities in data.REGIONS:
-            self.regions[code] = Region.objects.create(code=code, name=name, country=country, timezone=tz)
+            self.regions[code] = Region.objects.create(
+                code=code, name=name, name_ru=data.NAMES_RU.get(code, ""), country=country, timezone=tz
+            )
         self.region_meta = {r[0]: r for r in data.REGIONS}
         self.competencies = {
-            code: Competency.objects.create(code=code, name=name, description=f"Products: {', '.join(products)}.")
+            code: Competency.objects.create(
+                code=code,
+                name=name,
+                name_ru=data.NAMES_RU.get(code, ""),
+                description=f"Products: {', '.join(products)}.",
+            )
             for code, name, products in data.COMPETENCIES
         }
         self.products = [(code, p) for code, _n, products in data.COMPETENCIES for p in products]
-        self.industries = {code: Industry.objects.create(code=code, name=name) for code, name in data.INDUSTRIES}
+        self.industries = {
+            code: Industry.objects.create(code=code, name=name, name_ru=data.NAMES_RU.get(code, ""))
+            for code, name in data.INDUSTRIES
+        }
         self.tiers = {}
         self.tier_capacity = {}
         for code, name, rank, rate, weight, days, reqs, capacity in data.TIERS:
             tier = Tier.objects.create(
                 code=code,
                 name=name,
+                name_ru=data.NAMES_RU.get(code, ""),
                 rank=rank,
                 commission_rate=rate,
                 allocation_weight=weight,
@@ -239,7 +256,9 @@ class DemoSeeder:
             )
         self.sla_policies = [SlaPolicy.objects.create(**values) for values in data.SLA_POLICIES]
         ScoreComponent.objects.bulk_create(
-            ScoreComponent(name=name, metric=metric, target=target, max_points=points)
+            ScoreComponent(
+                name=name, name_ru=data.NAMES_RU.get(name, ""), metric=metric, target=target, max_points=points
+            )
             for name, metric, target, points in data.SCORE_COMPONENTS
         )
         rates = []
@@ -264,6 +283,7 @@ class DemoSeeder:
                 ct = CertificationType.objects.create(
                     code=f"{code}-{suffix}",
                     name=f"{name} {title}",
+                    name_ru=f"{data.NAMES_RU.get(title, title)}: {data.NAMES_RU.get(code, name)}",
                     competency=self.competencies[code],
                     validity_months=months,
                     description=f"Proves {title.lower()} skills in {name}.",

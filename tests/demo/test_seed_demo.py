@@ -14,10 +14,10 @@ from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from demo.ids import inn, inn_is_valid, vat
+from demo.seed import DEMO_LOGINS, DEMO_PASSWORD
 from leads.models import Activity, Customer, Lead, Offer, ProtectionWindow, Registration, Stage
 from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel
-from prm.demo import DEMO_LOGINS, DEMO_PASSWORD
-from prm.demo.ids import inn, inn_is_valid, vat
 from prm.models import User
 from training.models import Certification, EnrollmentStatus
 
@@ -136,13 +136,13 @@ def test_refuses_a_non_empty_database_and_reset_reseeds_identically(transactiona
 def test_scaled_run_creates_exactly_n_partners_and_m_leads(transactional_db, monkeypatch, settings):
     # On PostgreSQL the leads beyond DETAILED_LEADS come from the server-side bulk generator, which drops and
     # rebuilds indexes around big loads (hence transactional): exercise all of it at a small size.
-    monkeypatch.setattr("prm.demo.seed.DETAILED_LEADS", 60)
-    monkeypatch.setattr("prm.demo.bulk_pg.INDEX_REBUILD_MIN", 0)
-    monkeypatch.setattr("prm.demo.bulk_pg.CHUNK", 40)  # several chunks, generated on two connections at once
+    monkeypatch.setattr("demo.seed.DETAILED_LEADS", 60)
+    monkeypatch.setattr("demo.bulk_pg.INDEX_REBUILD_MIN", 0)
+    monkeypatch.setattr("demo.bulk_pg.CHUNK", 40)  # several chunks, generated on two connections at once
     settings.PRM_DB_JOBS = 2
     # The seed's "now" is the current minute: pin it, so both runs below see the same clock.
     clock = time.time()
-    monkeypatch.setattr("prm.demo.seed.time", SimpleNamespace(time=lambda: clock, monotonic=time.monotonic))
+    monkeypatch.setattr("demo.seed.time", SimpleNamespace(time=lambda: clock, monotonic=time.monotonic))
     seed(partners=23, leads=250, activities=2)
     assert Partner.objects.count() == 23
     assert Lead.objects.count() == 250

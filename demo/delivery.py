@@ -7,12 +7,11 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from leads.delivery import services
+from leads.delivery.breaches import tickets_flag_breaches
+from leads.delivery.models import Coverage, Implementation, Milestone, SlaTemplate, Ticket, TicketStatus
 from leads.models import Lead, Stage
 from prm.models import Role, User
-
-from . import services
-from .breaches import tickets_flag_breaches
-from .models import Coverage, Implementation, Milestone, SlaTemplate, Ticket, TicketStatus
 
 # (title, priority, kind, hours ago opened, [(status, hours after opening)], rating)
 TICKETS = [

@@ -15,15 +15,14 @@ from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from kpi.funds import services as funds
+from kpi.funds.models import ActivityType, FundClaim, FundRequest
+from kpi.models import CommissionEntry, EntryStatus, Statement, StatementStatus
+from kpi.payouts.services import month_start, statement_close
+from kpi.services.ledger import commission_accrue
 from leads.models import Lead, Stage
 from partners.models import Partner, PartnerStatus, ProgramModel
 from prm.models import Role, User
-
-from .funds import services as funds
-from .funds.models import ActivityType, FundClaim, FundRequest
-from .models import CommissionEntry, EntryStatus, Statement, StatementStatus
-from .payouts.services import month_start, statement_close
-from .services.ledger import commission_accrue
 
 PROOF = b"%PDF-1.4\n% demo proof of performance\n"
 
@@ -69,13 +68,18 @@ def _funds(*, today: datetime.date, cm: User) -> dict:
     next_quarter = month_start(quarter_start + datetime.timedelta(days=95))
     last_quarter = _month_back(quarter_start, 3)
     currency = settings.PRM_REPORTING_CURRENCY
+    # Budgets sized to the network: 150,000 for every active full-cycle partner and distributor, and some left over.
+    eligible = Partner.objects.filter(
+        status=PartnerStatus.ACTIVE, program_model__in=[ProgramModel.FULL_CYCLE, ProgramModel.DISTRIBUTOR]
+    ).count()
+    each = Decimal("150000")
     with transaction.atomic():
         old = funds.budget_create(
             actor=cm,
             name="MDF previous quarter",
             period_start=last_quarter,
             period_end=quarter_start - datetime.timedelta(days=1),
-            amount=Decimal("3000000"),
+            amount=max(Decimal("3000000"), each * eligible + Decimal("500000")),
             currency=currency,
         )
         current = funds.budget_create(
@@ -83,14 +87,14 @@ def _funds(*, today: datetime.date, cm: User) -> dict:
             name="MDF this quarter",
             period_start=quarter_start,
             period_end=next_quarter - datetime.timedelta(days=1),
-            amount=Decimal("5000000"),
+            amount=max(Decimal("5000000"), each * eligible + Decimal("2000000")),
             currency=currency,
         )
         for budget in (old, current):
             funds.allocations_by_rule(
                 budget=budget,
                 actor=cm,
-                amount_each=Decimal("150000"),
+                amount_each=each,
                 program_models=[ProgramModel.FULL_CYCLE, ProgramModel.DISTRIBUTOR],
             )
     admin = (

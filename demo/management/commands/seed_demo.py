@@ -3,8 +3,8 @@ import time
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from demo.seed import DEMO_LOGINS, DEMO_PASSWORD, demo_seed
 from partners.models import Partner
-from prm.demo import DEMO_LOGINS, DEMO_PASSWORD, demo_seed
 
 SIZES = {"default": (60, 3000), "small": (15, 400)}
 

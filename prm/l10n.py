@@ -1,0 +1,111 @@
+"""Numbers, money and dates in the reader's language: the one way the portal formats them.
+
+Templates use the built-in filters of `prm.templatetags.formatting` (`number`, `money`, `percent`, `day`, `moment`,
+`month`); composed texts (`prm.texts`) and e-mails call these functions. Numbers and money come from Babel (CLDR
+data: "5 973 000,00 ₽" in Russian, "RUB 5,973,000.00" in English); dates use the project's format modules
+(`prm/formats/<lang>/formats.py`), so a date printed without a filter reads the same as one printed with `day`.
+"""
+
+import datetime
+import re
+from decimal import Decimal, InvalidOperation
+
+from babel import Locale
+from babel.numbers import format_currency, format_decimal, format_percent
+from django.conf import settings
+from django.utils import formats, timezone, translation
+
+_LETTERS_THEN_DIGIT = re.compile(r"^([A-Za-z]{2,})(?=[\d-])")
+
+
+def _locale() -> str:
+    return (translation.get_language() or settings.LANGUAGE_CODE).split("-")[0]
+
+
+def _decimal(value) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+
+
+def number_format(value, digits: int | None = None) -> str:
+    """1234567.5 → "1,234,567.5" / "1 234 567,5"; `digits` fixes the decimals (0 rounds to whole numbers)."""
+    number = _decimal(value)
+    if number is None:
+        return "" if value is None else str(value)
+    if digits is not None:
+        number = round(number, digits)
+        pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
+        return format_decimal(number, format=pattern, locale=_locale(), decimal_quantization=True)
+    return format_decimal(number, locale=_locale())
+
+
+def money_format(amount, currency: str | None = None, *, whole: bool = False) -> str:
+    """An amount with its currency: "5 973 000,00 ₽", "RUB 5,973,000.00", "€1,200.50"; `whole` drops the cents."""
+    number = _decimal(amount)
+    if number is None:
+        return "" if amount is None else str(amount)
+    currency = (currency or settings.PRM_REPORTING_CURRENCY).upper()
+    kwargs = {"format": "¤#,##0" if _locale() == "en" else "#,##0\xa0¤"} if whole else {}
+    if whole:
+        number = round(number)
+    text = format_currency(number, currency, locale=_locale(), currency_digits=not whole, **kwargs)
+    # CLDR puts a symbol right before the digits ("€5"); a currency code ("RUB5") needs a space.
+    return _LETTERS_THEN_DIGIT.sub("\\1\xa0", text)
+
+
+def percent_format(value, digits: int = 0) -> str:
+    """A percentage given in percent: 87.5 → "87.5%" / "87,5 %" (CLDR's spacing per language)."""
+    number = _decimal(value)
+    if number is None:
+        return "" if value is None else str(value)
+    pattern = Locale.parse(_locale()).percent_formats[None].pattern  # "#,##0%" / "#,##0\xa0%"
+    if digits > 0:
+        pattern = pattern.replace("#,##0", "#,##0." + "0" * digits, 1)
+    return format_percent(number / 100, format=pattern, locale=_locale(), decimal_quantization=True)
+
+
+def date_format(value) -> str:
+    """A date (or the local date of a datetime): "Dec 5, 2026" / "5 декабря 2026 г."."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    if isinstance(value, datetime.datetime):
+        value = timezone.localtime(value) if timezone.is_aware(value) else value
+        value = value.date()
+    return formats.date_format(value, "DATE_FORMAT")
+
+
+def datetime_format(value, tz=None) -> str:
+    """A moment in the reader's (or the given) time zone: "Dec 5, 2026, 14:03" / "5 декабря 2026 г., 14:03"."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(value, datetime.datetime):
+        return date_format(value)
+    if timezone.is_aware(value):
+        value = timezone.localtime(value, timezone=tz)
+    return formats.date_format(value, "DATETIME_FORMAT")
+
+
+def month_format(value) -> str:
+    """A month: "December 2026" / "Декабрь 2026"."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    return formats.date_format(value, "YEAR_MONTH_FORMAT")
