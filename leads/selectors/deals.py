@@ -8,7 +8,9 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
 
 from leads.models import (
     CLOSED_STAGES,
@@ -154,9 +156,10 @@ def deal_board(*, viewer, filters: dict | None = None, per_stage: int = 25) -> l
     return columns
 
 
-def pipeline_by_stage(*, viewer, partner_id: int | None = None) -> list[dict]:
-    """Open deals per stage with their converted value: the cockpits' pipeline chart and tiles."""
-    deals = scope_for(Lead.objects.filter(stage__in=OPEN_STAGES), viewer)
+def pipeline_by_stage(*, partner_id: int | None = None) -> list[dict]:
+    """Open deals per stage with their converted value, of one partner or (None) the network: the cockpits'
+    pipeline chart and tiles."""
+    deals = Lead.objects.filter(stage__in=OPEN_STAGES)
     if partner_id is not None:
         deals = deals.filter(partner_id=partner_id)
     per = defaultdict(dict)
@@ -168,6 +171,40 @@ def pipeline_by_stage(*, viewer, partner_id: int | None = None) -> list[dict]:
         {"stage": s, "label": Stage(s).label, "count": counts[s], "money": money_convert(amounts=per[s])}
         for s in OPEN_STAGES
     ]
+
+
+def pipeline_chart(pipeline: list[dict]) -> dict:
+    """Chart.js data of `pipeline_by_stage`: the value per stage in the reporting currency (json_script-ready)."""
+    return {
+        "labels": [s["label"] for s in pipeline],
+        "datasets": [
+            {
+                "label": format_lazy(_l("Value, {currency}"), currency=settings.PRM_REPORTING_CURRENCY),
+                "data": [float(s["money"]["total"]) for s in pipeline],
+            }
+        ],
+    }
+
+
+STALE_DAYS = 14
+
+
+def deal_todo(*, viewer, limit: int = 5) -> dict:
+    """The seller's to-do on deals, each as the same filter the pipeline list takes (so a tile links to its list):
+    first contacts due (soonest first) and open deals without activity for STALE_DAYS days."""
+    due_filters = {"contact_due": "1", "sort": "created"}
+    stale_filters = {"stale": str(STALE_DAYS), "sort": "activity"}
+    due = deal_list(viewer=viewer, filters=due_filters).order_by("first_contact_due", "id")
+    stale = deal_list(viewer=viewer, filters=stale_filters)
+    return {
+        "contact_due": list(due[:limit]),
+        "contact_due_count": due.count(),
+        "contact_due_filters": due_filters,
+        "stale": list(stale[:limit]),
+        "stale_count": stale.count(),
+        "stale_filters": stale_filters,
+        "stale_days": STALE_DAYS,
+    }
 
 
 def deal_export_rows(*, deals: QuerySet[Lead], vendor: bool):

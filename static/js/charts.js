@@ -32,6 +32,18 @@
       {label: canvas("score-chart").dataset.seriesScore, data: history.score}]}});
   }
 
+  // Generic bar charts: <canvas data-chart="bar" data-source="<json_script id>"> with {labels, datasets};
+  // data-horizontal="1" lays the bars sideways (the routing funnel).
+  document.querySelectorAll("canvas[data-chart]").forEach(function (el) {
+    var d = data(el.dataset.source);
+    if (!d) return;
+    var one = d.datasets.length === 1;
+    new Chart(el, {type: el.dataset.chart, data: d, options: {
+      indexAxis: el.dataset.horizontal ? "y" : "x",
+      plugins: {legend: {display: !one || !!d.datasets[0].label}},
+      scales: el.dataset.horizontal ? {x: {beginAtZero: true}} : {y: {beginAtZero: true}}}});
+  });
+
   var training = data("training-chart-data");
   if (training) {
     var bar = function (id, d) {
