@@ -222,3 +222,19 @@ def test_list_query_count_does_not_grow(partner, partner_rep, client_for, django
         c.get(reverse("leads:deal_list"))
     with django_assert_max_num_queries(20):
         c.get(reverse("leads:deal_list"), {"view": "board"})
+
+
+def test_the_record_reads_in_russian(client_for, partner_rep, deal, settings):
+    deal_stage_change(lead=deal, to_stage=Stage.QUALIFIED, actor=partner_rep)
+    c = client_for(partner_rep)
+    c.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    html = c.get(reverse("leads:deal_detail", args=[deal.pk])).content.decode()
+    for text in (
+        "Карточка сделки",
+        "Свяжитесь с клиентом до",
+        "Клиент защищён за вашей компанией до",
+        "Этап: Зарегистрирована → Квалифицирована",
+    ):
+        assert text in html, text
+    for english in ("Deal record", "Contact the customer by", "Stage:", "deal.stage_changed"):
+        assert english not in html, english
