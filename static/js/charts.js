@@ -38,10 +38,12 @@
     var d = data(el.dataset.source);
     if (!d) return;
     var one = d.datasets.length === 1;
+    var values = {beginAtZero: true, ticks: {precision: 0}};
     new Chart(el, {type: el.dataset.chart, data: d, options: {
+      locale: document.documentElement.lang || undefined,  // numbers grouped the reader's way
       indexAxis: el.dataset.horizontal ? "y" : "x",
       plugins: {legend: {display: !one || !!d.datasets[0].label}},
-      scales: el.dataset.horizontal ? {x: {beginAtZero: true}} : {y: {beginAtZero: true}}}});
+      scales: el.dataset.horizontal ? {x: values} : {y: values}}});
   });
 
   var training = data("training-chart-data");
