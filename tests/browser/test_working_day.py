@@ -76,16 +76,24 @@ def network(partner, partner_rep, partner_admin, channel_manager):
         LeadFactory(partner=partner, owner=partner_rep, stage=stage, value=Decimal(value), region=kazan)
     for kind, amount, key in ((EntryKind.ACCRUAL, "42000", "acc"), (EntryKind.PENALTY, "-3000", "pen")):
         CommissionEntry.objects.create(
-            partner=partner, kind=kind, entry_date=today, amount=Decimal(amount), currency="RUB",
-            amount_reporting=Decimal(amount), description=key, source_key=f"day-{key}",
+            partner=partner,
+            kind=kind,
+            entry_date=today,
+            amount=Decimal(amount),
+            currency="RUB",
+            amount_reporting=Decimal(amount),
+            description=key,
+            source_key=f"day-{key}",
         )
     PartnerUserFactory(role=Role.PARTNER_ENGINEER, partner=partner, first_name="Egor", last_name="Ilyin")
     # The channel manager's queues: a registration to review and a lead nobody could take.
     review = LeadFactory(partner=partner, title="Volga Bank data platform", customer=CustomerFactory(name="Volga Bank"))
-    Registration.objects.create(lead=review, partner=partner, submitted_by=partner_rep,
-                                status=RegistrationStatus.PENDING_REVIEW)
-    LeadFactory(partner=None, source=LeadSource.VENDOR, stage=Stage.QUEUE, title="Ural Steel maintenance",
-                route_failures=3)
+    Registration.objects.create(
+        lead=review, partner=partner, submitted_by=partner_rep, status=RegistrationStatus.PENDING_REVIEW
+    )
+    LeadFactory(
+        partner=None, source=LeadSource.VENDOR, stage=Stage.QUEUE, title="Ural Steel maintenance", route_failures=3
+    )
     return {"offer": offer, "lead": lead}
 
 
@@ -113,9 +121,19 @@ def test_partner_sales_rep_day(page, live_server, shot, network, partner_rep, la
     # The deal shows who to call and by when; the deadline ticks.
     banner = page.locator("#contact-banner")
     assert "Irina Volkova" in banner.inner_text() and "+7 843 555-01-02" in banner.inner_text()
-    assert t(lang, "Contact the customer by %(due)s: a missed first contact costs a penalty and the lead can be "
-                   "taken back.", due="").split(":")[0].strip() in banner.inner_text()
-    page.wait_for_function("/\\d\\d:\\d\\d:\\d\\d/.test(document.querySelector('#contact-banner [data-deadline]').textContent)")
+    assert (
+        t(
+            lang,
+            "Contact the customer by %(due)s: a missed first contact costs a penalty and the lead can be taken back.",
+            due="",
+        )
+        .split(":")[0]
+        .strip()
+        in banner.inner_text()
+    )
+    page.wait_for_function(
+        "/\\d\\d:\\d\\d:\\d\\d/.test(document.querySelector('#contact-banner [data-deadline]').textContent)"
+    )
     assert "irina@kama-retail.example" in page.inner_text("#deal-contact")
     shot(f"day-rep-2-deal-accepted-{lang}")
 
