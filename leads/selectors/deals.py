@@ -128,10 +128,15 @@ def deal_totals(*, deals: QuerySet[Lead]) -> dict:
     return {"count": sum(r["n"] for r in rows), **money_convert(amounts=amounts)}
 
 
+def deal_board_deals(*, viewer, filters: dict | None = None) -> QuerySet[Lead]:
+    """The deals a board shows: the open ones matching the filters (stage, state and sort are the board's own)."""
+    filters = {k: v for k, v in (filters or {}).items() if k not in ("stage", "state", "sort")}
+    return deal_list(viewer=viewer, filters=filters).filter(stage__in=OPEN_STAGES)
+
+
 def deal_board(*, viewer, filters: dict | None = None, per_stage: int = 25) -> list[dict]:
     """The open pipeline by stage: each column's count, converted value and its first deals (closest close first)."""
-    filters = {k: v for k, v in (filters or {}).items() if k not in ("stage", "state", "sort")}
-    deals = deal_list(viewer=viewer, filters=filters).filter(stage__in=OPEN_STAGES)
+    deals = deal_board_deals(viewer=viewer, filters=filters)
     per = defaultdict(dict)
     counts = defaultdict(int)
     for r in deals.order_by().values("stage", "currency").annotate(n=Count("id"), v=Sum("value")):

@@ -14,6 +14,7 @@ from leads.forms.deals import ActivityForm, CoSellForm, DealEditForm, StageForm
 from leads.models import OPEN_STAGES, Lead, Stage
 from leads.selectors.deals import (
     deal_board,
+    deal_board_deals,
     deal_export_rows,
     deal_get,
     deal_list,
@@ -66,10 +67,10 @@ class DealListView(SignedInMixin, View):
         filters = {k: v for k, v in request.GET.items() if v and k not in ("page", "export", "view")}
         user = request.user
         deals = deal_list(viewer=user, filters=filters)
+        board = request.GET.get("view") == "board"
         if (fmt := request.GET.get("export")) in ("csv", "xlsx"):
             headers, rows = deal_export_rows(deals=deals, vendor=is_vendor(user))
             return table_download(headers=headers, rows=rows, filename="deals", fmt=fmt)
-        board = request.GET.get("view") == "board"
         if is_vendor(user):
             partner = filters.get("partner")
             owners = (
@@ -90,7 +91,8 @@ class DealListView(SignedInMixin, View):
             "partners": Partner.objects.order_by("name").only("id", "name") if is_vendor(user) else [],
             "sort": filters.get("sort", "-created"),
             "sort_columns": SORT_COLUMNS,
-            "totals": deal_totals(deals=deals),
+            # The board shows the open pipeline: its total counts the open deals only.
+            "totals": deal_totals(deals=deal_board_deals(viewer=user, filters=filters) if board else deals),
             "board": board,
         }
         if board:
