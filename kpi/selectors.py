@@ -3,6 +3,7 @@
 import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Avg, Count, OuterRef, Prefetch, Subquery, Sum
 from django.http import Http404
 from django.utils import timezone
@@ -117,16 +118,6 @@ def statement(*, partner: Partner, month: str | None) -> dict:
 
 def network_dashboard(*, days: int = 90) -> dict:
     today = timezone.localdate()
-    trend = list(
-        KpiSnapshot.objects.filter(date__gte=today - datetime.timedelta(days=days))
-        .values("date")
-        .annotate(
-            acceptance=Avg("accepted_in_sla_pct"),
-            first_contact=Avg("first_contact_in_sla_pct"),
-            hygiene=Avg("hygiene_pct"),
-        )
-        .order_by("date")
-    )
     tiers = list(
         Partner.objects.filter(status=PartnerStatus.ACTIVE)
         .values("tier__name")
@@ -142,12 +133,7 @@ def network_dashboard(*, days: int = 90) -> dict:
         .order_by()
     }
     return {
-        "trend": {
-            "labels": [r["date"].isoformat() for r in trend],
-            "acceptance": [float(r["acceptance"]) if r["acceptance"] is not None else None for r in trend],
-            "first_contact": [float(r["first_contact"]) if r["first_contact"] is not None else None for r in trend],
-            "hygiene": [float(r["hygiene"]) if r["hygiene"] is not None else None for r in trend],
-        },
+        "trend": sla_trend(days=days),
         "tiers": {"labels": [t["tier__name"] or "—" for t in tiers], "counts": [t["n"] for t in tiers]},
         "at_risk": partners_at_risk(),
         "ledger": [(label, ledger.get(kind, Decimal(0))) for kind, label in EntryKind.choices],
@@ -171,3 +157,77 @@ def partners_at_risk(limit: int = 50) -> list[TierChange]:
         .select_related("partner", "to_tier")
         .order_by("grace_until", "id")[:limit]
     )
+
+
+def commission_month(*, partner: Partner, on: datetime.date | None = None) -> dict:
+    """This month's ledger for the partner's cockpit: accrued, penalties, the rest, the net (reporting currency)."""
+    first = (on or timezone.localdate()).replace(day=1)
+    totals = {
+        r["kind"]: r["total"] or Decimal(0)
+        for r in CommissionEntry.objects.filter(partner=partner, entry_date__gte=first)
+        .values("kind")
+        .annotate(total=Sum("amount_reporting"))
+        .order_by()
+    }
+    accrued = totals.get(EntryKind.ACCRUAL, Decimal(0))
+    penalties = totals.get(EntryKind.PENALTY, Decimal(0))
+    return {
+        "month": first,
+        "accrued": accrued,
+        "penalties": penalties,
+        "other": sum(totals.values(), Decimal(0)) - accrued - penalties,
+        "net": sum(totals.values(), Decimal(0)),
+        "currency": settings.PRM_REPORTING_CURRENCY,
+    }
+
+
+def tier_progress(*, partner: Partner) -> dict:
+    """The next tier and how far the partner is from each of its requirements (the scorecard's rule)."""
+    card = scorecard(partner=partner)
+    progress = card["next_progress"]
+    met = sum(1 for p in progress if p.get("met"))
+    return {
+        "current_tier": card["current_tier"],
+        "next_tier": card["next_tier"],
+        "progress": progress,
+        "met": met,
+        "total": len(progress),
+        "pct": round(100 * met / len(progress)) if progress else 100,
+        "snapshot": card["snapshot"],
+    }
+
+
+def tier_movement_month(*, on: datetime.date | None = None) -> list[dict]:
+    """Tier decisions taken this month by kind (promotions, demotions, warnings...), for the channel cockpit."""
+    first = (on or timezone.localdate()).replace(day=1)
+    counts = dict(
+        TierChange.objects.filter(effective_on__gte=first).values_list("kind").annotate(n=Count("id")).order_by()
+    )
+    shown = (TierChangeKind.PROMOTION, TierChangeKind.DEMOTION, TierChangeKind.WARNING, TierChangeKind.WARNING_CLEARED)
+    return [{"kind": k, "label": TierChangeKind(k).label, "count": counts.get(k, 0)} for k in shown]
+
+
+def sla_trend(*, days: int = 90) -> dict:
+    """Network averages per night of the SLA KPIs (acceptance and first contact in SLA, hygiene): the trend charts
+    of the KPI dashboard and the channel cockpit."""
+    today = timezone.localdate()
+    rows = list(
+        KpiSnapshot.objects.filter(date__gte=today - datetime.timedelta(days=days))
+        .values("date")
+        .annotate(
+            acceptance=Avg("accepted_in_sla_pct"),
+            first_contact=Avg("first_contact_in_sla_pct"),
+            hygiene=Avg("hygiene_pct"),
+        )
+        .order_by("date")
+    )
+
+    def series(key):
+        return [float(r[key]) if r[key] is not None else None for r in rows]
+
+    return {
+        "labels": [r["date"].isoformat() for r in rows],
+        "acceptance": series("acceptance"),
+        "first_contact": series("first_contact"),
+        "hygiene": series("hygiene"),
+    }

@@ -11,6 +11,7 @@ urlpatterns = [
     path("registrations/", registration.RegistrationListView.as_view(), name="registration_list"),
     path("registrations/review/", registration.ReviewQueueView.as_view(), name="registration_review"),
     path("registrations/<int:pk>/decide/", registration.RegistrationDecideView.as_view(), name="registration_decide"),
+    path("<int:pk>/edit/", deals.DealEditView.as_view(), name="deal_edit"),
     path("<int:pk>/stage/", deals.DealStageView.as_view(), name="deal_stage"),
     path("<int:pk>/activity/", deals.DealActivityView.as_view(), name="deal_activity"),
     path("<int:pk>/cosell/", deals.DealCoSellView.as_view(), name="deal_cosell"),

@@ -19,9 +19,11 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _l
 
 from prm.models import User
 from prm.permissions import is_partner_user, scope_for
+from prm.queues import queue_ageing
 
 from .models import CustomerReview, Partner, PartnerStatus, ReviewStatus, Tier
 
@@ -272,3 +274,23 @@ def review_queue() -> QuerySet[CustomerReview]:
         .select_related("partner", "lead")
         .order_by("submitted_at")
     )
+
+
+def partner_work_queues() -> list[dict]:
+    """The channel managers' partner queues (applications, reviews to moderate) with their ageing, network-wide."""
+    return [
+        {
+            "key": "applications",
+            "label": _l("Applications"),
+            "url": "partners:onboarding",
+            **queue_ageing(
+                Partner.objects.filter(status__in=[PartnerStatus.APPLIED, PartnerStatus.UNDER_REVIEW]), "created_at"
+            ),
+        },
+        {
+            "key": "reviews",
+            "label": _l("Customer reviews to moderate"),
+            "url": "partners:review_queue",
+            **queue_ageing(CustomerReview.objects.filter(status=ReviewStatus.SUBMITTED), "submitted_at"),
+        },
+    ]

@@ -388,7 +388,8 @@ class ReviewSubmitView(View):
 
 class ReviewQueueView(VendorRequiredMixin, View):
     def get(self, request):
-        return render(request, "partners/review_queue.html", {"reviews": selectors.review_queue()})
+        page = Paginator(selectors.review_queue(), 50).get_page(request.GET.get("page"))
+        return render(request, "partners/review_queue.html", {"reviews": page, "page": page, "filters": {}})
 
 
 class ReviewModerateView(VendorRequiredMixin, View):

@@ -7,10 +7,16 @@ from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from kpi.selectors import commission_month, partners_at_risk, sla_trend, tier_movement_month, tier_progress
 from leads.models import OPEN_STAGES, Lead, Offer, OfferStatus, Registration, RegistrationStatus, Stage
+from leads.selectors.deals import deal_todo, pipeline_by_stage, pipeline_chart
+from leads.selectors.offers import offers_waiting
+from leads.selectors.registration import registration_list
+from leads.selectors.routing import lead_work_queues, routing_funnel
 from partners.models import Partner, PartnerStatus
+from partners.selectors import partner_work_queues
 from prm.models import Notification
-from training.selectors import valid_certifications
+from training.selectors import training_due, valid_certifications
 
 
 def vendor_home_summary() -> dict:
@@ -31,11 +37,29 @@ def _vendor_home_count() -> dict:
     )
     return {
         "partners_by_status": [(s.label, by_status.get(s.value, 0)) for s in PartnerStatus],
+        "partners_by_status_links": [(s.value, s.label, by_status.get(s.value, 0)) for s in PartnerStatus],
         "partners_active": by_status.get(PartnerStatus.ACTIVE, 0),
         "applications": by_status.get(PartnerStatus.APPLIED, 0) + by_status.get(PartnerStatus.UNDER_REVIEW, 0),
         "registrations_to_review": Registration.objects.filter(status=RegistrationStatus.PENDING_REVIEW).count(),
         "counted_at": timezone.now(),
         **leads,
+        **_vendor_cockpit(),
+    }
+
+
+def _vendor_cockpit() -> dict:
+    """The channel cockpit's panels; the queries live in the apps' selectors."""
+    pipeline = pipeline_by_stage()
+    funnel = routing_funnel(since=timezone.now() - timedelta(days=30))
+    return {
+        "queues": lead_work_queues() + partner_work_queues(),
+        "funnel": funnel,
+        "funnel_chart": {"labels": [f["label"] for f in funnel], "datasets": [{"data": [f["count"] for f in funnel]}]},
+        "pipeline": pipeline,
+        "pipeline_chart": pipeline_chart(pipeline),
+        "sla_trend": sla_trend(days=90),
+        "tier_movement": tier_movement_month(),
+        "at_risk": partners_at_risk(limit=10),
     }
 
 
@@ -55,4 +79,22 @@ def partner_home_summary(*, partner: Partner, user) -> dict:
         .filter(partner=partner, expires_on__lte=today + timedelta(days=30))
         .count(),
         "notifications": Notification.objects.filter(user=user).order_by("-created_at")[:5],
+        **_partner_cockpit(partner=partner, user=user),
+    }
+
+
+def _partner_cockpit(*, partner: Partner, user) -> dict:
+    """The partner cockpit's panels; the queries live in the apps' selectors."""
+    expiring = registration_list(viewer=user, filters={"expiring": "14"})
+    pipeline = pipeline_by_stage(partner_id=partner.pk)
+    return {
+        "pipeline": pipeline,
+        "pipeline_chart": pipeline_chart(pipeline),
+        "commission": commission_month(partner=partner),
+        "tier": tier_progress(partner=partner),
+        "offers": offers_waiting(viewer=user),
+        "todo": deal_todo(viewer=user),
+        "expiring": list(expiring[:5]),
+        "expiring_count": expiring.count(),
+        "training": training_due(user=user, on=timezone.localdate()),
     }

@@ -369,3 +369,23 @@ def certificate_by_code(*, code: str) -> Certification:
         )
     except Certification.DoesNotExist:
         raise Http404 from None
+
+
+def training_due(*, user, on: datetime.date, days: int = 30, limit: int = 5) -> dict:
+    """The cockpit's training to-do: mandatory courses the user has not passed yet, and the partner's certificates
+    (all of them for a partner admin, the user's own otherwise) that expire within `days`, soonest first."""
+    passed = Enrollment.objects.filter(user=user, status=EnrollmentStatus.PASSED).values("course_id")
+    courses = mandatory_courses(role=user.role).exclude(pk__in=passed).order_by("title")
+    expiring = valid_certifications(on=on).filter(
+        partner_id=user.partner_id, expires_on__lte=on + datetime.timedelta(days=days)
+    )
+    if not is_partner_admin(user):
+        expiring = expiring.filter(user=user)
+    expiring = expiring.select_related("type", "user").order_by("expires_on", "id")
+    return {
+        "courses": list(courses[:limit]),
+        "courses_count": courses.count(),
+        "expiring": list(expiring[:limit]),
+        "expiring_count": expiring.count(),
+        "days": days,
+    }

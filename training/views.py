@@ -214,11 +214,12 @@ class QuizView(PartnerRequiredMixin, View):
 
 class CertificationListView(SignedInMixin, View):
     def get(self, request):
-        certifications = selectors.certifications_visible(viewer=request.user).order_by("expires_on")[:500]
+        certifications = selectors.certifications_visible(viewer=request.user).order_by("expires_on", "id")
+        page = Paginator(certifications, 50).get_page(request.GET.get("page"))
         return render(
             request,
             "training/certifications.html",
-            {"certifications": certifications, "today": timezone.localdate()},
+            {"certifications": page, "page": page, "filters": {}, "today": timezone.localdate()},
         )
 
 

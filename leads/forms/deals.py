@@ -5,7 +5,8 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from leads.models import ActivityKind, Stage
+from leads.models import ActivityKind, Lead, Stage
+from leads.services.deals import DEAL_EDITABLE, deal_owner_choices
 from partners.models import Partner, PartnerStatus
 
 
@@ -64,3 +65,38 @@ class CoSellForm(forms.Form):
             roles[partner] = data.get(f"role_{i}", "")
         data["shares"], data["roles"] = shares, roles
         return data
+
+
+class DealEditForm(forms.ModelForm):
+    """The deal's record as its owner keeps it; saving goes through leads.services.deals.deal_update."""
+
+    class Meta:
+        model = Lead
+        fields = list(DEAL_EDITABLE)
+        widgets = {
+            "expected_close": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "notes": forms.Textarea(attrs={"rows": 3}),
+            "currency": forms.TextInput(attrs={"maxlength": 3, "size": 3, "class": "text-uppercase"}),
+        }
+        labels = {
+            "contact_name": _("Customer contact"),
+            "contact_email": _("Contact e-mail"),
+            "contact_phone": _("Contact phone"),
+            "products": _("Products"),
+            "value": _("Value"),
+            "currency": _("Currency"),
+            "expected_close": _("Expected close"),
+            "notes": _("Notes"),
+            "owner": _("Owner"),
+        }
+
+    def __init__(self, *args, lead: Lead, **kwargs):
+        super().__init__(*args, instance=lead, **kwargs)
+        self.fields["owner"].queryset = deal_owner_choices(lead=lead)
+        self.fields["owner"].required = False
+
+    def _post_clean(self):
+        """The service validates and writes; the form only parses (no model save or full_clean here)."""
+
+    def changes(self) -> dict:
+        return {f: self.cleaned_data[f] for f in self.Meta.fields if f in self.cleaned_data}

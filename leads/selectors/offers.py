@@ -35,3 +35,12 @@ def offers_expired_recent(*, viewer, limit: int = 50) -> QuerySet[Offer]:
         .select_related("lead", "partner")
         .order_by("-responded_at", "-pk")[:limit]
     )
+
+
+def offers_waiting(*, viewer, limit: int = 10) -> list[Offer]:
+    """The partner's pending offers, the closest deadline first (the cockpit's to-do with a countdown)."""
+    return list(offer_list(viewer=viewer, filters={"status": OfferStatus.PENDING})[:limit])
+
+
+def offers_pending_count(*, viewer) -> int:
+    return scope_for(Offer.objects.filter(status=OfferStatus.PENDING), viewer).count()

@@ -3,6 +3,7 @@
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
@@ -317,7 +318,22 @@ def registration_list(*, viewer, filters: dict | None = None) -> QuerySet[Regist
         qs = qs.filter(partner_id=partner) if str(partner).isdigit() else qs.none()
     if q := filters.get("q"):
         qs = qs.filter(Q(lead__title__icontains=q) | Q(lead__customer__name__icontains=q) | Q(lead__customer__tax_id=q))
+    if str(days := filters.get("expiring", "")).isdigit():
+        qs = registrations_expiring(qs=qs, days=int(days))
+        return qs.order_by("protected_until", "id")
     return qs.order_by("-created_at", "-id")
+
+
+def registrations_expiring(*, qs: QuerySet[Registration], days: int) -> QuerySet[Registration]:
+    """Approved registrations of open deals whose protection ends within `days` (the cockpit's to-do and the
+    filtered list it links to)."""
+    now = timezone.now()
+    return qs.filter(
+        status=RegistrationStatus.APPROVED,
+        protected_until__gt=now,
+        protected_until__lte=now + timedelta(days=days),
+        lead__stage__in=OPEN_STAGES,
+    )
 
 
 REVIEW_PAGE_SIZE = 25

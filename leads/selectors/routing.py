@@ -1,11 +1,13 @@
 """Reads for step 2, routing: the channel-manager queue, routing decisions and why this partner."""
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.utils.translation import gettext_lazy as _l
 
 from leads.models import Lead, OfferStatus, RoutingDecision, RoutingWeights, Stage
 from leads.services.routing import SCORE_FACTORS, candidate_score, compact_rows
 from partners.models import Partner
 from prm.permissions import is_vendor
+from prm.queues import queue_ageing
 
 
 def routing_queue(*, viewer) -> QuerySet[Lead]:
@@ -80,3 +82,57 @@ def decision_candidates(*, decision: RoutingDecision) -> list[dict]:
         if c["chosen"]:
             c["credit_after"] -= total
     return out
+
+
+def routing_funnel(*, since) -> list[dict]:
+    """Vendor leads offered since a moment and how far they got: offered → accepted → first contact → won.
+    One aggregate over the leads first offered in the window."""
+    row = Lead.objects.filter(offered_at__gte=since).aggregate(
+        offered=Count("id"),
+        accepted=Count("id", filter=Q(accepted_at__isnull=False)),
+        contacted=Count("id", filter=Q(accepted_at__isnull=False, first_contact_at__isnull=False)),
+        won=Count("id", filter=Q(accepted_at__isnull=False, stage=Stage.WON)),
+    )
+    labels = {
+        "offered": _l("Offered"),
+        "accepted": _l("Accepted"),
+        "contacted": _l("First contact"),
+        "won": _l("Won"),
+    }
+    top = row["offered"] or 0
+    return [
+        {"key": k, "label": labels[k], "count": row[k] or 0, "pct": round(100 * (row[k] or 0) / top) if top else 0}
+        for k in labels
+    ]
+
+
+def lead_work_queues() -> list[dict]:
+    """The channel managers' lead queues with their ageing, network-wide; each names the list it links to."""
+    from leads.models import Dispute, DisputeStatus, Offer, Registration, RegistrationStatus
+
+    return [
+        {
+            "key": "registrations",
+            "label": _l("Registrations to review"),
+            "url": "leads:registration_review",
+            **queue_ageing(Registration.objects.filter(status=RegistrationStatus.PENDING_REVIEW), "created_at"),
+        },
+        {
+            "key": "routing",
+            "label": _l("Leads in the routing queue"),
+            "url": "leads:routing_queue",
+            **queue_ageing(Lead.objects.filter(stage=Stage.QUEUE), "updated_at"),
+        },
+        {
+            "key": "offers",
+            "label": _l("Offers waiting for partners"),
+            "url": "leads:routing_queue",
+            **queue_ageing(Offer.objects.filter(status=OfferStatus.PENDING), "offered_at"),
+        },
+        {
+            "key": "disputes",
+            "label": _l("Open disputes"),
+            "url": "leads:dispute_list",
+            **queue_ageing(Dispute.objects.filter(status=DisputeStatus.OPEN), "created_at"),
+        },
+    ]

@@ -9,12 +9,19 @@ from django.db.models import Max, Min, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from leads.models import Activity, ActivityKind, CoSell, Lead, LeadSource, RegistrationStatus, Stage
+from leads.models import CLOSED_STAGES, Activity, ActivityKind, CoSell, Lead, LeadSource, RegistrationStatus, Stage
 from partners.models import Partner
-from prm.models import User
+from prm.models import PARTNER_ROLES, User
 from prm.permissions import is_vendor
 from prm.services import audit_record
 from prm.webhooks import webhook_emit
+
+
+class DealAudit:
+    UPDATED = "deal.updated"
+    STAGE_CHANGED = "deal.stage_changed"
+    COSELL_SET = "deal.cosell_set"
+
 
 # Forward one step or back one step while open; won only from proposal or negotiation; lost from any open stage.
 ALLOWED_MOVES: dict[str, set[str]] = {
@@ -74,7 +81,7 @@ def deal_stage_change(*, lead: Lead, to_stage: str, actor: User | None, lost_rea
             commission_clawback(lead=lead, actor=actor, reason=lead.lost_reason)
         audit_record(
             actor=actor,
-            action="deal.stage_changed",
+            action=DealAudit.STAGE_CHANGED,
             target=lead,
             reason=lead.lost_reason if to_stage == Stage.LOST else "",
             data={"from": old, "to": to_stage},
@@ -166,8 +173,79 @@ def deal_cosell_set(
         )
         audit_record(
             actor=actor,
-            action="deal.cosell_set",
+            action=DealAudit.COSELL_SET,
             target=lead,
             data={"shares": {p.name: str(s) for p, s in shares.items()}},
         )
     return rows
+
+
+# What the owning partner (or vendor staff) may change on a deal's record; everything else is set by the flow.
+DEAL_EDITABLE = (
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "products",
+    "value",
+    "currency",
+    "expected_close",
+    "notes",
+    "owner",
+)
+
+
+def deal_owner_choices(*, lead: Lead):
+    """Who may own a deal: the active staff of the partner that holds it."""
+    if not lead.partner_id:
+        return User.objects.none()
+    return User.objects.filter(partner_id=lead.partner_id, is_active=True, role__in=PARTNER_ROLES).order_by(
+        "first_name", "last_name", "email"
+    )
+
+
+def deal_update(*, lead: Lead, actor: User | None, **changes) -> Lead:
+    """Change the deal's customer contact, products, value and currency, expected close, notes or owner.
+
+    Only the fields in DEAL_EDITABLE; a closed deal keeps its value (commission was booked on it). One audit row
+    lists each changed field with its old and new value."""
+    unknown = set(changes) - set(DEAL_EDITABLE)
+    if unknown:
+        raise ValidationError(_("These fields cannot be changed here: %(f)s") % {"f": ", ".join(sorted(unknown))})
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        errors = {}
+        if "currency" in changes:
+            changes["currency"] = (changes["currency"] or "").strip().upper()
+            if len(changes["currency"]) != 3 or not changes["currency"].isalpha():
+                errors["currency"] = _("Use a three-letter currency code such as RUB, USD or EUR.")
+        owner = changes.get("owner")
+        if owner is not None and not deal_owner_choices(lead=lead).filter(pk=owner.pk).exists():
+            errors["owner"] = _("The owner must be an active member of the partner's staff.")
+        if lead.stage in CLOSED_STAGES and any(
+            f in changes and changes[f] != getattr(lead, f) for f in ("value", "currency")
+        ):
+            errors["value"] = _("A closed deal keeps its value and currency.")
+        if errors:
+            raise ValidationError(errors)
+        changed = {}
+        for field, new in changes.items():
+            old = getattr(lead, field)
+            if isinstance(new, str):
+                new = new.strip()
+            if old != new:
+                changed[field] = [_audit_value(old), _audit_value(new)]
+                setattr(lead, field, new)
+        if not changed:
+            return lead
+        lead.full_clean()
+        lead.save()
+        audit_record(actor=actor, action=DealAudit.UPDATED, target=lead, data={"changed": changed})
+    return lead
+
+
+def _audit_value(value):
+    if value is None:
+        return None
+    if isinstance(value, User):
+        return {"id": value.pk, "name": value.get_full_name() or value.email}
+    return str(value)

@@ -1,3 +1,5 @@
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -5,20 +7,41 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
 from django.views import View
 
-from leads.forms.deals import ActivityForm, CoSellForm, StageForm
-from leads.models import Lead, Stage
-from leads.selectors.deals import deal_get, deal_list, deal_timeline
+from leads.forms.deals import ActivityForm, CoSellForm, DealEditForm, StageForm
+from leads.models import OPEN_STAGES, Lead, Stage
+from leads.selectors.deals import (
+    deal_board,
+    deal_board_deals,
+    deal_export_rows,
+    deal_get,
+    deal_list,
+    deal_timeline,
+    deal_totals,
+)
 from leads.selectors.registration import registration_matches
-from leads.services.deals import activity_log, deal_allowed_moves, deal_cosell_set, deal_stage_change
+from leads.services.deals import (
+    activity_log,
+    deal_allowed_moves,
+    deal_cosell_set,
+    deal_stage_change,
+    deal_update,
+)
 from leads.services.registration import (
     registration_extend,
     registration_extension_error,
     registration_withdraw_error,
 )
+from partners.models import Partner, Region
+from prm.exports import table_download
 from prm.forms import apply_service_errors
+from prm.models import PARTNER_ROLES, User
 from prm.permissions import SignedInMixin, can_sell, is_partner_user, is_vendor
+
+# Stage moves that close the deal ask "are you sure?" first: a won deal books commission.
+CONFIRMED_MOVES = (Stage.WON, Stage.LOST)
 
 
 def can_manage(user, lead: Lead) -> bool:
@@ -31,13 +54,56 @@ def can_log(user, lead: Lead) -> bool:
     return is_vendor(user) or is_partner_user(user)
 
 
+SORT_COLUMNS = [
+    ("title", _l("Deal")),
+    ("stage", _l("Stage")),
+    ("value", _l("Value")),
+    ("close", _l("Expected close")),
+    ("activity", _l("Last activity")),
+    ("created", _l("Created")),
+]
+
+
 class DealListView(SignedInMixin, View):
+    """The pipeline: a list (filters, sorting, totals, pages, CSV/XLSX) or, with ?view=board, a board by stage."""
+
     def get(self, request):
-        filters = {k: v for k, v in request.GET.items() if v and k != "page"}
-        page = Paginator(deal_list(viewer=request.user, filters=filters), 50).get_page(request.GET.get("page"))
-        return render(
-            request, "leads/deals/deal_list.html", {"page": page, "filters": filters, "stages": Stage.choices}
-        )
+        filters = {k: v for k, v in request.GET.items() if v and k not in ("page", "export", "view")}
+        user = request.user
+        deals = deal_list(viewer=user, filters=filters)
+        board = request.GET.get("view") == "board"
+        if (fmt := request.GET.get("export")) in ("csv", "xlsx"):
+            headers, rows = deal_export_rows(deals=deals, vendor=is_vendor(user))
+            return table_download(headers=headers, rows=rows, filename="deals", fmt=fmt)
+        if is_vendor(user):
+            partner = filters.get("partner")
+            owners = (
+                User.objects.filter(partner_id=partner, role__in=PARTNER_ROLES).order_by("first_name", "last_name")
+                if partner and partner.isdigit()
+                else User.objects.none()
+            )
+        else:
+            owners = User.objects.filter(partner_id=user.partner_id, role__in=PARTNER_ROLES).order_by(
+                "first_name", "last_name"
+            )
+        ctx = {
+            "filters": filters,
+            "query": urlencode(filters),
+            "stages": Stage.choices,
+            "owners": owners,
+            "regions": Region.objects.order_by("name"),
+            "partners": Partner.objects.order_by("name").only("id", "name") if is_vendor(user) else [],
+            "sort": filters.get("sort", "-created"),
+            "sort_columns": SORT_COLUMNS,
+            # The board shows the open pipeline: its total counts the open deals only.
+            "totals": deal_totals(deals=deal_board_deals(viewer=user, filters=filters) if board else deals),
+            "board": board,
+        }
+        if board:
+            ctx["columns"] = deal_board(viewer=user, filters=filters)
+        else:
+            ctx["page"] = Paginator(deals, 50).get_page(request.GET.get("page"))
+        return render(request, "leads/deals/deal_list.html", ctx)
 
 
 class _DealMixin(SignedInMixin):
@@ -71,6 +137,14 @@ class DealDetailView(_DealMixin, View):
             # Only when asked for (GET .../cosell/) or sent back with errors: it lists every active partner, which
             # the deal page, opened far more often than a split is changed, should not render each time.
             "cosell_form": forms.get("cosell"),
+            "can_edit": can_manage(request.user, lead) and lead.partner_id is not None,
+            "edit_form": forms.get("edit"),
+            "confirm": forms.get("confirm"),
+            "is_open": lead.stage in OPEN_STAGES,
+            "contact_due": lead.first_contact_due
+            if lead.first_contact_due and lead.first_contact_at is None and lead.stage in OPEN_STAGES
+            else None,
+            "contact_overdue": bool(lead.first_contact_due and lead.first_contact_due < now),
         }
         if registration is not None:
             ctx["extension_error"] = registration_extension_error(registration=registration, now=now)
@@ -79,6 +153,8 @@ class DealDetailView(_DealMixin, View):
             )
             if registration.protected_until and registration.protected_until > now:
                 ctx["days_left"] = (registration.protected_until - now).days
+                if registration.status == "approved" and lead.stage in OPEN_STAGES:
+                    ctx["protection_ends"] = registration.protected_until
             if is_vendor(request.user):
                 ctx["matched"] = registration_matches(registration=registration)
         return render(request, "leads/deals/deal_detail.html", ctx)
@@ -91,7 +167,7 @@ class DealDetailView(_DealMixin, View):
         return CoSellForm(lead=lead, initial=initial)
 
 
-def _apply(request, service, form_key, form, view_pk, **kwargs):
+def _apply(request, service, form_key, form, view_pk, extra_forms=None, **kwargs):
     """Run a service; a ValidationError goes back onto the form on the deal page, nothing typed is lost."""
     try:
         service(**kwargs)
@@ -100,9 +176,30 @@ def _apply(request, service, form_key, form, view_pk, **kwargs):
             apply_service_errors(form, exc)
         else:
             form.add_error(None, exc.messages)
-        return DealDetailView().get(request, view_pk, forms={form_key: form})
+        return DealDetailView().get(request, view_pk, forms={form_key: form, **(extra_forms or {})})
     messages.success(request, _("Saved."))
     return redirect("leads:deal_detail", view_pk)
+
+
+class DealEditView(_DealMixin, View):
+    """The owner's edit of the deal record (contact, products, value, close date, notes, owner)."""
+
+    def _allowed(self, request, pk) -> Lead:
+        lead = self.get_lead(request, pk)
+        if not can_manage(request.user, lead) or lead.partner_id is None:
+            raise PermissionDenied
+        return lead
+
+    def get(self, request, pk):
+        lead = self._allowed(request, pk)
+        return DealDetailView().get(request, pk, forms={"edit": DealEditForm(lead=lead)})
+
+    def post(self, request, pk):
+        lead = self._allowed(request, pk)
+        form = DealEditForm(request.POST, lead=lead)
+        if not form.is_valid():
+            return DealDetailView().get(request, pk, forms={"edit": form})
+        return _apply(request, deal_update, "edit", form, pk, lead=lead, actor=request.user, **form.changes())
 
 
 class DealStageView(_DealMixin, View):
@@ -113,12 +210,18 @@ class DealStageView(_DealMixin, View):
         form = StageForm(request.POST)
         if not form.is_valid():
             return DealDetailView().get(request, pk, forms={"stage": form})
+        if form.cleaned_data["to_stage"] in CONFIRMED_MOVES and request.POST.get("confirmed") != "1":
+            # Closing a deal is asked once more on the page, with what it means; nothing is saved yet.
+            return DealDetailView().get(request, pk, forms={"stage": form, "confirm": form.cleaned_data["to_stage"]})
         return _apply(
             request,
             deal_stage_change,
             "stage",
             form,
             pk,
+            extra_forms={"confirm": form.cleaned_data["to_stage"]}
+            if form.cleaned_data["to_stage"] in CONFIRMED_MOVES
+            else None,
             lead=lead,
             to_stage=form.cleaned_data["to_stage"],
             actor=request.user,

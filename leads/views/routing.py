@@ -44,7 +44,7 @@ class RoutingQueueView(VendorRequiredMixin, View):
             request,
             "leads/routing/queue.html",
             {
-                "queue": routing_queue(viewer=request.user)[:200],
+                "queue": Paginator(routing_queue(viewer=request.user), 50).get_page(request.GET.get("qpage")),
                 "expired": offers_expired_recent(viewer=request.user),
                 "page": page,
                 "form": form,

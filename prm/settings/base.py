@@ -172,6 +172,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
+AXES_LOCKOUT_TEMPLATE = "lockout.html"  # a styled page that says when to try again
 AXES_USERNAME_CALLABLE = "prm.auth.axes_username"  # one counter per canonical e-mail, whatever its letter case
 
 LANGUAGE_CODE = "en"

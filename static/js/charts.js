@@ -32,6 +32,20 @@
       {label: canvas("score-chart").dataset.seriesScore, data: history.score}]}});
   }
 
+  // Generic bar charts: <canvas data-chart="bar" data-source="<json_script id>"> with {labels, datasets};
+  // data-horizontal="1" lays the bars sideways (the routing funnel).
+  document.querySelectorAll("canvas[data-chart]").forEach(function (el) {
+    var d = data(el.dataset.source);
+    if (!d) return;
+    var one = d.datasets.length === 1;
+    var values = {beginAtZero: true, ticks: {precision: 0}};
+    new Chart(el, {type: el.dataset.chart, data: d, options: {
+      locale: document.documentElement.lang || undefined,  // numbers grouped the reader's way
+      indexAxis: el.dataset.horizontal ? "y" : "x",
+      plugins: {legend: {display: !one || !!d.datasets[0].label}},
+      scales: el.dataset.horizontal ? {x: values} : {y: values}}});
+  });
+
   var training = data("training-chart-data");
   if (training) {
     var bar = function (id, d) {

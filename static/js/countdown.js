@@ -13,7 +13,7 @@
       }
       var d = Math.floor(left / 86400), h = Math.floor((left % 86400) / 3600);
       var m = Math.floor((left % 3600) / 60), s = left % 60;
-      el.textContent = (d ? d + "d " : "") + pad(h) + ":" + pad(m) + ":" + pad(s);
+      el.textContent = (d ? d + (el.dataset.daySuffix || "d") + " " : "") + pad(h) + ":" + pad(m) + ":" + pad(s);
       el.classList.toggle("text-bg-warning", left < 3600);
       el.classList.toggle("text-bg-success", left >= 3600);
     });

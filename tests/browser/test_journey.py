@@ -303,7 +303,8 @@ def test_partner_journey(page, shot, mailoutbox, channel_manager, program):
         page.click(f"form[action$='/stage/'] button:has-text('{stage}')")
         page.wait_for_selector(f"p.text-muted strong:has-text('{stage}')")
     shot("journey-18-deal-worked")
-    page.click("form[action$='/stage/'] button:has-text('Won')")
+    page.click("#move-deal button[value=won]")
+    page.click("#confirm-won")  # closing a deal is confirmed once more
     page.wait_for_selector("p.text-muted strong:has-text('Won')")
     shot("journey-19-deal-won", for_docs=False)
     lead.refresh_from_db()

@@ -180,6 +180,10 @@ def test_stage_buttons_and_lost_reason_error_on_page(client_for, deal, partner_r
     page = client.get(reverse("leads:deal_detail", args=[deal.pk])).content.decode()
     assert 'value="qualified"' in page and 'value="won"' not in page
     resp = client.post(reverse("leads:deal_stage", args=[deal.pk]), {"to_stage": "lost", "lost_reason": ""})
+    assert resp.status_code == 200 and 'id="confirm-lost"' in resp.content.decode()  # asked first
+    resp = client.post(
+        reverse("leads:deal_stage", args=[deal.pk]), {"to_stage": "lost", "lost_reason": "", "confirmed": "1"}
+    )
     assert resp.status_code == 200 and "Say why the deal was lost" in resp.content.decode()
     client.post(reverse("leads:deal_stage", args=[deal.pk]), {"to_stage": "qualified"})
     deal.refresh_from_db()
@@ -191,7 +195,8 @@ def test_timeline_shows_activities_changes_and_decisions(client_for, register, p
     activity_log(lead=reg.lead, user=partner_rep, kind="call", occurred_at=timezone.now(), subject="Kick-off call")
     deal_stage_change(lead=reg.lead, to_stage=Stage.QUALIFIED, actor=partner_rep)
     body = client_for(partner_rep).get(reverse("leads:deal_detail", args=[reg.lead_id])).content.decode()
-    assert "Kick-off call" in body and "Stage changed" in body and "auto_no_conflict" in body
+    assert "Kick-off call" in body and "Stage: Registered → Qualified" in body
+    assert "approved automatically, no conflict" in body and "deal.stage_changed" not in body
     assert "days left" in body
 
 

@@ -122,7 +122,8 @@ def test_registration_list_query_count_is_constant(
 def test_deal_list_query_count_is_constant(client_for, channel_manager, register, n, django_assert_max_num_queries):
     _many(register, n)
     client = client_for(channel_manager)
-    with django_assert_max_num_queries(6):
+    # + the totals, the exchange rates, and the region and partner filter choices: still the same for any n.
+    with django_assert_max_num_queries(10):
         assert client.get(reverse("leads:deal_list")).status_code == 200
 
 
@@ -205,9 +206,10 @@ def test_deal_page_shows_decision_to_vendor_with_matches_but_not_to_partner(
     client_for, channel_manager, pending, partner, other_partner_rep
 ):
     vendor_body = client_for(channel_manager).get(reverse("leads:deal_detail", args=[pending.lead_id])).content
-    assert partner.name in vendor_body.decode() and "soft_conflict" in vendor_body.decode()
+    soft = "a similar customer is protected; sent for review"  # the rule soft_conflict, in words
+    assert partner.name in vendor_body.decode() and soft in vendor_body.decode()
     partner_body = client_for(other_partner_rep).get(reverse("leads:deal_detail", args=[pending.lead_id])).content
-    assert "soft_conflict" in partner_body.decode()  # the rule is shown
+    assert soft in partner_body.decode()  # the rule is shown
     assert partner.name not in partner_body.decode() and "First deal" not in partner_body.decode()
 
 
