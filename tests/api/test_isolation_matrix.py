@@ -266,6 +266,11 @@ def rule_ticket_action(client, label, world, route, resource, method):
     _denied(client.post(path, {"status": "resolved", "priority": "p4"}, format="json"), label, f"POST {path}")
 
 
+def rule_registration_withdraw(client, label, world, route, resource, method):
+    path = _path(route, world["objects"]["registrations"].pk)
+    _denied(client.post(path, {"reason": "taken"}, format="json"), label, f"POST {path}")
+
+
 def rule_decide(client, label, world, route, resource, method):
     path = _path(route, world["objects"][resource].pk)
     _denied(client.post(path, {"decision": "approve"}, format="json"), label, f"POST {path}")
@@ -294,6 +299,7 @@ CUSTOM_RULES = {
     ("leads", "bulk_upsert"): rule_lead_bulk_upsert,
     ("activities", "bulk_upsert"): rule_activity_bulk_upsert,
     ("leads", "stage"): rule_lead_stage,
+    ("registrations", "withdraw"): rule_registration_withdraw,
     ("tickets", "bulk_upsert"): rule_ticket_bulk_upsert,
     ("tickets", "status"): rule_ticket_action,
     ("tickets", "priority"): rule_ticket_action,
