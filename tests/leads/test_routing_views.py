@@ -111,7 +111,8 @@ def test_why_this_partner_page_shows_every_candidate(client_for, channel_manager
     own, _ = setup
     html = client_for(channel_manager).get(reverse("leads:routing_lead", args=[own.lead_id])).content.decode()
     assert "Why this partner?" in html
-    assert partner.name in html and other_partner.name in html and "score_swrr" in html
+    assert partner.name in html and other_partner.name in html
+    assert "Score and rotation" in html and "score_swrr" not in html
 
 
 def test_why_this_partner_page_shows_every_factor_from_the_compact_rows(
@@ -146,9 +147,9 @@ def test_queue_page_lists_queued_leads_and_filters_decisions(client_for, channel
     routing.lead_route(lead=queued)
     client = client_for(channel_manager)
     html = client.get(reverse("leads:routing_queue")).content.decode()
-    assert queued.title in html and "<td>no_eligible_partner" in html
+    assert queued.title in html and "<td>No eligible partner" in html
     html = client.get(reverse("leads:routing_queue"), {"rule": "manual"}).content.decode()
-    assert "<td>no_eligible_partner" not in html
+    assert "<td>No eligible partner" not in html
 
 
 def test_decision_pager_counts_only_the_newest_rows(client_for, channel_manager, msk, monkeypatch):
