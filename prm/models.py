@@ -224,6 +224,7 @@ class NotificationKind(models.TextChoices):
     REVIEW_QUEUE = "review_queue", _("Items waiting for my review")
     ESCALATION = "escalation", _("Escalations of overdue work")
     REQUEST_UPDATED = "request_updated", _("Updates to requests and disputes")
+    SERVICE_SLA = "service_sla", _("Service SLA breaches and customer check-ins")
     ANNOUNCEMENT = "announcement", _("Announcements")
     SYSTEM = "system", _("System messages")
 

@@ -10,12 +10,16 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
 from django.db.models import Sum
+from django.urls import reverse
 from django.utils import timezone
 
 from kpi.models import CommissionEntry, EntryKind
 from kpi.services.ledger import Rates
-from prm.models import WebhookEvent
-from prm.services import audit_record, connection_supports_skip_locked
+from partners.models import Partner
+from prm.models import NotificationKind, WebhookEvent
+from prm.selectors import channel_managers, partner_admins
+from prm.services import audit_record, connection_supports_skip_locked, notify
+from prm.texts import N_, choice, compose
 from prm.webhooks import webhook_emit
 
 from .models import ClockAction, ClockEvent, ClockState, Milestone, ServiceContract, ServiceCredit, Ticket, TicketClock
@@ -79,8 +83,34 @@ def clock_breach_book(*, clock: TicketClock, ticket: Ticket, rates: Rates | None
         )
     Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())  # CRM mirrors see the breach in the feed
     webhook_emit(event=WebhookEvent.TICKET_BREACHED, partner=ticket.partner_id, payload=_payload(clock, ticket))
+    breach_notify(clock=clock, ticket=ticket, contract=contract)
     audit_record(actor=None, action="ticket.breached", target=ticket, data={"clock": clock.kind, **booked})
     return booked
+
+
+def breach_recipients(*, partner_id: int, contract: ServiceContract) -> list:
+    """Who hears of a breach: the responsible partner (its admins and the contract's support owner) and the vendor
+    (the partner's account manager, or every channel manager when it has none)."""
+    partner = Partner.objects.select_related("account_manager").get(pk=partner_id)
+    vendor = [partner.account_manager] if partner.account_manager_id else list(channel_managers())
+    return [*partner_admins(partner=partner), contract.support_owner, *vendor]
+
+
+def breach_notify(*, clock: TicketClock, ticket: Ticket, contract: ServiceContract) -> None:
+    """In-portal notification of a breach (code + parameters, read in each reader's language)."""
+    notify(
+        users=breach_recipients(partner_id=ticket.partner_id, contract=contract),
+        kind=NotificationKind.SERVICE_SLA,
+        title=compose(N_("SLA breached: ticket #%(id)s %(title)s"), id=ticket.pk, title=ticket.title),
+        body=compose(
+            N_("The %(clock)s clock of %(customer)s's %(priority)s ticket passed its target at %(due)s."),
+            clock=choice(clock, "kind"),
+            customer=ticket.customer.name,
+            priority=choice(ticket, "priority"),
+            due=clock.due_at,
+        ),
+        url=reverse("delivery:ticket_detail", args=[ticket.pk]),
+    )
 
 
 def _credit_book(*, contract, ticket, clock, reason, percent: Decimal, day) -> int:
