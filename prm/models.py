@@ -333,6 +333,7 @@ class WebhookEvent(models.TextChoices):
     TICKET_BREACH_WARNING = "ticket.breach_warning", "ticket.breach_warning"
     TICKET_BREACHED = "ticket.breached", "ticket.breached"
     IMPLEMENTATION_MILESTONE_LATE = "implementation.milestone_late", "implementation.milestone_late"
+    CHECKIN_RECEIVED = "checkin.received", "checkin.received"
     MDF_REQUEST_DECIDED = "mdf.request_decided", "mdf.request_decided"
     MDF_CLAIM_DECIDED = "mdf.claim_decided", "mdf.claim_decided"
     STATEMENT_APPROVED = "statement.approved", "statement.approved"

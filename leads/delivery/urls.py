@@ -18,4 +18,5 @@ urlpatterns = [
     path("status/<str:token>/", views.StatusPageView.as_view(), name="status_page"),
     path("sign-off/<str:token>/", views.SignOffView.as_view(), name="signoff"),
     path("rate/<str:token>/", views.RateView.as_view(), name="rate"),
+    path("check-in/<str:token>/", views.CheckInView.as_view(), name="checkin"),
 ]

@@ -14,8 +14,9 @@ from prm.forms import apply_service_errors
 from prm.permissions import SignedInMixin, is_partner_admin, is_vendor
 from prm.services import audit_trail
 
-from . import links, selectors, services
+from . import checkins, links, selectors, services
 from .forms import (
+    CheckInForm,
     ContractForm,
     CustomerTicketForm,
     ImplementationForm,
@@ -376,4 +377,30 @@ class RateView(View):
                 apply_service_errors(form, exc)
             else:
                 return render(request, "delivery/thanks.html", {"message": _("Thank you for your rating.")})
+        return self.get(request, token, form=form)
+
+
+class CheckInView(View):
+    """The customer's check-in 30/90/180 days after go-live: a one-time link, no account."""
+
+    def _checkin(self, token):
+        try:
+            return checkins.checkin_resolve(token=token)
+        except checkins.CheckInInvalid:
+            raise Http404 from None
+
+    def get(self, request, token, form=None):
+        checkin = self._checkin(token)
+        return render(request, "delivery/checkin.html", {"checkin": checkin, "form": form or CheckInForm()})
+
+    def post(self, request, token):
+        checkin = self._checkin(token)
+        form = CheckInForm(request.POST)
+        if form.is_valid():
+            try:
+                checkins.checkin_answer(checkin=checkin, **form.cleaned_data)
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                return render(request, "delivery/thanks.html", {"message": _("Thank you for your answer.")})
         return self.get(request, token, form=form)
