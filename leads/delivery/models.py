@@ -23,6 +23,7 @@ __all__ = [
     "CheckIn",
     "Coverage",
     "CustomerLink",
+    "Dispatch",
     "Implementation",
     "ImplementationStatus",
     "Milestone",
@@ -523,3 +524,24 @@ class CheckIn(models.Model):
 
     def __str__(self):
         return f"{self.implementation_id} day {self.day}"
+
+
+class Dispatch(models.Model):
+    """An on-site ticket handed to an operational partner in the customer's region (the responsible partner has no
+    field presence there). The work order is a lead of kind on-site service, routed and offered like any lead
+    (business-hour acceptance deadline, re-routed on expiry); the ticket, its clocks and the liability stay with the
+    responsible partner, who sees the work order's clocks. The subcontractor sees only the work order."""
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="dispatch")
+    work_order = models.OneToOneField("leads.Lead", on_delete=models.PROTECT, related_name="dispatch")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.ticket_id} → {self.work_order_id}"

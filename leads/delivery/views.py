@@ -15,6 +15,7 @@ from prm.permissions import SignedInMixin, is_partner_admin, is_vendor
 from prm.services import audit_trail
 
 from . import checkins, links, selectors, services
+from .dispatch import dispatch_view, partner_has_field_presence, ticket_dispatch
 from .forms import (
     CheckInForm,
     ContractForm,
@@ -29,7 +30,7 @@ from .forms import (
     TicketFilterForm,
     TicketForm,
 )
-from .models import ClockEvent, CustomerLink, Milestone, TicketSource
+from .models import OPEN_TICKET_STATUSES, ClockEvent, CustomerLink, Milestone, TicketSource
 
 
 def _error_text(exc: ValidationError) -> str:
@@ -106,8 +107,24 @@ class TicketDetailView(SignedInMixin, View):
                 "events": ClockEvent.objects.filter(clock__ticket=ticket).select_related("clock", "actor"),
                 "credits": ticket.credits.all(),
                 "audit": audit_trail(target=ticket),
+                "dispatch": dispatch_view(ticket=ticket),
+                "can_dispatch": ticket.kind == "onsite"
+                and ticket.status in OPEN_TICKET_STATUSES
+                and not partner_has_field_presence(partner=ticket.partner, region_id=ticket.customer.region_id),
             },
         )
+
+
+class TicketDispatchView(SignedInMixin, View):
+    def post(self, request, pk):
+        ticket = selectors.ticket_get(viewer=request.user, pk=pk)
+        try:
+            ticket_dispatch(ticket=ticket, actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(request, _("The work order is offered to a field partner in the customer's region."))
+        return redirect("delivery:ticket_detail", pk=pk)
 
 
 class TicketStatusView(SignedInMixin, View):

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from leads.models import (
     Lead,
+    LeadSource,
     Offer,
     OfferStatus,
     RoutingDecision,
@@ -90,6 +91,8 @@ def offer_accept(*, offer: Offer, user: User) -> Lead:
 
 
 def _protected_by_another(*, offer: Offer) -> bool:
+    if offer.lead.source == LeadSource.DISPATCH:  # a subcontracted work order: the customer stays with its partner
+        return False
     customer = offer.lead.customer
     claims = customer_claims(
         tax_id=customer.tax_id, domain=customer.domain, partner=offer.partner_id, exclude_lead_ids=[offer.lead_id]
