@@ -30,6 +30,7 @@ __all__ = [
     "Priority",
     "ServiceContract",
     "ServiceCredit",
+    "ServiceReport",
     "SlaTemplate",
     "Ticket",
     "TicketClock",
@@ -545,3 +546,23 @@ class Dispatch(models.Model):
 
     def __str__(self):
         return f"{self.ticket_id} → {self.work_order_id}"
+
+
+class ServiceReport(models.Model):
+    """The monthly service report e-mailed to a customer's contact: one row per customer, partner and month, so a
+    report is sent once whatever the number of workers."""
+
+    customer = models.ForeignKey("leads.Customer", on_delete=models.CASCADE, related_name="+")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text=_("The first day of the month reported."))
+    email = models.EmailField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-month", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "partner", "month"], name="service_report_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.customer_id}@{self.partner_id} {self.month:%Y-%m}"

@@ -16,3 +16,11 @@ def checkins_create() -> dict:
     from .checkins import checkins_create_due, checkins_invite_pending
 
     return {"created": checkins_create_due(), "invited": checkins_invite_pending()}
+
+
+@shared_task
+def service_reports_send() -> int:
+    """Monthly: e-mail last month's service report to each customer's contact, once."""
+    from .reports import service_reports_send as send
+
+    return send()

@@ -14,7 +14,7 @@ from prm.forms import apply_service_errors
 from prm.permissions import SignedInMixin, is_partner_admin, is_vendor
 from prm.services import audit_trail
 
-from . import checkins, links, selectors, services
+from . import checkins, links, reports, selectors, services
 from .dispatch import dispatch_view, partner_has_field_presence, ticket_dispatch
 from .forms import (
     CheckInForm,
@@ -310,6 +310,7 @@ class StatusPageView(View):
         contracts = link.customer.service_contracts.filter(partner=link.partner)
         context = selectors.status_page(link=link)
         context.update(
+            report=reports.service_report(customer=link.customer, partner=link.partner, month=timezone.localdate()),
             link=link,
             token=token,
             form=form or CustomerTicketForm(contracts=contracts),
