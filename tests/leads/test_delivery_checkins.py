@@ -133,3 +133,17 @@ def test_scorecard_explains_the_checkin_score(client_for, partner_admin):
     kpi_snapshots_compute(on=datetime.date.today())
     page = client_for(partner_admin).get(reverse("kpi:scorecard")).content.decode()
     assert "check-ins 30, 90 and 180 days after go-live" in page
+
+
+@pytest.mark.parametrize("door", ["service", "task"])
+def test_the_job_creates_and_invites_the_same_whatever_the_door(door, partner_admin):
+    from leads.delivery.tasks import checkins_create
+
+    live_implementation(partner_admin, days_ago=95)
+    if door == "service":
+        checkins.checkins_create_due()
+        checkins.checkins_invite_pending()
+    else:
+        assert checkins_create() == {"created": 2, "invited": 2}
+    assert sorted(CheckIn.objects.filter(invited_at__isnull=False).values_list("day", flat=True)) == [30, 90]
+    assert len(mail.outbox) == 2

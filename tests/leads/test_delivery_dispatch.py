@@ -52,6 +52,17 @@ def ticket(partner_admin, far, field_partners):
 def dispatch_via(door, *, ticket, user, client_for, api_client):
     if door == "service":
         return ticket_dispatch(ticket=ticket, actor=user)
+    if door == "admin":
+        from tests.conftest import with_totp
+        from tests.prm.factories import UserFactory
+
+        admin = with_totp(UserFactory(role=Role.VENDOR_ADMIN, is_staff=True, is_superuser=True))
+        client = client_for(admin)
+        response = client.post(
+            reverse("admin:leads_ticket_changelist"), {"action": "dispatch_onsite", "_selected_action": [ticket.pk]}
+        )
+        assert response.status_code == 302, response.content[:300]
+        return None
     if door == "portal":
         response = client_for(user).post(reverse("delivery:ticket_dispatch", args=[ticket.pk]))
         assert response.status_code == 302
@@ -76,7 +87,7 @@ def api_client(partner_admin, settings):
     return client
 
 
-@pytest.mark.parametrize("door", ["service", "portal", "api"])
+@pytest.mark.parametrize("door", ["service", "portal", "api", "admin"])
 def test_every_door_offers_the_visit_to_a_field_partner_in_the_region(
     door, ticket, partner_admin, field_partners, client_for, api_client
 ):
