@@ -147,3 +147,16 @@ def test_the_job_creates_and_invites_the_same_whatever_the_door(door, partner_ad
         assert checkins_create() == {"created": 2, "invited": 2}
     assert sorted(CheckIn.objects.filter(invited_at__isnull=False).values_list("day", flat=True)) == [30, 90]
     assert len(mail.outbox) == 2
+
+
+def test_the_checkin_page_speaks_russian(client, partner_admin):
+    from django.utils import translation
+
+    live_implementation(partner_admin, days_ago=31)
+    checkins.checkins_create_due()
+    client.cookies["django_language"] = "ru"
+    page = client.get(
+        reverse("delivery:checkin", args=[CheckIn.objects.get().token]), HTTP_ACCEPT_LANGUAGE="ru"
+    ).content.decode()
+    translation.activate("en")
+    assert "30 дней с Alpha Integrator: как идут дела?" in page and "Опубликовать мою оценку" in page

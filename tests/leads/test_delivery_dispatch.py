@@ -146,3 +146,14 @@ def test_bad_dispatches_are_refused_and_change_nothing(
     ticket_dispatch(ticket=ticket, actor=partner_admin)
     assert api_client.post(f"/api/v1/tickets/{ticket.pk}/dispatch/").status_code == 400
     assert Dispatch.objects.count() == 1
+
+
+def test_the_dispatch_card_speaks_russian(ticket, partner_admin, client_for):
+    from django.utils import translation
+
+    ticket_dispatch(ticket=ticket, actor=partner_admin)
+    client = client_for(partner_admin)
+    client.cookies["django_language"] = "ru"
+    page = client.get(reverse("delivery:ticket_detail", args=[ticket.pk]), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    translation.activate("en")
+    assert "Выездной партнёр" in page and "ещё не принят" in page and "Срок принятия" in page
