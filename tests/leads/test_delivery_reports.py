@@ -79,3 +79,10 @@ def test_the_status_page_shows_this_months_report(client, contract, partner_admi
     _link, token = links.customer_link_issue(customer=contract.customer, partner=contract.partner, actor=partner_admin)
     page = client.get(reverse("delivery:status_page", args=[token])).content.decode()
     assert 'id="service-report"' in page and "Answered within SLA" in page
+
+
+def test_the_monthly_statement_lists_penalties_and_credits_with_their_tickets(client_for, contract, partner_admin):
+    page = client_for(partner_admin).get(reverse("kpi:statement"), {"month": "2026-03"}).content.decode()
+    late = contract.tickets.get(title="late")
+    assert f"Service SLA breach: ticket #{late.pk}" in page
+    assert 'id="service-credits"' in page and f"#{late.pk} late" in page
