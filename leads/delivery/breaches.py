@@ -88,18 +88,19 @@ def clock_breach_book(*, clock: TicketClock, ticket: Ticket, rates: Rates | None
     return booked
 
 
-def breach_recipients(*, partner_id: int, contract: ServiceContract) -> list:
-    """Who hears of a breach: the responsible partner (its admins and the contract's support owner) and the vendor
-    (the partner's account manager, or every channel manager when it has none)."""
+def breach_recipients(*, partner_id: int, also=()) -> list:
+    """Who hears of a breach or a late milestone: the responsible partner (its admins, plus `also`: the contract's
+    support owner, the implementation's owner) and the vendor (the partner's account manager, or every channel
+    manager when it has none)."""
     partner = Partner.objects.select_related("account_manager").get(pk=partner_id)
     vendor = [partner.account_manager] if partner.account_manager_id else list(channel_managers())
-    return [*partner_admins(partner=partner), contract.support_owner, *vendor]
+    return [*partner_admins(partner=partner), *also, *vendor]
 
 
 def breach_notify(*, clock: TicketClock, ticket: Ticket, contract: ServiceContract) -> None:
     """In-portal notification of a breach (code + parameters, read in each reader's language)."""
     notify(
-        users=breach_recipients(partner_id=ticket.partner_id, contract=contract),
+        users=breach_recipients(partner_id=ticket.partner_id, also=[contract.support_owner]),
         kind=NotificationKind.SERVICE_SLA,
         title=compose(N_("SLA breached: ticket #%(id)s %(title)s"), id=ticket.pk, title=ticket.title),
         body=compose(
@@ -239,13 +240,24 @@ def milestones_flag_late(*, today, batch: int = 500) -> int:
     with transaction.atomic():
         late = _claim(
             Milestone.objects.filter(done_at__isnull=True, late_flagged_at__isnull=True, due_on__lt=today)
-            .select_related("implementation")
+            .select_related("implementation__lead", "implementation__owner", "owner")
             .order_by("due_on"),
             batch,
         )
         now = timezone.now()
         Milestone.objects.filter(pk__in=[m.pk for m in late]).update(late_flagged_at=now, updated_at=now)
         for m in late:
+            notify(
+                users=breach_recipients(partner_id=m.implementation.partner_id, also=[m.owner, m.implementation.owner]),
+                kind=NotificationKind.SERVICE_SLA,
+                title=compose(N_("Milestone late: %(title)s"), title=m.title),
+                body=compose(
+                    N_("%(implementation)s: the milestone was due on %(due)s and is not done."),
+                    implementation=m.implementation.lead.title,
+                    due=m.due_on,
+                ),
+                url=reverse("delivery:implementation_detail", args=[m.implementation_id]),
+            )
             webhook_emit(
                 event=WebhookEvent.IMPLEMENTATION_MILESTONE_LATE,
                 partner=m.implementation.partner_id,
