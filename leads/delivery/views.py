@@ -30,7 +30,7 @@ from .forms import (
     TicketFilterForm,
     TicketForm,
 )
-from .models import OPEN_TICKET_STATUSES, ClockEvent, CustomerLink, Milestone, TicketSource
+from .models import OPEN_TICKET_STATUSES, CheckIn, ClockEvent, CustomerLink, Milestone, TicketSource
 
 
 def _error_text(exc: ValidationError) -> str:
@@ -319,6 +319,12 @@ class StatusPageView(View):
                 for i in context["implementations"]
                 if i.signed_off_at is None and i.status != "cancelled"
             },
+            checkin_urls=[
+                (c, reverse("delivery:checkin", args=[c.token]))
+                for c in CheckIn.objects.filter(
+                    implementation__customer=link.customer, partner=link.partner, answered_at__isnull=True
+                ).order_by("due_on")
+            ],
             rating_urls={
                 t.pk: reverse("delivery:rate", args=[links.rating_token(ticket=t)])
                 for t in context["closed_tickets"]

@@ -160,3 +160,15 @@ def test_the_checkin_page_speaks_russian(client, partner_admin):
     ).content.decode()
     translation.activate("en")
     assert "30 дней с Alpha Integrator: как идут дела?" in page and "Опубликовать мою оценку" in page
+
+
+def test_the_status_page_offers_the_open_checkin(client, partner_admin):
+    from leads.delivery import links
+
+    implementation = live_implementation(partner_admin, days_ago=31)
+    checkins.checkins_create_due()
+    _link, token = links.customer_link_issue(
+        customer=implementation.customer, partner=implementation.partner, actor=partner_admin
+    )
+    page = client.get(reverse("delivery:status_page", args=[token])).content.decode()
+    assert reverse("delivery:checkin", args=[CheckIn.objects.get().token]) in page
