@@ -13,12 +13,16 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from leads.models import LeadKind, LeadSource, Offer, OfferStatus
 from leads.services.intake import lead_create
+from prm.models import NotificationKind
 from prm.permissions import is_partner_user, is_vendor
-from prm.services import audit_record
+from prm.selectors import partner_admins
+from prm.services import audit_record, notify
+from prm.texts import N_, compose
 
 from .models import OPEN_TICKET_STATUSES, Dispatch, Ticket, TicketKind
 
@@ -70,6 +74,26 @@ def ticket_dispatch(*, ticket: Ticket, actor) -> Dispatch:
             actor=actor, action="ticket.dispatched", target=ticket, partner=ticket.partner, data={"work_order": lead.pk}
         )
     return dispatch
+
+
+def work_order_accepted(*, lead, partner) -> None:
+    """A field partner took the work order (leads.services.offers.offer_accept): the responsible partner is told who
+    and by when the visit is due."""
+    dispatch = Dispatch.objects.select_related("ticket").filter(work_order=lead).first()
+    if dispatch is None:
+        return
+    ticket = dispatch.ticket
+    notify(
+        users=[*partner_admins(partner=dispatch.partner_id), dispatch.created_by, ticket.opened_by],
+        kind=NotificationKind.SERVICE_SLA,
+        title=compose(N_("Visit accepted: ticket #%(id)s %(title)s"), id=ticket.pk, title=ticket.title),
+        body=compose(
+            N_("%(partner)s will make the visit; first contact is due by %(due)s."),
+            partner=partner.name,
+            due=lead.first_contact_due,
+        ),
+        url=reverse("delivery:ticket_detail", args=[ticket.pk]),
+    )
 
 
 @dataclass

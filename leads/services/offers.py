@@ -87,6 +87,10 @@ def offer_accept(*, offer: Offer, user: User) -> Lead:
             partner=partner,
             payload={"lead": lead.pk, "offer": offer.pk, "first_contact_due": lead.first_contact_due},
         )
+        if lead.source == LeadSource.DISPATCH:
+            from leads.delivery.dispatch import work_order_accepted
+
+            work_order_accepted(lead=lead, partner=partner)
         return lead
 
 

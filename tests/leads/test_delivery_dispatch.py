@@ -121,6 +121,10 @@ def test_expiry_reroutes_and_the_responsible_partner_sees_the_subcontractors_clo
     offer_accept(offer=second, user=engineer)
     view = dispatch_view(ticket=ticket)
     assert view.subcontractor == second.partner.name and view.visit_due is not None
+    from prm.models import Notification
+
+    told = Notification.objects.get(user=partner_admin, title__startswith="Visit accepted")
+    assert second.partner.name in told.body
     page = client_for(partner_admin).get(reverse("delivery:ticket_detail", args=[ticket.pk])).content.decode()
     assert second.partner.name in page and "Visit (first contact) due" in page
     # The subcontractor sees the work order, never the ticket.
