@@ -9,7 +9,8 @@ with implementations, tickets with their two clocks and ~2.5 clock events per cl
 are open with running clocks (most not yet due). Printed beside their targets (issue 18):
 
 - the breach scan (`tickets_flag_breaches`) with nothing due and with 100 clocks due: < 200 ms over 100,000 open;
-- the service KPIs (`service_kpis`) next to the same aggregates written by hand as ONE SQL statement (the floor):
+- the service KPIs (`service_kpis`, with the check-in score over check-ins and ticket ratings) next to the same
+  aggregates written by hand as ONE SQL statement (the floor):
   ≤ 1.5 × the floor at 10,000 partners, 1,000,000 tickets, 5,000,000 clock events.
 """
 
@@ -32,6 +33,9 @@ from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 TABLES = [
+    "leads_checkin",
+    "leads_dispatch",
+    "leads_servicereport",
     "leads_clockevent",
     "leads_servicecredit",
     "leads_ticketclock",
@@ -67,8 +71,8 @@ def generate(*, partners: int, tickets: int, open_tickets: int, now: datetime.da
     steps = [
         (
             "region",
-            "INSERT INTO partners_region (code, name, country, subdivision, timezone) "
-            "VALUES ('bench', 'Bench', 'RU', '', 'Europe/Moscow')",
+            "INSERT INTO partners_region (code, name, name_ru, country, subdivision, timezone) "
+            "VALUES ('bench', 'Bench', 'Бенч', 'RU', '', 'Europe/Moscow')",
         ),
         (
             "partners",
@@ -89,9 +93,9 @@ def generate(*, partners: int, tickets: int, open_tickets: int, now: datetime.da
             "won deals",
             f"""INSERT INTO leads_lead (created_at, updated_at, title, kind, source, stage, contact_name,
             contact_email, contact_phone, products, value, currency, notes, lost_reason, source_system, external_id,
-            route_failures, customer_id, partner_id, won_at, closed_at)
+            route_failures, customer_id, partner_id, won_at, closed_at, customer_name)
             SELECT %(now)s, %(now)s, 'Deal '||g, 'implementation', 'vendor', 'won', '', '', '', '', 100000, 'RUB',
-                '', '', '', '', 0, 1 + g % {customers}, 1 + g % {partners}, %(now)s, %(now)s
+                '', '', '', '', 0, 1 + g % {customers}, 1 + g % {partners}, %(now)s, %(now)s, ''
             FROM generate_series(1, {implementations}) g""",
         ),
         (
@@ -155,6 +159,22 @@ def generate(*, partners: int, tickets: int, open_tickets: int, now: datetime.da
             FROM leads_ticketclock c CROSS JOIN generate_series(1, 3) n WHERE n < 3 OR c.id % 2 = 0""",
         ),
         (
+            "ticket ratings",
+            """UPDATE leads_ticket SET rating = 1 + id % 5, rated_at = closed_at WHERE closed_at IS NOT NULL
+            AND id % 4 = 0""",
+        ),
+        (
+            "check-ins",
+            """INSERT INTO leads_checkin (implementation_id, partner_id, day, due_on, token, created_at, invited_at,
+            rating, comment, author_name, consent_publish, answered_at)
+            SELECT i.id, i.partner_id, d.day, i.signed_off_at::date + d.day, md5(i.id || '-' || d.day),
+                i.signed_off_at + d.day * interval '1 day', i.signed_off_at + d.day * interval '1 day',
+                CASE WHEN i.id % 3 > 0 THEN 1 + (i.id + d.day) % 5 END, '', '', false,
+                CASE WHEN i.id % 3 > 0 THEN i.signed_off_at + (d.day + 2) * interval '1 day' END
+            FROM leads_implementation i CROSS JOIN (VALUES (30), (90), (180)) d(day)
+            WHERE i.signed_off_at IS NOT NULL AND i.signed_off_at + d.day * interval '1 day' <= %(now)s""",
+        ),
+        (
             "100 clocks due",
             """UPDATE leads_ticketclock SET due_at = %(now)s::timestamptz - interval '1 minute'
             WHERE id IN (SELECT id FROM leads_ticketclock WHERE state = 'running' ORDER BY id LIMIT 100)""",
@@ -185,9 +205,17 @@ WITH c AS (
         count(*) FILTER (WHERE (signed_off_at AT TIME ZONE %(tz)s)::date <= planned_go_live) AS on_time
     FROM leads_implementation WHERE planned_go_live >= %(first)s AND planned_go_live <= %(day)s
         AND (planned_go_live < %(day)s OR signed_off_at IS NOT NULL) AND status <> 'cancelled' GROUP BY partner_id
+), r AS (
+    SELECT partner_id, sum(rating) AS rating_sum, count(*) AS answers FROM (
+        SELECT partner_id, rating FROM leads_checkin WHERE answered_at >= %(start)s AND answered_at < %(end)s
+        UNION ALL
+        SELECT partner_id, rating FROM leads_ticket WHERE rated_at >= %(start)s AND rated_at < %(end)s
+    ) x GROUP BY partner_id
 )
-SELECT p.id, c.rt, c.rok, c.st, c.sok, t.resolved, t.reopened, i.due, i.on_time FROM partners_partner p
+SELECT p.id, c.rt, c.rok, c.st, c.sok, t.resolved, t.reopened, i.due, i.on_time, r.rating_sum, r.answers
+FROM partners_partner p
 LEFT JOIN c ON c.partner_id = p.id LEFT JOIN t ON t.partner_id = p.id LEFT JOIN i ON i.partner_id = p.id
+LEFT JOIN r ON r.partner_id = p.id
 """
 
 

@@ -7,10 +7,12 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from leads.delivery import services
+from leads.delivery import checkins, services
 from leads.delivery.breaches import tickets_flag_breaches
-from leads.delivery.models import Coverage, Implementation, Milestone, SlaTemplate, Ticket, TicketStatus
+from leads.delivery.dispatch import ticket_dispatch
+from leads.delivery.models import CheckIn, Coverage, Implementation, Milestone, SlaTemplate, Ticket, TicketStatus
 from leads.models import Lead, Stage
+from partners.models import Partner, PartnerStatus, PartnerType, Region
 from prm.models import Role, User
 
 # (title, priority, kind, hours ago opened, [(status, hours after opening)], rating)
@@ -42,6 +44,11 @@ def delivery_seed(*, partner_id: int, now: dt.datetime) -> int:
         return 0
     today = now.date()
     rows = 0
+    far = _far_region(partner_id)
+    if far is not None and len(won) > 1:  # the second customer's store is where the partner has no engineers
+        customer = won[1].customer
+        customer.region = far
+        customer.save(update_fields=["region"])
     with transaction.atomic():
         SlaTemplate.objects.create(  # the published SLA every contract below starts from
             name="Network service SLA",
@@ -115,4 +122,37 @@ def delivery_seed(*, partner_id: int, now: dt.datetime) -> int:
                 )
             rows += 1
         tickets_flag_breaches(now=now)
+        # The customer's voice: the 30-day check-in of the live implementation, answered with consent.
+        checkins.checkins_create_due(today=today)
+        for checkin in CheckIn.objects.filter(partner_id=partner_id).order_by("id")[:1]:
+            checkins.checkin_answer(
+                checkin=checkin,
+                rating=4,
+                comment="The team stayed with us after go-live; one scanner issue took a day too long.",
+                author_name="IT director",
+                consent_publish=True,
+            )
+            rows += 1
+        if far is not None and len(contracts) > 1:
+            visit = services.ticket_open(
+                contract=contracts[1],
+                actor=admin,
+                title="Install the self-checkout kiosks in the new store",
+                priority="p3",
+                kind="onsite",
+                at=now - timedelta(hours=2),
+            )
+            ticket_dispatch(ticket=visit, actor=admin)
+            rows += 2
     return rows
+
+
+def _far_region(partner_id: int):
+    """A region the partner does not serve where an operational partner does (for the dispatch story)."""
+    served = Partner.regions.through.objects.filter(partner_id=partner_id).values("region_id")
+    return (
+        Region.objects.exclude(pk__in=served)
+        .filter(partners__status=PartnerStatus.ACTIVE, partners__partner_type=PartnerType.OPERATIONAL)
+        .order_by("pk")
+        .first()
+    )

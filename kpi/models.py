@@ -36,6 +36,7 @@ class KpiSnapshot(models.Model):
     response_in_sla_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     resolution_in_sla_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     reopen_rate_pct = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    checkin_score = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
     score = models.DecimalField(max_digits=7, decimal_places=2, default=0)
     score_components = models.JSONField(default=dict, blank=True)
     # Nightly re-runs rewrite the day's row: CRM mirrors sync it by updated_at like everything else.

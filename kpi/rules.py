@@ -56,7 +56,13 @@ KPI_FORMULAS = {
     **SERVICE_KPI_FORMULAS,
 }
 # Post-sale service KPIs (leads.delivery.kpis) stored on the snapshot.
-SERVICE_KPI_FIELDS = ["ontime_golive_pct", "response_in_sla_pct", "resolution_in_sla_pct", "reopen_rate_pct"]
+SERVICE_KPI_FIELDS = [
+    "ontime_golive_pct",
+    "response_in_sla_pct",
+    "resolution_in_sla_pct",
+    "reopen_rate_pct",
+    "checkin_score",
+]
 
 # Where each tier/score metric is read from a snapshot.
 METRIC_FIELDS = {
@@ -71,6 +77,7 @@ METRIC_FIELDS = {
     Metric.ONTIME_GOLIVE: "ontime_golive_pct",
     Metric.SLA_RESPONSE: "response_in_sla_pct",
     Metric.SLA_RESOLUTION: "resolution_in_sla_pct",
+    Metric.CHECKIN_SCORE: "checkin_score",
 }
 
 PERCENT_METRICS = {

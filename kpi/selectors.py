@@ -107,10 +107,13 @@ def statement(*, partner: Partner, month: str | None) -> dict:
         for kind, label in EntryKind.choices
         if kind in usual or kind in totals
     ]
+    from leads.delivery.selectors import service_credits_of_month
+
     return {
         "partner": partner,
         "month": first,
         "entries": list(entries.order_by("entry_date", "id")),
+        "service_credits": service_credits_of_month(partner=partner, first=first, nxt=nxt),
         "by_kind": by_kind,
         "total": sum(totals.values(), Decimal("0.00")),
     }

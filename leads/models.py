@@ -68,6 +68,9 @@ class LeadSource(models.TextChoices):
     VENDOR = "vendor", _("Vendor lead")
     API = "api", _("API / CRM sync")
     IMPORT = "import", _("CSV import")
+    # A work order a responsible partner subcontracts (leads.delivery.dispatch): it neither claims the customer nor
+    # is held back by claims on it (the responsible partner stays the customer's single point of responsibility).
+    DISPATCH = "dispatch", _("On-site dispatch of a service ticket")
 
 
 class Stage(models.TextChoices):

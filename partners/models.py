@@ -135,6 +135,7 @@ class Metric(models.TextChoices):
     ONTIME_GOLIVE = "ontime_golive", _("Implementations live on time, %")
     SLA_RESPONSE = "sla_response", _("Service tickets answered within SLA, %")
     SLA_RESOLUTION = "sla_resolution", _("Service tickets resolved within SLA, %")
+    CHECKIN_SCORE = "checkin_score", _("Customer check-in and ticket rating (1-5)")
 
 
 class TierRequirement(models.Model):

@@ -219,13 +219,19 @@ def tier_list() -> QuerySet[Tier]:
 
 
 def locator_list(*, filters: dict | None = None) -> QuerySet[Partner]:
-    """Public locator: active partners only, with public figures computed by correlated subqueries."""
+    """Public locator: active partners only, with public figures computed by correlated subqueries; after the sale
+    the latest nightly SLA compliance, the implementations delivered (signed off) and the named support contact."""
     from kpi.models import KpiSnapshot
+    from leads.delivery.models import Implementation, ImplementationStatus
     from training.selectors import valid_certifications
+
+    from .models import ContactRole, PartnerContact
 
     filters = filters or {}
     today = timezone.localdate()
     published = CustomerReview.objects.filter(partner=OuterRef("pk"), status=ReviewStatus.PUBLISHED).order_by()
+    latest = KpiSnapshot.objects.filter(partner=OuterRef("pk")).order_by("-date")
+    support = PartnerContact.objects.filter(partner=OuterRef("pk"), role=ContactRole.SUPPORT)
     qs = (
         Partner.objects.filter(status=PartnerStatus.ACTIVE)
         .select_related("tier", "home_region")
@@ -250,9 +256,23 @@ def locator_list(*, filters: dict | None = None) -> QuerySet[Partner]:
                 Subquery(published.values("partner").annotate(n=Count("pk")).values("n"), output_field=IntegerField()),
                 0,
             ),
-            median_accept_minutes=Subquery(
-                KpiSnapshot.objects.filter(partner=OuterRef("pk")).order_by("-date").values("median_accept_minutes")[:1]
+            median_accept_minutes=Subquery(latest.values("median_accept_minutes")[:1]),
+            response_in_sla_pct=Subquery(latest.values("response_in_sla_pct")[:1]),
+            resolution_in_sla_pct=Subquery(latest.values("resolution_in_sla_pct")[:1]),
+            implementations_delivered=Coalesce(
+                Subquery(
+                    Implementation.objects.filter(partner=OuterRef("pk"), status=ImplementationStatus.LIVE)
+                    .order_by()
+                    .values("partner")
+                    .annotate(n=Count("pk"))
+                    .values("n"),
+                    output_field=IntegerField(),
+                ),
+                0,
             ),
+            support_contact=Subquery(support.values("name")[:1]),
+            support_email=Subquery(support.values("email")[:1]),
+            support_phone=Subquery(support.values("phone")[:1]),
         )
     )
     if q := filters.get("q"):

@@ -342,8 +342,9 @@ def partner_profile_update(*, partner: Partner, actor: User, description: str, w
     return partner
 
 
-def review_invite(*, lead) -> CustomerReview:
-    """Invite the customer of a won deal to review the partner, once per deal, by a one-time link."""
+def review_invite(*, lead, email: bool = True) -> CustomerReview:
+    """Invite the customer of a won deal to review the partner, once per deal, by a one-time link (e-mailed unless
+    `email` is false: a check-in answered with consent submits it at once)."""
     from leads.models import Stage
 
     if lead.stage != Stage.WON or lead.partner_id is None:
@@ -352,7 +353,7 @@ def review_invite(*, lead) -> CustomerReview:
         review, created = CustomerReview.objects.get_or_create(lead=lead, defaults={"partner_id": lead.partner_id})
         if created:
             audit_record(actor=None, action="review.invited", target=review, partner=lead.partner)
-            if lead.contact_email:
+            if email and lead.contact_email:
                 link = _site_url(reverse("partners:review_submit", args=[review.token]))
                 transaction.on_commit(
                     lambda: send_mail(

@@ -224,6 +224,7 @@ class NotificationKind(models.TextChoices):
     REVIEW_QUEUE = "review_queue", _("Items waiting for my review")
     ESCALATION = "escalation", _("Escalations of overdue work")
     REQUEST_UPDATED = "request_updated", _("Updates to requests and disputes")
+    SERVICE_SLA = "service_sla", _("Service SLA breaches and customer check-ins")
     ANNOUNCEMENT = "announcement", _("Announcements")
     SYSTEM = "system", _("System messages")
 
@@ -332,6 +333,7 @@ class WebhookEvent(models.TextChoices):
     TICKET_BREACH_WARNING = "ticket.breach_warning", "ticket.breach_warning"
     TICKET_BREACHED = "ticket.breached", "ticket.breached"
     IMPLEMENTATION_MILESTONE_LATE = "implementation.milestone_late", "implementation.milestone_late"
+    CHECKIN_RECEIVED = "checkin.received", "checkin.received"
     MDF_REQUEST_DECIDED = "mdf.request_decided", "mdf.request_decided"
     MDF_CLAIM_DECIDED = "mdf.claim_decided", "mdf.claim_decided"
     STATEMENT_APPROVED = "statement.approved", "statement.approved"

@@ -45,7 +45,12 @@ class StatementDetailView(SignedInMixin, View):
     def get(self, request, pk):
         statement = get_object_or_404(selectors.statements_visible(viewer=request.user), pk=pk)
         entries = selectors.statement_entries(partner=statement.partner, period=statement.period)
-        ctx = {"statement": statement, "entries": entries, "pay_form": PayForm()}
+        ctx = {
+            "statement": statement,
+            "entries": entries,
+            "pay_form": PayForm(),
+            "service_credits": _credits(statement),
+        }
         return render(request, "kpi/payouts/statement_detail.html", ctx)
 
 
@@ -79,7 +84,7 @@ class StatementPayView(VendorRequiredMixin, View):
                 messages.success(request, _("Statement marked paid."))
                 return redirect("kpi:payouts:statement_detail", pk=pk)
         entries = selectors.statement_entries(partner=statement.partner, period=statement.period)
-        ctx = {"statement": statement, "entries": entries, "pay_form": form}
+        ctx = {"statement": statement, "entries": entries, "pay_form": form, "service_credits": _credits(statement)}
         return render(request, "kpi/payouts/statement_detail.html", ctx, status=400)
 
 
@@ -114,3 +119,12 @@ class AdjustmentView(VendorRequiredMixin, View):
                 messages.success(request, _("Adjustment booked in the open period."))
                 return redirect("kpi:payouts:statements")
         return render(request, "kpi/payouts/adjust.html", {"form": form}, status=400)
+
+
+def _credits(statement):
+    from leads.delivery.selectors import service_credits_of_month
+
+    first = statement.period
+    return service_credits_of_month(
+        partner=statement.partner, first=first, nxt=(first + datetime.timedelta(days=32)).replace(day=1)
+    )

@@ -177,7 +177,7 @@ SELECT partner_id, date, now(), {columns} FROM jsonb_to_recordset(%s::jsonb) AS 
     won_revenue_12m numeric, avg_cycle_days numeric, customer_rating numeric, reviews_count integer,
     certified_people integer, certified_by_competency jsonb, mandatory_training_pct numeric,
     ontime_golive_pct numeric, response_in_sla_pct numeric, resolution_in_sla_pct numeric, reopen_rate_pct numeric,
-    score numeric, score_components jsonb)
+    checkin_score numeric, score numeric, score_components jsonb)
 ON CONFLICT (partner_id, date) DO UPDATE SET updated_at = now(), {updates}
 """.format(columns=", ".join(KPI_FIELDS), updates=", ".join(f"{f} = EXCLUDED.{f}" for f in KPI_FIELDS))
 

@@ -1,6 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from . import models
+from .dispatch import ticket_dispatch
 
 
 @admin.register(models.SlaTemplate)
@@ -65,6 +68,48 @@ class TicketAdmin(admin.ModelAdmin):
     raw_id_fields = ["partner", "customer", "contract", "opened_by"]
     readonly_fields = ["status", "priority", "resolved_at", "closed_at", "reopen_count", "rating", "rated_at"]
     inlines = [ClockInline]
+    actions = ["dispatch_onsite"]
+
+    @admin.action(description=_("Dispatch to a field partner"))
+    def dispatch_onsite(self, request, queryset):
+        """The same rule as the ticket page and the API (leads.delivery.dispatch.ticket_dispatch)."""
+        for ticket in queryset:
+            try:
+                ticket_dispatch(ticket=ticket, actor=request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"#{ticket.pk}: {' '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"#{ticket.pk}: {_('dispatched')}", messages.SUCCESS)
+
+
+@admin.register(models.Dispatch)
+class DispatchAdmin(admin.ModelAdmin):
+    list_display = ["ticket", "work_order", "partner", "created_at"]
+    list_select_related = ["ticket", "work_order", "partner"]
+    raw_id_fields = ["ticket", "work_order", "partner", "created_by"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.CheckIn)
+class CheckInAdmin(admin.ModelAdmin):
+    """Answers come only from the customer's one-time link."""
+
+    list_display = ["implementation", "partner", "day", "due_on", "invited_at", "rating", "answered_at"]
+    list_filter = ["day"]
+    list_select_related = ["implementation__lead", "partner"]
+    raw_id_fields = ["implementation", "partner"]
+    readonly_fields = ["rating", "comment", "author_name", "consent_publish", "answered_at", "invited_at"]
+
+
+@admin.register(models.ServiceReport)
+class ServiceReportAdmin(admin.ModelAdmin):
+    list_display = ["customer", "partner", "month", "email", "sent_at"]
+    raw_id_fields = ["customer", "partner"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(models.ClockEvent)

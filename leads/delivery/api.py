@@ -16,6 +16,7 @@ from prm.models import User
 from prm.permissions import scope_for
 
 from . import services, sync
+from .dispatch import ticket_dispatch
 from .models import (
     Coverage,
     Implementation,
@@ -132,6 +133,7 @@ class ClockSerializer(serializers.ModelSerializer):
 
 class TicketSerializer(serializers.ModelSerializer):
     clocks = ClockSerializer(many=True, read_only=True)
+    work_order = serializers.SerializerMethodField(help_text="The on-site work order's lead id, once dispatched.")
 
     class Meta:
         model = Ticket
@@ -154,10 +156,15 @@ class TicketSerializer(serializers.ModelSerializer):
             "source_system",
             "external_id",
             "clocks",
+            "work_order",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_work_order(self, ticket) -> int | None:
+        dispatch = getattr(ticket, "dispatch", None)
+        return dispatch.work_order_id if dispatch is not None else None
 
 
 class TicketCreateSerializer(serializers.Serializer):
@@ -299,7 +306,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     resource = "tickets"
     serializer_class = TicketSerializer
     filterset_class = TicketFilter
-    queryset = Ticket.objects.prefetch_related("clocks")
+    queryset = Ticket.objects.select_related("dispatch").prefetch_related("clocks")
 
     @extend_schema(request=TicketCreateSerializer, responses={201: TicketSerializer})
     def create(self, request, *args, **kwargs):
@@ -309,10 +316,19 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         incoming.is_valid(raise_exception=True)
         ticket = services.ticket_open(actor=api_actor(request.user), source="api", **incoming.validated_data)
         self._etag_object = ticket
-        return Response(TicketSerializer(Ticket.objects.prefetch_related("clocks").get(pk=ticket.pk)).data, status=201)
+        return Response(
+            TicketSerializer(
+                Ticket.objects.select_related("dispatch").prefetch_related("clocks").get(pk=ticket.pk)
+            ).data,
+            status=201,
+        )
 
     def _answer(self, ticket):
-        return Response(TicketSerializer(Ticket.objects.prefetch_related("clocks").get(pk=ticket.pk)).data)
+        return Response(
+            TicketSerializer(
+                Ticket.objects.select_related("dispatch").prefetch_related("clocks").get(pk=ticket.pk)
+            ).data
+        )
 
     @extend_schema(request=TicketStatusSerializer, responses=TicketSerializer)
     @action(detail=True, methods=["post"])
@@ -336,6 +352,15 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         ticket = services.ticket_set_priority(
             ticket=ticket, priority=incoming.validated_data["priority"], actor=api_actor(request.user)
         )
+        return self._answer(ticket)
+
+    @extend_schema(request=None, responses=TicketSerializer)
+    @action(detail=True, methods=["post"], url_path="dispatch")
+    def dispatch_onsite(self, request, pk=None):
+        """Offer the on-site work to an operational partner in the customer's region (400 when the ticket is not an
+        open on-site work order, was dispatched already, or your company serves the region itself)."""
+        ticket = self.get_object()
+        ticket_dispatch(ticket=ticket, actor=api_actor(request.user))
         return self._answer(ticket)
 
     @extend_schema(request=TicketBulkRequestSerializer, responses=BulkResultSerializer)

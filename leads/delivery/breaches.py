@@ -10,12 +10,16 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
 from django.db.models import Sum
+from django.urls import reverse
 from django.utils import timezone
 
 from kpi.models import CommissionEntry, EntryKind
 from kpi.services.ledger import Rates
-from prm.models import WebhookEvent
-from prm.services import audit_record, connection_supports_skip_locked
+from partners.models import Partner
+from prm.models import NotificationKind, WebhookEvent
+from prm.selectors import channel_managers, partner_admins
+from prm.services import audit_record, connection_supports_skip_locked, notify
+from prm.texts import N_, choice, compose
 from prm.webhooks import webhook_emit
 
 from .models import ClockAction, ClockEvent, ClockState, Milestone, ServiceContract, ServiceCredit, Ticket, TicketClock
@@ -40,7 +44,9 @@ def penalty_key(clock: TicketClock) -> str:
     return f"penalty:ticket_clock:{clock.pk}"
 
 
-def clock_breach_book(*, clock: TicketClock, ticket: Ticket, rates: Rates | None = None) -> dict:
+def clock_breach_book(
+    *, clock: TicketClock, ticket: Ticket, rates: Rates | None = None, recipients: dict | None = None
+) -> dict:
     """Book a breached clock's consequences (call inside the transaction that set `breached_at`, holding the clock's
     row lock): a penalty entry against the partner's commission and the customer's service credit, capped per
     month at the contract's cap; a webhook. Idempotent."""
@@ -79,8 +85,40 @@ def clock_breach_book(*, clock: TicketClock, ticket: Ticket, rates: Rates | None
         )
     Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())  # CRM mirrors see the breach in the feed
     webhook_emit(event=WebhookEvent.TICKET_BREACHED, partner=ticket.partner_id, payload=_payload(clock, ticket))
+    breach_notify(clock=clock, ticket=ticket, contract=contract, recipients=recipients)
     audit_record(actor=None, action="ticket.breached", target=ticket, data={"clock": clock.kind, **booked})
     return booked
+
+
+def breach_recipients(*, partner_id: int, also=(), cache: dict | None = None) -> list:
+    """Who hears of a breach or a late milestone: the responsible partner (its admins, plus `also`: the contract's
+    support owner, the implementation's owner) and the vendor (the partner's account manager, or every channel
+    manager when it has none)."""
+    cache = {} if cache is None else cache  # one batch of the job asks once per partner
+    if partner_id not in cache:
+        partner = Partner.objects.select_related("account_manager").get(pk=partner_id)
+        vendor = [partner.account_manager] if partner.account_manager_id else list(channel_managers())
+        cache[partner_id] = [*partner_admins(partner=partner), *vendor]
+    return [*cache[partner_id], *also]
+
+
+def breach_notify(
+    *, clock: TicketClock, ticket: Ticket, contract: ServiceContract, recipients: dict | None = None
+) -> None:
+    """In-portal notification of a breach (code + parameters, read in each reader's language)."""
+    notify(
+        users=breach_recipients(partner_id=ticket.partner_id, also=[contract.support_owner], cache=recipients),
+        kind=NotificationKind.SERVICE_SLA,
+        title=compose(N_("SLA breached: ticket #%(id)s %(title)s"), id=ticket.pk, title=ticket.title),
+        body=compose(
+            N_("The %(clock)s clock of %(customer)s's %(priority)s ticket passed its target at %(due)s."),
+            clock=choice(clock, "kind"),
+            customer=ticket.customer.name,
+            priority=choice(ticket, "priority"),
+            due=clock.due_at,
+        ),
+        url=reverse("delivery:ticket_detail", args=[ticket.pk]),
+    )
 
 
 def _credit_book(*, contract, ticket, clock, reason, percent: Decimal, day) -> int:
@@ -148,14 +186,14 @@ def tickets_flag_breaches(*, now=None, batch: int = 500) -> dict:
     with transaction.atomic():
         due = _claim(
             TicketClock.objects.filter(state=ClockState.RUNNING, breached_at__isnull=True, due_at__lte=now)
-            .select_related("ticket")
+            .select_related("ticket__customer")
             .order_by("due_at"),
             batch,
             # The ticket too, in the same order as a status change (ticket, then clocks): a clock whose ticket is
             # being changed is skipped this minute (that change books a late stop itself), never waited for.
             of=("self", "ticket"),
         )
-        events, rates = [], Rates() if due else None  # exchange rates loaded once per batch
+        events, rates, recipients = [], Rates() if due else None, {}  # rates and recipients once per batch
         for clock in due:
             clock.breached_at = clock.due_at
             clock.save(update_fields=["breached_at", "updated_at"])
@@ -168,7 +206,7 @@ def tickets_flag_breaches(*, now=None, batch: int = 500) -> dict:
                     due_at=clock.due_at,
                 )
             )
-            clock_breach_book(clock=clock, ticket=clock.ticket, rates=rates)
+            clock_breach_book(clock=clock, ticket=clock.ticket, rates=rates, recipients=recipients)
         ClockEvent.objects.bulk_create(events)
         counts["breached"] = len(due)
     with transaction.atomic():
@@ -209,13 +247,27 @@ def milestones_flag_late(*, today, batch: int = 500) -> int:
     with transaction.atomic():
         late = _claim(
             Milestone.objects.filter(done_at__isnull=True, late_flagged_at__isnull=True, due_on__lt=today)
-            .select_related("implementation")
+            .select_related("implementation__lead", "implementation__owner", "owner")
             .order_by("due_on"),
             batch,
         )
         now = timezone.now()
         Milestone.objects.filter(pk__in=[m.pk for m in late]).update(late_flagged_at=now, updated_at=now)
+        cache = {}
         for m in late:
+            notify(
+                users=breach_recipients(
+                    partner_id=m.implementation.partner_id, also=[m.owner, m.implementation.owner], cache=cache
+                ),
+                kind=NotificationKind.SERVICE_SLA,
+                title=compose(N_("Milestone late: %(title)s"), title=m.title),
+                body=compose(
+                    N_("%(implementation)s: the milestone was due on %(due)s and is not done."),
+                    implementation=m.implementation.lead.title,
+                    due=m.due_on,
+                ),
+                url=reverse("delivery:implementation_detail", args=[m.implementation_id]),
+            )
             webhook_emit(
                 event=WebhookEvent.IMPLEMENTATION_MILESTONE_LATE,
                 partner=m.implementation.partner_id,

@@ -103,3 +103,10 @@ class RatingForm(forms.Form):
         choices=[(i, "★" * i) for i in range(5, 0, -1)], coerce=int, widget=forms.RadioSelect, label=_("Rating")
     )
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, label=_("Comment"))
+
+
+class CheckInForm(RatingForm):
+    author_name = forms.CharField(max_length=200, required=False, label=_("Your name"))
+    consent_publish = forms.BooleanField(
+        required=False, label=_("Publish my rating and comment as a review of the partner (after moderation)")
+    )

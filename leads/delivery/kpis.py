@@ -5,16 +5,27 @@
 - response / resolution within SLA: clocks started in the window that have a verdict (stopped, or breached),
   met when stopped without a breach; running and paused clocks not yet breached wait for their verdict,
   cancelled ones never count;
-- reopen rate: tickets opened in the window and resolved at least once that were reopened.
+- reopen rate: tickets opened in the window and resolved at least once that were reopened;
+- check-in score: the average of the customers' answers in the window, check-ins (30/90/180 days after go-live)
+  and ratings of resolved tickets alike.
 """
 
 import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, Sum
 from django.utils.translation import gettext_lazy as _
 
-from .models import ClockKind, ClockState, Implementation, ImplementationStatus, Ticket, TicketClock, TicketStatus
+from .models import (
+    CheckIn,
+    ClockKind,
+    ClockState,
+    Implementation,
+    ImplementationStatus,
+    Ticket,
+    TicketClock,
+    TicketStatus,
+)
 
 FORMULAS = {
     "ontime_golive_pct": _(
@@ -34,6 +45,10 @@ FORMULAS = {
         "Tickets opened in the window and resolved at least once that were reopened, divided by all tickets opened "
         "in the window and resolved at least once."
     ),
+    "checkin_score": _(
+        "Average of the ratings (1 to 5) customers gave in the window: check-ins 30, 90 and 180 days after go-live "
+        "and the short rating after each resolved ticket, each answer counting once."
+    ),
 }
 
 
@@ -44,7 +59,8 @@ def _pct(part: int, whole: int) -> Decimal | None:
 
 
 def service_kpis(*, start: datetime.datetime, end: datetime.datetime, on: datetime.date) -> dict[int, dict]:
-    """{partner_id: {ontime_golive_pct, response_in_sla_pct, resolution_in_sla_pct, reopen_rate_pct}} (None = no data)."""
+    """{partner_id: {ontime_golive_pct, response_in_sla_pct, resolution_in_sla_pct, reopen_rate_pct, checkin_score}}
+    (None = no data)."""
     verdict = Q(state=ClockState.STOPPED) | Q(breached_at__isnull=False)
     met = Q(state=ClockState.STOPPED, breached_at__isnull=True)
     response, resolution = Q(kind=ClockKind.RESPONSE), Q(kind=ClockKind.RESOLUTION)
@@ -80,6 +96,14 @@ def service_kpis(*, start: datetime.datetime, end: datetime.datetime, on: dateti
         )
         .order_by()
     )
+    answers: dict[int, list[int]] = {}  # partner -> [sum, count] of check-in answers and ticket ratings
+    for qs in (
+        CheckIn.objects.filter(answered_at__gte=start, answered_at__lt=end),
+        Ticket.objects.filter(rated_at__gte=start, rated_at__lt=end),
+    ):
+        for r in qs.values("partner_id").annotate(total=Sum("rating"), n=Count("id")).order_by():
+            acc = answers.setdefault(r["partner_id"], [0, 0])
+            acc[0], acc[1] = acc[0] + (r["total"] or 0), acc[1] + r["n"]
     out: dict[int, dict] = {}
 
     def row(pid):
@@ -90,6 +114,7 @@ def service_kpis(*, start: datetime.datetime, end: datetime.datetime, on: dateti
                 "response_in_sla_pct": None,
                 "resolution_in_sla_pct": None,
                 "reopen_rate_pct": None,
+                "checkin_score": None,
             },
         )
 
@@ -102,4 +127,6 @@ def service_kpis(*, start: datetime.datetime, end: datetime.datetime, on: dateti
         row(r["partner_id"])["reopen_rate_pct"] = _pct(r["reopened"], r["resolved"])
     for r in implementations:
         row(r["partner_id"])["ontime_golive_pct"] = _pct(r["on_time"], r["due"])
+    for pid, (total, n) in answers.items():
+        row(pid)["checkin_score"] = (Decimal(total) / n).quantize(Decimal("0.01"), ROUND_HALF_UP)
     return out

@@ -20,14 +20,17 @@ __all__ = [
     "ClockEvent",
     "ClockKind",
     "ClockState",
+    "CheckIn",
     "Coverage",
     "CustomerLink",
+    "Dispatch",
     "Implementation",
     "ImplementationStatus",
     "Milestone",
     "Priority",
     "ServiceContract",
     "ServiceCredit",
+    "ServiceReport",
     "SlaTemplate",
     "Ticket",
     "TicketClock",
@@ -328,6 +331,7 @@ class Ticket(TimeStampedModel):
         indexes = [
             models.Index(fields=["partner", "status"], name="ticket_partner_status_idx"),
             models.Index(fields=["customer", "status"], name="ticket_customer_status_idx"),
+            models.Index(fields=["rated_at"], name="ticket_rated_idx", condition=Q(rated_at__isnull=False)),
         ]
 
     def __str__(self):
@@ -476,3 +480,89 @@ class CustomerLink(models.Model):
 
     def __str__(self):
         return f"{self.customer_id}@{self.partner_id} until {self.expires_at:%Y-%m-%d}"
+
+
+def checkin_token() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(24)
+
+
+class CheckIn(models.Model):
+    """The customer's voice after go-live: a short rating 30, 90 and 180 days after sign-off, by a one-time link
+    (the review-token pattern). Created once per implementation and day by the daily job (unique constraint)."""
+
+    DAYS = (30, 90, 180)
+
+    implementation = models.ForeignKey(Implementation, on_delete=models.CASCADE, related_name="checkins")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="+")
+    day = models.PositiveSmallIntegerField(choices=[(d, d) for d in DAYS])
+    due_on = models.DateField()
+    token = models.CharField(max_length=64, unique=True, default=checkin_token, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    invited_at = models.DateTimeField(null=True, blank=True)
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    author_name = models.CharField(max_length=200, blank=True)
+    consent_publish = models.BooleanField(default=False)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_on", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["implementation", "day"], name="checkin_one_per_day"),
+            models.CheckConstraint(
+                name="checkin_rating_range", condition=Q(rating__isnull=True) | Q(rating__gte=1, rating__lte=5)
+            ),
+            models.CheckConstraint(
+                name="checkin_answer_has_rating", condition=Q(answered_at__isnull=True) | Q(rating__isnull=False)
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["partner", "answered_at"], name="checkin_partner_idx"),
+            models.Index(fields=["created_at"], name="checkin_invite_idx", condition=Q(invited_at__isnull=True)),
+        ]
+
+    def __str__(self):
+        return f"{self.implementation_id} day {self.day}"
+
+
+class Dispatch(models.Model):
+    """An on-site ticket handed to an operational partner in the customer's region (the responsible partner has no
+    field presence there). The work order is a lead of kind on-site service, routed and offered like any lead
+    (business-hour acceptance deadline, re-routed on expiry); the ticket, its clocks and the liability stay with the
+    responsible partner, who sees the work order's clocks. The subcontractor sees only the work order."""
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="dispatch")
+    work_order = models.OneToOneField("leads.Lead", on_delete=models.PROTECT, related_name="dispatch")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.ticket_id} → {self.work_order_id}"
+
+
+class ServiceReport(models.Model):
+    """The monthly service report e-mailed to a customer's contact: one row per customer, partner and month, so a
+    report is sent once whatever the number of workers."""
+
+    customer = models.ForeignKey("leads.Customer", on_delete=models.CASCADE, related_name="+")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text=_("The first day of the month reported."))
+    email = models.EmailField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-month", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "partner", "month"], name="service_report_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.customer_id}@{self.partner_id} {self.month:%Y-%m}"

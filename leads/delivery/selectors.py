@@ -152,3 +152,13 @@ def status_page(*, link) -> dict:
         "credits_this_month": list(credits),
         "today": today,
     }
+
+
+def service_credits_of_month(*, partner, first, nxt) -> list[ServiceCredit]:
+    """Service credits the partner owes its customers, booked in [first, nxt): shown on its monthly statement beside
+    the penalties, each with the ticket that caused it."""
+    return list(
+        ServiceCredit.objects.filter(partner=partner, occurred_on__gte=first, occurred_on__lt=nxt)
+        .select_related("ticket", "contract__customer")
+        .order_by("occurred_on", "id")
+    )

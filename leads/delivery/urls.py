@@ -10,6 +10,7 @@ urlpatterns = [
     path("tickets/<int:pk>/", views.TicketDetailView.as_view(), name="ticket_detail"),
     path("tickets/<int:pk>/status/", views.TicketStatusView.as_view(), name="ticket_status"),
     path("tickets/<int:pk>/priority/", views.TicketPriorityView.as_view(), name="ticket_priority"),
+    path("tickets/<int:pk>/dispatch/", views.TicketDispatchView.as_view(), name="ticket_dispatch"),
     path("implementations/", views.ImplementationListView.as_view(), name="implementations"),
     path("implementations/<int:pk>/", views.ImplementationDetailView.as_view(), name="implementation_detail"),
     path("milestones/<int:pk>/done/", views.MilestoneDoneView.as_view(), name="milestone_done"),
@@ -18,4 +19,5 @@ urlpatterns = [
     path("status/<str:token>/", views.StatusPageView.as_view(), name="status_page"),
     path("sign-off/<str:token>/", views.SignOffView.as_view(), name="signoff"),
     path("rate/<str:token>/", views.RateView.as_view(), name="rate"),
+    path("check-in/<str:token>/", views.CheckInView.as_view(), name="checkin"),
 ]

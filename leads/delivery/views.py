@@ -14,8 +14,10 @@ from prm.forms import apply_service_errors
 from prm.permissions import SignedInMixin, is_partner_admin, is_vendor
 from prm.services import audit_trail
 
-from . import links, selectors, services
+from . import checkins, links, reports, selectors, services
+from .dispatch import dispatch_view, partner_has_field_presence, ticket_dispatch
 from .forms import (
+    CheckInForm,
     ContractForm,
     CustomerTicketForm,
     ImplementationForm,
@@ -28,7 +30,7 @@ from .forms import (
     TicketFilterForm,
     TicketForm,
 )
-from .models import ClockEvent, CustomerLink, Milestone, TicketSource
+from .models import OPEN_TICKET_STATUSES, CheckIn, ClockEvent, CustomerLink, Milestone, TicketSource
 
 
 def _error_text(exc: ValidationError) -> str:
@@ -105,8 +107,24 @@ class TicketDetailView(SignedInMixin, View):
                 "events": ClockEvent.objects.filter(clock__ticket=ticket).select_related("clock", "actor"),
                 "credits": ticket.credits.all(),
                 "audit": audit_trail(target=ticket),
+                "dispatch": dispatch_view(ticket=ticket),
+                "can_dispatch": ticket.kind == "onsite"
+                and ticket.status in OPEN_TICKET_STATUSES
+                and not partner_has_field_presence(partner=ticket.partner, region_id=ticket.customer.region_id),
             },
         )
+
+
+class TicketDispatchView(SignedInMixin, View):
+    def post(self, request, pk):
+        ticket = selectors.ticket_get(viewer=request.user, pk=pk)
+        try:
+            ticket_dispatch(ticket=ticket, actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(request, _("The work order is offered to a field partner in the customer's region."))
+        return redirect("delivery:ticket_detail", pk=pk)
 
 
 class TicketStatusView(SignedInMixin, View):
@@ -292,6 +310,7 @@ class StatusPageView(View):
         contracts = link.customer.service_contracts.filter(partner=link.partner)
         context = selectors.status_page(link=link)
         context.update(
+            report=reports.service_report(customer=link.customer, partner=link.partner, month=timezone.localdate()),
             link=link,
             token=token,
             form=form or CustomerTicketForm(contracts=contracts),
@@ -300,6 +319,12 @@ class StatusPageView(View):
                 for i in context["implementations"]
                 if i.signed_off_at is None and i.status != "cancelled"
             },
+            checkin_urls=[
+                (c, reverse("delivery:checkin", args=[c.token]))
+                for c in CheckIn.objects.filter(
+                    implementation__customer=link.customer, partner=link.partner, answered_at__isnull=True
+                ).order_by("due_on")
+            ],
             rating_urls={
                 t.pk: reverse("delivery:rate", args=[links.rating_token(ticket=t)])
                 for t in context["closed_tickets"]
@@ -376,4 +401,30 @@ class RateView(View):
                 apply_service_errors(form, exc)
             else:
                 return render(request, "delivery/thanks.html", {"message": _("Thank you for your rating.")})
+        return self.get(request, token, form=form)
+
+
+class CheckInView(View):
+    """The customer's check-in 30/90/180 days after go-live: a one-time link, no account."""
+
+    def _checkin(self, token):
+        try:
+            return checkins.checkin_resolve(token=token)
+        except checkins.CheckInInvalid:
+            raise Http404 from None
+
+    def get(self, request, token, form=None):
+        checkin = self._checkin(token)
+        return render(request, "delivery/checkin.html", {"checkin": checkin, "form": form or CheckInForm()})
+
+    def post(self, request, token):
+        checkin = self._checkin(token)
+        form = CheckInForm(request.POST)
+        if form.is_valid():
+            try:
+                checkins.checkin_answer(checkin=checkin, **form.cleaned_data)
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                return render(request, "delivery/thanks.html", {"message": _("Thank you for your answer.")})
         return self.get(request, token, form=form)

@@ -17,6 +17,7 @@ from leads.models import (
     OPEN_STAGES,
     Customer,
     Lead,
+    LeadSource,
     Offer,
     OfferStatus,
     ProtectionWindow,
@@ -270,7 +271,7 @@ def _claim_rows(
             LEFT JOIN {t["registrations"]} rg ON rg.lead_id = l.id
             WHERE (c.tax_id {tax} OR c.domain {dom} OR (%(name)s <> '' AND c.normalized_name = %(name)s))
               AND (o.id IS NOT NULL OR (l.partner_id IS NOT NULL AND l.stage IN ({stages})))
-              AND l.id {ex}
+              AND l.id {ex} AND l.source <> '{LeadSource.DISPATCH.value}'
         ) d
         UNION ALL
         SELECT * FROM (

@@ -44,12 +44,17 @@ def lead_create(
     external_id: str = "",
     actor: User | None = None,
     route: bool = True,
+    customer=None,
 ) -> Lead:
-    """Create a vendor lead (web form, CSV import, API) and, by default, route it at once."""
+    """Create a vendor lead (web form, CSV import, API) and, by default, route it at once. `customer` is given when
+    it is already known (an on-site work order for a ticket's customer); otherwise found or created by the rule."""
     with transaction.atomic():
-        customer = customer_find_or_create(
-            name=customer_name, tax_id=customer_tax_id, domain=customer_domain, region=region
-        ).customer
+        customer = (
+            customer
+            or customer_find_or_create(
+                name=customer_name, tax_id=customer_tax_id, domain=customer_domain, region=region
+            ).customer
+        )
         lead = Lead(
             customer=customer, customer_name=customer_name.strip(), title=title, kind=kind, source=source, stage=Stage.NEW, region=region, value=value,
             currency=currency, contact_name=contact_name, contact_email=contact_email, contact_phone=contact_phone,

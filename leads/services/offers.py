@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from leads.models import (
     Lead,
+    LeadSource,
     Offer,
     OfferStatus,
     RoutingDecision,
@@ -86,10 +87,16 @@ def offer_accept(*, offer: Offer, user: User) -> Lead:
             partner=partner,
             payload={"lead": lead.pk, "offer": offer.pk, "first_contact_due": lead.first_contact_due},
         )
+        if lead.source == LeadSource.DISPATCH:
+            from leads.delivery.dispatch import work_order_accepted
+
+            work_order_accepted(lead=lead, partner=partner)
         return lead
 
 
 def _protected_by_another(*, offer: Offer) -> bool:
+    if offer.lead.source == LeadSource.DISPATCH:  # a subcontracted work order: the customer stays with its partner
+        return False
     customer = offer.lead.customer
     claims = customer_claims(
         tax_id=customer.tax_id, domain=customer.domain, partner=offer.partner_id, exclude_lead_ids=[offer.lead_id]

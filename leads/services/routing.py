@@ -29,6 +29,7 @@ from leads.models import (
     Customer,
     Lead,
     LeadKind,
+    LeadSource,
     Offer,
     OfferStatus,
     RoutingCredit,
@@ -637,6 +638,7 @@ class RoutingRule:
 
 def _leads_claims(leads: list[Lead]) -> dict[int, CustomerClaims]:
     """Who claims each lead's customer (the one claims rule, asked for the whole batch in two queries)."""
+    leads = [lead for lead in leads if lead.source != LeadSource.DISPATCH]  # work orders claim nothing
     if not leads:
         return {}
     keys = {

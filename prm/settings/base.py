@@ -271,6 +271,11 @@ CELERY_BEAT_SCHEDULE = {
     "registrations-escalate": {"task": "leads.tasks.registrations_escalate", "schedule": 300.0},
     "leads-reclaim": {"task": "leads.tasks.leads_reclaim", "schedule": 900.0},
     "tickets-flag-breaches": {"task": "leads.delivery.tasks.tickets_flag_breaches", "schedule": 60.0},
+    "checkins-create": {"task": "leads.delivery.tasks.checkins_create", "schedule": crontab(hour=8, minute=0)},
+    "service-reports-send": {
+        "task": "leads.delivery.tasks.service_reports_send",
+        "schedule": crontab(day_of_month=1, hour=9, minute=0),
+    },
     # The 2nd, after the nightly run has booked the last day of the month.
     "statements-close": {
         "task": "kpi.payouts.tasks.statements_close",

@@ -154,3 +154,19 @@ def test_breach_and_warning_webhooks(api, key_a, partner_admin, contract, make_k
     assert events == ["ticket.breach_warning", "ticket.breached"]  # the response clock; resolution is at 25 %
     payload = WebhookDelivery.objects.filter(event="ticket.breached").get().payload
     assert payload["data"]["ticket"] == ticket.pk and payload["data"]["clock"] == "response"
+
+
+def test_checkin_received_webhook(partner_admin, make_key):
+    from leads.delivery import checkins
+    from leads.delivery.models import CheckIn
+    from leads.delivery.services import implementation_open, implementation_sign_off
+
+    key, _raw = make_key(partner_admin)
+    webhook_subscribe(api_key=key, url="http://127.0.0.1:9/hook", events=["checkin.received"], actor=partner_admin)
+    lead = LeadFactory(partner=partner_admin.partner, stage="won", won_at=timezone.now() - timedelta(days=60))
+    implementation = implementation_open(lead=lead, actor=partner_admin)
+    implementation_sign_off(implementation=implementation, name="Ivan", at=timezone.now() - timedelta(days=31))
+    checkins.checkins_create_due()
+    checkins.checkin_answer(checkin=CheckIn.objects.get(), rating=5, comment="Great")
+    payload = WebhookDelivery.objects.get(event="checkin.received").payload
+    assert payload["data"]["implementation"] == implementation.pk and payload["data"]["rating"] == 5

@@ -303,6 +303,7 @@ CUSTOM_RULES = {
     ("tickets", "bulk_upsert"): rule_ticket_bulk_upsert,
     ("tickets", "status"): rule_ticket_action,
     ("tickets", "priority"): rule_ticket_action,
+    ("tickets", "dispatch_onsite"): rule_ticket_action,
     ("mdf_requests", "decide"): rule_decide,
     ("mdf_claims", "decide"): rule_decide,
     ("ChangeFeedViewSet", "list"): rule_changes,

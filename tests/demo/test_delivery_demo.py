@@ -21,3 +21,16 @@ def test_demo_has_implementations_and_tickets_in_every_state(db):
     assert states == set(ClockState.values)
     assert CommissionEntry.objects.filter(source_key__startswith="penalty:ticket_clock:").exists()
     assert ServiceCredit.objects.exists()
+
+
+def test_demo_has_an_answered_checkin_and_a_dispatched_visit(db):
+    from leads.delivery.models import CheckIn, Dispatch
+    from leads.models import OfferStatus
+
+    call_command("seed_demo", "--small", verbosity=0)
+    assert CheckIn.objects.filter(answered_at__isnull=False).exists()
+    dispatch = Dispatch.objects.select_related("work_order", "ticket").get()
+    assert dispatch.ticket.partner_id != (dispatch.work_order.partner_id or 0)
+    assert (
+        dispatch.work_order.offers.filter(status=OfferStatus.PENDING).exists() or dispatch.work_order.stage == "queue"
+    )

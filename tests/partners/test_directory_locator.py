@@ -141,6 +141,34 @@ class TestLocator:
         assert "Platinum" in body
         assert "4.5 / 5" in body
 
+    def test_post_sale_figures(self, client, region):
+        from leads.delivery.models import Implementation, ImplementationStatus
+        from partners.models import ContactRole
+        from tests.leads.factories import LeadFactory
+        from tests.partners.factories import PartnerContactFactory
+
+        partner = PartnerFactory(name="Keeps customers", regions=[region])
+        for _i in range(2):
+            lead = LeadFactory(partner=partner, stage="won", won_at=timezone.now())
+            Implementation.objects.create(
+                lead=lead,
+                partner=partner,
+                customer=lead.customer,
+                status=ImplementationStatus.LIVE,
+                signed_off_at=timezone.now(),
+            )
+        PartnerContactFactory(partner=partner, role=ContactRole.SUPPORT, name="Olga Support", email="olga@p.example")
+        KpiSnapshot.objects.create(
+            partner=partner, date=timezone.localdate(), response_in_sla_pct=96, resolution_in_sla_pct=88
+        )
+        response = client.get(reverse("partners:locator"))
+        [card] = response.context["page"]
+        assert (card.implementations_delivered, card.support_contact) == (2, "Olga Support")
+        body = response.content.decode()
+        assert "96%" in body and "88%" in body and "Olga Support" in body
+        profile = client.get(reverse("partners:public_profile", args=[partner.pk])).content.decode()
+        assert "olga@p.example" in profile and "Implementations delivered" in profile
+
     def test_constant_query_count(self, client, region, competency, industry):
         url = reverse("partners:locator")
         _populate(10, region, competency, industry)

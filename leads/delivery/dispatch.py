@@ -1,0 +1,124 @@
+"""On-site dispatch: a ticket that needs a visit goes to an operational partner in the customer's region when the
+responsible partner has no field presence there.
+
+No second router: the work order is a lead of kind on-site service (source `dispatch`) created by the intake rule and
+routed by `lead_route` to operational partners serving the region, with the business-hour acceptance deadline of
+offers and re-routing when an offer expires or is declined (leads.services.offers). Work orders neither claim the
+customer nor are held back by claims on it. The ticket, its SLA clocks and the liability stay with the responsible
+partner, who sees the work order's clocks; the subcontractor sees only the work order (a deal in its pipeline).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from leads.models import LeadKind, LeadSource, Offer, OfferStatus
+from leads.services.intake import lead_create
+from prm.models import NotificationKind
+from prm.permissions import is_partner_user, is_vendor
+from prm.selectors import partner_admins
+from prm.services import audit_record, notify
+from prm.texts import N_, compose
+
+from .models import OPEN_TICKET_STATUSES, Dispatch, Ticket, TicketKind
+
+
+def partner_has_field_presence(*, partner, region_id) -> bool:
+    """The partner serves the region itself (the region is among its regions)."""
+    return region_id is not None and partner.regions.filter(pk=region_id).exists()
+
+
+def ticket_dispatch(*, ticket: Ticket, actor) -> Dispatch:
+    """Offer the on-site work of `ticket` to an operational partner in the customer's region (once per ticket)."""
+    if not (is_vendor(actor) or (is_partner_user(actor) and actor.partner_id == ticket.partner_id)):
+        raise ValidationError(_("Only the responsible partner or the vendor can dispatch this ticket."))
+    with transaction.atomic():
+        ticket = (
+            Ticket.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("customer__region", "partner")
+            .get(pk=ticket.pk)
+        )
+        if ticket.kind != TicketKind.ONSITE:
+            raise ValidationError({"kind": _("Only on-site work orders are dispatched.")})
+        if ticket.status not in OPEN_TICKET_STATUSES:
+            raise ValidationError({"status": _("Only open tickets are dispatched.")})
+        if Dispatch.objects.filter(ticket=ticket).exists():
+            raise ValidationError(_("This ticket has already been dispatched."))
+        customer = ticket.customer
+        if customer.region_id is None:
+            raise ValidationError(_("The customer has no region: a field partner cannot be chosen."))
+        if partner_has_field_presence(partner=ticket.partner, region_id=customer.region_id):
+            raise ValidationError(
+                _("%(partner)s serves %(region)s itself: send your own engineer.")
+                % {"partner": ticket.partner.name, "region": customer.region}
+            )
+        lead = lead_create(
+            title=_("On-site visit: %(title)s") % {"title": ticket.title},
+            customer_name=customer.name,
+            customer=customer,
+            kind=LeadKind.ONSITE_SERVICE,
+            region=customer.region,
+            contact_name=ticket.contact_name,
+            notes=ticket.description,
+            source=LeadSource.DISPATCH,
+            actor=actor if getattr(actor, "pk", None) else None,
+        )
+        dispatch = Dispatch.objects.create(
+            ticket=ticket, work_order=lead, partner_id=ticket.partner_id, created_by=actor
+        )
+        audit_record(
+            actor=actor, action="ticket.dispatched", target=ticket, partner=ticket.partner, data={"work_order": lead.pk}
+        )
+    return dispatch
+
+
+def work_order_accepted(*, lead, partner) -> None:
+    """A field partner took the work order (leads.services.offers.offer_accept): the responsible partner is told who
+    and by when the visit is due."""
+    dispatch = Dispatch.objects.select_related("ticket").filter(work_order=lead).first()
+    if dispatch is None:
+        return
+    ticket = dispatch.ticket
+    notify(
+        users=[*partner_admins(partner=dispatch.partner_id), dispatch.created_by, ticket.opened_by],
+        kind=NotificationKind.SERVICE_SLA,
+        title=compose(N_("Visit accepted: ticket #%(id)s %(title)s"), id=ticket.pk, title=ticket.title),
+        body=compose(
+            N_("%(partner)s will make the visit; first contact is due by %(due)s."),
+            partner=partner.name,
+            due=lead.first_contact_due,
+        ),
+        url=reverse("delivery:ticket_detail", args=[ticket.pk]),
+    )
+
+
+@dataclass
+class DispatchView:
+    """What the responsible partner sees of the subcontractor's work: who holds it and its clocks."""
+
+    dispatch: Dispatch
+    stage: str
+    subcontractor: str  # the partner that accepted, or "" while offered or queued
+    offer_deadline: datetime | None  # the pending offer's acceptance deadline
+    visit_due: datetime | None  # first contact due (the field partner's SLA)
+    visited_at: datetime | None
+
+
+def dispatch_view(*, ticket: Ticket) -> DispatchView | None:
+    dispatch = Dispatch.objects.select_related("work_order__partner").filter(ticket=ticket).first()
+    if dispatch is None:
+        return None
+    lead = dispatch.work_order
+    pending = Offer.objects.filter(lead=lead, status=OfferStatus.PENDING).values_list("deadline", flat=True).first()
+    return DispatchView(
+        dispatch=dispatch,
+        stage=lead.get_stage_display(),
+        subcontractor=lead.partner.name if lead.partner_id else "",
+        offer_deadline=pending,
+        visit_due=lead.first_contact_due,
+        visited_at=lead.first_contact_at,
+    )
