@@ -67,8 +67,8 @@ def generate(*, partners: int, tickets: int, open_tickets: int, now: datetime.da
     steps = [
         (
             "region",
-            "INSERT INTO partners_region (code, name, country, subdivision, timezone) "
-            "VALUES ('bench', 'Bench', 'RU', '', 'Europe/Moscow')",
+            "INSERT INTO partners_region (code, name, name_ru, country, subdivision, timezone) "
+            "VALUES ('bench', 'Bench', '', 'RU', '', 'Europe/Moscow')",
         ),
         (
             "partners",
@@ -89,9 +89,9 @@ def generate(*, partners: int, tickets: int, open_tickets: int, now: datetime.da
             "won deals",
             f"""INSERT INTO leads_lead (created_at, updated_at, title, kind, source, stage, contact_name,
             contact_email, contact_phone, products, value, currency, notes, lost_reason, source_system, external_id,
-            route_failures, customer_id, partner_id, won_at, closed_at)
+            route_failures, customer_name, customer_id, partner_id, won_at, closed_at)
             SELECT %(now)s, %(now)s, 'Deal '||g, 'implementation', 'vendor', 'won', '', '', '', '', 100000, 'RUB',
-                '', '', '', '', 0, 1 + g % {customers}, 1 + g % {partners}, %(now)s, %(now)s
+                '', '', '', '', 0, '', 1 + g % {customers}, 1 + g % {partners}, %(now)s, %(now)s
             FROM generate_series(1, {implementations}) g""",
         ),
         (

@@ -86,9 +86,9 @@ def generate(*, leads: int, protections: int, partners: int, words: list[str]) -
             """
             INSERT INTO leads_lead (created_at, updated_at, title, kind, source, stage, contact_name, contact_email,
                                     contact_phone, products, value, currency, notes, lost_reason, source_system,
-                                    external_id, route_failures, customer_id, partner_id)
+                                    external_id, route_failures, customer_name, customer_id, partner_id)
             SELECT now() - (i %% 700) * interval '1 day', now(), 'Bench deal ' || i, 'license', 'registration',
-                   'registered', '', '', '', '', 1000, 'RUB', '', '', '', '', 0,
+                   'registered', '', '', '', '', 1000, 'RUB', '', '', '', '', 0, '',
                    %s + ((i - 1) %% %s), (%s::bigint[])[1 + i %% cardinality(%s::bigint[])]
             FROM generate_series(1, %s) i
             """,
