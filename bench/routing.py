@@ -40,7 +40,7 @@ from django.db import connection, transaction  # noqa: E402
 
 from kpi.models import KpiSnapshot  # noqa: E402
 from leads.models import Customer, Lead, LeadKind, LeadSource, Offer, RoutingDecision, Stage  # noqa: E402
-from leads.selectors.routing import decision_candidates  # noqa: E402
+from leads.selectors.routing import decision_candidates, decision_more_candidates  # noqa: E402
 from leads.services.routing import lead_route, leads_route_batch  # noqa: E402
 from partners.models import (  # noqa: E402
     Competency,
@@ -265,6 +265,11 @@ def main():
             many = routers_side_by_side(capital[concurrent:], routers=args.routers, batch=args.batch)
         sample = RoutingDecision.objects.filter(lead__source_system=TAG, chosen__isnull=False)[:200]
         avg_candidates = statistics.mean(len(decision_candidates(decision=d)) for d in sample) if sample else 0
+        avg_eligible = (
+            statistics.mean(len(decision_candidates(decision=d)) + decision_more_candidates(decision=d) for d in sample)
+            if sample
+            else 0
+        )
         json_bytes = statistics.mean(len(json.dumps(d.candidates)) for d in sample) if sample else 0
     finally:
         cleanup()
@@ -286,7 +291,7 @@ def main():
             f"{args.routers} routers side by side {many:.0f} decisions/s: {many / one:.2f} × (target ≥ 1.6 × with 2)"
         )
     print(
-        f"outcomes: {outcomes}; ~{avg_candidates:.0f} candidates and ~{json_bytes / 1024:.1f} KiB of stored "
+        f"outcomes: {outcomes}; ~{avg_eligible:.0f} eligible, ~{avg_candidates:.0f} shortlisted candidates and ~{json_bytes / 1024:.1f} KiB of stored "
         "explanation per offered decision (first 200)"
     )
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())

@@ -5,6 +5,7 @@ disagree). The figures printed at this size mean nothing; only that the scripts 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,9 @@ def test_bench_scripts_run_tiny_and_floors_agree(postgres_only):
     env.pop("DJANGO_SETTINGS_MODULE")
     failures = []
     for script, args in TINY.items():
+        started = time.monotonic()
         result = _run(script, args, env)
+        print(f"{script}: {time.monotonic() - started:.1f} s")
         if result.returncode != 0:
             failures.append(
                 f"{script} {' '.join(args)} → {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
