@@ -26,7 +26,7 @@ from leads.models import (
 from partners.models import Partner, PartnerStatus
 from prm.permissions import scope_for
 
-# Soft-match candidates fetched from SQL at most; the prefix index keeps this list short in practice.
+# Soft-match candidates fetched from SQL at most (the most similar first on PostgreSQL).
 SOFT_CANDIDATE_LIMIT = 500
 
 
@@ -112,7 +112,7 @@ def customers_claims(
 
     A customer is claimed by
     - an active protection window of a partner on its tax id or domain (hard) or on a similar normalised name
-      (soft: rapidfuzz token-set ratio ≥ PRM_SOFT_MATCH_THRESHOLD among names with the same first word), and by the
+      (soft: rapidfuzz token-set ratio ≥ PRM_SOFT_MATCH_THRESHOLD among the trigram-similar names), and by the
       vendor's named accounts (`reserved`);
     - a vendor lead for a customer with the same tax id, domain or normalised name that is offered to a partner
       (pending offer) or was accepted by / assigned to it and is still open ("offer");
@@ -221,6 +221,16 @@ def _list_param(values) -> list | str:
     return values if connection.vendor == "postgresql" else json.dumps(values)
 
 
+def _similar_names(column: str) -> str:
+    """The soft-match candidates among `column`: on PostgreSQL every name similar to %(name)s by pg_trgm (as a
+    whole, or one contained in the other: word similarity), the most similar first, at most SOFT_CANDIDATE_LIMIT;
+    elsewhere (the SQLite demo) the names with the same first word, %(like)s."""
+    if connection.vendor == "postgresql":
+        return f"""%(name)s <> '' AND ({column} %% %(name)s OR {column} <%% %(name)s OR {column} %%> %(name)s)
+            ORDER BY similarity({column}, %(name)s) DESC LIMIT %(limit)s"""
+    return f"%(like)s <> '' AND {column} LIKE %(like)s LIMIT %(limit)s"
+
+
 def _claim_rows(
     *, taxes: list[str], domains: list[str], name: str, prefix: str, regions: list[int], exclude_lead_ids
 ) -> list[tuple]:
@@ -228,8 +238,10 @@ def _claim_rows(
 
     Rows: (source, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, registration status).
     Each branch is served by an index: the partial unique index on active windows, the customer tax id, domain and
-    name indexes (then leads by customer, offers by lead), the two prefix indexes (varchar_pattern_ops) for names.
+    name indexes (then leads by customer, offers by lead), and for similar names the two trigram indexes (leads
+    migration 0021; elsewhere the two prefix indexes, varchar_pattern_ops).
     """
+    similar = _similar_names
     t = {
         "windows": ProtectionWindow._meta.db_table,
         "customers": Customer._meta.db_table,
@@ -283,13 +295,13 @@ def _claim_rows(
         SELECT * FROM (
             SELECT 'name', key_kind, key, partner_id, registration_id, {nul}, {nul}, 0, {nulstr}
             FROM {t["windows"]}
-            WHERE active AND key_kind = 'name' AND %(like)s <> '' AND key LIKE %(like)s LIMIT %(limit)s
+            WHERE active AND key_kind = 'name' AND {similar("key")}
         ) n
         UNION ALL
         SELECT * FROM (
             SELECT 'reserved_name', 'name', normalized_name, {nul}, {nul}, {nul}, id, 0, {nulstr}
             FROM {t["customers"]}
-            WHERE reserved_for_direct AND %(like)s <> '' AND normalized_name LIKE %(like)s LIMIT %(limit)s
+            WHERE reserved_for_direct AND {similar("normalized_name")}
         ) rn
     """
     params = {
