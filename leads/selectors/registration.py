@@ -222,13 +222,21 @@ def _list_param(values) -> list | str:
 
 
 def _similar_names(column: str) -> str:
-    """The soft-match candidates among `column`: on PostgreSQL every name similar to %(name)s by pg_trgm (as a
-    whole, or one contained in the other: word similarity), the most similar first, at most SOFT_CANDIDATE_LIMIT;
-    elsewhere (the SQLite demo) the names with the same first word, %(like)s."""
+    """The soft-match candidates among `column`: on PostgreSQL the names that contain %(name)s or a near copy of it
+    (pg_trgm word similarity, `%%>`, served by the trigram index) and the names equal to a run of its words (%(runs)s,
+    the name part of a longer name asked about), the most similar first, at most SOFT_CANDIDATE_LIMIT; elsewhere
+    (the SQLite demo) the names with the same first word, %(like)s. Plain trigram similarity (`%%`) is not used: a
+    short name shares a few trigrams with very many long ones, which the index can only recheck one by one."""
     if connection.vendor == "postgresql":
-        return f"""%(name)s <> '' AND ({column} %% %(name)s OR {column} <%% %(name)s OR {column} %%> %(name)s)
+        return f"""%(name)s <> '' AND ({column} %%> %(name)s OR {column} = ANY(%(runs)s))
             ORDER BY similarity({column}, %(name)s) DESC LIMIT %(limit)s"""
     return f"%(like)s <> '' AND {column} LIKE %(like)s LIMIT %(limit)s"
+
+
+def _word_runs(name: str, most: int = 8) -> list[str]:
+    """Every run of consecutive words of a name key (its first `most` words)."""
+    words = name.split()[:most]
+    return [" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)]
 
 
 def _claim_rows(
@@ -311,6 +319,7 @@ def _claim_rows(
         "ex": _list_param(int(pk) for pk in exclude_lead_ids),
         "name": name,
         "like": like,
+        "runs": _word_runs(name),
         "limit": SOFT_CANDIDATE_LIMIT,
     }
     with connection.cursor() as cursor:
