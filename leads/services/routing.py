@@ -537,12 +537,12 @@ def partners_lock(*, ids) -> None:
 
 
 def lead_partners_lock(*, lead: Lead, also: int | None = None) -> None:
-    """Lock the partners re-routing a lead will lock (and partner `also`) in id order, before re-routing it."""
-    eligible = _eligible(leads=[lead])[1]
-    shortlist, _roomy = _shortlists_to_lock(
-        leads=[lead], eligible=eligible, claims=_leads_claims([lead]) if eligible else {}
-    )
-    partners_lock(ids=[also, *shortlist])
+    """Lock a lead's candidates (and partner `also`) in id order, before re-routing it.
+
+    All its candidates, not only the shortlist re-routing will read: the shortlist is chosen by turns that other
+    routers may move meanwhile, and a partner locked later out of id order could deadlock with them. Re-routing
+    (a decline or an expiry) is rare next to routing, which locks only the shortlist."""
+    partners_lock(ids=[also, *_eligible(leads=[lead])[1].get(lead.pk, [])])
 
 
 def _candidates_locked(*, lead: Lead) -> list[Candidate]:
