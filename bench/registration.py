@@ -86,9 +86,9 @@ def generate(*, leads: int, protections: int, partners: int, words: list[str]) -
             """
             INSERT INTO leads_lead (created_at, updated_at, title, kind, source, stage, contact_name, contact_email,
                                     contact_phone, products, value, currency, notes, lost_reason, source_system,
-                                    external_id, route_failures, customer_id, partner_id)
+                                    external_id, route_failures, customer_name, customer_id, partner_id)
             SELECT now() - (i %% 700) * interval '1 day', now(), 'Bench deal ' || i, 'license', 'registration',
-                   'registered', '', '', '', '', 1000, 'RUB', '', '', '', '', 0,
+                   'registered', '', '', '', '', 1000, 'RUB', '', '', '', '', 0, '',
                    %s + ((i - 1) %% %s), (%s::bigint[])[1 + i %% cardinality(%s::bigint[])]
             FROM generate_series(1, %s) i
             """,
@@ -189,6 +189,64 @@ def register(*, deals: int, words: list[str], protections: int) -> None:
     print("decisions:", counts)
 
 
+LABELLED = Path(__file__).resolve().parent.parent / "tests" / "leads" / "data" / "near_duplicate_names.csv"
+
+
+def labelled_recall() -> None:
+    """The labelled near-duplicate names (tests/leads/data/near_duplicate_names.csv) protected among the generated
+    ones: how many variants the scorer accepts, how many of those the conflict check finds, and its latency."""
+    import csv
+
+    from django.conf import settings
+    from rapidfuzz import fuzz
+
+    from leads.customers import customer_name_key
+    from leads.models import Customer, Lead, ProtectionWindow
+    from leads.selectors.registration import customer_claims
+
+    pairs = list(csv.DictReader(LABELLED.open(encoding="utf-8")))
+    partner = Partner.objects.filter(country="ZZ").first()
+    now = timezone.now()
+    names = sorted({p["protected"] for p in pairs})
+    customers = Customer.objects.bulk_create(Customer(name=n, normalized_name=customer_name_key(n)) for n in names)
+    leads = Lead.objects.bulk_create(
+        Lead(customer=c, partner=partner, title=f"Bench labelled {c.name}", source="registration", stage="registered")
+        for c in customers
+    )
+    regs = Registration.objects.bulk_create(
+        Registration(lead=lead, partner=partner, status="approved", protected_from=now,
+                     protected_until=now + timedelta(days=90), decision_rule="bench")
+        for lead in leads
+    )  # fmt: skip
+    ProtectionWindow.objects.bulk_create(
+        [
+            ProtectionWindow(registration=r, partner=partner, key_kind="name", key=c.normalized_name, starts_at=now,
+                             ends_at=now + timedelta(days=90))
+            for r, c in zip(regs, customers)
+        ],
+        ignore_conflicts=True,
+    )  # fmt: skip
+    held = {c.normalized_name: r.pk for r, c in zip(regs, customers)}
+    accepted = found = 0
+    timings = []
+    for pair in pairs:
+        key, variant = customer_name_key(pair["protected"]), customer_name_key(pair["variant"])
+        if fuzz.token_set_ratio(key, variant) < settings.PRM_SOFT_MATCH_THRESHOLD:
+            continue
+        accepted += 1
+        started = time.perf_counter()
+        claims = customer_claims(name=pair["variant"])
+        timings.append((time.perf_counter() - started) * 1000)
+        found += held[key] in {m.registration_id for m in claims.hard + claims.soft}
+    timings.sort()
+    print(
+        f"labelled near-duplicates: {len(pairs)} pairs; the scorer (token-set ratio ≥ {settings.PRM_SOFT_MATCH_THRESHOLD}) "
+        f"accepts {accepted} ({100 * accepted / len(pairs):.1f} %); the check finds {found} of them "
+        f"({100 * found / max(accepted, 1):.1f} %, target ≥ 99 %); name check p50 {timings[len(timings) // 2]:.2f} ms, "
+        f"p99 {timings[min(len(timings) - 1, int(len(timings) * 0.99))]:.2f} ms (target < 50 ms)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=2_000_000)
@@ -210,6 +268,7 @@ def main() -> None:
         Partner.objects.filter(country="ZZ").delete()
     words = vocabulary()
     generate(leads=args.leads, protections=args.protections, partners=args.partners, words=words)
+    labelled_recall()
     register(deals=args.deals, words=words, protections=args.protections)
 
 

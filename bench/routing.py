@@ -18,6 +18,7 @@ busy machine can be compared by ratio. Deletes what it made at the end.
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import statistics
@@ -39,7 +40,7 @@ from django.db import connection, transaction  # noqa: E402
 
 from kpi.models import KpiSnapshot  # noqa: E402
 from leads.models import Customer, Lead, LeadKind, LeadSource, Offer, RoutingDecision, Stage  # noqa: E402
-from leads.selectors.routing import decision_candidates  # noqa: E402
+from leads.selectors.routing import decision_candidates, decision_more_candidates  # noqa: E402
 from leads.services.routing import lead_route, leads_route_batch  # noqa: E402
 from partners.models import (  # noqa: E402
     Competency,
@@ -50,7 +51,7 @@ from partners.models import (  # noqa: E402
     Region,
     Tier,
 )
-from prm.models import AuditEvent, Notification  # noqa: E402
+from prm.models import AuditEvent, Notification, Role, User  # noqa: E402
 
 TAG = "bench-routing"
 TIMEZONES = ["Europe/Kaliningrad", "Europe/Moscow", "Europe/Samara", "Asia/Yekaterinburg", "Asia/Omsk",
@@ -58,7 +59,17 @@ TIMEZONES = ["Europe/Kaliningrad", "Europe/Moscow", "Europe/Samara", "Asia/Yekat
              "Asia/Kamchatka"]  # fmt: skip
 
 
-def generate(n_partners: int, n_leads: int, rng: random.Random):
+# Regions are skewed as a real network is: the capital region holds a large share of the partners and the leads.
+CAPITAL_SHARE = 0.35
+
+
+def _region(regions, rng: random.Random):
+    return regions[0] if rng.random() < CAPITAL_SHARE else regions[min(len(regions) - 1, int(rng.paretovariate(1.2)))]
+
+
+def generate(n_partners: int, n_leads: int, n_capital: int, rng: random.Random):
+    """Partners with an admin and a sales rep each (who get the offer notifications), `n_leads` leads over the
+    skewed regions and `n_capital` more in the capital region (for routers running side by side)."""
     regions = [
         Region.objects.get_or_create(
             code=f"{TAG}-r{i}", defaults={"name": f"Bench region {i}", "country": "RU", "timezone": TIMEZONES[i % 11]}
@@ -88,7 +99,7 @@ def generate(n_partners: int, n_leads: int, rng: random.Random):
                 partner_type=rng.choice(list(PartnerType.values)),
                 status=PartnerStatus.ACTIVE,
                 tier=rng.choice(tiers),
-                home_region=rng.choice(regions),
+                home_region=_region(regions, rng),
                 lead_capacity=rng.randint(10, 40),
                 sla_score=Decimal(rng.randint(50, 100)) if rng.random() < 0.8 else None,
             )  # fmt: skip
@@ -96,9 +107,17 @@ def generate(n_partners: int, n_leads: int, rng: random.Random):
         ],
         batch_size=2000,
     )
+    User.objects.bulk_create(
+        [
+            User(email=f"{role}-{p.pk}@{TAG}.example", role=role, partner=p, password="!")
+            for p in partners
+            for role in (Role.PARTNER_ADMIN, Role.PARTNER_SALES)
+        ],
+        batch_size=5000,
+    )
     region_links, comp_links = [], []
     for p in partners:
-        for r in {p.home_region, *rng.sample(regions, rng.randint(0, 2))}:
+        for r in {p.home_region, *(_region(regions, rng) for _ in range(rng.randint(0, 2)))}:
             region_links.append(Partner.regions.through(partner_id=p.pk, region_id=r.pk))
         for c in rng.sample(comps, rng.randint(2, 6)):
             comp_links.append(Partner.competencies.through(partner_id=p.pk, competency_id=c.pk))
@@ -120,13 +139,15 @@ def generate(n_partners: int, n_leads: int, rng: random.Random):
         batch_size=2000,
     )
     customers = Customer.objects.bulk_create(
-        [Customer(name=f"Bench customer {i}", normalized_name=f"bench customer {i}", tax_id=f"{TAG}-{i}") for i in range(n_leads)],
+        [Customer(name=f"Bench customer {i}", normalized_name=f"bench customer {i}", tax_id=f"{TAG}-{i}")
+         for i in range(n_leads + n_capital)],
         batch_size=5000,
     )  # fmt: skip
     leads = Lead.objects.bulk_create(
         [
             Lead(customer=c, title=f"Bench lead {i}", kind=rng.choice(list(LeadKind.values)), source=LeadSource.VENDOR,
-                 stage=Stage.NEW, region=rng.choice(regions), external_id=f"{TAG}-{i}", source_system=TAG)
+                 stage=Stage.NEW, region=_region(regions, rng) if i < n_leads else regions[0], external_id=f"{TAG}-{i}",
+                 source_system=TAG)
             for i, c in enumerate(customers)
         ],
         batch_size=5000,
@@ -155,6 +176,7 @@ def cleanup():
         Customer.objects.filter(tax_id__startswith=TAG).delete()
         partners = Partner.objects.filter(tax_id__startswith=TAG)
         Notification.objects.filter(user__partner__in=partners).delete()
+        User.objects.filter(partner__in=partners).delete()
         KpiSnapshot.objects.filter(partner__in=partners).delete()
         partners.delete()
         Tier.objects.filter(code__startswith=TAG).delete()
@@ -174,12 +196,42 @@ def floor_ms(n: int = 200) -> float:
     return statistics.median(times) * 1000
 
 
+def _route_slice(ids: list[int], batch: int) -> tuple[float, float, int]:
+    """One router process: route `ids` in batches; (start, end, decisions) on the wall clock."""
+    from django.db import connections
+
+    connections.close_all()  # a forked child opens its own connection
+    leads = list(Lead.objects.filter(pk__in=ids).order_by("pk"))
+    started = time.time()
+    n = sum(len(leads_route_batch(leads=leads[i : i + batch])) for i in range(0, len(leads), batch))
+    return started, time.time(), n
+
+
+def routers_side_by_side(ids: list[int], *, routers: int, batch: int) -> float:
+    """Decisions/s of `routers` processes routing `ids` (one region) at once, each its own slice."""
+    from django.db import connections
+
+    connections.close_all()
+    slices = [ids[i::routers] for i in range(routers)]
+    with multiprocessing.get_context("fork").Pool(routers) as pool:
+        results = pool.starmap(_route_slice, [(part, batch) for part in slices])
+    return sum(n for _s, _e, n in results) / (max(e for _s, e, _n in results) - min(s for s, _e, _n in results))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--partners", type=int, default=10_000)
     parser.add_argument("--leads", type=int, default=10_000, help="routed in batches (throughput)")
     parser.add_argument("--batch", type=int, default=500, help="leads per leads_route_batch transaction")
     parser.add_argument("--single", type=int, default=1_000, help="routed one per transaction (latency)")
+    parser.add_argument("--routers", type=int, default=2, help="processes routing one region side by side")
+    parser.add_argument(
+        "--concurrent",
+        type=int,
+        default=None,
+        help="capital-region leads per router phase "
+        "(default --leads): routed by 1 process, then as many again by --routers processes",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     if connection.vendor != "postgresql":
@@ -187,8 +239,11 @@ def main():
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     cleanup()
     t0 = time.perf_counter()
-    leads = generate(args.partners, args.leads + args.single, random.Random(args.seed))
-    batched, singles = leads[: args.leads], leads[args.leads :]
+    concurrent = args.leads if args.concurrent is None else args.concurrent
+    n = args.leads + args.single
+    leads = generate(args.partners, n, 2 * concurrent, random.Random(args.seed))
+    batched, singles = leads[: args.leads], leads[args.leads : n]
+    capital = [lead.pk for lead in leads[n:]]
     print(f"generated {args.partners} partners and {len(leads)} leads in {time.perf_counter() - t0:.1f} s")
     print(f"floor: SELECT 1 round trip p50 {floor_ms():.3f} ms")
 
@@ -205,8 +260,16 @@ def main():
             decision = lead_route(lead=lead)
             latencies.append(time.perf_counter() - t)
             outcomes["offered" if decision.chosen_id else "queued"] += 1
+        if capital and args.routers > 1:
+            one = routers_side_by_side(capital[:concurrent], routers=1, batch=args.batch)
+            many = routers_side_by_side(capital[concurrent:], routers=args.routers, batch=args.batch)
         sample = RoutingDecision.objects.filter(lead__source_system=TAG, chosen__isnull=False)[:200]
         avg_candidates = statistics.mean(len(decision_candidates(decision=d)) for d in sample) if sample else 0
+        avg_eligible = (
+            statistics.mean(len(decision_candidates(decision=d)) + decision_more_candidates(decision=d) for d in sample)
+            if sample
+            else 0
+        )
         json_bytes = statistics.mean(len(json.dumps(d.candidates)) for d in sample) if sample else 0
     finally:
         cleanup()
@@ -222,8 +285,13 @@ def main():
             f"single: {len(ms)} leads, one lead_route per transaction: p50 {pct(0.5):.1f} ms, p95 {pct(0.95):.1f} ms, "
             f"p99 {pct(0.99):.1f} ms (target p99 < 20 ms); {len(ms) / sum(latencies):.0f} decisions/s"
         )
+    if capital and args.routers > 1:
+        print(
+            f"one region (the capital, {concurrent} leads per phase): 1 router {one:.0f} decisions/s, "
+            f"{args.routers} routers side by side {many:.0f} decisions/s: {many / one:.2f} × (target ≥ 1.6 × with 2)"
+        )
     print(
-        f"outcomes: {outcomes}; ~{avg_candidates:.0f} candidates and ~{json_bytes / 1024:.1f} KiB of stored "
+        f"outcomes: {outcomes}; ~{avg_eligible:.0f} eligible, ~{avg_candidates:.0f} shortlisted candidates and ~{json_bytes / 1024:.1f} KiB of stored "
         "explanation per offered decision (first 200)"
     )
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())

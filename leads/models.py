@@ -465,11 +465,12 @@ class RoutingWeights(models.Model):
 
 
 class RoutingCredit(models.Model):
-    """A partner's smooth weighted round-robin credit, shared by every router process.
+    """A partner's turn in the routing rotation (stride scheduling, leads.services.routing.stride_pick), shared
+    by every router process: the earliest turn wins, and only the winner's turn moves.
 
-    A narrow table of its own rather than a column of the partner: every decision rewrites the credit of each of
-    its ~100 candidates, and a short row costs a fraction of a partner row to rewrite (and to log). A partner
-    without a row has credit 0. Written only under the candidates' partner-row locks (leads.services.routing).
+    A narrow table of its own rather than a column of the partner: a short row costs a fraction of a partner row
+    to rewrite (and to log). A partner without a row has turn 0. Written only under the shortlisted partners'
+    row locks (leads.services.routing).
     """
 
     partner = models.OneToOneField(

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_SERVICES = ["migrate", "web", "worker", "beat"]
+APP_SERVICES = ["migrate", "web", "worker", "worker-long", "beat"]
 CDN_PATTERN = re.compile(r"(?:https?:)?//[^\s\"'<>]*(?:\bcdn\.|unpkg|jsdelivr|cdnjs)", re.IGNORECASE)
 # env.str("NAME", env.db("NAME", env("NAME", environ.Env().str("NAME", os.environ.get("NAME", os.getenv("NAME"
 SETTINGS_ENV_READ = re.compile(
@@ -46,7 +46,7 @@ def env_example_names() -> set[str]:
 
 
 def test_compose_has_every_service(services):
-    assert {"db", "redis", "migrate", "web", "worker", "beat"} <= set(services)
+    assert {"db", "redis", "migrate", "web", "worker", "worker-long", "beat"} <= set(services)
 
 
 def test_backing_service_images(services):
@@ -73,11 +73,28 @@ def test_web_runs_gunicorn_on_8000(services):
     assert depends["migrate"]["condition"] == "service_completed_successfully"
 
 
-def test_worker_runs_celery_worker_without_embedded_beat(services):
-    command = command_line(services["worker"])
+@pytest.mark.parametrize("name", ["worker", "worker-long"])
+def test_worker_runs_celery_worker_without_embedded_beat(services, name):
+    command = command_line(services[name])
     assert "celery -A prm worker" in command
     # An embedded beat (-B) next to the beat service would send every periodic task twice.
     assert " -B" not in command and "--beat" not in command
+
+
+def queues(service) -> set[str]:
+    match = re.search(r"(?:-Q|--queues)[ =](\S+)", command_line(service))
+    return set(match.group(1).split(",")) if match else {"celery"}
+
+
+def test_every_queue_has_a_worker_and_long_jobs_have_their_own(services):
+    from django.conf import settings
+
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    routed |= {job.get("options", {}).get("queue", "celery") for job in settings.CELERY_BEAT_SCHEDULE.values()}
+    served = queues(services["worker"]) | queues(services["worker-long"])
+    assert routed | {settings.CELERY_TASK_DEFAULT_QUEUE} <= served
+    assert queues(services["worker"]) == {"celery"} and queues(services["worker-long"]) == {"long"}
+    assert "kpi.tasks.nightly_run" in settings.LONG_TASKS
 
 
 def test_exactly_one_beat(services):
@@ -89,7 +106,7 @@ def test_exactly_one_beat(services):
 
 
 def test_media_volume_shared_by_web_and_worker(services, compose):
-    for name in ("web", "worker"):
+    for name in ("web", "worker", "worker-long"):
         assert any(str(v).startswith("media:") for v in services[name].get("volumes", [])), name
     assert "media" in compose["volumes"]
 

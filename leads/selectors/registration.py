@@ -27,7 +27,7 @@ from leads.models import (
 from partners.models import Partner, PartnerStatus
 from prm.permissions import scope_for
 
-# Soft-match candidates fetched from SQL at most; the prefix index keeps this list short in practice.
+# Soft-match candidates fetched from SQL at most (the most similar first on PostgreSQL).
 SOFT_CANDIDATE_LIMIT = 500
 
 
@@ -113,7 +113,7 @@ def customers_claims(
 
     A customer is claimed by
     - an active protection window of a partner on its tax id or domain (hard) or on a similar normalised name
-      (soft: rapidfuzz token-set ratio ≥ PRM_SOFT_MATCH_THRESHOLD among names with the same first word), and by the
+      (soft: rapidfuzz token-set ratio ≥ PRM_SOFT_MATCH_THRESHOLD among the trigram-similar names), and by the
       vendor's named accounts (`reserved`);
     - a vendor lead for a customer with the same tax id, domain or normalised name that is offered to a partner
       (pending offer) or was accepted by / assigned to it and is still open ("offer");
@@ -222,6 +222,24 @@ def _list_param(values) -> list | str:
     return values if connection.vendor == "postgresql" else json.dumps(values)
 
 
+def _similar_names(column: str) -> str:
+    """The soft-match candidates among `column`: on PostgreSQL the names that contain %(name)s or a near copy of it
+    (pg_trgm word similarity, `%%>`, served by the trigram index) and the names equal to a run of its words (%(runs)s,
+    the name part of a longer name asked about), the most similar first, at most SOFT_CANDIDATE_LIMIT; elsewhere
+    (the SQLite demo) the names with the same first word, %(like)s. Plain trigram similarity (`%%`) is not used: a
+    short name shares a few trigrams with very many long ones, which the index can only recheck one by one."""
+    if connection.vendor == "postgresql":
+        return f"""%(name)s <> '' AND ({column} %%> %(name)s OR {column} = ANY(%(runs)s))
+            ORDER BY similarity({column}, %(name)s) DESC LIMIT %(limit)s"""
+    return f"%(like)s <> '' AND {column} LIKE %(like)s LIMIT %(limit)s"
+
+
+def _word_runs(name: str, most: int = 8) -> list[str]:
+    """Every run of consecutive words of a name key (its first `most` words)."""
+    words = name.split()[:most]
+    return [" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)]
+
+
 def _claim_rows(
     *, taxes: list[str], domains: list[str], name: str, prefix: str, regions: list[int], exclude_lead_ids
 ) -> list[tuple]:
@@ -229,8 +247,10 @@ def _claim_rows(
 
     Rows: (source, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, registration status).
     Each branch is served by an index: the partial unique index on active windows, the customer tax id, domain and
-    name indexes (then leads by customer, offers by lead), the two prefix indexes (varchar_pattern_ops) for names.
+    name indexes (then leads by customer, offers by lead), and for similar names the two trigram indexes (leads
+    migration 0021; elsewhere the two prefix indexes, varchar_pattern_ops).
     """
+    similar = _similar_names
     t = {
         "windows": ProtectionWindow._meta.db_table,
         "customers": Customer._meta.db_table,
@@ -284,13 +304,13 @@ def _claim_rows(
         SELECT * FROM (
             SELECT 'name', key_kind, key, partner_id, registration_id, {nul}, {nul}, 0, {nulstr}
             FROM {t["windows"]}
-            WHERE active AND key_kind = 'name' AND %(like)s <> '' AND key LIKE %(like)s LIMIT %(limit)s
+            WHERE active AND key_kind = 'name' AND {similar("key")}
         ) n
         UNION ALL
         SELECT * FROM (
             SELECT 'reserved_name', 'name', normalized_name, {nul}, {nul}, {nul}, id, 0, {nulstr}
             FROM {t["customers"]}
-            WHERE reserved_for_direct AND %(like)s <> '' AND normalized_name LIKE %(like)s LIMIT %(limit)s
+            WHERE reserved_for_direct AND {similar("normalized_name")}
         ) rn
     """
     params = {
@@ -300,6 +320,7 @@ def _claim_rows(
         "ex": _list_param(int(pk) for pk in exclude_lead_ids),
         "name": name,
         "like": like,
+        "runs": _word_runs(name),
         "limit": SOFT_CANDIDATE_LIMIT,
     }
     with connection.cursor() as cursor:

@@ -4,7 +4,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext_lazy as _l
 
 from leads.models import Lead, OfferStatus, RoutingDecision, RoutingWeights, Stage
-from leads.services.routing import SCORE_FACTORS, candidate_score, compact_rows
+from leads.services.routing import SCORE_FACTORS, candidate_score, compact_rows, stride_pick
 from partners.models import Partner
 from prm.permissions import is_vendor
 from prm.queues import queue_ageing
@@ -42,6 +42,8 @@ def lead_routing_history(*, viewer, lead_id: int) -> dict:
         d.ranked = sorted(
             decision_candidates(decision=d), key=lambda c: (not c.get("chosen"), -c.get("weight", 0), c["partner_id"])
         )
+        d.more = decision_more_candidates(decision=d)
+        d.stride = isinstance(d.candidates, dict) and d.candidates.get("v", 2) >= 3
         for c in d.ranked:
             c["factor_cells"] = [c.get("factors", {}).get(name, {}) for name in SCORE_FACTORS]
     offers = lead.offers.select_related("partner", "responded_by").order_by("-offered_at", "-pk")
@@ -54,9 +56,11 @@ def lead_routing_history(*, viewer, lead_id: int) -> dict:
 
 
 def decision_candidates(*, decision: RoutingDecision) -> list[dict]:
-    """Every candidate of a decision as {partner_id, name, weight, factors, credit_before, credit_after, chosen}.
+    """The shortlisted candidates of a decision as {partner_id, name, weight, factors, credit_before, credit_after,
+    chosen} (the credits are the stride turns; `decision_more_candidates` says how many more were eligible).
 
-    Reads both shapes: the compact dict the router writes and the list of dicts of earlier decisions.
+    Reads every shape: the compact dict the router writes (v3: stride turns of the shortlist; v2: smooth weighted
+    round-robin credits of every candidate) and the list of dicts of earlier decisions.
     """
     stored = decision.candidates
     if not isinstance(stored, dict):
@@ -77,11 +81,23 @@ def decision_candidates(*, decision: RoutingDecision) -> list[dict]:
             {"partner_id": pk, "name": names.get(pk, f"#{pk}"), "weight": score["weight"], "factors": score["factors"],
              "credit_before": credit, "credit_after": credit + score["weight"], "chosen": pk == decision.chosen_id}
         )  # fmt: skip
+    if stored.get("v", 2) >= 3:  # stride: only the winner's turn moved (stride_pick, replayed)
+        turns = {c["partner_id"]: c["credit_before"] for c in out}
+        stride_pick([(c["partner_id"], c["weight"]) for c in out], turns)
+        for c in out:
+            c["credit_after"] = turns[c["partner_id"]]
+        return out
     total = sum(c["weight"] for c in out)
     for c in out:
         if c["chosen"]:
             c["credit_after"] -= total
     return out
+
+
+def decision_more_candidates(*, decision: RoutingDecision) -> int:
+    """How many eligible candidates a decision did not shortlist (their turns were later)."""
+    stored = decision.candidates
+    return stored.get("more", 0) if isinstance(stored, dict) else 0
 
 
 def routing_funnel(*, since) -> list[dict]:

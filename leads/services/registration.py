@@ -255,6 +255,9 @@ def _auto_decide(
         _notify_reviewers(registration)
 
 
+BULK_CHECK_MIN = 50  # more deals than this at once: their checks go to the `long` queue
+
+
 def registrations_submit(*, lead_ids: list[int], submitted_by: User | None) -> None:
     """A partner's own deals created through the API (its CRM) are deal registrations like the portal's: checked
     right after the commit by `registrations_check` in a task (the conflict check is per customer; a batch has
@@ -263,7 +266,13 @@ def registrations_submit(*, lead_ids: list[int], submitted_by: User | None) -> N
     from leads.tasks import registrations_check_task
 
     ids, submitted_by_id = list(lead_ids), getattr(submitted_by, "pk", None)
-    transaction.on_commit(lambda: registrations_check_task.delay(lead_ids=ids, submitted_by_id=submitted_by_id))
+    # A bulk upsert's checks are a long job (settings.LONG_TASKS): they must not delay offer expiry.
+    queue = "long" if len(ids) > BULK_CHECK_MIN else None
+    transaction.on_commit(
+        lambda: registrations_check_task.apply_async(
+            kwargs={"lead_ids": ids, "submitted_by_id": submitted_by_id}, queue=queue
+        )
+    )
 
 
 def registrations_check(*, lead_ids: list[int] | None = None, submitted_by_id: int | None = None, limit=5000) -> int:

@@ -8,6 +8,7 @@ triggers (leads migration 0013), so a write that changes several partners' load 
 
 import contextlib
 import functools
+import heapq
 import json
 import logging
 from dataclasses import dataclass
@@ -240,37 +241,50 @@ def candidate_score(
     return {"factors": {**fixed, "spare_capacity": spare}, "weight": _weight(total)}
 
 
-def swrr_pick(candidates, credits: dict[int, int]) -> int:
-    """Smooth weighted round-robin (nginx) over (id, weight) pairs: returns the winner, updating `credits` in place.
+# The rotation: stride scheduling. Each partner has a turn (RoutingCredit.credit, 0 without a row); among the
+# candidates the earliest turn wins (ties: lowest id) and its turn moves back by TURN_SCALE / its weight, so over
+# many decisions each partner wins in proportion to its weight, interleaved. Only the winner's turn changes, so a
+# decision reads, locks and writes a bounded shortlist of the earliest turns (SHORTLIST), not every candidate.
+TURN_SCALE = 1_000_000
+SHORTLIST = 16
 
-    Each candidate's credit grows by its weight; the highest credit wins (ties: lowest id) and gives back the
-    total. Over time each candidate wins in proportion to its weight, interleaved rather than in bursts.
+
+def _stride(weight: int) -> int:
+    return TURN_SCALE // max(1, weight)
+
+
+def stride_pick(candidates, turns: dict[int, int]) -> int:
+    """Stride scheduling over (id, weight) pairs: returns the winner, moving its turn in `turns` (missing: 0).
+
+    A winner far ahead of the rest (it was full, or not eligible for a while) is first brought up to the
+    runner-up's turn less the longest stride among the candidates, so it wins a few times in a row at most, not
+    until it has made up all the time it was away.
     """
-    total, winner, best = 0, None, 0
-    for pk, weight in candidates:
-        credit = credits[pk] = credits.get(pk, 0) + weight
-        total += weight
-        if winner is None or credit > best or (credit == best and pk < winner):
-            winner, best = pk, credit
-    if winner is None:
+    order = sorted(candidates, key=lambda c: (turns.get(c[0], 0), c[0]))
+    if not order:
         raise ValueError("no candidates")
-    credits[winner] -= total
+    winner, weight = order[0]
+    turn = turns.get(winner, 0)
+    if len(order) > 1:
+        turn = max(turn, turns.get(order[1][0], 0) - max(_stride(w) for _pk, w in order))
+    turns[winner] = turn + _stride(weight)
     return winner
 
 
 # --- the stored explanation ------------------------------------------------------------------------------------
 #
-# A decision stores each candidate's score inputs, not the computed factors: one short text row per candidate,
-# "partner_id allocation_weight sla win_rate rating load capacity credit_before" ("-" for a missing KPI), rows
-# joined by ";" (~4 KiB for 100 candidates instead of ~40 KiB of factor dicts, and one JSON value to parse instead
-# of thousands). leads.selectors.routing.decision_candidates recomputes the factors, points and weights with
-# candidate_score from these inputs and the weights in force, which are stored with the decision.
+# A decision stores the score inputs of its shortlist, not the computed factors: one short text row per shortlisted
+# candidate, "partner_id allocation_weight sla win_rate rating load capacity turn_before" ("-" for a missing KPI),
+# rows joined by ";", and how many more candidates were eligible ("more"; their turns were all later). Version 3
+# is the stride rotation; version 2 (every candidate, smooth weighted round-robin credits) is still read.
+# leads.selectors.routing.decision_candidates recomputes the factors, points and weights with candidate_score
+# from these inputs and the weights in force, which are stored with the decision.
 
 COMPACT_COLUMNS = "partner_id allocation_weight sla win_rate rating load capacity credit"
 
 
-def _compact(*, points: tuple, rows: list[str]) -> dict:
-    return {"v": 2, "points": list(points), "columns": COMPACT_COLUMNS, "rows": ";".join(rows)}
+def _compact(*, points: tuple, rows: list[str], more: int) -> dict:
+    return {"v": 3, "points": list(points), "columns": COMPACT_COLUMNS, "rows": ";".join(rows), "more": more}
 
 
 def compact_rows(stored: dict) -> list[tuple]:
@@ -524,7 +538,11 @@ def partners_lock(*, ids) -> None:
 
 
 def lead_partners_lock(*, lead: Lead, also: int | None = None) -> None:
-    """Lock a lead's candidates (and partner `also`) in id order, before re-routing it."""
+    """Lock a lead's candidates (and partner `also`) in id order, before re-routing it.
+
+    All its candidates, not only the shortlist re-routing will read: the shortlist is chosen by turns that other
+    routers may move meanwhile, and a partner locked later out of id order could deadlock with them. Re-routing
+    (a decline or an expiry) is rare next to routing, which locks only the shortlist."""
     partners_lock(ids=[also, *_eligible(leads=[lead])[1].get(lead.pk, [])])
 
 
@@ -671,6 +689,45 @@ def _claimed_candidates(candidates: list[int], claims: CustomerClaims | None) ->
     return candidates, RoutingRule.SCORE
 
 
+@functools.cache
+def _turns_sql(*, postgres: bool) -> str:
+    """Partners by id with room left and their turns, read without a lock (to choose which rows to lock)."""
+    t = _tables()
+    return f"""
+        SELECT p.id, COALESCE(c.credit, 0) FROM {t["Partner"]} p
+        LEFT JOIN {t["RoutingCredit"]} c ON c.partner_id = p.id
+        WHERE p.id {_among("ids", postgres=postgres)} AND p.open_load < p.lead_capacity
+          AND p.status IN {_in([PartnerStatus.ACTIVE])}
+    """
+
+
+def _turns(ids) -> dict[int, int]:
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_turns_sql(postgres=connection.vendor == "postgresql"), {"ids": _ids_param(sorted(ids))})
+        return dict(cursor.fetchall())
+
+
+def _shortlists_to_lock(
+    *, leads: list[Lead], eligible: dict[int, list[int]], claims: dict
+) -> tuple[set[int], set[int]]:
+    """The partners a batch of decisions may need: for each lead, its SHORTLIST earliest turns plus one more per
+    lead in the batch (each decision moves one turn back, so the earliest turns of every later decision are among
+    them), and the partners claiming its customer. Also every candidate with room left (read unlocked)."""
+    turns = _turns({pk for ids in eligible.values() for pk in ids})
+    out: set[int] = set()
+    many = SHORTLIST + len(leads)
+    for lead in leads:
+        candidates = [pk for pk in eligible.get(lead.pk, ()) if pk in turns]
+        if c := claims.get(lead.pk):
+            out.update(pk for pk in candidates if pk in {m.partner_id for m in (*c.hard, *c.territory)})
+        if len(candidates) > many:
+            candidates = heapq.nsmallest(many, candidates, key=lambda pk: (turns[pk], pk))
+        out.update(candidates)
+    return out, set(turns)
+
+
 def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
     """Decide for locked, routable leads in order; then write everything in a few bulk statements."""
     if not leads:
@@ -680,8 +737,9 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
     fresh = [lead for lead in leads if lead.route_failures < limit]
     pool, eligible = _eligible(leads=fresh) if fresh else (None, {})
     claims = _leads_claims(fresh)
-    partners = _partners_locked({pk for ids in eligible.values() for pk in ids})
-    credits = {pk: c.credit for pk, c in partners.items()}
+    lock, roomy = _shortlists_to_lock(leads=fresh, eligible=eligible, claims=claims)
+    partners = _partners_locked(lock)
+    turns = {pk: c.credit for pk, c in partners.items()}
     loads = {pk: c.load for pk, c in partners.items()}
     decisions, offered, queued = [], [], []
     points = _points(pool.weights) if pool else ()
@@ -711,8 +769,16 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
             decisions.append(RoutingDecision(lead=lead, candidates=[], rule=RoutingRule.MAX_FAILURES, reason=reason))
             queued.append((lead, decisions[-1]))
             continue
-        candidates = [pk for pk in eligible.get(lead.pk, ()) if pk in partners and loads[pk] < partners[pk].capacity]
+        # Every candidate with room (the ones not locked have not moved: they were not shortlisted), narrowed by
+        # the claims; the decision is among the locked ones, which hold the earliest turns.
+        candidates = [
+            pk
+            for pk in eligible.get(lead.pk, ())
+            if (loads[pk] < partners[pk].capacity if pk in partners else pk in roomy)
+        ]
         candidates, rule = _claimed_candidates(candidates, claims.get(lead.pk))
+        more = len(candidates)
+        candidates = [pk for pk in candidates if pk in partners]
         if not candidates:
             if rule == RoutingRule.PROTECTED_CUSTOMER:
                 reason = compose(N_("The customer is protected by a partner that cannot take this lead now."))
@@ -721,17 +787,18 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
             decisions.append(RoutingDecision(lead=lead, candidates=[], rule=rule, reason=dumps(reason)))
             queued.append((lead, decisions[-1]))
             continue
-        rows = [f"{row[pk]} {credits[pk]}" for pk in candidates]  # credits before this decision
-        winner = swrr_pick([(pk, weight[pk]) for pk in candidates], credits)
+        shortlist = heapq.nsmallest(SHORTLIST, candidates, key=lambda pk: (turns.get(pk, 0), pk))
+        rows = [f"{row[pk]} {turns.get(pk, 0)}" for pk in shortlist]  # turns before this decision
+        winner = stride_pick([(pk, weight[pk]) for pk in shortlist], turns)
         loads[winner] += 1  # the offer below counts against its capacity for the next lead
         at_load(winner)
         decisions.append(
-            RoutingDecision(lead=lead, chosen_id=winner, candidates=_compact(points=points, rows=rows),
-                            rule=rule, actor=actor)
+            RoutingDecision(lead=lead, chosen_id=winner, rule=rule, actor=actor,
+                            candidates=_compact(points=points, rows=rows,
+                                               more=more - len(shortlist)))
         )  # fmt: skip
         offered.append((lead, decisions[-1], partners[winner]))
-    changed = {pk: credit for pk, credit in credits.items() if credit != partners[pk].credit}
-    _credits_save(changed)
+    _credits_save({pk: turn for pk, turn in turns.items() if turn != partners[pk].credit})
     RoutingDecision.objects.bulk_create(decisions)
     _offers_create(offered=offered, actor=actor, now=now)
     _queue(queued=queued, now=now)

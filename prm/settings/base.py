@@ -132,7 +132,9 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # JIT compilation costs hundreds of milliseconds on the portal's short analytic queries (nightly KPIs,
     # routing eligibility) and never pays back at this size: switch it off for the portal's connections.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    # Soft name conflicts (leads.selectors.registration): pg_trgm's word similarity finds a name with a typo or
+    # another transliteration from 0.5 (the default 0.6 misses "romaschka" for "romashka").
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off -c pg_trgm.word_similarity_threshold=0.5"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # SQLite (the embedded default) cannot build unique constraints with NULLS NOT DISTINCT; PostgreSQL does.
 SILENCED_SYSTEM_CHECKS = ["models.W047"]
@@ -260,7 +262,11 @@ CELERY_BEAT_SCHEDULE = {
     "offers-expire": {"task": "leads.tasks.offers_expire", "schedule": 60.0},
     "leads-route-new": {"task": "leads.tasks.leads_route_new", "schedule": 60.0},
     "protections-expire": {"task": "leads.tasks.protections_expire", "schedule": crontab(minute=15)},
-    "registrations-check": {"task": "leads.tasks.registrations_check_task", "schedule": 300.0},
+    "registrations-check": {
+        "task": "leads.tasks.registrations_check_task",
+        "schedule": 300.0,
+        "options": {"queue": "long"},  # the sweep of leftovers; a CRM's deals are checked as they come
+    },
     "certifications-remind": {
         "task": "training.tasks.certifications_remind",
         "schedule": crontab(hour=7, minute=0),
@@ -286,8 +292,35 @@ CELERY_BEAT_SCHEDULE = {
         "task": "kpi.funds.tasks.allocations_expire",
         "schedule": crontab(hour=NIGHTLY_HOUR, minute=45),
     },
+    "history-prune": {
+        "task": "portal.tasks.history_prune",
+        "schedule": crontab(hour=(NIGHTLY_HOUR + 2) % 24, minute=0),
+    },
 }
-CELERY_IMPORTS = ["partners.enablement.tasks", "leads.delivery.tasks", "kpi.payouts.tasks", "kpi.funds.tasks"]
+CELERY_IMPORTS = [
+    "partners.enablement.tasks", "leads.delivery.tasks", "kpi.payouts.tasks", "kpi.funds.tasks", "portal.tasks",
+]  # fmt: skip
+# Long jobs go to their own queue, so a nightly run or a 200,000-deal import never delays the every-minute jobs
+# (offer expiry, routing, breach scan). Workers: `celery -A prm worker -Q celery` and `-Q long` (or both:
+# `-Q celery,long`, as bin/demo and CI run them). A bulk import's registration checks go to `long` too
+# (leads.services.registration.registrations_submit); a single deal's stay on the default queue.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+LONG_TASKS = [
+    "kpi.tasks.nightly_run",
+    "kpi.payouts.tasks.statements_close",
+    "kpi.funds.tasks.allocations_expire",
+    "leads.tasks.leads_reclaim",
+    "portal.tasks.history_prune",
+]
+CELERY_TASK_ROUTES = {name: {"queue": "long"} for name in LONG_TASKS}
+# Retention of history, in days (0 keeps everything): portal.retention, `manage.py prune_history`.
+PRM_RETAIN_DAYS = {
+    "audit_events": env.int("PRM_RETAIN_AUDIT_DAYS", default=3 * 365),
+    "activities": env.int("PRM_RETAIN_ACTIVITY_DAYS", default=3 * 365),
+    "routing_decisions": env.int("PRM_RETAIN_ROUTING_DAYS", default=365),
+    "notifications": env.int("PRM_RETAIN_NOTIFICATION_DAYS", default=180),
+    "webhook_deliveries": env.int("PRM_RETAIN_WEBHOOK_DAYS", default=30),
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

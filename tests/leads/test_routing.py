@@ -1,3 +1,4 @@
+import heapq
 import random
 from collections import Counter
 from datetime import datetime, timedelta
@@ -9,8 +10,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from leads.models import LeadKind, Offer, OfferStatus, RoutingDecision, RoutingWeights, Stage
-from leads.selectors.routing import decision_candidates
+from leads.models import LeadKind, Offer, OfferStatus, RoutingCredit, RoutingDecision, RoutingWeights, Stage
+from leads.selectors.routing import decision_candidates, decision_more_candidates
 from leads.services import intake, offers, routing
 from partners.models import PartnerStatus, PartnerType, ProgramModel, SlaPolicy
 from prm.models import Notification, NotificationKind, Role
@@ -127,29 +128,41 @@ def test_kpis_on_the_partner_feed_the_score(msk):
     assert (fast.win_rate, fast.rating) == (Decimal("50"), Decimal("4"))
 
 
-def test_swrr_matches_the_nginx_sequence():
-    credits = {1: 0, 2: 0, 3: 0}
+def test_stride_rotation_interleaves_by_weight():
+    turns = {}
     weights = {1: 5, 2: 1, 3: 1}
-    picks = []
-    for _ in range(7):
-        picks.append(routing.swrr_pick([(pk, weights[pk]) for pk in (1, 2, 3)], credits))
-    assert picks == [1, 1, 2, 1, 3, 1, 1]
-    assert credits == {1: 0, 2: 0, 3: 0}  # back to the start after one full cycle
+    picks = [routing.stride_pick([(pk, weights[pk]) for pk in (1, 2, 3)], turns) for _ in range(7)]
+    assert sorted(picks) == [1, 1, 1, 1, 1, 2, 3]  # one full cycle: wins in proportion to the weights
+    assert picks[:3] == [1, 2, 3] and picks[3:] == [1, 1, 1, 1]  # earliest turn first, ties to the lowest id
+    assert turns == {1: 5 * 200_000, 2: 1_000_000, 3: 1_000_000}
 
 
-def test_swrr_ties_go_to_the_lowest_id():
-    credits = {7: 0, 3: 0, 5: 0}
-    assert routing.swrr_pick([(7, 1), (3, 1), (5, 1)], credits) == 3
-    assert credits == {7: 1, 3: -2, 5: 1}
+def test_stride_ties_go_to_the_lowest_id_and_only_the_winner_moves():
+    turns = {7: 0, 3: 0, 5: 0}
+    assert routing.stride_pick([(7, 1), (3, 1), (5, 1)], turns) == 3
+    assert turns == {7: 0, 3: routing.TURN_SCALE, 5: 0}
 
 
-def test_rotation_fairness_over_10000_simulated_decisions():
+def test_a_partner_back_after_a_long_absence_wins_a_few_times_at_most():
+    turns, weights, picks = {}, dict.fromkeys(range(1, 11), 100), []
+    for i in range(2000):
+        picks.append(routing.stride_pick([(pk, w) for pk, w in weights.items() if pk != 1 or i >= 1000], turns))
+    assert picks[1000:1005].count(1) <= 2 and abs(picks[1000:].count(1) - 100) <= 1  # no burst; then its tenth
+
+
+@pytest.mark.parametrize("shortlist", [None, 8])
+def test_rotation_fairness_over_10000_simulated_decisions(shortlist):
+    """Each partner's share is within 5 % of its weight's share, also when each decision sees only the shortlist
+    of the earliest turns (as the router does with many candidates)."""
     rng = random.Random(42)
     weights = {pk: rng.randint(1, 500) for pk in range(1, 41)}
-    credits = dict.fromkeys(weights, 0)
+    turns = {}
     wins = Counter()
     for _ in range(10_000):
-        wins[routing.swrr_pick(weights.items(), credits)] += 1
+        candidates = list(weights.items())
+        if shortlist:
+            candidates = heapq.nsmallest(shortlist, candidates, key=lambda c: (turns.get(c[0], 0), c[0]))
+        wins[routing.stride_pick(candidates, turns)] += 1
     total = sum(weights.values())
     for pk, w in weights.items():
         expected = 10_000 * w / total
@@ -181,16 +194,26 @@ def test_same_state_gives_the_same_decision(msk):
     assert chosen[0] == chosen[1]
 
 
-def test_decision_stores_every_candidate_and_moves_credits(msk):
+def test_decision_stores_the_shortlist_and_moves_the_winners_turn(msk):
     tier_only_weights()
     a = routing_partner(regions=[msk], weight=3)
     b = routing_partner(regions=[msk], weight=1)
     decision = routing.lead_route(lead=vendor_lead(region=msk))
     assert decision.chosen_id == a.pk and decision.rule == "score_swrr"
     by_id = {c["partner_id"]: c for c in decision_candidates(decision=decision)}
-    assert by_id[a.pk]["weight"] == 300 and by_id[a.pk]["credit_after"] == 300 - 400
-    assert by_id[b.pk]["credit_after"] == 100 and not by_id[b.pk]["chosen"]
-    assert (a.routing_credit.credit, b.routing_credit.credit) == (-100, 100)
+    assert by_id[a.pk]["weight"] == 300 and by_id[a.pk]["credit_after"] == routing.TURN_SCALE // 300
+    assert by_id[b.pk]["credit_after"] == 0 and not by_id[b.pk]["chosen"]
+    assert RoutingCredit.objects.get().partner_id == a.pk  # only the winner's turn was written
+    assert a.routing_credit.credit == routing.TURN_SCALE // 300
+
+
+def test_many_candidates_a_bounded_shortlist_is_locked_scored_and_stored(msk, monkeypatch):
+    monkeypatch.setattr(routing, "SHORTLIST", 3)
+    partners = [routing_partner(regions=[msk]) for _ in range(8)]
+    decisions = [routing.lead_route(lead=vendor_lead(region=msk)) for _ in range(8)]
+    assert sorted(d.chosen_id for d in decisions) == sorted(p.pk for p in partners)  # everyone had a turn
+    assert len(decision_candidates(decision=decisions[0])) == 3 and decision_more_candidates(decision=decisions[0]) == 5
+    assert all(len(decision_candidates(decision=d)) <= 3 for d in decisions)
 
 
 # --- offers --------------------------------------------------------------------------------------------------

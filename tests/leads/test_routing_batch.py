@@ -8,13 +8,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from leads.models import Lead, LeadKind, Offer, OfferStatus, RoutingCredit, RoutingDecision, RoutingWeights, Stage
+from leads.models import Lead, LeadKind, Offer, OfferStatus, RoutingDecision, RoutingWeights, Stage
 from leads.services import intake, routing
 from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel
 from prm.models import AuditEvent, Notification
 from tests.leads.factories import valid_inn
 from tests.leads.routing_factories import competency, region, routing_partner, vendor_lead
-from tests.leads.test_routing_concurrency import run_together
+from tests.leads.test_routing_concurrency import assert_no_lost_turn, run_together
 from tests.prm.factories import PartnerUserFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -146,4 +146,4 @@ def test_several_workers_route_new_leads_once_each(postgres_only):
     assert not errors
     assert sum(results.values()) == 60
     assert RoutingDecision.objects.count() == 60 == Offer.objects.filter(lead__in=leads).count()
-    assert sum(RoutingCredit.objects.values_list("credit", flat=True)) == 0  # no lost credit update
+    assert_no_lost_turn()
