@@ -12,7 +12,6 @@ from leads.customers import customer_find_or_create, customer_name_clean, tax_id
 from leads.models import Activity, ActivityKind, Customer, Lead, LeadKind, Registration, Stage
 from leads.services import deals, registration, sync
 from prm.api_base import ReadOnlyScopedViewSet, ScopedViewSet, SyncFilterSet
-from prm.api_changes import tombstones_record
 from prm.permissions import scope_for
 from prm.services import audit_record
 
@@ -388,7 +387,6 @@ def activity_save(*, activity: Activity, actor) -> Activity:
 def activity_delete(*, activity: Activity, actor) -> None:
     with transaction.atomic():
         audit_record(actor=getattr(actor, "user", actor), action="activity.deleted", target=activity.lead)
-        tombstones_record(resource="activities", objects=[activity])
         lead_id = activity.lead_id
         activity.delete()
         deals.leads_activity_clock(lead_ids=[lead_id])

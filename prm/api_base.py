@@ -8,21 +8,25 @@ object answers 404). Vendor keys see all. A subclass cannot override `get_querys
 it overrides `base_queryset` instead, and the base always scopes.
 """
 
+import base64
+import binascii
 import hashlib
 import json
 from datetime import UTC, datetime
 
 import django_filters
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.encoding import force_str
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, mixins, serializers, status, viewsets
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import BasePagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from .api import PROBLEM_JSON
 from .api_auth import ApiKeyAuthentication, ApiKeyRateThrottle, HasScope
@@ -69,15 +73,91 @@ def etag_for(obj, field: str = "updated_at") -> str:
     return '"' + hashlib.sha256(f"{obj._meta.label}:{obj.pk}:{stamp.timestamp():.6f}".encode()).hexdigest()[:32] + '"'
 
 
-class SyncCursorPagination(CursorPagination):
-    """Ordered by (sync field, id): a row changed during a walk moves to the end, so nothing is skipped."""
+def query_int(params, name: str, *, default: int, minimum: int, maximum: int) -> int:
+    """A whole-number query parameter within [minimum, maximum]; anything else is a 400 naming it."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise exceptions.ValidationError({name: ["A whole number."]}) from None
+    if not minimum <= value <= maximum:
+        raise exceptions.ValidationError({name: [f"Between {minimum} and {maximum}."]})
+    return value
+
+
+class SyncCursorPagination(BasePagination):
+    """Keyset pages ordered by (sync field, id), a unique order whose values a row keeps while it is unchanged.
+
+    The cursor is the last row's (sync field, id): the next page is everything strictly after it, so following
+    `next` always ends, whatever the number of rows sharing one timestamp (a bulk upsert gives thousands the
+    same `updated_at`). A row that changes during a walk moves to the end: nothing is skipped.
+    """
 
     page_size = 100
-    page_size_query_param = "page_size"
     max_page_size = 1000
+    cursor_query_param = "cursor"
 
-    def get_ordering(self, request, queryset, view):
-        return (getattr(view, "sync_field", "updated_at"), "id")
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.field = getattr(view, "sync_field", "updated_at")
+        size = query_int(request.query_params, "page_size", default=self.page_size, minimum=1, maximum=self.max_page_size)
+        qs = queryset.order_by(self.field, "id")
+        raw = request.query_params.get(self.cursor_query_param)
+        if raw:
+            at, pk = self.decode(raw)
+            f = self.field
+            qs = qs.filter(Q(**{f"{f}__gte": at}), Q(**{f"{f}__gt": at}) | Q(**{f: at, "id__gt": pk}))
+        rows = list(qs[: size + 1])
+        self.has_next = len(rows) > size
+        self.page = rows[:size]
+        return self.page
+
+    def encode(self, row) -> str:
+        return base64.urlsafe_b64encode(json.dumps([getattr(row, self.field).isoformat(), row.pk]).encode()).decode()
+
+    def decode(self, raw: str) -> tuple[datetime, int]:
+        try:
+            stamp, pk = json.loads(base64.urlsafe_b64decode(raw.encode()))
+            at = datetime.fromisoformat(stamp)
+            if at.tzinfo is None or not isinstance(pk, int) or not 0 <= pk < 2**63:
+                raise ValueError
+            return at.astimezone(UTC), pk
+        except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeError):
+            raise exceptions.ValidationError({self.cursor_query_param: ["Not a cursor returned by this list."]}) from None
+
+    def get_next_link(self):
+        if not self.has_next:
+            return None
+        url = self.request.build_absolute_uri()
+        return replace_query_param(url, self.cursor_query_param, self.encode(self.page[-1]))
+
+    def get_paginated_response(self, data):
+        return Response({"next": self.get_next_link(), "previous": None, "results": data})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["results"],
+            "properties": {
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri", "description": "Always null."},
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {"name": "cursor", "required": False, "in": "query", "schema": {"type": "string"}},
+            {
+                "name": "page_size",
+                "required": False,
+                "in": "query",
+                "description": f"1-{self.max_page_size}, default {self.page_size}.",
+                "schema": {"type": "integer"},
+            },
+        ]
 
 
 class SyncFilterSet(django_filters.FilterSet):
