@@ -17,4 +17,6 @@ class PortalConfig(AppConfig):
         from . import api_urls  # noqa: F401  fills prm.api_base.SYNC_RESOURCES
 
         # The change feed's triggers follow the resource list: (re)installed after every migrate.
-        post_migrate.connect(api_changes.triggers_install, sender=apps.get_app_config("prm"), dispatch_uid="prm_change_triggers")
+        post_migrate.connect(
+            api_changes.triggers_install, sender=apps.get_app_config("prm"), dispatch_uid="prm_change_triggers"
+        )

@@ -155,6 +155,19 @@ class ChangeFeedViewSet(ScopedViewSet):
     queryset = Change.objects.none()  # for schema generation only; list() reads every resource
     schema = _OnePageSchema()
 
+    def _partner_changes(self, request, readable, partner_id: int) -> Q:
+        """A partner's changes: its own rows, the vendor's catalogue, and other partners' rows it may read (the
+        deals it co-sells and their activities), found through the resources' scoped querysets."""
+        q = Q(partner_id=partner_id) | Q(partner_id__isnull=True)
+        for resource, viewset_class in readable.items():
+            if _partner_column(viewset_class.queryset.model) in (None, "id"):
+                continue
+            view = viewset_class(request=request, format_kwarg=None, action="list", kwargs={}, args=())
+            shared = list(view.get_queryset().exclude(partner_id=partner_id).values_list("pk", flat=True)[:10_000])
+            if shared:
+                q |= Q(resource=resource, object_id__in=shared)
+        return q
+
     @extend_schema(
         parameters=[
             OpenApiParameter("since", OpenApiTypes.STR, description="`next_cursor` of the previous page."),
@@ -171,8 +184,10 @@ class ChangeFeedViewSet(ScopedViewSet):
         readable = {r: v for r, v in SYNC_RESOURCES.items() if f"{r}:read" in key.scopes}
         changes = Change.objects.filter(position__gt=after, resource__in=list(readable))
         if key.partner_id is not None:
-            changes = changes.filter(Q(partner_id=key.partner_id) | Q(partner_id__isnull=True))
-        scanned = list(changes.order_by("position").values_list("position", "resource", "object_id", "op", "at")[: limit + 1])
+            changes = changes.filter(self._partner_changes(request, readable, key.partner_id))
+        scanned = list(
+            changes.order_by("position").values_list("position", "resource", "object_id", "op", "at")[: limit + 1]
+        )
         has_more = len(scanned) > limit
         scanned = scanned[:limit]
         latest = {}  # (resource, id) -> (op, at): an object changed twice in the page is shown once, as it is now
@@ -192,7 +207,10 @@ class ChangeFeedViewSet(ScopedViewSet):
         for (resource, object_id), (op, at) in latest.items():
             if op == "d":
                 results.append({"resource": resource, "id": object_id, "op": "delete", "at": at, "data": None})
-            elif (resource, object_id) in data:  # else: not readable by this key, or deleted since (a tombstone follows)
+            elif (
+                resource,
+                object_id,
+            ) in data:  # else: not readable by this key, or deleted since (a tombstone follows)
                 item = data[(resource, object_id)]
                 results.append({"resource": resource, "id": object_id, "op": "upsert", "at": at, "data": item})
         next_cursor = _encode(scanned[-1][0]) if scanned else (since or _encode(0))

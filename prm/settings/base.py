@@ -284,6 +284,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_IMPORTS = ["partners.enablement.tasks", "leads.delivery.tasks", "kpi.payouts.tasks", "kpi.funds.tasks"]
 
+# Largest request body (bytes) for forms and the API; the API answers a larger one with 413 problem+json.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_BODY_BYTES", default=10 * 1024 * 1024)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
