@@ -70,7 +70,9 @@ def test_pages_through_ten_thousand_rows_of_one_bulk_upsert_with_writes_between_
                 lead.title += " (edited)"
                 lead.save()
             changed.extend(ids)
-            new = sync.leads_bulk_upsert(items=_items(1, partner=partner, prefix=f"new{len(created)}-"), partner_id=None)
+            new = sync.leads_bulk_upsert(
+                items=_items(1, partner=partner, prefix=f"new{len(created)}-"), partner_id=None
+            )
             created.append(new[0].id)
 
     for url in (f"/api/v1/leads/?page_size={page_size}", f"/api/v1/leads/?page_size={page_size}&updated_since={start}"):
