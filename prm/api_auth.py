@@ -33,6 +33,7 @@ API_RESOURCES = (
     "leads",
     "registrations",
     "activities",
+    "offers",
     "courses",
     "enrollments",
     "kpi_snapshots",
