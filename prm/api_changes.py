@@ -14,9 +14,12 @@ or as a tombstone (`"op": "delete"`, `"data": null`).
 import base64
 import binascii
 import json
+from datetime import timedelta
 
+from celery import shared_task
 from django.db import connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
@@ -109,6 +112,20 @@ def changes_assign_positions() -> None:
             )
         else:  # SQLite has one writer at a time: ids already follow commit order
             cursor.execute("UPDATE prm_change SET position = id WHERE position IS NULL")
+
+
+CHANGE_RETENTION = timedelta(days=30)
+
+
+def changes_purge(*, older_than: timedelta = CHANGE_RETENTION) -> int:
+    """Forget numbered changes older than the retention (one DELETE); a mirror idle longer reloads in full."""
+    deleted, _by_model = Change.objects.filter(position__isnull=False, at__lt=timezone.now() - older_than).delete()
+    return deleted
+
+
+@shared_task
+def changes_purge_task() -> int:
+    return changes_purge()
 
 
 # --- the feed ------------------------------------------------------------------------------------------------

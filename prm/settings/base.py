@@ -267,6 +267,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "requests-escalate": {"task": "partners.enablement.tasks.requests_escalate", "schedule": 300.0},
     "api-idempotency-purge": {"task": "prm.api_auth.idempotency_records_purge_task", "schedule": crontab(minute=40)},
+    "api-changes-purge": {"task": "prm.api_changes.changes_purge_task", "schedule": crontab(hour=4, minute=20)},
     "disputes-escalate": {"task": "leads.tasks.disputes_escalate", "schedule": 300.0},
     "registrations-escalate": {"task": "leads.tasks.registrations_escalate", "schedule": 300.0},
     "leads-reclaim": {"task": "leads.tasks.leads_reclaim", "schedule": 900.0},

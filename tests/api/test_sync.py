@@ -144,3 +144,15 @@ def test_extreme_offsets_and_tampered_cursors_are_handled(api, key_a):
     for payload in (["2026-01-01T00:00:00+19:17", "leads", 1], ["2026-01-01T00:00:00", "leads", 1], ["x", "y", "z"]):
         cursor = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
         assert client.get("/api/v1/changes/", {"since": cursor}).status_code in (200, 400)
+
+
+def test_numbered_changes_older_than_the_retention_are_purged(api, key_a, partner):
+    from prm.api_changes import changes_assign_positions, changes_purge
+
+    LeadFactory(partner=partner)
+    changes_assign_positions()
+    Change.objects.update(at=timezone.now() - timedelta(days=31))
+    fresh = LeadFactory(partner=partner)
+    assert changes_purge() > 0
+    assert set(Change.objects.values_list("object_id", flat=True)) >= {fresh.pk}
+    assert not Change.objects.filter(at__lt=timezone.now() - timedelta(days=30)).exists()
