@@ -94,10 +94,10 @@ def floor(tsv: str, *, partner_id: int, customer_id: int) -> float:
         cursor.cursor.copy_expert("COPY floor_in FROM STDIN", buf)
         cursor.execute(
             f"""
-            INSERT INTO leads_lead (customer_id, partner_id, title, kind, source, stage, contact_name, contact_email,
+            INSERT INTO leads_lead (customer_id, customer_name, partner_id, title, kind, source, stage, contact_name, contact_email,
                 contact_phone, products, value, currency, expected_close, notes, lost_reason, source_system,
                 external_id, route_failures, created_at, updated_at)
-            SELECT {customer_id}, {partner_id}, title, 'license', 'api', 'registered', contact_name, contact_email,
+            SELECT {customer_id}, 'Bench customer', {partner_id}, title, 'license', 'api', 'registered', contact_name, contact_email,
                 '', '', value, currency, expected_close, notes, '', source_system || '-floor', external_id, 0, now(), now()
             FROM floor_in
             ON CONFLICT (partner_id, source_system, external_id) WHERE external_id <> ''

@@ -334,6 +334,8 @@ class Change(models.Model):
 class WebhookEvent(models.TextChoices):
     LEAD_OFFERED = "lead.offered", "lead.offered"
     LEAD_ACCEPTED = "lead.accepted", "lead.accepted"
+    OFFER_EXPIRED = "offer.expired", "offer.expired"
+    OFFER_WITHDRAWN = "offer.withdrawn", "offer.withdrawn"
     REGISTRATION_DECIDED = "registration.decided", "registration.decided"
     REGISTRATION_WITHDRAWN = "registration.withdrawn", "registration.withdrawn"
     DEAL_STAGE_CHANGED = "deal.stage_changed", "deal.stage_changed"

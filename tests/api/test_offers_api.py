@@ -68,3 +68,25 @@ def test_the_api_lists_pending_offers_and_honours_if_match_and_idempotency(offer
     late = client.post(url + "decline/", {"reason": "changed my mind"}, format="json")
     assert late.status_code == 400 and late["Content-Type"] == "application/problem+json"
     assert client.get("/api/v1/offers/", {"status": "pending"}).json()["results"] == []
+
+
+def test_offer_expired_and_withdrawn_reach_the_partners_crm(offered, channel_manager):
+    from datetime import timedelta
+
+    from leads.services import offers
+    from prm.models import ApiKey, WebhookDelivery, WebhookSubscription
+
+    key = ApiKey.objects.get(partner=offered["offer"].partner)
+    sub = WebhookSubscription.objects.create(
+        api_key=key, url="https://crm.example/hook", events=["offer.expired", "offer.withdrawn"], secret="s"
+    )
+    offers.offer_withdraw(offer=offered["offer"], actor=channel_manager, reason="Direct deal")
+    assert WebhookDelivery.objects.get(subscription=sub).payload["data"] == {
+        "offer": offered["offer"].pk,
+        "lead": offered["lead"].pk,
+    }
+    routing.lead_route(lead=offered["lead"])
+    again = Offer.objects.get(lead=offered["lead"], status=OfferStatus.PENDING)
+    assert offers.offers_expire(now=again.deadline + timedelta(seconds=1)) == 1
+    events = sorted(WebhookDelivery.objects.filter(subscription=sub).values_list("event", flat=True))
+    assert events == ["offer.expired", "offer.withdrawn"]
