@@ -37,13 +37,19 @@ from prm.models import Role, User  # noqa: E402
 BATCH = 5000
 
 
+def _inn(nine: str) -> str:
+    """A valid 10-digit INN (the checksum the customer rule checks) from nine digits."""
+    control = sum(int(d) * w for d, w in zip(nine, (2, 4, 10, 3, 5, 9, 4, 6, 8))) % 11 % 10
+    return f"{nine}{control}"
+
+
 def items(n: int, run: str, version: int) -> list[dict]:
     return [
         {
             "source_system": run,
             "external_id": f"deal-{i}",
             "title": f"Deal {i} v{version}",
-            "customer": {"name": f"Bench customer {i % 1000}", "tax_id": f"{run[-6:]}{i % 1000:04d}"},
+            "customer": {"name": f"Bench customer {i % 1000}", "tax_id": _inn(f"{run[-6:]}{i % 1000:03d}")},
             "contact_name": "Ivan Petrov",
             "contact_email": f"buyer{i}@example.com",
             "value": f"{1000 + i}.00",
