@@ -56,6 +56,9 @@ def triggers_install(*, using: str = "default", **_kwargs) -> None:
                 """
                 CREATE OR REPLACE FUNCTION prm_change_record() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
+                  IF to_regclass('prm_change') IS NULL THEN  -- migrated back before the feed: nothing to record
+                    RETURN NULL;
+                  END IF;
                   IF TG_OP = 'DELETE' THEN
                     EXECUTE format('INSERT INTO prm_change (resource, object_id, partner_id, op, at) '
                                    'SELECT %L, id, %s, ''d'', now() FROM old_rows', TG_ARGV[0], TG_ARGV[1]);
