@@ -338,6 +338,8 @@ class WebhookEvent(models.TextChoices):
     OFFER_WITHDRAWN = "offer.withdrawn", "offer.withdrawn"
     REGISTRATION_DECIDED = "registration.decided", "registration.decided"
     REGISTRATION_WITHDRAWN = "registration.withdrawn", "registration.withdrawn"
+    REGISTRATION_EXPIRING = "registration.expiring", "registration.expiring"
+    REGISTRATION_EXPIRED = "registration.expired", "registration.expired"
     DEAL_STAGE_CHANGED = "deal.stage_changed", "deal.stage_changed"
     TIER_CHANGED = "tier.changed", "tier.changed"
     TICKET_BREACH_WARNING = "ticket.breach_warning", "ticket.breach_warning"
