@@ -41,4 +41,4 @@ USER prm
 
 ENV DJANGO_SETTINGS_MODULE=prm.settings.production
 EXPOSE 8000
-CMD ["sh", "-c", "exec gunicorn prm.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-3} --access-logfile -"]
+CMD ["sh", "-c", "exec gunicorn prm.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-3} --limit-request-field_size 65536 --access-logfile -"]

@@ -83,11 +83,14 @@ def kpi_history(*, partner: Partner, days: int = 180) -> list[KpiSnapshot]:
 
 
 def month_bounds(month: str | None) -> tuple[datetime.date, datetime.date]:
-    """`YYYY-MM` → [first day, first day of next month); bad or missing input → the current month."""
+    """`YYYY-MM` → [first day, first day of next month); bad or missing input → the current month; a month
+    outside 1900-2999 has no statement (404)."""
     try:
         first = datetime.datetime.strptime(month or "", "%Y-%m").date()
     except ValueError:
         first = timezone.localdate().replace(day=1)
+    if not 1900 <= first.year <= 2999:
+        raise Http404("No statement for this month.")
     nxt = (first + datetime.timedelta(days=32)).replace(day=1)
     return first, nxt
 

@@ -9,10 +9,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from leads.customers import customer_find_or_create, customer_name_clean, tax_id_clean
-from leads.models import Activity, ActivityKind, Customer, Lead, LeadKind, Registration, Stage
-from leads.services import deals, registration, sync
+from leads.models import Activity, ActivityKind, Customer, Lead, LeadKind, Offer, OfferStatus, Registration, Stage
+from leads.services import deals, offers, registration, sync
 from prm.api_base import ReadOnlyScopedViewSet, ScopedViewSet, SyncFilterSet
-from prm.api_changes import tombstones_record
 from prm.permissions import scope_for
 from prm.services import audit_record
 
@@ -375,6 +374,18 @@ class RegistrationViewSet(ReadOnlyScopedViewSet):
         )
         return Response(RegistrationSerializer(reg).data)
 
+    @extend_schema(request=None, responses=RegistrationSerializer)
+    @action(detail=True, methods=["post"])
+    def extend(self, request, pk=None):
+        """Extend the protection once by the program's extension days, as the deal page's button does (400 when
+        the registration cannot be extended)."""
+        reg = self.get_object()
+        if self.key_partner_id not in (None, reg.partner_id):
+            raise exceptions.PermissionDenied("Only the registering partner extends its registration.")
+        reg = registration.registration_extend(registration=reg, actor=sync.api_actor(request.user))
+        self._etag_object = reg
+        return Response(RegistrationSerializer(reg).data)
+
 
 def activity_save(*, activity: Activity, actor) -> Activity:
     with transaction.atomic():
@@ -388,7 +399,6 @@ def activity_save(*, activity: Activity, actor) -> Activity:
 def activity_delete(*, activity: Activity, actor) -> None:
     with transaction.atomic():
         audit_record(actor=getattr(actor, "user", actor), action="activity.deleted", target=activity.lead)
-        tombstones_record(resource="activities", objects=[activity])
         lead_id = activity.lead_id
         activity.delete()
         deals.leads_activity_clock(lead_ids=[lead_id])
@@ -428,3 +438,75 @@ class ActivityViewSet(
                 items=_items(request), partner_id=self.key_partner_id, actor=request.user
             )
             return Response({"results": [r.as_dict() for r in results]})
+
+
+# --- offers: the partner's CRM answers the vendor's offers (the portal's services, leads.services.offers) ----------
+
+
+class OfferSerializer(serializers.ModelSerializer):
+    title = serializers.CharField(source="lead.title", read_only=True)
+    customer_name = serializers.CharField(source="lead.customer_name", read_only=True)
+
+    class Meta:
+        model = Offer
+        fields = [
+            "id",
+            "lead",
+            "partner",
+            "title",
+            "customer_name",
+            "status",
+            "offered_at",
+            "deadline",
+            "responded_at",
+            "reason",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class OfferFilter(SyncFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=OfferStatus.choices)
+
+    class Meta:
+        model = Offer
+        fields = ["status", "lead"]
+
+
+class DeclineSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000)
+
+
+class OfferViewSet(ReadOnlyScopedViewSet):
+    """Offers of leads to the key's partner (`?status=pending` for the open ones, answer before `deadline`)."""
+
+    resource = "offers"
+    serializer_class = OfferSerializer
+    filterset_class = OfferFilter
+    queryset = Offer.objects.all()
+
+    def base_queryset(self):
+        return Offer.objects.select_related("lead")
+
+    @extend_schema(request=None, responses=OfferSerializer)
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        """Take the lead, as the portal's Accept button does: it becomes your deal (`lead`), or, when another
+        partner meanwhile protects the customer, waits for a channel manager (the offer is then closed)."""
+        offer = self.get_object()
+        offers.offer_accept(offer=offer, user=sync.api_actor(request.user))
+        offer.refresh_from_db()
+        self._etag_object = offer
+        return Response(OfferSerializer(offer).data)
+
+    @extend_schema(request=DeclineSerializer, responses=OfferSerializer)
+    @action(detail=True, methods=["post"])
+    def decline(self, request, pk=None):
+        """Pass with a reason, as the portal's Decline button does: the lead goes to the next partner."""
+        offer = self.get_object()
+        incoming = DeclineSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        offers.offer_decline(offer=offer, user=sync.api_actor(request.user), reason=incoming.validated_data["reason"])
+        offer.refresh_from_db()
+        self._etag_object = offer
+        return Response(OfferSerializer(offer).data)

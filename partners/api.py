@@ -6,7 +6,6 @@ from rest_framework import mixins, serializers
 
 from partners.models import Partner, PartnerContact, Tier
 from prm.api_base import ReadOnlyScopedViewSet, ScopedViewSet, SyncFilterSet
-from prm.api_changes import tombstones_record
 from prm.services import audit_record
 
 
@@ -119,7 +118,6 @@ def contact_save(*, contact: PartnerContact, actor, created: bool) -> PartnerCon
 def contact_delete(*, contact: PartnerContact, actor) -> None:
     with transaction.atomic():
         audit_record(actor=actor, action="contact.deleted", target=contact.partner, data={"contact": contact.pk})
-        tombstones_record(resource="contacts", objects=[contact])
         contact.delete()
 
 

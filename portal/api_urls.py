@@ -9,7 +9,7 @@ from rest_framework.routers import SimpleRouter
 from kpi.api import CommissionEntryViewSet, KpiSnapshotViewSet, TierChangeViewSet
 from kpi.funds.api import FundClaimViewSet, FundRequestViewSet
 from kpi.payouts.api import StatementViewSet
-from leads.api import ActivityViewSet, CustomerViewSet, LeadViewSet, RegistrationViewSet
+from leads.api import ActivityViewSet, CustomerViewSet, LeadViewSet, OfferViewSet, RegistrationViewSet
 from leads.delivery.api import ImplementationViewSet, ServiceContractViewSet, TicketViewSet
 from partners.api import ContactViewSet, PartnerViewSet, TierViewSet
 from prm.api_base import SYNC_RESOURCES
@@ -31,6 +31,7 @@ SYNC_RESOURCES.update(
             LeadViewSet,
             RegistrationViewSet,
             ActivityViewSet,
+            OfferViewSet,
             CourseViewSet,
             EnrollmentViewSet,
             KpiSnapshotViewSet,

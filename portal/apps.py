@@ -9,8 +9,14 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal composition"
 
     def ready(self):
+        from django.apps import apps
+        from django.db.models.signals import post_migrate
+
         from prm import api_changes
 
         from . import api_urls  # noqa: F401  fills prm.api_base.SYNC_RESOURCES
 
-        api_changes.connect_receivers()
+        # The change feed's triggers follow the resource list: (re)installed after every migrate.
+        post_migrate.connect(
+            api_changes.triggers_install, sender=apps.get_app_config("prm"), dispatch_uid="prm_change_triggers"
+        )

@@ -1,6 +1,7 @@
 """One error shape for the whole API: RFC 9457 problem details, with field messages for validation errors."""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404
@@ -28,6 +29,11 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = exceptions.APIException(detail="The request body is too large.", code="payload_too_large")
+        exc.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    elif isinstance(exc, SuspiciousOperation):  # too many form fields, a malformed multipart body, ...
+        exc = exceptions.ParseError(str(exc) or "The request could not be read.")
 
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -33,6 +33,7 @@ API_RESOURCES = (
     "leads",
     "registrations",
     "activities",
+    "offers",
     "courses",
     "enrollments",
     "kpi_snapshots",
@@ -218,8 +219,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     keyword = "Bearer"
 
+    max_header_length = 1024  # a key is ~60 characters; gunicorn passes headers up to 64 KiB (see Dockerfile)
+
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
+        raw_header = authentication.get_authorization_header(request)
+        if len(raw_header) > self.max_header_length:
+            raise exceptions.AuthenticationFailed(_("Malformed Authorization header."))
+        header = raw_header.split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
         if len(header) != 2:

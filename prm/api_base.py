@@ -8,21 +8,29 @@ object answers 404). Vendor keys see all. A subclass cannot override `get_querys
 it overrides `base_queryset` instead, and the base always scopes.
 """
 
+import base64
+import binascii
 import hashlib
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 import django_filters
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.http import HttpResponseNotModified
 from django.utils import timezone
-from django.utils.encoding import force_str
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, mixins, serializers, status, viewsets
-from rest_framework.pagination import CursorPagination
+from rest_framework.generics import get_object_or_404
+from rest_framework.pagination import BasePagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from .api import PROBLEM_JSON
 from .api_auth import ApiKeyAuthentication, ApiKeyRateThrottle, HasScope
@@ -69,15 +77,95 @@ def etag_for(obj, field: str = "updated_at") -> str:
     return '"' + hashlib.sha256(f"{obj._meta.label}:{obj.pk}:{stamp.timestamp():.6f}".encode()).hexdigest()[:32] + '"'
 
 
-class SyncCursorPagination(CursorPagination):
-    """Ordered by (sync field, id): a row changed during a walk moves to the end, so nothing is skipped."""
+def query_int(params, name: str, *, default: int, minimum: int, maximum: int) -> int:
+    """A whole-number query parameter within [minimum, maximum]; anything else is a 400 naming it."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise exceptions.ValidationError({name: ["A whole number."]}) from None
+    if not minimum <= value <= maximum:
+        raise exceptions.ValidationError({name: [f"Between {minimum} and {maximum}."]})
+    return value
+
+
+class SyncCursorPagination(BasePagination):
+    """Keyset pages ordered by (sync field, id), a unique order whose values a row keeps while it is unchanged.
+
+    The cursor is the last row's (sync field, id): the next page is everything strictly after it, so following
+    `next` always ends, whatever the number of rows sharing one timestamp (a bulk upsert gives thousands the
+    same `updated_at`). A row that changes during a walk moves to the end: nothing is skipped.
+    """
 
     page_size = 100
-    page_size_query_param = "page_size"
     max_page_size = 1000
+    cursor_query_param = "cursor"
 
-    def get_ordering(self, request, queryset, view):
-        return (getattr(view, "sync_field", "updated_at"), "id")
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.field = getattr(view, "sync_field", "updated_at")
+        size = query_int(
+            request.query_params, "page_size", default=self.page_size, minimum=1, maximum=self.max_page_size
+        )
+        qs = queryset.order_by(self.field, "id")
+        raw = request.query_params.get(self.cursor_query_param)
+        if raw:
+            at, pk = self.decode(raw)
+            f = self.field
+            qs = qs.filter(Q(**{f"{f}__gte": at}), Q(**{f"{f}__gt": at}) | Q(**{f: at, "id__gt": pk}))
+        rows = list(qs[: size + 1])
+        self.has_next = len(rows) > size
+        self.page = rows[:size]
+        return self.page
+
+    def encode(self, row) -> str:
+        return base64.urlsafe_b64encode(json.dumps([getattr(row, self.field).isoformat(), row.pk]).encode()).decode()
+
+    def decode(self, raw: str) -> tuple[datetime, int]:
+        try:
+            stamp, pk = json.loads(base64.urlsafe_b64decode(raw.encode()))
+            at = datetime.fromisoformat(stamp)
+            if at.tzinfo is None or not isinstance(pk, int) or not 0 <= pk < 2**63:
+                raise ValueError
+            return at.astimezone(UTC), pk
+        except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeError):
+            raise exceptions.ValidationError(
+                {self.cursor_query_param: ["Not a cursor returned by this list."]}
+            ) from None
+
+    def get_next_link(self):
+        if not self.has_next:
+            return None
+        url = self.request.build_absolute_uri()
+        return replace_query_param(url, self.cursor_query_param, self.encode(self.page[-1]))
+
+    def get_paginated_response(self, data):
+        return Response({"next": self.get_next_link(), "previous": None, "results": data})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["results"],
+            "properties": {
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri", "description": "Always null."},
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {"name": "cursor", "required": False, "in": "query", "schema": {"type": "string"}},
+            {
+                "name": "page_size",
+                "required": False,
+                "in": "query",
+                "description": f"1-{self.max_page_size}, default {self.page_size}.",
+                "schema": {"type": "integer"},
+            },
+        ]
 
 
 class SyncFilterSet(django_filters.FilterSet):
@@ -88,6 +176,72 @@ class SyncFilterSet(django_filters.FilterSet):
     def filter_updated_since(self, queryset, name, value):
         field = getattr(self.request and self.request.parser_context.get("view"), "sync_field", "updated_at")
         return queryset.filter(**{f"{field}__gte": to_utc(value, name="updated_since")})
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+MAX_JSON_DEPTH = 32
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class SafeJSONParser(JSONParser):
+    """JSON bodies within limits: at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes, nested at most MAX_JSON_DEPTH
+    levels, and text only (a lone surrogate such as "\\udfff" is not a character: it is refused here, with the
+    field named, before it reaches a COPY or an INSERT)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raw = stream.read(limit + 1)
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        try:
+            data = json.loads(raw)
+        except RecursionError:
+            raise exceptions.ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.") from None
+        except ValueError as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        json_check(data, surrogates=bool(_SURROGATE_ESCAPE.search(raw)))
+        return data
+
+
+def json_check(data, *, surrogates: bool = True) -> None:
+    """Depth at most MAX_JSON_DEPTH; with `surrogates`, no lone surrogate in any key or string (the path named)."""
+    stack = [(data, (), 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, dict):
+            items = value.items()
+        elif isinstance(value, list):
+            items = enumerate(value)
+        else:
+            if surrogates and isinstance(value, str) and not _is_text(value):
+                raise exceptions.ValidationError(
+                    {_path(path): ["Contains a lone surrogate (\\ud800-\\udfff), which is not text."]}
+                )
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise exceptions.ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+        for k, v in items:
+            if surrogates and isinstance(k, str) and not _is_text(k):
+                raise exceptions.ValidationError({_path(path): ["A key contains a lone surrogate, which is not text."]})
+            if isinstance(v, (dict, list)) or (surrogates and isinstance(v, str)):
+                stack.append((v, (*path, k), depth + 1))
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _path(path: tuple) -> str:
+    return ".".join(str(p) for p in path) or "non_field_errors"
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -159,6 +313,7 @@ class ScopedViewSet(viewsets.GenericViewSet):
     permission_classes = [HasScope]
     throttle_classes = [ApiKeyRateThrottle]
     pagination_class = SyncCursorPagination
+    parser_classes = [SafeJSONParser, FormParser, MultiPartParser]
     schema = ProblemAutoSchema()
     filterset_class = None
     # Any path segment reaches the view, so a malformed id is a problem+json 404, not Django's HTML page.
@@ -196,10 +351,18 @@ class ScopedViewSet(viewsets.GenericViewSet):
     # --- ETag / If-Match -----------------------------------------------------------------------------------------
 
     def get_object(self):
-        obj = super().get_object()
-        if self.request.method in ("PUT", "PATCH", "DELETE") or (self.request.method == "POST" and self.detail):
+        """The object, scoped; for a write, locked until the write commits (the handler runs in one transaction),
+        so If-Match is compared with the row as it is written: of two writes with one ETag, one gets 412."""
+        queryset = self.filter_queryset(self.get_queryset())
+        writing = self.request.method in UNSAFE_METHODS
+        if writing:
+            queryset = queryset.select_for_update(of=("self",))
+        lookup = self.lookup_url_kwarg or self.lookup_field
+        obj = get_object_or_404(queryset, **{self.lookup_field: self.kwargs[lookup]})
+        self.check_object_permissions(self.request, obj)
+        if writing:
             if_match = self.request.headers.get("If-Match")
-            if if_match and if_match.strip() != "*" and etag_for(obj, self.sync_field) not in _etags(if_match):
+            if if_match is not None and not etag_matches(if_match, etag_for(obj, self.sync_field), weak=False):
                 raise PreconditionFailed()
         self._etag_object = obj
         return obj
@@ -209,6 +372,21 @@ class ScopedViewSet(viewsets.GenericViewSet):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self._idempotency = None
+        if request.method in UNSAFE_METHODS:
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+                raise PayloadTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+            # The write and its If-Match check in one transaction; an error rolls the whole write back.
+            name = request.method.lower()
+            handler = getattr(self, name, None)
+            if handler is not None:
+                setattr(self, name, transaction.atomic(handler))
+        self._idempotency_claim(request)
+
+    def _idempotency_claim(self, request):
         idem_key = request.headers.get("Idempotency-Key")
         if not idem_key or request.method not in UNSAFE_METHODS or self.api_key is None:
             return
@@ -226,7 +404,15 @@ class ScopedViewSet(viewsets.GenericViewSet):
             if record.fingerprint != fingerprint:
                 raise IdempotencyMismatch() from None
             if record.status_code is None:
-                raise IdempotencyInProgress() from None
+                # Still running — unless its process died: after the lease the key is free to retry.
+                stale = timezone.now() - IDEMPOTENCY_LEASE
+                taken = IdempotencyRecord.objects.filter(
+                    pk=record.pk, status_code__isnull=True, created_at__lt=stale
+                ).update(created_at=timezone.now())
+                if not taken:
+                    raise IdempotencyInProgress() from None
+                self._idempotency = record
+                return
             headers = dict(record.response_headers)
             content_type = headers.pop("content_type", None)
             replay = Response(
@@ -237,16 +423,35 @@ class ScopedViewSet(viewsets.GenericViewSet):
             return
         self._idempotency = record
 
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except BaseException:
+            # A server error is not an answer: the key is released, so a retry really runs again.
+            self._idempotency_release()
+            raise
+
+    def _idempotency_release(self):
+        record = getattr(self, "_idempotency", None)
+        if record is not None:
+            IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).delete()
+            self._idempotency = None
+
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         obj = getattr(self, "_etag_object", None)
         if obj is not None and response.status_code == 200 and request.method != "DELETE":
-            response["ETag"] = etag_for(obj, self.sync_field)
+            etag = etag_for(obj, self.sync_field)
+            response["ETag"] = etag
+            if_none_match = request.headers.get("If-None-Match")
+            if request.method in ("GET", "HEAD") and if_none_match and etag_matches(if_none_match, etag, weak=True):
+                not_modified = HttpResponseNotModified()
+                not_modified["ETag"] = etag
+                return not_modified
         record = getattr(self, "_idempotency", None)
         if record is not None:
             if response.status_code >= 500:
-                # A server error is not an answer: let the client retry with the same key.
-                IdempotencyRecord.objects.filter(pk=record.pk).delete()
+                self._idempotency_release()
             else:
                 body = None
                 if getattr(response, "data", None) is not None:
@@ -260,8 +465,22 @@ class ScopedViewSet(viewsets.GenericViewSet):
         return response
 
 
-def _etags(header: str) -> set[str]:
-    return {force_str(t).strip().removeprefix("W/") for t in header.split(",")}
+IDEMPOTENCY_LEASE = timedelta(minutes=10)
+
+
+def etag_matches(header: str, etag: str, *, weak: bool) -> bool:
+    """RFC 9110: If-Match compares strongly (a weak tag W/"…" never matches), If-None-Match weakly; "*" matches."""
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag == "*":
+            return True
+        if tag.startswith("W/"):
+            if not weak:
+                continue
+            tag = tag[2:]
+        if tag == etag:
+            return True
+    return False
 
 
 class ReadOnlyScopedViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):

@@ -305,29 +305,42 @@ class IdempotencyRecord(models.Model):
         return f"{self.api_key_id}:{self.key}"
 
 
-class Tombstone(models.Model):
-    """A deleted syncable object, so the change feed can tell mirrors to delete it too."""
+class Change(models.Model):
+    """One write to a syncable row, for the change feed (`/api/v1/changes/`).
 
+    Rows are written by database triggers (prm.api_changes.triggers_install), so every write is here whatever
+    made it: a service's save(), a bulk upsert's one statement, a background job's UPDATE, a cascade delete.
+    `position` is empty until the feed assigns it, one assigner at a time, to the rows committed by then: a row
+    committed later gets a larger position, so a reader that remembers the last position it read skips nothing.
+    """
+
+    position = models.BigIntegerField(null=True, blank=True, unique=True)
     resource = models.CharField(max_length=40)
     object_id = models.BigIntegerField()
-    # A plain id, not a foreign key: the partner itself may be what was deleted.
+    # A plain id, not a foreign key: the partner itself may be what was deleted. Empty for the vendor's catalogue.
     partner_id = models.BigIntegerField(null=True, blank=True)
-    deleted_at = models.DateTimeField(db_index=True)
+    op = models.CharField(max_length=1)  # "u" written, "d" deleted
+    at = models.DateTimeField()
 
     class Meta:
-        ordering = ["deleted_at", "id"]
-        constraints = [models.UniqueConstraint(fields=["resource", "object_id"], name="tombstone_unique")]
-        indexes = [models.Index(fields=["partner_id", "deleted_at"], name="tombstone_partner_idx")]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(position__isnull=True), name="change_unassigned_idx"),
+            models.Index(fields=["partner_id", "position"], name="change_partner_position_idx"),
+        ]
 
     def __str__(self):
-        return f"{self.resource}:{self.object_id} deleted {self.deleted_at:%Y-%m-%d %H:%M}"
+        return f"{self.resource}:{self.object_id} {self.op} @{self.position}"
 
 
 class WebhookEvent(models.TextChoices):
     LEAD_OFFERED = "lead.offered", "lead.offered"
     LEAD_ACCEPTED = "lead.accepted", "lead.accepted"
+    OFFER_EXPIRED = "offer.expired", "offer.expired"
+    OFFER_WITHDRAWN = "offer.withdrawn", "offer.withdrawn"
     REGISTRATION_DECIDED = "registration.decided", "registration.decided"
     REGISTRATION_WITHDRAWN = "registration.withdrawn", "registration.withdrawn"
+    REGISTRATION_EXPIRING = "registration.expiring", "registration.expiring"
+    REGISTRATION_EXPIRED = "registration.expired", "registration.expired"
     DEAL_STAGE_CHANGED = "deal.stage_changed", "deal.stage_changed"
     TIER_CHANGED = "tier.changed", "tier.changed"
     TICKET_BREACH_WARNING = "ticket.breach_warning", "ticket.breach_warning"

@@ -87,6 +87,9 @@ def leads_import_csv(*, data: bytes | str, actor: User | None) -> ImportResult:
 
     text = data.decode("utf-8-sig", errors="replace") if isinstance(data, bytes) else data
     result = ImportResult()
+    if "\x00" in text:  # a binary file: the csv module cannot read it
+        result.errors.append((1, _("This is not a CSV text file (UTF-8).")))
+        return result
     reader = csv.DictReader(io.StringIO(text))
     missing = {"title", "customer", "kind", "region"} - set(reader.fieldnames or [])
     if missing:

@@ -32,7 +32,7 @@ from leads.services.routing import (
     partners_lock,
 )
 from partners.models import Partner, PartnerStatus
-from prm.models import NotificationKind, User
+from prm.models import NotificationKind, User, WebhookEvent
 from prm.selectors import channel_managers
 from prm.services import audit_record, connection_supports_skip_locked, notify
 from prm.texts import N_, compose
@@ -176,6 +176,11 @@ def _expire_locked(offer: Offer) -> RoutingDecision:
         body=compose(N_("The acceptance deadline passed; the lead went to another partner.")),
         url=reverse("leads:offer_list"),
     )
+    webhook_emit(
+        event=WebhookEvent.OFFER_EXPIRED,
+        partner=offer.partner_id,
+        payload={"offer": offer.pk, "lead": offer.lead_id, "deadline": offer.deadline.isoformat()},
+    )
     return _close_and_reroute(offer=offer, status=OfferStatus.EXPIRED, user=None, reason=_("Deadline passed."))
 
 
@@ -221,6 +226,9 @@ def offer_withdraw(*, offer: Offer, actor: User, reason: str) -> Lead:
         lead.stage = Stage.QUEUE
         lead.save(update_fields=["stage", "updated_at"])
         audit_record(actor=actor, action="offer.withdrawn", target=lead, reason=reason, data={"offer": offer.pk})
+        webhook_emit(
+            event=WebhookEvent.OFFER_WITHDRAWN, partner=offer.partner_id, payload={"offer": offer.pk, "lead": lead.pk}
+        )
         return lead
 
 

@@ -36,7 +36,7 @@ from prm.models import NotificationKind, User, WebhookEvent
 from prm.selectors import channel_managers, escalation_recipients
 from prm.services import audit_record, audit_record_many, connection_supports_skip_locked, notify
 from prm.texts import N_, choice, compose, compose_plural, dumps
-from prm.webhooks import webhook_emit
+from prm.webhooks import webhook_emit, webhook_emit_many
 
 DEFAULT_PROTECTION_DAYS = 90
 DEFAULT_EXTENSION_DAYS = 30
@@ -559,6 +559,11 @@ def protections_expire(*, now: datetime | None = None, batch: int = 1000) -> int
         if ids:
             Registration.objects.filter(pk__in=ids).update(status=RegistrationStatus.EXPIRED, updated_at=now)
             _audit_bulk(ids=ids, action="registration.expired", reason=compose(N_("Protection period ended.")))
+            expired = Registration.objects.filter(pk__in=ids).values_list("pk", "partner_id", "lead_id")
+            webhook_emit_many(
+                event=WebhookEvent.REGISTRATION_EXPIRED,
+                items=[(partner_id, {"registration": pk, "lead": lead_id}) for pk, partner_id, lead_id in expired],
+            )
         # Windows end with their registration; also any stray window whose end passed. One claim in id order with
         # SKIP LOCKED, so workers running this at once never wait on each other's windows (no deadlock).
         ending = ProtectionWindow.objects.filter(Q(registration_id__in=ids) | Q(ends_at__lte=now), active=True)
@@ -591,6 +596,16 @@ def protections_expire(*, now: datetime | None = None, batch: int = 1000) -> int
                 url=reverse("leads:deal_detail", args=[reg.lead_id]),
             )
         Registration.objects.filter(pk__in=[r.pk for r in warned]).update(expiry_warned_at=now)
+        webhook_emit_many(
+            event=WebhookEvent.REGISTRATION_EXPIRING,
+            items=[
+                (
+                    r.partner_id,
+                    {"registration": r.pk, "lead": r.lead_id, "protected_until": r.protected_until.isoformat()},
+                )
+                for r in warned
+            ],
+        )
     return len(ids)
 
 

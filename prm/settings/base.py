@@ -273,6 +273,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "requests-escalate": {"task": "partners.enablement.tasks.requests_escalate", "schedule": 300.0},
     "api-idempotency-purge": {"task": "prm.api_auth.idempotency_records_purge_task", "schedule": crontab(minute=40)},
+    "api-changes-purge": {"task": "prm.api_changes.changes_purge_task", "schedule": crontab(hour=4, minute=20)},
     "disputes-escalate": {"task": "leads.tasks.disputes_escalate", "schedule": 300.0},
     "registrations-escalate": {"task": "leads.tasks.registrations_escalate", "schedule": 300.0},
     "leads-reclaim": {"task": "leads.tasks.leads_reclaim", "schedule": 900.0},
@@ -321,6 +322,9 @@ PRM_RETAIN_DAYS = {
     "notifications": env.int("PRM_RETAIN_NOTIFICATION_DAYS", default=180),
     "webhook_deliveries": env.int("PRM_RETAIN_WEBHOOK_DAYS", default=30),
 }
+
+# Largest request body (bytes) for forms and the API; the API answers a larger one with 413 problem+json.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_BODY_BYTES", default=10 * 1024 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

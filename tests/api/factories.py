@@ -4,7 +4,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from kpi.models import CommissionEntry, KpiSnapshot, TierChange
-from leads.models import Registration
+from leads.models import Offer, Registration
 from prm.models import Role
 from tests.leads.factories import ActivityFactory, LeadFactory
 from tests.partners.factories import PartnerContactFactory
@@ -47,6 +47,12 @@ def partner_objects(partner) -> dict:
         "customers": lead.customer,
         "leads": lead,
         "registrations": Registration.objects.create(lead=lead, partner=partner),
+        "offers": Offer.objects.create(
+            lead=LeadFactory(partner=None, stage="offered"),
+            partner=partner,
+            offered_at=timezone.now(),
+            deadline=timezone.now() + datetime.timedelta(hours=4),
+        ),
         "activities": ActivityFactory(lead=lead, partner=partner),
         "enrollments": Enrollment.objects.create(user=user, partner=partner, course=course),
         "certifications": Certification.objects.create(

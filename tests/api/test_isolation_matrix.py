@@ -271,6 +271,11 @@ def rule_registration_withdraw(client, label, world, route, resource, method):
     _denied(client.post(path, {"reason": "taken"}, format="json"), label, f"POST {path}")
 
 
+def rule_post_action(client, label, world, route, resource, method):
+    path = _path(route, world["objects"][resource].pk)
+    _denied(client.post(path, {"reason": "not ours"}, format="json"), label, f"POST {path}")
+
+
 def rule_decide(client, label, world, route, resource, method):
     path = _path(route, world["objects"][resource].pk)
     _denied(client.post(path, {"decision": "approve"}, format="json"), label, f"POST {path}")
@@ -300,6 +305,9 @@ CUSTOM_RULES = {
     ("activities", "bulk_upsert"): rule_activity_bulk_upsert,
     ("leads", "stage"): rule_lead_stage,
     ("registrations", "withdraw"): rule_registration_withdraw,
+    ("registrations", "extend"): rule_post_action,
+    ("offers", "accept"): rule_post_action,
+    ("offers", "decline"): rule_post_action,
     ("tickets", "bulk_upsert"): rule_ticket_bulk_upsert,
     ("tickets", "status"): rule_ticket_action,
     ("tickets", "priority"): rule_ticket_action,

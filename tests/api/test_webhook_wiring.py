@@ -40,3 +40,36 @@ def test_stage_change_and_manual_tier_change_emit_to_the_partners_own_subscripti
     )
     assert WebhookDelivery.objects.filter(subscription=vendor).count() == 1  # vendor keys see every partner
     assert not WebhookDelivery.objects.filter(subscription=other).exists()  # never another partner's events
+
+
+def test_registration_expiring_and_expired_reach_the_partners_crm(partner_admin, other_partner_rep):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from leads.models import Registration, RegistrationStatus
+    from leads.services.registration import protections_expire
+
+    own = _subscribe(partner_admin, ["registration.expiring", "registration.expired"])
+    other = _subscribe(
+        other_partner_rep.partner.staff.create(email="b@beta.example", role="partner_admin"),
+        ["registration.expiring", "registration.expired"],
+    )
+    now = timezone.now()
+    soon, gone = (
+        Registration.objects.create(
+            lead=LeadFactory(partner=partner_admin.partner),
+            partner=partner_admin.partner,
+            status=RegistrationStatus.APPROVED,
+            protected_from=now - timedelta(days=80),
+            protected_until=now + delta,
+        )
+        for delta in (timedelta(days=3), timedelta(minutes=-1))
+    )
+    assert protections_expire(now=now) == 1
+    protections_expire(now=now)  # idempotent: nothing sent twice
+    sent = {d.event: d.payload["data"] for d in WebhookDelivery.objects.filter(subscription=own)}
+    assert sent["registration.expired"] == {"registration": gone.pk, "lead": gone.lead_id}
+    assert sent["registration.expiring"]["registration"] == soon.pk
+    assert WebhookDelivery.objects.filter(subscription=own).count() == 2
+    assert not WebhookDelivery.objects.filter(subscription=other).exists()
