@@ -115,7 +115,9 @@ def notify_many(
     one message gets one, `summary(count)` -> (title, body, url), instead."""
     buffer = _BATCH.get()
     if buffer is not None:  # inside notifications_batched(): sent, summed up, when the batch ends
-        buffer.setdefault(kind, []).extend(messages)
+        held = buffer.setdefault(kind, {"messages": [], "summary": None})
+        held["messages"].extend(messages)
+        held["summary"] = held["summary"] or summary
         return []
     english = functools.lru_cache(maxsize=None)(_english)
     messages = [(user, texts.loads(title), texts.loads(body), url) for user, title, body, url in messages]
@@ -152,14 +154,14 @@ def notifications_batched(*, summaries: dict[str, Callable[[int], tuple[str | di
     if _BATCH.get() is not None:  # already inside a batch: the outer one sends
         yield
         return
-    buffer: dict[str, list] = {}
+    buffer: dict[str, dict] = {}
     token = _BATCH.set(buffer)
     try:
         yield
     finally:
         _BATCH.reset(token)
-        for kind, messages in buffer.items():
-            notify_many(kind=kind, messages=messages, summary=summaries.get(kind))
+        for kind, held in buffer.items():
+            notify_many(kind=kind, messages=held["messages"], summary=summaries.get(kind) or held["summary"])
 
 
 def _summarised(messages: list, summary: Callable) -> list:

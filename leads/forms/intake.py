@@ -72,9 +72,9 @@ class ImportForm(forms.Form):
     file = forms.FileField(
         label=_("CSV file"),
         help_text=_(
-            "UTF-8, comma-separated, with a header row: title, customer, kind, region (required); tax_id, domain, "
-            "competencies (codes separated by ';'), value, currency, contact_name, contact_email, contact_phone, "
-            "products, external_id."
+            "UTF-8 or Windows-1251, separated by commas, semicolons or tabs, with a header row: title, customer, "
+            "kind, region (required); tax_id, domain, competencies (codes separated by ';'), value, currency, "
+            "contact_name, contact_email, contact_phone, products, external_id. The template lists the valid codes."
         ),
     )
 
