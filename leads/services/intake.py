@@ -15,11 +15,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from leads.customers import customer_find_or_create
+from leads.customers import CustomerRef, customer_find_or_create, customers_find_or_create
 from leads.models import Lead, LeadImport, LeadImportStatus, LeadKind, LeadSource, Stage
 from leads.services.routing import lead_route, leads_route_batch
+from partners.models import Competency, Region
 from prm.models import NotificationKind, User
-from prm.services import audit_record, notifications_batched, notify
+from prm.services import audit_record, audit_record_many, notifications_batched, notify
 from prm.texts import N_, compose_plural
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,9 @@ def _import_csv(*, data: bytes | str, actor: User | None) -> ImportResult:
     if missing:
         result.errors.append((1, _("Missing columns: %(cols)s") % {"cols": ", ".join(sorted(missing))}))
         return result
+    regions = {r.code: r for r in Region.objects.all()}
+    competencies = {c.code: c for c in Competency.objects.all()}
+    pending: list[tuple[int, dict]] = []
     for row in reader:
         line = reader.line_num
         if next(iter(row.values()), "").startswith("#"):  # the template's notes
@@ -133,29 +137,82 @@ def _import_csv(*, data: bytes | str, actor: User | None) -> ImportResult:
         if None in row:
             result.errors.append((line, _("More values than columns.")))
             continue
-        form = LeadRowForm(data={k: (v or "").strip() for k, v in row.items() if k})
+        form = LeadRowForm(
+            data={k: (v or "").strip() for k, v in row.items() if k}, regions=regions, competencies=competencies
+        )
         if not form.is_valid():
             result.errors.append((line, _row_errors(form)))
             continue
-        d = form.cleaned_data
-        try:
-            lead = lead_create(
-                title=d["title"], customer_name=d["customer"], customer_tax_id=d["tax_id"], customer_domain=d["domain"],
-                kind=d["kind"], region=d["region"], competencies=d["competencies"], value=d["value"] or Decimal(0),
-                currency=d["currency"] or "RUB", contact_name=d["contact_name"], contact_email=d["contact_email"],
-                contact_phone=d["contact_phone"], products=d["products"], source=LeadSource.IMPORT,
-                source_system="csv" if d["external_id"] else "", external_id=d["external_id"], actor=actor,
-                route=False,
-            )  # fmt: skip
-        except ValidationError as exc:
-            result.errors.append((line, "; ".join(exc.messages)))
-            continue
-        result.created.append(lead)
-    if result.created:
-        leads_route_batch(leads=result.created, actor=actor)
-        routed = Lead.objects.in_bulk([lead.pk for lead in result.created])
-        result.created = [routed[lead.pk] for lead in result.created]
+        pending.append((line, form.cleaned_data))
+        if len(pending) == IMPORT_CHUNK:
+            _import_chunk(pending=pending, result=result, actor=actor)
+            pending = []
+    if pending:
+        _import_chunk(pending=pending, result=result, actor=actor)
+    result.errors.sort()
     return result
+
+
+IMPORT_CHUNK = 2000
+
+
+def _import_chunk(*, pending: list[tuple[int, dict]], result: ImportResult, actor: User | None) -> None:
+    """Create one chunk of valid rows (leads_create_many) and route them together in one batch."""
+    ids = [d["external_id"] for _line, d in pending if d["external_id"]]
+    taken = set(
+        Lead.objects.filter(partner=None, source_system="csv", external_id__in=ids).values_list(
+            "external_id", flat=True
+        )
+    )
+    rows, lines = [], []
+    for line, d in pending:
+        if d["external_id"] and d["external_id"] in taken:
+            result.errors.append((line, _("external_id %(id)s: already imported.") % {"id": d["external_id"]}))
+            continue
+        taken.add(d["external_id"])
+        rows.append(d)
+        lines.append(line)
+    try:
+        created = leads_create_many(rows=rows, source=LeadSource.IMPORT, actor=actor)
+    except ValidationError as exc:
+        result.errors.extend((line, "; ".join(exc.messages)) for line in lines)
+        return
+    leads_route_batch(leads=created, actor=actor)
+    routed = Lead.objects.in_bulk([lead.pk for lead in created])
+    result.created.extend(routed[lead.pk] for lead in created)
+
+
+def leads_create_many(*, rows: list[dict], source: str, actor: User | None) -> list[Lead]:
+    """lead_create for many rows at once (a CSV import), set-based: customers resolved together by the one customer
+    rule (customers_find_or_create), leads and their competencies inserted in bulk, one audit insert. Rows are
+    cleaned LeadRowForm data; routing is the caller's (leads_route_batch)."""
+    if not rows:
+        return []
+    with transaction.atomic():
+        refs = [
+            CustomerRef(name=d["customer"], tax_id=d["tax_id"], domain=d["domain"], region=d["region"]) for d in rows
+        ]
+        customers = customers_find_or_create(refs=refs)
+        leads = [
+            Lead(
+                customer_id=c.customer_id, customer_name=d["customer"].strip(), title=d["title"], kind=d["kind"],
+                source=source, stage=Stage.NEW, region=d["region"], value=d["value"] or Decimal(0),
+                currency=(d["currency"] or "RUB").upper(), contact_name=d["contact_name"],
+                contact_email=d["contact_email"], contact_phone=d["contact_phone"], products=d["products"],
+                source_system="csv" if d["external_id"] else "", external_id=d["external_id"],
+            )
+            for d, c in zip(rows, customers, strict=True)
+        ]  # fmt: skip
+        Lead.objects.bulk_create(leads, batch_size=2000)
+        through = Lead.competencies.through
+        through.objects.bulk_create(
+            [through(lead_id=lead.pk, competency_id=c.pk) for lead, d in zip(leads, rows) for c in d["competencies"]],
+            batch_size=5000,
+        )
+        audit_record_many(
+            actor=actor, action="lead.created", items=[(lead, None, "", {"source": source}) for lead in leads]
+        )
+    return leads
 
 
 def _row_errors(form) -> str:
