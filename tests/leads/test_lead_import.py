@@ -95,3 +95,12 @@ def test_template_lists_the_valid_codes_and_imports_as_is(msk, client_for, chann
 
 def test_import_page_is_for_vendor_staff_only(client_for, partner_rep):
     assert client_for(partner_rep).get(reverse("leads:lead_import_template")).status_code == 403
+
+
+def test_rows_already_imported_by_external_id_are_reported_not_duplicated(msk, channel_manager):
+    data = "title,customer,kind,region,external_id\nA,Alpha,license,msk,X-1\nB,Beta,license,msk,X-2\n"
+    assert len(intake.leads_import_csv(data=data, actor=channel_manager).created) == 2
+    again = intake.leads_import_csv(data=data + "C,Gamma,license,msk,X-3\n", actor=channel_manager)
+    assert [lead.title for lead in again.created] == ["C"]
+    assert [line for line, _msg in again.errors] == [2, 3] and "X-1" in again.errors[0][1]
+    assert Lead.objects.count() == 3
