@@ -284,22 +284,21 @@ def lead_import_run(*, import_id: int) -> LeadImport | None:
     return job
 
 
-def lead_import_template() -> str:
-    """The CSV template: the header and one example row, then the valid codes as comment lines."""
+def lead_import_template() -> tuple[list[str], list[list[str]]]:
+    """The CSV template as (header, rows): one example row, then the valid codes in rows starting with `#`, which
+    the import skips."""
     from partners.models import Competency, Region
 
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
     region = Region.objects.order_by("code").first()
-    writer.writerow(["ERP rollout", "ООО «Ромашка»", "7707083893", "romashka.ru", LeadKind.IMPLEMENTATION,
-                     region.code if region else "msk", "", "1500000", "RUB", "Ivan Petrov", "ivan@romashka.ru",
-                     "+7 495 000-00-00", "ERP", "CRM-1"])  # fmt: skip
-    lines = [_("# Valid values (lines starting with # are skipped):")]
-    lines.append("# kind: " + ", ".join(LeadKind.values))
-    lines.append("# region: " + ", ".join(Region.objects.order_by("code").values_list("code", flat=True)))
-    lines.append(
+    width = len(CSV_COLUMNS)
+    example = ["ERP rollout", "ООО «Ромашка»", "7707083893", "romashka.ru", LeadKind.IMPLEMENTATION,
+               region.code if region else "msk", "", "1500000", "RUB", "Ivan Petrov", "ivan@romashka.ru",
+               "8 495 000-00-00", "ERP", "CRM-1"]  # fmt: skip
+    notes = [
+        _("# Valid values (lines starting with # are skipped):"),
+        "# kind: " + ", ".join(LeadKind.values),
+        "# region: " + ", ".join(Region.objects.order_by("code").values_list("code", flat=True)),
         "# competencies (separated by ';'): "
-        + ", ".join(Competency.objects.order_by("code").values_list("code", flat=True))
-    )
-    return out.getvalue() + "\n".join(lines) + "\n"
+        + ", ".join(Competency.objects.order_by("code").values_list("code", flat=True)),
+    ]
+    return CSV_COLUMNS, [example] + [[note] + [""] * (width - 1) for note in notes]

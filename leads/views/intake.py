@@ -2,7 +2,6 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views import View
@@ -10,6 +9,7 @@ from django.views import View
 from leads.forms.intake import ImportForm, LeadForm
 from leads.models import LeadImport
 from leads.services import intake
+from prm.exports import table_download
 from prm.forms import apply_service_errors
 from prm.permissions import VendorRequiredMixin
 
@@ -65,6 +65,5 @@ class LeadImportDetailView(VendorRequiredMixin, View):
 
 class LeadImportTemplateView(VendorRequiredMixin, View):
     def get(self, request):
-        response = HttpResponse(intake.lead_import_template().encode("utf-8-sig"), content_type="text/csv")
-        response["Content-Disposition"] = 'attachment; filename="leads-template.csv"'
-        return response
+        headers, rows = intake.lead_import_template()
+        return table_download(headers=headers, rows=rows, filename="leads-template")
