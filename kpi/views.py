@@ -1,16 +1,22 @@
+from django import forms
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 
-from partners.models import Competency, Partner
+from partners.models import Competency, Partner, TierRequirement
 from prm.exports import table_download
 from prm.forms import apply_service_errors
 from prm.permissions import SignedInMixin, VendorRequiredMixin, is_vendor
 
 from . import selectors
 from .forms import TierLockForm, WhatIfForm
+from .models import TierChangeKind
+from .selectors import tiers_with_requirements
+from .services import tiers as tier_services
 from .services.tiers import tier_lock_release, tier_lock_set
 
 
@@ -143,3 +149,47 @@ def _statement_csv(data) -> HttpResponse:
     rows += [["", _("Total"), "", label, "", "", "", "", total] for label, total in data["by_kind"]]
     rows.append(["", _("Total"), "", "", "", "", "", "", data["total"]])
     return table_download(headers=headers, rows=rows, filename=f"statement-{data['partner'].pk}-{month}")
+
+
+class TierThresholdForm(forms.Form):
+    requirement = forms.IntegerField(widget=forms.HiddenInput)
+    threshold = forms.DecimalField(label=gettext_lazy("Threshold"), min_value=0, max_digits=16, decimal_places=2)
+
+
+PREVIEW_KINDS = [
+    TierChangeKind.PROMOTION,
+    TierChangeKind.WARNING,
+    TierChangeKind.DEMOTION,
+    TierChangeKind.WARNING_CLEARED,
+    TierChangeKind.INITIAL,
+]
+
+
+class TierConfigView(VendorRequiredMixin, View):
+    """Program configuration: tier requirements, with the impact of a new threshold shown before it is saved."""
+
+    template_name = "kpi/tier_config.html"
+
+    def get(self, request):
+        return render(request, self.template_name, {"tiers": tiers_with_requirements()})
+
+    def post(self, request):
+        form = TierThresholdForm(request.POST)
+        context = {"tiers": tiers_with_requirements(), "form": form}
+        if not form.is_valid():
+            return render(request, self.template_name, context, status=400)
+        requirement = get_object_or_404(
+            TierRequirement.objects.select_related("tier"), pk=form.cleaned_data["requirement"]
+        )
+        threshold = form.cleaned_data["threshold"]
+        if "save" in request.POST:
+            tier_services.tier_requirement_update(requirement=requirement, threshold=threshold, actor=request.user)
+            messages.success(request, _("The requirement is saved and recorded in the audit trail."))
+            return redirect("kpi:tier_config")
+        impact = tier_services.tier_requirement_impact(requirement=requirement, threshold=threshold)
+        rows = [
+            (kind.value, kind.label, impact["now"].get(kind.value, 0), impact["proposed"].get(kind.value, 0))
+            for kind in PREVIEW_KINDS
+        ]
+        context.update(requirement=requirement, threshold=threshold, impact=impact, rows=rows)
+        return render(request, self.template_name, context)

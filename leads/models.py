@@ -635,4 +635,40 @@ class LeadReclaim(models.Model):
         return f"{self.lead_id}: {self.reason}"
 
 
+class LeadImportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class LeadImport(models.Model):
+    """A CSV file of vendor leads, imported by a Celery job (leads.services.intake.lead_import_run). The same file
+    uploaded again is the same import (unique SHA-256): its result, no second set of leads."""
+
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    filename = models.CharField(max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64, unique=True)
+    encoding = models.CharField(max_length=40, blank=True)
+    delimiter = models.CharField(max_length=4, blank=True)
+    status = models.CharField(max_length=10, choices=LeadImportStatus.choices, default=LeadImportStatus.QUEUED)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_created = models.PositiveIntegerField(default=0)
+    rows_failed = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # [[line, message], ...]
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.filename or f"import #{self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (LeadImportStatus.DONE, LeadImportStatus.FAILED)
+
+
 from leads.delivery.models import *  # noqa: E402,F401,F403

@@ -56,3 +56,12 @@ def registrations_check_task(lead_ids: list[int] | None = None, submitted_by_id:
     from leads.services.registration import registrations_check
 
     return registrations_check(lead_ids=lead_ids, submitted_by_id=submitted_by_id)
+
+
+@shared_task
+def lead_import_run_task(*, import_id: int) -> int:
+    """Import one uploaded CSV file; a duplicate of the task finds it claimed and does nothing."""
+    from leads.services.intake import lead_import_run
+
+    job = lead_import_run(import_id=import_id)
+    return job.rows_created if job else 0

@@ -36,6 +36,15 @@ def email_canonical(email: str | None) -> str:
     return (email or "").strip().lower()
 
 
+# Events worth an immediate e-mail by default: each has a deadline measured in hours or days.
+TIME_CRITICAL_EVENTS = ("lead_offered", "registration_decided", "protection_expiring", "tier_changed")
+USER_LANGUAGES = [("en", "English"), ("ru", "Русский")]
+
+
+def email_events_default() -> list[str]:
+    return list(TIME_CRITICAL_EVENTS)
+
+
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
@@ -72,8 +81,13 @@ class User(AbstractUser):
     )
     phone = models.CharField(max_length=40, blank=True)
     job_title = models.CharField(max_length=120, blank=True)
-    # Event kinds (Notification.kind) this user wants by e-mail; every notification also lands in the inbox.
-    email_events = models.JSONField(default=list, blank=True)
+    # Event kinds (Notification.kind) this user wants by e-mail at once; every notification also lands in the inbox.
+    # New users get the time-critical ones (an offer's SLA is a few business hours).
+    email_events = models.JSONField(default=email_events_default, blank=True)
+    # One e-mail a day summing up what came in the day before (notification_digests_send).
+    email_digest = models.BooleanField(_("daily digest"), default=False)
+    # The language of e-mails (and of the portal after sign-in); empty = the site's default.
+    language = models.CharField(_("language"), max_length=8, choices=USER_LANGUAGES, blank=True)
     is_channel_lead = models.BooleanField(
         default=False, help_text=_("Receives escalations of overdue reviews, disputes and requests.")
     )
@@ -209,6 +223,21 @@ class Notification(models.Model):
         from .texts import render
 
         return render(self.text.get("body")) or self.body
+
+
+class DigestSent(models.Model):
+    """One daily digest e-mail per user and day: the constraint keeps several workers from sending it twice."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    items = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="digest_one_per_user_day")]
+
+    def __str__(self):
+        return f"{self.user_id} {self.day}"
 
 
 class NotificationKind(models.TextChoices):

@@ -1,18 +1,22 @@
 """Writes shared by every app: the audit trail and notifications."""
 
+import contextlib
+import contextvars
+import datetime
 import functools
+import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.core.mail import send_mail
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone, translation
 
 from . import texts
-from .models import AuditEvent, Notification, User
+from .models import AuditEvent, DigestSent, Notification, User
 
 
 def rate_limit_consume(*, bucket: str, limit: int, window_seconds: int, now: float | None = None) -> bool:
@@ -99,10 +103,26 @@ def notify(
     return notify_many(kind=kind, messages=[(user, title, body, url) for user in unique])
 
 
-def notify_many(*, kind: str, messages: Iterable[tuple[User, str | dict, str | dict, str]]) -> list[Notification]:
-    """Many different messages of one kind at once, as (user, title, body, url): one insert for all of them."""
+def notify_many(
+    *,
+    kind: str,
+    messages: Iterable[tuple[User, str | dict, str | dict, str]],
+    summary: Callable[[int], tuple[str | dict, str | dict, str]] | None = None,
+) -> list[Notification]:
+    """Many different messages of one kind at once, as (user, title, body, url): one insert for all of them.
+
+    A batch (an import, a bulk upsert, a routing run) is summed up: with `summary`, a user who would get more than
+    one message gets one, `summary(count)` -> (title, body, url), instead."""
+    buffer = _BATCH.get()
+    if buffer is not None:  # inside notifications_batched(): sent, summed up, when the batch ends
+        held = buffer.setdefault(kind, {"messages": [], "summary": None})
+        held["messages"].extend(messages)
+        held["summary"] = held["summary"] or summary
+        return []
     english = functools.lru_cache(maxsize=None)(_english)
     messages = [(user, texts.loads(title), texts.loads(body), url) for user, title, body, url in messages]
+    if summary is not None:
+        messages = _summarised(messages, summary)
     rows = [
         Notification(
             user=user,
@@ -122,6 +142,40 @@ def notify_many(*, kind: str, messages: Iterable[tuple[User, str | dict, str | d
 
         transaction.on_commit(notification_emails_send_pending.delay)
     return created
+
+
+_BATCH: contextvars.ContextVar[dict | None] = contextvars.ContextVar("notifications_batch", default=None)
+
+
+@contextlib.contextmanager
+def notifications_batched(*, summaries: dict[str, Callable[[int], tuple[str | dict, str | dict, str]]]):
+    """Hold back the notifications a batch (a CSV import, a bulk upsert's checks) sends, then send them summed up:
+    per kind with a summary in `summaries`, a user who would get several gets one."""
+    if _BATCH.get() is not None:  # already inside a batch: the outer one sends
+        yield
+        return
+    buffer: dict[str, dict] = {}
+    token = _BATCH.set(buffer)
+    try:
+        yield
+    finally:
+        _BATCH.reset(token)
+        for kind, held in buffer.items():
+            notify_many(kind=kind, messages=held["messages"], summary=summaries.get(kind) or held["summary"])
+
+
+def _summarised(messages: list, summary: Callable) -> list:
+    per_user: dict[int, list] = {}
+    for message in messages:
+        per_user.setdefault(message[0].pk, []).append(message)
+    out = []
+    for batch in per_user.values():
+        if len(batch) == 1:
+            out.append(batch[0])
+        else:
+            title, body, url = summary(len(batch))
+            out.append((batch[0][0], texts.loads(title), texts.loads(body), url))
+    return out
 
 
 def _english(dumped: str) -> str:
@@ -144,6 +198,53 @@ def notification_emails_send_pending(*, batch: int = 500) -> int:
             sent += 1
         Notification.objects.filter(pk__in=[n.pk for n in due]).update(emailed_at=timezone.now())
     return sent
+
+
+def notification_digests_send(*, day: datetime.date | None = None) -> int:
+    """The daily digest: each user who chose it gets one e-mail listing the notifications of `day` (default:
+    yesterday, in the portal's time zone) that were not already e-mailed. A DigestSent row per (user, day), under a
+    unique constraint and in the same transaction as the e-mail, makes it one digest per user and day however many
+    workers run the job."""
+    day = day or timezone.localdate() - datetime.timedelta(days=1)
+    start = timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+    end = start + datetime.timedelta(days=1)
+    users = User.objects.filter(is_active=True, email_digest=True).exclude(email="")
+    users = users.exclude(pk__in=DigestSent.objects.filter(day=day).values("user_id"))
+    due = (
+        Notification.objects.filter(user__in=users, created_at__gte=start, created_at__lt=end, email_wanted=False)
+        .select_related("user")
+        .order_by("user_id", "created_at", "id")
+    )
+    sent = 0
+    for _user_id, group in itertools.groupby(due.iterator(chunk_size=2000), key=lambda n: n.user_id):
+        items = list(group)
+        try:
+            with transaction.atomic():
+                DigestSent.objects.create(user=items[0].user, day=day, items=len(items))
+                _digest_mail(user=items[0].user, day=day, items=items)
+        except IntegrityError:  # another worker took this user's digest
+            continue
+        sent += 1
+    return sent
+
+
+def _digest_mail(*, user: User, day: datetime.date, items: list[Notification]) -> None:
+    from django.utils.translation import gettext, ngettext
+
+    from . import l10n
+
+    site = settings.SITE_URL.rstrip("/")
+    with translation.override(user.language or settings.LANGUAGE_CODE):
+        shown = items[:100]
+        subject = ngettext(
+            "Your digest for %(day)s: %(n)s notification", "Your digest for %(day)s: %(n)s notifications", len(items)
+        ) % {"day": l10n.date_format(day), "n": l10n.number_format(len(items))}
+        lines = [f"- {n.title_display}" + (f"\n  {site}{n.url}" if n.url else "") for n in shown]
+        if len(items) > len(shown):
+            lines.append(gettext("More in the portal: %(url)s") % {"url": f"{site}/notifications/"})
+        lines.append("")
+        lines.append(gettext("Change what you receive: %(url)s") % {"url": f"{site}/preferences/"})
+        send_mail(subject, "\n".join(lines), None, [user.email], fail_silently=False)
 
 
 def notifications_mark_read(*, user: User, ids: Iterable[int] | None = None) -> int:

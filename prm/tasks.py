@@ -23,3 +23,8 @@ def heartbeat() -> str:
 @shared_task
 def notification_emails_send_pending() -> int:
     return services.notification_emails_send_pending()
+
+
+@shared_task
+def notification_digests_send() -> int:
+    return services.notification_digests_send()

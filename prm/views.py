@@ -1,10 +1,12 @@
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -33,21 +35,31 @@ class PreferencesForm(forms.ModelForm):
         choices=NotificationKind.choices,
         widget=forms.CheckboxSelectMultiple,
         required=False,
-        label=_("E-mail me about"),
+        label=_("E-mail me at once about"),
+        help_text=_("Everything also reaches your inbox in the portal."),
     )
 
     class Meta:
         model = User
-        fields = ["first_name", "last_name", "phone", "job_title", "email_events"]
+        fields = ["first_name", "last_name", "phone", "job_title", "language", "email_events", "email_digest"]
+        help_texts = {
+            "email_digest": _("Once a day, one e-mail listing yesterday's other notifications."),
+            "language": _("The language of the portal and of your e-mails."),
+        }
 
 
 @login_required
 def preferences(request):
     form = PreferencesForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        user = form.save()
+        if user.language:
+            translation.activate(user.language)
         messages.success(request, _("Your preferences are saved."))
-        return redirect("preferences")
+        response = redirect("preferences")
+        if user.language:
+            response.set_cookie(settings.LANGUAGE_COOKIE_NAME, user.language, samesite="Lax")
+        return response
     return render(request, "prm/preferences.html", {"form": form})
 
 

@@ -8,18 +8,21 @@ per decision, in bulk:
 - a person: `tier_change` (manual change on the partner page or in the admin; `tier_lock_set` uses it too).
 """
 
+import copy
 import datetime
+from collections import Counter
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import Max, OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from partners.models import Partner, PartnerStatus, Tier
+from partners.models import Partner, PartnerStatus, Tier, TierRequirement
 from prm.models import AuditEvent, NotificationKind, Role, User
 from prm.services import audit_record, notify_many
 from prm.texts import N_, choice, compose, compose_by
@@ -129,6 +132,20 @@ def tier_evaluate(*, on: datetime.date, run: NightlyRun | None = None) -> list[T
     tiers = tiers_with_requirements()
     if not tiers:
         return []
+    changes = [
+        TierChange(
+            partner=partner, kind=d.kind, from_tier_id=partner.tier_id, to_tier=d.to_tier, effective_on=on,
+            evaluation=d.evaluation, reason_code=d.reason_code, reason_params=d.reason_params, run=run,
+            grace_until=d.grace_until,
+        )
+        for partner, d in tier_decisions(on=on, tiers=tiers)
+    ]  # fmt: skip
+    return tier_changes_apply(changes=changes)
+
+
+def tier_decisions(*, on: datetime.date, tiers: list[Tier]):
+    """(partner, TierDecision) for every active, unlocked partner with a snapshot on `on`, decided by the tier rule
+    (`kpi.rules.tier_decide`) with `tiers` as given: the nightly run's tiers, or proposed ones (the impact preview)."""
     by_pk = {t.pk: t for t in tiers}
     last = TierChange.objects.filter(partner=OuterRef("pk"), effective_on__lte=on).order_by("-effective_on", "-id")
     locked = TierLock.objects.filter(partner=OuterRef("pk"), released_at__isnull=True, until__gte=on)
@@ -138,34 +155,50 @@ def tier_evaluate(*, on: datetime.date, run: NightlyRun | None = None) -> list[T
         .exclude(pk__in=Subquery(locked.values("partner")))
         .annotate(last_kind=Subquery(last.values("kind")[:1]), last_grace=Subquery(last.values("grace_until")[:1]))
     }
-    changes = []
     for snap in KpiSnapshot.objects.filter(date=on, partner_id__in=partners.keys()):
         partner = partners[snap.partner_id]
         d = tier_decide(
-            current=by_pk.get(partner.tier_id),
-            tiers=tiers,
-            values=snapshot_values(snap),
-            last_kind=partner.last_kind,
-            last_grace=partner.last_grace,
-            on=on,
-            grace_days=settings.PRM_TIER_GRACE_DAYS,
-        )
+            current=by_pk.get(partner.tier_id), tiers=tiers, values=snapshot_values(snap), last_kind=partner.last_kind,
+            last_grace=partner.last_grace, on=on, grace_days=settings.PRM_TIER_GRACE_DAYS,
+        )  # fmt: skip
         if d:
-            changes.append(
-                TierChange(
-                    partner=partner,
-                    kind=d.kind,
-                    from_tier_id=partner.tier_id,
-                    to_tier=d.to_tier,
-                    effective_on=on,
-                    evaluation=d.evaluation,
-                    reason_code=d.reason_code,
-                    reason_params=d.reason_params,
-                    run=run,
-                    grace_until=d.grace_until,
-                )
-            )
-    return tier_changes_apply(changes=changes)
+            yield partner, d
+
+
+def tier_requirement_impact(*, requirement: TierRequirement, threshold) -> dict:
+    """What the next nightly run would decide with `threshold` instead of the requirement's, against the latest
+    snapshots, by the same rule: {"on": date, "now": {kind: n}, "proposed": {kind: n}, "partners": n}."""
+    on = KpiSnapshot.objects.aggregate(on=Max("date"))["on"]
+    if on is None:
+        return {"on": None, "now": {}, "proposed": {}, "partners": 0}
+    tiers = tiers_with_requirements()
+    now = Counter(d.kind for _p, d in tier_decisions(on=on, tiers=tiers))
+    for tier in tiers:  # the proposal lives in memory only
+        tier.reqs = [_with_threshold(r, threshold) if r.pk == requirement.pk else r for r in tier.reqs]
+    proposed = Counter(d.kind for _p, d in tier_decisions(on=on, tiers=tiers))
+    partners = KpiSnapshot.objects.filter(date=on).count()
+    return {"on": on, "now": dict(now), "proposed": dict(proposed), "partners": partners}
+
+
+def _with_threshold(requirement: TierRequirement, threshold) -> TierRequirement:
+    proposed = copy.copy(requirement)
+    proposed.threshold = Decimal(str(threshold))
+    return proposed
+
+
+def tier_requirement_update(*, requirement: TierRequirement, threshold, actor: User) -> TierRequirement:
+    """Change a tier requirement's threshold (the program configuration page), audited with the old and new value."""
+    old = requirement.threshold
+    with transaction.atomic():
+        requirement.threshold = Decimal(str(threshold))
+        requirement.full_clean()
+        requirement.save(update_fields=["threshold"])
+        audit_record(
+            actor=actor, action="tier.requirement_changed", target=requirement.tier,
+            data={"requirement": requirement.pk, "metric": requirement.metric, "from": str(old),
+                  "to": str(requirement.threshold)},
+        )  # fmt: skip
+    return requirement
 
 
 # --- Decisions by a person -----------------------------------------------------------------------------------

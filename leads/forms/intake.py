@@ -43,7 +43,7 @@ class LeadRowForm(forms.Form):
     tax_id = forms.CharField(max_length=32, required=False)
     domain = forms.CharField(max_length=120, required=False)
     kind = forms.ChoiceField(choices=LeadKind.choices)
-    region = forms.ModelChoiceField(queryset=Region.objects.all(), to_field_name="code")
+    region = forms.CharField(max_length=40)
     competencies = forms.CharField(required=False)
     value = forms.DecimalField(min_value=0, max_digits=14, decimal_places=2, required=False)
     currency = forms.CharField(max_length=3, required=False)
@@ -53,15 +53,27 @@ class LeadRowForm(forms.Form):
     products = forms.CharField(max_length=300, required=False)
     external_id = forms.CharField(max_length=100, required=False)
 
+    def __init__(self, *args, regions: dict | None = None, competencies: dict | None = None, **kwargs):
+        """`regions` and `competencies` by code, loaded once for a whole file (default: all of them)."""
+        super().__init__(*args, **kwargs)
+        self.regions = regions if regions is not None else {r.code: r for r in Region.objects.all()}
+        self.known = competencies if competencies is not None else {c.code: c for c in Competency.objects.all()}
+
     def clean_customer(self):
         return customer_name_clean(self.cleaned_data["customer"])
 
     def clean_tax_id(self):
         return tax_id_clean(self.cleaned_data["tax_id"])
 
+    def clean_region(self):
+        region = self.regions.get(self.cleaned_data["region"])
+        if region is None:
+            raise forms.ValidationError(_("Select a valid choice. That choice is not one of the available choices."))
+        return region
+
     def clean_competencies(self):
         codes = sorted({c.strip() for c in self.cleaned_data["competencies"].split(";") if c.strip()})
-        found = list(Competency.objects.filter(code__in=codes))
+        found = [self.known[c] for c in codes if c in self.known]
         unknown = set(codes) - {c.code for c in found}
         if unknown:
             raise forms.ValidationError(_("Unknown competency: %(codes)s") % {"codes": ", ".join(sorted(unknown))})
@@ -72,9 +84,9 @@ class ImportForm(forms.Form):
     file = forms.FileField(
         label=_("CSV file"),
         help_text=_(
-            "UTF-8, comma-separated, with a header row: title, customer, kind, region (required); tax_id, domain, "
-            "competencies (codes separated by ';'), value, currency, contact_name, contact_email, contact_phone, "
-            "products, external_id."
+            "UTF-8 or Windows-1251, separated by commas, semicolons or tabs, with a header row: title, customer, "
+            "kind, region (required); tax_id, domain, competencies (codes separated by ';'), value, currency, "
+            "contact_name, contact_email, contact_phone, products, external_id. The template lists the valid codes."
         ),
     )
 

@@ -34,7 +34,13 @@ from partners.models import Partner, PartnerStatus
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, User, WebhookEvent
 from prm.selectors import channel_managers, escalation_recipients
-from prm.services import audit_record, audit_record_many, connection_supports_skip_locked, notify
+from prm.services import (
+    audit_record,
+    audit_record_many,
+    connection_supports_skip_locked,
+    notifications_batched,
+    notify,
+)
 from prm.texts import N_, choice, compose, compose_plural, dumps
 from prm.webhooks import webhook_emit, webhook_emit_many
 
@@ -283,6 +289,28 @@ def registrations_check(*, lead_ids: list[int] | None = None, submitted_by_id: i
     todo = Lead.objects.filter(source=LeadSource.PARTNER_REGISTRATION, partner__isnull=False, registration=None)
     if lead_ids is not None:
         todo = todo.filter(pk__in=lead_ids)
+    with notifications_batched(summaries=REGISTRATION_SUMMARIES):
+        return _registrations_check(todo=todo, submitted_by_id=submitted_by_id, limit=limit)
+
+
+# A batch (a CRM's bulk upsert) tells each person once, not once per deal.
+REGISTRATION_SUMMARIES = {
+    NotificationKind.REGISTRATION_DECIDED: lambda n: (
+        compose_plural(N_("%(n)s deal registration decided"), N_("%(n)s deal registrations decided"), n),
+        compose(N_("See each decision on the deals page.")),
+        reverse("leads:deal_list"),
+    ),
+    NotificationKind.REVIEW_QUEUE: lambda n: (
+        compose_plural(
+            N_("%(n)s deal registration waiting for review"), N_("%(n)s deal registrations waiting for review"), n
+        ),
+        "",
+        reverse("leads:registration_review"),
+    ),
+}
+
+
+def _registrations_check(*, todo, submitted_by_id: int | None, limit: int) -> int:
     done = 0
     for lead in todo.select_related("customer", "partner__tier").order_by("pk")[:limit]:
         with transaction.atomic():

@@ -833,6 +833,10 @@ def _queue(*, queued: list[tuple[Lead, RoutingDecision]], now: datetime) -> None
             for lead, d in queued
             for user in managers
         ],
+        summary=lambda n: (
+            compose_plural(N_("%(n)s lead needs manual routing"), N_("%(n)s leads need manual routing"), n),
+            "", reverse("leads:routing_queue"),
+        ),
     )  # fmt: skip
 
 
@@ -883,6 +887,11 @@ def _offers_create(
             for (lead, _d, _w), o, tz in zip(offered, offers, tzs)
             for user in sellers.get(o.partner_id, ())
         ],
+        summary=lambda n: (
+            compose_plural(N_("%(n)s new lead offered"), N_("%(n)s new leads offered"), n),
+            compose(N_("Accept or decline each of them before its deadline: see the deadlines on the offers page.")),
+            url,
+        ),
     )  # fmt: skip
     webhook_emit_many(
         event="lead.offered",

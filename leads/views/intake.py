@@ -2,12 +2,14 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views import View
 
 from leads.forms.intake import ImportForm, LeadForm
+from leads.models import LeadImport
 from leads.services import intake
+from prm.exports import table_download
 from prm.forms import apply_service_errors
 from prm.permissions import VendorRequiredMixin
 
@@ -38,11 +40,30 @@ class LeadCreateView(VendorRequiredMixin, View):
 
 class LeadImportView(VendorRequiredMixin, View):
     def get(self, request):
-        return render(request, "leads/intake/import.html", {"form": ImportForm()})
+        recent = LeadImport.objects.select_related("created_by")[:10]
+        return render(request, "leads/intake/import.html", {"form": ImportForm(), "imports": recent})
 
     def post(self, request):
         form = ImportForm(request.POST, request.FILES)
-        result = None
         if form.is_valid():
-            result = intake.leads_import_csv(data=form.cleaned_data["file"].read(), actor=request.user)
-        return render(request, "leads/intake/import.html", {"form": form, "result": result})
+            upload = form.cleaned_data["file"]
+            try:
+                job = intake.lead_import_start(data=upload.read(), filename=upload.name, actor=request.user)
+            except ValidationError as exc:
+                form.add_error("file", exc)
+            else:
+                return redirect("leads:lead_import_detail", job.pk)
+        return render(request, "leads/intake/import.html", {"form": form, "imports": []}, status=400)
+
+
+class LeadImportDetailView(VendorRequiredMixin, View):
+    def get(self, request, pk):
+        job = get_object_or_404(LeadImport, pk=pk)
+        template = "leads/intake/_import_status.html" if request.htmx else "leads/intake/import_detail.html"
+        return render(request, template, {"job": job})
+
+
+class LeadImportTemplateView(VendorRequiredMixin, View):
+    def get(self, request):
+        headers, rows = intake.lead_import_template()
+        return table_download(headers=headers, rows=rows, filename="leads-template")

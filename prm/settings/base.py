@@ -258,6 +258,7 @@ NIGHTLY_HOUR = env.int("NIGHTLY_HOUR", default=2)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "prm.tasks.heartbeat", "schedule": 60.0},
     "notifications-email": {"task": "prm.tasks.notification_emails_send_pending", "schedule": 300.0},
+    "notifications-digest": {"task": "prm.tasks.notification_digests_send", "schedule": crontab(hour=7, minute=30)},
     "nightly-run": {"task": "kpi.tasks.nightly_run", "schedule": crontab(hour=NIGHTLY_HOUR, minute=0)},
     "offers-expire": {"task": "leads.tasks.offers_expire", "schedule": 60.0},
     "leads-route-new": {"task": "leads.tasks.leads_route_new", "schedule": 60.0},

@@ -76,7 +76,8 @@ def outcome(leads):
     audit = sorted(
         AuditEvent.objects.filter(action__in=["lead.offered", "lead.queued"]).values_list("object_id", "action")
     )
-    notes = sorted(Notification.objects.values_list("user", "kind", "title"))
+    # The same people hear about the same kinds of event; a batch sums several up in one notification (issue 17).
+    notes = sorted(set(Notification.objects.values_list("user", "kind")))
     return decisions, offers, stages, partners, audit, notes
 
 

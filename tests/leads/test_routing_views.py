@@ -1,6 +1,7 @@
 import re
 
 import pytest
+from django.test import TestCase
 from django.urls import reverse
 
 from leads.models import Offer, OfferStatus, RoutingDecision, Stage
@@ -209,9 +210,11 @@ def test_csv_import_page_reports_line_numbers(client_for, channel_manager, msk):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     data = b"title,customer,kind,region\nOk,Alpha,license,msk\nBad,Beta,license,mars\n"
-    response = client_for(channel_manager).post(
-        reverse("leads:lead_import"), {"file": SimpleUploadedFile("leads.csv", data, content_type="text/csv")}
-    )
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the import job runs after the commit
+        started = client_for(channel_manager).post(
+            reverse("leads:lead_import"), {"file": SimpleUploadedFile("leads.csv", data, content_type="text/csv")}
+        )
+    response = client_for(channel_manager).get(started.url)
     html = response.content.decode()
     assert response.status_code == 200
     assert "1 lead imported" in html and "<td>3</td>" in html
