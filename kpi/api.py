@@ -35,6 +35,8 @@ class TierChangeSerializer(serializers.ModelSerializer):
 
 
 class CommissionEntrySerializer(serializers.ModelSerializer):
+    line = serializers.CharField(read_only=True, help_text="The entry's line in the request's language.")
+
     class Meta:
         model = CommissionEntry
         exclude = ["source_key"]

@@ -222,8 +222,16 @@ class CommissionEntry(models.Model):
     amount_reporting = models.DecimalField(max_digits=14, decimal_places=2)
     rate = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
     share_percent = models.DecimalField(max_digits=5, decimal_places=2, default=100)
+    # The line as a text code + parameters (prm.texts), rendered in the reader's language; `description` keeps the
+    # English wording for exports and rows booked before texts were composed.
     description = models.CharField(max_length=300)
+    text = models.JSONField(null=True, blank=True, editable=False)
     source_key = models.CharField(max_length=120, unique=True)
+    # The partner's payout currency (its agreement's, else the reporting currency) and the rate stored at booking:
+    # amount_payout = amount × payout_rate. Empty when no exchange rate was stored for that day.
+    payout_currency = models.CharField(max_length=3, blank=True, default="", editable=False)
+    payout_rate = models.DecimalField(max_digits=18, decimal_places=8, null=True, blank=True, editable=False)
+    amount_payout = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True, editable=False)
     # The payout cycle (kpi.payouts): empty while the entry is in the partner's open period; the month of the
     # statement that froze it once that month is closed. Only `status` moves after that.
     statement_period = models.DateField(null=True, blank=True, editable=False)
@@ -252,6 +260,13 @@ class CommissionEntry(models.Model):
 
     def __str__(self):
         return f"{self.entry_date} {self.get_kind_display()} {self.amount} {self.currency}"
+
+    @property
+    def line(self) -> str:
+        """The entry's line in the reader's language."""
+        from prm.texts import render
+
+        return render(self.text) if self.text else self.description
 
 
 class RunStatus(models.TextChoices):

@@ -137,7 +137,7 @@ def _statement_csv(data) -> HttpResponse:
             e.entry_date.isoformat(),
             e.get_kind_display(),
             e.lead_id or "",
-            e.description,
+            e.line,
             e.amount,
             e.currency,
             e.share_percent,

@@ -94,6 +94,13 @@ class AgreementForm(forms.Form):
         min_value=0,
         max_value=1,
     )
+    payout_currency = forms.RegexField(
+        label=_("Payout currency"),
+        regex=r"^[A-Za-z]{3}$",
+        required=False,
+        help_text=_("ISO code, e.g. USD; empty: the reporting currency."),
+        error_messages={"invalid": _("Enter a three-letter currency code.")},
+    )
     penalty_terms = forms.CharField(label=_("Penalties"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
     starts_on = forms.DateField(label=_("Starts on"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     ends_on = forms.DateField(label=_("Ends on"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -102,6 +109,8 @@ class AgreementForm(forms.Form):
     def terms(self) -> dict | None:
         """Terms for the service, or None when the form was left empty (a draft agreement is signed instead)."""
         data = {k: v for k, v in self.cleaned_data.items() if v not in (None, "", [])}
+        if data.get("payout_currency"):
+            data["payout_currency"] = data["payout_currency"].upper()
         if not data:
             return None
         data.setdefault("territory", [])

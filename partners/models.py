@@ -332,6 +332,11 @@ class Agreement(TimeStampedModel):
         blank=True,
         help_text=_("Overrides the tier rate when set."),
     )
+    payout_currency = models.CharField(
+        max_length=3,
+        blank=True,
+        help_text=_("Currency the partner is paid in (ISO code); empty: the reporting currency."),
+    )
     penalty_terms = models.TextField(blank=True)
     starts_on = models.DateField()
     ends_on = models.DateField(null=True, blank=True)

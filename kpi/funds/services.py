@@ -26,7 +26,7 @@ from prm.texts import N_, choice, compose
 from prm.webhooks import webhook_emit
 
 from ..models import CommissionEntry, EntryKind
-from ..services.ledger import Rates
+from ..services.ledger import Rates, ledger_entries_place
 from .models import Allocation, Budget, ClaimStatus, FundClaim, FundRequest, FundRequestStatus
 
 CENT = Decimal("0.01")
@@ -425,17 +425,18 @@ def fund_claim_decide(*, actor, claim: FundClaim, approve: bool, approved_amount
             if fx is None:
                 raise ValidationError(_("No exchange rate for %(c)s is stored.") % {"c": currency})
             locked.status, locked.approved_amount = ClaimStatus.APPROVED, amount
-            CommissionEntry.objects.create(
+            entry = CommissionEntry(
                 partner_id=locked.partner_id,
                 kind=EntryKind.REIMBURSEMENT,
                 entry_date=today,
                 amount=amount,
                 currency=currency,
                 amount_reporting=(amount * fx).quantize(CENT, ROUND_HALF_UP),
-                description=locked.request.title[:300],
+                text=compose(N_("MDF claim reimbursed: %(activity)s"), activity=locked.request.title),
                 source_key=f"mdf:claim:{locked.pk}",
                 fund_claim=locked,
             )
+            ledger_entries_place(entries=[entry])
         else:
             if not reason:
                 raise ValidationError({"reason": _("Say why the claim is rejected.")})

@@ -33,6 +33,10 @@ class Statement(models.Model):
     reimbursements = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     total = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     entries_count = models.PositiveIntegerField(default=0)
+    # The total in the partner's payout currency: the sum of the entries' stored payout amounts, only when every
+    # entry of the period has one in the same currency (never a sum of different currencies).
+    payout_currency = models.CharField(max_length=3, blank=True, default="")
+    payout_total = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
     closed_at = models.DateTimeField()
     approved_at = models.DateTimeField(null=True, blank=True)
     approved_by = models.ForeignKey(

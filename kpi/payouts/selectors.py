@@ -2,11 +2,11 @@
 
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Count, Max, Min, Sum
 
 from prm.permissions import scope_for
 
-from ..models import CommissionEntry, Statement, StatementStatus
+from ..models import CommissionEntry, EntryKind, Statement, StatementStatus
 
 
 def statements_visible(*, viewer):
@@ -14,16 +14,37 @@ def statements_visible(*, viewer):
 
 
 def open_period(*, partner) -> dict:
-    """What the partner has earned since its last closed statement (not frozen yet)."""
+    """What the partner has earned since its last closed statement (not frozen yet), by kind, in the reporting
+    currency and — when every entry has a payout amount in one currency — in the partner's currency."""
     entries = CommissionEntry.objects.filter(partner=partner, statement_period__isnull=True)
-    total = entries.aggregate(s=Sum("amount_reporting"))["s"] or Decimal("0.00")
-    return {"total": total, "count": entries.count()}
+    totals = entries.aggregate(
+        total=Sum("amount_reporting"),
+        count=Count("id"),
+        payout_total=Sum("amount_payout"),
+        payout_count=Count("amount_payout"),
+        payout_min=Min("payout_currency"),
+        payout_max=Max("payout_currency"),
+    )
+    by_kind = dict(entries.values_list("kind").annotate(s=Sum("amount_reporting")).order_by())
+    one_currency = (
+        totals["count"] and totals["payout_count"] == totals["count"] and (totals["payout_min"] == totals["payout_max"])
+    )
+    return {
+        "total": totals["total"] or Decimal("0.00"),
+        "count": totals["count"],
+        "by_kind": [(kind, label, by_kind[kind]) for kind, label in EntryKind.choices if kind in by_kind],
+        "payout_currency": totals["payout_min"] if one_currency else "",
+        "payout_total": totals["payout_total"] if one_currency else None,
+    }
 
 
-def statement_entries(*, partner, period=None) -> list[CommissionEntry]:
-    """Every ledger entry behind a statement's figures (period None: the open period)."""
+def statement_entries(*, partner, period=None, kind: str | None = None) -> list[CommissionEntry]:
+    """Every ledger entry behind a statement's figures (period None: the open period); `kind` narrows them to the
+    entries behind one figure."""
     qs = CommissionEntry.objects.filter(partner=partner)
     qs = qs.filter(statement_period=period) if period else qs.filter(statement_period__isnull=True)
+    if kind in EntryKind.values:
+        qs = qs.filter(kind=kind)
     return list(qs.select_related("lead").order_by("entry_date", "id"))
 
 

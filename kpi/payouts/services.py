@@ -21,14 +21,13 @@ from partners.models import Partner, PartnerStatus
 from prm.models import User, WebhookEvent
 from prm.permissions import is_vendor
 from prm.services import audit_record
+from prm.texts import N_, compose
 from prm.webhooks import webhook_emit
 
 from ..models import CommissionEntry, EntryKind, EntryStatus, Statement, StatementStatus
-from ..services.ledger import Rates
+from ..services.ledger import CLOSE_LOCK_KEY, Rates, ledger_entries_place
 
 CENT = Decimal("0.01")
-# Fixed key of the PostgreSQL advisory lock that makes closing a month single-flight across workers.
-CLOSE_LOCK_KEY = 0x50524D_5041  # "PRM" "PA"
 HELD_KINDS = (EntryKind.ACCRUAL, EntryKind.OVERRIDE)
 # Statement column per entry kind; kinds without a column still count in `total`.
 KIND_COLUMNS = {
@@ -79,12 +78,17 @@ def statement_close(*, period: datetime.date, actor: User | None = None, now: da
             f"COALESCE(SUM(CASE WHEN e.kind = '{kind}' THEN e.amount_reporting END), 0)" for kind in KIND_COLUMNS
         )
         columns = ", ".join(KIND_COLUMNS.values())
+        # The partner-currency total exists only when every entry has a payout amount in one and the same currency.
+        one_currency = "COUNT(e.id) > 0 AND COUNT(e.amount_payout) = COUNT(e.id) AND MIN(e.payout_currency) = MAX(e.payout_currency)"
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
                 INSERT INTO {statements} (partner_id, period, status, currency, {columns}, total, entries_count,
-                                          closed_at, updated_at, payment_reference)
-                SELECT p.id, %s, %s, %s, {sums}, COALESCE(SUM(e.amount_reporting), 0), COUNT(e.id), %s, %s, ''
+                                          payout_currency, payout_total, closed_at, updated_at, payment_reference)
+                SELECT p.id, %s, %s, %s, {sums}, COALESCE(SUM(e.amount_reporting), 0), COUNT(e.id),
+                       CASE WHEN {one_currency} THEN MIN(e.payout_currency) ELSE '' END,
+                       CASE WHEN {one_currency} THEN SUM(e.amount_payout) END,
+                       %s, %s, ''
                 FROM {Partner._meta.db_table} p
                 LEFT JOIN {entries} e ON e.partner_id = p.id AND e.statement_period = %s
                 WHERE (p.status = %s OR e.id IS NOT NULL)
@@ -228,11 +232,12 @@ def commission_adjust(
             amount=amount,
             currency=currency,
             amount_reporting=_reporting(amount, currency, today),
-            description=reason.strip()[:300],
+            description=reason.strip()[:300],  # typed by a person: shown as written
             source_key=source_key,
         )
         entry.full_clean()
-        entry.save()
+        ledger_entries_place(entries=[entry])
+        entry = CommissionEntry.objects.get(source_key=source_key)
         audit_record(
             actor=actor,
             action="commission.adjusted",
@@ -268,13 +273,23 @@ def commission_clawback(*, lead, actor: User | None, reason: str = "") -> list[C
             amount_reporting=-e.amount_reporting,
             rate=e.rate,
             share_percent=e.share_percent,
+            # The stored payout figures of the entry it offsets: nets to zero in the partner's currency too.
+            payout_currency=e.payout_currency,
+            payout_rate=e.payout_rate,
+            amount_payout=None if e.amount_payout is None else -e.amount_payout,
             description=e.description,
+            text=compose(
+                N_("Clawback: %(deal)s was reversed (%(kind)s of %(date)s)"),
+                deal=lead.title,
+                kind=EntryKind(e.kind).label,
+                date=e.entry_date,
+            ),
             source_key=f"clawback:{e.pk}",
         )
         for e in earned
     ]
     with transaction.atomic():
-        created = CommissionEntry.objects.bulk_create(rows, ignore_conflicts=True)
+        created = ledger_entries_place(entries=rows)
         CommissionEntry.objects.filter(
             pk__in=[e.pk for e in earned], statement_period__isnull=True, status=EntryStatus.PENDING
         ).update(status=EntryStatus.REVERSED, updated_at=timezone.now())

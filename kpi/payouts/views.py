@@ -11,10 +11,10 @@ from prm.exports import table_download
 from prm.forms import apply_service_errors
 from prm.permissions import SignedInMixin, VendorRequiredMixin, is_vendor
 
-from ..models import StatementStatus
+from ..models import EntryKind, StatementStatus
 from . import selectors
 from .forms import AdjustmentForm, PayForm
-from .services import commission_adjust, statement_approve, statement_pay
+from .services import KIND_COLUMNS, commission_adjust, statement_approve, statement_pay
 
 
 def _period(value: str | None) -> datetime.date | None:
@@ -22,6 +22,23 @@ def _period(value: str | None) -> datetime.date | None:
         return datetime.datetime.strptime(value or "", "%Y-%m").date()
     except ValueError:
         return None
+
+
+def _detail(request, statement, pay_form) -> dict:
+    """A statement's frozen figures, each linking to the entries behind it (`?kind=`)."""
+    kind = request.GET.get("kind")
+    figures = [
+        (entry_kind, EntryKind(entry_kind).label, getattr(statement, column))
+        for entry_kind, column in KIND_COLUMNS.items()
+    ]
+    return {
+        "statement": statement,
+        "figures": figures,
+        "kind": kind if kind in EntryKind.values else "",
+        "entries": selectors.statement_entries(partner=statement.partner, period=statement.period, kind=kind),
+        "pay_form": pay_form,
+        "service_credits": _credits(statement),
+    }
 
 
 class StatementListView(SignedInMixin, View):
@@ -44,14 +61,7 @@ class StatementListView(SignedInMixin, View):
 class StatementDetailView(SignedInMixin, View):
     def get(self, request, pk):
         statement = get_object_or_404(selectors.statements_visible(viewer=request.user), pk=pk)
-        entries = selectors.statement_entries(partner=statement.partner, period=statement.period)
-        ctx = {
-            "statement": statement,
-            "entries": entries,
-            "pay_form": PayForm(),
-            "service_credits": _credits(statement),
-        }
-        return render(request, "kpi/payouts/statement_detail.html", ctx)
+        return render(request, "kpi/payouts/statement_detail.html", _detail(request, statement, PayForm()))
 
 
 class OpenPeriodView(SignedInMixin, View):
@@ -59,7 +69,12 @@ class OpenPeriodView(SignedInMixin, View):
         if is_vendor(request.user):
             raise Http404
         partner = request.user.partner
-        ctx = {"entries": selectors.statement_entries(partner=partner), **selectors.open_period(partner=partner)}
+        kind = request.GET.get("kind")
+        ctx = {
+            "entries": selectors.statement_entries(partner=partner, kind=kind),
+            "kind": kind if kind in EntryKind.values else "",
+            **selectors.open_period(partner=partner),
+        }
         return render(request, "kpi/payouts/open_period.html", ctx)
 
 
@@ -83,9 +98,7 @@ class StatementPayView(VendorRequiredMixin, View):
             else:
                 messages.success(request, _("Statement marked paid."))
                 return redirect("kpi:payouts:statement_detail", pk=pk)
-        entries = selectors.statement_entries(partner=statement.partner, period=statement.period)
-        ctx = {"statement": statement, "entries": entries, "pay_form": form, "service_credits": _credits(statement)}
-        return render(request, "kpi/payouts/statement_detail.html", ctx, status=400)
+        return render(request, "kpi/payouts/statement_detail.html", _detail(request, statement, form), status=400)
 
 
 class PayoutExportView(VendorRequiredMixin, View):
@@ -96,10 +109,28 @@ class PayoutExportView(VendorRequiredMixin, View):
         if period is None:
             raise Http404
         rows = [
-            [s.partner.name, s.partner.tax_id, s.period.strftime("%Y-%m"), s.total, s.currency, s.pk]
+            [
+                s.partner.name,
+                s.partner.tax_id,
+                s.period.strftime("%Y-%m"),
+                s.total,
+                s.currency,
+                "" if s.payout_total is None else s.payout_total,
+                s.payout_currency if s.payout_total is not None else "",
+                s.pk,
+            ]
             for s in selectors.payout_batch(period=period)
         ]
-        headers = [_("Partner"), _("Tax ID"), _("Period"), _("Amount"), _("Currency"), _("Statement")]
+        headers = [
+            _("Partner"),
+            _("Tax ID"),
+            _("Period"),
+            _("Amount"),
+            _("Currency"),
+            _("Amount in the partner's currency"),
+            _("Partner's currency"),
+            _("Statement"),
+        ]
         fmt = "xlsx" if request.GET.get("format") == "xlsx" else "csv"
         return table_download(headers=headers, rows=rows, filename=f"payouts-{period:%Y-%m}", fmt=fmt)
 

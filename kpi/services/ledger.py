@@ -10,18 +10,22 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import BigIntegerField, CharField, Exists, F, OuterRef, Q, Subquery, Value
+from django.db import connection, transaction
+from django.db.models import BigIntegerField, CharField, Exists, F, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
 
 from leads.models import CoSell, Lead, Offer, OfferStatus, Stage
 from partners.models import Agreement, AgreementStatus
+from prm.texts import N_, compose, render
 
-from ..models import CommissionEntry, EntryKind, ExchangeRate, TierChange
+from ..models import CommissionEntry, EntryKind, ExchangeRate, Statement, TierChange
 from ..payouts.rates import Overrides, RateTable
 from .snapshots import day_end, vendor_tz
 
 CENT = Decimal("0.01")
+# Fixed key of the PostgreSQL advisory lock between the period close (exclusive) and booking entries (shared): an
+# entry is placed either before a close (and frozen by it) or after it (and placed in the open period).
+CLOSE_LOCK_KEY = 0x50524D_5041  # "PRM" "PA"
 
 
 class Rates:
@@ -40,6 +44,76 @@ class Rates:
         rows = self.by_currency.get(currency, [])
         i = bisect.bisect_right(rows, (day, Decimal("Infinity"))) - 1
         return rows[i][1] if i >= 0 else None
+
+
+def _next_month(first: datetime.date) -> datetime.date:
+    return (first + datetime.timedelta(days=32)).replace(day=1)
+
+
+def ledger_entries_place(*, entries: list[CommissionEntry], fx: Rates | None = None) -> list[CommissionEntry]:
+    """The one rule that books ledger entries; every door (nightly accruals and penalties, service breaches, MDF
+    reimbursements, adjustments, clawbacks) builds unsaved entries with a composed `text` and calls it.
+
+    - Nothing in a closed month changes: an entry dated in a month already closed for its partner is placed on the
+      first day of the partner's open period, its own date kept in its line.
+    - The partner's payout currency (its signed agreement's, else the reporting currency) is stored with the rate of
+      the entry's own day: amount_payout = amount × payout_rate (empty when no exchange rate is stored). Entries that
+      carry payout figures already (clawbacks mirror the entry they offset) keep them.
+    - `description` holds the line in English (exports, API).
+
+    Inserted with ON CONFLICT DO NOTHING: an entry whose `source_key` (or MDF claim) is booked already is skipped, so
+    retries and concurrent runs book nothing twice.
+    """
+    if not entries:
+        return []
+    fx = fx or Rates()
+    reporting = settings.PRM_REPORTING_CURRENCY
+    partner_ids = {e.partner_id for e in entries}
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [CLOSE_LOCK_KEY])
+        open_from = {
+            partner_id: _next_month(last)
+            for partner_id, last in Statement.objects.filter(partner_id__in=partner_ids)
+            .values("partner_id")
+            .annotate(last=Max("period"))
+            .values_list("partner_id", "last")
+        }
+        payout = dict(
+            Agreement.objects.filter(partner_id__in=partner_ids, status=AgreementStatus.SIGNED)
+            .exclude(payout_currency="")
+            .values_list("partner_id", "payout_currency")
+        )
+        for e in entries:
+            day = e.entry_date
+            if e.amount_payout is None:
+                e.payout_currency = payout.get(e.partner_id, reporting).upper()
+                to_reporting, from_payout = fx.on(e.currency, day), fx.on(e.payout_currency, day)
+                if e.currency == e.payout_currency:
+                    e.payout_rate = Decimal(1)
+                elif to_reporting is not None and from_payout:
+                    e.payout_rate = (to_reporting / from_payout).quantize(Decimal("0.00000001"), ROUND_HALF_UP)
+                if e.payout_rate is not None:
+                    e.amount_payout = (e.amount * e.payout_rate).quantize(CENT, ROUND_HALF_UP)
+            first_open = open_from.get(e.partner_id)
+            if first_open and day < first_open:
+                e.entry_date = first_open
+                e.text = compose(
+                    N_("%(line)s (of %(date)s, booked after that month was closed)"),
+                    line=e.text or e.description,
+                    date=day,
+                )
+            if e.text:
+                e.description = render_english(e.text)[:300]
+        return CommissionEntry.objects.bulk_create(entries, batch_size=2000, ignore_conflicts=True)
+
+
+def render_english(text) -> str:
+    from django.utils import translation
+
+    with translation.override("en"):
+        return render(text)
 
 
 def rate_override_expr(partner_ref: str):
@@ -151,6 +225,11 @@ def commission_accrue(*, on: datetime.date) -> dict:
                         rate=percent / 100,
                         share_percent=share,
                         description=f"{lead['title']}"[:300],
+                        text=compose(
+                            N_("Override on a reseller's deal: %(deal)s (%(share)s%% share)"),
+                            deal=lead["title"],
+                            share=share,
+                        ),
                         source_key=f"override:lead:{lead['id']}:partner:{partner_id}",
                     )
                 )
@@ -167,12 +246,21 @@ def commission_accrue(*, on: datetime.date) -> dict:
                     rate=rate,
                     share_percent=share,
                     description=f"{lead['title']}"[:300],
+                    text=compose(
+                        N_("Deal won: %(deal)s (%(share)s%% share, rate %(rate)s)"),
+                        deal=lead["title"],
+                        share=share,
+                        rate=rate,
+                    ),
                     source_key=f"accrual:lead:{lead['id']}:partner:{partner_id}",
                 )
             )
-    with transaction.atomic():
-        created = CommissionEntry.objects.bulk_create(entries, batch_size=2000, ignore_conflicts=True)
+    created = ledger_entries_place(entries=entries, fx=fx)
     return {"accruals": len(created), "missing_rate": missing}
+
+
+OFFER_BREACH = N_("SLA breach: offer not accepted within the deadline")
+CONTACT_BREACH = N_("SLA breach: first contact not logged in time")
 
 
 def _not_booked(prefix: str, since: datetime.date):
@@ -215,7 +303,7 @@ def sla_penalties_book(*, on: datetime.date) -> dict:
     fx = Rates()
     entries, missing = [], 0
 
-    def add(row, lead_id, key, description):
+    def add(row, lead_id, key, text):
         nonlocal missing
         amount = -row["partner__sla_policy__penalty_per_breach"]
         currency = row["partner__sla_policy__penalty_currency"]
@@ -232,15 +320,15 @@ def sla_penalties_book(*, on: datetime.date) -> dict:
                 amount=amount,
                 currency=currency,
                 amount_reporting=(amount * rate_fx).quantize(CENT, ROUND_HALF_UP),
-                description=description,
+                description="",
+                text=text,
                 source_key=key,
             )
         )
 
     for row in offers:
-        add(row, row["lead_id"], f"penalty:offer:{row['id']}", "SLA breach: offer not accepted within the deadline")
+        add(row, row["lead_id"], f"penalty:offer:{row['id']}", compose(OFFER_BREACH))
     for row in contacts:
-        add(row, row["id"], f"penalty:first_contact:lead:{row['id']}", "SLA breach: first contact not logged in time")
-    with transaction.atomic():
-        created = CommissionEntry.objects.bulk_create(entries, batch_size=2000, ignore_conflicts=True)
+        add(row, row["id"], f"penalty:first_contact:lead:{row['id']}", compose(CONTACT_BREACH))
+    created = ledger_entries_place(entries=entries, fx=fx)
     return {"penalties": len(created), "missing_rate": missing}

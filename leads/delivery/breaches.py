@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from kpi.models import CommissionEntry, EntryKind
-from kpi.services.ledger import Rates
+from kpi.services.ledger import Rates, ledger_entries_place
 from partners.models import Partner
 from prm.models import NotificationKind, WebhookEvent
 from prm.selectors import channel_managers, partner_admins
@@ -57,8 +57,8 @@ def clock_breach_book(
         rate = (rates or Rates()).on(contract.penalty_currency, day)
         if rate is not None and not CommissionEntry.objects.filter(source_key=penalty_key(clock)).exists():
             amount = -contract.penalty_per_breach
-            CommissionEntry.objects.bulk_create(
-                [
+            ledger_entries_place(
+                entries=[
                     CommissionEntry(
                         partner_id=ticket.partner_id,
                         lead_id=contract.lead_id,
@@ -67,11 +67,15 @@ def clock_breach_book(
                         amount=amount,
                         currency=contract.penalty_currency,
                         amount_reporting=(amount * rate).quantize(CENT, ROUND_HALF_UP),
-                        description=f"Service SLA breach: ticket #{ticket.pk}, {clock.kind} time"[:300],
+                        text=compose(
+                            N_("Service SLA breach: ticket #%(ticket)s, %(clock)s"),
+                            ticket=ticket.pk,
+                            clock=choice(clock, "kind"),
+                        ),
                         source_key=penalty_key(clock),
                     )
                 ],
-                ignore_conflicts=True,
+                fx=rates,
             )
             booked["penalty"] = 1
     if contract.credit_pct_per_breach > 0 and not ServiceCredit.objects.filter(clock=clock).exists():
