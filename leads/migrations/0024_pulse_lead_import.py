@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0020_registration_review_deadline'),
+        ('leads', '0023_after_service_report'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

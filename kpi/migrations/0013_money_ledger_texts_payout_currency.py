@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('kpi', '0011_score_component_name_ru'),
+        ('kpi', '0012_after_checkins'),
     ]
 
     operations = [

@@ -26,7 +26,7 @@ def time_critical_on(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('prm', '0005_notification_text'),
+        ('prm', '0006_api_change_feed'),
     ]
 
     operations = [

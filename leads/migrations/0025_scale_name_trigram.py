@@ -31,6 +31,6 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("leads", "0020_registration_review_deadline")]
+    dependencies = [("leads", "0024_pulse_lead_import")]
 
     operations = [migrations.RunPython(forwards, backwards)]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('partners', '0010_reference_names_ru'),
+        ('partners', '0011_after_checkins'),
     ]
 
     operations = [
