@@ -42,7 +42,7 @@ def registration_form(*, name: str, tax_id: str, title: str, region=None) -> dic
     }
 
 
-def register_via(door, *, user, client, capture, name="ООО «Ромашка»", tax_id="7701234567", title="Licences"):
+def register_via(door, *, user, client, capture, name="ООО «Ромашка»", tax_id="7701234560", title="Licences"):
     """Register a deal for `user`'s partner through `door`; returns (registration, what the user was shown).
 
     `client` is Django's test client, `capture` pytest-django's django_capture_on_commit_callbacks."""

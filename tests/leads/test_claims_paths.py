@@ -28,7 +28,7 @@ from tests.leads.routing_factories import region, routing_partner, vendor_lead
 from tests.prm.factories import PartnerUserFactory
 
 pytestmark = pytest.mark.django_db
-TAX = "7701234567"
+TAX = "7701234560"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from tests.leads.doors import api_client_for
 from tests.prm.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-TAX = "7701234567"
+TAX = "7701234560"
 DOORS = ["portal_withdraw", "api_withdraw", "portal_lost", "api_lost"]
 
 
