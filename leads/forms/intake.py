@@ -96,12 +96,7 @@ class ImportForm(forms.Form):
             raise forms.ValidationError(_("The file is larger than 5 MB."))
         head = f.read(64 * 1024)
         f.seek(0)
-        try:
-            head.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            # A multi-byte character cut at the end of the sample is still text.
-            if exc.start < len(head) - 3 or exc.reason != "unexpected end of data":
-                raise forms.ValidationError(_("This is not a CSV text file (UTF-8).")) from None
+        # The encoding (UTF-8, Windows-1251) is detected by the import itself; only binary files stop here.
         if b"\x00" in head:
             raise forms.ValidationError(_("This is not a CSV text file (UTF-8)."))
         return f
