@@ -1,0 +1,227 @@
+"""Program configuration for channel managers (issue 17, item 7): SLA policies, registration policies, routing
+weights and exchange rates next to the tier thresholds (kpi.views.TierConfigView). Each page translates the form
+into one service call; where a change alters outcomes it shows the impact first, computed by the rule itself."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views import View
+
+from kpi.services import rates as rate_services
+from leads.services import policies
+from leads.services.routing import routing_weights_current
+from partners.models import ProgramModel, SlaPolicy
+from prm.forms import apply_service_errors
+from prm.models import AuditEvent
+from prm.permissions import VendorRequiredMixin
+
+from .forms import ExchangeRateForm, RegistrationPolicyForm, RoutingWeightsForm, SlaPolicyForm
+
+CONFIG_ACTIONS = (
+    "tier.requirement_changed",
+    "sla_policy.created",
+    "sla_policy.changed",
+    "registration_policy.changed",
+    "routing.weights_changed",
+    "exchange_rate.added",
+)
+FORMS = (SlaPolicyForm, RegistrationPolicyForm, RoutingWeightsForm, ExchangeRateForm)
+
+
+def _field_label(name: str) -> str:
+    for form in FORMS:
+        if name in form.base_fields:
+            return str(form.base_fields[name].label)
+    return name
+
+
+def config_history(*, actions=CONFIG_ACTIONS, limit: int = 20) -> list[AuditEvent]:
+    """The newest configuration changes, each with `changes` as (label, from, to) in the reader's language."""
+    events = list(AuditEvent.objects.filter(action__in=actions).select_related("actor").order_by("-at", "-id")[:limit])
+    for event in events:
+        data = event.data or {}
+        if "changes" in data:
+            event.changes = [(_field_label(k), v.get("from"), v.get("to")) for k, v in data["changes"].items()]
+        elif "from" in data:
+            event.changes = [(_("Threshold"), data["from"], data["to"])]
+        elif event.action == "exchange_rate.added":
+            event.changes = [(data.get("currency", ""), data.get("valid_from", ""), data.get("rate", ""))]
+        else:
+            event.changes = []
+    return events
+
+
+class ConfigurationView(VendorRequiredMixin, View):
+    def get(self, request):
+        return render(request, "kpi/configuration/index.html", {"history": config_history()})
+
+
+def _values(form) -> dict:
+    return dict(form.cleaned_data)
+
+
+# --- SLA policies ----------------------------------------------------------------------------------------------
+
+
+class SlaPolicyListView(VendorRequiredMixin, View):
+    def get(self, request):
+        return render(
+            request,
+            "kpi/configuration/sla_list.html",
+            {
+                "policies": SlaPolicy.objects.order_by("pk"),
+                "default": policies.sla_policy_default(),
+                "history": config_history(actions=("sla_policy.created", "sla_policy.changed")),
+            },
+        )
+
+
+class SlaPolicyEditView(VendorRequiredMixin, View):
+    """New policy (pk=None): saved at once. A change: preview of the overdue work first, then save."""
+
+    template_name = "kpi/configuration/sla_edit.html"
+
+    def _policy(self, pk):
+        return get_object_or_404(SlaPolicy, pk=pk) if pk else None
+
+    def get(self, request, pk=None):
+        policy = self._policy(pk)
+        initial = {f: getattr(policy, f) for f in policies.SLA_FIELDS} if policy else {"penalty_currency": "RUB"}
+        if not policy:
+            initial.update(accept_within_hours=4, first_contact_within_hours=8, deal_update_days=14,
+                           working_hours_start="09:00", working_hours_end="18:00", penalty_per_breach=0)  # fmt: skip
+        return render(request, self.template_name, {"policy": policy, "form": SlaPolicyForm(initial=initial)})
+
+    def post(self, request, pk=None):
+        policy = self._policy(pk)
+        form = SlaPolicyForm(request.POST)
+        context = {"policy": policy, "form": form}
+        if not form.is_valid():
+            return render(request, self.template_name, context, status=400)
+        try:
+            if "save" in request.POST or policy is None:
+                policies.sla_policy_save(policy=policy, values=_values(form), actor=request.user)
+                messages.success(request, _("The SLA policy is saved and recorded in the audit trail."))
+                return redirect("kpi:config_sla")
+            context["impact"] = policies.sla_policy_impact(policy=policy, values=_values(form))
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+            return render(request, self.template_name, context, status=400)
+        return render(request, self.template_name, context)
+
+
+# --- Registration policies -------------------------------------------------------------------------------------
+
+
+class RegistrationPolicyListView(VendorRequiredMixin, View):
+    def get(self, request):
+        return render(
+            request,
+            "kpi/configuration/registration_list.html",
+            {
+                "policies": policies.registration_policies(),
+                "history": config_history(actions=("registration_policy.changed",)),
+            },
+        )
+
+
+class RegistrationPolicyEditView(VendorRequiredMixin, View):
+    template_name = "kpi/configuration/registration_edit.html"
+
+    def _policy(self, program_model):
+        if program_model not in ProgramModel.values:
+            raise Http404
+        return policies.registration_policy_for(program_model=program_model)
+
+    def get(self, request, program_model):
+        policy = self._policy(program_model)
+        form = RegistrationPolicyForm(initial={f: getattr(policy, f) for f in policies.REGISTRATION_FIELDS})
+        return render(request, self.template_name, {"policy": policy, "form": form})
+
+    def post(self, request, program_model):
+        policy = self._policy(program_model)
+        form = RegistrationPolicyForm(request.POST)
+        context = {"policy": policy, "form": form}
+        if not form.is_valid():
+            return render(request, self.template_name, context, status=400)
+        try:
+            if "save" in request.POST:
+                policies.registration_policy_save(program_model=program_model, values=_values(form), actor=request.user)
+                messages.success(request, _("The registration policy is saved and recorded in the audit trail."))
+                return redirect("kpi:config_registration")
+            context["impact"] = policies.registration_policy_impact(program_model=program_model, values=_values(form))
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+            return render(request, self.template_name, context, status=400)
+        return render(request, self.template_name, context)
+
+
+# --- Routing weights -------------------------------------------------------------------------------------------
+
+
+class RoutingWeightsView(VendorRequiredMixin, View):
+    template_name = "kpi/configuration/routing_weights.html"
+
+    def _context(self, form, **extra):
+        return {
+            "form": form,
+            "history": config_history(actions=("routing.weights_changed",)),
+            **extra,
+        }
+
+    def get(self, request):
+        current = routing_weights_current()
+        form = RoutingWeightsForm(initial={f: getattr(current, f) for f in policies.WEIGHT_FIELDS})
+        return render(request, self.template_name, self._context(form))
+
+    def post(self, request):
+        form = RoutingWeightsForm(request.POST)
+        if not form.is_valid():
+            return render(request, self.template_name, self._context(form), status=400)
+        try:
+            if "save" in request.POST:
+                policies.routing_weights_update(values=_values(form), actor=request.user)
+                messages.success(request, _("The routing weights are saved and recorded in the audit trail."))
+                return redirect("kpi:config_routing")
+            impact = policies.routing_weights_impact(values=_values(form))
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+            return render(request, self.template_name, self._context(form), status=400)
+        return render(request, self.template_name, self._context(form, impact=impact))
+
+
+# --- Exchange rates --------------------------------------------------------------------------------------------
+
+
+class ExchangeRateView(VendorRequiredMixin, View):
+    template_name = "kpi/configuration/rates.html"
+
+    def _context(self, form, **extra):
+        return {
+            "form": form,
+            "rates": rate_services.exchange_rate_list(),
+            "reporting_currency": settings.PRM_REPORTING_CURRENCY,
+            "history": config_history(actions=("exchange_rate.added",)),
+            **extra,
+        }
+
+    def get(self, request):
+        return render(request, self.template_name, self._context(ExchangeRateForm()))
+
+    def post(self, request):
+        form = ExchangeRateForm(request.POST)
+        if not form.is_valid():
+            return render(request, self.template_name, self._context(form), status=400)
+        try:
+            if "save" in request.POST:
+                rate_services.exchange_rate_add(**form.cleaned_data, actor=request.user)
+                messages.success(request, _("The exchange rate is added and recorded in the audit trail."))
+                return redirect("kpi:config_rates")
+            impact = rate_services.exchange_rate_impact(**form.cleaned_data)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+            return render(request, self.template_name, self._context(form), status=400)
+        return render(request, self.template_name, self._context(form, impact=impact))
