@@ -157,7 +157,45 @@ class NightlyRunAdmin(admin.ModelAdmin):
 
 
 admin.site.register(models.ScoreComponent, list_display=["name", "metric", "target", "max_points"])
-admin.site.register(models.ExchangeRate, list_display=["currency", "valid_from", "rate"])
+
+
+class ExchangeRateAdminForm(forms.ModelForm):
+    class Meta:
+        model = models.ExchangeRate
+        fields = ["currency", "valid_from", "rate"]
+
+    def clean(self):
+        from kpi.services.rates import exchange_rate_check
+
+        data = super().clean()
+        if data.get("currency") and data.get("rate") is not None:
+            try:
+                data["currency"], data["rate"] = exchange_rate_check(currency=data["currency"], rate=data["rate"])
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    self.add_error(field, errors)
+        return data
+
+
+@admin.register(models.ExchangeRate)
+class ExchangeRateAdmin(admin.ModelAdmin):
+    """Rates are added, never edited (converted amounts keep their rate): through the same service as the page."""
+
+    form = ExchangeRateAdminForm
+    list_display = ["currency", "valid_from", "rate"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None  # the list, not an existing rate
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        from kpi.services.rates import exchange_rate_add
+
+        obj.pk = exchange_rate_add(
+            currency=obj.currency, valid_from=obj.valid_from, rate=obj.rate, actor=request.user
+        ).pk
 
 
 from kpi.funds.admin import *  # noqa: E402,F401,F403

@@ -246,9 +246,18 @@ admin.site.register(models.CoSell, raw_id_fields=["lead", "partner"])
 
 
 # Deal registration
-admin.site.register(
-    models.RegistrationPolicy, list_display=["program_model", "auto_approve", "protection_days", "extension_days"]
-)
+@admin.register(models.RegistrationPolicy)
+class RegistrationPolicyAdmin(admin.ModelAdmin):
+    list_display = ["program_model", "auto_approve", "protection_days", "extension_days"]
+
+    def save_model(self, request, obj, form, change):
+        """The configuration page's service: the same validation and the same audit row."""
+        from leads.services.policies import REGISTRATION_FIELDS, registration_policy_save
+
+        values = {f: form.cleaned_data[f] for f in REGISTRATION_FIELDS if f in form.cleaned_data}
+        obj.pk = registration_policy_save(program_model=obj.program_model, values=values, actor=request.user).pk
+
+
 admin.site.register(
     models.RegistrationDecision,
     list_display=["registration", "status", "rule", "actor", "at"],
@@ -262,6 +271,13 @@ class RoutingWeightsAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return not models.RoutingWeights.objects.exists()
+
+    def save_model(self, request, obj, form, change):
+        """The configuration page's service: the same validation and the same audit row."""
+        from leads.services.policies import WEIGHT_FIELDS, routing_weights_update
+
+        values = {f: form.cleaned_data[f] for f in WEIGHT_FIELDS if f in form.cleaned_data}
+        obj.pk = routing_weights_update(values=values, actor=request.user).pk
 
 
 @admin.register(models.AvailabilityCheck)

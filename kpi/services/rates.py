@@ -30,7 +30,8 @@ def exchange_rate_in_force(*, currency: str, on: datetime.date) -> ExchangeRate 
     return ExchangeRate.objects.filter(currency=currency, valid_from__lte=on).order_by("-valid_from").first()
 
 
-def _clean(currency: str, rate) -> tuple[str, Decimal]:
+def exchange_rate_check(*, currency: str, rate) -> tuple[str, Decimal]:
+    """The rate's rules, raised as field errors; returns the normalised currency code and rate."""
     currency = (currency or "").strip().upper()
     if not _CODE.match(currency):
         raise ValidationError({"currency": _("Enter a three-letter currency code (ISO 4217), e.g. USD.")})
@@ -47,7 +48,7 @@ def _clean(currency: str, rate) -> tuple[str, Decimal]:
 def exchange_rate_impact(*, currency: str, valid_from: datetime.date, rate) -> dict:
     """What the new rate would change: the open pipeline in this currency converted with the rate in force on
     `valid_from` and with the new one (one aggregate over the open deals in that currency)."""
-    currency, rate = _clean(currency, rate)
+    currency, rate = exchange_rate_check(currency=currency, rate=rate)
     in_force = exchange_rate_in_force(currency=currency, on=valid_from)
     row = Lead.objects.filter(currency=currency, stage__in=OPEN_STAGES).aggregate(total=Sum("value"))
     total = row["total"] or Decimal(0)
@@ -66,7 +67,7 @@ def exchange_rate_impact(*, currency: str, valid_from: datetime.date, rate) -> d
 
 def exchange_rate_add(*, currency: str, valid_from: datetime.date, rate, actor: User | None) -> ExchangeRate:
     """Add the rate of `currency` to the reporting currency valid from `valid_from`; audited."""
-    currency, rate = _clean(currency, rate)
+    currency, rate = exchange_rate_check(currency=currency, rate=rate)
     if ExchangeRate.objects.filter(currency=currency, valid_from=valid_from).exists():
         raise ValidationError({"valid_from": _("A rate of this currency already starts on this date.")})
     try:

@@ -310,3 +310,82 @@ def test_pages_answer_in_russian(client_for, channel_manager, sla_partner):
     for name in CONFIG_URLS:
         html = client.get(reverse(name), headers={"accept-language": "ru"}).content.decode()
         assert "Настройка программы" in html, name
+
+
+# --- Every door calls the same rule: the portal page and the admin write the same audit row --------------------
+
+
+def _change(door, client, *, portal_url, admin_url, data):
+    if door == "portal":
+        return client.post(portal_url, {**data, "save": "1"})
+    return client.post(admin_url, data)
+
+
+@pytest.mark.parametrize("door", ["portal", "admin"])
+def test_sla_change_is_the_same_whatever_the_door(door, sla_partner, client_for, vendor_admin):
+    policy, _partner = sla_partner
+    data = {k: ("" if v is None else str(v)) for k, v in _sla_post(policy, accept_within_hours="2").items()}
+    response = _change(
+        door, client_for(vendor_admin), data=data,
+        portal_url=reverse("kpi:config_sla_edit", args=[policy.pk]),
+        admin_url=reverse("admin:partners_slapolicy_change", args=[policy.pk]),
+    )  # fmt: skip
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="sla_policy.changed")
+    assert event.actor == vendor_admin
+    assert event.data["changes"] == {"accept_within_hours": {"from": "4.00", "to": "2"}}
+
+
+@pytest.mark.parametrize("door", ["portal", "admin"])
+def test_registration_change_is_the_same_whatever_the_door(door, client_for, vendor_admin):
+    data = {"auto_approve": "on", "protection_days": "60", "extension_days": "45"}
+    response = _change(
+        door, client_for(vendor_admin), data={**data, "program_model": ProgramModel.RESELLER},
+        portal_url=reverse("kpi:config_registration_edit", args=[ProgramModel.RESELLER]),
+        admin_url=reverse("admin:leads_registrationpolicy_add"),
+    )  # fmt: skip
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="registration_policy.changed")
+    assert event.data["changes"] == {
+        "protection_days": {"from": None, "to": "60"},
+        "extension_days": {"from": "30", "to": "45"},
+    }
+
+
+@pytest.mark.parametrize("door", ["portal", "admin"])
+def test_routing_weights_change_is_the_same_whatever_the_door(door, client_for, vendor_admin):
+    weights = tier_only_weights()
+    response = _change(
+        door, client_for(vendor_admin), data=NEUTRAL_ONLY,
+        portal_url=reverse("kpi:config_routing"),
+        admin_url=reverse("admin:leads_routingweights_change", args=[weights.pk]),
+    )  # fmt: skip
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="routing.weights_changed")
+    assert event.data["changes"] == {"tier_points": {"from": "100", "to": "0"}, "sla_points": {"from": "0", "to": "30"}}
+    assert RoutingWeights.objects.count() == 1
+
+
+@pytest.mark.parametrize("door", ["portal", "admin"])
+def test_exchange_rate_is_the_same_whatever_the_door(door, client_for, vendor_admin):
+    client = client_for(vendor_admin)
+    data = {"currency": "eur", "valid_from": "2026-07-01", "rate": "101.5"}
+    urls = {"portal_url": reverse("kpi:config_rates"), "admin_url": reverse("admin:kpi_exchangerate_add")}
+    assert _change(door, client, data=data, **urls).status_code == 302
+    rate = ExchangeRate.objects.get()
+    assert (rate.currency, rate.rate) == ("EUR", Decimal("101.5"))
+    assert AuditEvent.objects.get(action="exchange_rate.added").data["rate"] == "101.5"
+    refused = _change(door, client, data={**data, "currency": "RUB", "valid_from": "2026-08-01"}, **urls)
+    assert refused.status_code in (200, 400)  # the form again with the error, never a 500
+    assert "RUB is the reporting currency" in refused.content.decode()
+    assert ExchangeRate.objects.count() == 1
+
+
+def test_routing_preview_in_russian(routed, client_for, channel_manager):
+    html = (
+        client_for(channel_manager)
+        .post(reverse("kpi:config_routing"), {**NEUTRAL_ONLY, "preview": "1"}, headers={"accept-language": "ru"})
+        .content.decode()
+    )
+    assert "С этими весами ~16,7\xa0% лидов перейдёт к другим партнёрам." in html
+    assert "последние 6 решений о маршрутизации" in html
