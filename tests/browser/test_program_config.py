@@ -43,3 +43,30 @@ def test_channel_manager_previews_and_saves_a_threshold(page, shot):
     assert requirement.threshold == Decimal("88")
     assert AuditEvent.objects.filter(action="tier.requirement_changed").count() == 1
     assert TierRequirement.objects.get().threshold == Decimal("88")
+
+
+def test_channel_manager_previews_and_saves_routing_weights_from_the_menu(page, shot):
+    from leads.models import RoutingWeights
+    from leads.services.routing import lead_route
+    from tests.leads.routing_factories import region, routing_partner, tier_only_weights, vendor_lead
+
+    msk = region("msk")
+    tier_only_weights()
+    routing_partner(regions=[msk], weight=2)
+    routing_partner(regions=[msk], weight=1)
+    for _ in range(6):
+        lead_route(lead=vendor_lead(region=msk))
+    UserFactory(role=Role.CHANNEL_MANAGER, email="cm@vendor.example")
+
+    login(page, "cm@vendor.example")
+    page.click("#nav-program-configuration")
+    page.click(".dropdown-menu >> text=Routing weights")
+    page.fill("input[name=tier_points]", "0")
+    page.fill("input[name=sla_points]", "30")
+    page.click("text=Preview the impact")
+    assert "These weights move ~16.7% of leads to other partners." in page.inner_text(".impact-preview")
+    shot("config-routing-preview", focus=".impact-preview")
+    page.click("text=Save these weights")
+    assert "recorded in the audit trail" in page.inner_text("body")
+    assert "Routing weights changed" in page.inner_text(".config-history")
+    assert RoutingWeights.objects.get().tier_points == 0
