@@ -5,6 +5,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.auth_backends import AuthenticationBackend
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
@@ -90,3 +91,27 @@ class MfaRequiredMiddleware:
             messages.warning(request, _("Vendor admins must set up two-factor authentication before going on."))
             return redirect("mfa_index")
         return self.get_response(request)
+
+
+class SignInLanguageMiddleware:
+    """The language a user chose in their preferences (User.language) becomes the portal's language at sign-in,
+    whichever door signed them in (password, SSO, after the second factor): `prm.signals` marks the request when
+    `user_logged_in` fires and this sets Django's language cookie on that response. Afterwards the navbar's
+    language switch still works as usual for the rest of the visit."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        language = getattr(request, "sign_in_language", "")
+        if language:
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                language,
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                samesite=settings.LANGUAGE_COOKIE_SAMESITE or "Lax",
+                secure=settings.LANGUAGE_COOKIE_SECURE,
+                httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+            )
+        return response
