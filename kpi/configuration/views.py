@@ -2,6 +2,9 @@
 weights and exchange rates next to the tier thresholds (kpi.views.TierConfigView). Each page translates the form
 into one service call; where a change alters outcomes it shows the impact first, computed by the rule itself."""
 
+import datetime
+from decimal import Decimal, InvalidOperation
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -14,6 +17,7 @@ from kpi.services import rates as rate_services
 from leads.services import policies
 from leads.services.routing import routing_weights_current
 from partners.models import ProgramModel, SlaPolicy
+from prm import l10n
 from prm.forms import apply_service_errors
 from prm.models import AuditEvent
 from prm.permissions import VendorRequiredMixin
@@ -38,17 +42,33 @@ def _field_label(name: str) -> str:
     return name
 
 
+def _shown(value):
+    """A stored value in the reader's format: numbers and dates as everywhere else, other text as it is."""
+    if value in (None, ""):
+        return None
+    try:
+        return l10n.number_format(Decimal(value))
+    except (InvalidOperation, TypeError, ValueError):
+        pass
+    try:
+        return l10n.date_format(datetime.date.fromisoformat(value))
+    except (TypeError, ValueError):
+        return value
+
+
 def config_history(*, actions=CONFIG_ACTIONS, limit: int = 20) -> list[AuditEvent]:
     """The newest configuration changes, each with `changes` as (label, from, to) in the reader's language."""
     events = list(AuditEvent.objects.filter(action__in=actions).select_related("actor").order_by("-at", "-id")[:limit])
     for event in events:
         data = event.data or {}
         if "changes" in data:
-            event.changes = [(_field_label(k), v.get("from"), v.get("to")) for k, v in data["changes"].items()]
+            event.changes = [
+                (_field_label(k), _shown(v.get("from")), _shown(v.get("to"))) for k, v in data["changes"].items()
+            ]
         elif "from" in data:
-            event.changes = [(_("Threshold"), data["from"], data["to"])]
+            event.changes = [(_("Threshold"), _shown(data["from"]), _shown(data["to"]))]
         elif event.action == "exchange_rate.added":
-            event.changes = [(data.get("currency", ""), data.get("valid_from", ""), data.get("rate", ""))]
+            event.changes = [(data.get("currency", ""), _shown(data.get("valid_from")), _shown(data.get("rate")))]
         else:
             event.changes = []
     return events

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from kpi.models import ExchangeRate
 from kpi.services.rates import exchange_rate_add, exchange_rate_impact
@@ -128,7 +128,7 @@ def test_channel_manager_previews_and_saves_an_sla_policy(sla_partner, client_fo
     policy.refresh_from_db()
     assert policy.accept_within_hours == Decimal("9999")
     listing = client.get(reverse("kpi:config_sla")).content.decode()
-    assert "SLA policy changed" in listing and "4.00 → 9999" in listing
+    assert "SLA policy changed" in listing and "Accept an offer within (business hours): 4 → 9,999" in listing
 
 
 def test_a_new_sla_policy_is_created_and_audited(client_for, channel_manager):
@@ -305,11 +305,44 @@ def test_only_vendor_staff_see_the_navigation_entry(client_for, channel_manager,
     assert "Program configuration" not in home and reverse("kpi:config") not in home
 
 
-def test_pages_answer_in_russian(client_for, channel_manager, sla_partner):
+def _text_of(html):
+    from tests.demo.test_russian_ui import _Text
+
+    parser = _Text()
+    parser.feed(html)
+    return parser.parts
+
+
+def test_pages_answer_in_russian_without_english_system_text(client_for, channel_manager, sla_partner, protections):
+    from tests.demo.test_russian_ui import _fragments, _Text, english_on
+
+    with translation.override("en"):
+        fragments = _fragments()
+    policy, _partner = sla_partner
+    policies.sla_policy_save(policy=policy, values={"accept_within_hours": Decimal("3")}, actor=channel_manager)
+    policies.routing_weights_update(values=NEUTRAL_ONLY, actor=channel_manager)
+    exchange_rate_add(currency="USD", valid_from=datetime.date(2026, 1, 1), rate=Decimal("90"), actor=channel_manager)
     client = client_for(channel_manager)
-    for name in CONFIG_URLS:
-        html = client.get(reverse(name), headers={"accept-language": "ru"}).content.decode()
-        assert "Настройка программы" in html, name
+    pages = [client.get(reverse(name), headers={"accept-language": "ru"}) for name in CONFIG_URLS]
+    pages.append(client.get(reverse("kpi:config_sla_edit", args=[policy.pk]), headers={"accept-language": "ru"}))
+    previews = [
+        (reverse("kpi:config_sla_edit", args=[policy.pk]), _sla_post(policy, preview="1")),
+        (reverse("kpi:config_registration_edit", args=["full_cycle"]), {"extension_days": "45", "preview": "1"}),
+        (reverse("kpi:config_routing"), {**NEUTRAL_ONLY, "preview": "1"}),
+        (reverse("kpi:config_rates"), {"currency": "USD", "valid_from": "2026-07-01", "rate": "95", "preview": "1"}),
+    ]
+    pages += [client.post(url, data, headers={"accept-language": "ru"}) for url, data in previews]
+    for response in pages:
+        html = response.content.decode()
+        assert response.status_code == 200 and "Настройка программы" in html
+        assert "impact-preview" in html or response.request["REQUEST_METHOD"] == "GET"
+        parser = _Text()
+        parser.feed(html)
+        text = " · ".join(parser.parts)
+        assert not english_on(text, fragments), response.request["PATH_INFO"]
+    overview = " · ".join(_text_of(pages[0].content.decode()))
+    assert "Принять предложение в течение (рабочих часов): 4 → 3" in overview
+    assert "USD: 1 января 2026 г. → 90" in overview
 
 
 # --- Every door calls the same rule: the portal page and the admin write the same audit row --------------------
