@@ -171,7 +171,10 @@ class TierConfigView(VendorRequiredMixin, View):
     template_name = "kpi/tier_config.html"
 
     def get(self, request):
-        return render(request, self.template_name, {"tiers": tiers_with_requirements()})
+        from .configuration.views import config_history
+
+        history = config_history(actions=("tier.requirement_changed",))
+        return render(request, self.template_name, {"tiers": tiers_with_requirements(), "history": history})
 
     def post(self, request):
         form = TierThresholdForm(request.POST)

@@ -16,7 +16,7 @@ from django.views import View
 from kpi.services import rates as rate_services
 from leads.services import policies
 from leads.services.routing import routing_weights_current
-from partners.models import ProgramModel, SlaPolicy
+from partners.models import Metric, ProgramModel, SlaPolicy
 from prm import l10n
 from prm.forms import apply_service_errors
 from prm.models import AuditEvent
@@ -66,7 +66,8 @@ def config_history(*, actions=CONFIG_ACTIONS, limit: int = 20) -> list[AuditEven
                 (_field_label(k), _shown(v.get("from")), _shown(v.get("to"))) for k, v in data["changes"].items()
             ]
         elif "from" in data:
-            event.changes = [(_("Threshold"), _shown(data["from"]), _shown(data["to"]))]
+            label = Metric(data["metric"]).label if data.get("metric") in Metric.values else _("Threshold")
+            event.changes = [(label, _shown(data["from"]), _shown(data["to"]))]
         elif event.action == "exchange_rate.added":
             event.changes = [(data.get("currency", ""), _shown(data.get("valid_from")), _shown(data.get("rate")))]
         else:

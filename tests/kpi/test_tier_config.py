@@ -56,6 +56,8 @@ def test_channel_manager_previews_then_saves_and_it_is_audited(network, client_f
     assert network.threshold == Decimal("88")
     event = AuditEvent.objects.get(action="tier.requirement_changed")
     assert event.actor == channel_manager and event.data["from"] == "80.00" and event.data["to"] == "88"
+    history = client.get(reverse("kpi:tier_config")).content.decode()
+    assert "Tier requirement changed" in history and f"{network.get_metric_display()}: 80 → 88" in history
 
 
 def test_bad_threshold_is_a_form_error(network, client_for, channel_manager):
