@@ -2,7 +2,6 @@
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
-from django.utils import translation
 
 from .auth import axes_username
 from .services import audit_record
@@ -17,7 +16,6 @@ def _logged_in(sender, request, user, **kwargs):
     if request is not None and user.language:
         # The chosen language applies from this response on (prm.auth.SignInLanguageMiddleware sets the cookie).
         request.sign_in_language = user.language
-        translation.activate(user.language)
     audit_record(actor=user, action="security.login", target=user, partner=user.partner, ip_address=_ip(request))
 
 

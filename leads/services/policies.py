@@ -8,6 +8,7 @@ for routing weights. Previews are reads over bounded, indexed sets; they never w
 import copy
 from collections import defaultdict
 from datetime import datetime
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -95,21 +96,35 @@ def _sla_partners(policy: SlaPolicy) -> Q:
     return governed
 
 
+def sla_policy_check(*, policy: SlaPolicy) -> None:
+    """The policy's rules as field errors (the database constraints say the same, in words nobody reads)."""
+    start, end = policy.working_hours_start, policy.working_hours_end
+    if start and end and str(start) >= str(end):
+        raise ValidationError({"working_hours_end": _("The working day must end after it starts.")})
+    for field in ("accept_within_hours", "first_contact_within_hours"):
+        if getattr(policy, field) is not None and Decimal(str(getattr(policy, field))) <= 0:
+            raise ValidationError({field: _("Give a number of hours greater than zero.")})
+
+
 def sla_policy_save(*, policy: SlaPolicy | None, values: dict, actor: User | None) -> SlaPolicy:
     """Create (policy=None) or change an SLA policy; audited with every changed value (from → to)."""
-    creating = policy is None
-    policy = policy or SlaPolicy()
-    changes = _changes(policy, SLA_FIELDS, values) if not creating else {}
     with transaction.atomic():
+        if policy is None:
+            policy, changes = SlaPolicy(), None
+        else:  # the values it had when this change was made, whatever another tab saved meanwhile
+            policy = SlaPolicy.objects.select_for_update().get(pk=policy.pk)
+            changes = _changes(policy, SLA_FIELDS, values)
         _apply(policy, SLA_FIELDS, values)
+        sla_policy_check(policy=policy)
         policy.full_clean()
         policy.save()
         audit_record(
             actor=actor,
-            action="sla_policy.created" if creating else "sla_policy.changed",
+            action="sla_policy.created" if changes is None else "sla_policy.changed",
             target=policy,
-            data={"changes": changes} if not creating else {"values": {f: str(getattr(policy, f)) for f in SLA_FIELDS}},
-        )
+            data={"values": {f: str(getattr(policy, f)) for f in SLA_FIELDS}} if changes is None
+            else {"changes": changes},
+        )  # fmt: skip
     return policy
 
 
@@ -130,6 +145,7 @@ def sla_policy_impact(*, policy: SlaPolicy, values: dict, now: datetime | None =
     """
     now = now or timezone.now()
     proposed = _proposed(policy, SLA_FIELDS, values)
+    sla_policy_check(policy=proposed)
     proposed.full_clean(validate_unique=False)
     governed = _sla_partners(policy)
     offers = list(
@@ -191,9 +207,12 @@ def registration_policy_for(*, program_model: str) -> RegistrationPolicy:
 
 def registration_policy_save(*, program_model: str, values: dict, actor: User | None) -> RegistrationPolicy:
     """Set a program model's registration terms (the row is created on first change); audited from → to."""
-    policy = registration_policy_for(program_model=program_model)
-    changes = _changes(policy, REGISTRATION_FIELDS, values)
+    registration_policy_for(program_model=program_model)  # a known program model
     with transaction.atomic():
+        policy = RegistrationPolicy.objects.select_for_update().filter(
+            program_model=program_model
+        ).first() or RegistrationPolicy(program_model=program_model)
+        changes = _changes(policy, REGISTRATION_FIELDS, values)
         _apply(policy, REGISTRATION_FIELDS, values)
         policy.full_clean()
         policy.save()
@@ -255,9 +274,9 @@ def registration_policy_impact(*, program_model: str, values: dict) -> dict:
 
 def routing_weights_update(*, values: dict, actor: User | None) -> RoutingWeights:
     """Change the routing weights (one row); the routing pool reloads them (RoutingPoolVersion trigger)."""
-    weights = RoutingWeights.objects.filter(key="default").first() or RoutingWeights()
-    changes = _changes(weights, WEIGHT_FIELDS, values)
     with transaction.atomic():
+        weights = RoutingWeights.objects.select_for_update().filter(key="default").first() or RoutingWeights()
+        changes = _changes(weights, WEIGHT_FIELDS, values)
         _apply(weights, WEIGHT_FIELDS, values)
         weights.full_clean()
         weights.save()

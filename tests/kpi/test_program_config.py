@@ -313,6 +313,7 @@ def _text_of(html):
     return parser.parts
 
 
+@translation.override("en")  # the Russian requests leave Russian active in this thread: restored afterwards
 def test_pages_answer_in_russian_without_english_system_text(client_for, channel_manager, sla_partner, protections):
     from tests.demo.test_russian_ui import _fragments, _Text, english_on
 
@@ -414,6 +415,7 @@ def test_exchange_rate_is_the_same_whatever_the_door(door, client_for, vendor_ad
     assert ExchangeRate.objects.count() == 1
 
 
+@translation.override("en")
 def test_routing_preview_in_russian(routed, client_for, channel_manager):
     html = (
         client_for(channel_manager)
@@ -422,3 +424,22 @@ def test_routing_preview_in_russian(routed, client_for, channel_manager):
     )
     assert "С этими весами ~16,7\xa0% лидов перейдёт к другим партнёрам." in html
     assert "последние 6 решений о маршрутизации" in html
+
+
+@translation.override("en")
+def test_sla_rules_hold_at_every_door(sla_partner, channel_manager):
+    policy, _partner = sla_partner
+    with pytest.raises(ValidationError) as exc:
+        policies.sla_policy_save(policy=policy, values={"working_hours_end": datetime.time(8)}, actor=channel_manager)
+    assert exc.value.message_dict == {"working_hours_end": ["The working day must end after it starts."]}
+    with pytest.raises(ValidationError) as exc:
+        policies.sla_policy_impact(policy=policy, values={"accept_within_hours": Decimal("0")})
+    assert "accept_within_hours" in exc.value.message_dict
+    assert not AuditEvent.objects.filter(action="sla_policy.changed").exists()
+
+
+def test_sla_admin_shows_the_rule_as_a_form_error(sla_partner, client_for, vendor_admin):
+    policy, _partner = sla_partner
+    data = {k: ("" if v is None else str(v)) for k, v in _sla_post(policy, working_hours_end="08:00").items()}
+    response = client_for(vendor_admin).post(reverse("admin:partners_slapolicy_change", args=[policy.pk]), data)
+    assert response.status_code < 500
