@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -93,7 +94,7 @@ class SlaPolicyListView(VendorRequiredMixin, View):
             request,
             "kpi/configuration/sla_list.html",
             {
-                "policies": SlaPolicy.objects.order_by("pk"),
+                "policies": SlaPolicy.objects.annotate(partners=Count("partner", distinct=True)).order_by("pk"),
                 "default": policies.sla_policy_default(),
                 "history": config_history(actions=("sla_policy.created", "sla_policy.changed")),
             },

@@ -443,3 +443,29 @@ def test_sla_admin_shows_the_rule_as_a_form_error(sla_partner, client_for, vendo
     data = {k: ("" if v is None else str(v)) for k, v in _sla_post(policy, working_hours_end="08:00").items()}
     response = client_for(vendor_admin).post(reverse("admin:partners_slapolicy_change", args=[policy.pk]), data)
     assert response.status_code < 500
+
+
+def _grow(n, actor):
+    for i in range(n):
+        policy = SlaPolicyFactory(name=f"Policy {i}")
+        policy.refresh_from_db()
+        policies.sla_policy_save(policy=policy, values={"deal_update_days": 7 + i}, actor=actor)
+        exchange_rate_add(currency="USD", valid_from=datetime.date(2026, 1, 1 + i), rate=90 + i, actor=actor)
+
+
+@pytest.mark.parametrize("name", CONFIG_URLS)
+def test_configuration_pages_do_not_grow_queries_with_rows(
+    name, client_for, channel_manager, django_assert_max_num_queries
+):
+    client = client_for(channel_manager)
+    _grow(2, channel_manager)
+    client.get(reverse(name))  # sessions, content types: warm
+    with django_assert_max_num_queries(12) as small:
+        client.get(reverse(name))
+    for i in range(2, 12):
+        policy = SlaPolicyFactory(name=f"More {i}")
+        policy.refresh_from_db()
+        policies.sla_policy_save(policy=policy, values={"deal_update_days": 7 + i}, actor=channel_manager)
+        exchange_rate_add(currency="EUR", valid_from=datetime.date(2026, 2, i), rate=100 + i, actor=channel_manager)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        client.get(reverse(name))
