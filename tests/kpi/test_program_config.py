@@ -179,6 +179,7 @@ def test_registration_policy_saved_through_the_page(protections, client_for, cha
     data = {"auto_approve": "on", "protection_days": "60", "extension_days": "45"}
     html = client.post(url, {**data, "preview": "1"}).content.decode()
     assert "2 active protections would end differently when extended: 30 → 45 days." in html
+    assert "1 partner's next approvals would be protected for less time (90 → 60 days" in html
     assert client.post(url, {**data, "save": "1"}).status_code == 302
     policy = RegistrationPolicy.objects.get(program_model=ProgramModel.FULL_CYCLE)
     assert (policy.protection_days, policy.extension_days, policy.auto_approve) == (60, 45, True)
