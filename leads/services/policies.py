@@ -291,7 +291,8 @@ def routing_weights_impact(*, values: dict, sample: int = ROUTING_SAMPLE) -> dic
     them into weights with the current and with the proposed points. The rotation gives each candidate a share of
     leads proportional to its weight, so a decision's expected lead is split by weight: summed over the sample this
     is each partner's expected leads now and with the proposal, grouped by the partners' tiers. `moved_pct` is the
-    part of the sample's leads that would go to a different partner (the sum of the gains).
+    part of the sample's leads that would go to a different partner (the sum of the gains); `from_tier` and `to_tier`
+    the rows of the tiers that lose and gain the most.
     """
     current = routing_weights_current()
     proposed = _proposed(current, WEIGHT_FIELDS, values)
@@ -350,7 +351,11 @@ def routing_weights_impact(*, values: dict, sample: int = ROUTING_SAMPLE) -> dic
     rows.sort(key=lambda r: -r["rank"])
     for row in rows:
         row["change_pct"] = round(row["new_pct"] - row["now_pct"], 1)
+    losers = [r for r in rows if r["change_pct"] < 0]
+    gainers = [r for r in rows if r["change_pct"] > 0]
     return {
+        "from_tier": min(losers, key=lambda r: r["change_pct"]) if losers else None,
+        "to_tier": max(gainers, key=lambda r: r["change_pct"]) if gainers else None,
         "decisions": decisions,
         "moved_pct": round(100 * moved / decisions, 1) if decisions else 0.0,
         "tiers": rows,

@@ -227,6 +227,7 @@ def test_routing_impact_replays_decisions_through_the_score(routed):
     assert shares[gold.tier_id] == (66.7, 50.0)  # 2:1 by tier now; both neutral on SLA: 1:1
     assert shares[silver.tier_id] == (33.3, 50.0)
     assert impact["moved_pct"] == 16.7
+    assert (impact["from_tier"]["tier"], impact["to_tier"]["tier"]) == (gold.tier, silver.tier)
     assert policies.routing_weights_impact(values={})["moved_pct"] == 0.0
 
 
@@ -236,6 +237,7 @@ def test_channel_manager_previews_and_saves_routing_weights(routed, client_for, 
     assert client.get(url).status_code == 200
     html = client.post(url, {**NEUTRAL_ONLY, "preview": "1"}).content.decode()
     assert "These weights move ~16.7% of leads to other partners." in html
+    assert "Mostly from Weight 2 to Weight 1 partners." in html
     assert RoutingWeights.objects.get().tier_points == 100
     assert client.post(url, {**NEUTRAL_ONLY, "save": "1"}).status_code == 302
     weights = RoutingWeights.objects.get()
