@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -284,6 +285,20 @@ def routing_weights_update(*, values: dict, actor: User | None) -> RoutingWeight
     return weights
 
 
+def _partner_inputs(stored) -> dict[int, tuple]:
+    """Today's score inputs of the candidates of decisions stored without theirs (one query), shaped as
+    `compact_rows` gives them: (partner_id, allocation_weight, sla, win_rate, rating, load, capacity)."""
+    ids = {c.get("partner_id") for cands in stored if isinstance(cands, list) for c in cands if isinstance(c, dict)}
+    if not ids:
+        return {}
+    rows = (
+        Partner.objects.filter(pk__in=ids)
+        .annotate(alloc=Coalesce("tier__allocation_weight", 1))
+        .values_list("pk", "alloc", "sla_score", "kpi_win_rate", "kpi_rating", "open_load", "lead_capacity")
+    )
+    return {row[0]: row for row in rows}
+
+
 def routing_weights_impact(*, values: dict, sample: int = ROUTING_SAMPLE) -> dict:
     """How the proposed weights would share out leads, replaying the newest scored routing decisions.
 
@@ -304,11 +319,18 @@ def routing_weights_impact(*, values: dict, sample: int = ROUTING_SAMPLE) -> dic
     )
     now_share: dict[int, float] = defaultdict(float)
     new_share: dict[int, float] = defaultdict(float)
-    decisions = 0
+    decisions = legacy = 0
+    stored = list(stored)
+    today = _partner_inputs(stored)
     for candidates in stored:
-        if not isinstance(candidates, dict) or not candidates.get("rows"):
-            continue  # decisions before the compact format keep no score inputs
-        rows = compact_rows(candidates)
+        if isinstance(candidates, dict) and candidates.get("rows"):
+            rows = compact_rows(candidates)
+        else:  # a decision from before the compact format keeps no score inputs: its candidates with today's data
+            ids = [c.get("partner_id") for c in candidates or () if isinstance(c, dict)]
+            rows = [today[pk] for pk in ids if pk in today]
+            if not rows:
+                continue
+            legacy += 1
         for weights, share in ((current, now_share), (proposed, new_share)):
             scored = [
                 (
@@ -354,6 +376,7 @@ def routing_weights_impact(*, values: dict, sample: int = ROUTING_SAMPLE) -> dic
     losers = [r for r in rows if r["change_pct"] < 0]
     gainers = [r for r in rows if r["change_pct"] > 0]
     return {
+        "legacy": legacy,
         "from_tier": min(losers, key=lambda r: r["change_pct"]) if losers else None,
         "to_tier": max(gainers, key=lambda r: r["change_pct"]) if gainers else None,
         "decisions": decisions,

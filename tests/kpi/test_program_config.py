@@ -13,7 +13,15 @@ from django.utils import timezone, translation
 
 from kpi.models import ExchangeRate
 from kpi.services.rates import exchange_rate_add, exchange_rate_impact
-from leads.models import Offer, Registration, RegistrationPolicy, RegistrationStatus, RoutingWeights, Stage
+from leads.models import (
+    Offer,
+    Registration,
+    RegistrationPolicy,
+    RegistrationStatus,
+    RoutingDecision,
+    RoutingWeights,
+    Stage,
+)
 from leads.services import policies
 from leads.services.routing import lead_route
 from partners.models import ProgramModel
@@ -229,6 +237,20 @@ def test_routing_impact_replays_decisions_through_the_score(routed):
     assert impact["moved_pct"] == 16.7
     assert (impact["from_tier"]["tier"], impact["to_tier"]["tier"]) == (gold.tier, silver.tier)
     assert policies.routing_weights_impact(values={})["moved_pct"] == 0.0
+
+
+def test_routing_impact_scores_older_decisions_with_todays_data():
+    msk = region("msk")
+    tier_only_weights()
+    gold = routing_partner(regions=[msk], weight=2)
+    silver = routing_partner(regions=[msk], weight=1)
+    lead = vendor_lead(region=msk)
+    RoutingDecision.objects.create(
+        lead=lead, chosen=gold, rule="score_swrr",
+        candidates=[{"partner_id": gold.pk, "score": 0.9, "chosen": True}, {"partner_id": silver.pk, "score": 0.4}],
+    )  # fmt: skip
+    impact = policies.routing_weights_impact(values=NEUTRAL_ONLY)
+    assert (impact["decisions"], impact["legacy"], impact["moved_pct"]) == (1, 1, 16.7)
 
 
 def test_channel_manager_previews_and_saves_routing_weights(routed, client_for, channel_manager):
