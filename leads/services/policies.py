@@ -7,7 +7,7 @@ for routing weights. Previews are reads over bounded, indexed sets; they never w
 
 import copy
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -61,7 +61,7 @@ def _changes(obj, fields, values: dict) -> dict:
         if field not in values:
             continue
         old, new = getattr(obj, field), values[field]
-        if str(old) != str(new):
+        if old != new and str(old) != str(new):  # 4.00 and 4 are the same number of hours
             out[field] = {"from": None if old is None else str(old), "to": None if new is None else str(new)}
     return out
 
@@ -97,10 +97,14 @@ def _sla_partners(policy: SlaPolicy) -> Q:
     return governed
 
 
+def _as_time(value) -> time | None:
+    return time.fromisoformat(value) if isinstance(value, str) else value
+
+
 def sla_policy_check(*, policy: SlaPolicy) -> None:
     """The policy's rules as field errors (the database constraints say the same, in words nobody reads)."""
-    start, end = policy.working_hours_start, policy.working_hours_end
-    if start and end and str(start) >= str(end):
+    start, end = (_as_time(policy.working_hours_start), _as_time(policy.working_hours_end))
+    if start and end and start >= end:
         raise ValidationError({"working_hours_end": _("The working day must end after it starts.")})
     for field in ("accept_within_hours", "first_contact_within_hours"):
         if getattr(policy, field) is not None and Decimal(str(getattr(policy, field))) <= 0:

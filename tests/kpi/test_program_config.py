@@ -494,3 +494,13 @@ def test_configuration_pages_do_not_grow_queries_with_rows(
         exchange_rate_add(currency="EUR", valid_from=datetime.date(2026, 2, i), rate=100 + i, actor=channel_manager)
     with django_assert_max_num_queries(len(small.captured_queries)):
         client.get(reverse(name))
+
+
+def test_the_same_number_is_no_change(sla_partner, channel_manager):
+    policy, _partner = sla_partner
+    policies.sla_policy_save(
+        policy=policy, values={"accept_within_hours": Decimal("4"), "deal_update_days": 30}, actor=channel_manager
+    )
+    assert AuditEvent.objects.get(action="sla_policy.changed").data["changes"] == {
+        "deal_update_days": {"from": "14", "to": "30"}
+    }
