@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -240,9 +240,7 @@ def registration_policy_impact(*, program_model: str, values: dict) -> dict:
     ext_new = proposed.extension_days or DEFAULT_EXTENSION_DAYS
     extendable = active.filter(extended=False).count()
     # protection_days per tier is the same for every partner of the tier: one row per tier, not per partner.
-    by_tier = defaultdict(int)
-    for tier_id in partners.values_list("tier_id", flat=True):
-        by_tier[tier_id] += 1
+    by_tier = dict(partners.order_by().values("tier_id").annotate(n=Count("id")).values_list("tier_id", "n"))
     tiers = {t.pk: t for t in Tier.objects.filter(pk__in=[t for t in by_tier if t])}
     longer = shorter = 0
     days_now = days_new = None
