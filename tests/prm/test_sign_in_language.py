@@ -41,3 +41,18 @@ def test_a_failed_sign_in_sets_no_language(client):
     UserFactory(role=Role.CHANNEL_MANAGER, email="ru@vendor.example", language="ru")
     response = client.post(reverse("login"), {"login": "ru@vendor.example", "password": "wrong"})
     assert settings.LANGUAGE_COOKIE_NAME not in response.cookies
+
+
+def test_the_language_applies_when_the_second_factor_completes_sign_in(client, vendor_admin, settings):
+    from tests.conftest import TOTP_SECRET
+    from tests.prm.test_sso_mfa import totp_code
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "lang"}}
+    vendor_admin.language = "ru"
+    vendor_admin.save(update_fields=["language"])
+    first = _sign_in(client, vendor_admin)
+    assert first.url == reverse("mfa_authenticate")
+    assert settings.LANGUAGE_COOKIE_NAME not in first.cookies  # not signed in yet
+    second = client.post(reverse("mfa_authenticate"), {"code": totp_code(TOTP_SECRET)})
+    assert second.status_code == 302
+    assert second.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ru"
