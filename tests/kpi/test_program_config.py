@@ -319,9 +319,22 @@ def test_exchange_rate_form_errors_are_400_not_500(client_for, channel_manager):
 # --- Access ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", CONFIG_URLS)
-def test_partners_get_403(name, client_for, partner_admin):
-    assert client_for(partner_admin).get(reverse(name)).status_code == 403
+@pytest.mark.parametrize("role", ["partner_admin", "partner_rep", "partner_engineer"])
+def test_partners_get_403_on_every_page_and_post(role, request, client_for):
+    client = client_for(request.getfixturevalue(role))
+    urls = [reverse(n) for n in CONFIG_URLS] + [
+        reverse("kpi:tier_config"),
+        reverse("kpi:config_registration_edit", args=[ProgramModel.FULL_CYCLE]),
+    ]
+    for url in urls:
+        assert client.get(url).status_code == 403, url
+        assert client.post(url, {**NEUTRAL_ONLY, "save": "1"}).status_code == 403, url
+    assert not RoutingWeights.objects.exists() and not AuditEvent.objects.filter(action__contains="weights").exists()
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client):
+    response = client.get(reverse("kpi:config_routing"))
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
 
 
 def test_only_vendor_staff_see_the_navigation_entry(client_for, channel_manager, partner_admin):
