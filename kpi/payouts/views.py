@@ -14,7 +14,7 @@ from prm.permissions import SignedInMixin, VendorRequiredMixin, is_vendor
 from ..models import EntryKind, StatementStatus
 from . import selectors
 from .forms import AdjustmentForm, PayForm
-from .services import KIND_COLUMNS, commission_adjust, statement_approve, statement_pay
+from .services import KIND_COLUMNS, commission_adjust, payout_hold_days, statement_approve, statement_pay
 
 
 def _period(value: str | None) -> datetime.date | None:
@@ -74,6 +74,7 @@ class OpenPeriodView(SignedInMixin, View):
             "entries": selectors.statement_entries(partner=partner, kind=kind),
             "kind": kind if kind in EntryKind.values else "",
             **selectors.open_period(partner=partner),
+            "hold_days": payout_hold_days(partner=partner),
         }
         return render(request, "kpi/payouts/open_period.html", ctx)
 

@@ -335,3 +335,62 @@ def test_adjustment_form(client_for, active, channel_manager):
     )
     assert ok.status_code == 302
     assert CommissionEntry.objects.get().description == "Returned"
+
+
+# --- holding period per agreement ----------------------------------------------------------------------------------
+
+
+def test_agreement_holding_period_overrides_the_program_default(active, other_partner, settings):
+    """The agreement's own holding period wins over the program default; the statement freezes the one it used."""
+    from tests.partners.factories import AgreementFactory
+
+    settings.PRM_PAYOUT_HOLD_DAYS = 5
+    other_partner.status = PartnerStatus.ACTIVE
+    other_partner.save()
+    AgreementFactory(partner=active, payout_hold_days=20)
+    AgreementFactory(partner=other_partner, payout_hold_days=None)  # the program default
+    mine = entry(active, datetime.date(2026, 10, 15), "100")  # 17 days before the end: younger than 20
+    mine_old = entry(active, datetime.date(2026, 10, 5), "10")
+    theirs = entry(other_partner, datetime.date(2026, 10, 15), "100")  # older than 5 days
+    theirs_young = entry(other_partner, datetime.date(2026, 10, 29), "1")
+    statement_close(period=OCT)
+    for e, period in [(mine, None), (mine_old, OCT), (theirs, OCT), (theirs_young, None)]:
+        e.refresh_from_db()
+        assert e.statement_period == period, e.amount
+    st_mine, st_theirs = Statement.objects.get(partner=active), Statement.objects.get(partner=other_partner)
+    assert (st_mine.total, st_mine.hold_days) == (Decimal("10.00"), 20)
+    assert (st_theirs.total, st_theirs.hold_days) == (Decimal("100.00"), 5)
+
+
+def test_holding_period_of_zero_on_the_agreement_beats_a_program_default(active, settings):
+    from tests.partners.factories import AgreementFactory
+
+    settings.PRM_PAYOUT_HOLD_DAYS = 30
+    AgreementFactory(partner=active, payout_hold_days=0)
+    entry(active, datetime.date(2026, 10, 31), "70")
+    statement_close(period=OCT)
+    assert Statement.objects.get(partner=active).total == Decimal("70.00")
+
+
+def test_holding_period_is_shown_on_the_statement_and_the_open_period(client_for, active, partner_admin, settings):
+    from tests.partners.factories import AgreementFactory
+
+    settings.PRM_PAYOUT_HOLD_DAYS = 0
+    AgreementFactory(partner=active, payout_hold_days=14)
+    entry(active, datetime.date(2026, 10, 25), "300")
+    statement_close(period=OCT)
+    st = Statement.objects.get(partner=active)
+    client = client_for(partner_admin)
+    page = client.get(reverse("kpi:payouts:statement_detail", args=[st.pk])).content.decode()
+    assert "Holding period: 14 days." in page and "last 14 days wait for the next statement" in page
+    page = client.get(reverse("kpi:payouts:open_period")).content.decode()
+    assert "become payable 14 days after the win" in page and "300.00" in page
+
+
+def test_holding_period_out_of_range_is_a_form_error(client_for, channel_manager):
+    from partners.forms import AgreementForm
+
+    form = AgreementForm({"agreement-payout_hold_days": "400"})
+    assert not form.is_valid() and "payout_hold_days" in form.errors
+    form = AgreementForm({"agreement-payout_hold_days": "-1"})
+    assert not form.is_valid() and "payout_hold_days" in form.errors
