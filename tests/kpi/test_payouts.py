@@ -394,3 +394,21 @@ def test_holding_period_out_of_range_is_a_form_error(client_for, channel_manager
     assert not form.is_valid() and "payout_hold_days" in form.errors
     form = AgreementForm({"agreement-payout_hold_days": "-1"})
     assert not form.is_valid() and "payout_hold_days" in form.errors
+
+
+def test_channel_manager_closes_a_month_on_the_statements_page(client_for, active, channel_manager, partner_admin):
+    entry(active, datetime.date(2026, 10, 3), "1000")
+    cm = client_for(channel_manager)
+    url = reverse("kpi:payouts:close")
+    bad = cm.post(url, {"period": "october"})
+    assert bad.status_code == 400 and "Enter a month as YYYY-MM." in bad.content.decode()
+    this_month = datetime.date.today().strftime("%Y-%m")
+    early = cm.post(url, {"period": this_month})
+    assert early.status_code == 400 and "A month can only be closed after it has ended." in early.content.decode()
+    assert not Statement.objects.exists()
+    done = cm.post(url, {"period": "2026-10"}, follow=True)
+    assert "October 2026 closed: 1 statement created." in done.content.decode()
+    assert Statement.objects.get(partner=active).total == Decimal("1000.00")
+    again = cm.post(url, {"period": "2026-10"}, follow=True)
+    assert "0 statements created" in again.content.decode() and Statement.objects.count() == 1
+    assert client_for(partner_admin).post(url, {"period": "2026-10"}).status_code == 403
