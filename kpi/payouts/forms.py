@@ -17,7 +17,7 @@ class PayForm(forms.Form):
 
 
 class CloseMonthForm(forms.Form):
-    """The vendor closes a month by hand (the monthly job does the same on the 1st)."""
+    """The vendor closes a month by hand (the monthly job does the same on the 2nd)."""
 
     period = forms.DateField(
         label=_("Month to close"),
