@@ -412,3 +412,38 @@ def test_channel_manager_closes_a_month_on_the_statements_page(client_for, activ
     again = cm.post(url, {"period": "2026-10"}, follow=True)
     assert "0 statements created" in again.content.decode() and Statement.objects.count() == 1
     assert client_for(partner_admin).post(url, {"period": "2026-10"}).status_code == 403
+
+
+@pytest.mark.parametrize("door", ["service", "monthly_job", "celery_task", "portal_form"])
+def test_every_door_closing_a_month_applies_the_agreement_holding_period(
+    door, client_for, active, other_partner, channel_manager, settings
+):
+    """The month's close has four doors; each applies the same payability rule and freezes the same figures."""
+    from kpi.payouts.tasks import statements_close
+    from tests.partners.factories import AgreementFactory
+
+    settings.PRM_PAYOUT_HOLD_DAYS = 3
+    other_partner.status = PartnerStatus.ACTIVE
+    other_partner.save()
+    AgreementFactory(partner=active, payout_hold_days=10)
+    today = datetime.date.today()
+    period = (today.replace(day=1) - datetime.timedelta(days=1)).replace(day=1)
+    last_day = today.replace(day=1) - datetime.timedelta(days=1)
+    for partner in (active, other_partner):
+        entry(partner, period, "100")  # old enough under any holding period
+        entry(partner, last_day - datetime.timedelta(days=5), "20")  # held for 10 days, not for 3
+        entry(partner, last_day, "-7", kind=EntryKind.PENALTY)  # never held
+    if door == "service":
+        statement_close(period=period, actor=channel_manager)
+    elif door == "monthly_job":
+        statements_close_due(today=today)
+    elif door == "celery_task":
+        statements_close.apply()
+    else:
+        response = client_for(channel_manager).post(reverse("kpi:payouts:close"), {"period": f"{period:%Y-%m}"})
+        assert response.status_code == 302
+    got = {s.partner_id: (s.total, s.hold_days, s.entries_count) for s in Statement.objects.filter(period=period)}
+    assert got == {
+        active.pk: (Decimal("93.00"), 10, 2),
+        other_partner.pk: (Decimal("113.00"), 3, 3),
+    }
