@@ -54,19 +54,21 @@ def next_month(first: datetime.date) -> datetime.date:
     return (first + datetime.timedelta(days=32)).replace(day=1)
 
 
-def payout_holds() -> tuple[int, dict[int, int]]:
-    """The holding period of every partner: the program default (PRM_PAYOUT_HOLD_DAYS) and the partners whose signed
-    agreement sets another number of days."""
+def payout_holds(*, partner_ids=None) -> tuple[int, dict[int, int]]:
+    """The holding period rule: the program default (PRM_PAYOUT_HOLD_DAYS), and the partners (of `partner_ids`, or
+    all) whose signed agreement sets another number of days."""
     default = settings.PRM_PAYOUT_HOLD_DAYS
     own = Agreement.objects.filter(status=AgreementStatus.SIGNED, payout_hold_days__isnull=False).exclude(
         payout_hold_days=default
     )
+    if partner_ids is not None:
+        own = own.filter(partner_id__in=partner_ids)
     return default, dict(own.values_list("partner_id", "payout_hold_days"))
 
 
 def payout_hold_days(*, partner: Partner) -> int:
-    """One partner's holding period (what its statements and open period show)."""
-    default, own = payout_holds()
+    """One partner's holding period (what its open period shows)."""
+    default, own = payout_holds(partner_ids=[partner.pk])
     return own.get(partner.pk, default)
 
 
