@@ -71,3 +71,29 @@ def test_backfill_fills_old_entries_and_leaves_closed_statements_alone(capsys):
     assert (usd.payout_currency, usd.amount_payout) == ("EUR", Decimal("9.00"))
     call_command("ledger_payout_backfill")
     assert "0 entries filled, 0 still without" in capsys.readouterr().out
+
+
+def test_backfill_gives_the_figures_the_ledger_stores_when_booking():
+    """Booked today through ledger_entries_place, or booked before and backfilled: the same payout figures."""
+    from kpi.services.ledger import ledger_entries_place
+
+    partner = PartnerFactory(status=PartnerStatus.ACTIVE)
+    AgreementFactory(partner=partner, status=AgreementStatus.SIGNED, payout_currency="EUR")
+    ExchangeRate.objects.create(currency="EUR", valid_from=datetime.date(2026, 1, 1), rate=Decimal("97.5"))
+    ExchangeRate.objects.create(currency="USD", valid_from=datetime.date(2026, 1, 1), rate=Decimal("91.2"))
+    kwargs = dict(partner=partner, kind=EntryKind.ACCRUAL, entry_date=datetime.date(2026, 10, 5), description="x")
+    ledger_entries_place(
+        entries=[
+            CommissionEntry(**kwargs, amount=Decimal("123.45"), currency="USD", amount_reporting=0, source_key="new")
+        ]
+    )
+    booked = CommissionEntry.objects.get(source_key="new")
+    old = old_entry(partner, datetime.date(2026, 10, 5), "123.45", currency="USD")
+    call_command("ledger_payout_backfill")
+    old.refresh_from_db()
+    assert (old.payout_currency, old.payout_rate, old.amount_payout) == (
+        booked.payout_currency,
+        booked.payout_rate,
+        booked.amount_payout,
+    )
+    assert booked.amount_payout is not None and booked.payout_currency == "EUR"
