@@ -1,9 +1,9 @@
 """The payout cycle: close a month (set-based, single-flight), approve, pay; adjustments and clawbacks.
 
 A statement freezes the entries of its period: closing tags every entry of the partner's open period that is due
-(`payable`: dated before the month's end; accruals and overrides also past the partner's holding period) with the month and inserts the
-totals in one INSERT … SELECT. Entries booked later — late accruals, adjustments, clawbacks — stay in the open
-period and land on the next statement, so nothing in a closed month ever changes but the status.
+(`payable`: dated before the month's end; accruals and overrides also past the partner's holding period) with the
+month and inserts the totals in one INSERT … SELECT. Entries booked later — late accruals, adjustments, clawbacks —
+stay in the open period and land on the next statement, so nothing in a closed month ever changes but the status.
 """
 
 import datetime

@@ -131,7 +131,6 @@ def ledger_payout_backfill(*, batch_size: int = 2000) -> dict:
     now = timezone.now()
     filled = missing = 0
     todo = CommissionEntry.objects.filter(amount_payout__isnull=True).order_by("id")
-    last = 0
     # Entries first, clawbacks after them (they copy the figures of the entry they offset).
     for clawbacks in (False, True):
         last = 0
@@ -144,32 +143,29 @@ def ledger_payout_backfill(*, batch_size: int = 2000) -> dict:
             if not batch:
                 break
             last = batch[-1].id
+            currencies = _payout_currencies({e.partner_id for e in batch})
+            offsets = {}
             if clawbacks:
+                offset_ids = [int(key) for _, _, key in (e.source_key.partition(":") for e in batch) if key.isdigit()]
                 offsets = {
-                    f"clawback:{pk}": (cur, rate, amount)
-                    for pk, cur, rate, amount in CommissionEntry.objects.filter(
-                        pk__in=[int(e.source_key.split(":")[1]) for e in batch if e.source_key.startswith("clawback:")]
-                    ).values_list("pk", "payout_currency", "payout_rate", "amount_payout")
+                    f"clawback:{pk}": (currency, rate, amount)
+                    for pk, currency, rate, amount in CommissionEntry.objects.filter(pk__in=offset_ids).values_list(
+                        "pk", "payout_currency", "payout_rate", "amount_payout"
+                    )
                 }
-            else:
-                currencies = _payout_currencies({e.partner_id for e in batch})
-            changed = []
             for e in batch:
-                if clawbacks and e.source_key in offsets:
+                if e.source_key in offsets:
                     e.payout_currency, e.payout_rate, amount = offsets[e.source_key]
                     e.amount_payout = None if amount is None else -amount
                 else:
-                    if clawbacks:
-                        currencies = _payout_currencies([e.partner_id])
                     _payout_figures(e, currencies.get(e.partner_id, reporting), fx)
                 if e.amount_payout is None:
                     missing += 1
                 else:
                     filled += 1
                 e.updated_at = now
-                changed.append(e)
             with transaction.atomic():
-                CommissionEntry.objects.bulk_update(changed, fields, batch_size=batch_size)
+                CommissionEntry.objects.bulk_update(batch, fields, batch_size=batch_size)
     return {"filled": filled, "without_rate": missing}
 
 
