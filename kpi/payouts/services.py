@@ -86,6 +86,15 @@ def payable(*, end: datetime.date, holds: tuple[int, dict[int, int]] | None = No
     return Q(entry_date__lt=end) & (~Q(kind__in=HELD_KINDS) | old_enough)
 
 
+def payable_month(*, entry: CommissionEntry, hold_days: int, first_open: datetime.date | None = None) -> datetime.date:
+    """The month whose statement will pay an open-period entry under `payable`: the month of its date, or for
+    accruals and overrides of its date plus the holding period; never a month already closed (`first_open`)."""
+    day = entry.entry_date
+    if entry.kind in HELD_KINDS:
+        day += datetime.timedelta(days=hold_days)
+    return max(month_start(day), first_open or month_start(day))
+
+
 def statement_close(*, period: datetime.date, actor: User | None = None, now: datetime.datetime | None = None) -> int:
     """Close `period` (any day of the month) for every partner that has no statement for it yet; returns how many
     statements were created. Safe to run twice or on several workers at once: the second finds nothing to do."""

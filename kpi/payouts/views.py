@@ -20,6 +20,8 @@ from .forms import AdjustmentForm, CloseMonthForm, PayForm
 from .services import (
     KIND_COLUMNS,
     commission_adjust,
+    next_month,
+    payable_month,
     payout_hold_days,
     statement_approve,
     statement_close,
@@ -107,11 +109,18 @@ class OpenPeriodView(SignedInMixin, View):
             raise Http404
         partner = request.user.partner
         kind = request.GET.get("kind")
+        hold_days = payout_hold_days(partner=partner)
+        last = selectors.statements_visible(viewer=request.user).order_by("-period").first()
+        first_open = next_month(last.period) if last else None
+        entries = selectors.statement_entries(partner=partner, kind=kind)
+        for e in entries:
+            e.payable_month = payable_month(entry=e, hold_days=hold_days, first_open=first_open)
         ctx = {
-            "entries": selectors.statement_entries(partner=partner, kind=kind),
+            "entries": entries,
+            "open_view": True,
             "kind": kind if kind in EntryKind.values else "",
             **selectors.open_period(partner=partner),
-            "hold_days": payout_hold_days(partner=partner),
+            "hold_days": hold_days,
         }
         return render(request, "kpi/payouts/open_period.html", ctx)
 

@@ -447,3 +447,26 @@ def test_every_door_closing_a_month_applies_the_agreement_holding_period(
         active.pk: (Decimal("93.00"), 10, 2),
         other_partner.pk: (Decimal("113.00"), 3, 3),
     }
+
+
+def test_open_period_says_which_statement_pays_each_entry_and_the_closes_agree(
+    client_for, active, partner_admin, settings
+):
+    from tests.partners.factories import AgreementFactory
+
+    settings.PRM_PAYOUT_HOLD_DAYS = 0
+    AgreementFactory(partner=active, payout_hold_days=10)
+    on_time = entry(active, datetime.date(2026, 10, 15), "100")
+    young = entry(active, datetime.date(2026, 10, 25), "200")  # + 10 days = November
+    penalty = entry(active, datetime.date(2026, 10, 30), "-5", kind=EntryKind.PENALTY)  # never held
+    response = client_for(partner_admin).get(reverse("kpi:payouts:open_period"))
+    page = response.content.decode()
+    assert "On the statement of" in page
+    predicted = {e.pk: e.payable_month for e in response.context["entries"]}
+    assert predicted == {on_time.pk: OCT, young.pk: NOV, penalty.pk: OCT}
+    for e in (on_time, young, penalty):
+        assert f'data-payable="{e.pk}">{predicted[e.pk]:%B %Y}<' in page
+    statement_close(period=OCT)
+    statement_close(period=NOV)
+    actual = dict(CommissionEntry.objects.values_list("pk", "statement_period"))
+    assert actual == predicted
