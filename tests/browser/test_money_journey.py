@@ -140,6 +140,8 @@ def test_money_journey(page, browser, live_server, shot, channel_manager, partne
     partner_page.get_by_role("link", name="2 entries").click()
     body = text(partner_page)
     assert "MDF reimbursement" in body and "28,500.00" in body and "Retail chain licences" in body
+    # Each entry says which month's statement will pay it (no holding period here: this month's).
+    assert partner_page.locator("[data-payable]").all_inner_texts() == [today.strftime("%B %Y")] * 2
     shot("money-01-open-period", for_docs=False)
 
     # 7. The month ends. The channel manager closes it, reviews the statement, approves and pays it.
