@@ -109,10 +109,11 @@ def generate(*, partners: int, leads: int, activities: int, day: datetime.date) 
         (
             "users",
             f"""INSERT INTO prm_user (password, is_superuser, first_name, last_name, is_staff, is_active, date_joined,
-                email, role, phone, job_title, email_events, is_channel_lead, updated_at, partner_id)
+                email, role, phone, job_title, email_events, email_digest, language, is_channel_lead, updated_at,
+                partner_id)
             SELECT '!', false, '', '', false, true, now(), 'u'||g||'@bench.example',
                 (ARRAY['partner_admin','partner_sales','partner_engineer'])[1 + g / {partners}], '', '', '[]', false,
-                now(), 1 + g % {partners}
+                '', false, now(), 1 + g % {partners}
             FROM generate_series(0::bigint, {3 * partners - 1}) g""",
         ),
         (
@@ -197,20 +198,20 @@ def generate(*, partners: int, leads: int, activities: int, day: datetime.date) 
         (
             "ledger history (nights before the benchmarked one)",
             """INSERT INTO kpi_commissionentry (kind, entry_date, amount, currency, amount_reporting, rate,
-                share_percent, description, source_key, status, created_at, updated_at, lead_id, partner_id)
+                share_percent, description, source_key, status, created_at, updated_at, lead_id, partner_id, payout_currency)
             SELECT 'accrual', (won_at AT TIME ZONE %(tz)s)::date, value * 0.1, currency, value * 0.1, 0.1, 100, '',
-                'accrual:lead:'||id||':partner:'||partner_id, 'pending', now(), now(), id, partner_id
+                'accrual:lead:'||id||':partner:'||partner_id, 'pending', now(), now(), id, partner_id, ''
             FROM leads_lead WHERE stage = 'won' AND won_at < %(start)s::timestamptz;
             INSERT INTO kpi_commissionentry (kind, entry_date, amount, currency, amount_reporting, share_percent,
-                description, source_key, status, created_at, updated_at, lead_id, partner_id)
+                description, source_key, status, created_at, updated_at, lead_id, partner_id, payout_currency)
             SELECT 'penalty', (deadline AT TIME ZONE %(tz)s)::date, -1000, 'RUB', -1000, 100, '',
-                'penalty:offer:'||id, 'pending', now(), now(), lead_id, partner_id
+                'penalty:offer:'||id, 'pending', now(), now(), lead_id, partner_id, ''
             FROM leads_offer WHERE deadline < %(start)s::timestamptz
                 AND (status = 'expired' OR (status = 'accepted' AND responded_at > deadline));
             INSERT INTO kpi_commissionentry (kind, entry_date, amount, currency, amount_reporting, share_percent,
-                description, source_key, status, created_at, updated_at, lead_id, partner_id)
+                description, source_key, status, created_at, updated_at, lead_id, partner_id, payout_currency)
             SELECT 'penalty', (first_contact_due AT TIME ZONE %(tz)s)::date, -1000, 'RUB', -1000, 100, '',
-                'penalty:first_contact:lead:'||id, 'pending', now(), now(), id, partner_id
+                'penalty:first_contact:lead:'||id, 'pending', now(), now(), id, partner_id, ''
             FROM leads_lead WHERE first_contact_due < %(start)s::timestamptz
                 AND (first_contact_at IS NULL OR first_contact_at > first_contact_due)""",
         ),

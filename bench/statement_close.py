@@ -4,9 +4,12 @@
     DATABASE_URL=... python bench/statement_close.py --reset --partners 100 --entries 20000   # a quick check
 
 --reset TRUNCATEs the partner and commission tables (CASCADE) of that database: never point it at real data.
-Entries are generated with INSERT … SELECT generate_series, all dated in one past month. The script times the same
-per-partner totals written by hand as ONE SQL statement (the floor) and then `statement_close` for that month
-(tagging the entries and inserting the statements), each in a transaction that is rolled back so runs repeat.
+Entries are generated with INSERT … SELECT generate_series, all dated in one past month; every fifth partner is paid
+in EUR (its entries carry a stored payout rate and amount), and a few entries have no payout amount (no rate stored),
+so the partner-currency total must be left empty for their partners. The script times the same per-partner totals
+written by hand as ONE SQL statement (the floor, reporting and partner-currency totals) and then `statement_close`
+for that month (tagging the entries and inserting the statements), each in a transaction that is rolled back so runs
+repeat. It then checks that both give the same figures for every partner and exits non-zero when they do not.
 Target (issue 19): close ≤ 1.5 × floor at 10,000 partners / 2,000,000 entries.
 """
 
@@ -47,10 +50,16 @@ def generate(partners: int, entries: int, period: datetime.date) -> None:
     )
     sql(
         f"""INSERT INTO kpi_commissionentry (partner_id, kind, entry_date, amount, currency, amount_reporting,
-            share_percent, description, source_key, status, created_at, updated_at)
-        SELECT 1 + g %% {partners}, ({KINDS})[1 + g %% 6], %s::date + (g %% 28)::int,
-            (g %% 1000) - 100, 'RUB', (g %% 1000) - 100, 100, 'bench', 'bench:'||g, 'pending', now(), now()
-        FROM generate_series(1::bigint, {entries}) g""",
+            share_percent, description, source_key, status, created_at, updated_at,
+            payout_currency, payout_rate, amount_payout)
+        SELECT x.partner_id, ({KINDS})[1 + g %% 6], %s::date + (g %% 28)::int,
+            (g %% 1000) - 100, 'RUB', (g %% 1000) - 100, 100, 'bench', 'bench:'||g, 'pending', now(), now(),
+            CASE WHEN x.eur THEN 'EUR' ELSE 'RUB' END,
+            CASE WHEN g %% 997 = 0 THEN NULL WHEN x.eur THEN 0.01 ELSE 1 END,
+            CASE WHEN g %% 997 = 0 THEN NULL WHEN x.eur THEN round(((g %% 1000) - 100) * 0.01, 2)
+                 ELSE (g %% 1000) - 100 END
+        FROM generate_series(1::bigint, {entries}) g,
+             LATERAL (SELECT 1 + g %% {partners} AS partner_id, (1 + g %% {partners}) %% 5 = 0 AS eur) x""",
         [period],
     )
     sql("ANALYZE kpi_commissionentry")
@@ -66,11 +75,63 @@ SELECT p.id AS partner_id,
        COALESCE(SUM(CASE WHEN e.kind = 'clawback' THEN e.amount_reporting END), 0) AS clawbacks,
        COALESCE(SUM(CASE WHEN e.kind = 'adjustment' THEN e.amount_reporting END), 0) AS adjustments,
        COALESCE(SUM(CASE WHEN e.kind = 'reimbursement' THEN e.amount_reporting END), 0) AS reimbursements,
-       COALESCE(SUM(e.amount_reporting), 0) AS total, COUNT(e.id) AS n
+       COALESCE(SUM(e.amount_reporting), 0) AS total, COUNT(e.id) AS n,
+       CASE WHEN COUNT(e.id) > 0 AND COUNT(e.amount_payout) = COUNT(e.id)
+                 AND MIN(e.payout_currency) = MAX(e.payout_currency)
+            THEN MIN(e.payout_currency) ELSE '' END AS payout_currency,
+       CASE WHEN COUNT(e.id) > 0 AND COUNT(e.amount_payout) = COUNT(e.id)
+                 AND MIN(e.payout_currency) = MAX(e.payout_currency)
+            THEN SUM(e.amount_payout) END AS payout_total
 FROM partners_partner p
 LEFT JOIN kpi_commissionentry e ON e.partner_id = p.id AND e.entry_date < %s AND e.statement_period IS NULL
+WHERE p.status = 'active' OR e.id IS NOT NULL
 GROUP BY p.id
 """
+
+COLUMNS = [
+    "accruals",
+    "overrides",
+    "penalties",
+    "clawbacks",
+    "adjustments",
+    "reimbursements",
+    "total",
+    "n",
+    "payout_currency",
+    "payout_total",
+]
+PRODUCT = f"""SELECT partner_id, {", ".join(COLUMNS).replace(" n,", " entries_count,")}
+FROM kpi_statement WHERE period = %s ORDER BY partner_id"""
+
+
+def floor_rows(end: datetime.date) -> list[tuple]:
+    """The floor's figures per partner (run it before the close: it reads the entries still open)."""
+    sql("DROP TABLE IF EXISTS floor_totals")
+    sql(FLOOR, [end])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT partner_id, {', '.join(COLUMNS)} FROM floor_totals ORDER BY partner_id")  # noqa: S608
+        return cursor.fetchall()
+
+
+def product_rows(period: datetime.date) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(PRODUCT, [period])
+        return cursor.fetchall()
+
+
+def disagreements(period: datetime.date, end: datetime.date) -> list[str]:
+    """Close the month after computing the floor, in one rolled-back transaction; the rows where they differ."""
+    try:
+        with transaction.atomic():
+            floor = floor_rows(end)
+            statement_close(period=period)
+            product = product_rows(period)
+            raise Rollback
+    except Rollback:
+        pass
+    if len(floor) != len(product):
+        return [f"{len(floor)} floor rows, {len(product)} statements"]
+    return [f"floor {f} ≠ product {p}" for f, p in zip(floor, product, strict=True) if f != p]
 
 
 class Rollback(Exception):
@@ -110,6 +171,11 @@ def main():
     close = min(timed(lambda: statement_close(period=period)) for _ in range(args.repeat))
     print(f"floor (one SQL statement, totals only): {floor:.3f} s")
     print(f"statement_close (tag entries + insert statements): {close:.3f} s  = {close / floor:.2f} × floor")
+    wrong = disagreements(period, end)
+    if wrong:
+        print(f"floor and statement_close disagree for {len(wrong)} partners:", *wrong[:10], sep="\n  ")
+        sys.exit(1)
+    print("floor and statement_close agree for every partner (reporting and partner-currency totals)")
 
 
 if __name__ == "__main__":

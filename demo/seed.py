@@ -611,6 +611,9 @@ class DemoSeeder:
             starts = max(p.joined or self.today, self.today - dt.timedelta(days=700))
             tier = self.tiers[p.tier] if p.tier else self.tiers["registered"]
             signed = status in ("signed", "terminated")
+            # The demo distributor is paid in euros (its statements show both currencies) and waits 14 days after
+            # a win before commission is payable; everyone else: the reporting currency and the program default.
+            is_dist = p.id == self.demo_partner_ids.get("dist")
             rows.append(
                 (
                     aid,
@@ -621,6 +624,8 @@ class DemoSeeder:
                     f"{tier.name}: {tier.commission_rate * 100:.0f}% of won deal value, paid quarterly; "
                     f"{tier.protection_days} days of protection for approved registrations.",
                     Decimal("0.10") if p.model == "distributor" else None,
+                    "EUR" if is_dist else "",
+                    14 if is_dist else None,
                     "5,000 RUB per SLA breach, deducted from the next commission payment. "
                     "Downtime compensation per the customer's contract.",
                     starts,
@@ -644,6 +649,8 @@ class DemoSeeder:
             "sla_policy_id",
             "commission_plan",
             "commission_rate_override",
+            "payout_currency",
+            "payout_hold_days",
             "penalty_terms",
             "starts_on",
             "ends_on",

@@ -101,6 +101,13 @@ class AgreementForm(forms.Form):
         help_text=_("ISO code, e.g. USD; empty: the reporting currency."),
         error_messages={"invalid": _("Enter a three-letter currency code.")},
     )
+    payout_hold_days = forms.IntegerField(
+        label=_("Holding period, days"),
+        required=False,
+        min_value=0,
+        max_value=365,
+        help_text=_("Days after a win before commission is payable; empty: the program default."),
+    )
     penalty_terms = forms.CharField(label=_("Penalties"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
     starts_on = forms.DateField(label=_("Starts on"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     ends_on = forms.DateField(label=_("Ends on"), required=False, widget=forms.DateInput(attrs={"type": "date"}))

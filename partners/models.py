@@ -337,6 +337,14 @@ class Agreement(TimeStampedModel):
         blank=True,
         help_text=_("Currency the partner is paid in (ISO code); empty: the reporting currency."),
     )
+    payout_hold_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(365)],
+        help_text=_(
+            "Days after a win before an accrual or override is payable; empty: the program default (PRM_PAYOUT_HOLD_DAYS)."
+        ),
+    )
     penalty_terms = models.TextField(blank=True)
     starts_on = models.DateField()
     ends_on = models.DateField(null=True, blank=True)
@@ -356,6 +364,10 @@ class Agreement(TimeStampedModel):
             ),
             models.UniqueConstraint(
                 fields=["partner"], condition=Q(status="signed"), name="agreement_one_signed_per_partner"
+            ),
+            models.CheckConstraint(
+                name="agreement_payout_hold_range",
+                condition=Q(payout_hold_days__isnull=True) | Q(payout_hold_days__lte=365),
             ),
         ]
 

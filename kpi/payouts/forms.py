@@ -14,3 +14,14 @@ class AdjustmentForm(forms.Form):
 
 class PayForm(forms.Form):
     payment_reference = forms.CharField(label=_("Payment reference"), max_length=120)
+
+
+class CloseMonthForm(forms.Form):
+    """The vendor closes a month by hand (the monthly job does the same on the 2nd)."""
+
+    period = forms.DateField(
+        label=_("Month to close"),
+        input_formats=["%Y-%m"],
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+        error_messages={"invalid": _("Enter a month as YYYY-MM.")},
+    )

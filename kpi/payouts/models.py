@@ -37,6 +37,9 @@ class Statement(models.Model):
     # entry of the period has one in the same currency (never a sum of different currencies).
     payout_currency = models.CharField(max_length=3, blank=True, default="")
     payout_total = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    # The holding period the close applied (the agreement's, else the program default): accruals and overrides
+    # dated in the month's last `hold_days` days wait for the next statement.
+    hold_days = models.PositiveSmallIntegerField(default=0)
     closed_at = models.DateTimeField()
     approved_at = models.DateTimeField(null=True, blank=True)
     approved_by = models.ForeignKey(

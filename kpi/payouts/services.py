@@ -1,13 +1,14 @@
 """The payout cycle: close a month (set-based, single-flight), approve, pay; adjustments and clawbacks.
 
 A statement freezes the entries of its period: closing tags every entry of the partner's open period that is due
-(dated before the month's end; accruals and overrides also past the holding period) with the month and inserts the
-totals in one INSERT … SELECT. Entries booked later — late accruals, adjustments, clawbacks — stay in the open
-period and land on the next statement, so nothing in a closed month ever changes but the status.
+(`payable`: dated before the month's end; accruals and overrides also past the partner's holding period) with the
+month and inserts the totals in one INSERT … SELECT. Entries booked later — late accruals, adjustments, clawbacks —
+stay in the open period and land on the next statement, so nothing in a closed month ever changes but the status.
 """
 
 import datetime
 import uuid
+from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from partners.models import Partner, PartnerStatus
+from partners.models import Agreement, AgreementStatus, Partner, PartnerStatus
 from prm.models import User, WebhookEvent
 from prm.permissions import is_vendor
 from prm.services import audit_record
@@ -53,6 +54,47 @@ def next_month(first: datetime.date) -> datetime.date:
     return (first + datetime.timedelta(days=32)).replace(day=1)
 
 
+def payout_holds(*, partner_ids=None) -> tuple[int, dict[int, int]]:
+    """The holding period rule: the program default (PRM_PAYOUT_HOLD_DAYS), and the partners (of `partner_ids`, or
+    all) whose signed agreement sets another number of days."""
+    default = settings.PRM_PAYOUT_HOLD_DAYS
+    own = Agreement.objects.filter(status=AgreementStatus.SIGNED, payout_hold_days__isnull=False).exclude(
+        payout_hold_days=default
+    )
+    if partner_ids is not None:
+        own = own.filter(partner_id__in=partner_ids)
+    return default, dict(own.values_list("partner_id", "payout_hold_days"))
+
+
+def payout_hold_days(*, partner: Partner) -> int:
+    """One partner's holding period (what its open period shows)."""
+    default, own = payout_holds(partner_ids=[partner.pk])
+    return own.get(partner.pk, default)
+
+
+def payable(*, end: datetime.date, holds: tuple[int, dict[int, int]] | None = None) -> Q:
+    """The one rule that decides which entries a statement of the month ending before `end` pays: entries dated
+    before `end`; accruals and overrides also older than their partner's holding period at `end` (younger ones wait
+    for the next statement). Deductions (penalties, clawbacks) and corrections are never held."""
+    default, own = holds or payout_holds()
+    by_days = defaultdict(list)
+    for partner_id, days in own.items():
+        by_days[days].append(partner_id)
+    old_enough = Q(entry_date__lt=end - datetime.timedelta(days=default)) & ~Q(partner_id__in=list(own))
+    for days, partner_ids in by_days.items():
+        old_enough |= Q(partner_id__in=partner_ids, entry_date__lt=end - datetime.timedelta(days=days))
+    return Q(entry_date__lt=end) & (~Q(kind__in=HELD_KINDS) | old_enough)
+
+
+def payable_month(*, entry: CommissionEntry, hold_days: int, first_open: datetime.date | None = None) -> datetime.date:
+    """The month whose statement will pay an open-period entry under `payable`: the month of its date, or for
+    accruals and overrides of its date plus the holding period; never a month already closed (`first_open`)."""
+    day = entry.entry_date
+    if entry.kind in HELD_KINDS:
+        day += datetime.timedelta(days=hold_days)
+    return max(month_start(day), first_open or month_start(day))
+
+
 def statement_close(*, period: datetime.date, actor: User | None = None, now: datetime.datetime | None = None) -> int:
     """Close `period` (any day of the month) for every partner that has no statement for it yet; returns how many
     statements were created. Safe to run twice or on several workers at once: the second finds nothing to do."""
@@ -61,16 +103,15 @@ def statement_close(*, period: datetime.date, actor: User | None = None, now: da
     if end > timezone.localdate():
         raise ValidationError({"period": _("A month can only be closed after it has ended.")})
     now = now or timezone.now()
-    hold_end = end - datetime.timedelta(days=settings.PRM_PAYOUT_HOLD_DAYS)
     entries, statements = CommissionEntry._meta.db_table, Statement._meta.db_table
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLOSE_LOCK_KEY])
+        holds = payout_holds()
         closed = Statement.objects.filter(period=period).values("partner_id")
-        due = Q(entry_date__lt=end) & (~Q(kind__in=HELD_KINDS) | Q(entry_date__lt=hold_end))
         tagged = (
-            CommissionEntry.objects.filter(due, statement_period__isnull=True)
+            CommissionEntry.objects.filter(payable(end=end, holds=holds), statement_period__isnull=True)
             .exclude(partner_id__in=closed)
             .update(statement_period=period, updated_at=now)
         )
@@ -80,17 +121,20 @@ def statement_close(*, period: datetime.date, actor: User | None = None, now: da
         columns = ", ".join(KIND_COLUMNS.values())
         # The partner-currency total exists only when every entry has a payout amount in one and the same currency.
         one_currency = "COUNT(e.id) > 0 AND COUNT(e.amount_payout) = COUNT(e.id) AND MIN(e.payout_currency) = MAX(e.payout_currency)"
+        default_hold, own_holds = holds
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
                 INSERT INTO {statements} (partner_id, period, status, currency, {columns}, total, entries_count,
-                                          payout_currency, payout_total, closed_at, updated_at, payment_reference)
+                                          payout_currency, payout_total, hold_days, closed_at, updated_at,
+                                          payment_reference)
                 SELECT p.id, %s, %s, %s, {sums}, COALESCE(SUM(e.amount_reporting), 0), COUNT(e.id),
                        CASE WHEN {one_currency} THEN MIN(e.payout_currency) ELSE '' END,
                        CASE WHEN {one_currency} THEN SUM(e.amount_payout) END,
-                       %s, %s, ''
+                       COALESCE(MIN(h.days), %s), %s, %s, ''
                 FROM {Partner._meta.db_table} p
                 LEFT JOIN {entries} e ON e.partner_id = p.id AND e.statement_period = %s
+                LEFT JOIN unnest(%s::bigint[], %s::int[]) AS h(partner_id, days) ON h.partner_id = p.id
                 WHERE (p.status = %s OR e.id IS NOT NULL)
                   AND NOT EXISTS (SELECT 1 FROM {statements} s WHERE s.partner_id = p.id AND s.period = %s)
                 GROUP BY p.id
@@ -100,9 +144,12 @@ def statement_close(*, period: datetime.date, actor: User | None = None, now: da
                     period,
                     StatementStatus.CLOSED,
                     settings.PRM_REPORTING_CURRENCY,
+                    default_hold,
                     now,
                     now,
                     period,
+                    list(own_holds),
+                    list(own_holds.values()),
                     PartnerStatus.ACTIVE,
                     period,
                 ],

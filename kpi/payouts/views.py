@@ -4,7 +4,10 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views import View
 
 from prm.exports import table_download
@@ -13,8 +16,17 @@ from prm.permissions import SignedInMixin, VendorRequiredMixin, is_vendor
 
 from ..models import EntryKind, StatementStatus
 from . import selectors
-from .forms import AdjustmentForm, PayForm
-from .services import KIND_COLUMNS, commission_adjust, statement_approve, statement_pay
+from .forms import AdjustmentForm, CloseMonthForm, PayForm
+from .services import (
+    KIND_COLUMNS,
+    commission_adjust,
+    next_month,
+    payable_month,
+    payout_hold_days,
+    statement_approve,
+    statement_close,
+    statement_pay,
+)
 
 
 def _period(value: str | None) -> datetime.date | None:
@@ -44,7 +56,7 @@ def _detail(request, statement, pay_form) -> dict:
 class StatementListView(SignedInMixin, View):
     """Partner: its statements with status and the open period. Vendor: statements to approve and pay."""
 
-    def get(self, request):
+    def get(self, request, close_form=None, status_code=200):
         qs = selectors.statements_visible(viewer=request.user)
         status = request.GET.get("status")
         if status in StatementStatus.values:
@@ -53,9 +65,36 @@ class StatementListView(SignedInMixin, View):
         if period:
             qs = qs.filter(period=period)
         ctx = {"statements": qs[:200], "status": status, "period": period, "statuses": StatementStatus.choices}
-        if not is_vendor(request.user):
+        if is_vendor(request.user):
+            ctx["close_form"] = close_form or CloseMonthForm()
+        else:
             ctx["open"] = selectors.open_period(partner=request.user.partner)
-        return render(request, "kpi/payouts/statements.html", ctx)
+        return render(request, "kpi/payouts/statements.html", ctx, status=status_code)
+
+
+class StatementCloseView(VendorRequiredMixin, View):
+    """Close a month for every partner now (the same rule as the monthly job); closing it again changes nothing."""
+
+    def post(self, request):
+        form = CloseMonthForm(request.POST)
+        if form.is_valid():
+            try:
+                created = statement_close(period=form.cleaned_data["period"], actor=request.user)
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                period = form.cleaned_data["period"]
+                messages.success(
+                    request,
+                    ngettext(
+                        "%(month)s closed: %(n)s statement created.",
+                        "%(month)s closed: %(n)s statements created.",
+                        created,
+                    )
+                    % {"month": date_format(period, "YEAR_MONTH_FORMAT"), "n": created},
+                )
+                return redirect(f"{reverse('kpi:payouts:statements')}?period={period:%Y-%m}")
+        return StatementListView().get(request, close_form=form, status_code=400)
 
 
 class StatementDetailView(SignedInMixin, View):
@@ -70,10 +109,18 @@ class OpenPeriodView(SignedInMixin, View):
             raise Http404
         partner = request.user.partner
         kind = request.GET.get("kind")
+        hold_days = payout_hold_days(partner=partner)
+        last = selectors.statements_visible(viewer=request.user).order_by("-period").first()
+        first_open = next_month(last.period) if last else None
+        entries = selectors.statement_entries(partner=partner, kind=kind)
+        for e in entries:
+            e.payable_month = payable_month(entry=e, hold_days=hold_days, first_open=first_open)
         ctx = {
-            "entries": selectors.statement_entries(partner=partner, kind=kind),
+            "entries": entries,
+            "open_view": True,
             "kind": kind if kind in EntryKind.values else "",
             **selectors.open_period(partner=partner),
+            "hold_days": hold_days,
         }
         return render(request, "kpi/payouts/open_period.html", ctx)
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, CharField, Exists, F, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
+from django.utils import timezone
 
 from leads.models import CoSell, Lead, Offer, OfferStatus, Stage
 from partners.models import Agreement, AgreementStatus
@@ -80,22 +81,11 @@ def ledger_entries_place(*, entries: list[CommissionEntry], fx: Rates | None = N
             .annotate(last=Max("period"))
             .values_list("partner_id", "last")
         }
-        payout = dict(
-            Agreement.objects.filter(partner_id__in=partner_ids, status=AgreementStatus.SIGNED)
-            .exclude(payout_currency="")
-            .values_list("partner_id", "payout_currency")
-        )
+        payout = _payout_currencies(partner_ids)
         for e in entries:
             day = e.entry_date
             if e.amount_payout is None:
-                e.payout_currency = payout.get(e.partner_id, reporting).upper()
-                to_reporting, from_payout = fx.on(e.currency, day), fx.on(e.payout_currency, day)
-                if e.currency == e.payout_currency:
-                    e.payout_rate = Decimal(1)
-                elif to_reporting is not None and from_payout:
-                    e.payout_rate = (to_reporting / from_payout).quantize(Decimal("0.00000001"), ROUND_HALF_UP)
-                if e.payout_rate is not None:
-                    e.amount_payout = (e.amount * e.payout_rate).quantize(CENT, ROUND_HALF_UP)
+                _payout_figures(e, payout.get(e.partner_id, reporting), fx)
             first_open = open_from.get(e.partner_id)
             if first_open and day < first_open:
                 e.entry_date = first_open
@@ -107,6 +97,76 @@ def ledger_entries_place(*, entries: list[CommissionEntry], fx: Rates | None = N
             if e.text:
                 e.description = render_english(e.text)[:300]
         return CommissionEntry.objects.bulk_create(entries, batch_size=2000, ignore_conflicts=True)
+
+
+def _payout_figures(e: CommissionEntry, currency: str, fx: Rates) -> None:
+    """The entry's amount in the partner's payout currency at the rate of the entry's own day (empty without one)."""
+    e.payout_currency = currency.upper()
+    to_reporting, from_payout = fx.on(e.currency, e.entry_date), fx.on(e.payout_currency, e.entry_date)
+    e.payout_rate = None
+    if e.currency == e.payout_currency:
+        e.payout_rate = Decimal(1)
+    elif to_reporting is not None and from_payout:
+        e.payout_rate = (to_reporting / from_payout).quantize(Decimal("0.00000001"), ROUND_HALF_UP)
+    e.amount_payout = None if e.payout_rate is None else (e.amount * e.payout_rate).quantize(CENT, ROUND_HALF_UP)
+
+
+def _payout_currencies(partner_ids) -> dict[int, str]:
+    return dict(
+        Agreement.objects.filter(partner_id__in=partner_ids, status=AgreementStatus.SIGNED)
+        .exclude(payout_currency="")
+        .values_list("partner_id", "payout_currency")
+    )
+
+
+def ledger_payout_backfill(*, batch_size: int = 2000) -> dict:
+    """Give entries booked before payout currencies existed (no payout amount) the figures `ledger_entries_place`
+    stores today: the partner's payout currency and the rate of the entry's own day. A clawback takes the figures of
+    the entry it offsets, so the two still net to zero. Only these three columns are written: statements already
+    closed keep their frozen totals. Safe to run again: entries that still have no stored rate are retried, the rest
+    are left alone."""
+    fx = Rates()
+    reporting = settings.PRM_REPORTING_CURRENCY
+    fields = ["payout_currency", "payout_rate", "amount_payout", "updated_at"]
+    now = timezone.now()
+    filled = missing = 0
+    todo = CommissionEntry.objects.filter(amount_payout__isnull=True).order_by("id")
+    # Entries first, clawbacks after them (they copy the figures of the entry they offset).
+    for clawbacks in (False, True):
+        last = 0
+        while True:
+            qs = todo.filter(id__gt=last)
+            qs = qs.filter(kind=EntryKind.CLAWBACK) if clawbacks else qs.exclude(kind=EntryKind.CLAWBACK)
+            batch = list(
+                qs.only("id", "partner_id", "kind", "entry_date", "amount", "currency", "source_key")[:batch_size]
+            )
+            if not batch:
+                break
+            last = batch[-1].id
+            currencies = _payout_currencies({e.partner_id for e in batch})
+            offsets = {}
+            if clawbacks:
+                offset_ids = [int(key) for _, _, key in (e.source_key.partition(":") for e in batch) if key.isdigit()]
+                offsets = {
+                    f"clawback:{pk}": (currency, rate, amount)
+                    for pk, currency, rate, amount in CommissionEntry.objects.filter(pk__in=offset_ids).values_list(
+                        "pk", "payout_currency", "payout_rate", "amount_payout"
+                    )
+                }
+            for e in batch:
+                if e.source_key in offsets:
+                    e.payout_currency, e.payout_rate, amount = offsets[e.source_key]
+                    e.amount_payout = None if amount is None else -amount
+                else:
+                    _payout_figures(e, currencies.get(e.partner_id, reporting), fx)
+                if e.amount_payout is None:
+                    missing += 1
+                else:
+                    filled += 1
+                e.updated_at = now
+            with transaction.atomic():
+                CommissionEntry.objects.bulk_update(batch, fields, batch_size=batch_size)
+    return {"filled": filled, "without_rate": missing}
 
 
 def render_english(text) -> str:

@@ -115,10 +115,14 @@ def test_another_partners_allocation_is_not_found(api, key_b, allocation):
 
 
 def test_statements_readable_by_their_partner_only(api, key_a, key_b, partner, channel_manager, make_key, vendor_admin):
-    statement = Statement.objects.create(partner=partner, period=datetime.date(2026, 10, 1), closed_at=timezone.now())
+    statement = Statement.objects.create(
+        partner=partner, period=datetime.date(2026, 10, 1), closed_at=timezone.now(), hold_days=14
+    )
     statement = statement_approve(statement=statement, actor=channel_manager)
     statement_pay(statement=statement, actor=channel_manager, payment_reference="PAY-1")
     rows = api(key_a).get("/api/v1/statements/").json()["results"]
-    assert [(r["id"], r["status"], r["payment_reference"]) for r in rows] == [(statement.pk, "paid", "PAY-1")]
+    assert [(r["id"], r["status"], r["payment_reference"], r["hold_days"]) for r in rows] == [
+        (statement.pk, "paid", "PAY-1", 14)
+    ]
     assert api(key_b).get(f"/api/v1/statements/{statement.pk}/").status_code == 404
     assert api(key_a).post("/api/v1/statements/", {}, format="json").status_code == 405

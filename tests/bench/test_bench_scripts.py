@@ -20,6 +20,7 @@ TINY = {
     "registration.py": ["--reset", "--leads", "2000", "--protections", "300", "--deals", "40", "--partners", "20"],
     "statement_close.py": ["--reset", "--partners", "20", "--entries", "2000", "--repeat", "1"],
     "delivery.py": ["--reset", "--partners", "20", "--tickets", "300", "--open", "50"],
+    "csv_import.py": ["--rows", "200", "--partners", "10"],
 }
 # seed.py creates and migrates a database of its own (seed_demo itself is tested in tests/demo); load.py needs
 # locust in its own virtualenv and a gunicorn: both are checked to start and parse their arguments.

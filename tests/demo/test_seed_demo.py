@@ -180,3 +180,35 @@ def test_every_nav_page_renders_for_every_demo_role(small_seed, client):
             response = client.get(link, follow=True)  # "our company" redirects to its page
             assert response.status_code == 200, (email, link, response.status_code)
         client.logout()
+
+
+def test_small_seed_money_history_currencies_and_every_fund_state(small_seed):
+    """Three closed and paid months for every active partner; a partner paid in euros; MDF budgets, requests and
+    claims in every state."""
+    from kpi.funds.models import Budget, ClaimStatus, FundClaim, FundRequest, FundRequestStatus
+    from kpi.models import Statement, StatementStatus
+    from partners.models import AgreementStatus
+
+    active = Partner.objects.filter(status=PartnerStatus.ACTIVE)
+    paid = dict(
+        Statement.objects.filter(status=StatementStatus.PAID)
+        .values("partner_id")
+        .annotate(n=Count("id"))
+        .values_list("partner_id", "n")
+    )
+    assert active.exists() and all(paid.get(p.pk, 0) >= 3 for p in active)
+    assert not Statement.objects.filter(status=StatementStatus.PAID, payment_reference="").exists()
+    assert Statement.objects.filter(status=StatementStatus.CLOSED).exists()  # last month waits for approval
+
+    distributor = User.objects.get(email="admin@distributor.demo.prm").partner
+    agreement = distributor.agreements.get(status=AgreementStatus.SIGNED)
+    assert (agreement.payout_currency, agreement.payout_hold_days) == ("EUR", 14)
+    theirs = Statement.objects.filter(partner=distributor, status=StatementStatus.PAID)
+    assert theirs.filter(payout_currency="EUR", payout_total__isnull=False).exists()
+    assert set(Statement.objects.filter(partner=distributor).values_list("hold_days", flat=True)) == {14}
+    assert distributor.commission_entries.filter(payout_currency="EUR").exists()
+
+    assert Budget.objects.filter(expired_at__isnull=False).exists()
+    assert Budget.objects.filter(expired_at__isnull=True).exists()
+    assert set(FundRequest.objects.values_list("status", flat=True)) == set(FundRequestStatus.values)
+    assert set(FundClaim.objects.values_list("status", flat=True)) == set(ClaimStatus.values)

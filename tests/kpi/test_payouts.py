@@ -335,3 +335,138 @@ def test_adjustment_form(client_for, active, channel_manager):
     )
     assert ok.status_code == 302
     assert CommissionEntry.objects.get().description == "Returned"
+
+
+# --- holding period per agreement ----------------------------------------------------------------------------------
+
+
+def test_agreement_holding_period_overrides_the_program_default(active, other_partner, settings):
+    """The agreement's own holding period wins over the program default; the statement freezes the one it used."""
+    from tests.partners.factories import AgreementFactory
+
+    settings.PRM_PAYOUT_HOLD_DAYS = 5
+    other_partner.status = PartnerStatus.ACTIVE
+    other_partner.save()
+    AgreementFactory(partner=active, payout_hold_days=20)
+    AgreementFactory(partner=other_partner, payout_hold_days=None)  # the program default
+    mine = entry(active, datetime.date(2026, 10, 15), "100")  # 17 days before the end: younger than 20
+    mine_old = entry(active, datetime.date(2026, 10, 5), "10")
+    theirs = entry(other_partner, datetime.date(2026, 10, 15), "100")  # older than 5 days
+    theirs_young = entry(other_partner, datetime.date(2026, 10, 29), "1")
+    statement_close(period=OCT)
+    for e, period in [(mine, None), (mine_old, OCT), (theirs, OCT), (theirs_young, None)]:
+        e.refresh_from_db()
+        assert e.statement_period == period, e.amount
+    st_mine, st_theirs = Statement.objects.get(partner=active), Statement.objects.get(partner=other_partner)
+    assert (st_mine.total, st_mine.hold_days) == (Decimal("10.00"), 20)
+    assert (st_theirs.total, st_theirs.hold_days) == (Decimal("100.00"), 5)
+
+
+def test_holding_period_of_zero_on_the_agreement_beats_a_program_default(active, settings):
+    from tests.partners.factories import AgreementFactory
+
+    settings.PRM_PAYOUT_HOLD_DAYS = 30
+    AgreementFactory(partner=active, payout_hold_days=0)
+    entry(active, datetime.date(2026, 10, 31), "70")
+    statement_close(period=OCT)
+    assert Statement.objects.get(partner=active).total == Decimal("70.00")
+
+
+def test_holding_period_is_shown_on_the_statement_and_the_open_period(client_for, active, partner_admin, settings):
+    from tests.partners.factories import AgreementFactory
+
+    settings.PRM_PAYOUT_HOLD_DAYS = 0
+    AgreementFactory(partner=active, payout_hold_days=14)
+    entry(active, datetime.date(2026, 10, 25), "300")
+    statement_close(period=OCT)
+    st = Statement.objects.get(partner=active)
+    client = client_for(partner_admin)
+    page = client.get(reverse("kpi:payouts:statement_detail", args=[st.pk])).content.decode()
+    assert "Holding period: 14 days." in page and "last 14 days wait for the next statement" in page
+    page = client.get(reverse("kpi:payouts:open_period")).content.decode()
+    assert "become payable 14 days after the win" in page and "300.00" in page
+
+
+def test_holding_period_out_of_range_is_a_form_error(client_for, channel_manager):
+    from partners.forms import AgreementForm
+
+    form = AgreementForm({"agreement-payout_hold_days": "400"})
+    assert not form.is_valid() and "payout_hold_days" in form.errors
+    form = AgreementForm({"agreement-payout_hold_days": "-1"})
+    assert not form.is_valid() and "payout_hold_days" in form.errors
+
+
+def test_channel_manager_closes_a_month_on_the_statements_page(client_for, active, channel_manager, partner_admin):
+    entry(active, datetime.date(2026, 10, 3), "1000")
+    cm = client_for(channel_manager)
+    url = reverse("kpi:payouts:close")
+    bad = cm.post(url, {"period": "october"})
+    assert bad.status_code == 400 and "Enter a month as YYYY-MM." in bad.content.decode()
+    this_month = datetime.date.today().strftime("%Y-%m")
+    early = cm.post(url, {"period": this_month})
+    assert early.status_code == 400 and "A month can only be closed after it has ended." in early.content.decode()
+    assert not Statement.objects.exists()
+    done = cm.post(url, {"period": "2026-10"}, follow=True)
+    assert "October 2026 closed: 1 statement created." in done.content.decode()
+    assert Statement.objects.get(partner=active).total == Decimal("1000.00")
+    again = cm.post(url, {"period": "2026-10"}, follow=True)
+    assert "0 statements created" in again.content.decode() and Statement.objects.count() == 1
+    assert client_for(partner_admin).post(url, {"period": "2026-10"}).status_code == 403
+
+
+@pytest.mark.parametrize("door", ["service", "monthly_job", "celery_task", "portal_form"])
+def test_every_door_closing_a_month_applies_the_agreement_holding_period(
+    door, client_for, active, other_partner, channel_manager, settings
+):
+    """The month's close has four doors; each applies the same payability rule and freezes the same figures."""
+    from kpi.payouts.tasks import statements_close
+    from tests.partners.factories import AgreementFactory
+
+    settings.PRM_PAYOUT_HOLD_DAYS = 3
+    other_partner.status = PartnerStatus.ACTIVE
+    other_partner.save()
+    AgreementFactory(partner=active, payout_hold_days=10)
+    today = datetime.date.today()
+    period = (today.replace(day=1) - datetime.timedelta(days=1)).replace(day=1)
+    last_day = today.replace(day=1) - datetime.timedelta(days=1)
+    for partner in (active, other_partner):
+        entry(partner, period, "100")  # old enough under any holding period
+        entry(partner, last_day - datetime.timedelta(days=5), "20")  # held for 10 days, not for 3
+        entry(partner, last_day, "-7", kind=EntryKind.PENALTY)  # never held
+    if door == "service":
+        statement_close(period=period, actor=channel_manager)
+    elif door == "monthly_job":
+        statements_close_due(today=today)
+    elif door == "celery_task":
+        statements_close.apply()
+    else:
+        response = client_for(channel_manager).post(reverse("kpi:payouts:close"), {"period": f"{period:%Y-%m}"})
+        assert response.status_code == 302
+    got = {s.partner_id: (s.total, s.hold_days, s.entries_count) for s in Statement.objects.filter(period=period)}
+    assert got == {
+        active.pk: (Decimal("93.00"), 10, 2),
+        other_partner.pk: (Decimal("113.00"), 3, 3),
+    }
+
+
+def test_open_period_says_which_statement_pays_each_entry_and_the_closes_agree(
+    client_for, active, partner_admin, settings
+):
+    from tests.partners.factories import AgreementFactory
+
+    settings.PRM_PAYOUT_HOLD_DAYS = 0
+    AgreementFactory(partner=active, payout_hold_days=10)
+    on_time = entry(active, datetime.date(2026, 10, 15), "100")
+    young = entry(active, datetime.date(2026, 10, 25), "200")  # + 10 days = November
+    penalty = entry(active, datetime.date(2026, 10, 30), "-5", kind=EntryKind.PENALTY)  # never held
+    response = client_for(partner_admin).get(reverse("kpi:payouts:open_period"))
+    page = response.content.decode()
+    assert "On the statement of" in page
+    predicted = {e.pk: e.payable_month for e in response.context["entries"]}
+    assert predicted == {on_time.pk: OCT, young.pk: NOV, penalty.pk: OCT}
+    for e in (on_time, young, penalty):
+        assert f'data-payable="{e.pk}">{predicted[e.pk]:%B %Y}<' in page
+    statement_close(period=OCT)
+    statement_close(period=NOV)
+    actual = dict(CommissionEntry.objects.values_list("pk", "statement_period"))
+    assert actual == predicted

@@ -217,3 +217,27 @@ def test_concurrent_decisions_apply_only_one(postgres_only):
     partner.refresh_from_db()
     assert partner.status == PartnerStatus.UNDER_REVIEW
     assert AuditEvent.objects.filter(action="partner.status_changed", partner=partner).count() == 1
+
+
+def test_channel_manager_sets_the_holding_period_when_signing(client_for, channel_manager, sla_policy, region):
+    partner = PartnerFactory(status=PartnerStatus.UNDER_REVIEW)
+    PartnerContactFactory(partner=partner, role="executive", name="Irina Petrova", email="irina@hold.example")
+    client = client_for(channel_manager)
+    url = reverse("partners:status_change", args=[partner.pk])
+    data = {
+        "to_status": PartnerStatus.AGREEMENT_SIGNED,
+        "reason": "Signed",
+        "agreement-number": "AG-HOLD-1",
+        "agreement-sla_policy": sla_policy.pk,
+        "agreement-territory": [region.pk],
+        "agreement-commission_plan": "Tier rate",
+        "agreement-starts_on": timezone.localdate().isoformat(),
+        "agreement-payout_hold_days": "400",
+    }
+    bad = client.post(url, data)
+    assert bad.status_code == 200 and "Ensure this value is less than or equal to 365." in bad.content.decode()
+    assert not Agreement.objects.filter(partner=partner).exists()
+    assert client.post(url, {**data, "agreement-payout_hold_days": "21"}).status_code == 302
+    assert Agreement.objects.get(partner=partner).payout_hold_days == 21
+    page = client.get(reverse("partners:detail", args=[partner.pk])).content.decode()
+    assert "payable 21 days after the win" in page
