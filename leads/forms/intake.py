@@ -94,9 +94,5 @@ class ImportForm(forms.Form):
         f = self.cleaned_data["file"]
         if f.size > 5 * 1024 * 1024:
             raise forms.ValidationError(_("The file is larger than 5 MB."))
-        head = f.read(64 * 1024)
-        f.seek(0)
-        # The encoding (UTF-8, Windows-1251) is detected by the import itself; only binary files stop here.
-        if b"\x00" in head:
-            raise forms.ValidationError(_("This is not a CSV text file (UTF-8)."))
+        # Binary content and the encoding (UTF-8, Windows-1251) are judged by the import itself (one rule).
         return f
