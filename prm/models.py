@@ -371,6 +371,8 @@ class WebhookEvent(models.TextChoices):
     REGISTRATION_EXPIRING = "registration.expiring", "registration.expiring"
     REGISTRATION_EXPIRED = "registration.expired", "registration.expired"
     DEAL_STAGE_CHANGED = "deal.stage_changed", "deal.stage_changed"
+    LEAD_RECLAIM_FLAGGED = "lead.reclaim_flagged", "lead.reclaim_flagged"
+    CERTIFICATION_EXPIRING = "certification.expiring", "certification.expiring"
     TIER_CHANGED = "tier.changed", "tier.changed"
     TICKET_BREACH_WARNING = "ticket.breach_warning", "ticket.breach_warning"
     TICKET_BREACHED = "ticket.breached", "ticket.breached"

@@ -12,10 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from prm.models import NotificationKind, Role, User
+from prm.models import NotificationKind, Role, User, WebhookEvent
 from prm.permissions import is_partner_user
 from prm.services import audit_record, connection_supports_skip_locked, notify
 from prm.texts import N_, compose, compose_lines, compose_plural
+from prm.webhooks import webhook_emit_many
 
 from .models import (
     Certification,
@@ -375,6 +376,23 @@ def certifications_remind(*, today: datetime.date | None = None) -> int:
             Certification.objects.filter(pk__in=claimed).update(**updates)
             certs = [c for c in certs if c.pk in claimed]
             sent += _reminders_send(certs=certs, days=days)
+            # The partner's CRM hears each warning once too, in the transaction that claimed it.
+            webhook_emit_many(
+                event=WebhookEvent.CERTIFICATION_EXPIRING,
+                items=[
+                    (
+                        c.partner_id,
+                        {
+                            "certification": c.pk,
+                            "user": c.user_id,
+                            "type": c.type.code,
+                            "expires_on": c.expires_on.isoformat(),
+                            "days": days,
+                        },
+                    )
+                    for c in certs
+                ],
+            )
     return sent
 
 

@@ -41,10 +41,11 @@ from leads.services.registration import (
     vendor_deadline,
 )
 from partners.models import Partner
-from prm.models import NotificationKind, User
+from prm.models import NotificationKind, User, WebhookEvent
 from prm.selectors import channel_managers, escalation_recipients, partner_admins
 from prm.services import audit_record, connection_supports_skip_locked, notify, rate_limit_consume
 from prm.texts import N_, choice, compose, compose_plural
+from prm.webhooks import webhook_emit_many
 
 ROUTED_SOURCES = (LeadSource.VENDOR, LeadSource.IMPORT, LeadSource.API)
 
@@ -358,6 +359,22 @@ def leads_reclaim(*, now: datetime | None = None, batch: int = 500) -> dict:
                 )
             )
         LeadReclaim.objects.bulk_create(flagged, ignore_conflicts=True)
+        # The partner's CRM hears it too: work the deal before `reclaim_due` or lose it.
+        webhook_emit_many(
+            event=WebhookEvent.LEAD_RECLAIM_FLAGGED,
+            items=[
+                (
+                    flag.partner_id,
+                    {
+                        "lead": flag.lead_id,
+                        "reason": flag.reason,
+                        "flagged_at": flag.flagged_at.isoformat(),
+                        "reclaim_due": flag.reclaim_due.isoformat(),
+                    },
+                )
+                for flag in flagged
+            ],
+        )
         for flag in flagged:
             notify(
                 users=_partner_notify_users(flag.lead),
