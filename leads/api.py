@@ -530,9 +530,13 @@ class OfferViewSet(ReadOnlyScopedViewSet):
 
 
 class DisputeSerializer(serializers.ModelSerializer):
-    """`held_registration` (the other side) is the vendor's to see, as in the portal: partner keys never get it."""
+    """`held_registration` (the other side) is the vendor's to see, as in the portal: partner keys get null."""
 
     has_attachment = serializers.SerializerMethodField()
+    held_registration = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="The registration that holds the customer; null for partner keys."
+    )
+    outcome = serializers.ChoiceField(choices=DisputeOutcome.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Dispute
@@ -564,7 +568,7 @@ class DisputeSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         request = self.context.get("request")
         if getattr(getattr(request, "auth", None), "partner_id", None) is not None:
-            data.pop("held_registration", None)
+            data["held_registration"] = None
         return data
 
 
