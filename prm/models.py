@@ -373,6 +373,7 @@ class WebhookEvent(models.TextChoices):
     DEAL_STAGE_CHANGED = "deal.stage_changed", "deal.stage_changed"
     LEAD_RECLAIM_FLAGGED = "lead.reclaim_flagged", "lead.reclaim_flagged"
     CERTIFICATION_EXPIRING = "certification.expiring", "certification.expiring"
+    CERTIFICATION_EXPIRED = "certification.expired", "certification.expired"
     TIER_CHANGED = "tier.changed", "tier.changed"
     TICKET_BREACH_WARNING = "ticket.breach_warning", "ticket.breach_warning"
     TICKET_BREACHED = "ticket.breached", "ticket.breached"

@@ -159,3 +159,38 @@ def test_certification_expiring_reaches_the_partners_crm_once_per_window(partner
     }
     assert (second["days"], second["expires_on"]) == (7, (today + datetime.timedelta(days=6)).isoformat())
     assert {d.payload["partner"] for d in deliveries} == {partner_admin.partner_id}
+
+
+def test_certification_expired_reaches_the_partners_crm_once(partner_admin):
+    """The same daily job announces a certificate that expired (not one revoked, nor one long gone) once."""
+    import datetime
+
+    from django.utils import timezone
+
+    from prm.models import Role
+    from tests.prm.factories import PartnerUserFactory
+    from tests.training.factories import CertificationFactory
+    from training.tasks import certifications_remind
+
+    own = _subscribe(partner_admin, ["certification.expired"])
+    today = timezone.localdate()
+    holder = PartnerUserFactory(role=Role.PARTNER_ENGINEER, partner=partner_admin.partner)
+    issued = today - datetime.timedelta(days=800)
+    expired = CertificationFactory(user=holder, issued_on=issued, expires_on=today - datetime.timedelta(days=1))
+    CertificationFactory(  # revoked: not an expiry
+        user=holder, issued_on=issued, expires_on=today - datetime.timedelta(days=2), revoked_at=timezone.now()
+    )
+    CertificationFactory(user=holder, issued_on=issued, expires_on=today - datetime.timedelta(days=60))  # history
+    CertificationFactory(user=holder, issued_on=issued, expires_on=today + datetime.timedelta(days=200))  # valid
+
+    certifications_remind()
+    certifications_remind()
+
+    [delivery] = WebhookDelivery.objects.filter(subscription=own)
+    assert delivery.event == "certification.expired"
+    assert delivery.payload["data"] == {
+        "certification": expired.pk,
+        "user": holder.pk,
+        "type": expired.type.code,
+        "expires_on": (today - datetime.timedelta(days=1)).isoformat(),
+    }
