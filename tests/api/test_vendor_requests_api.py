@@ -89,6 +89,10 @@ def test_the_conversation_and_status_flow_through_the_api(managed, vendor_admin,
     assert api(key_b).post(url + "messages/", {"body": "hi"}, format="json").status_code == 404
     refused = vendor.post("/api/v1/vendor-requests/", {"category": "mdf", "subject": "x", "body": "x"}, format="json")
     assert refused.status_code == 403 and refused["Content-Type"] == PROBLEM
+    in_russian = vendor.post(
+        "/api/v1/vendor-requests/", {"category": "mdf", "subject": "x", "body": "x"}, HTTP_ACCEPT_LANGUAGE="ru"
+    )
+    assert "ключ партнёра" in in_russian.json()["detail"]  # in the reader's language
 
 
 @pytest.mark.parametrize(
