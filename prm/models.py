@@ -372,6 +372,7 @@ class WebhookEvent(models.TextChoices):
     REGISTRATION_EXPIRED = "registration.expired", "registration.expired"
     DEAL_STAGE_CHANGED = "deal.stage_changed", "deal.stage_changed"
     LEAD_RECLAIM_FLAGGED = "lead.reclaim_flagged", "lead.reclaim_flagged"
+    DISPUTE_DECIDED = "dispute.decided", "dispute.decided"
     CERTIFICATION_EXPIRING = "certification.expiring", "certification.expiring"
     CERTIFICATION_EXPIRED = "certification.expired", "certification.expired"
     TIER_CHANGED = "tier.changed", "tier.changed"

@@ -162,5 +162,5 @@ def test_a_binary_csv_upload_is_a_form_error(content, client_for, channel_manage
     response = client_for(channel_manager).post(
         reverse("leads:lead_import"), {"file": SimpleUploadedFile("leads.csv", content, content_type="text/csv")}
     )
-    assert response.status_code == 200
+    assert response.status_code == 400  # the form again, with the error on the file field
     assert "not a CSV text file" in response.content.decode()

@@ -185,3 +185,36 @@ def test_only_vendor_keys_decide_and_decisions_honour_if_match_and_idempotency(
         f"/api/v1/disputes/{dispute2.pk}/decide/", {"outcome": "cosell", "reason": "Split"}, format="json"
     )
     assert missing.status_code == 400 and "share" in missing.json()["errors"]
+
+
+def test_the_decision_reaches_the_disputing_partners_crm_only(contested, partner_admin, vendor_admin, api, make_key):
+    """`dispute.decided` goes to the partner that disputed, whatever the door decided it; the holder's CRM hears
+    nothing (it must not learn who disputed its customer)."""
+    from leads.services.conflict import dispute_decide
+    from prm.models import ApiKey, WebhookDelivery, WebhookSubscription
+    from tests.prm.factories import PartnerUserFactory
+
+    holder_admin = PartnerUserFactory(role="partner_admin", partner=contested["held"].partner)
+    subs = {}
+    for name, user in (("disputer", partner_admin), ("holder", holder_admin)):
+        make_key(user)
+        subs[name] = WebhookSubscription.objects.create(
+            api_key=ApiKey.objects.filter(created_by=user).latest("pk"),
+            url="https://crm.example/hook",
+            events=["dispute.decided"],
+            secret="s",
+        )
+    api(make_key(partner_admin)[1]).post(
+        "/api/v1/disputes/",
+        {"registration": contested["own"].pk, "first_contact_date": "2026-01-10", "description": "First."},
+        format="json",
+    )
+    dispute = Dispute.objects.get()
+    dispute_decide(dispute=dispute, actor=vendor_admin, outcome="cosell", reason="Both worked it.", share=Decimal("40"))
+
+    [delivery] = WebhookDelivery.objects.filter(subscription=subs["disputer"])
+    assert delivery.event == "dispute.decided"
+    data = delivery.payload["data"]
+    assert (data["dispute"], data["registration"], data["outcome"]) == (dispute.pk, contested["own"].pk, "cosell")
+    assert data["cosell_share"] == "40.00"
+    assert not WebhookDelivery.objects.filter(subscription=subs["holder"]).exists()
