@@ -218,3 +218,18 @@ def test_the_decision_reaches_the_disputing_partners_crm_only(contested, partner
     assert (data["dispute"], data["registration"], data["outcome"]) == (dispute.pk, contested["own"].pk, "cosell")
     assert data["cosell_share"] == "40.00"
     assert not WebhookDelivery.objects.filter(subscription=subs["holder"]).exists()
+
+
+def test_a_partner_key_whose_creator_is_not_its_staff_cannot_open(contested, vendor_admin, partner, api, make_key):
+    """A vendor admin's key for partner A acts as the vendor admin: it reads A's disputes, but opening one needs a
+    user of A (the service's opener), so it is a 403 naming the remedy, and nothing is opened."""
+    client = api(make_key(vendor_admin, partner=partner)[1])
+    response = client.post(
+        "/api/v1/disputes/",
+        {"customer_name": "Kama", "first_contact_date": "2026-01-10", "description": "x"},
+        format="json",
+    )
+    assert response.status_code == 403 and response["Content-Type"] == PROBLEM
+    assert "re-assign" in response.json()["detail"]
+    assert not Dispute.objects.exists()
+    assert client.get("/api/v1/disputes/").status_code == 200
