@@ -3,14 +3,28 @@
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, permissions, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from leads.customers import customer_find_or_create, customer_name_clean, tax_id_clean
-from leads.models import Activity, ActivityKind, Customer, Lead, LeadKind, Offer, OfferStatus, Registration, Stage
-from leads.services import deals, offers, registration, sync
+from leads.models import (
+    Activity,
+    ActivityKind,
+    Customer,
+    Dispute,
+    DisputeOutcome,
+    DisputeStatus,
+    Lead,
+    LeadKind,
+    Offer,
+    OfferStatus,
+    Registration,
+    Stage,
+)
+from leads.services import conflict, deals, offers, registration, sync
 from prm.api_base import ReadOnlyScopedViewSet, ScopedViewSet, SyncFilterSet
 from prm.permissions import scope_for
 from prm.services import audit_record
@@ -510,3 +524,124 @@ class OfferViewSet(ReadOnlyScopedViewSet):
         offer.refresh_from_db()
         self._etag_object = offer
         return Response(OfferSerializer(offer).data)
+
+
+# --- disputes: a partner contests who holds a customer, the vendor decides (leads.services.conflict) ---------------
+
+
+class DisputeSerializer(serializers.ModelSerializer):
+    """`held_registration` (the other side) is the vendor's to see, as in the portal: partner keys get null."""
+
+    has_attachment = serializers.SerializerMethodField()
+    held_registration = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="The registration that holds the customer; null for partner keys."
+    )
+    outcome = serializers.ChoiceField(choices=DisputeOutcome.choices, allow_blank=True, read_only=True)
+
+    class Meta:
+        model = Dispute
+        fields = [
+            "id",
+            "partner",
+            "registration",
+            "held_registration",
+            "customer_name",
+            "tax_id",
+            "first_contact_date",
+            "description",
+            "has_attachment",
+            "status",
+            "due_at",
+            "outcome",
+            "cosell_share",
+            "decision_reason",
+            "decided_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_has_attachment(self, obj) -> bool:
+        return bool(obj.attachment)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if getattr(getattr(request, "auth", None), "partner_id", None) is not None:
+            data["held_registration"] = None
+        return data
+
+
+class DisputeOpenSerializer(serializers.Serializer):
+    registration = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, help_text="One of your registrations, or name the customer."
+    )
+    customer_name = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    tax_id = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    first_contact_date = serializers.DateField(help_text="Your first contact with the customer; not in the future.")
+    description = serializers.CharField(max_length=10_000, help_text="What happened.")
+
+
+class DisputeDecisionSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=DisputeOutcome.choices)
+    reason = serializers.CharField(max_length=10_000)
+    share = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        required=False,
+        allow_null=True,
+        help_text="The disputing partner's co-sell share, % (cosell only).",
+    )
+
+
+class DisputeFilter(SyncFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=DisputeStatus.choices)
+
+    class Meta:
+        model = Dispute
+        fields = ["status", "registration"]
+
+
+class DisputeViewSet(mixins.CreateModelMixin, ReadOnlyScopedViewSet):
+    """Disputes over who holds a customer: a partner key opens and follows its own, a vendor key decides.
+
+    The portal's services (`dispute_open`, `dispute_decide`): the same checks, deadlines, audit and notices.
+    """
+
+    resource = "disputes"
+    serializer_class = DisputeSerializer
+    filterset_class = DisputeFilter
+    queryset = Dispute.objects.all()
+
+    @extend_schema(request=DisputeOpenSerializer, responses={201: DisputeSerializer})
+    def create(self, request, *args, **kwargs):
+        """Open a dispute on one of your registrations, or on a customer named by name or tax id (partner keys)."""
+        user = self.key_user(side="partner")
+        incoming = DisputeOpenSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = dict(incoming.validated_data)
+        reg_id = data.pop("registration", None)
+        reg = None
+        if reg_id is not None:
+            # Another partner's registration is "does not exist", as for any id the key cannot see.
+            reg = Registration.objects.filter(pk=reg_id, partner_id=self.key_partner_id).first()
+            if reg is None:
+                raise serializers.ValidationError({"registration": [_("Choose one of your company's registrations.")]})
+        dispute = conflict.dispute_open(user=user, registration=reg, **data)
+        self._etag_object = dispute
+        return Response(DisputeSerializer(dispute, context={"request": request}).data, status=201)
+
+    @extend_schema(request=DisputeDecisionSerializer, responses=DisputeSerializer)
+    @action(detail=True, methods=["post"])
+    def decide(self, request, pk=None):
+        """A channel manager's decision (vendor keys): uphold, transfer the protection or split as co-sell."""
+        dispute = self.get_object()
+        user = self.key_user(side="vendor")
+        incoming = DisputeDecisionSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        d = incoming.validated_data
+        dispute = conflict.dispute_decide(
+            dispute=dispute, actor=user, outcome=d["outcome"], reason=d["reason"], share=d.get("share")
+        )
+        self._etag_object = dispute
+        return Response(DisputeSerializer(dispute, context={"request": request}).data)

@@ -9,9 +9,17 @@ from rest_framework.routers import SimpleRouter
 from kpi.api import CommissionEntryViewSet, KpiSnapshotViewSet, TierChangeViewSet
 from kpi.funds.api import FundClaimViewSet, FundRequestViewSet
 from kpi.payouts.api import StatementViewSet
-from leads.api import ActivityViewSet, CustomerViewSet, LeadViewSet, OfferViewSet, RegistrationViewSet
+from leads.api import (
+    ActivityViewSet,
+    CustomerViewSet,
+    DisputeViewSet,
+    LeadViewSet,
+    OfferViewSet,
+    RegistrationViewSet,
+)
 from leads.delivery.api import ImplementationViewSet, ServiceContractViewSet, TicketViewSet
 from partners.api import ContactViewSet, PartnerViewSet, TierViewSet
+from partners.enablement.api import VendorRequestViewSet
 from prm.api_base import SYNC_RESOURCES
 from prm.api_changes import ChangeFeedViewSet
 from training.api import CertificationViewSet, CourseViewSet, EnrollmentViewSet
@@ -43,6 +51,8 @@ SYNC_RESOURCES.update(
             StatementViewSet,
             FundRequestViewSet,
             FundClaimViewSet,
+            DisputeViewSet,
+            VendorRequestViewSet,
         )
     }
 )
@@ -53,6 +63,7 @@ _PREFIXES = {
     "service_contracts": "service-contracts",
     "mdf_requests": "mdf-requests",
     "mdf_claims": "mdf-claims",
+    "vendor_requests": "vendor-requests",
 }
 
 router = SimpleRouter()

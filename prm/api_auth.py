@@ -45,6 +45,8 @@ API_RESOURCES = (
     "statements",
     "mdf_requests",
     "mdf_claims",
+    "disputes",
+    "vendor_requests",
 )
 ALL_SCOPES = tuple(f"{r}:{a}" for r in API_RESOURCES for a in ("read", "write"))
 LAST_USED_RESOLUTION = timedelta(minutes=1)

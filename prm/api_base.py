@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpResponseNotModified
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -337,6 +338,24 @@ class ScopedViewSet(viewsets.GenericViewSet):
     @property
     def key_partner_id(self) -> int | None:
         return self.api_key.partner_id if self.api_key else None
+
+    def key_user(self, *, side: str | None = None):
+        """The user a key acts as in the services (its creator, re-assigned or not).
+
+        `side="partner"`: only a partner key whose user works for the key's partner — services that a partner's
+        staff call (open a dispute, write to the vendor) take that user; `side="vendor"`: only a vendor-wide key.
+        Anything else is a 403 naming what the operation needs.
+        """
+        key = self.api_key
+        user = key.created_by if key else None
+        if side == "partner" and (key is None or key.partner_id is None or getattr(user, "partner_id", None)
+                                  != key.partner_id):  # fmt: skip
+            raise exceptions.PermissionDenied(
+                _("Only a partner's key, created by one of its admins, can do this (re-assign the key otherwise).")
+            )
+        if side == "vendor" and (key is None or key.partner_id is not None):
+            raise exceptions.PermissionDenied(_("Only a vendor-wide key can do this."))
+        return user
 
     def base_queryset(self):
         """The rows before scoping; override for joins and annotations, never for visibility."""

@@ -55,6 +55,8 @@ class Certification(TimeStampedModel):
     )
     warned_30_at = models.DateTimeField(null=True, blank=True)
     warned_7_at = models.DateTimeField(null=True, blank=True)
+    # When the `certification.expired` webhook went out (once; see certifications_remind).
+    expired_announced_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-issued_on", "-id"]

@@ -12,10 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from prm.models import NotificationKind, Role, User
+from prm.models import NotificationKind, Role, User, WebhookEvent
 from prm.permissions import is_partner_user
 from prm.services import audit_record, connection_supports_skip_locked, notify
 from prm.texts import N_, compose, compose_lines, compose_plural
+from prm.webhooks import webhook_emit_many
 
 from .models import (
     Certification,
@@ -336,6 +337,9 @@ def certification_revoke(*, certification: Certification, actor: User, reason: s
 # --- Recertification reminders -------------------------------------------------------------------------------
 
 REMINDER_WINDOWS = ((7, "warned_7_at"), (30, "warned_30_at"))
+# Certificates that expired longer ago than this are not announced any more (a new subscriber, or the first run
+# after an upgrade, is not flooded with history).
+EXPIRED_LOOKBACK = datetime.timedelta(days=7)
 
 
 def certifications_remind(*, today: datetime.date | None = None) -> int:
@@ -343,7 +347,8 @@ def certifications_remind(*, today: datetime.date | None = None) -> int:
 
     Rows are claimed in one transaction with SKIP LOCKED (PostgreSQL) and marked with a conditional UPDATE,
     so concurrent workers and re-runs never send a warning twice. The 7-day pass runs first and also marks
-    the 30-day warning, so a certificate that enters both windows at once gets one message.
+    the 30-day warning, so a certificate that enters both windows at once gets one message. Each warning is also
+    the `certification.expiring` webhook; a certificate that has expired is announced as `certification.expired`.
     """
     today = today or timezone.localdate()
     now = timezone.now()
@@ -375,7 +380,65 @@ def certifications_remind(*, today: datetime.date | None = None) -> int:
             Certification.objects.filter(pk__in=claimed).update(**updates)
             certs = [c for c in certs if c.pk in claimed]
             sent += _reminders_send(certs=certs, days=days)
+            # The partner's CRM hears each warning once too, in the transaction that claimed it.
+            webhook_emit_many(
+                event=WebhookEvent.CERTIFICATION_EXPIRING,
+                items=[
+                    (
+                        c.partner_id,
+                        {
+                            "certification": c.pk,
+                            "user": c.user_id,
+                            "type": c.type.code,
+                            "expires_on": c.expires_on.isoformat(),
+                            "days": days,
+                        },
+                    )
+                    for c in certs
+                ],
+            )
+    certifications_announce_expired(today=today, now=now)
     return sent
+
+
+def certifications_announce_expired(*, today: datetime.date, now: datetime.datetime) -> int:
+    """`certification.expired` for each certificate that expired (not revoked) in the last week, once: rows are
+    claimed with SKIP LOCKED and marked in the same transaction, like the warnings. Returns how many."""
+    with transaction.atomic():
+        qs = Certification.objects.filter(
+            revoked_at__isnull=True,
+            expires_on__lt=today,
+            expires_on__gte=today - EXPIRED_LOOKBACK,
+            expired_announced_at__isnull=True,
+        ).select_related("type")
+        if connection_supports_skip_locked():
+            qs = qs.select_for_update(skip_locked=True, of=("self",))
+        certs = list(qs.order_by("pk"))
+        if not certs:
+            return 0
+        claimed = set(
+            Certification.objects.filter(pk__in=[c.pk for c in certs], expired_announced_at__isnull=True).values_list(
+                "pk", flat=True
+            )
+        )
+        Certification.objects.filter(pk__in=claimed).update(expired_announced_at=now)
+        webhook_emit_many(
+            event=WebhookEvent.CERTIFICATION_EXPIRED,
+            items=[
+                (
+                    c.partner_id,
+                    {
+                        "certification": c.pk,
+                        "user": c.user_id,
+                        "type": c.type.code,
+                        "expires_on": c.expires_on.isoformat(),
+                    },
+                )
+                for c in certs
+                if c.pk in claimed
+            ],
+        )
+    return len(claimed)
 
 
 def _reminders_send(*, certs: list[Certification], days: int) -> int:

@@ -41,10 +41,11 @@ from leads.services.registration import (
     vendor_deadline,
 )
 from partners.models import Partner
-from prm.models import NotificationKind, User
+from prm.models import NotificationKind, User, WebhookEvent
 from prm.selectors import channel_managers, escalation_recipients, partner_admins
 from prm.services import audit_record, connection_supports_skip_locked, notify, rate_limit_consume
 from prm.texts import N_, choice, compose, compose_plural
+from prm.webhooks import webhook_emit, webhook_emit_many
 
 ROUTED_SOURCES = (LeadSource.VENDOR, LeadSource.IMPORT, LeadSource.API)
 
@@ -204,6 +205,18 @@ def dispute_decide(
         d.decided_by, d.decided_at = actor, timezone.now()
         d.save()
         audit_record(actor=actor, action=f"dispute.{outcome}", target=d, reason=d.decision_reason, data=data)
+        # The disputing partner's CRM (never the holder's: it must not learn who disputed its customer).
+        webhook_emit(
+            event=WebhookEvent.DISPUTE_DECIDED,
+            partner=d.partner_id,
+            payload={
+                "dispute": d.pk,
+                "registration": d.registration_id,
+                "outcome": d.outcome,
+                "cosell_share": None if d.cosell_share is None else f"{d.cosell_share:.2f}",
+                "decided_at": d.decided_at.isoformat(),
+            },
+        )
         title = compose(N_("Dispute #%(id)s decided: %(outcome)s"), id=d.pk, outcome=choice(d, "outcome"))
         notify(
             users=_partner_users(own, extra=[d.opened_by]),
@@ -358,6 +371,22 @@ def leads_reclaim(*, now: datetime | None = None, batch: int = 500) -> dict:
                 )
             )
         LeadReclaim.objects.bulk_create(flagged, ignore_conflicts=True)
+        # The partner's CRM hears it too: work the deal before `reclaim_due` or lose it.
+        webhook_emit_many(
+            event=WebhookEvent.LEAD_RECLAIM_FLAGGED,
+            items=[
+                (
+                    flag.partner_id,
+                    {
+                        "lead": flag.lead_id,
+                        "reason": flag.reason,
+                        "flagged_at": flag.flagged_at.isoformat(),
+                        "reclaim_due": flag.reclaim_due.isoformat(),
+                    },
+                )
+                for flag in flagged
+            ],
+        )
         for flag in flagged:
             notify(
                 users=_partner_notify_users(flag.lead),

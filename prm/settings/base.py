@@ -356,6 +356,10 @@ SPECTACULAR_SETTINGS = {
         "ActivityKindEnum": "leads.models.ActivityKind",
         "TicketKindEnum": "leads.delivery.models.TicketKind",
         "TicketStatusEnum": "leads.delivery.models.TicketStatus",
+        "DisputeStatusEnum": "leads.models.DisputeStatus",
+        "DisputeOutcomeEnum": "leads.models.DisputeOutcome",
+        "VendorRequestStatusEnum": "partners.enablement.models.RequestStatus",
+        "VendorRequestCategoryEnum": "partners.enablement.models.RequestCategory",
     },
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }

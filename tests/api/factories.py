@@ -72,7 +72,34 @@ def partner_objects(partner) -> dict:
             source_key=f"k-{partner.pk}",
         ),
         **_money_objects(partner, today),
+        **_conversation_objects(partner, lead, user),
     }
+
+
+def _conversation_objects(partner, lead, user) -> dict:
+    """A dispute over one of the partner's registrations and a request to the vendor (written directly)."""
+    from leads.models import Dispute
+    from partners.enablement.models import PartnerRequest, RequestMessage
+
+    now = timezone.now()
+    dispute = Dispute.objects.create(
+        partner=partner,
+        opened_by=user,
+        customer_name=f"Contested {partner.pk}",
+        first_contact_date=timezone.localdate(),
+        description="We met them first.",
+        due_at=now + datetime.timedelta(days=2),
+    )
+    request = PartnerRequest.objects.create(
+        partner=partner,
+        opened_by=user,
+        category="technical",
+        subject=f"Help {partner.pk}",
+        response_due_at=now + datetime.timedelta(hours=8),
+        resolution_due_at=now + datetime.timedelta(days=3),
+    )
+    RequestMessage.objects.create(request=request, author=user, body="Please help.", from_vendor=False)
+    return {"disputes": dispute, "vendor_requests": request}
 
 
 def _money_objects(partner, today) -> dict:

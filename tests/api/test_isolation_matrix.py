@@ -16,7 +16,8 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from leads.models import Activity, Lead, ServiceContract, Ticket
+from leads.models import Activity, Dispute, Lead, ServiceContract, Ticket
+from partners.enablement.models import PartnerRequest
 from partners.models import PartnerContact, ProgramModel
 from portal.api_urls import SYNC_RESOURCES
 from prm.api_auth import ALL_SCOPES
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.django_db
 CATALOGUES = {"tiers", "courses"}  # the vendor's catalogues: every key reads them, nobody owns them
 PK = "(?P<pk>[^/]+)"
 # Models holding rows a foreign write could create for B: their count of B's rows must not move.
-OWNED_MODELS = (Lead, Activity, PartnerContact, Ticket, ServiceContract)
+OWNED_MODELS = (Lead, Activity, PartnerContact, Ticket, ServiceContract, Dispute, PartnerRequest)
 
 
 def api_endpoints() -> list[tuple[str, str, str, str, bool]]:
@@ -109,6 +110,8 @@ def _mark(objects: dict) -> None:
     objects["mdf_requests"].title = f"{LEAK_MARKER} webinar"
     objects["mdf_claims"].notes = f"{LEAK_MARKER} proof notes"
     objects["statements"].payment_reference = f"{LEAK_MARKER}-PAY"
+    objects["disputes"].description = f"{LEAK_MARKER} dispute"
+    objects["vendor_requests"].subject = f"{LEAK_MARKER} request"
     for name in (
         "contacts",
         "customers",
@@ -123,6 +126,8 @@ def _mark(objects: dict) -> None:
         "mdf_requests",
         "mdf_claims",
         "statements",
+        "disputes",
+        "vendor_requests",
     ):
         objects[name].save()
 
@@ -201,6 +206,13 @@ def rule_create(client, label, world, route, resource, method):
             "requested_amount": "5.00",
         },
         "mdf_claims": {"request": objects["mdf_requests"].pk, "amount": "1.00"},
+        # B's registration is "does not exist" for anyone else: refused, never a dispute on B's deal.
+        "disputes": {
+            "registration": objects["registrations"].pk,
+            "first_contact_date": "2026-01-01",
+            "description": "taken",
+        },
+        "vendor_requests": {"category": "technical", "subject": "taken", "body": "taken"},
     }
     response = client.post(_path(route), bodies[resource], format="json")
     if label == "no key":
@@ -314,6 +326,9 @@ CUSTOM_RULES = {
     ("tickets", "dispatch_onsite"): rule_ticket_action,
     ("mdf_requests", "decide"): rule_decide,
     ("mdf_claims", "decide"): rule_decide,
+    ("disputes", "decide"): rule_decide,
+    ("vendor_requests", "messages"): rule_post_action,
+    ("vendor_requests", "status"): rule_decide,
     ("ChangeFeedViewSet", "list"): rule_changes,
 }
 

@@ -20,7 +20,30 @@ from schemathesis.specs.openapi.checks import (
 
 pytestmark = pytest.mark.django_db
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "4"))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def problem_json_on_4xx(ctx, response, case):
+    """Every client error is RFC 9457 problem details, whether the schema declares that status or not."""
+    if 400 <= response.status_code < 500:
+        content_type = response.headers.get("content-type") or response.headers.get("Content-Type") or [""]
+        if isinstance(content_type, list):
+            content_type = content_type[0] if content_type else ""
+        media_type = content_type.split(";")[0].strip()
+        if media_type != "application/problem+json":
+            raise AssertionError(f"{response.status_code} answered {media_type or 'no content type'}, not problem+json")
+        body = response.json()
+        if not (isinstance(body, dict) and body.get("status") == response.status_code and body.get("title")):
+            raise AssertionError(f"{response.status_code} problem without status/title: {body!r:.200}")
+    return None
+
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    problem_json_on_4xx,
+]
 
 
 def test_schema_validates_without_warnings(tmp_path):

@@ -16,6 +16,7 @@ PREFIX = {
     "service_contracts": "service-contracts",
     "mdf_requests": "mdf-requests",
     "mdf_claims": "mdf-claims",
+    "vendor_requests": "vendor-requests",
 }
 
 

@@ -73,3 +73,124 @@ def test_registration_expiring_and_expired_reach_the_partners_crm(partner_admin,
     assert sent["registration.expiring"]["registration"] == soon.pk
     assert WebhookDelivery.objects.filter(subscription=own).count() == 2
     assert not WebhookDelivery.objects.filter(subscription=other).exists()
+
+
+def test_lead_flagged_for_reclaim_reaches_the_partners_crm_once(partner_admin, partner_rep, other_partner_rep):
+    """The nightly reclaim job flags an untouched routed lead: its partner's CRM hears `lead.reclaim_flagged`
+    (with the deadline to work it), once, and no other partner hears it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from leads.models import LeadReclaim, LeadSource, Stage
+    from leads.tasks import leads_reclaim
+
+    own = _subscribe(partner_admin, ["lead.reclaim_flagged"])
+    other = _subscribe(
+        other_partner_rep.partner.staff.create(email="c@beta.example", role="partner_admin"),
+        ["lead.reclaim_flagged"],
+    )
+    now = timezone.now()
+    lead = LeadFactory(
+        partner=partner_rep.partner,
+        owner=partner_rep,
+        source=LeadSource.VENDOR,
+        stage=Stage.REGISTERED,
+        offered_at=now - timedelta(days=3),
+        accepted_at=now - timedelta(days=3),
+        first_contact_due=now - timedelta(hours=1),
+    )
+
+    leads_reclaim()
+    leads_reclaim()  # the next night: still flagged, not announced again
+
+    flag = LeadReclaim.objects.get(lead=lead)
+    [delivery] = WebhookDelivery.objects.filter(subscription=own)
+    assert delivery.event == "lead.reclaim_flagged"
+    assert delivery.payload["partner"] == partner_rep.partner_id
+    assert delivery.payload["data"] == {
+        "lead": lead.pk,
+        "reason": "no_first_contact",
+        "flagged_at": flag.flagged_at.isoformat(),
+        "reclaim_due": flag.reclaim_due.isoformat(),
+    }
+    assert not WebhookDelivery.objects.filter(subscription=other).exists()
+
+
+def test_certification_expiring_reaches_the_partners_crm_once_per_window(partner_admin, other_partner_rep):
+    """The daily reminder job's 30- and 7-day warnings go to the holder's partner's CRM as
+    `certification.expiring`, each once; another partner's certificates never reach it."""
+    import datetime
+
+    from django.utils import timezone
+
+    from prm.models import Role
+    from tests.prm.factories import PartnerUserFactory
+    from tests.training.factories import CertificationFactory
+    from training.models import Certification
+    from training.tasks import certifications_remind
+
+    own = _subscribe(partner_admin, ["certification.expiring"])
+    today = timezone.localdate()
+    holder = PartnerUserFactory(role=Role.PARTNER_ENGINEER, partner=partner_admin.partner)
+    cert = CertificationFactory(
+        user=holder, issued_on=today - datetime.timedelta(days=700), expires_on=today + datetime.timedelta(days=20)
+    )
+    CertificationFactory(  # another partner's: never on this CRM
+        user=other_partner_rep,
+        issued_on=today - datetime.timedelta(days=700),
+        expires_on=today + datetime.timedelta(days=20),
+    )
+
+    certifications_remind()
+    certifications_remind()  # idempotent
+    Certification.objects.filter(pk=cert.pk).update(expires_on=today + datetime.timedelta(days=6))
+    certifications_remind()
+
+    deliveries = WebhookDelivery.objects.filter(subscription=own).order_by("pk")
+    assert [d.event for d in deliveries] == ["certification.expiring", "certification.expiring"]
+    first, second = (d.payload["data"] for d in deliveries)
+    assert first == {
+        "certification": cert.pk,
+        "user": holder.pk,
+        "type": cert.type.code,
+        "expires_on": (today + datetime.timedelta(days=20)).isoformat(),
+        "days": 30,
+    }
+    assert (second["days"], second["expires_on"]) == (7, (today + datetime.timedelta(days=6)).isoformat())
+    assert {d.payload["partner"] for d in deliveries} == {partner_admin.partner_id}
+
+
+def test_certification_expired_reaches_the_partners_crm_once(partner_admin):
+    """The same daily job announces a certificate that expired (not one revoked, nor one long gone) once."""
+    import datetime
+
+    from django.utils import timezone
+
+    from prm.models import Role
+    from tests.prm.factories import PartnerUserFactory
+    from tests.training.factories import CertificationFactory
+    from training.tasks import certifications_remind
+
+    own = _subscribe(partner_admin, ["certification.expired"])
+    today = timezone.localdate()
+    holder = PartnerUserFactory(role=Role.PARTNER_ENGINEER, partner=partner_admin.partner)
+    issued = today - datetime.timedelta(days=800)
+    expired = CertificationFactory(user=holder, issued_on=issued, expires_on=today - datetime.timedelta(days=1))
+    CertificationFactory(  # revoked: not an expiry
+        user=holder, issued_on=issued, expires_on=today - datetime.timedelta(days=2), revoked_at=timezone.now()
+    )
+    CertificationFactory(user=holder, issued_on=issued, expires_on=today - datetime.timedelta(days=60))  # history
+    CertificationFactory(user=holder, issued_on=issued, expires_on=today + datetime.timedelta(days=200))  # valid
+
+    certifications_remind()
+    certifications_remind()
+
+    [delivery] = WebhookDelivery.objects.filter(subscription=own)
+    assert delivery.event == "certification.expired"
+    assert delivery.payload["data"] == {
+        "certification": expired.pk,
+        "user": holder.pk,
+        "type": expired.type.code,
+        "expires_on": (today - datetime.timedelta(days=1)).isoformat(),
+    }
