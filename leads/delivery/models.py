@@ -506,6 +506,8 @@ class CheckIn(models.Model):
     author_name = models.CharField(max_length=200, blank=True)
     consent_publish = models.BooleanField(default=False)
     answered_at = models.DateTimeField(null=True, blank=True)
+    # The API's `updated_since`, cursor and change feed follow it (an answer changes the row).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["due_on", "id"]
