@@ -10,7 +10,7 @@ from kpi.api import CommissionEntryViewSet, KpiSnapshotViewSet, TierChangeViewSe
 from kpi.funds.api import FundClaimViewSet, FundRequestViewSet
 from kpi.payouts.api import StatementViewSet
 from leads.api import ActivityViewSet, CustomerViewSet, LeadViewSet, OfferViewSet, RegistrationViewSet
-from leads.delivery.api import ImplementationViewSet, ServiceContractViewSet, TicketViewSet
+from leads.delivery.api import CheckInViewSet, ImplementationViewSet, ServiceContractViewSet, TicketViewSet
 from partners.api import ContactViewSet, PartnerViewSet, TierViewSet
 from prm.api_base import SYNC_RESOURCES
 from prm.api_changes import ChangeFeedViewSet
@@ -40,6 +40,7 @@ SYNC_RESOURCES.update(
             ImplementationViewSet,
             ServiceContractViewSet,
             TicketViewSet,
+            CheckInViewSet,
             StatementViewSet,
             FundRequestViewSet,
             FundClaimViewSet,

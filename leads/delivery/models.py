@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 from prm.models import TimeStampedModel
@@ -507,7 +508,7 @@ class CheckIn(models.Model):
     consent_publish = models.BooleanField(default=False)
     answered_at = models.DateTimeField(null=True, blank=True)
     # The API's `updated_since`, cursor and change feed follow it (an answer changes the row).
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now(), db_index=True)
 
     class Meta:
         ordering = ["due_on", "id"]
