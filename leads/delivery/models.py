@@ -458,6 +458,26 @@ class ServiceCredit(models.Model):
     def __str__(self):
         return f"{self.amount} {self.currency} ({self.reason})"
 
+    @property
+    def text(self) -> dict:
+        """The credit's line as a text code + parameters (prm.texts), from the row's own columns: every row, old or
+        new, reads in the reader's language."""
+        from prm.texts import N_, choice, compose
+
+        return compose(
+            N_("Service credit, ticket #%(ticket)s: %(reason)s, %(percent)s%% of the monthly fee"),
+            ticket=self.ticket_id,
+            reason=choice(self, "reason"),
+            percent=self.percent,
+        )
+
+    @property
+    def line(self) -> str:
+        """The credit's line in the reader's language."""
+        from prm.texts import render
+
+        return render(self.text)
+
 
 class CustomerLink(models.Model):
     """A signed link to the customer's status page (no account): one customer's items with one partner.

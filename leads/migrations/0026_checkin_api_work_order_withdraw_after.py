@@ -5,6 +5,38 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+# Penalty lines booked before ledger texts were composed kept only their English `description`; they get the same
+# code + parameters as new ones (leads.delivery.breaches.clock_breach_book), so they read in the reader's language.
+PENALTY_TEXT = "Service SLA breach: ticket #%(ticket)s, %(clock)s"
+CLOCK_LABELS = {"response": "Response", "resolution": "Resolution"}
+PENALTY_PREFIX = "penalty:ticket_clock:"
+
+
+def penalty_texts_backfill(apps, schema_editor):
+    CommissionEntry = apps.get_model("kpi", "CommissionEntry")
+    TicketClock = apps.get_model("leads", "TicketClock")
+    old = CommissionEntry.objects.filter(kind="penalty", text__isnull=True, source_key__startswith=PENALTY_PREFIX)
+    last = 0
+    while True:
+        batch = list(old.filter(pk__gt=last).order_by("pk").only("pk", "source_key")[:2000])
+        if not batch:
+            return
+        last = batch[-1].pk
+        ids = {e.pk: int(e.source_key[len(PENALTY_PREFIX) :]) for e in batch if e.source_key[len(PENALTY_PREFIX) :].isdigit()}
+        clocks = {c["pk"]: c for c in TicketClock.objects.filter(pk__in=ids.values()).values("pk", "ticket_id", "kind")}
+        changed = []
+        for entry in batch:
+            clock = clocks.get(ids.get(entry.pk))
+            if clock is None:
+                continue
+            entry.text = {
+                "t": PENALTY_TEXT,
+                "p": {"ticket": clock["ticket_id"], "clock": {"t": CLOCK_LABELS.get(clock["kind"], clock["kind"]), "p": {}}},
+            }
+            changed.append(entry)
+        CommissionEntry.objects.bulk_update(changed, ["text"])
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -28,4 +60,5 @@ class Migration(migrations.Migration):
             model_name='lead',
             constraint=models.CheckConstraint(condition=models.Q(('partner__isnull', False), ('stage__in', ['new', 'queue', 'offered']), models.Q(('source', 'dispatch'), ('stage', 'lost')), _connector='OR'), name='lead_owned_when_worked'),
         ),
+        migrations.RunPython(penalty_texts_backfill, migrations.RunPython.noop, elidable=True),
     ]
