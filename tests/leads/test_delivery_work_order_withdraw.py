@@ -77,12 +77,27 @@ def move_via(door, *, ticket, to_status, user, client_for, api_client):
         item = {"source_system": "itsm", "external_id": "INC-7", "title": ticket.title, "status": to_status}
         response = api_client.post("/api/v1/tickets/bulk-upsert/", {"items": [item]}, format="json")
         assert response.status_code == 200 and response.json()["results"][0]["status"] == "updated", response.content
+    elif door == "status_page":  # the customer, no account: only a cancellation
+        assert to_status == TicketStatus.CANCELLED
+        from leads.delivery import links
+
+        _link, token = links.customer_link_issue(customer=ticket.customer, partner=ticket.partner, actor=user)
+        client_for(user).logout()
+        from django.test import Client
+
+        response = Client().post(reverse("delivery:status_cancel", args=[token, ticket.pk]))
+        assert response.status_code == 302
     else:
         raise AssertionError(door)
 
 
-@pytest.mark.parametrize("to_status", [TicketStatus.CANCELLED, TicketStatus.RESOLVED])
-@pytest.mark.parametrize("door", ["service", "portal", "api_single", "api_bulk"])
+DOORS = ["service", "portal", "api_single", "api_bulk"]
+
+
+@pytest.mark.parametrize(
+    ("door", "to_status"),
+    [(d, TicketStatus.CANCELLED) for d in [*DOORS, "status_page"]] + [(d, TicketStatus.RESOLVED) for d in DOORS],
+)
 def test_every_door_withdraws_the_unaccepted_work_order(
     door, to_status, dispatched, partner_admin, field_partner, client_for, api_client
 ):
@@ -142,3 +157,25 @@ def test_a_queued_work_order_is_closed_without_anyone_to_tell(dispatched, partne
     services.ticket_transition(ticket=dispatched, to_status=TicketStatus.CANCELLED, actor=partner_admin)
     lead.refresh_from_db()
     assert lead.stage == Stage.LOST
+
+
+def test_the_status_page_cancels_only_its_own_customers_open_tickets(client, dispatched, partner_admin):
+    from leads.delivery import links
+    from leads.delivery.models import Ticket
+
+    _link, token = links.customer_link_issue(
+        customer=dispatched.customer, partner=dispatched.partner, actor=partner_admin
+    )
+    other = ServiceContractFactory(partner=partner_admin.partner, onsite_included=True)
+    foreign = services.ticket_open(contract=other, actor=partner_admin, title="Someone else's")
+    client.logout()
+    page = client.get(reverse("delivery:status_page", args=[token])).content.decode()
+    assert reverse("delivery:status_cancel", args=[token, dispatched.pk]) in page
+    assert client.post(reverse("delivery:status_cancel", args=[token, foreign.pk])).status_code == 404
+    assert client.post(reverse("delivery:status_cancel", args=["forged", dispatched.pk])).status_code == 404
+    assert Ticket.objects.get(pk=foreign.pk).status == TicketStatus.NEW
+    response = client.post(reverse("delivery:status_cancel", args=[token, dispatched.pk]), follow=True)
+    assert f"Your ticket #{dispatched.pk} is cancelled." in response.content.decode()
+    again = client.post(reverse("delivery:status_cancel", args=[token, dispatched.pk]), follow=True)
+    assert "cannot move" in again.content.decode()  # a form message, not a 500
+    assert Ticket.objects.get(pk=dispatched.pk).status == TicketStatus.CANCELLED
