@@ -179,3 +179,43 @@ def test_the_status_page_cancels_only_its_own_customers_open_tickets(client, dis
     again = client.post(reverse("delivery:status_cancel", args=[token, dispatched.pk]), follow=True)
     assert "cannot move" in again.content.decode()  # a form message, not a 500
     assert Ticket.objects.get(pk=dispatched.pk).status == TicketStatus.CANCELLED
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("round_", range(3))
+def test_cancel_and_accept_at_once_end_in_one_consistent_state(round_, postgres_only, partner_admin, field_partner):
+    """A field partner accepting while the ticket is cancelled: either the visit is accepted (its deal, told of the
+    cancellation) or withdrawn (offer withdrawn, work order lost) — never an accepted offer on a lost work order,
+    never a deadlock."""
+    import contextlib
+
+    from django.core.exceptions import ValidationError
+
+    from tests.leads.test_delivery_concurrency import run_together
+
+    customer = CustomerFactory(region=field_partner.home_region)
+    contract = ServiceContractFactory(partner=partner_admin.partner, customer=customer, onsite_included=True)
+    ticket = services.ticket_open(contract=contract, actor=partner_admin, title="Till", kind=TicketKind.ONSITE)
+    ticket_dispatch(ticket=ticket, actor=partner_admin)
+    lead = Dispatch.objects.get(ticket=ticket).work_order
+    offer = Offer.objects.get(lead=lead, status=OfferStatus.PENDING)
+
+    def accept():
+        with contextlib.suppress(ValidationError):  # the offer was withdrawn first: a clear refusal
+            offer_accept(offer=offer, user=field_partner.seller)
+
+    errors = run_together(
+        accept,
+        lambda: services.ticket_transition(ticket=ticket, to_status=TicketStatus.CANCELLED, actor=partner_admin),
+    )
+    assert errors == []
+    offer.refresh_from_db()
+    lead.refresh_from_db()
+    if offer.status == OfferStatus.ACCEPTED:
+        assert lead.partner_id == field_partner.pk and lead.stage == Stage.REGISTERED
+        assert Notification.objects.filter(user=field_partner.seller, title__startswith="Work order cancelled").exists()
+    else:
+        assert offer.status == OfferStatus.WITHDRAWN
+        assert lead.stage == Stage.LOST and lead.partner_id is None
+    assert ticket.__class__.objects.get(pk=ticket.pk).status == TicketStatus.CANCELLED
