@@ -6,7 +6,8 @@
 --reset TRUNCATEs the partner, lead and delivery tables of that database (never point it at real data). Data is
 generated with INSERT … SELECT generate_series: partners, customers with one service contract each, won deals
 with implementations, tickets with their two clocks and ~2.5 clock events per clock; the newest `--open` tickets
-are open with running clocks (most not yet due). Printed beside their targets (issue 18):
+are open with running clocks (most not yet due); one ticket in 30 is an on-site visit dispatched to and accepted by
+another partner (whose SLA figures count it). Printed beside their targets (issue 18):
 
 - the breach scan (`tickets_flag_breaches`) with nothing due and with 100 clocks due: < 200 ms over 100,000 open;
 - the service KPIs (`service_kpis`, with the check-in score over check-ins and ticket ratings) next to the same
@@ -164,6 +165,21 @@ def generate(*, partners: int, tickets: int, open_tickets: int, now: datetime.da
             AND id % 4 = 0""",
         ),
         (
+            "on-site work orders (1 ticket in 30)",
+            f"""WITH wo AS (
+                INSERT INTO leads_lead (created_at, updated_at, title, kind, source, stage, contact_name,
+                contact_email, contact_phone, products, value, currency, notes, lost_reason, source_system,
+                external_id, route_failures, customer_id, partner_id, accepted_at, customer_name)
+                SELECT t.created_at, t.created_at, 'Visit '||t.id, 'onsite_service', 'dispatch', 'registered', '',
+                    '', '', '', 0, 'RUB', '', '', 'bench', t.id::text, 0, t.customer_id, 1 + t.partner_id % {partners},
+                    t.created_at + interval '10 minutes', ''
+                FROM leads_ticket t WHERE t.id % 30 = 0
+                RETURNING id, external_id, created_at
+            )
+            INSERT INTO leads_dispatch (ticket_id, work_order_id, partner_id, created_at)
+            SELECT t.id, wo.id, t.partner_id, wo.created_at FROM wo JOIN leads_ticket t ON t.id = wo.external_id::bigint""",
+        ),
+        (
             "check-ins",
             """INSERT INTO leads_checkin (implementation_id, partner_id, day, due_on, token, created_at, invited_at,
             rating, comment, author_name, consent_publish, answered_at)
@@ -196,6 +212,19 @@ WITH c AS (
         count(*) FILTER (WHERE c.kind = 'resolution' AND c.state = 'stopped' AND c.breached_at IS NULL) AS sok
     FROM leads_ticketclock c JOIN leads_ticket t ON t.id = c.ticket_id
     WHERE c.started_at >= %(start)s AND c.started_at < %(end)s AND c.state <> 'cancelled' GROUP BY t.partner_id
+), f AS (  -- field partners: clocks of dispatched tickets still running when they accepted the work order
+    SELECT l.partner_id,
+        count(*) FILTER (WHERE c.kind = 'response' AND (c.state = 'stopped' OR c.breached_at IS NOT NULL)) AS rt,
+        count(*) FILTER (WHERE c.kind = 'response' AND c.state = 'stopped' AND c.breached_at IS NULL) AS rok,
+        count(*) FILTER (WHERE c.kind = 'resolution' AND (c.state = 'stopped' OR c.breached_at IS NOT NULL)) AS st,
+        count(*) FILTER (WHERE c.kind = 'resolution' AND c.state = 'stopped' AND c.breached_at IS NULL) AS sok
+    FROM leads_dispatch d JOIN leads_lead l ON l.id = d.work_order_id JOIN leads_ticket t ON t.id = d.ticket_id
+        JOIN leads_ticketclock c ON c.ticket_id = d.ticket_id
+    WHERE c.started_at >= %(start)s AND c.started_at < %(end)s AND c.state <> 'cancelled'
+        AND l.partner_id IS NOT NULL AND l.accepted_at IS NOT NULL AND l.partner_id <> t.partner_id
+        AND (c.stopped_at IS NULL OR c.stopped_at > l.accepted_at)
+        AND (c.breached_at IS NULL OR c.breached_at > l.accepted_at)
+    GROUP BY l.partner_id
 ), t AS (
     SELECT partner_id, count(*) AS resolved, count(*) FILTER (WHERE reopen_count > 0) AS reopened FROM leads_ticket
     WHERE created_at >= %(start)s AND created_at < %(end)s AND status <> 'cancelled'
@@ -212,9 +241,11 @@ WITH c AS (
         SELECT partner_id, rating FROM leads_ticket WHERE rated_at >= %(start)s AND rated_at < %(end)s
     ) x GROUP BY partner_id
 )
-SELECT p.id, c.rt, c.rok, c.st, c.sok, t.resolved, t.reopened, i.due, i.on_time, r.rating_sum, r.answers
+SELECT p.id, c.rt + coalesce(f.rt, 0), c.rok + coalesce(f.rok, 0), c.st + coalesce(f.st, 0),
+    c.sok + coalesce(f.sok, 0), t.resolved, t.reopened, i.due, i.on_time, r.rating_sum, r.answers
 FROM partners_partner p
-LEFT JOIN c ON c.partner_id = p.id LEFT JOIN t ON t.partner_id = p.id LEFT JOIN i ON i.partner_id = p.id
+LEFT JOIN c ON c.partner_id = p.id LEFT JOIN f ON f.partner_id = p.id
+LEFT JOIN t ON t.partner_id = p.id LEFT JOIN i ON i.partner_id = p.id
 LEFT JOIN r ON r.partner_id = p.id
 """
 

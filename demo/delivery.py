@@ -143,7 +143,18 @@ def delivery_seed(*, partner_id: int, now: dt.datetime) -> int:
                 at=now - timedelta(hours=2),
             )
             ticket_dispatch(ticket=visit, actor=admin)
-            rows += 2
+            # A visit the customer no longer needed: cancelled before anyone accepted, its offer withdrawn.
+            called_off = services.ticket_open(
+                contract=contracts[1],
+                actor=admin,
+                title="Replace the broken receipt printer",
+                priority="p3",
+                kind="onsite",
+                at=now - timedelta(hours=3),
+            )
+            ticket_dispatch(ticket=called_off, actor=admin)
+            services.ticket_transition(ticket=called_off, to_status=TicketStatus.CANCELLED, actor=admin)
+            rows += 4
     return rows
 
 

@@ -156,9 +156,13 @@ class Lead(TimeStampedModel):
                 name="lead_external_id_unique",
                 nulls_distinct=False,
             ),
+            # A dispatched work order whose ticket ended before any field partner accepted it is closed as lost
+            # without a partner (leads.delivery.dispatch.work_order_withdraw).
             models.CheckConstraint(
                 name="lead_owned_when_worked",
-                condition=Q(partner__isnull=False) | Q(stage__in=["new", "queue", "offered"]),
+                condition=Q(partner__isnull=False)
+                | Q(stage__in=["new", "queue", "offered"])
+                | Q(stage="lost", source="dispatch"),
             ),
             models.CheckConstraint(name="lead_won_has_date", condition=~Q(stage="won") | Q(won_at__isnull=False)),
             models.CheckConstraint(

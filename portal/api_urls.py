@@ -17,7 +17,7 @@ from leads.api import (
     OfferViewSet,
     RegistrationViewSet,
 )
-from leads.delivery.api import ImplementationViewSet, ServiceContractViewSet, TicketViewSet
+from leads.delivery.api import CheckInViewSet, ImplementationViewSet, ServiceContractViewSet, TicketViewSet
 from partners.api import ContactViewSet, PartnerViewSet, TierViewSet
 from partners.enablement.api import VendorRequestViewSet
 from prm.api_base import SYNC_RESOURCES
@@ -48,6 +48,7 @@ SYNC_RESOURCES.update(
             ImplementationViewSet,
             ServiceContractViewSet,
             TicketViewSet,
+            CheckInViewSet,
             StatementViewSet,
             FundRequestViewSet,
             FundClaimViewSet,

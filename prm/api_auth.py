@@ -42,6 +42,7 @@ API_RESOURCES = (
     "implementations",
     "service_contracts",
     "tickets",
+    "checkins",
     "statements",
     "mdf_requests",
     "mdf_claims",

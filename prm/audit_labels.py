@@ -38,6 +38,7 @@ AUDIT_LABELS = {
     "lead.offered": _("Lead offered"),
     "lead.queued": _("Lead queued for manual routing"),
     "lead.reclaimed": _("Lead reclaimed"),
+    "work_order.withdrawn": _("On-site work order withdrawn"),
     "lead.updated_via_api": _("Lead updated via the API"),
     "mdf.allocated": _("Funds allocated"),
     "mdf.budget_created": _("MDF budget created"),

@@ -1,5 +1,6 @@
-"""API for implementations, service contracts and tickets (same keys, scopes, pagination, feed and tenancy as the
-other resources); rules live in leads.delivery.services and leads.delivery.sync."""
+"""API for implementations, service contracts, tickets and customer check-ins (same keys, scopes, pagination, feed
+and tenancy as the other resources); rules live in leads.delivery.services, leads.delivery.sync and
+leads.delivery.checkins."""
 
 import django_filters
 from drf_spectacular.utils import extend_schema
@@ -18,6 +19,7 @@ from prm.permissions import scope_for
 from . import services, sync
 from .dispatch import ticket_dispatch
 from .models import (
+    CheckIn,
     Coverage,
     Implementation,
     ImplementationStatus,
@@ -211,6 +213,39 @@ class TicketBulkRequestSerializer(serializers.Serializer):
     items = TicketUpsertItemSerializer(many=True, max_length=sync.MAX_TICKET_BATCH)
 
 
+class CheckInSerializer(serializers.ModelSerializer):
+    """A customer check-in 30, 90 or 180 days after go-live; the one-time link's token is never shown."""
+
+    customer = serializers.IntegerField(source="implementation.customer_id", read_only=True)
+    lead = serializers.IntegerField(source="implementation.lead_id", read_only=True)
+    answered = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CheckIn
+        fields = [
+            "id",
+            "implementation",
+            "lead",
+            "customer",
+            "partner",
+            "day",
+            "due_on",
+            "invited_at",
+            "answered",
+            "answered_at",
+            "rating",
+            "comment",
+            "author_name",
+            "consent_publish",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_answered(self, checkin) -> bool:
+        return checkin.answered_at is not None
+
+
 # --- filters ----------------------------------------------------------------------------------------------------
 
 
@@ -232,6 +267,14 @@ class TicketFilter(SyncFilterSet):
     class Meta:
         model = Ticket
         fields = ["status", "priority", "kind", "customer", "contract", "source_system", "external_id"]
+
+
+class CheckInFilter(SyncFilterSet):
+    answered = django_filters.BooleanFilter(field_name="answered_at", lookup_expr="isnull", exclude=True)
+
+    class Meta:
+        model = CheckIn
+        fields = ["implementation", "day", "answered"]
 
 
 # --- viewsets ---------------------------------------------------------------------------------------------------
@@ -372,3 +415,13 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
             items=_items(request), partner_id=self.key_partner_id, actor=api_actor(request.user)
         )
         return Response({"results": [r.as_dict() for r in results]})
+
+
+class CheckInViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    """Read-only: answers come only from the customer's one-time link (leads.delivery.checkins.checkin_answer), which
+    also sends the webhook `checkin.received`."""
+
+    resource = "checkins"
+    serializer_class = CheckInSerializer
+    filterset_class = CheckInFilter
+    queryset = CheckIn.objects.select_related("implementation")

@@ -93,7 +93,8 @@ def checkins_invite_pending(*, batch: int = 500) -> int:
                     None,
                     [lead.contact_email],
                 )
-        CheckIn.objects.filter(pk__in=[c.pk for c in due]).update(invited_at=timezone.now())
+        now = timezone.now()
+        CheckIn.objects.filter(pk__in=[c.pk for c in due]).update(invited_at=now, updated_at=now)
     return len(due)
 
 

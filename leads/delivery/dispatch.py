@@ -14,17 +14,20 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from leads.models import LeadKind, LeadSource, Offer, OfferStatus
+from leads.models import Lead, LeadKind, LeadSource, Offer, OfferStatus, Stage
 from leads.services.intake import lead_create
-from prm.models import NotificationKind
+from leads.services.routing import partner_sellers, partners_lock
+from prm.models import NotificationKind, WebhookEvent
 from prm.permissions import is_partner_user, is_vendor
 from prm.selectors import partner_admins
 from prm.services import audit_record, notify
 from prm.texts import N_, compose
+from prm.webhooks import webhook_emit
 
-from .models import OPEN_TICKET_STATUSES, Dispatch, Ticket, TicketKind
+from .models import OPEN_TICKET_STATUSES, Dispatch, Ticket, TicketKind, TicketStatus
 
 
 def partner_has_field_presence(*, partner, region_id) -> bool:
@@ -94,6 +97,76 @@ def work_order_accepted(*, lead, partner) -> None:
         ),
         url=reverse("delivery:ticket_detail", args=[ticket.pk]),
     )
+
+
+# The ticket moves that end the need for a visit (leads.delivery.services.ticket_transition calls the rule below).
+WORK_ORDER_ENDING_STATUSES = (TicketStatus.CANCELLED, TicketStatus.RESOLVED)
+
+
+def work_order_withdraw(*, ticket: Ticket, status: str, actor) -> Lead | None:
+    """The ticket behind a work order was cancelled or resolved: a visit nobody has accepted yet is no longer wanted.
+
+    Its pending offer is withdrawn (webhook `offer.withdrawn`, the offered partner's sellers are told) and the work
+    order is closed as lost with the reason, so it neither waits in the channel managers' queue nor is re-routed. A
+    work order a field partner already accepted stays its deal; on a cancellation its owner and admins are told.
+    Called inside the transaction that moves the ticket (ticket row locked); lock order offer -> lead -> partner,
+    as in leads.services.offers, so a concurrent acceptance either wins (the visit stays) or finds the offer closed.
+    """
+    dispatch = Dispatch.objects.filter(ticket_id=ticket.pk).only("work_order_id").first()
+    if dispatch is None or status not in WORK_ORDER_ENDING_STATUSES:
+        return None
+    offer = Offer.objects.select_for_update().filter(lead_id=dispatch.work_order_id, status=OfferStatus.PENDING).first()
+    lead = Lead.objects.select_for_update().get(pk=dispatch.work_order_id)
+    if lead.partner_id is not None:  # accepted: the field partner's own deal from now on
+        if status == TicketStatus.CANCELLED:
+            notify(
+                users=[*partner_admins(partner=lead.partner_id), lead.owner],
+                kind=NotificationKind.SERVICE_SLA,
+                title=compose(N_("Work order cancelled: %(title)s"), title=lead.title),
+                body=compose(
+                    N_("The customer's ticket behind this work order was cancelled: check before you travel."),
+                ),
+                url=reverse("leads:deal_detail", args=[lead.pk]),
+            )
+        return lead
+    if lead.stage not in (Stage.NEW, Stage.OFFERED, Stage.QUEUE):
+        return lead  # closed already
+    now = timezone.now()
+    cancelled = status == TicketStatus.CANCELLED
+    reason = (
+        _("The ticket was cancelled before a field partner accepted the visit.")
+        if cancelled
+        else _("The ticket was resolved before a field partner accepted the visit.")
+    )
+    if offer is not None:
+        partners_lock(ids=[offer.partner_id])  # closing the offer changes its partner's open_load
+        offer.status, offer.responded_at, offer.reason = OfferStatus.WITHDRAWN, now, reason
+        offer.responded_by = actor if getattr(actor, "pk", None) else None
+        offer.save(update_fields=["status", "responded_at", "responded_by", "reason", "updated_at"])
+        webhook_emit(
+            event=WebhookEvent.OFFER_WITHDRAWN, partner=offer.partner_id, payload={"offer": offer.pk, "lead": lead.pk}
+        )
+        notify(
+            users=partner_sellers([offer.partner_id]),
+            kind=NotificationKind.OFFER_EXPIRED,
+            title=compose(N_("Offer withdrawn: %(title)s"), title=lead.title),
+            body=compose(
+                N_("The customer's ticket was cancelled: the visit is no longer needed.")
+                if cancelled
+                else N_("The customer's ticket was resolved: the visit is no longer needed.")
+            ),
+            url=reverse("leads:offer_list"),
+        )
+    lead.stage, lead.closed_at, lead.lost_reason = Stage.LOST, now, reason[:300]
+    lead.save(update_fields=["stage", "closed_at", "lost_reason", "updated_at"])
+    audit_record(
+        actor=actor if getattr(actor, "pk", None) else None,
+        action="work_order.withdrawn",
+        target=lead,
+        reason=reason,
+        data={"ticket": ticket.pk, "offer": offer.pk if offer else None, "status": status},
+    )
+    return lead
 
 
 @dataclass

@@ -4,7 +4,9 @@
   signed off), signed off by the end of that day;
 - response / resolution within SLA: clocks started in the window that have a verdict (stopped, or breached),
   met when stopped without a breach; running and paused clocks not yet breached wait for their verdict,
-  cancelled ones never count;
+  cancelled ones never count. A ticket's clocks count for its responsible partner (the liability stays there) and,
+  when its on-site visit was dispatched, also for the field partner that accepted the work order, but only the
+  clocks that still had no verdict when it accepted: what it could still make or break;
 - reopen rate: tickets opened in the window and resolved at least once that were reopened;
 - check-in score: the average of the customers' answers in the window, check-ins (30/90/180 days after go-live)
   and ratings of resolved tickets alike.
@@ -35,11 +37,13 @@ FORMULAS = {
     ),
     "response_in_sla_pct": _(
         "Response clocks of tickets opened in the window that stopped without a breach, divided by those with a "
-        "verdict (stopped or breached). Cancelled tickets are left out."
+        "verdict (stopped or breached). Cancelled tickets are left out. On-site visits you accepted from another "
+        "partner count too: the clocks of their tickets that were still running when you accepted."
     ),
     "resolution_in_sla_pct": _(
         "Resolution clocks of tickets opened in the window that stopped without a breach, divided by those with a "
-        "verdict (stopped or breached). Time waiting for the customer does not count."
+        "verdict (stopped or breached). Time waiting for the customer does not count. On-site visits you accepted "
+        "from another partner count too: the clocks of their tickets that were still running when you accepted."
     ),
     "reopen_rate_pct": _(
         "Tickets opened in the window and resolved at least once that were reopened, divided by all tickets opened "
@@ -68,6 +72,29 @@ def service_kpis(*, start: datetime.datetime, end: datetime.datetime, on: dateti
         TicketClock.objects.filter(started_at__gte=start, started_at__lt=end)
         .exclude(state=ClockState.CANCELLED)
         .values(partner_id=F("ticket__partner_id"))
+        .annotate(
+            resp_total=Count("id", filter=response & verdict),
+            resp_ok=Count("id", filter=response & met),
+            res_total=Count("id", filter=resolution & verdict),
+            res_ok=Count("id", filter=resolution & met),
+        )
+        .order_by()
+    )
+    # The field partners' share: clocks of dispatched tickets whose work order a field partner accepted, counted
+    # for that partner when the clock had no verdict yet at the acceptance (leads.delivery.dispatch).
+    accepted = F("ticket__dispatch__work_order__accepted_at")
+    field_clocks = (
+        TicketClock.objects.filter(
+            started_at__gte=start,
+            started_at__lt=end,
+            ticket__dispatch__work_order__partner__isnull=False,
+            ticket__dispatch__work_order__accepted_at__isnull=False,
+        )
+        .exclude(state=ClockState.CANCELLED)
+        .exclude(ticket__dispatch__work_order__partner_id=F("ticket__partner_id"))
+        .filter(Q(stopped_at__isnull=True) | Q(stopped_at__gt=accepted))
+        .filter(Q(breached_at__isnull=True) | Q(breached_at__gt=accepted))
+        .values(partner_id=F("ticket__dispatch__work_order__partner_id"))
         .annotate(
             resp_total=Count("id", filter=response & verdict),
             resp_ok=Count("id", filter=response & met),
@@ -118,10 +145,15 @@ def service_kpis(*, start: datetime.datetime, end: datetime.datetime, on: dateti
             },
         )
 
-    for r in clocks:
-        row(r["partner_id"]).update(
-            response_in_sla_pct=_pct(r["resp_ok"], r["resp_total"]),
-            resolution_in_sla_pct=_pct(r["res_ok"], r["res_total"]),
+    counts: dict[int, list[int]] = {}  # partner -> [resp_ok, resp_total, res_ok, res_total]
+    for r in clocks.union(field_clocks, all=True):  # one statement for both shares
+        acc = counts.setdefault(r["partner_id"], [0, 0, 0, 0])
+        for i, name in enumerate(("resp_ok", "resp_total", "res_ok", "res_total")):
+            acc[i] += r[name]
+    for pid, (resp_ok, resp_total, res_ok, res_total) in counts.items():
+        row(pid).update(
+            response_in_sla_pct=_pct(resp_ok, resp_total),
+            resolution_in_sla_pct=_pct(res_ok, res_total),
         )
     for r in tickets:
         row(r["partner_id"])["reopen_rate_pct"] = _pct(r["reopened"], r["resolved"])

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 from prm.models import TimeStampedModel
@@ -457,6 +458,26 @@ class ServiceCredit(models.Model):
     def __str__(self):
         return f"{self.amount} {self.currency} ({self.reason})"
 
+    @property
+    def text(self) -> dict:
+        """The credit's line as a text code + parameters (prm.texts), from the row's own columns: every row, old or
+        new, reads in the reader's language."""
+        from prm.texts import N_, choice, compose
+
+        return compose(
+            N_("Service credit, ticket #%(ticket)s: %(reason)s, %(percent)s%% of the monthly fee"),
+            ticket=self.ticket_id,
+            reason=choice(self, "reason"),
+            percent=self.percent,
+        )
+
+    @property
+    def line(self) -> str:
+        """The credit's line in the reader's language."""
+        from prm.texts import render
+
+        return render(self.text)
+
 
 class CustomerLink(models.Model):
     """A signed link to the customer's status page (no account): one customer's items with one partner.
@@ -506,6 +527,8 @@ class CheckIn(models.Model):
     author_name = models.CharField(max_length=200, blank=True)
     consent_publish = models.BooleanField(default=False)
     answered_at = models.DateTimeField(null=True, blank=True)
+    # The API's `updated_since`, cursor and change feed follow it (an answer changes the row).
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now(), db_index=True)
 
     class Meta:
         ordering = ["due_on", "id"]

@@ -264,8 +264,11 @@ def ticket_open(
 def ticket_transition(*, ticket: Ticket, to_status: str, actor, at: datetime | None = None) -> Ticket:
     """Move a ticket; its clocks follow: leaving `new` stops the response clock, waiting for the customer pauses
     the resolution clock, going back to work resumes it, resolving stops it, reopening runs it on, cancelling
-    cancels both. A clock stopped after its target is breached (booked once, whoever sees it first)."""
+    cancels both; cancelling or resolving withdraws an on-site work order no field partner has accepted yet
+    (leads.delivery.dispatch.work_order_withdraw). A clock stopped after its target is breached (booked once,
+    whoever sees it first)."""
     from .breaches import clock_breach_book, downtime_credit_book
+    from .dispatch import work_order_withdraw
 
     _validate_choice(to_status, TicketStatus, "status")
     at = at or timezone.now()
@@ -328,6 +331,8 @@ def ticket_transition(*, ticket: Ticket, to_status: str, actor, at: datetime | N
             clock_breach_book(clock=clock, ticket=ticket)
         if to_status == TicketStatus.RESOLVED and ticket.kind == TicketKind.INCIDENT and ticket.priority == Priority.P1:
             downtime_credit_book(ticket=ticket, clock=resolution, at=at)
+        if ticket.kind == TicketKind.ONSITE:
+            work_order_withdraw(ticket=ticket, status=to_status, actor=actor)
     return ticket
 
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path("links/<int:pk>/revoke/", views.LinkRevokeView.as_view(), name="link_revoke"),
     # The customer's pages: signed links, no account.
     path("status/<str:token>/", views.StatusPageView.as_view(), name="status_page"),
+    path("status/<str:token>/tickets/<int:pk>/cancel/", views.StatusTicketCancelView.as_view(), name="status_cancel"),
     path("sign-off/<str:token>/", views.SignOffView.as_view(), name="signoff"),
     path("rate/<str:token>/", views.RateView.as_view(), name="rate"),
     path("check-in/<str:token>/", views.CheckInView.as_view(), name="checkin"),

@@ -30,7 +30,16 @@ from .forms import (
     TicketFilterForm,
     TicketForm,
 )
-from .models import OPEN_TICKET_STATUSES, CheckIn, ClockEvent, CustomerLink, Milestone, TicketSource
+from .models import (
+    OPEN_TICKET_STATUSES,
+    CheckIn,
+    ClockEvent,
+    CustomerLink,
+    Milestone,
+    Ticket,
+    TicketSource,
+    TicketStatus,
+)
 
 
 def _error_text(exc: ValidationError) -> str:
@@ -346,6 +355,22 @@ class StatusPageView(View):
                 messages.success(request, _("Your ticket is open. The clocks below show when to expect an answer."))
                 return redirect("delivery:status_page", token=token)
         return self.get(request, token, form=form)
+
+
+class StatusTicketCancelView(View):
+    """The customer withdraws one of its open tickets from the status page: the same rule as the partner's ticket
+    page and the API (services.ticket_transition: clocks cancelled, an unaccepted on-site visit withdrawn)."""
+
+    def post(self, request, token, pk):
+        link = _link_or_404(token)
+        ticket = get_object_or_404(Ticket, pk=pk, customer=link.customer_id, partner=link.partner_id)
+        try:
+            services.ticket_transition(ticket=ticket, to_status=TicketStatus.CANCELLED, actor=None)
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(request, _("Your ticket #%(id)s is cancelled.") % {"id": ticket.pk})
+        return redirect("delivery:status_page", token=token)
 
 
 class SignOffView(View):

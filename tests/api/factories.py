@@ -38,8 +38,12 @@ def partner_objects(partner) -> dict:
         external_id=f"t-{partner.pk}",
         source_system="itsm",
     )
+    implementation = Implementation.objects.create(lead=won, partner=partner, customer=lead.customer)
+    from leads.delivery.models import CheckIn
+
     return {
-        "implementations": Implementation.objects.create(lead=won, partner=partner, customer=lead.customer),
+        "implementations": implementation,
+        "checkins": CheckIn.objects.create(implementation=implementation, partner=partner, day=30, due_on=today),
         "service_contracts": contract,
         "tickets": ticket,
         "partners": partner,

@@ -35,7 +35,12 @@ def test_concurrent_retries_with_one_idempotency_key_write_once(postgres_only, a
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_bulk_upserts_of_the_same_keys_never_duplicate(postgres_only, api, key_a, partner):
     items = [
-        {"source_system": "crm", "external_id": f"d{i}", "title": f"T{i}", "customer": {"name": "C", "tax_id": "7701234560"}}
+        {
+            "source_system": "crm",
+            "external_id": f"d{i}",
+            "title": f"T{i}",
+            "customer": {"name": "C", "tax_id": "7701234560"},
+        }
         for i in range(200)
     ]
     barrier = threading.Barrier(3)

@@ -107,6 +107,7 @@ def _mark(objects: dict) -> None:
     objects["tickets"].title = f"{LEAK_MARKER} ticket"
     objects["service_contracts"].number = f"{LEAK_MARKER}-SC"
     objects["implementations"].signed_off_by = f"{LEAK_MARKER} signer"
+    objects["checkins"].comment = f"{LEAK_MARKER} check-in comment"
     objects["mdf_requests"].title = f"{LEAK_MARKER} webinar"
     objects["mdf_claims"].notes = f"{LEAK_MARKER} proof notes"
     objects["statements"].payment_reference = f"{LEAK_MARKER}-PAY"
@@ -123,6 +124,7 @@ def _mark(objects: dict) -> None:
         "tickets",
         "service_contracts",
         "implementations",
+        "checkins",
         "mdf_requests",
         "mdf_claims",
         "statements",

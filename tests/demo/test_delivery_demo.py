@@ -29,8 +29,12 @@ def test_demo_has_an_answered_checkin_and_a_dispatched_visit(db):
 
     call_command("seed_demo", "--small", verbosity=0)
     assert CheckIn.objects.filter(answered_at__isnull=False).exists()
-    dispatch = Dispatch.objects.select_related("work_order", "ticket").get()
+    dispatch = Dispatch.objects.select_related("work_order", "ticket").get(ticket__status="new")
     assert dispatch.ticket.partner_id != (dispatch.work_order.partner_id or 0)
     assert (
         dispatch.work_order.offers.filter(status=OfferStatus.PENDING).exists() or dispatch.work_order.stage == "queue"
     )
+    # And one called off before anyone accepted: the work order withdrawn and closed.
+    called_off = Dispatch.objects.select_related("work_order").get(ticket__status="cancelled")
+    assert called_off.work_order.stage == "lost" and called_off.work_order.partner_id is None
+    assert not called_off.work_order.offers.filter(status=OfferStatus.PENDING).exists()

@@ -128,7 +128,9 @@ def _vendor_lead_via(door, *, client, channel_manager, area) -> Lead:
         client.force_login(channel_manager)
         # a new file each time: uploading the very same file again is idempotent (answers with the first import)
         n = Lead.objects.count()
-        body = f"title,customer,tax_id,kind,region,external_id\nInbound,Romashka,{TAX},implementation,{area.code},x{n}\n"
+        body = (
+            f"title,customer,tax_id,kind,region,external_id\nInbound,Romashka,{TAX},implementation,{area.code},x{n}\n"
+        )
         upload = io.BytesIO(body.encode())
         upload.name = "leads.csv"
         with TestCase.captureOnCommitCallbacks(execute=True):  # the import job runs after the commit
