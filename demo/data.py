@@ -169,7 +169,7 @@ RARE_STATUSES = {
 STATUS_REASONS = {
     "applied": ["Applied through the partner portal."],
     "under_review": ["References and financial statements are being checked."],
-    "agreement_signed": ["Agreement signed; waiting for the onboarding kick-off."],
+    "agreement_signed": ["Signed on paper; waiting for the onboarding kick-off."],
     "onboarding": ["Mandatory onboarding courses in progress."],
     "active": ["Onboarding completed: certified engineers and the first registered deal."],
     "suspended": [
@@ -260,8 +260,6 @@ DECLINE_REASONS = [
     "Conflict of interest with an existing customer",
 ]
 REJECT_REASONS = {
-    "conflict": "Customer already protected by another partner's approved registration",
-    "reserved": "Customer is a named account reserved for the vendor's direct sales",
     "duplicate": "Duplicate of an earlier registration by the same partner",
     "insufficient": "Not enough information about the opportunity: no contact and no budget",
 }

@@ -4,6 +4,8 @@ One pass over the leads, written in chunks. Times are integer epoch seconds; for
 created <= offered_at < accepted_at < first_contact_at <= last_activity_at <= closed_at (= won_at) <= now.
 """
 
+import json
+
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
@@ -16,11 +18,19 @@ from leads.models import (
     Registration,
     RoutingDecision,
 )
+from leads.services import registration
 from partners.models import CustomerReview
 from prm.models import AuditEvent
+from prm.texts import compose
 
 from . import data
 from .writer import day_text, insert_rows, next_id
+
+
+def _system_reason(msgid: str) -> str:
+    """A reason the registration rule words itself: stored as that rule stores it (code + parameters)."""
+    return json.dumps(compose(msgid))
+
 
 DAY, HOUR, MINUTE = 86400, 3600, 60
 STAGES = ["new", "queue", "offered", "registered", "qualified", "proposal", "negotiation", "won", "lost"]
@@ -462,7 +472,7 @@ class LeadGenerator:
             decider = self.cm if rng.random() < 0.3 else None
             rule = "manual" if decider else "auto_no_conflict"
             if reserved:
-                status, rule, reason = "rejected", "reserved_account", data.REJECT_REASONS["reserved"]
+                status, rule, reason = "rejected", "reserved_account", _system_reason(registration.MSG_RESERVED)
             elif stage == "lost" and i >= 18 and rng.random() < 0.5:
                 why = rng.choice(["duplicate", "insufficient"])
                 status, rule, reason, decider = "rejected", "manual", data.REJECT_REASONS[why], self.cm
@@ -472,12 +482,12 @@ class LeadGenerator:
                 p_from, p_until = decided, decided + days * DAY
                 if p_until <= now:
                     status = "expired"
-                    reason = "Protection period ended"
+                    reason = ""  # expiry keeps the approval's reason; the audit trail says why it ended
                 else:
                     clash = [k for k in keys if k in self.active_keys]
                     if clash:
                         status, rule = "rejected", "conflict_hard"
-                        reason = data.REJECT_REASONS["conflict"]
+                        reason = _system_reason(registration.MSG_PROTECTED)
                         matches = [
                             {
                                 "kind": "hard",

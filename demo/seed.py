@@ -626,7 +626,7 @@ class DemoSeeder:
                     Decimal("0.10") if p.model == "distributor" else None,
                     "EUR" if is_dist else "",
                     14 if is_dist else None,
-                    "5,000 RUB per SLA breach, deducted from the next commission payment. "
+                    "The SLA policy's penalty for each breach is deducted from the next commission payment. "
                     "Downtime compensation per the customer's contract.",
                     starts,
                     starts + dt.timedelta(days=730),

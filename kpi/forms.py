@@ -2,6 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from partners.models import Metric, Tier
+from prm.l10n import number_format
 
 from .rules import METRIC_FIELDS
 
@@ -19,7 +20,7 @@ class WhatIfForm(forms.Form):
                 min_value=0,
                 max_digits=16,
                 decimal_places=2,
-                help_text=_("Now: %(v)s") % {"v": current if current is not None else "—"},
+                help_text=_("Now: %(v)s") % {"v": number_format(current) if current is not None else "—"},
             )
         for comp in competencies:
             current = values.get("by_competency", {}).get(comp.code, 0)

@@ -51,12 +51,13 @@ ROUTED_SOURCES = (LeadSource.VENDOR, LeadSource.IMPORT, LeadSource.API)
 
 # What the partner is told; never who holds the customer, never until when.
 AVAILABILITY_MESSAGES = {
-    AvailabilityResult.FREE: "The customer is free: you can register the deal.",
-    AvailabilityResult.PROTECTED: "This customer is already protected by another partner.",
-    AvailabilityResult.RESERVED: "This customer is reserved for the vendor's direct sales.",
-    AvailabilityResult.SIMILAR: "A similar company is protected; your registration will be reviewed.",
-    AvailabilityResult.CLAIMED: "Another partner works a vendor lead for this customer; your registration will be "
-    "reviewed.",
+    AvailabilityResult.FREE: N_("The customer is free: you can register the deal."),
+    AvailabilityResult.PROTECTED: N_("This customer is already protected by another partner."),
+    AvailabilityResult.RESERVED: N_("This customer is reserved for the vendor's direct sales."),
+    AvailabilityResult.SIMILAR: N_("A similar company is protected; your registration will be reviewed."),
+    AvailabilityResult.CLAIMED: N_(
+        "Another partner works a vendor lead for this customer; your registration will be reviewed."
+    ),
 }
 
 

@@ -75,18 +75,19 @@ def _reason(msgid: str) -> str:
     return dumps(compose(msgid))
 
 
-MSG_PROTECTED = "This customer is already protected by another partner."
-MSG_RESERVED = "This customer is reserved for the vendor's direct sales."
-MSG_ATTACHED = "Your company already protects this customer; this deal is attached to that protection."
-MSG_SOFT = "A similar customer name is already protected; a channel manager will review the registration."
-MSG_OFFERED = (
+# Reasons the rule words itself: marked for translation (N_), stored as code + parameters, shown in the reader's language.
+MSG_PROTECTED = N_("This customer is already protected by another partner.")
+MSG_RESERVED = N_("This customer is reserved for the vendor's direct sales.")
+MSG_ATTACHED = N_("Your company already protects this customer; this deal is attached to that protection.")
+MSG_SOFT = N_("A similar customer name is already protected; a channel manager will review the registration.")
+MSG_OFFERED = N_(
     "Another partner is working a vendor lead for this customer; a channel manager will review the registration."
 )
-MSG_TERRITORY = (
+MSG_TERRITORY = N_(
     "The customer is in another partner's exclusive territory; a channel manager will review the registration."
 )
-MSG_WITHDRAWN = "Withdrawn by the partner: %(reason)s"
-MSG_RELEASED = "Protection released: the deal was lost."
+MSG_WITHDRAWN = N_("Withdrawn by the partner: %(reason)s")
+MSG_RELEASED = N_("Protection released: the deal was lost.")
 
 
 class RegistrationAudit:
