@@ -4,9 +4,8 @@ Every door (portal registration, REST single create and bulk upsert, the vendor 
 Django admin, the demo data) calls this module, so one company typed through any of them is one customer.
 
 Keys (pure functions, no database):
-- tax id: validated and canonicalised with python-stdnum before any comparison. A Russian INN is digits only
-  (Cyrillic/Latin «О» read as zero, «З» as three, separators and an "RU" prefix dropped, a leading zero lost by
-  a spreadsheet put back, a stray one removed); an EU VAT number keeps its country prefix ("DE136695976").
+- tax id: validated and canonicalised before any comparison by the one tax id rule, prm.taxids (shared with
+  partners' own tax ids).
 - domain: the host of the company website or e-mail, never a free-mail provider.
 - name key: legal forms (ООО, OOO, LLC, ЗАО, АО, ИП, GmbH, …), quotes, case, ё/е, punctuation and whitespace
   removed, Cyrillic transliterated, so «ООО «Ромашка»» and "Romashka LLC" share the key "romashka".
@@ -26,112 +25,11 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
-from stdnum.eu import vat as eu_vat
-from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength
-from stdnum.exceptions import ValidationError as StdnumError
-from stdnum.ru import inn
-from stdnum.util import get_cc_module
 from unidecode import unidecode
 
 from leads.models import Customer
 from prm.services import audit_record
-
-# --- tax ids ----------------------------------------------------------------------------------------------------
-
-# Letters typed for digits in a Russian INN (Cyrillic and Latin look-alikes).
-_INN_LOOKALIKES = str.maketrans({"О": "0", "о": "0", "O": "0", "o": "0", "З": "3", "з": "3"})
-# Cyrillic letters typed for Latin ones in a VAT number ("DЕ" with a Cyrillic Е).
-_LATIN_LOOKALIKES = str.maketrans(dict(zip("АВЕКМНОРСТХаеорсух", "ABEKMHOPCTXaeopcyx", strict=True)))
-_SEPARATORS = re.compile(r"[\s\-./_,]+")
-_EU = {cc.upper() for cc in eu_vat.MEMBER_STATES} | {"EL"}
-
-
-def _inn_compact(value: str) -> str:
-    text = _SEPARATORS.sub("", value.translate(_INN_LOOKALIKES))
-    if text[:2].upper() in ("RU", "РУ"):
-        text = text[2:]
-    if not text.isdigit():
-        return text.upper()
-    # A spreadsheet drops a leading zero ("0105…" → "105…"); a form adds one: the valid reading wins.
-    if len(text) in (9, 11) and inn.is_valid("0" + text):
-        return "0" + text
-    if len(text) in (11, 13) and text[0] == "0" and inn.is_valid(text[1:]):
-        return text[1:]
-    return text
-
-
-def _country_of(value: str, country: str) -> str:
-    """The country a tax id belongs to: its own prefix ("DE 136…") wins over the customer's country."""
-    prefix = value.strip().translate(_LATIN_LOOKALIKES)[:2].upper()
-    if prefix in _EU or prefix == "RU":
-        return "GR" if prefix == "EL" else prefix
-    return (country or "RU").upper()
-
-
-def _vat_module(country: str):
-    if country in _EU or country == "GR":
-        return eu_vat
-    return get_cc_module(country.lower(), "vat") if re.fullmatch(r"[A-Z]{2}", country) else None
-
-
-def _vat_number(value: str, country: str) -> str:
-    text = _SEPARATORS.sub("", value.translate(_LATIN_LOOKALIKES)).upper()
-    if country in _EU or country == "GR":
-        prefix = "EL" if country == "GR" else country
-        return text if text[:2] == prefix else prefix + text
-    return text
-
-
-@lru_cache(maxsize=10_000)  # a CRM batch names each customer many times
-def tax_id_canonical(value: str | None, country: str = "RU") -> str:
-    """The comparable form of a tax id, without raising (lookups, stored data): the valid reading when there is
-    one, else the compacted text (which then matches nothing valid)."""
-    value = (value or "").strip()
-    if not value:
-        return ""
-    country = _country_of(value, country)
-    if country == "RU":
-        return _inn_compact(value)
-    module = _vat_module(country)
-    if module is None:
-        return re.sub(r"[^0-9A-Z]", "", value.translate(_LATIN_LOOKALIKES).upper())
-    number = _vat_number(value, country)
-    try:
-        return module.compact(number)
-    except StdnumError:
-        return number
-
-
-def tax_id_clean(value: str | None, country: str = "RU") -> str:
-    """The canonical tax id, or a ValidationError saying what is wrong (forms, serializers, bulk items, admin)."""
-    value = (value or "").strip()
-    if not value:
-        return ""
-    canonical = tax_id_canonical(value, country)
-    country = _country_of(value, country)
-    if country == "RU":
-        try:
-            return inn.validate(canonical)
-        except InvalidLength as exc:  # a subclass of InvalidFormat: first
-            raise ValidationError(_("A Russian INN has 10 digits (a company) or 12 (a sole proprietor).")) from exc
-        except InvalidFormat as exc:
-            raise ValidationError(_("A Russian INN has digits only.")) from exc
-        except InvalidChecksum as exc:
-            raise ValidationError(_("The INN's check digit does not match: look for a typo.")) from exc
-        except StdnumError as exc:
-            raise ValidationError(_("This is not a valid Russian INN.")) from exc
-    module = _vat_module(country)
-    if module is None:
-        if not 5 <= len(canonical) <= 20:
-            raise ValidationError(_("A tax id has 5 to 20 letters and digits."))
-        return canonical
-    try:
-        return module.compact(module.validate(_vat_number(value, country)))
-    except StdnumError as exc:
-        raise ValidationError(
-            _("This is not a valid tax id for %(country)s: check the digits.") % {"country": country}
-        ) from exc
-
+from prm.taxids import tax_id_canonical, tax_id_clean  # noqa: F401 (the customer rule's tax id keys)
 
 # --- domains --------------------------------------------------------------------------------------------------
 

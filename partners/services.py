@@ -11,13 +11,11 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
-from stdnum.eu import vat
-from stdnum.exceptions import ValidationError as StdnumError
-from stdnum.ru import inn
 
 from prm.models import PARTNER_ROLES, NotificationKind, Role, User
 from prm.selectors import channel_managers, partner_admins
 from prm.services import audit_record, notify
+from prm.taxids import tax_id_clean
 from prm.texts import N_, choice, compose
 
 from . import selectors
@@ -61,17 +59,13 @@ def _require_reason(reason: str) -> str:
 
 
 def tax_id_check(*, country: str, tax_id: str, exclude_pk: int | None = None) -> str:
-    """Return the normalised tax id or raise: Russian INN checksum, EU VAT where stdnum has a validator."""
+    """Return the canonical tax id (the one tax id rule, prm.taxids: Russian INN checksum, EU VAT and other
+    countries' VAT where python-stdnum has a validator) or raise; a tax id another partner holds is refused."""
     country = (country or "").upper()
-    tax_id = (tax_id or "").strip()
     try:
-        if country == "RU":
-            tax_id = inn.validate(tax_id)
-        elif country.lower() in vat.MEMBER_STATES or country == "EL":
-            number = tax_id if tax_id[:2].isalpha() else f"{'EL' if country == 'GR' else country}{tax_id}"
-            tax_id = vat.validate(number)
-    except StdnumError as exc:
-        raise ValidationError({"tax_id": _("This tax id is not valid for the selected country.")}) from exc
+        tax_id = tax_id_clean(tax_id, country or "RU")
+    except ValidationError as exc:
+        raise ValidationError({"tax_id": exc.messages}) from exc
     taken = Partner.objects.filter(country=country, tax_id=tax_id)
     if exclude_pk:
         taken = taken.exclude(pk=exclude_pk)
