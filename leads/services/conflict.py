@@ -33,11 +33,13 @@ from leads.models import (
 )
 from leads.selectors.registration import customer_claims
 from leads.services.registration import (
+    MSG_RECLAIMED,
     _decide,
     _keys,
     _windows_create,
     protection_days,
     registration_policy,
+    registration_release,
     vendor_deadline,
 )
 from partners.models import Partner
@@ -433,12 +435,7 @@ def leads_reclaim(*, now: datetime | None = None, batch: int = 500) -> dict:
                 )
                 reroute.append(lead.pk)
             else:
-                reg = getattr(flag.lead, "registration", None)
-                if reg is not None:
-                    ProtectionWindow.objects.filter(registration=reg, active=True).update(active=False)
-                    Registration.objects.filter(pk=reg.pk, status=RegistrationStatus.APPROVED).update(
-                        status=RegistrationStatus.EXPIRED, updated_at=now
-                    )
+                registration_release(lead=lead, actor=None, reason=MSG_RECLAIMED)
             flag.reclaimed_at = now
             flag.save(update_fields=["reclaimed_at"])
             audit_record(

@@ -72,9 +72,9 @@ def deal_stage_change(*, lead: Lead, to_stage: str, actor: User | None, lost_rea
         lead.full_clean()
         lead.save()
         if to_stage == Stage.LOST:
-            from leads.services.registration import registration_release_on_close
+            from leads.services.registration import registration_release
 
-            registration_release_on_close(lead=lead, actor=actor)  # a lost deal holds its customer no longer
+            registration_release(lead=lead, actor=actor)  # a lost deal holds its customer no longer
         if old == Stage.WON:
             from kpi.payouts.services import commission_clawback  # the ledger sits above the pipeline
 

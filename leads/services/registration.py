@@ -88,6 +88,7 @@ MSG_TERRITORY = N_(
 )
 MSG_WITHDRAWN = N_("Withdrawn by the partner: %(reason)s")
 MSG_RELEASED = N_("Protection released: the deal was lost.")
+MSG_RECLAIMED = N_("Protection released: the deal was reclaimed for inactivity.")
 
 
 class RegistrationAudit:
@@ -690,16 +691,17 @@ def _protection_release(*, registration: Registration, actor: User | None, reaso
     return heir
 
 
-def registration_release_on_close(*, lead: Lead, actor: User | None) -> None:
-    """A deal marked Lost no longer holds its customer: its protection ends, unless another open deal of the same
-    partner holds it (see _protection_release). Called by deals.deal_stage_change inside its transaction."""
+def registration_release(*, lead: Lead, actor: User | None, reason: str = MSG_RELEASED) -> None:
+    """A deal that no longer holds its customer (marked Lost, reclaimed for inactivity): its protection ends, unless
+    another open deal of the same partner holds it (see _protection_release). Called inside the caller's
+    transaction by deals.deal_stage_change and conflict.leads_reclaim."""
     registration = Registration.objects.select_for_update(of=("self",)).filter(lead_id=lead.pk).first()
     if registration is None or registration.status != RegistrationStatus.APPROVED:
         return
     registration.lead = lead
-    _protection_release(registration=registration, actor=actor, reason=compose(MSG_RELEASED))
+    _protection_release(registration=registration, actor=actor, reason=compose(reason))
     registration.status = RegistrationStatus.EXPIRED
-    registration.decision_rule, registration.decision_reason = Rule.RELEASED, _reason(MSG_RELEASED)
+    registration.decision_rule, registration.decision_reason = Rule.RELEASED, _reason(reason)
     registration.save(update_fields=["status", "decision_rule", "decision_reason", "updated_at"])
     RegistrationDecision.objects.create(
         registration=registration,

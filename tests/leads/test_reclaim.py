@@ -100,6 +100,11 @@ class TestIdleDeal:
         reg.refresh_from_db()
         assert reg.status == RegistrationStatus.EXPIRED
         assert not ProtectionWindow.objects.filter(registration=reg, active=True).exists()
+        # the one release rule (as for a Lost deal): decision recorded, reason in the reader's language
+        from leads.services.registration import MSG_RECLAIMED, Rule
+
+        assert reg.decision_rule == Rule.RELEASED and MSG_RECLAIMED in reg.decision_reason
+        assert reg.decisions.filter(rule=Rule.RELEASED).exists()
         idle_deal.refresh_from_db()
         assert idle_deal.partner_id == reg.partner_id  # not re-routed
         assert reroutes == []
