@@ -674,5 +674,16 @@ class LeadImport(models.Model):
     def is_finished(self) -> bool:
         return self.status in (LeadImportStatus.DONE, LeadImportStatus.FAILED)
 
+    @property
+    def rows_done(self) -> int:
+        return self.rows_created + self.rows_failed
+
+    @property
+    def progress_percent(self) -> int:
+        """Share of the file's rows handled so far (updated after each committed chunk while running)."""
+        if self.is_finished:
+            return 100
+        return min(100, self.rows_done * 100 // self.rows_total) if self.rows_total else 0
+
 
 from leads.delivery.models import *  # noqa: E402,F401,F403

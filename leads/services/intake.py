@@ -110,14 +110,15 @@ def csv_decode(data: bytes | str) -> tuple[str, str, str]:
     return text, encoding, delimiter
 
 
-def leads_import_csv(*, data: bytes | str, actor: User | None) -> ImportResult:
+def leads_import_csv(*, data: bytes | str, actor: User | None, progress=None) -> ImportResult:
     """Import leads from CSV: the good rows are created, then routed together in one batch; each bad row is
-    reported with its line. (Leads a failed batch leaves in stage NEW are routed by leads_route_new.)"""
+    reported with its line. (Leads a failed batch leaves in stage NEW are routed by leads_route_new.)
+    `progress(created=, failed=)` is called after each committed chunk (the import page's progress bar)."""
     with notifications_batched(summaries={}):
-        return _import_csv(data=data, actor=actor)
+        return _import_csv(data=data, actor=actor, progress=progress)
 
 
-def _import_csv(*, data: bytes | str, actor: User | None) -> ImportResult:
+def _import_csv(*, data: bytes | str, actor: User | None, progress=None) -> ImportResult:
     from leads.forms.intake import LeadRowForm
 
     result = ImportResult()
@@ -152,6 +153,8 @@ def _import_csv(*, data: bytes | str, actor: User | None) -> ImportResult:
         if len(pending) == IMPORT_CHUNK:
             _import_chunk(pending=pending, result=result, actor=actor)
             pending = []
+            if progress is not None:
+                progress(created=len(result.created), failed=len(result.errors))
     if pending:
         _import_chunk(pending=pending, result=result, actor=actor)
     result.errors.sort()
@@ -266,7 +269,13 @@ def lead_import_run(*, import_id: int) -> LeadImport | None:
     job = LeadImport.objects.select_related("created_by").get(pk=import_id)
     try:
         with job.file.open("rb") as fh:
-            result = leads_import_csv(data=fh.read(), actor=job.created_by)
+            result = leads_import_csv(
+                data=fh.read(),
+                actor=job.created_by,
+                progress=lambda created, failed: LeadImport.objects.filter(pk=import_id).update(
+                    rows_created=created, rows_failed=failed
+                ),
+            )
     except Exception:
         logger.exception("lead import %s failed", import_id)
         LeadImport.objects.filter(pk=import_id).update(status=LeadImportStatus.FAILED, finished_at=timezone.now())

@@ -104,3 +104,29 @@ def test_rows_already_imported_by_external_id_are_reported_not_duplicated(msk, c
     assert [lead.title for lead in again.created] == ["C"]
     assert [line for line, _msg in again.errors] == [2, 3] and "X-1" in again.errors[0][1]
     assert Lead.objects.count() == 3
+
+
+def test_a_running_import_shows_how_many_rows_are_handled(msk, client_for, channel_manager, monkeypatch):
+    """The job records its progress after each committed chunk; the page shows the count and the bar follows."""
+    body = "title,customer,kind,region\n" + "".join(f"Deal {i},Customer {i},license,msk\n" for i in range(5))
+    job = intake.lead_import_start(data=body.encode(), filename="five.csv", actor=channel_manager)
+    monkeypatch.setattr(intake, "IMPORT_CHUNK", 2)
+    seen = []
+    real = intake.leads_import_csv
+
+    def spy(**kwargs):
+        progress = kwargs["progress"]
+
+        def record(created, failed):
+            progress(created=created, failed=failed)
+            seen.append(LeadImport.objects.get(pk=job.pk).rows_done)
+
+        return real(**{**kwargs, "progress": record})
+
+    monkeypatch.setattr(intake, "leads_import_csv", spy)
+    intake.lead_import_run(import_id=job.pk)
+    assert seen == [2, 4]
+
+    LeadImport.objects.filter(pk=job.pk).update(status=LeadImportStatus.RUNNING, rows_created=2, rows_failed=1)
+    page = client_for(channel_manager).get(reverse("leads:lead_import_detail", args=[job.pk])).content.decode()
+    assert "3 of 5 rows handled" in page and 'style="width: 60%"' in page
