@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -262,31 +262,62 @@ def registrations_decide(
             exclude_lead_ids=exclude,
         )
 
+    _protection_lock([k for it in items for k in _keys(tax_id=it.tax_id, domain=it.domain, normalized=it.normalized)])
     # The batch's own deals only ever claim for their own partner ("deal" in `own`), which decides nothing.
     base = ask(items, [it.registration.lead_id for it in items])
-    taken: set[tuple[str, str]] = set()  # keys earlier items of the batch protect
-    protected_names: list[str] = []  # and their protected names
+    taken: set[tuple[str, str]] = set()  # tax id and domain keys earlier items of the batch protect
+    names: list[str] = []  # the names they protect, and by which partner
+    holders: list[int] = []
     unwritten: list[PendingRegistration] = []
     created: list[PendingRegistration] = []
-    threshold = settings.PRM_SOFT_MATCH_THRESHOLD
     for it, claims in zip(items, base):
         keys = _keys(tax_id=it.tax_id, domain=it.domain, normalized=it.normalized)
-        name = customer_name_key(it.normalized)
-        if any(k in taken for k in keys if k[0] != "name") or (
-            name
-            and protected_names
-            and process.extractOne(name, protected_names, scorer=fuzz.token_set_ratio, score_cutoff=threshold)
-        ):
+        if _batch_claims(item=it, keys=keys, taken=taken, names=names, holders=holders):
             created += _registrations_write(items=unwritten, now=now, policies=policies)
             unwritten = []
             claims = ask([it], [it.registration.lead_id])[0]
         _decision_make(item=it, claims=claims, keys=keys, policy=policies[it.registration.partner.program_model])
         taken.update(k for k in it.keys if k[0] != "name")
-        protected_names += [customer_name_key(k[1]) for k in it.keys if k[0] == "name"]
+        for kind, key in it.keys:
+            if kind == "name":
+                names.append(key)
+                holders.append(it.registration.partner_id)
         unwritten.append(it)
     created += _registrations_write(items=unwritten, now=now, policies=policies)
     _registrations_follow(items=created, now=now)
     return [it.registration for it in created]
+
+
+def _protection_lock(keys: list[tuple[str, str]]) -> None:
+    """Transaction advisory locks on the keys about to be decided, in one order for every decider (PostgreSQL): two
+    workers deciding imports that share customers wait for each other instead of deadlocking on the unique window
+    index, and the second sees the first's windows."""
+    labels = sorted({f"{kind}:{key}" for kind, key in keys})
+    if labels and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended('prm.protection:' || k, 0) h "
+                "FROM unnest(%s::text[]) k) x ORDER BY h",
+                [labels],
+            )
+
+
+def _batch_claims(*, item: PendingRegistration, keys: list, taken: set, names: list[str], holders: list[int]) -> bool:
+    """Whether a window an earlier item of the batch protects can change this item's claims as the rule sees them:
+    its tax id or domain; its name when another partner holds a name the scorer finds similar (a similar name of
+    the same partner is only its own claim, which decides nothing), or the same partner holds the very same name."""
+    if any(k in taken for k in keys if k[0] != "name"):
+        return True
+    name = customer_name_key(item.normalized)
+    if not name or not names:
+        return False
+    mine = item.registration.partner_id
+    return any(
+        holders[i] != mine or names[i] == item.normalized
+        for _key, _score, i in process.extract(
+            name, names, scorer=fuzz.token_set_ratio, score_cutoff=settings.PRM_SOFT_MATCH_THRESHOLD, limit=None
+        )
+    )
 
 
 def _decision_make(

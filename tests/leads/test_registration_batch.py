@@ -44,6 +44,7 @@ ROWS = [
     (("Romashka Plus", valid_inn(2)), (PENDING, Rule.SOFT_CONFLICT, MSG_SOFT)),  # similar to the held name
     (("Lyutik", valid_inn(3)), (APPROVED, Rule.AUTO_APPROVED, NO_CONFLICT)),
     (("Lyutik Sever", valid_inn(4)), (APPROVED, Rule.AUTO_APPROVED, NO_CONFLICT)),  # similar to its own row 6
+    (("Lyutik", valid_inn(5)), (APPROVED, Rule.AUTO_APPROVED, NO_CONFLICT)),  # row 6's name, another INN
 ]
 
 
@@ -117,6 +118,7 @@ def test_an_import_is_decided_as_one_at_a_time_whatever_the_door(
     assert not regs[3].windows.exists() and regs[0].windows.filter(active=True).count() == 2  # INN + name
     assert regs[4].review_due is not None and regs[4].matches[0]["registration_id"] == held.pk
     assert set(regs[6].windows.values_list("key_kind", flat=True)) == {"tax_id", "name"}
+    assert list(regs[7].windows.values_list("key_kind", flat=True)) == ["tax_id"]  # the name stays with row 6
     assert Registration.objects.filter(decisions__isnull=True).count() == 0  # every decision recorded
 
 
