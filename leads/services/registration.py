@@ -536,10 +536,9 @@ BULK_CHECK_MIN = 50  # more deals than this at once: their checks go to the `lon
 
 
 def registrations_submit(*, lead_ids: list[int], submitted_by: User | None) -> None:
-    """A partner's own deals created through the API (its CRM) are deal registrations like the portal's: checked
-    right after the commit by `registrations_check` in a task (the conflict check is per customer; a batch has
-    5,000). Until then such a deal has no registration, no protection window and cannot move
-    (pipeline.deal_allowed_moves)."""
+    """A partner's own deals created through the API (its CRM) or a CSV file are deal registrations like the portal's:
+    decided right after the commit by `registrations_check` in a task, set-based (registrations_decide). Until then
+    such a deal has no registration, no protection window and cannot move (pipeline.deal_allowed_moves)."""
     from leads.tasks import registrations_check_task
 
     ids, submitted_by_id = list(lead_ids), getattr(submitted_by, "pk", None)
@@ -553,10 +552,10 @@ def registrations_submit(*, lead_ids: list[int], submitted_by: User | None) -> N
 
 
 def registrations_check(*, lead_ids: list[int] | None = None, submitted_by_id: int | None = None, limit=5000) -> int:
-    """Register partner-registered deals that have no registration yet and decide them by the rules of
-    `deal_register`: the ones `registrations_submit` queued, or with no ids any left over (a lost task). Each in
-    its own transaction; the one registration per deal is a unique key, so a duplicated task registers nothing
-    twice. Returns how many it registered."""
+    """Register partner-registered deals that have no registration yet and decide them by the rule of
+    `deal_register` (registrations_decide, many at once, in deal order): the ones `registrations_submit` queued, or
+    with no ids any left over (a lost task). The one registration per deal is a unique key and the deals are claimed
+    with SKIP LOCKED, so a duplicated task registers nothing twice. Returns how many it registered."""
     todo = Lead.objects.filter(source=LeadSource.PARTNER_REGISTRATION, partner__isnull=False, registration=None)
     if lead_ids is not None:
         todo = todo.filter(pk__in=lead_ids)
