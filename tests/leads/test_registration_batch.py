@@ -185,3 +185,49 @@ def test_the_csv_command_imports_and_decides(tmp_path, partner, held, django_cap
     statuses = dict(Registration.objects.filter(partner=partner).values_list("lead__title", "status"))
     assert statuses == {"Licences": REJECTED, "Support": APPROVED}
     assert Customer.objects.filter(tax_id=HELD_INN).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_deciding_imports_of_the_same_customers_neither_deadlock_nor_double_protect(
+    postgres_only, partner_admin, other_partner, monkeypatch
+):
+    """Two partners import deals for the same thirty customers (in opposite orders) and two workers decide them at
+    the same moment: each customer ends up protected by exactly one partner, the other's deal rejected."""
+    import threading
+
+    from django.db import connection
+
+    from leads.models import ProtectionWindow
+
+    monkeypatch.setattr(sync, "registrations_submit", lambda **kwargs: None)
+    inns = [valid_inn(500 + n) for n in range(30)]
+    batches = {}
+    for partner_id, order in ((partner_admin.partner_id, inns), (other_partner.pk, inns[::-1])):
+        results = sync.leads_bulk_upsert(
+            items=[{"source_system": "crm", "external_id": inn, "title": f"Deal {inn}",
+                    "customer": {"name": f"Company {inn}", "tax_id": inn}} for inn in order],
+            partner_id=partner_id,
+        )  # fmt: skip
+        batches[partner_id] = [r.id for r in results]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def work(ids):
+        try:
+            barrier.wait(timeout=30)
+            registrations_check(lead_ids=ids)
+        except BaseException as exc:  # noqa: BLE001 - any exception fails the test below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(ids,)) for ids in batches.values()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    for inn in inns:
+        regs = Registration.objects.filter(lead__customer__tax_id=inn)
+        assert sorted(r.status for r in regs) == [APPROVED, REJECTED]
+        assert ProtectionWindow.objects.filter(active=True, key_kind="tax_id", key=inn).count() == 1
