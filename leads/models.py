@@ -36,7 +36,10 @@ class Customer(TimeStampedModel):
     region = models.ForeignKey("partners.Region", null=True, blank=True, on_delete=models.PROTECT)
     industry = models.ForeignKey("partners.Industry", null=True, blank=True, on_delete=models.PROTECT)
     size = models.CharField(max_length=20, choices=CompanySize.choices, blank=True)
-    reserved_for_direct = models.BooleanField(default=False, db_index=True)
+    # No index of its own: the named accounts are found through the partial indexes below and the tax id and domain
+    # indexes; a plain index on the flag made PostgreSQL scan every named account for each similar-name probe
+    # instead of using the trigram index (6.5 ms against 1.6 ms a name at 500 named accounts).
+    reserved_for_direct = models.BooleanField(default=False)
     reserved_reason = models.CharField(max_length=200, blank=True)
 
     objects = CustomerQuerySet.as_manager()

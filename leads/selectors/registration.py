@@ -91,6 +91,7 @@ class ClaimQuery:
     domain: str = ""
     name: str = ""
     region_id: int | None = None
+    partner_id: int | None = None  # the asker of this query when a batch asks for several partners
 
 
 def customer_claims(
@@ -108,8 +109,8 @@ def customers_claims(
     *, queries: list[ClaimQuery], partner=None, exclude_lead_ids: Iterable[int] = ()
 ) -> list[CustomerClaims]:
     """The one rule of who owns a customer, for each query, in one round trip. Every path asks it: portal and API
-    registration (and the background check of CRM-created deals), the availability check, disputes, offer
-    acceptance and routing (many leads at once).
+    registration (and the set-based check of CRM-created deals, many customers at once), the availability check,
+    disputes, offer acceptance and routing (many leads at once).
 
     A customer is claimed by
     - an active protection window of a partner on its tax id or domain (hard) or on a similar normalised name
@@ -117,48 +118,44 @@ def customers_claims(
       vendor's named accounts (`reserved`);
     - a vendor lead for a customer with the same tax id, domain or normalised name that is offered to a partner
       (pending offer) or was accepted by / assigned to it and is still open ("offer");
-    - the asking `partner`'s own open deals at that customer ("deal", in `own`);
+    - the asking partner's own open deals at that customer ("deal", in `own`);
     - an active franchise whose exclusive region is the customer's region ("territory").
 
-    Claims of `partner` itself go to `own`, never to the other lists. Deals in `exclude_lead_ids` (the one being
-    decided) are not claims. Fuzzy names only when one customer is asked about.
+    The asker is the query's `partner_id`, else `partner`. Claims of the asker itself go to `own`, never to the
+    other lists. Deals in `exclude_lead_ids` (the ones being decided) are not claims. Names are matched for each
+    query that has one (on PostgreSQL in the same statement, one trigram-index probe per distinct name).
     """
-    asker = getattr(partner, "pk", partner)
+    default_asker = getattr(partner, "pk", partner)
     norm = [
         ClaimQuery(
             tax_id=tax_id_canonical(q.tax_id),
             domain=domain_normalize(q.domain),
             name=customer_name_key(q.name),
             region_id=q.region_id,
+            partner_id=q.partner_id if q.partner_id is not None else default_asker,
         )
         for q in queries
     ]
     results = [CustomerClaims() for _q in norm]
-    named = [q for q in norm if q.name]
-    if len(named) > 1:
-        raise ValueError("Names are matched for one customer at a time.")
-    name = named[0].name if named else ""
+    names = sorted({q.name for q in norm if q.name and name_prefix(q.name)})
     taxes = sorted({q.tax_id for q in norm if q.tax_id})
     domains = sorted({q.domain for q in norm if q.domain})
     regions = sorted({q.region_id for q in norm if q.region_id})
-    prefix = name_prefix(name)
-    if not (taxes or domains or prefix or regions):
+    if not (taxes or domains or names or regions):
         return results
-    rows = _claim_rows(
-        taxes=taxes, domains=domains, name=name, prefix=prefix, regions=regions, exclude_lead_ids=exclude_lead_ids
-    )
-    by_tax = {q.tax_id: [] for q in norm}
-    by_domain = {q.domain: [] for q in norm}
-    by_region = {q.region_id: [] for q in norm}
+    rows = _claim_rows(taxes=taxes, domains=domains, names=names, regions=regions, exclude_lead_ids=exclude_lead_ids)
+    by_tax: dict = {}
+    by_domain: dict = {}
+    by_region: dict = {}
+    by_name: dict = {}
     for q, result in zip(norm, results):
-        by_tax[q.tax_id].append(result)
-        by_domain[q.domain].append(result)
-        by_region[q.region_id].append(result)
-    named_result = results[norm.index(named[0])] if named else None
-    fuzzy: list[dict] = []
-    for src, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, status in rows:
+        by_tax.setdefault(q.tax_id, []).append((q, result))
+        by_domain.setdefault(q.domain, []).append((q, result))
+        by_region.setdefault(q.region_id, []).append((q, result))
+        by_name.setdefault(q.name, []).append((q, result))
+    fuzzy: dict[str, list[dict]] = {}
+    for src, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, status, asked in rows:
         reserved = src in ("reserved", "reserved_name")
-        own = partner_id is not None and partner_id == asker
         match = {
             "key_kind": key_kind,
             "key": key,
@@ -170,7 +167,7 @@ def customers_claims(
             "registration_status": status or "",
         }
         if src in ("name", "reserved_name"):
-            fuzzy.append(match)
+            fuzzy.setdefault(asked, []).append(match)
             continue
         if src == "territory":
             targets = by_region.get(int(key), [])
@@ -179,8 +176,9 @@ def customers_claims(
         elif key_kind == "domain":
             targets = by_domain.get(key, [])
         else:  # a vendor lead's customer with the same normalised name
-            targets = [named_result] if named_result else []
-        for result in targets:
+            targets = by_name.get(key, []) if key else []
+        for q, result in targets:
+            own = partner_id is not None and partner_id == q.partner_id
             if src == "territory":
                 if not own:
                     result.territory.append(CustomerMatch(kind="territory", **match))
@@ -194,20 +192,26 @@ def customers_claims(
                 result.own.append(CustomerMatch(kind="hard", **match))
             else:
                 result.hard.append(CustomerMatch(kind="hard", **match))
-    if named_result is not None and fuzzy:
-        # One holder is reported once: a hard match already covers its name.
-        held = {m.registration_id or m.customer_id for m in named_result.hard + named_result.own if m.kind == "hard"}
-        fuzzy = [m for m in fuzzy if (m["registration_id"] or m["customer_id"]) not in held]
-        for _key, score, i in process.extract(
-            name,
-            [m["key"] for m in fuzzy],
-            scorer=fuzz.token_set_ratio,
-            score_cutoff=settings.PRM_SOFT_MATCH_THRESHOLD,
-            limit=None,
-        ):
-            m = CustomerMatch(kind="soft", similarity=round(score, 1), **fuzzy[i])
-            (named_result.own if m.partner_id is not None and m.partner_id == asker else named_result.soft).append(m)
+    for name, candidates in fuzzy.items():
+        for q, result in by_name.get(name, []):
+            _soft_matches(name=name, candidates=candidates, result=result, asker=q.partner_id)
     return results
+
+
+def _soft_matches(*, name: str, candidates: list[dict], result: CustomerClaims, asker) -> None:
+    """The similar names among the candidates become soft claims (or own ones). One holder is reported once: a
+    hard match already covers its name."""
+    held = {m.registration_id or m.customer_id for m in result.hard + result.own if m.kind == "hard"}
+    candidates = [m for m in candidates if (m["registration_id"] or m["customer_id"]) not in held]
+    for _key, score, i in process.extract(
+        name,
+        [m["key"] for m in candidates],
+        scorer=fuzz.token_set_ratio,
+        score_cutoff=settings.PRM_SOFT_MATCH_THRESHOLD,
+        limit=None,
+    ):
+        m = CustomerMatch(kind="soft", similarity=round(score, 1), **candidates[i])
+        (result.own if m.partner_id is not None and m.partner_id == asker else result.soft).append(m)
 
 
 def _among(param: str, *, negate: bool = False) -> str:
@@ -223,14 +227,15 @@ def _list_param(values) -> list | str:
 
 
 def _similar_names(column: str) -> str:
-    """The soft-match candidates among `column`: on PostgreSQL the names that contain %(name)s or a near copy of it
-    (pg_trgm word similarity, `%%>`, served by the trigram index) and the names equal to a run of its words (%(runs)s,
-    the name part of a longer name asked about), the most similar first, at most SOFT_CANDIDATE_LIMIT; elsewhere
-    (the SQLite demo) the names with the same first word, %(like)s. Plain trigram similarity (`%%`) is not used: a
-    short name shares a few trigrams with very many long ones, which the index can only recheck one by one."""
+    """The soft-match candidates among `column` for the asked name `q.name`: on PostgreSQL the names that contain it
+    or a near copy of it (pg_trgm word similarity, `%%>`, served by the trigram index) and the names equal to a run
+    of its words (`q.runs`, the name part of a longer name asked about), the most similar first, at most
+    SOFT_CANDIDATE_LIMIT; elsewhere (the SQLite demo) the names with the same first word, %(like)s. Plain trigram
+    similarity (`%%`) is not used: a short name shares a few trigrams with very many long ones, which the index can
+    only recheck one by one."""
     if connection.vendor == "postgresql":
-        return f"""%(name)s <> '' AND ({column} %%> %(name)s OR {column} = ANY(%(runs)s))
-            ORDER BY similarity({column}, %(name)s) DESC LIMIT %(limit)s"""
+        return f"""({column} %%> q.name OR {column} = ANY(string_to_array(q.runs, chr(31))))
+            ORDER BY similarity({column}, q.name) DESC LIMIT %(limit)s"""
     return f"%(like)s <> '' AND {column} LIKE %(like)s LIMIT %(limit)s"
 
 
@@ -241,16 +246,17 @@ def _word_runs(name: str, most: int = 8) -> list[str]:
 
 
 def _claim_rows(
-    *, taxes: list[str], domains: list[str], name: str, prefix: str, regions: list[int], exclude_lead_ids
+    *, taxes: list[str], domains: list[str], names: list[str], regions: list[int], exclude_lead_ids
 ) -> list[tuple]:
-    """Every candidate claim in one round trip (registration latency matters; routing asks for 500 leads at once).
+    """Every candidate claim in one round trip (registration latency matters; routing asks for 500 leads at once,
+    the registration check of a bulk upsert for a thousand customers).
 
-    Rows: (source, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, registration status).
-    Each branch is served by an index: the partial unique index on active windows, the customer tax id, domain and
-    name indexes (then leads by customer, offers by lead), and for similar names the two trigram indexes (leads
-    migration 0021; elsewhere the two prefix indexes, varchar_pattern_ops).
+    Rows: (source, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, registration status,
+    the asked name a similar-name row answers). Each branch is served by an index: the partial unique index on
+    active windows, the customer tax id, domain and name indexes (then leads by customer, offers by lead), and for
+    similar names the two trigram indexes probed once per asked name (leads migration 0025; elsewhere the two prefix
+    indexes, varchar_pattern_ops, one query per name).
     """
-    similar = _similar_names
     t = {
         "windows": ProtectionWindow._meta.db_table,
         "customers": Customer._meta.db_table,
@@ -259,22 +265,23 @@ def _claim_rows(
         "registrations": Registration._meta.db_table,
         "partners": Partner._meta.db_table,
     }
+    postgres = connection.vendor == "postgresql"
     tax, dom, reg, ex = _among("tax"), _among("dom"), _among("regions"), _among("ex", negate=True)
-    like = f"{prefix}%" if prefix else ""  # an empty key matches nothing (see the `<> ''` guards)
+    nam = _among("names")
     stages = ", ".join(f"'{s}'" for s in OPEN_STAGES)
     routed = ", ".join(f"'{s}'" for s in ("vendor", "import", "api"))
-    nul, nulstr = "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR(20))"
+    nul, nulstr, asked = "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR(20))", "CAST(NULL AS TEXT)"
     sql = f"""
         SELECT * FROM (
             SELECT 'window' AS src, key_kind, key, partner_id, registration_id, {nul} AS lead_id, {nul} AS cust,
-                   0 AS routed, {nulstr} AS status
+                   0 AS routed, {nulstr} AS status, {asked} AS asked
             FROM {t["windows"]}
             WHERE active AND ((key_kind = 'tax_id' AND key {tax}) OR (key_kind = 'domain' AND key {dom}))
         ) h
         UNION ALL
         SELECT * FROM (
             SELECT 'reserved', CASE WHEN tax_id {tax} THEN 'tax_id' ELSE 'domain' END,
-                   CASE WHEN tax_id {tax} THEN tax_id ELSE domain END, {nul}, {nul}, {nul}, id, 0, {nulstr}
+                   CASE WHEN tax_id {tax} THEN tax_id ELSE domain END, {nul}, {nul}, {nul}, id, 0, {nulstr}, {asked}
             FROM {t["customers"]}
             WHERE reserved_for_direct AND (tax_id {tax} OR domain {dom})
         ) r
@@ -284,48 +291,63 @@ def _claim_rows(
                    CASE WHEN c.tax_id {tax} THEN 'tax_id' WHEN c.domain {dom} THEN 'domain' ELSE 'name' END,
                    CASE WHEN c.tax_id {tax} THEN c.tax_id WHEN c.domain {dom} THEN c.domain ELSE c.normalized_name END,
                    COALESCE(l.partner_id, o.partner_id), rg.id, l.id, c.id,
-                   CASE WHEN o.id IS NOT NULL OR l.source IN ({routed}) THEN 1 ELSE 0 END, rg.status
+                   CASE WHEN o.id IS NOT NULL OR l.source IN ({routed}) THEN 1 ELSE 0 END, rg.status, {asked}
             FROM {t["customers"]} c
             JOIN {t["leads"]} l ON l.customer_id = c.id
             LEFT JOIN {t["offers"]} o ON o.lead_id = l.id AND o.status = '{OfferStatus.PENDING.value}'
             LEFT JOIN {t["registrations"]} rg ON rg.lead_id = l.id
-            WHERE (c.tax_id {tax} OR c.domain {dom} OR (%(name)s <> '' AND c.normalized_name = %(name)s))
+            WHERE (c.tax_id {tax} OR c.domain {dom} OR c.normalized_name {nam})
               AND (o.id IS NOT NULL OR (l.partner_id IS NOT NULL AND l.stage IN ({stages})))
               AND l.id {ex} AND l.source <> '{LeadSource.DISPATCH.value}'
         ) d
         UNION ALL
         SELECT * FROM (
             SELECT 'territory', 'region', CAST(exclusive_region_id AS VARCHAR(20)), id, {nul}, {nul}, {nul}, 0,
-                   {nulstr}
+                   {nulstr}, {asked}
             FROM {t["partners"]}
             WHERE status = '{PartnerStatus.ACTIVE.value}' AND exclusive_region_id {reg}
         ) x
-        UNION ALL
+    """
+    if postgres:  # every asked name in the same statement, one trigram-index probe each
+        asked_from = "unnest(CAST(%(names)s AS TEXT[]), CAST(%(runs)s AS TEXT[])) AS q(name, runs) CROSS JOIN LATERAL"
+    else:  # SQLite has no LATERAL: one small query per asked name
+        asked_from = "(SELECT %(name)s AS name) AS q, "
+    fuzzy = f"""
         SELECT * FROM (
-            SELECT 'name', key_kind, key, partner_id, registration_id, {nul}, {nul}, 0, {nulstr}
-            FROM {t["windows"]}
-            WHERE active AND key_kind = 'name' AND {similar("key")}
+            SELECT 'name', w.key_kind, w.key, w.partner_id, w.registration_id, {nul}, {nul}, 0, {nulstr}, q.name
+            FROM {asked_from} (
+                SELECT key_kind, key, partner_id, registration_id FROM {t["windows"]}
+                WHERE active AND key_kind = 'name' AND {_similar_names("key")}
+            ) w
         ) n
         UNION ALL
         SELECT * FROM (
-            SELECT 'reserved_name', 'name', normalized_name, {nul}, {nul}, {nul}, id, 0, {nulstr}
-            FROM {t["customers"]}
-            WHERE reserved_for_direct AND {similar("normalized_name")}
+            SELECT 'reserved_name', 'name', rn.normalized_name, {nul}, {nul}, {nul}, rn.id, 0, {nulstr}, q.name
+            FROM {asked_from} (
+                SELECT id, normalized_name FROM {t["customers"]}
+                WHERE reserved_for_direct AND {_similar_names("normalized_name")}
+            ) rn
         ) rn
     """
     params = {
         "tax": _list_param(taxes),
         "dom": _list_param(domains),
         "regions": _list_param(regions),
+        "names": _list_param(names),
         "ex": _list_param(int(pk) for pk in exclude_lead_ids),
-        "name": name,
-        "like": like,
-        "runs": _word_runs(name),
         "limit": SOFT_CANDIDATE_LIMIT,
     }
     with connection.cursor() as cursor:
+        if postgres:
+            params["runs"] = [chr(31).join(_word_runs(name)) for name in names]
+            cursor.execute(f"{sql} UNION ALL {fuzzy}" if names else sql, params)
+            return cursor.fetchall()
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+        for name in names:
+            cursor.execute(fuzzy, {**params, "name": name, "like": f"{name_prefix(name)}%"})
+            rows += cursor.fetchall()
+        return rows
 
 
 def registration_list(*, viewer, filters: dict | None = None) -> QuerySet[Registration]:

@@ -5,17 +5,18 @@ partners register one customer at the same moment only one insert can succeed; t
 conflict decision inside a savepoint.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from rapidfuzz import fuzz, process
 
 from leads.customers import customer_find_or_create, customer_name_key, domain_from
 from leads.models import (
@@ -29,7 +30,7 @@ from leads.models import (
     RegistrationStatus,
     Stage,
 )
-from leads.selectors.registration import CustomerClaims, customer_claims
+from leads.selectors.registration import ClaimQuery, CustomerClaims, customer_claims, customers_claims
 from partners.models import Partner, PartnerStatus
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, User, WebhookEvent
@@ -40,6 +41,7 @@ from prm.services import (
     connection_supports_skip_locked,
     notifications_batched,
     notify,
+    notify_many,
 )
 from prm.texts import N_, choice, compose, compose_plural, dumps
 from prm.webhooks import webhook_emit, webhook_emit_many
@@ -192,85 +194,353 @@ def deal_register(
         )
         lead.full_clean()
         lead.save()
-        registration = Registration.objects.create(lead=lead, partner=partner, submitted_by=submitted_by)
-        registration.customer_matched_by = found.matched_by  # for the page: "matched an existing customer"
-        audit_record(actor=submitted_by, action="registration.submitted", target=registration, partner=partner)
-
-        _auto_decide(
-            registration=registration,
-            policy=policy,
-            tax_id=tax_id,
-            domain=domain,
-            normalized=normalized,
-            region_id=cust.region_id,
+        [registration] = registrations_decide(
+            items=[
+                PendingRegistration(
+                    registration=Registration(lead=lead, partner=partner, submitted_by=submitted_by),
+                    tax_id=tax_id,
+                    domain=domain,
+                    normalized=normalized,
+                    region_id=cust.region_id,
+                )
+            ],
+            policies={partner.program_model: policy},
         )
+        registration.customer_matched_by = found.matched_by  # for the page: "matched an existing customer"
     return registration
 
 
-def _auto_decide(
-    *,
-    registration: Registration,
-    policy: RegistrationPolicy,
-    tax_id: str,
-    domain: str,
-    normalized: str,
-    region_id: int | None,
-):
-    """Ask who claims the customer and decide at once: approve with protection windows, attach to the partner's
-    own protection, queue for review, or reject."""
-    partner = registration.partner
+@dataclass
+class PendingRegistration:
+    """A registration to decide (unsaved: lead, partner and submitted_by set) and the customer keys it protects."""
 
-    def claims_now() -> CustomerClaims:
-        return customer_claims(
-            tax_id=tax_id,
-            domain=domain,
-            name=normalized,
-            region_id=region_id,
-            partner=partner,
-            exclude_lead_ids=[registration.lead_id],
+    registration: Registration
+    tax_id: str
+    domain: str
+    normalized: str
+    region_id: int | None = None
+    # Set while deciding:
+    claims: CustomerClaims | None = None
+    decision: tuple | None = None
+    keys: list = field(default_factory=list)  # windows to create (approved without a conflict)
+    holder_id: int | None = None  # OWN_PROTECTION: the partner's registration it is attached to
+
+
+def registrations_decide(
+    *, items: list[PendingRegistration], policies: dict | None = None, now: datetime | None = None
+) -> list[Registration]:
+    """The registration rule, set-based: create and decide the registrations of `items` in their order (the order
+    they were submitted) with the outcome each would get decided one at a time in that order, and return the
+    registrations created. A portal registration is a batch of one; a CRM's bulk upsert is decided in chunks.
+
+    Who claims each customer is asked once for all (customers_claims, one statement). A deal whose customer an
+    earlier deal of the batch has just protected (same tax id or domain, or a name the scorer finds similar) is
+    asked again after those windows are written, exactly as the one-at-a-time loop would see them: the first by
+    submission order wins. Writes (registrations, windows, decisions, audit, stage changes, notifications, webhooks)
+    go out in a few bulk statements. A key protected concurrently by someone else turns the rows of that write into
+    one-at-a-time decisions (the unique window index is the referee; a lost race is a rejection)."""
+    if not items:
+        return []
+    now = now or timezone.now()
+    policies = dict(policies or {})
+    wanted = {it.registration.partner.program_model for it in items} - set(policies)
+    if wanted:
+        policies.update({p.program_model: p for p in RegistrationPolicy.objects.filter(program_model__in=wanted)})
+    for model in wanted:
+        policies.setdefault(model, RegistrationPolicy(program_model=model))
+
+    def ask(batch: list[PendingRegistration], exclude: list[int]) -> list[CustomerClaims]:
+        return customers_claims(
+            queries=[
+                ClaimQuery(
+                    tax_id=it.tax_id,
+                    domain=it.domain,
+                    name=it.normalized,
+                    region_id=it.region_id,
+                    partner_id=it.registration.partner_id,
+                )
+                for it in batch
+            ],
+            exclude_lead_ids=exclude,
         )
 
-    keys = _keys(tax_id=tax_id, domain=domain, normalized=normalized)
-    claims = claims_now()
-    decision = _auto_decision(partner=partner, policy=policy, claims=claims)
-    if decision is None:
+    _protection_lock([k for it in items for k in _keys(tax_id=it.tax_id, domain=it.domain, normalized=it.normalized)])
+    # The batch's own deals only ever claim for their own partner ("deal" in `own`), which decides nothing.
+    base = ask(items, [it.registration.lead_id for it in items])
+    taken: set[tuple[str, str]] = set()  # tax id and domain keys earlier items of the batch protect
+    names: list[str] = []  # the names they protect, and by which partner
+    holders: list[int] = []
+    unwritten: list[PendingRegistration] = []
+    created: list[PendingRegistration] = []
+    for it, claims in zip(items, base):
+        keys = _keys(tax_id=it.tax_id, domain=it.domain, normalized=it.normalized)
+        if _batch_claims(item=it, keys=keys, taken=taken, names=names, holders=holders):
+            created += _registrations_write(items=unwritten, now=now, policies=policies)
+            unwritten = []
+            claims = ask([it], [it.registration.lead_id])[0]
+        _decision_make(item=it, claims=claims, keys=keys, policy=policies[it.registration.partner.program_model])
+        taken.update(k for k in it.keys if k[0] != "name")
+        for kind, key in it.keys:
+            if kind == "name":
+                names.append(key)
+                holders.append(it.registration.partner_id)
+        unwritten.append(it)
+    created += _registrations_write(items=unwritten, now=now, policies=policies)
+    _registrations_follow(items=created, now=now)
+    return [it.registration for it in created]
+
+
+def _protection_lock(keys: list[tuple[str, str]]) -> None:
+    """Transaction advisory locks on the keys about to be decided, in one order for every decider (PostgreSQL): two
+    workers deciding imports that share customers wait for each other instead of deadlocking on the unique window
+    index, and the second sees the first's windows."""
+    labels = sorted({f"{kind}:{key}" for kind, key in keys})
+    if labels and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended('prm.protection:' || k, 0) h "
+                "FROM unnest(%s::text[]) k) x ORDER BY h",
+                [labels],
+            )
+
+
+def _batch_claims(*, item: PendingRegistration, keys: list, taken: set, names: list[str], holders: list[int]) -> bool:
+    """Whether a window an earlier item of the batch protects can change this item's claims as the rule sees them:
+    its tax id or domain; its name when another partner holds a name the scorer finds similar (a similar name of
+    the same partner is only its own claim, which decides nothing), or the same partner holds the very same name."""
+    if any(k in taken for k in keys if k[0] != "name"):
+        return True
+    name = customer_name_key(item.normalized)
+    if not name or not names:
+        return False
+    mine = item.registration.partner_id
+    return any(
+        holders[i] != mine or names[i] == item.normalized
+        for _key, _score, i in process.extract(
+            name, names, scorer=fuzz.token_set_ratio, score_cutoff=settings.PRM_SOFT_MATCH_THRESHOLD, limit=None
+        )
+    )
+
+
+def _decision_make(
+    *, item: PendingRegistration, claims: CustomerClaims, keys: list, policy: RegistrationPolicy
+) -> None:
+    """What the rule decides for one registration given who claims its customer (nothing written yet)."""
+    partner = item.registration.partner
+    item.claims = claims
+    item.decision = _auto_decision(partner=partner, policy=policy, claims=claims)
+    item.keys, item.holder_id = [], None
+    if item.decision is None:
         # Keys the partner itself already holds (a fuzzy own match) need no second window.
         own = {(m.key_kind, m.key) for m in claims.own if m.kind in ("hard", "soft")}
+        item.keys = [k for k in keys if k not in own]
+        item.decision = (RegistrationStatus.APPROVED, Rule.AUTO_APPROVED, _reason(N_("No conflicting registration.")))
+    elif item.decision[1] == Rule.OWN_PROTECTION:
+        item.holder_id = claims.own_protection().registration_id
+
+
+def _registration_fill(*, item: PendingRegistration, now: datetime, policies: dict, holders: dict) -> None:
+    reg = item.registration
+    status, rule, reason = item.decision
+    reg.status, reg.decision_rule, reg.decision_reason = status, rule, reason
+    reg.decided_by, reg.decided_at, reg.matches = None, now, item.claims.as_json()
+    reg.created_at = reg.updated_at = now
+    reg.protected_from = reg.protected_until = reg.review_due = None
+    if item.keys:
+        days = protection_days(partner=reg.partner, policy=policies[reg.partner.program_model])
+        reg.protected_from, reg.protected_until = now, now + timedelta(days=days)
+    elif item.holder_id:
+        reg.protected_from, reg.protected_until = holders[item.holder_id]
+    if status == RegistrationStatus.PENDING_REVIEW:
+        # The vendor owes a decision within PRM_REGISTRATION_REVIEW_HOURS business hours (registrations_escalate).
+        reg.review_due = _review_due(now)
+
+
+def _review_due(now: datetime) -> datetime:
+    return vendor_deadline(start=now, hours=settings.PRM_REGISTRATION_REVIEW_HOURS)
+
+
+def _windows_for(item: PendingRegistration) -> list[ProtectionWindow]:
+    reg = item.registration
+    return [
+        ProtectionWindow(
+            registration=reg, partner_id=reg.partner_id, key_kind=kind, key=key, starts_at=reg.protected_from,
+            ends_at=reg.protected_until,
+        )
+        for kind, key in item.keys
+    ]  # fmt: skip
+
+
+def _registrations_write(
+    *, items: list[PendingRegistration], now: datetime, policies: dict
+) -> list[PendingRegistration]:
+    """Insert the decided registrations and their windows (two statements). When a key was protected by someone
+    else meanwhile, or a deal registered meanwhile, the rows go one at a time: a lost key is decided again on what
+    is committed now (rejected when it would still be approved), a registered deal is left out."""
+    if not items:
+        return []
+    holder_ids = {it.holder_id for it in items if it.holder_id}
+    holders = {
+        pk: (start, end)
+        for pk, start, end in Registration.objects.filter(pk__in=holder_ids).values_list(
+            "pk", "protected_from", "protected_until"
+        )
+    } if holder_ids else {}  # fmt: skip
+    for it in items:
+        _registration_fill(item=it, now=now, policies=policies, holders=holders)
+    try:
+        with transaction.atomic():
+            Registration.objects.bulk_create([it.registration for it in items])
+            ProtectionWindow.objects.bulk_create([w for it in items for w in _windows_for(it)])
+        return items
+    except IntegrityError:
+        pass
+    for it in items:
+        it.registration.pk = None
+        it.registration._state.adding = True
+    written = []
+    for it in items:
         try:
             with transaction.atomic():
-                _windows_create(
-                    registration=registration,
-                    keys=[k for k in keys if k not in own],
-                    days=protection_days(partner=partner, policy=policy),
-                )
+                it.registration.save(force_insert=True)
         except IntegrityError:
-            # Someone protected one of the keys between our check and our insert: decide again on what
-            # is committed now.
-            claims = claims_now()
-            decision = _auto_decision(partner=partner, policy=policy, claims=claims) or (
-                RegistrationStatus.REJECTED,
-                Rule.RACE_LOST,
-                _reason(MSG_PROTECTED),
+            it.registration.pk = None
+            continue  # registered meanwhile
+        try:
+            with transaction.atomic():
+                ProtectionWindow.objects.bulk_create(_windows_for(it))
+        except IntegrityError:
+            # Someone protected one of the keys between our check and our insert: decide again on what is
+            # committed now.
+            reg = it.registration
+            claims = customer_claims(
+                tax_id=it.tax_id, domain=it.domain, name=it.normalized, region_id=it.region_id,
+                partner=reg.partner_id, exclude_lead_ids=[reg.lead_id],
+            )  # fmt: skip
+            policy = policies[reg.partner.program_model]
+            decision = _auto_decision(partner=reg.partner, policy=policy, claims=claims)
+            it.claims, it.keys = claims, []
+            it.decision = decision or (RegistrationStatus.REJECTED, Rule.RACE_LOST, _reason(MSG_PROTECTED))
+            it.holder_id = claims.own_protection().registration_id if it.decision[1] == Rule.OWN_PROTECTION else None
+            held = {}
+            if it.holder_id:
+                held = {it.holder_id: Registration.objects.values_list("protected_from", "protected_until").get(
+                    pk=it.holder_id)}  # fmt: skip
+            _registration_fill(item=it, now=now, policies=policies, holders=held)
+            reg.save()
+        written.append(it)
+    return written
+
+
+def _registrations_follow(*, items: list[PendingRegistration], now: datetime) -> None:
+    """Everything a decision entails, for many registrations at once: the decision record, the audit trail, a
+    rejected deal closed, the partner told (or the reviewers), the decision webhook."""
+    if not items:
+        return
+    regs = [it.registration for it in items]
+    RegistrationDecision.objects.bulk_create(
+        [
+            RegistrationDecision(
+                registration=r,
+                actor=None,
+                status=r.status,
+                rule=r.decision_rule,
+                reason=r.decision_reason,
+                matches=r.matches,
             )
-        else:
-            decision = (RegistrationStatus.APPROVED, Rule.AUTO_APPROVED, _reason(N_("No conflicting registration.")))
-    status, rule, reason = decision
-    if rule == Rule.OWN_PROTECTION:
-        holder = Registration.objects.get(pk=claims.own_protection().registration_id)
-        registration.protected_from, registration.protected_until = holder.protected_from, holder.protected_until
-    _decide(registration=registration, status=status, rule=rule, reason=reason, actor=None, matches=claims.as_json())
-    if status == RegistrationStatus.PENDING_REVIEW:
-        _notify_reviewers(registration)
+            for r in regs
+        ]  # fmt: skip
+    )
+    by_actor: dict = {}
+    for r in regs:
+        by_actor.setdefault(r.submitted_by_id, (r.submitted_by, []))[1].append(r)
+    for actor, group in by_actor.values():
+        audit_record_many(
+            actor=actor, action=RegistrationAudit.SUBMITTED, items=[(r, r.partner_id, "", None) for r in group]
+        )
+    by_status: dict = {}
+    for r in regs:
+        by_status.setdefault(r.status, []).append(r)
+    for status, group in by_status.items():
+        audit_record_many(
+            actor=None,
+            action=f"registration.{status}",
+            items=[
+                (r, r.partner_id, r.decision_reason, {"rule": r.decision_rule, "matches": r.matches}) for r in group
+            ],
+        )
+    # A rejected registration closes its deal (see _deal_follow_decision).
+    closing = [r for r in by_status.get(RegistrationStatus.REJECTED, []) if r.lead.stage in OPEN_STAGES]
+    if closing:
+        Lead.objects.filter(pk__in=[r.lead_id for r in closing]).update(
+            stage=Stage.REJECTED, closed_at=now, updated_at=now
+        )
+        audit_record_many(
+            actor=None,
+            action="deal.stage_changed",
+            items=[
+                (r.lead, r.lead.partner_id, r.decision_reason, {"from": r.lead.stage, "to": Stage.REJECTED})
+                for r in closing
+            ],
+        )
+        for r in closing:
+            r.lead.stage, r.lead.closed_at = Stage.REJECTED, now
+    decided = [r for r in regs if r.status != RegistrationStatus.PENDING_REVIEW]
+    notify_many(
+        kind=NotificationKind.REGISTRATION_DECIDED,
+        messages=[
+            (
+                r.submitted_by,
+                compose(N_("Registration %(deal)s: %(status)s"), deal=r.lead.title, status=choice(r, "status")),
+                r.decision_reason,
+                reverse("leads:deal_detail", args=[r.lead_id]),
+            )
+            for r in decided
+            if r.submitted_by is not None
+        ],
+    )
+    # Matches name other partners' registrations: never part of the partner's payload.
+    webhook_emit_many(
+        event=WebhookEvent.REGISTRATION_DECIDED,
+        items=[
+            (
+                r.partner_id,
+                {
+                    "registration": r.pk,
+                    "lead": r.lead_id,
+                    "status": r.status,
+                    "reason": r.decision_reason,
+                    "protected_until": r.protected_until,
+                },
+            )
+            for r in decided
+        ],
+    )
+    pending = by_status.get(RegistrationStatus.PENDING_REVIEW, [])
+    if pending:
+        reviewers = list(channel_managers())
+        notify_many(
+            kind=NotificationKind.REVIEW_QUEUE,
+            messages=[
+                (
+                    user,
+                    compose(N_("Deal registration waiting for review: %(deal)s"), deal=r.lead.title),
+                    "",
+                    reverse("leads:registration_review"),
+                )
+                for r in pending
+                for user in reviewers
+            ],
+        )
 
 
 BULK_CHECK_MIN = 50  # more deals than this at once: their checks go to the `long` queue
 
 
 def registrations_submit(*, lead_ids: list[int], submitted_by: User | None) -> None:
-    """A partner's own deals created through the API (its CRM) are deal registrations like the portal's: checked
-    right after the commit by `registrations_check` in a task (the conflict check is per customer; a batch has
-    5,000). Until then such a deal has no registration, no protection window and cannot move
-    (pipeline.deal_allowed_moves)."""
+    """A partner's own deals created through the API (its CRM) or a CSV file are deal registrations like the portal's:
+    decided right after the commit by `registrations_check` in a task, set-based (registrations_decide). Until then
+    such a deal has no registration, no protection window and cannot move (pipeline.deal_allowed_moves)."""
     from leads.tasks import registrations_check_task
 
     ids, submitted_by_id = list(lead_ids), getattr(submitted_by, "pk", None)
@@ -284,10 +554,10 @@ def registrations_submit(*, lead_ids: list[int], submitted_by: User | None) -> N
 
 
 def registrations_check(*, lead_ids: list[int] | None = None, submitted_by_id: int | None = None, limit=5000) -> int:
-    """Register partner-registered deals that have no registration yet and decide them by the rules of
-    `deal_register`: the ones `registrations_submit` queued, or with no ids any left over (a lost task). Each in
-    its own transaction; the one registration per deal is a unique key, so a duplicated task registers nothing
-    twice. Returns how many it registered."""
+    """Register partner-registered deals that have no registration yet and decide them by the rule of
+    `deal_register` (registrations_decide, many at once, in deal order): the ones `registrations_submit` queued, or
+    with no ids any left over (a lost task). The one registration per deal is a unique key and the deals are claimed
+    with SKIP LOCKED, so a duplicated task registers nothing twice. Returns how many it registered."""
     todo = Lead.objects.filter(source=LeadSource.PARTNER_REGISTRATION, partner__isnull=False, registration=None)
     if lead_ids is not None:
         todo = todo.filter(pk__in=lead_ids)
@@ -312,28 +582,37 @@ REGISTRATION_SUMMARIES = {
 }
 
 
+CHECK_CHUNK = 1000  # deals decided together in one transaction
+
+
 def _registrations_check(*, todo, submitted_by_id: int | None, limit: int) -> int:
-    done = 0
-    for lead in todo.select_related("customer", "partner__tier").order_by("pk")[:limit]:
+    """Decide the deals in chunks of CHECK_CHUNK, in deal order (the order they were submitted): each chunk's rows
+    locked (SKIP LOCKED: two workers never decide one deal) and decided by registrations_decide in one
+    transaction."""
+    submitted_by = User.objects.filter(pk=submitted_by_id).first() if submitted_by_id else None
+    done, after = 0, 0
+    while done < limit:
         with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    registration = Registration.objects.create(
-                        lead=lead, partner=lead.partner, submitted_by_id=submitted_by_id
+            chunk = todo.filter(pk__gt=after).select_related("customer", "partner__tier").order_by("pk")
+            if connection_supports_skip_locked():
+                chunk = chunk.select_for_update(skip_locked=True, of=("self",))
+            leads = list(chunk[: min(CHECK_CHUNK, limit - done)])
+            if not leads:
+                break
+            after = leads[-1].pk
+            created = registrations_decide(
+                items=[
+                    PendingRegistration(
+                        registration=Registration(lead=lead, partner=lead.partner, submitted_by=submitted_by),
+                        tax_id=lead.customer.tax_id,
+                        domain=lead.customer.domain or domain_from(email=lead.contact_email),
+                        normalized=lead.customer.normalized_name,
+                        region_id=lead.region_id or lead.customer.region_id,
                     )
-            except IntegrityError:
-                continue  # registered meanwhile
-            audit_record(actor=registration.submitted_by, action="registration.submitted", target=registration)
-            customer = lead.customer
-            _auto_decide(
-                registration=registration,
-                policy=registration_policy(partner=lead.partner),
-                tax_id=customer.tax_id,
-                domain=customer.domain or domain_from(email=lead.contact_email),
-                normalized=customer.normalized_name,
-                region_id=lead.region_id or customer.region_id,
+                    for lead in leads
+                ]
             )
-            done += 1
+            done += len(created)
     return done
 
 
@@ -459,15 +738,6 @@ def _notify_partner(registration: Registration) -> None:
         ),
         body=registration.decision_reason,
         url=reverse("leads:deal_detail", args=[registration.lead_id]),
-    )
-
-
-def _notify_reviewers(registration: Registration) -> None:
-    notify(
-        users=channel_managers(),
-        kind=NotificationKind.REVIEW_QUEUE,
-        title=compose(N_("Deal registration waiting for review: %(deal)s"), deal=registration.lead.title),
-        url=reverse("leads:registration_review"),
     )
 
 

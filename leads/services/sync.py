@@ -599,3 +599,41 @@ def lead_update_from_api(*, lead: Lead, actor, **fields) -> Lead:
             data={k: str(v) for k, v in changed.items()},
         )
     return lead
+
+
+# --- a partner's deals from a CSV file --------------------------------------------------------------------------
+
+DEAL_CSV_COLUMNS = ["external_id", "title", "customer", "tax_id", "country", "kind", "contact_name", "contact_email",
+                    "contact_phone", "products", "value", "currency", "expected_close", "notes"]  # fmt: skip
+_DEAL_CSV_REQUIRED = {"external_id", "title", "customer"}
+
+
+def deals_import_csv(*, data: bytes | str, partner_id: int, actor=None) -> list[tuple[int, ItemResult]]:
+    """A partner's deals from a CSV file (its CRM's export): every row is a bulk-upsert item keyed by
+    ("csv", external_id), so importing the file again updates the deals instead of adding them twice, and the new
+    deals are deal registrations decided by the same set-based check as the API's (registrations_check, queued
+    after each commit). Returns (line, result) for every row; a file that is not readable CSV or lacks a required
+    column raises ValidationError."""
+    from leads.services.intake import csv_decode
+
+    text, _encoding, delimiter = csv_decode(data)
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    reader.fieldnames = [(f or "").strip().lower() for f in (reader.fieldnames or [])]
+    missing = _DEAL_CSV_REQUIRED - set(reader.fieldnames)
+    if missing:
+        raise ValidationError(_("Missing columns: %(cols)s") % {"cols": ", ".join(sorted(missing))})
+    lines, items = [], []
+    for row in reader:
+        values = {k: (v or "").strip() for k, v in row.items() if k and isinstance(v, str)}
+        customer = {"name": values.pop("customer", ""), "tax_id": values.pop("tax_id", "")}
+        if country := values.pop("country", ""):
+            customer["country"] = country
+        item = {k: v for k, v in values.items() if v and k in DEAL_CSV_COLUMNS}
+        items.append(
+            {**item, "source_system": "csv", "external_id": values.get("external_id", ""), "customer": customer}
+        )
+        lines.append(reader.line_num)
+    results: list[ItemResult] = []
+    for start in range(0, len(items), MAX_BATCH):
+        results += leads_bulk_upsert(items=items[start : start + MAX_BATCH], partner_id=partner_id, actor=actor)
+    return list(zip(lines, results, strict=True))
