@@ -214,9 +214,10 @@ def registration_policy_save(*, program_model: str, values: dict, actor: User | 
     """Set a program model's registration terms (the row is created on first change); audited from → to."""
     registration_policy_for(program_model=program_model)  # a known program model
     with transaction.atomic():
-        policy = RegistrationPolicy.objects.select_for_update().filter(
-            program_model=program_model
-        ).first() or RegistrationPolicy(program_model=program_model)
+        # The row with the rule's defaults first (two first saves at once: one insert, the other reads it), then
+        # the lock: the second save sees the first one's values and audits from them.
+        RegistrationPolicy.objects.get_or_create(program_model=program_model)
+        policy = RegistrationPolicy.objects.select_for_update().get(program_model=program_model)
         changes = _changes(policy, REGISTRATION_FIELDS, values)
         _apply(policy, REGISTRATION_FIELDS, values)
         policy.full_clean()
