@@ -8,8 +8,10 @@ from leads.services.deals import deal_stage_change
 from leads.services.offers import offer_withdraw
 from leads.services.registration import registration_approve, registration_reject
 from leads.services.routing import lead_route
+from partners.models import SlaPolicy
 
 from . import models
+from .services.policies import SLA_FIELDS, sla_policy_save
 
 # Rule 7: what the admin may do. Fields that a service owns (a lead's stage and partner, a registration's or an
 # offer's status, a customer's key, protection windows) are read-only here; changing them is an admin action that
@@ -305,3 +307,16 @@ class LeadReclaimAdmin(admin.ModelAdmin):
 
 
 from leads.delivery import admin as delivery_admin  # noqa: E402,F401
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    """The SLA policies (a partners model) the pipeline's clocks read; registered here, beside their service."""
+
+    list_display = ["name", "accept_within_hours", "first_contact_within_hours", "deal_update_days"]
+
+    def save_model(self, request, obj, form, change):
+        """The configuration page's service: the same validation and the same audit row."""
+        values = {f: form.cleaned_data[f] for f in SLA_FIELDS if f in form.cleaned_data}
+        before = SlaPolicy.objects.get(pk=obj.pk) if change else None
+        obj.pk = sla_policy_save(policy=before, values=values, actor=request.user).pk
