@@ -6,12 +6,12 @@ from django.utils.translation import gettext_lazy as _
 from leads.customers import customer_find, customer_name_clean, customer_save, tax_id_clean
 from leads.services.deals import deal_stage_change
 from leads.services.offers import offer_withdraw
+from leads.services.policies import SLA_FIELDS, sla_policy_save
 from leads.services.registration import registration_approve, registration_reject
 from leads.services.routing import lead_route
 from partners.models import SlaPolicy
 
 from . import models
-from .services.policies import SLA_FIELDS, sla_policy_save
 
 # Rule 7: what the admin may do. Fields that a service owns (a lead's stage and partner, a registration's or an
 # offer's status, a customer's key, protection windows) are read-only here; changing them is an admin action that
@@ -306,9 +306,6 @@ class LeadReclaimAdmin(admin.ModelAdmin):
     raw_id_fields = ["lead", "partner"]
 
 
-from leads.delivery import admin as delivery_admin  # noqa: E402,F401
-
-
 @admin.register(SlaPolicy)
 class SlaPolicyAdmin(admin.ModelAdmin):
     """The SLA policies (a partners model) the pipeline's clocks read; registered here, beside their service."""
@@ -320,3 +317,6 @@ class SlaPolicyAdmin(admin.ModelAdmin):
         values = {f: form.cleaned_data[f] for f in SLA_FIELDS if f in form.cleaned_data}
         before = SlaPolicy.objects.get(pk=obj.pk) if change else None
         obj.pk = sla_policy_save(policy=before, values=values, actor=request.user).pk
+
+
+from leads.delivery import admin as delivery_admin  # noqa: E402,F401
