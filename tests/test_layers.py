@@ -1,4 +1,4 @@
-"""The house shape, kept: the app-level import graph (every import, function-level ones included; migrations
+"""The house shape, kept (this replaces tests/prm/test_core_imports_no_app.py): the app-level import graph (every import, function-level ones included; migrations
 excluded) runs downward through the layers, apart from a short allowlist, and has few two-app cycles.
 
 Layers, lowest first: prm (the core) < partners < training < leads < kpi < portal / demo (composition and seeds).
