@@ -1,5 +1,6 @@
-"""The house shape, kept (this replaces tests/prm/test_core_imports_no_app.py): the app-level import graph (every import, function-level ones included; migrations
-excluded) runs downward through the layers, apart from a short allowlist, and has few two-app cycles.
+"""The house shape, kept: the app-level import graph (every import, function-level ones included; migrations
+excluded) runs downward through the layers, apart from a short allowlist, and has few two-app cycles. (This also
+holds the core-imports-no-app check that tests/prm/test_core_imports_no_app.py used to.)
 
 Layers, lowest first: prm (the core) < partners < training < leads < kpi < portal / demo (composition and seeds).
 A new upward import fails here: move the read or view that needs the higher app into `portal/`, or invert it with
