@@ -237,3 +237,13 @@ def sla_trend(*, days: int = 90) -> dict:
         "first_contact": series("first_contact"),
         "hygiene": series("hygiene"),
     }
+
+
+def network_accept_sla_pct() -> dict | None:
+    """The partners' side of the vendor's request SLA report: average share of offers accepted within SLA on the
+    latest KPI snapshot date, or None (registered in partners.enablement.selectors by kpi.apps)."""
+    latest = KpiSnapshot.objects.order_by("-date").values_list("date", flat=True).first()
+    if latest is None:
+        return None
+    value = KpiSnapshot.objects.filter(date=latest).aggregate(v=Avg("accepted_in_sla_pct"))["v"]
+    return {"date": latest, "pct": round(float(value), 1) if value is not None else None}

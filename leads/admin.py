@@ -6,8 +6,10 @@ from django.utils.translation import gettext_lazy as _
 from leads.customers import customer_find, customer_name_clean, customer_save, tax_id_clean
 from leads.services.deals import deal_stage_change
 from leads.services.offers import offer_withdraw
+from leads.services.policies import SLA_FIELDS, sla_policy_save
 from leads.services.registration import registration_approve, registration_reject
 from leads.services.routing import lead_route
+from partners.models import SlaPolicy
 
 from . import models
 
@@ -302,6 +304,19 @@ class LeadReclaimAdmin(admin.ModelAdmin):
     list_filter = ["reason"]
     list_select_related = ["lead", "partner"]
     raw_id_fields = ["lead", "partner"]
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    """The SLA policies (a partners model) the pipeline's clocks read; registered here, beside their service."""
+
+    list_display = ["name", "accept_within_hours", "first_contact_within_hours", "deal_update_days"]
+
+    def save_model(self, request, obj, form, change):
+        """The configuration page's service: the same validation and the same audit row."""
+        values = {f: form.cleaned_data[f] for f in SLA_FIELDS if f in form.cleaned_data}
+        before = SlaPolicy.objects.get(pk=obj.pk) if change else None
+        obj.pk = sla_policy_save(policy=before, values=values, actor=request.user).pk
 
 
 from leads.delivery import admin as delivery_admin  # noqa: E402,F401

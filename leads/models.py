@@ -178,6 +178,11 @@ class Lead(TimeStampedModel):
             models.Index(fields=["partner", "won_at"], name="lead_partner_won_idx", condition=Q(stage="won")),
         ]
 
+    @property
+    def is_won(self) -> bool:
+        """Read by the layers below the pipeline (a customer review is invited only for a won deal)."""
+        return self.stage == Stage.WON
+
     def __str__(self):
         return self.title
 

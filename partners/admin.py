@@ -27,17 +27,7 @@ class TierAdmin(admin.ModelAdmin):
     inlines = [TierRequirementInline]
 
 
-@admin.register(models.SlaPolicy)
-class SlaPolicyAdmin(admin.ModelAdmin):
-    list_display = ["name", "accept_within_hours", "first_contact_within_hours", "deal_update_days"]
-
-    def save_model(self, request, obj, form, change):
-        """The configuration page's service: the same validation and the same audit row."""
-        from leads.services.policies import SLA_FIELDS, sla_policy_save
-
-        values = {f: form.cleaned_data[f] for f in SLA_FIELDS if f in form.cleaned_data}
-        before = models.SlaPolicy.objects.get(pk=obj.pk) if change else None
-        obj.pk = sla_policy_save(policy=before, values=values, actor=request.user).pk
+# SlaPolicy is registered in leads.admin, next to the service that saves it (leads.services.policies).
 
 
 class ContactInline(admin.TabularInline):

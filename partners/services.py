@@ -339,9 +339,7 @@ def partner_profile_update(*, partner: Partner, actor: User, description: str, w
 def review_invite(*, lead, email: bool = True) -> CustomerReview:
     """Invite the customer of a won deal to review the partner, once per deal, by a one-time link (e-mailed unless
     `email` is false: a check-in answered with consent submits it at once)."""
-    from leads.models import Stage
-
-    if lead.stage != Stage.WON or lead.partner_id is None:
+    if not lead.is_won or lead.partner_id is None:
         raise ValidationError(_("Only won deals with a partner can be reviewed."))
     with transaction.atomic():
         review, created = CustomerReview.objects.get_or_create(lead=lead, defaults={"partner_id": lead.partner_id})

@@ -2,7 +2,8 @@ from django.urls import path
 
 from . import views
 
-app_name = "partners"
+# The program's own pages. The `partners:` namespace is composed in portal.partner_urls, which adds the partner
+# pages showing cross-app figures (partner page, locator); include that module, not this one.
 urlpatterns = [
     path("", views.DirectoryView.as_view(), name="directory"),
     path("mine/", views.MyCompanyView.as_view(), name="my_company"),
@@ -12,18 +13,11 @@ urlpatterns = [
     path("team/<int:pk>/role/", views.TeamRoleView.as_view(), name="team_role"),
     path("team/<int:pk>/deactivate/", views.TeamDeactivateView.as_view(), name="team_deactivate"),
     path("team/<int:pk>/reactivate/", views.TeamReactivateView.as_view(), name="team_reactivate"),
-    path("<int:pk>/", views.PartnerDetailView.as_view(), name="detail"),
-    path("<int:pk>/status/", views.StatusChangeView.as_view(), name="status_change"),
-    path("<int:pk>/tier/", views.TierSetView.as_view(), name="tier_set"),
-    path("<int:pk>/account-manager/", views.AccountManagerView.as_view(), name="account_manager_set"),
-    path("<int:pk>/contacts/", views.ContactSetView.as_view(), name="contact_set"),
     path("<int:pk>/profile/", views.ProfileEditView.as_view(), name="profile_edit"),
     path("reviews/", views.ReviewQueueView.as_view(), name="review_queue"),
     path("reviews/<int:pk>/moderate/", views.ReviewModerateView.as_view(), name="review_moderate"),
     # Public pages: no login.
     path("apply/", views.ApplyView.as_view(), name="apply"),
     path("apply/thanks/", views.ApplyThanksView.as_view(), name="apply_thanks"),
-    path("find/", views.LocatorView.as_view(), name="locator"),
-    path("find/<int:pk>/", views.PublicProfileView.as_view(), name="public_profile"),
     path("review/<str:token>/", views.ReviewSubmitView.as_view(), name="review_submit"),
 ]

@@ -7,8 +7,6 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views import View
 
-from kpi.models import TierChangeKind
-from kpi.services.tiers import tier_change
 from prm.forms import apply_service_errors
 from prm.models import VENDOR_ROLES, User
 from prm.permissions import (
@@ -19,13 +17,11 @@ from prm.permissions import (
     is_partner_admin,
     is_vendor,
 )
-from prm.services import audit_trail
 
 from . import forms, selectors, services
 from .models import (
     Competency,
     CustomerReview,
-    Industry,
     Partner,
     PartnerStatus,
     PartnerType,
@@ -35,11 +31,11 @@ from .models import (
 )
 
 
-def _filters(request) -> dict:
+def filters_of(request) -> dict:
     return {k: v for k, v in request.GET.items() if v and k != "page"}
 
 
-def _partner_for(request, pk: int) -> Partner:
+def partner_for(request, pk: int) -> Partner:
     """The partner as the viewer may see it; another partner's page answers 404."""
     try:
         return selectors.partner_get(viewer=request.user, pk=pk)
@@ -47,46 +43,13 @@ def _partner_for(request, pk: int) -> Partner:
         raise Http404 from exc
 
 
-def _can_edit_contacts(user, partner: Partner) -> bool:
+def can_edit_contacts(user, partner: Partner) -> bool:
     return is_vendor(user) or (is_partner_admin(user) and user.partner_id == partner.pk)
-
-
-def _render_detail(request, partner: Partner, *, status: int = 200, **bound_forms):
-    user = request.user
-    context = {
-        "partner": partner,
-        "audit": audit_trail(target=partner),
-        "readiness": selectors.partner_onboarding_readiness(partner=partner),
-        "certifications": selectors.partner_certifications(partner=partner),
-        "agreement": selectors.partner_agreement(partner=partner),
-        "pipeline": selectors.partner_pipeline_summary(partner=partner),
-        "tier_history": selectors.partner_tier_history(partner=partner),
-        "resellers": (
-            selectors.reseller_pipeline(distributor=partner)
-            if partner.program_model == ProgramModel.DISTRIBUTOR
-            else None
-        ),
-        "can_edit_contacts": _can_edit_contacts(user, partner),
-        # Read-only here for channel managers and colleagues; partner admins manage it on the team page.
-        "team": selectors.partner_team(partner=partner),
-        "can_manage_team": is_partner_admin(user) and user.partner_id == partner.pk,
-        "is_vendor_viewer": is_vendor(user),
-        "contact_form": bound_forms.get("contact_form") or forms.ContactForm(),
-    }
-    if is_vendor(user):
-        context |= {
-            "status_form": bound_forms.get("status_form") or forms.StatusChangeForm(partner=partner),
-            "agreement_form": bound_forms.get("agreement_form") or forms.AgreementForm(partner=partner),
-            "tier_form": bound_forms.get("tier_form") or forms.TierSetForm(initial={"tier": partner.tier_id}),
-            "manager_form": bound_forms.get("manager_form")
-            or forms.AccountManagerForm(initial={"account_manager": partner.account_manager_id}),
-        }
-    return render(request, "partners/detail.html", context, status=status)
 
 
 class DirectoryView(VendorRequiredMixin, View):
     def get(self, request):
-        filters = _filters(request)
+        filters = filters_of(request)
         page = Paginator(selectors.partner_list(viewer=request.user, filters=filters), 50).get_page(
             request.GET.get("page")
         )
@@ -105,11 +68,6 @@ class DirectoryView(VendorRequiredMixin, View):
                 "managers": User.objects.filter(role__in=VENDOR_ROLES, is_active=True),
             },
         )
-
-
-class PartnerDetailView(SignedInMixin, View):
-    def get(self, request, pk):
-        return _render_detail(request, _partner_for(request, pk))
 
 
 class MyCompanyView(PartnerRequiredMixin, View):
@@ -191,90 +149,10 @@ class TeamReactivateView(_TeamMemberView):
         services.partner_user_reactivate(user=user, actor=request.user)
 
 
-class StatusChangeView(VendorRequiredMixin, View):
-    def post(self, request, pk):
-        partner = _partner_for(request, pk)
-        form = forms.StatusChangeForm(request.POST, partner=partner)
-        agreement_form = forms.AgreementForm(request.POST, partner=partner)
-        if form.is_valid() and agreement_form.is_valid():
-            try:
-                services.partner_status_change(
-                    partner=partner,
-                    to_status=form.cleaned_data["to_status"],
-                    actor=request.user,
-                    reason=form.cleaned_data["reason"],
-                    agreement_terms=agreement_form.terms(),
-                )
-            except ValidationError as exc:
-                apply_service_errors(form, exc)
-            else:
-                messages.success(request, _("Status changed."))
-                return redirect("partners:detail", pk=pk)
-        return _render_detail(request, partner, status_form=form, agreement_form=agreement_form)
-
-
-class TierSetView(VendorRequiredMixin, View):
-    def post(self, request, pk):
-        partner = _partner_for(request, pk)
-        form = forms.TierSetForm(request.POST)
-        if form.is_valid():
-            try:
-                tier_change(
-                    partner=partner,
-                    to_tier=form.cleaned_data["tier"],
-                    kind=TierChangeKind.MANUAL,
-                    actor=request.user,
-                    note=form.cleaned_data["reason"],
-                )
-            except ValidationError as exc:
-                apply_service_errors(form, exc)
-            else:
-                messages.success(request, _("Tier changed."))
-                return redirect("partners:detail", pk=pk)
-        return _render_detail(request, partner, tier_form=form)
-
-
-class AccountManagerView(VendorRequiredMixin, View):
-    def post(self, request, pk):
-        partner = _partner_for(request, pk)
-        form = forms.AccountManagerForm(request.POST)
-        if form.is_valid():
-            try:
-                services.partner_account_manager_set(
-                    partner=partner,
-                    account_manager=form.cleaned_data["account_manager"],
-                    actor=request.user,
-                    reason=form.cleaned_data["reason"],
-                )
-            except ValidationError as exc:
-                apply_service_errors(form, exc)
-            else:
-                messages.success(request, _("Account manager changed."))
-                return redirect("partners:detail", pk=pk)
-        return _render_detail(request, partner, manager_form=form)
-
-
-class ContactSetView(SignedInMixin, View):
-    def post(self, request, pk):
-        partner = _partner_for(request, pk)
-        if not _can_edit_contacts(request.user, partner):
-            raise PermissionDenied
-        form = forms.ContactForm(request.POST)
-        if form.is_valid():
-            try:
-                services.partner_contact_set(partner=partner, actor=request.user, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_service_errors(form, exc)
-            else:
-                messages.success(request, _("Contact saved."))
-                return redirect("partners:detail", pk=pk)
-        return _render_detail(request, partner, contact_form=form)
-
-
 class ProfileEditView(SignedInMixin, View):
     def _partner(self, request, pk):
-        partner = _partner_for(request, pk)
-        if not _can_edit_contacts(request.user, partner):
+        partner = partner_for(request, pk)
+        if not can_edit_contacts(request.user, partner):
             raise PermissionDenied
         return partner
 
@@ -328,39 +206,6 @@ class ApplyView(View):
 class ApplyThanksView(View):
     def get(self, request):
         return render(request, "partners/apply_thanks.html")
-
-
-class LocatorView(View):
-    """Public partner locator."""
-
-    def get(self, request):
-        filters = _filters(request)
-        page = Paginator(selectors.locator_list(filters=filters), 30).get_page(request.GET.get("page"))
-        return render(
-            request,
-            "partners/locator.html",
-            {
-                "page": page,
-                "filters": filters,
-                "regions": Region.objects.all(),
-                "competencies": Competency.objects.all(),
-                "industries": Industry.objects.all(),
-                "types": PartnerType.choices,
-            },
-        )
-
-
-class PublicProfileView(View):
-    def get(self, request, pk):
-        try:
-            partner = selectors.locator_get(pk=pk)
-        except Partner.DoesNotExist as exc:
-            raise Http404 from exc
-        return render(
-            request,
-            "partners/public_profile.html",
-            {"partner": partner, "reviews": selectors.partner_published_reviews(partner=partner)},
-        )
 
 
 class ReviewSubmitView(View):

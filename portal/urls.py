@@ -30,7 +30,7 @@ urlpatterns = [
     path("notifications/read/", core_views.notifications_read, name="notifications_read"),
     path("preferences/", core_views.preferences, name="preferences"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("partners/", include("partners.urls")),
+    path("partners/", include("portal.partner_urls")),
     path("deals/", include("leads.urls")),
     path("training/", include("training.urls")),
     path("kpi/", include("kpi.urls")),

@@ -18,7 +18,7 @@ from leads.selectors.deals import deal_list
 from leads.services.conflict import dispute_decide, dispute_open
 from leads.services.deals import deal_allowed_moves, deal_stage_change
 from leads.services.registration import Rule, registration_reject
-from partners.selectors import partner_pipeline_summary
+from portal.partner_selectors import partner_pipeline_summary
 from portal.selectors import partner_home_summary, vendor_home_summary
 from prm.models import AuditEvent
 from tests.leads.factories import CustomerFactory, LeadFactory

@@ -11,7 +11,7 @@ from django.utils import translation
 from kpi.models import ExchangeRate
 from leads.models import Stage
 from partners.models import Region, Tier
-from partners.selectors import partner_pipeline_summary
+from portal.partner_selectors import partner_pipeline_summary
 from prm import l10n, texts
 from prm.models import AuditEvent, Notification
 from prm.services import audit_record, notify
