@@ -383,22 +383,21 @@ def certifications_remind(*, today: datetime.date | None = None) -> int:
             # The partner's CRM hears each warning once too, in the transaction that claimed it.
             webhook_emit_many(
                 event=WebhookEvent.CERTIFICATION_EXPIRING,
-                items=[
-                    (
-                        c.partner_id,
-                        {
-                            "certification": c.pk,
-                            "user": c.user_id,
-                            "type": c.type.code,
-                            "expires_on": c.expires_on.isoformat(),
-                            "days": days,
-                        },
-                    )
-                    for c in certs
-                ],
+                items=[(c.partner_id, _certification_payload(c, days=days)) for c in certs],
             )
     certifications_announce_expired(today=today, now=now)
     return sent
+
+
+def _certification_payload(c: Certification, **extra) -> dict:
+    """What a partner's CRM is told about a certificate (the `certification.*` webhooks)."""
+    return {
+        "certification": c.pk,
+        "user": c.user_id,
+        "type": c.type.code,
+        "expires_on": c.expires_on.isoformat(),
+        **extra,
+    }
 
 
 def certifications_announce_expired(*, today: datetime.date, now: datetime.datetime) -> int:
@@ -424,19 +423,7 @@ def certifications_announce_expired(*, today: datetime.date, now: datetime.datet
         Certification.objects.filter(pk__in=claimed).update(expired_announced_at=now)
         webhook_emit_many(
             event=WebhookEvent.CERTIFICATION_EXPIRED,
-            items=[
-                (
-                    c.partner_id,
-                    {
-                        "certification": c.pk,
-                        "user": c.user_id,
-                        "type": c.type.code,
-                        "expires_on": c.expires_on.isoformat(),
-                    },
-                )
-                for c in certs
-                if c.pk in claimed
-            ],
+            items=[(c.partner_id, _certification_payload(c)) for c in certs if c.pk in claimed],
         )
     return len(claimed)
 
