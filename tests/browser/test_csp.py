@@ -18,6 +18,7 @@ def test_dashboard_and_kpi_charts_run_without_csp_violations(page, channel_manag
     # Chart.js attached a chart to the trend canvas: the chart code in static/js/charts.js ran.
     assert page.evaluate("!!Chart.getChart(document.getElementById('trend-chart'))")
     page.select_option("select[name=language]", "ru")  # data-autosubmit (no inline onchange)
+    page.wait_for_function("document.documentElement.lang === 'ru'")  # the form posted and the page came back
     page.wait_for_load_state("networkidle")
     assert page.locator("html").get_attribute("lang") == "ru"
     assert violations == []
