@@ -122,6 +122,7 @@ def statement_close(*, period: datetime.date, actor: User | None = None, now: da
         # The partner-currency total exists only when every entry has a payout amount in one and the same currency.
         one_currency = "COUNT(e.id) > 0 AND COUNT(e.amount_payout) = COUNT(e.id) AND MIN(e.payout_currency) = MAX(e.payout_currency)"
         default_hold, own_holds = holds
+        holds_sql, holds_params = _holds_relation(own_holds)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
@@ -134,7 +135,7 @@ def statement_close(*, period: datetime.date, actor: User | None = None, now: da
                        COALESCE(MIN(h.days), %s), %s, %s, ''
                 FROM {Partner._meta.db_table} p
                 LEFT JOIN {entries} e ON e.partner_id = p.id AND e.statement_period = %s
-                LEFT JOIN unnest(%s::bigint[], %s::int[]) AS h(partner_id, days) ON h.partner_id = p.id
+                LEFT JOIN {holds_sql} ON h.partner_id = p.id
                 WHERE (p.status = %s OR e.id IS NOT NULL)
                   AND NOT EXISTS (SELECT 1 FROM {statements} s WHERE s.partner_id = p.id AND s.period = %s)
                 GROUP BY p.id
@@ -148,8 +149,7 @@ def statement_close(*, period: datetime.date, actor: User | None = None, now: da
                     now,
                     now,
                     period,
-                    list(own_holds),
-                    list(own_holds.values()),
+                    *holds_params,
                     PartnerStatus.ACTIVE,
                     period,
                 ],
@@ -162,6 +162,18 @@ def statement_close(*, period: datetime.date, actor: User | None = None, now: da
                 data={"period": period.isoformat(), "statements": created, "entries": tagged},
             )
     return created
+
+
+def _holds_relation(own_holds: dict[int, int]) -> tuple[str, list]:
+    """The agreements' own holding periods as a relation h(partner_id, days) for the close's one statement:
+    two arrays on PostgreSQL, a VALUES list elsewhere (SQLite, the embedded demo)."""
+    if connection.vendor == "postgresql":
+        return "unnest(%s::bigint[], %s::int[]) AS h(partner_id, days)", [list(own_holds), list(own_holds.values())]
+    if not own_holds:
+        return "(SELECT NULL AS partner_id, NULL AS days WHERE 1 = 0) AS h", []
+    rows = ", ".join(["(%s, %s)"] * len(own_holds))
+    params = [value for pair in own_holds.items() for value in pair]
+    return f"(SELECT column1 AS partner_id, column2 AS days FROM (VALUES {rows})) AS h", params
 
 
 def statements_close_due(*, today: datetime.date | None = None) -> int:
