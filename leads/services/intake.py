@@ -119,7 +119,7 @@ def leads_import_csv(*, data: bytes | str, actor: User | None, progress=None) ->
 
 
 def _import_csv(*, data: bytes | str, actor: User | None, progress=None) -> ImportResult:
-    from leads.forms.intake import LeadRowForm
+    from leads.forms.intake import lead_row_clean
 
     result = ImportResult()
     try:
@@ -143,13 +143,13 @@ def _import_csv(*, data: bytes | str, actor: User | None, progress=None) -> Impo
         if None in row:
             result.errors.append((line, _("More values than columns.")))
             continue
-        form = LeadRowForm(
+        cleaned, errors = lead_row_clean(
             data={k: (v or "").strip() for k, v in row.items() if k}, regions=regions, competencies=competencies
         )
-        if not form.is_valid():
-            result.errors.append((line, _row_errors(form)))
+        if errors:
+            result.errors.append((line, _row_errors(errors)))
             continue
-        pending.append((line, form.cleaned_data))
+        pending.append((line, cleaned))
         if len(pending) == IMPORT_CHUNK:
             _import_chunk(pending=pending, result=result, actor=actor)
             pending = []
@@ -223,10 +223,11 @@ def leads_create_many(*, rows: list[dict], source: str, actor: User | None) -> l
     return leads
 
 
-def _row_errors(form) -> str:
+def _row_errors(errors) -> str:
+    """A row's errors (by field, as lead_row_clean or LeadRowForm.errors gives them) as one line of the report."""
     return "; ".join(
         f"{name}: {' '.join(str(m) for m in messages)}" if name != "__all__" else " ".join(str(m) for m in messages)
-        for name, messages in form.errors.items()
+        for name, messages in errors.items()
     )
 
 
