@@ -196,7 +196,7 @@ def _import_chunk(*, pending: list[tuple[int, dict]], result: ImportResult, acto
 def leads_create_many(*, rows: list[dict], source: str, actor: User | None) -> list[Lead]:
     """lead_create for many rows at once (a CSV import), set-based: customers resolved together by the one customer
     rule (customers_find_or_create), leads and their competencies inserted in bulk, one audit insert. Rows are
-    rows cleaned by lead_row_clean; routing is the caller's (leads_route_batch)."""
+    checked by lead_row_clean; routing is the caller's (leads_route_batch)."""
     if not rows:
         return []
     with transaction.atomic():
