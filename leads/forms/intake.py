@@ -1,6 +1,7 @@
 """Forms for step 1: the vendor lead form and the CSV import."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from leads.customers import customer_name_clean, tax_id_clean
@@ -66,18 +67,50 @@ class LeadRowForm(forms.Form):
         return tax_id_clean(self.cleaned_data["tax_id"])
 
     def clean_region(self):
-        region = self.regions.get(self.cleaned_data["region"])
-        if region is None:
-            raise forms.ValidationError(_("Select a valid choice. That choice is not one of the available choices."))
-        return region
+        return _row_region(self.cleaned_data["region"], self.regions)
 
     def clean_competencies(self):
-        codes = sorted({c.strip() for c in self.cleaned_data["competencies"].split(";") if c.strip()})
-        found = [self.known[c] for c in codes if c in self.known]
-        unknown = set(codes) - {c.code for c in found}
-        if unknown:
-            raise forms.ValidationError(_("Unknown competency: %(codes)s") % {"codes": ", ".join(sorted(unknown))})
-        return found
+        return _row_competencies(self.cleaned_data["competencies"], self.known)
+
+
+def _row_region(code: str, regions: dict):
+    region = regions.get(code)
+    if region is None:
+        raise forms.ValidationError(_("Select a valid choice. That choice is not one of the available choices."))
+    return region
+
+
+def _row_competencies(text: str, known: dict) -> list:
+    codes = sorted({c.strip() for c in text.split(";") if c.strip()})
+    found = [known[c] for c in codes if c in known]
+    unknown = set(codes) - {c.code for c in found}
+    if unknown:
+        raise forms.ValidationError(_("Unknown competency: %(codes)s") % {"codes": ", ".join(sorted(unknown))})
+    return found
+
+
+_ROW_HOOKS = {
+    "customer": lambda value, regions, known: customer_name_clean(value),
+    "tax_id": lambda value, regions, known: tax_id_clean(value),
+    "region": lambda value, regions, known: _row_region(value, regions),
+    "competencies": lambda value, regions, known: _row_competencies(value, known),
+}
+
+
+def lead_row_clean(*, data: dict, regions: dict, competencies: dict) -> tuple[dict, dict[str, list[str]]]:
+    """One CSV row checked as LeadRowForm checks it – the same fields, hooks and messages – without building a form
+    per row (a file has 100,000 rows): (cleaned data, errors by field in field order; empty when the row is good)."""
+    cleaned, errors = {}, {}
+    for name, field in LeadRowForm.base_fields.items():
+        try:
+            value = field.clean(data.get(name))
+            if hook := _ROW_HOOKS.get(name):
+                value = hook(value, regions, competencies)
+        except ValidationError as exc:
+            errors[name] = exc.messages
+        else:
+            cleaned[name] = value
+    return cleaned, errors
 
 
 class ImportForm(forms.Form):

@@ -819,7 +819,7 @@ def _queue(*, queued: list[tuple[Lead, RoutingDecision]], now: datetime) -> None
         return
     _leads_update(ids=[lead.pk for lead, _d in queued], stage=Stage.QUEUE, now=now)
     for lead, _d in queued:
-        lead.stage = Stage.QUEUE
+        lead.stage, lead.updated_at = Stage.QUEUE, now
     audit_record_many(
         actor=None, action="lead.queued",
         items=[(lead, None, d.reason, {"rule": d.rule}) for lead, d in queued],
@@ -865,7 +865,7 @@ def _offers_create(
     Offer.objects.bulk_create(offers)  # the offer trigger adds each to its partner's open_load
     _leads_update(ids=[lead.pk for lead, _d, _w in offered], stage=Stage.OFFERED, offered_at=now, now=now)
     for lead, _d, _w in offered:
-        lead.stage, lead.offered_at = Stage.OFFERED, now
+        lead.stage, lead.offered_at, lead.updated_at = Stage.OFFERED, now, now
     audit_record_many(
         actor=actor, action="lead.offered",
         items=[

@@ -130,3 +130,16 @@ def test_a_running_import_shows_how_many_rows_are_handled(msk, client_for, chann
     LeadImport.objects.filter(pk=job.pk).update(status=LeadImportStatus.RUNNING, rows_created=2, rows_failed=1)
     page = client_for(channel_manager).get(reverse("leads:lead_import_detail", args=[job.pk])).content.decode()
     assert "3 of 5 rows handled" in page and 'style="width: 60%"' in page
+
+
+def test_imported_leads_are_reported_as_stored(msk, channel_manager):
+    """The import hands back the routed leads as routing left them (no second read): each one equals its row."""
+    routing_partner(regions=[msk], capacity=5)  # five leads offered, the other four queued
+    rows = "".join(f"Lead {i};Customer {i % 3};;implementation;{'msk' if i % 4 else 'nowhere'}\n" for i in range(12))
+    result = intake.leads_import_csv(data="title;customer;tax_id;kind;region\n" + rows, actor=channel_manager)
+    assert [line for line, _m in result.errors] == [2, 6, 10]  # the unknown region
+    stored = Lead.objects.in_bulk([lead.pk for lead in result.created])
+    fields = ["title", "customer_id", "stage", "partner_id", "offered_at", "updated_at", "route_failures"]
+    for lead in result.created:
+        assert [getattr(lead, f) for f in fields] == [getattr(stored[lead.pk], f) for f in fields]
+    assert [lead.stage for lead in result.created] == [Stage.OFFERED] * 5 + [Stage.QUEUE] * 4
