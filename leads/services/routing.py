@@ -6,6 +6,7 @@ lock the offer and re-check its status, so a lead never gets two owners. Partner
 triggers (leads migration 0013), so a write that changes several partners' load locks those partners first.
 """
 
+import bisect
 import contextlib
 import functools
 import heapq
@@ -458,11 +459,13 @@ def _eligible(*, leads: list[Lead]) -> tuple[RoutingPool, dict[int, list[int]]]:
             else:
                 refused.setdefault(a, set()).add(b)
     pool = routing_pool(version=version)
-    out = {}
+    out, same = {}, {}
     for lead in leads:
-        if ids := pool.fits(
-            region_id=lead.region_id, kind=lead.kind, needs=needs.get(lead.pk, ()), refused=refused.get(lead.pk, ())
-        ):
+        need, refusal = needs.get(lead.pk, ()), refused.get(lead.pk, ())
+        key = (lead.region_id, lead.kind, frozenset(need), frozenset(refusal))
+        if key not in same:  # leads with the same inputs share one list (the router works per list)
+            same[key] = pool.fits(region_id=lead.region_id, kind=lead.kind, needs=need, refused=refusal)
+        if ids := same[key]:
             out[lead.pk] = ids
     return pool, out
 
@@ -730,24 +733,25 @@ def _shortlists_locked(
     roomy = set(turns)
     order = {pk: (turn, pk) for pk, turn in turns.items()}  # the rotation's order, a C-level key
     many = SHORTLIST + len(leads)
-    cands, needed, wanted = {}, {}, set()
+    cands, needed, wanted = {}, {}, set()  # per list of eligible ids (shared by the leads with the same inputs)
     for lead in leads:
-        mine = roomy.intersection(eligible.get(lead.pk, ()))
+        ids = eligible.get(lead.pk, ())
+        if (key := id(ids)) not in cands:
+            cands[key] = roomy.intersection(ids)
+            needed[key] = min(len(cands[key]), many)
         if c := claims.get(lead.pk):
-            wanted.update(mine.intersection(m.partner_id for m in (*c.hard, *c.territory)))
-        cands[lead.pk] = mine
-        needed[lead.pk] = min(len(mine), many)
+            wanted.update(cands[key].intersection(m.partner_id for m in (*c.hard, *c.territory)))
     ranked: dict[int, list[int]] = {}
 
-    def earliest(lead_pk: int, n: int) -> list[int]:
-        done = ranked.get(lead_pk)
-        if done is None or len(done) < min(n, len(cands[lead_pk])):
-            ranked[lead_pk] = done = heapq.nsmallest(n, cands[lead_pk], key=order.__getitem__)
+    def earliest(key: int, n: int) -> list[int]:
+        done = ranked.get(key)
+        if done is None or len(done) < min(n, len(cands[key])):
+            ranked[key] = done = heapq.nsmallest(n, cands[key], key=order.__getitem__)
         return done[:n]
 
     first = set(wanted)
-    for lead in leads:
-        first.update(earliest(lead.pk, many))
+    for key in cands:
+        first.update(earliest(key, many))
     if not connection_supports_skip_locked():
         return _partners_locked(first), roomy
     sid = transaction.savepoint()
@@ -760,7 +764,7 @@ def _shortlists_locked(
             return partners, roomy
         if rnd > ROUNDS or not wanted <= partners.keys():
             break
-        more = {pk for lead_pk in short for pk in earliest(lead_pk, many * rnd)} - tried
+        more = {pk for key in short for pk in earliest(key, many * rnd)} - tried
         if not more:
             break
         tried |= more
@@ -802,6 +806,7 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
     # Every candidate with room: the locked ones (the decision is among them: they hold the earliest turns) and
     # the ones read unlocked, which have not moved (they were not shortlisted, or another router holds them).
     room = roomy | partners.keys()
+    groups: dict[int, tuple[set[int], list[tuple[int, int]]]] = {}  # per list of eligible ids: (with room, locked)
     for lead in leads:
         if lead.route_failures >= limit:
             reason = dumps(
@@ -812,10 +817,18 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
             decisions.append(RoutingDecision(lead=lead, candidates=[], rule=RoutingRule.MAX_FAILURES, reason=reason))
             queued.append((lead, decisions[-1]))
             continue
-        candidates, rule = _claimed_candidates(room.intersection(eligible.get(lead.pk, ())), claims.get(lead.pk))
+        ids = eligible.get(lead.pk, ())
+        if (key := id(ids)) not in groups:
+            mine = room.intersection(ids)
+            groups[key] = (mine, sorted((turns[pk], pk) for pk in partners.keys() & mine))
+        mine, ranked = groups[key]
+        candidates, rule = _claimed_candidates(mine, claims.get(lead.pk))
         more = len(candidates)
-        candidates = partners.keys() & candidates
-        if not candidates:
+        if candidates is mine:  # not narrowed by claims: the group's locked candidates, earliest turn first
+            shortlist = [pk for _turn, pk in ranked[:SHORTLIST]]
+        else:
+            shortlist = heapq.nsmallest(SHORTLIST, partners.keys() & candidates, key=lambda pk: (turns[pk], pk))
+        if not shortlist:
             if rule == RoutingRule.PROTECTED_CUSTOMER:
                 reason = compose(N_("The customer is protected by a partner that cannot take this lead now."))
             else:
@@ -823,13 +836,21 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
             decisions.append(RoutingDecision(lead=lead, candidates=[], rule=rule, reason=dumps(reason)))
             queued.append((lead, decisions[-1]))
             continue
-        shortlist = heapq.nsmallest(SHORTLIST, candidates, key=lambda pk: (turns.get(pk, 0), pk))
-        rows = [f"{row[pk]} {turns.get(pk, 0)}" for pk in shortlist]  # turns before this decision
+        rows = [f"{row[pk]} {turns[pk]}" for pk in shortlist]  # turns before this decision
+        before = {pk: turns[pk] for pk in shortlist}
         winner = stride_pick([(pk, weight[pk]) for pk in shortlist], turns)
         loads[winner] += 1  # the offer below counts against its capacity for the next lead
         at_load(winner)
-        if loads[winner] >= partners[winner].capacity:
+        full = loads[winner] >= partners[winner].capacity
+        if full:
             room.discard(winner)
+        for mine, ranked in groups.values():  # the winner's place in every group it is in
+            if winner in mine:
+                del ranked[bisect.bisect_left(ranked, (before[winner], winner))]
+                if full:
+                    mine.discard(winner)
+                else:
+                    bisect.insort(ranked, (turns[winner], winner))
         decisions.append(
             RoutingDecision(lead=lead, chosen_id=winner, rule=rule, actor=actor,
                             candidates=_compact(points=points, rows=rows,
