@@ -724,10 +724,11 @@ def _shortlists_locked(
     For each lead: its SHORTLIST earliest turns plus one more per lead in the batch (each decision moves one turn
     back, so the earliest turns of every later decision are among them), and the partners claiming its customer.
     Routers lock with SKIP LOCKED, so two routers in one region do not queue behind each other: the second takes
-    the next earliest turns while the first holds the earliest (those are being served by the first). A lead left
-    with too few of its candidates locked asks for its next earliest turns, at most ROUNDS times; if a lead still
-    lacks some (or a partner claiming its customer is held elsewhere), the skip-locked rows are given back (the
-    savepoint is rolled back) and the partners are locked waiting, in id order, as one router alone would.
+    the next earliest turns while the first holds the earliest (those are being served by the first). A list of
+    candidates left with fewer locked than above asks for its next earliest turns, at most ROUNDS times; if one
+    still has less than a full shortlist locked (all of its candidates, when it has fewer), or a partner claiming
+    a lead's customer is held elsewhere, the skip-locked rows are given back (the savepoint is rolled back) and
+    the partners are locked waiting, in id order, as one router alone would.
     Without concurrent routers nothing is skipped and the locked rows are exactly the first round's."""
     turns = _turns({pk for ids in eligible.values() for pk in ids})
     roomy = set(turns)
@@ -758,17 +759,20 @@ def _shortlists_locked(
     partners = _partners_locked(first, skip=True)
     tried = set(first)
     for rnd in range(2, ROUNDS + 2):
-        short = [pk for pk in cands if len(cands[pk].intersection(partners)) < needed[pk]]
-        if not short and wanted <= partners.keys():
-            transaction.savepoint_commit(sid)
-            return partners, roomy
-        if rnd > ROUNDS or not wanted <= partners.keys():
+        short = [key for key in cands if len(cands[key].intersection(partners)) < needed[key]]
+        if not short or rnd > ROUNDS or not wanted <= partners.keys():
             break
         more = {pk for key in short for pk in earliest(key, many * rnd)} - tried
         if not more:
             break
         tried |= more
         partners.update(_partners_locked(more, skip=True))
+    # Enough to decide on: every claimant, and for every list at least a full shortlist (all of a short list).
+    if wanted <= partners.keys() and all(
+        len(c.intersection(partners)) >= min(len(c), SHORTLIST) for c in cands.values()
+    ):
+        transaction.savepoint_commit(sid)
+        return partners, roomy
     transaction.savepoint_rollback(sid)  # gives back the rows locked above
     return _partners_locked(first), roomy
 
