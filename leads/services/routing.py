@@ -774,6 +774,7 @@ def _shortlists_locked(
         transaction.savepoint_commit(sid)
         return partners, roomy
     transaction.savepoint_rollback(sid)  # gives back the rows locked above
+    logger.info("routing: %s partner rows skip-locked were not enough; waiting for the rows in id order", len(partners))
     return _partners_locked(first), roomy
 
 
