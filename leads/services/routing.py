@@ -725,9 +725,9 @@ def _shortlists_locked(
     back, so the earliest turns of every later decision are among them), and the partners claiming its customer.
     Routers lock with SKIP LOCKED, so two routers in one region do not queue behind each other: the second takes
     the next earliest turns while the first holds the earliest (those are being served by the first). A list of
-    candidates left with fewer locked than above asks for its next earliest turns, at most ROUNDS times; if one
-    still has less than a full shortlist locked (all of its candidates, when it has fewer), or a partner claiming
-    a lead's customer is held elsewhere, the skip-locked rows are given back (the savepoint is rolled back) and
+    candidates left with fewer locked than above asks for its next earliest turns, at most ROUNDS times; if a list
+    of fewer than SHORTLIST candidates is not all locked, a longer one has less than a quarter of a shortlist
+    locked, or a partner claiming a lead's customer is held elsewhere, the skip-locked rows are given back (the savepoint is rolled back) and
     the partners are locked waiting, in id order, as one router alone would.
     Without concurrent routers nothing is skipped and the locked rows are exactly the first round's."""
     turns = _turns({pk for ids in eligible.values() for pk in ids})
@@ -767,9 +767,11 @@ def _shortlists_locked(
             break
         tried |= more
         partners.update(_partners_locked(more, skip=True))
-    # Enough to decide on: every claimant, and for every list at least a full shortlist (all of a short list).
+    # Enough to decide on: every claimant; all of a list of fewer than SHORTLIST candidates (a small pool keeps its
+    # exact rotation); a quarter of a shortlist of a longer one (the earliest unheld turns; the held ones are being
+    # served by the router holding them).
     if wanted <= partners.keys() and all(
-        len(c.intersection(partners)) >= min(len(c), SHORTLIST) for c in cands.values()
+        len(c.intersection(partners)) >= (len(c) if len(c) < SHORTLIST else SHORTLIST // 4) for c in cands.values()
     ):
         transaction.savepoint_commit(sid)
         return partners, roomy
