@@ -6,6 +6,7 @@ lock the offer and re-check its status, so a lead never gets two owners. Partner
 triggers (leads migration 0013), so a write that changes several partners' load locks those partners first.
 """
 
+import bisect
 import contextlib
 import functools
 import heapq
@@ -247,6 +248,7 @@ def candidate_score(
 # decision reads, locks and writes a bounded shortlist of the earliest turns (SHORTLIST), not every candidate.
 TURN_SCALE = 1_000_000
 SHORTLIST = 16
+ROUNDS = 3  # skip-locked rounds before a router waits for the rows another router holds
 
 
 def _stride(weight: int) -> int:
@@ -457,11 +459,13 @@ def _eligible(*, leads: list[Lead]) -> tuple[RoutingPool, dict[int, list[int]]]:
             else:
                 refused.setdefault(a, set()).add(b)
     pool = routing_pool(version=version)
-    out = {}
+    out, same = {}, {}
     for lead in leads:
-        if ids := pool.fits(
-            region_id=lead.region_id, kind=lead.kind, needs=needs.get(lead.pk, ()), refused=refused.get(lead.pk, ())
-        ):
+        need, refusal = needs.get(lead.pk, ()), refused.get(lead.pk, ())
+        key = (lead.region_id, lead.kind, frozenset(need), frozenset(refusal))
+        if key not in same:  # leads with the same inputs share one list (the router works per list)
+            same[key] = pool.fits(region_id=lead.region_id, kind=lead.kind, needs=need, refused=refusal)
+        if ids := same[key]:
             out[lead.pk] = ids
     return pool, out
 
@@ -497,11 +501,14 @@ def _ids_param(ids) -> str:
     return "{" + ",".join(map(str, ids)) + "}" if connection.vendor == "postgresql" else json.dumps(ids)
 
 
-def _partners_locked(ids) -> dict[int, Candidate]:
-    """The partners among `ids` with room left, locked in id order (no deadlocks between routers)."""
+def _partners_locked(ids, *, skip: bool = False) -> dict[int, Candidate]:
+    """The partners among `ids` with room left, locked in id order (no deadlocks between routers); with `skip`,
+    rows another transaction holds are left out instead of waited for."""
     if not ids:
         return {}
     lock = "FOR NO KEY UPDATE OF p" if connection.features.has_select_for_update_of else ""
+    if lock and skip:
+        lock += " SKIP LOCKED"
     sql = _partners_sql(postgres=connection.vendor == "postgresql", lock=lock)
     with connection.cursor() as cursor:
         cursor.execute(sql, {"ids": _ids_param(sorted(ids))})
@@ -673,7 +680,7 @@ def _leads_claims(leads: list[Lead]) -> dict[int, CustomerClaims]:
     return {lead.pk: c for lead, c in zip(leads, claims)}
 
 
-def _claimed_candidates(candidates: list[int], claims: CustomerClaims | None) -> tuple[list[int], str]:
+def _claimed_candidates(candidates: set[int], claims: CustomerClaims | None) -> tuple[set[int], str]:
     """The candidates the claims on the customer leave, and the rule that narrowed them (RoutingRule.SCORE if
     none did): a protected customer's lead goes only to its protector; a lead in a franchise's exclusive region
     only to that franchise while it is eligible (has room and fits the lead), else to everyone eligible."""
@@ -681,9 +688,8 @@ def _claimed_candidates(candidates: list[int], claims: CustomerClaims | None) ->
         return candidates, RoutingRule.SCORE
     protectors = {m.partner_id for m in claims.hard if not m.reserved}
     if protectors:
-        return [pk for pk in candidates if pk in protectors], RoutingRule.PROTECTED_CUSTOMER
-    franchises = {m.partner_id for m in claims.territory}
-    exclusive = [pk for pk in candidates if pk in franchises]
+        return candidates & protectors, RoutingRule.PROTECTED_CUSTOMER
+    exclusive = candidates & {m.partner_id for m in claims.territory}
     if exclusive:
         return exclusive, RoutingRule.EXCLUSIVE_TERRITORY
     return candidates, RoutingRule.SCORE
@@ -709,23 +715,69 @@ def _turns(ids) -> dict[int, int]:
         return dict(cursor.fetchall())
 
 
-def _shortlists_to_lock(
+def _shortlists_locked(
     *, leads: list[Lead], eligible: dict[int, list[int]], claims: dict
-) -> tuple[set[int], set[int]]:
-    """The partners a batch of decisions may need: for each lead, its SHORTLIST earliest turns plus one more per
-    lead in the batch (each decision moves one turn back, so the earliest turns of every later decision are among
-    them), and the partners claiming its customer. Also every candidate with room left (read unlocked)."""
+) -> tuple[dict[int, "Candidate"], set[int]]:
+    """Lock the partners a batch of decisions may need and return them, with every candidate that had room
+    (read unlocked).
+
+    For each lead: its SHORTLIST earliest turns plus one more per lead in the batch (each decision moves one turn
+    back, so the earliest turns of every later decision are among them), and the partners claiming its customer.
+    Routers lock with SKIP LOCKED, so two routers in one region do not queue behind each other: the second takes
+    the next earliest turns while the first holds the earliest (those are being served by the first). A list of
+    candidates left with fewer locked than above asks for its next earliest turns, at most ROUNDS times; if a list
+    of fewer than SHORTLIST candidates is not all locked, a longer one has less than a quarter of a shortlist
+    locked, or a partner claiming a lead's customer is held elsewhere, the skip-locked rows are given back (the savepoint is rolled back) and
+    the partners are locked waiting, in id order, as one router alone would.
+    Without concurrent routers nothing is skipped and the locked rows are exactly the first round's."""
     turns = _turns({pk for ids in eligible.values() for pk in ids})
-    out: set[int] = set()
+    roomy = set(turns)
+    order = {pk: (turn, pk) for pk, turn in turns.items()}  # the rotation's order, a C-level key
     many = SHORTLIST + len(leads)
+    cands, needed, wanted = {}, {}, set()  # per list of eligible ids (shared by the leads with the same inputs)
     for lead in leads:
-        candidates = [pk for pk in eligible.get(lead.pk, ()) if pk in turns]
+        ids = eligible.get(lead.pk, ())
+        if (key := id(ids)) not in cands:
+            cands[key] = roomy.intersection(ids)
+            needed[key] = min(len(cands[key]), many)
         if c := claims.get(lead.pk):
-            out.update(pk for pk in candidates if pk in {m.partner_id for m in (*c.hard, *c.territory)})
-        if len(candidates) > many:
-            candidates = heapq.nsmallest(many, candidates, key=lambda pk: (turns[pk], pk))
-        out.update(candidates)
-    return out, set(turns)
+            wanted.update(cands[key].intersection(m.partner_id for m in (*c.hard, *c.territory)))
+    ranked: dict[int, list[int]] = {}
+
+    def earliest(key: int, n: int) -> list[int]:
+        done = ranked.get(key)
+        if done is None or len(done) < min(n, len(cands[key])):
+            ranked[key] = done = heapq.nsmallest(n, cands[key], key=order.__getitem__)
+        return done[:n]
+
+    first = set(wanted)
+    for key in cands:
+        first.update(earliest(key, many))
+    if not connection_supports_skip_locked():
+        return _partners_locked(first), roomy
+    sid = transaction.savepoint()
+    partners = _partners_locked(first, skip=True)
+    tried = set(first)
+    for rnd in range(2, ROUNDS + 2):
+        short = [key for key in cands if len(cands[key].intersection(partners)) < needed[key]]
+        if not short or rnd > ROUNDS or not wanted <= partners.keys():
+            break
+        more = {pk for key in short for pk in earliest(key, many * rnd)} - tried
+        if not more:
+            break
+        tried |= more
+        partners.update(_partners_locked(more, skip=True))
+    # Enough to decide on: every claimant; all of a list of fewer than SHORTLIST candidates (a small pool keeps its
+    # exact rotation); a quarter of a shortlist of a longer one (the earliest unheld turns; the held ones are being
+    # served by the router holding them).
+    if wanted <= partners.keys() and all(
+        len(c.intersection(partners)) >= (len(c) if len(c) < SHORTLIST else SHORTLIST // 4) for c in cands.values()
+    ):
+        transaction.savepoint_commit(sid)
+        return partners, roomy
+    transaction.savepoint_rollback(sid)  # gives back the rows locked above
+    logger.info("routing: %s partner rows skip-locked were not enough; waiting for the rows in id order", len(partners))
+    return _partners_locked(first), roomy
 
 
 def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
@@ -737,8 +789,7 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
     fresh = [lead for lead in leads if lead.route_failures < limit]
     pool, eligible = _eligible(leads=fresh) if fresh else (None, {})
     claims = _leads_claims(fresh)
-    lock, roomy = _shortlists_to_lock(leads=fresh, eligible=eligible, claims=claims)
-    partners = _partners_locked(lock)
+    partners, roomy = _shortlists_locked(leads=fresh, eligible=eligible, claims=claims)
     turns = {pk: c.credit for pk, c in partners.items()}
     loads = {pk: c.load for pk, c in partners.items()}
     decisions, offered, queued = [], [], []
@@ -759,6 +810,10 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
 
     for pk in partners:
         at_load(pk)
+    # Every candidate with room: the locked ones (the decision is among them: they hold the earliest turns) and
+    # the ones read unlocked, which have not moved (they were not shortlisted, or another router holds them).
+    room = roomy | partners.keys()
+    groups: dict[int, tuple[set[int], list[tuple[int, int]]]] = {}  # per list of eligible ids: (with room, locked)
     for lead in leads:
         if lead.route_failures >= limit:
             reason = dumps(
@@ -769,17 +824,18 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
             decisions.append(RoutingDecision(lead=lead, candidates=[], rule=RoutingRule.MAX_FAILURES, reason=reason))
             queued.append((lead, decisions[-1]))
             continue
-        # Every candidate with room (the ones not locked have not moved: they were not shortlisted), narrowed by
-        # the claims; the decision is among the locked ones, which hold the earliest turns.
-        candidates = [
-            pk
-            for pk in eligible.get(lead.pk, ())
-            if (loads[pk] < partners[pk].capacity if pk in partners else pk in roomy)
-        ]
-        candidates, rule = _claimed_candidates(candidates, claims.get(lead.pk))
+        ids = eligible.get(lead.pk, ())
+        if (key := id(ids)) not in groups:
+            mine = room.intersection(ids)
+            groups[key] = (mine, sorted((turns[pk], pk) for pk in partners.keys() & mine))
+        mine, ranked = groups[key]
+        candidates, rule = _claimed_candidates(mine, claims.get(lead.pk))
         more = len(candidates)
-        candidates = [pk for pk in candidates if pk in partners]
-        if not candidates:
+        if candidates is mine:  # not narrowed by claims: the group's locked candidates, earliest turn first
+            shortlist = [pk for _turn, pk in ranked[:SHORTLIST]]
+        else:
+            shortlist = heapq.nsmallest(SHORTLIST, partners.keys() & candidates, key=lambda pk: (turns[pk], pk))
+        if not shortlist:
             if rule == RoutingRule.PROTECTED_CUSTOMER:
                 reason = compose(N_("The customer is protected by a partner that cannot take this lead now."))
             else:
@@ -787,11 +843,21 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
             decisions.append(RoutingDecision(lead=lead, candidates=[], rule=rule, reason=dumps(reason)))
             queued.append((lead, decisions[-1]))
             continue
-        shortlist = heapq.nsmallest(SHORTLIST, candidates, key=lambda pk: (turns.get(pk, 0), pk))
-        rows = [f"{row[pk]} {turns.get(pk, 0)}" for pk in shortlist]  # turns before this decision
+        rows = [f"{row[pk]} {turns[pk]}" for pk in shortlist]  # turns before this decision
+        before = {pk: turns[pk] for pk in shortlist}
         winner = stride_pick([(pk, weight[pk]) for pk in shortlist], turns)
         loads[winner] += 1  # the offer below counts against its capacity for the next lead
         at_load(winner)
+        full = loads[winner] >= partners[winner].capacity
+        if full:
+            room.discard(winner)
+        for mine, ranked in groups.values():  # the winner's place in every group it is in
+            if winner in mine:
+                del ranked[bisect.bisect_left(ranked, (before[winner], winner))]
+                if full:
+                    mine.discard(winner)
+                else:
+                    bisect.insort(ranked, (turns[winner], winner))
         decisions.append(
             RoutingDecision(lead=lead, chosen_id=winner, rule=rule, actor=actor,
                             candidates=_compact(points=points, rows=rows,

@@ -98,3 +98,89 @@ def assert_no_lost_turn():
         assert chosen["credit_before"] >= last.get(d.chosen_id, 0), (d.pk, chosen, last.get(d.chosen_id))
         last[d.chosen_id] = chosen["credit_after"]
     assert dict(RoutingCredit.objects.values_list("partner_id", "credit")) == last
+
+
+def _hold_partner_rows(ids, held: threading.Event, release: threading.Event):
+    """Another router's transaction: holds the partner rows `ids` until `release` is set."""
+    from django.db import transaction
+
+    from partners.models import Partner
+
+    try:
+        with transaction.atomic():
+            list(Partner.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
+            held.set()
+            release.wait(20)
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_router_takes_the_next_turns_instead_of_waiting(postgres_only):
+    """While a router holds the earliest turns of a region, another router's decision does not queue behind it:
+    it is made at once among the next earliest turns (SKIP LOCKED), and the stored rotation stays consistent."""
+    msk = region("msk")
+    tier_only_weights()
+    partners = [routing_partner(regions=[msk], weight=1) for _ in range(2 * routing.SHORTLIST + 6)]
+    first = sorted(p.pk for p in partners)[: routing.SHORTLIST + 1]  # what routing one lead locks
+    held, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_partner_rows, args=(first, held, release))
+    holder.start()
+    try:
+        assert held.wait(10)
+        lead = vendor_lead(region=msk)
+        result = {}
+
+        def route():
+            try:
+                result["decision"] = routing.lead_route(lead=lead)
+            finally:
+                connection.close()
+
+        router = threading.Thread(target=route)
+        router.start()
+        router.join(5)
+        assert not router.is_alive(), "the second router waited for the rows the first holds"
+        decision = result["decision"]
+        assert decision.chosen_id not in first
+        assert decision.chosen_id == min(set(p.pk for p in partners) - set(first))  # the next earliest turn
+        shortlisted = [c["partner_id"] for c in decision_candidates(decision=decision)]
+        assert not set(shortlisted) & set(first) and len(shortlisted) == routing.SHORTLIST
+    finally:
+        release.set()
+        holder.join(20)
+    assert_no_lost_turn()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_router_waits_when_another_holds_all_it_may_choose_from(postgres_only):
+    """With too few candidates left unheld (here: none), the router gives back what it took and waits in id order,
+    then decides as a router alone would: the earliest turn of all its candidates."""
+    msk = region("msk")
+    tier_only_weights()
+    partners = sorted((routing_partner(regions=[msk], weight=w) for w in (1, 2, 3)), key=lambda p: p.pk)
+    held, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_partner_rows, args=([partners[0].pk], held, release))
+    holder.start()
+    try:
+        assert held.wait(10)
+        lead = vendor_lead(region=msk)
+        result = {}
+
+        def route():
+            try:
+                result["decision"] = routing.lead_route(lead=lead)
+            finally:
+                connection.close()
+
+        router = threading.Thread(target=route)
+        router.start()
+        router.join(1)
+        assert router.is_alive(), "the router decided without one of its three candidates"
+        release.set()
+        router.join(10)
+        assert result["decision"].chosen_id == partners[0].pk  # all turns 0: the lowest id
+    finally:
+        release.set()
+        holder.join(20)
+    assert_no_lost_turn()
