@@ -7,10 +7,6 @@ def inn_check_digit(first9: str) -> int:
     return sum(int(d) * w for d, w in zip(first9, _INN10_WEIGHTS)) % 11 % 10
 
 
-def inn_is_valid(inn: str) -> bool:
-    return len(inn) == 10 and inn.isdigit() and inn_check_digit(inn[:9]) == int(inn[9])
-
-
 def inn(region_prefix: str, serial: int) -> str:
     """A 10-digit legal-entity INN: region (2), tax office (2), serial (5), check digit. `serial` < 10**7."""
     first9 = f"{region_prefix}{serial:07d}"

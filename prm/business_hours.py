@@ -82,23 +82,6 @@ def business_deadline(
     raise ValueError("no working time found within ten years")
 
 
-def business_hours_between(
-    *,
-    start: datetime,
-    end: datetime,
-    tz: str,
-    country: str,
-    subdivision: str = "",
-    work_start: time,
-    work_end: time,
-) -> Decimal:
-    """Working hours between two moments (negative when `end` is before `start`), rounded to 0.01 h."""
-    worked = business_time_between(
-        start=start, end=end, tz=tz, country=country, subdivision=subdivision, work_start=work_start, work_end=work_end
-    )
-    return (Decimal(worked.total_seconds()) / 3600).quantize(Decimal("0.01"))
-
-
 def business_time_between(
     *,
     start: datetime,

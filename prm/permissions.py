@@ -113,11 +113,6 @@ class VendorRequiredMixin(_RoleRequiredMixin):
         return is_vendor(user)
 
 
-class VendorAdminRequiredMixin(_RoleRequiredMixin):
-    def has_role(self, user):
-        return is_vendor_admin(user)
-
-
 class PartnerRequiredMixin(_RoleRequiredMixin):
     def has_role(self, user):
         return is_partner_user(user)

@@ -1,8 +1,6 @@
 """Reads for channel conflict: availability log, disputes (scoped), reclaim lists and KPI counts."""
 
-from datetime import datetime
-
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
 from leads.models import Activity, AvailabilityCheck, Dispute, DisputeStatus, LeadReclaim, Registration
@@ -77,14 +75,3 @@ def reclaim_list(*, filters: dict | None = None) -> QuerySet[LeadReclaim]:
     if partner := filters.get("partner"):
         qs = qs.filter(partner_id=partner) if str(partner).isdigit() else qs.none()
     return qs.order_by("-flagged_at", "-id")
-
-
-def reclaims_by_partner(*, since: datetime) -> dict[int, int]:
-    """{partner id: leads reclaimed from it since `since`} — for the KPI app."""
-    rows = (
-        LeadReclaim.objects.filter(reclaimed_at__gte=since)
-        .values("partner_id")
-        .annotate(n=Count("id"))
-        .values_list("partner_id", "n")
-    )
-    return dict(rows)

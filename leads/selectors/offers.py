@@ -40,7 +40,3 @@ def offers_expired_recent(*, viewer, limit: int = 50) -> QuerySet[Offer]:
 def offers_waiting(*, viewer, limit: int = 10) -> list[Offer]:
     """The partner's pending offers, the closest deadline first (the cockpit's to-do with a countdown)."""
     return list(offer_list(viewer=viewer, filters={"status": OfferStatus.PENDING})[:limit])
-
-
-def offers_pending_count(*, viewer) -> int:
-    return scope_for(Offer.objects.filter(status=OfferStatus.PENDING), viewer).count()

@@ -13,8 +13,9 @@ from django.core.management.base import CommandError
 from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
+from stdnum.ru.inn import is_valid as inn_is_valid
 
-from demo.ids import inn, inn_is_valid, vat
+from demo.ids import inn, vat
 from demo.seed import DEMO_LOGINS, DEMO_PASSWORD
 from leads.models import Activity, Customer, Lead, Offer, ProtectionWindow, Registration, Stage
 from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel

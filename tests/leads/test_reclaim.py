@@ -7,7 +7,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leads.models import LeadReclaim, LeadSource, ProtectionWindow, RegistrationStatus, Stage
-from leads.selectors.conflict import reclaims_by_partner
 from leads.services import routing
 from leads.services.conflict import leads_reclaim
 from leads.services.deals import activity_log
@@ -127,12 +126,6 @@ class TestIdleDeal:
 
 @pytest.mark.django_db
 class TestReads:
-    def test_reclaims_by_partner(self, routed, idle_deal, reroutes, other_partner):
-        leads_reclaim(now=timezone.now())
-        leads_reclaim(now=max(_after_grace(f) for f in LeadReclaim.objects.all()))
-        since = timezone.now() - timedelta(days=1)
-        assert reclaims_by_partner(since=since) == {routed.partner_id: 2}
-
     def test_vendor_list_and_partner_forbidden(self, client_for, channel_manager, partner_rep, routed):
         leads_reclaim(now=timezone.now())
         resp = client_for(channel_manager).get(reverse("leads:reclaim_list"), {"state": "flagged"})

@@ -1,10 +1,10 @@
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from prm.business_hours import _calendar, business_deadline, business_hours_between, is_business_day
+from prm.business_hours import _calendar, business_deadline, business_time_between, is_business_day
 
 NINE, SIX = time(9), time(18)
 MSK = ZoneInfo("Europe/Moscow")
@@ -96,10 +96,10 @@ def test_hours_between_is_the_inverse_of_deadline():
     start = local(2026, 3, 6, 17)
     end = deadline(start, Decimal("4.5"))
     kw = {"tz": "Europe/Moscow", "country": "RU", "work_start": NINE, "work_end": SIX}
-    assert business_hours_between(start=start, end=end, **kw) == Decimal("4.50")
-    assert business_hours_between(start=end, end=start, **kw) == Decimal("-4.50")
+    assert business_time_between(start=start, end=end, **kw) == timedelta(hours=4, minutes=30)
+    assert business_time_between(start=end, end=start, **kw) == -timedelta(hours=4, minutes=30)
     # A whole weekend plus a holiday counts nothing.
-    assert business_hours_between(start=local(2026, 3, 6, 18), end=local(2026, 3, 10, 9), **kw) == 0
+    assert business_time_between(start=local(2026, 3, 6, 18), end=local(2026, 3, 10, 9), **kw) == timedelta(0)
 
 
 def test_holiday_calendars_are_cached():
