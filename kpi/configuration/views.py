@@ -85,6 +85,24 @@ def _values(form) -> dict:
     return dict(form.cleaned_data)
 
 
+def _preview_or_save(request, *, form, page, save, preview, saved, to, save_now=False):
+    """The configuration pages' one flow: a valid form is previewed (its impact, computed by the rule the system
+    uses) or, with "save", saved through the service and audited; bad input or a service's refusal is the form
+    again with field errors (400), nothing saved."""
+    if not form.is_valid():
+        return page(status=400)
+    try:
+        if save_now or "save" in request.POST:
+            save()
+            messages.success(request, saved)
+            return redirect(to)
+        impact = preview()
+    except ValidationError as exc:
+        apply_service_errors(form, exc)
+        return page(status=400)
+    return page(impact=impact)
+
+
 # --- SLA policies ----------------------------------------------------------------------------------------------
 
 
@@ -120,19 +138,18 @@ class SlaPolicyEditView(VendorRequiredMixin, View):
     def post(self, request, pk=None):
         policy = self._policy(pk)
         form = SlaPolicyForm(request.POST)
-        context = {"policy": policy, "form": form}
-        if not form.is_valid():
-            return render(request, self.template_name, context, status=400)
-        try:
-            if "save" in request.POST or policy is None:
-                policies.sla_policy_save(policy=policy, values=_values(form), actor=request.user)
-                messages.success(request, _("The SLA policy is saved and recorded in the audit trail."))
-                return redirect("kpi:config_sla")
-            context["impact"] = policies.sla_policy_impact(policy=policy, values=_values(form))
-        except ValidationError as exc:
-            apply_service_errors(form, exc)
-            return render(request, self.template_name, context, status=400)
-        return render(request, self.template_name, context)
+        return _preview_or_save(
+            request,
+            form=form,
+            page=lambda status=200, **extra: render(
+                request, self.template_name, {"policy": policy, "form": form, **extra}, status=status
+            ),
+            save=lambda: policies.sla_policy_save(policy=policy, values=_values(form), actor=request.user),
+            preview=lambda: policies.sla_policy_impact(policy=policy, values=_values(form)),
+            saved=_("The SLA policy is saved and recorded in the audit trail."),
+            to="kpi:config_sla",
+            save_now=policy is None,  # a new policy changes nothing yet: nothing to preview
+        )
 
 
 # --- Registration policies -------------------------------------------------------------------------------------
@@ -166,19 +183,19 @@ class RegistrationPolicyEditView(VendorRequiredMixin, View):
     def post(self, request, program_model):
         policy = self._policy(program_model)
         form = RegistrationPolicyForm(request.POST)
-        context = {"policy": policy, "form": form}
-        if not form.is_valid():
-            return render(request, self.template_name, context, status=400)
-        try:
-            if "save" in request.POST:
-                policies.registration_policy_save(program_model=program_model, values=_values(form), actor=request.user)
-                messages.success(request, _("The registration policy is saved and recorded in the audit trail."))
-                return redirect("kpi:config_registration")
-            context["impact"] = policies.registration_policy_impact(program_model=program_model, values=_values(form))
-        except ValidationError as exc:
-            apply_service_errors(form, exc)
-            return render(request, self.template_name, context, status=400)
-        return render(request, self.template_name, context)
+        return _preview_or_save(
+            request,
+            form=form,
+            page=lambda status=200, **extra: render(
+                request, self.template_name, {"policy": policy, "form": form, **extra}, status=status
+            ),
+            save=lambda: policies.registration_policy_save(
+                program_model=program_model, values=_values(form), actor=request.user
+            ),
+            preview=lambda: policies.registration_policy_impact(program_model=program_model, values=_values(form)),
+            saved=_("The registration policy is saved and recorded in the audit trail."),
+            to="kpi:config_registration",
+        )
 
 
 # --- Routing weights -------------------------------------------------------------------------------------------
@@ -201,18 +218,17 @@ class RoutingWeightsView(VendorRequiredMixin, View):
 
     def post(self, request):
         form = RoutingWeightsForm(request.POST)
-        if not form.is_valid():
-            return render(request, self.template_name, self._context(form), status=400)
-        try:
-            if "save" in request.POST:
-                policies.routing_weights_update(values=_values(form), actor=request.user)
-                messages.success(request, _("The routing weights are saved and recorded in the audit trail."))
-                return redirect("kpi:config_routing")
-            impact = policies.routing_weights_impact(values=_values(form))
-        except ValidationError as exc:
-            apply_service_errors(form, exc)
-            return render(request, self.template_name, self._context(form), status=400)
-        return render(request, self.template_name, self._context(form, impact=impact))
+        return _preview_or_save(
+            request,
+            form=form,
+            page=lambda status=200, **extra: render(
+                request, self.template_name, self._context(form, **extra), status=status
+            ),
+            save=lambda: policies.routing_weights_update(values=_values(form), actor=request.user),
+            preview=lambda: policies.routing_weights_impact(values=_values(form)),
+            saved=_("The routing weights are saved and recorded in the audit trail."),
+            to="kpi:config_routing",
+        )
 
 
 # --- Exchange rates --------------------------------------------------------------------------------------------
@@ -235,15 +251,14 @@ class ExchangeRateView(VendorRequiredMixin, View):
 
     def post(self, request):
         form = ExchangeRateForm(request.POST)
-        if not form.is_valid():
-            return render(request, self.template_name, self._context(form), status=400)
-        try:
-            if "save" in request.POST:
-                rate_services.exchange_rate_add(**form.cleaned_data, actor=request.user)
-                messages.success(request, _("The exchange rate is added and recorded in the audit trail."))
-                return redirect("kpi:config_rates")
-            impact = rate_services.exchange_rate_impact(**form.cleaned_data)
-        except ValidationError as exc:
-            apply_service_errors(form, exc)
-            return render(request, self.template_name, self._context(form), status=400)
-        return render(request, self.template_name, self._context(form, impact=impact))
+        return _preview_or_save(
+            request,
+            form=form,
+            page=lambda status=200, **extra: render(
+                request, self.template_name, self._context(form, **extra), status=status
+            ),
+            save=lambda: rate_services.exchange_rate_add(**form.cleaned_data, actor=request.user),
+            preview=lambda: rate_services.exchange_rate_impact(**form.cleaned_data),
+            saved=_("The exchange rate is added and recorded in the audit trail."),
+            to="kpi:config_rates",
+        )
