@@ -200,16 +200,17 @@ def report(prefix: Path, floor_name: str = "floor /healthz") -> None:
         rows = list(csv.DictReader(f))
     with open(f"{prefix}_failures.csv") as f:
         failures = list(csv.DictReader(f))
-    floor = next((float(r["50%"]) for r in rows if r["Name"] == floor_name), 0) or None
+    # locust writes "N/A" for a request that never completed (a very short run may not reach the floor's).
+    floor = next((_ms(r["50%"]) for r in rows if r["Name"] == floor_name), None) or None
     print(f"\nfloor = p50 of GET /healthz = {floor} ms; the last column is each p95 in multiples of it")
     print(
         f"\n{'request':<34}{'count':>8}{'errors':>8}{'req/s':>8}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'p95/floor':>10}"
     )
     rows = [r for r in rows if int(r["Request Count"])]  # the logins, when the warm-up reset the statistics
-    body = sorted((r for r in rows if r["Name"] != "Aggregated"), key=lambda r: -float(r["95%"]))
+    body = sorted((r for r in rows if r["Name"] != "Aggregated"), key=lambda r: -(_ms(r["95%"]) or 0))
     for r in [*body, *(r for r in rows if r["Name"] == "Aggregated")]:
         name = "OVERALL" if r["Name"] == "Aggregated" else f"{r['Type']} {r['Name']}"[:33]
-        ratio = f"{float(r['95%']) / floor:>10.1f}" if floor else f"{'-':>10}"
+        ratio = f"{_ms(r['95%']) / floor:>10.1f}" if floor and _ms(r["95%"]) else f"{'-':>10}"
         print(
             f"{name:<34}{int(r['Request Count']):>8}{int(r['Failure Count']):>8}{float(r['Requests/s']):>8.1f}"
             f"{r['50%']:>8}{r['95%']:>8}{r['99%']:>8}{ratio}"
@@ -217,9 +218,13 @@ def report(prefix: Path, floor_name: str = "floor /healthz") -> None:
     for fail in failures:
         print(f"ERROR {fail['Method']} {fail['Name']}: {fail['Occurrences']}× {fail['Error'][:160]}")
     overall = next(r for r in rows if r["Name"] == "Aggregated")
-    errors, p95 = int(overall["Failure Count"]), float(overall["95%"])
+    errors, p95 = int(overall["Failure Count"]), _ms(overall["95%"]) or 0.0
     verdict = "met" if errors == 0 and p95 < 100 else "NOT met"
     print(f"\ntarget 0 errors and p95 < 100 ms: {verdict} ({errors} errors, p95 {p95:.0f} ms)")
+
+
+def _ms(value: str) -> float | None:
+    return None if value in ("", "N/A") else float(value)
 
 
 def uptime() -> str:
