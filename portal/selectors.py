@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -15,17 +14,19 @@ from leads.selectors.registration import registration_list
 from leads.selectors.routing import lead_work_queues, routing_funnel
 from partners.models import Partner, PartnerStatus
 from partners.selectors import partner_work_queues
+from prm.caching import cache_fresh
 from prm.models import Notification
 from training.selectors import training_due, valid_certifications
 
 
 def vendor_home_summary() -> dict:
     """Network-wide counters of the channel dashboard. Counting millions of leads takes a scan, so every channel
-    manager shares one result for PRM_DASHBOARD_CACHE_SECONDS (the page says when it was counted)."""
-    timeout = settings.PRM_DASHBOARD_CACHE_SECONDS
-    if timeout <= 0:
+    manager shares one result for PRM_DASHBOARD_CACHE_SECONDS (the page says when it was counted), refreshed by one
+    request at a time while the others are served the previous one (`cache_fresh`: no stampede at expiry)."""
+    seconds = settings.PRM_DASHBOARD_CACHE_SECONDS
+    if seconds <= 0:
         return _vendor_home_count()
-    return cache.get_or_set("prm:vendor_home_summary", _vendor_home_count, timeout=timeout)
+    return cache_fresh(key="prm:vendor_home_summary", compute=_vendor_home_count, seconds=seconds)
 
 
 def _vendor_home_count() -> dict:

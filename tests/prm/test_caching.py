@@ -1,0 +1,83 @@
+"""prm.caching.cache_fresh: one computation per expiry, the stale value for everyone else meanwhile."""
+
+import threading
+
+import pytest
+from django.core.cache import cache
+
+from prm.caching import cache_fresh
+
+
+@pytest.fixture(autouse=True)
+def local_cache(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fresh"}}
+    cache.clear()
+    yield
+    cache.clear()
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1_000.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_a_fresh_value_is_served_without_computing():
+    clock, calls = Clock(), []
+    compute = lambda: calls.append(1) or len(calls)  # noqa: E731
+    assert cache_fresh(key="k", compute=compute, seconds=60, now=clock) == 1
+    clock.t += 59
+    assert cache_fresh(key="k", compute=compute, seconds=60, now=clock) == 1
+    assert len(calls) == 1
+    clock.t += 2  # stale: the next request recomputes
+    assert cache_fresh(key="k", compute=compute, seconds=60, now=clock) == 2
+
+
+def test_while_one_request_refreshes_the_others_get_the_stale_value():
+    clock = Clock()
+    cache_fresh(key="k", compute=lambda: "old", seconds=60, now=clock)
+    clock.t += 120
+    cache.add("k:refreshing", 1)  # another process is computing
+    assert cache_fresh(key="k", compute=lambda: pytest.fail("computed twice"), seconds=60, now=clock) == "old"
+
+
+def test_concurrent_requests_at_expiry_compute_once():
+    clock, calls, started = Clock(), [], threading.Event()
+    cache_fresh(key="k", compute=lambda: "old", seconds=60, now=clock)
+    clock.t += 120
+
+    def slow():
+        calls.append(1)
+        started.set()
+        threading.Event().wait(0.2)
+        return "new"
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache_fresh(key="k", compute=slow, seconds=60, now=clock)))
+               for _ in range(8)]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert results.count("new") == 1 and results.count("old") == 7
+    assert cache_fresh(key="k", compute=slow, seconds=60, now=clock) == "new"
+
+
+def test_a_cold_cache_makes_the_others_wait_for_the_first_computation():
+    calls, results = [], []
+
+    def slow():
+        calls.append(1)
+        threading.Event().wait(0.2)
+        return "first"
+
+    threads = [threading.Thread(target=lambda: results.append(cache_fresh(key="cold", compute=slow, seconds=60)))
+               for _ in range(5)]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [1] and results == ["first"] * 5
