@@ -17,7 +17,7 @@ from kpi.models import CommissionEntry, EntryKind
 from kpi.services.ledger import Rates, ledger_entries_place
 from partners.models import Partner
 from prm.models import NotificationKind, WebhookEvent
-from prm.selectors import channel_managers, partner_admins
+from prm.selectors import channel_managers, partners_admins
 from prm.services import audit_record, connection_supports_skip_locked, notify
 from prm.texts import N_, choice, compose
 from prm.webhooks import webhook_emit
@@ -100,10 +100,23 @@ def breach_recipients(*, partner_id: int, also=(), cache: dict | None = None) ->
     manager when it has none)."""
     cache = {} if cache is None else cache  # one batch of the job asks once per partner
     if partner_id not in cache:
-        partner = Partner.objects.select_related("account_manager").get(pk=partner_id)
-        vendor = [partner.account_manager] if partner.account_manager_id else list(channel_managers())
-        cache[partner_id] = [*partner_admins(partner=partner), *vendor]
+        breach_recipients_load(partner_ids=[partner_id], cache=cache)
     return [*cache[partner_id], *also]
+
+
+def breach_recipients_load(*, partner_ids, cache: dict) -> None:
+    """Fill `cache` with the recipients of many partners at once (three queries whatever their number)."""
+    wanted = {pid for pid in partner_ids if pid not in cache}
+    if not wanted:
+        return
+    if "vendor" not in cache:
+        cache["vendor"] = list(channel_managers())
+    admins: dict[int, list] = {pid: [] for pid in wanted}
+    for user in partners_admins(partner_ids=wanted):
+        admins[user.partner_id].append(user)
+    for partner in Partner.objects.select_related("account_manager").filter(pk__in=wanted):
+        vendor = [partner.account_manager] if partner.account_manager_id else cache["vendor"]
+        cache[partner.pk] = [*admins[partner.pk], *vendor]
 
 
 def breach_notify(
@@ -198,6 +211,7 @@ def tickets_flag_breaches(*, now=None, batch: int = 500) -> dict:
             of=("self", "ticket"),
         )
         events, rates, recipients = [], Rates() if due else None, {}  # rates and recipients once per batch
+        breach_recipients_load(partner_ids=[clock.ticket.partner_id for clock in due], cache=recipients)
         for clock in due:
             clock.breached_at = clock.due_at
             clock.save(update_fields=["breached_at", "updated_at"])
