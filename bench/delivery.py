@@ -320,6 +320,12 @@ def main():
                 [now],
             )
             cur.fetchall()
+            cur.execute(
+                "SELECT id FROM leads_milestone WHERE done_at IS NULL AND late_flagged_at IS NULL AND due_on < %s "
+                "ORDER BY due_on LIMIT 500 FOR NO KEY UPDATE SKIP LOCKED",
+                [now.date()],
+            )
+            cur.fetchall()
 
     def due_floor(due: int):
         """Flagging `due` due clocks by hand in one statement, with their breach events (no ledger, credit or
@@ -371,8 +377,35 @@ def main():
     def floor():
         with connection.cursor() as cur:
             cur.execute(FLOOR_SQL, params)
-            cur.fetchall()
+            return cur.fetchall()
 
+    def as_kpis(rows) -> dict:
+        """The floor's counts as the product's figures, to check both answer the same."""
+        from decimal import ROUND_HALF_UP, Decimal
+
+        def pct(part, whole):
+            return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.01"), ROUND_HALF_UP) if whole else None
+
+        out = {}
+        for pid, rt, rok, st, sok, resolved, reopened, due, on_time, rating_sum, answers in rows:
+            figures = {
+                "ontime_golive_pct": pct(on_time or 0, due or 0),
+                "response_in_sla_pct": pct(rok or 0, rt or 0),
+                "resolution_in_sla_pct": pct(sok or 0, st or 0),
+                "reopen_rate_pct": pct(reopened or 0, resolved or 0),
+                "checkin_score": (Decimal(rating_sum) / answers).quantize(Decimal("0.01"), ROUND_HALF_UP)
+                if answers
+                else None,
+            }
+            if any(v is not None for v in figures.values()):
+                out[pid] = figures
+        return out
+
+    def nonempty(kpis: dict) -> dict:
+        return {pid: f for pid, f in kpis.items() if any(v is not None for v in f.values())}
+
+    if as_kpis(floor()) != nonempty(service_kpis(start=start, end=end, on=day)):
+        sys.exit("The floor and service_kpis disagree: the comparison would be meaningless.")
     floor_s = best(floor)
     ours = best(lambda: service_kpis(start=start, end=end, on=day))
     print(
