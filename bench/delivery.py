@@ -9,7 +9,9 @@ with implementations, tickets with their two clocks and ~2.5 clock events per cl
 are open with running clocks (most not yet due); one ticket in 30 is an on-site visit dispatched to and accepted by
 another partner (whose SLA figures count it). Printed beside their targets (issue 18):
 
-- the breach scan (`tickets_flag_breaches`) with nothing due and with 100 clocks due: < 200 ms over 100,000 open;
+- the breach scan (`tickets_flag_breaches`) with nothing due: < 200 ms over 100,000 open, beside the bare index
+  scans it makes (the floor); processing 100 due clocks (each booked: penalty, credit, webhook, notices) beside
+  one hand-written statement that only flags them and writes their events;
 - the service KPIs (`service_kpis`, with the check-in score over check-ins and ticket ratings) next to the same
   aggregates written by hand as ONE SQL statement (the floor):
   ≤ 1.5 × the floor at 10,000 partners, 1,000,000 tickets, 5,000,000 clock events.
@@ -282,29 +284,90 @@ def main():
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM leads_clockevent")
         events = cur.fetchone()[0]
-    print(f"Clock events: {events:,}")
+    print(f"Clock events: {events:,}; load average {Path('/proc/loadavg').read_text().split(' ', 3)[:3]}")
 
     class Rollback(Exception):
         pass
 
-    def scan():
+    def scan(due: int = 0):
+        """The job in a transaction rolled back; with `due`, that many running clocks are made due first."""
         try:
             with transaction.atomic():
+                if due:
+                    sql(
+                        "UPDATE leads_ticketclock SET due_at = %s WHERE id IN (SELECT id FROM leads_ticketclock "
+                        "WHERE state = 'running' AND breached_at IS NULL ORDER BY id LIMIT %s)",
+                        [now - datetime.timedelta(minutes=1), due],
+                    )
+                started = time.monotonic()
                 counts = tickets_flag_breaches(now=now)
-                raise Rollback(counts)
+                raise Rollback(counts, time.monotonic() - started)
+        except Rollback as done:
+            return done.args
+
+    def scan_floor():
+        """The bare claims the job makes when nothing is due: the same partial-index scans, by hand."""
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT id FROM leads_ticketclock WHERE state = 'running' AND breached_at IS NULL AND due_at <= %s "
+                "ORDER BY due_at LIMIT 500 FOR NO KEY UPDATE SKIP LOCKED",
+                [now],
+            )
+            cur.fetchall()
+            cur.execute(
+                "SELECT id FROM leads_ticketclock WHERE state = 'running' AND warned_at IS NULL "
+                "AND breached_at IS NULL AND warn_at <= %s ORDER BY warn_at LIMIT 500 FOR NO KEY UPDATE SKIP LOCKED",
+                [now],
+            )
+            cur.fetchall()
+            cur.execute(
+                "SELECT id FROM leads_milestone WHERE done_at IS NULL AND late_flagged_at IS NULL AND due_on < %s "
+                "ORDER BY due_on LIMIT 500 FOR NO KEY UPDATE SKIP LOCKED",
+                [now.date()],
+            )
+            cur.fetchall()
+
+    def due_floor(due: int):
+        """Flagging `due` due clocks by hand in one statement, with their breach events (no ledger, credit or
+        notification): what any per-clock booking is compared against."""
+        try:
+            with transaction.atomic():
+                sql(
+                    "UPDATE leads_ticketclock SET due_at = %s WHERE id IN (SELECT id FROM leads_ticketclock "
+                    "WHERE state = 'running' AND breached_at IS NULL ORDER BY id LIMIT %s)",
+                    [now - datetime.timedelta(minutes=1), due],
+                )
+                started = time.monotonic()
+                sql(
+                    """WITH b AS (UPDATE leads_ticketclock SET breached_at = due_at, updated_at = now()
+                    WHERE state = 'running' AND breached_at IS NULL AND due_at <= %s RETURNING id, elapsed_seconds,
+                    due_at) INSERT INTO leads_clockevent (clock_id, action, at, elapsed_seconds, due_at, data)
+                    SELECT id, 'breach', %s, elapsed_seconds, due_at, '{}' FROM b""",
+                    [now, now],
+                )
+                raise Rollback(time.monotonic() - started)
         except Rollback as done:
             return done.args[0]
 
-    started = time.monotonic()
-    counts = scan()
-    with_due = time.monotonic() - started
-    print(f"Breach scan with {counts['breached']} clocks due (booked, rolled back): {with_due * 1000:7.1f} ms")
-    sql(
+    sql(  # nothing due outside the measured transactions
         "UPDATE leads_ticketclock SET due_at = %s WHERE state = 'running' AND due_at < %s",
         [now + datetime.timedelta(days=2), now],
     )
-    quiet = best(scan)
-    print(f"Breach scan, nothing due, {args.open:,} open tickets:        {quiet * 1000:7.1f} ms   (target < 200 ms)")
+    for due in (100,):
+        runs = [scan(due) for _ in range(3)]
+        counts, with_due = runs[0][0], min(r[1] for r in runs)
+        floor_due = min(due_floor(due) for _ in range(3))
+        print(
+            f"Due clocks processed: {counts['breached']} in {with_due * 1000:7.1f} ms "
+            f"({with_due * 1000 / max(counts['breached'], 1):5.1f} ms each, penalty + credit + webhook + notice); "
+            f"floor (flag + event, one statement) {floor_due * 1000:6.1f} ms"
+        )
+    quiet = min(scan()[1] for _ in range(5))
+    floor_scan = best(scan_floor, runs=5)
+    print(
+        f"Breach scan, nothing due, {args.open:,} open tickets: {quiet * 1000:7.1f} ms; "
+        f"floor (bare index scans) {floor_scan * 1000:6.1f} ms   (target < 200 ms)"
+    )
 
     day = timezone.localdate()
     end = day_end(day)
@@ -314,13 +377,41 @@ def main():
     def floor():
         with connection.cursor() as cur:
             cur.execute(FLOOR_SQL, params)
-            cur.fetchall()
+            return cur.fetchall()
 
+    def as_kpis(rows) -> dict:
+        """The floor's counts as the product's figures, to check both answer the same."""
+        from decimal import ROUND_HALF_UP, Decimal
+
+        def pct(part, whole):
+            return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.01"), ROUND_HALF_UP) if whole else None
+
+        out = {}
+        for pid, rt, rok, st, sok, resolved, reopened, due, on_time, rating_sum, answers in rows:
+            figures = {
+                "ontime_golive_pct": pct(on_time or 0, due or 0),
+                "response_in_sla_pct": pct(rok or 0, rt or 0),
+                "resolution_in_sla_pct": pct(sok or 0, st or 0),
+                "reopen_rate_pct": pct(reopened or 0, resolved or 0),
+                "checkin_score": (Decimal(rating_sum) / answers).quantize(Decimal("0.01"), ROUND_HALF_UP)
+                if answers
+                else None,
+            }
+            if any(v is not None for v in figures.values()):
+                out[pid] = figures
+        return out
+
+    def nonempty(kpis: dict) -> dict:
+        return {pid: f for pid, f in kpis.items() if any(v is not None for v in f.values())}
+
+    if as_kpis(floor()) != nonempty(service_kpis(start=start, end=end, on=day)):
+        sys.exit("The floor and service_kpis disagree: the comparison would be meaningless.")
     floor_s = best(floor)
     ours = best(lambda: service_kpis(start=start, end=end, on=day))
     print(
         f"Service KPIs: {ours:6.2f} s; floor (one statement) {floor_s:6.2f} s; ratio {ours / floor_s:4.2f} × (target ≤ 1.5 ×)"
     )
+    print(f"Load average: {Path('/proc/loadavg').read_text().split(' ', 3)[:3]}")
 
 
 if __name__ == "__main__":

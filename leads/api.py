@@ -25,6 +25,7 @@ from leads.models import (
     Stage,
 )
 from leads.services import conflict, deals, offers, registration, sync
+from prm import texts
 from prm.api_base import ReadOnlyScopedViewSet, ScopedViewSet, SyncFilterSet
 from prm.permissions import scope_for
 from prm.services import audit_record
@@ -460,6 +461,9 @@ class ActivityViewSet(
 class OfferSerializer(serializers.ModelSerializer):
     title = serializers.CharField(source="lead.title", read_only=True)
     customer_name = serializers.CharField(source="lead.customer_name", read_only=True)
+    reason = serializers.SerializerMethodField(
+        help_text="Why the offer closed, in the request's language (Accept-Language) when the system wrote it."
+    )
 
     class Meta:
         model = Offer
@@ -477,6 +481,9 @@ class OfferSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+
+    def get_reason(self, offer) -> str:
+        return texts.render(offer.reason)
 
 
 class OfferFilter(SyncFilterSet):

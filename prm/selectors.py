@@ -13,6 +13,11 @@ def partner_admins(*, partner) -> QuerySet[User]:
     return User.objects.filter(partner=partner, role=Role.PARTNER_ADMIN, is_active=True)
 
 
+def partners_admins(*, partner_ids) -> QuerySet[User]:
+    """The admins of many partners at once (`partner_admins` for a batch)."""
+    return User.objects.filter(partner_id__in=partner_ids, role=Role.PARTNER_ADMIN, is_active=True)
+
+
 def escalation_recipients() -> list[User]:
     """Who hears about overdue work: the channel leads, or the vendor admins when no lead is named."""
     leads = list(User.objects.filter(is_active=True, is_channel_lead=True, role__in=VENDOR_ROLES))

@@ -135,7 +135,9 @@ class ClockSerializer(serializers.ModelSerializer):
 
 class TicketSerializer(serializers.ModelSerializer):
     clocks = ClockSerializer(many=True, read_only=True)
-    work_order = serializers.SerializerMethodField(help_text="The on-site work order's lead id, once dispatched.")
+    work_order = serializers.SerializerMethodField(
+        help_text="The on-site work order's lead id, once dispatched (the newest, after a reopen)."
+    )
 
     class Meta:
         model = Ticket
@@ -165,8 +167,8 @@ class TicketSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_work_order(self, ticket) -> int | None:
-        dispatch = getattr(ticket, "dispatch", None)
-        return dispatch.work_order_id if dispatch is not None else None
+        dispatches = ticket.dispatches.all()  # prefetched, newest first
+        return dispatches[0].work_order_id if dispatches else None
 
 
 class TicketCreateSerializer(serializers.Serializer):
@@ -349,7 +351,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     resource = "tickets"
     serializer_class = TicketSerializer
     filterset_class = TicketFilter
-    queryset = Ticket.objects.select_related("dispatch").prefetch_related("clocks")
+    queryset = Ticket.objects.prefetch_related("clocks", "dispatches")
 
     @extend_schema(request=TicketCreateSerializer, responses={201: TicketSerializer})
     def create(self, request, *args, **kwargs):
@@ -360,17 +362,13 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         ticket = services.ticket_open(actor=api_actor(request.user), source="api", **incoming.validated_data)
         self._etag_object = ticket
         return Response(
-            TicketSerializer(
-                Ticket.objects.select_related("dispatch").prefetch_related("clocks").get(pk=ticket.pk)
-            ).data,
+            TicketSerializer(Ticket.objects.prefetch_related("clocks", "dispatches").get(pk=ticket.pk)).data,
             status=201,
         )
 
     def _answer(self, ticket):
         return Response(
-            TicketSerializer(
-                Ticket.objects.select_related("dispatch").prefetch_related("clocks").get(pk=ticket.pk)
-            ).data
+            TicketSerializer(Ticket.objects.prefetch_related("clocks", "dispatches").get(pk=ticket.pk)).data
         )
 
     @extend_schema(request=TicketStatusSerializer, responses=TicketSerializer)
@@ -401,7 +399,8 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     @action(detail=True, methods=["post"], url_path="dispatch")
     def dispatch_onsite(self, request, pk=None):
         """Offer the on-site work to an operational partner in the customer's region (400 when the ticket is not an
-        open on-site work order, was dispatched already, or your company serves the region itself)."""
+        open on-site work order, its visit is already dispatched and not ended, or your company serves the region
+        itself). A ticket reopened after its visit ended is dispatched again."""
         ticket = self.get_object()
         ticket_dispatch(ticket=ticket, actor=api_actor(request.user))
         return self._answer(ticket)

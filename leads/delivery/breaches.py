@@ -9,7 +9,7 @@ ON CONFLICT DO NOTHING, and the job claims clocks with SELECT ... FOR UPDATE SKI
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,10 +17,10 @@ from kpi.models import CommissionEntry, EntryKind
 from kpi.services.ledger import Rates, ledger_entries_place
 from partners.models import Partner
 from prm.models import NotificationKind, WebhookEvent
-from prm.selectors import channel_managers, partner_admins
-from prm.services import audit_record, connection_supports_skip_locked, notify
+from prm.selectors import channel_managers, partners_admins
+from prm.services import audit_record_many, connection_supports_skip_locked, notify, notify_many
 from prm.texts import N_, choice, compose
-from prm.webhooks import webhook_emit
+from prm.webhooks import webhook_emit, webhook_emit_many
 
 from .models import ClockAction, ClockEvent, ClockState, Milestone, ServiceContract, ServiceCredit, Ticket, TicketClock
 
@@ -47,18 +47,48 @@ def penalty_key(clock: TicketClock) -> str:
 def clock_breach_book(
     *, clock: TicketClock, ticket: Ticket, rates: Rates | None = None, recipients: dict | None = None
 ) -> dict:
-    """Book a breached clock's consequences (call inside the transaction that set `breached_at`, holding the clock's
-    row lock): a penalty entry against the partner's commission and the customer's service credit, capped per
-    month at the contract's cap; a webhook. Idempotent."""
-    contract = ServiceContract.objects.select_for_update(no_key=True).get(pk=ticket.contract_id)
-    day = timezone.localdate(clock.breached_at)
-    booked = {"penalty": 0, "credit": 0}
-    if contract.penalty_per_breach > 0:
-        rate = (rates or Rates()).on(contract.penalty_currency, day)
-        if rate is not None and not CommissionEntry.objects.filter(source_key=penalty_key(clock)).exists():
-            amount = -contract.penalty_per_breach
-            ledger_entries_place(
-                entries=[
+    """Book one breached clock's consequences (a status change that stopped a late clock): `clocks_breach_book`."""
+    return clocks_breach_book(items=[(clock, ticket)], rates=rates, recipients=recipients)
+
+
+def clocks_breach_book(
+    *, items: list[tuple[TicketClock, Ticket]], rates: Rates | None = None, recipients: dict | None = None
+) -> dict:
+    """Book breached clocks' consequences (call inside the transaction that set their `breached_at`, holding their
+    row locks): per clock a penalty entry against the partner's commission and the customer's service credit,
+    capped per month at the contract's cap; a webhook, notices and an audit row. Idempotent. A batch costs a fixed
+    number of statements whatever its size (contracts locked in id order, one ledger call, one insert each)."""
+    if not items:
+        return {"penalty": 0, "credit": 0}
+    rates = rates or Rates()
+    recipients = {} if recipients is None else recipients
+    contracts = {
+        c.pk: c
+        for c in ServiceContract.objects.select_for_update(no_key=True)
+        .filter(pk__in={t.contract_id for _c, t in items})
+        .order_by("pk")
+    }
+    clock_ids = [c.pk for c, _t in items]
+    penalised = set(
+        CommissionEntry.objects.filter(source_key__in=[penalty_key(c) for c, _t in items]).values_list(
+            "source_key", flat=True
+        )
+    )
+    credited = set(ServiceCredit.objects.filter(clock_id__in=clock_ids).values_list("clock_id", flat=True))
+    breach_recipients_load(partner_ids=[t.partner_id for _c, t in items], cache=recipients)
+    entries, credits, booked = [], [], {}
+    used = _credits_used(
+        contracts=contracts, months={timezone.localdate(c.breached_at).replace(day=1) for c, _t in items}
+    )
+    for clock, ticket in items:
+        contract = contracts[ticket.contract_id]
+        day = timezone.localdate(clock.breached_at)
+        mine = booked[clock.pk] = {"penalty": 0, "credit": 0}
+        if contract.penalty_per_breach > 0 and penalty_key(clock) not in penalised:
+            rate = rates.on(contract.penalty_currency, day)
+            if rate is not None:
+                amount = -contract.penalty_per_breach
+                entries.append(
                     CommissionEntry(
                         partner_id=ticket.partner_id,
                         lead_id=contract.lead_id,
@@ -74,24 +104,37 @@ def clock_breach_book(
                         ),
                         source_key=penalty_key(clock),
                     )
-                ],
-                fx=rates,
+                )
+                mine["penalty"] = 1
+        if contract.credit_pct_per_breach > 0 and clock.pk not in credited:
+            credit = _credit_new(
+                contract=contract,
+                ticket=ticket,
+                clock=clock,
+                reason=ServiceCredit.Reason.BREACH,
+                percent=contract.credit_pct_per_breach,
+                day=day,
+                used=used,
             )
-            booked["penalty"] = 1
-    if contract.credit_pct_per_breach > 0 and not ServiceCredit.objects.filter(clock=clock).exists():
-        booked["credit"] = _credit_book(
-            contract=contract,
-            ticket=ticket,
-            clock=clock,
-            reason=ServiceCredit.Reason.BREACH,
-            percent=contract.credit_pct_per_breach,
-            day=day,
-        )
-    Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())  # CRM mirrors see the breach in the feed
-    webhook_emit(event=WebhookEvent.TICKET_BREACHED, partner=ticket.partner_id, payload=_payload(clock, ticket))
-    breach_notify(clock=clock, ticket=ticket, contract=contract, recipients=recipients)
-    audit_record(actor=None, action="ticket.breached", target=ticket, data={"clock": clock.kind, **booked})
-    return booked
+            if credit is not None:
+                credits.append(credit)
+                mine["credit"] = 1
+    ledger_entries_place(entries=entries, fx=rates)
+    ServiceCredit.objects.bulk_create(credits, ignore_conflicts=True)
+    # CRM mirrors see the breach in the feed.
+    Ticket.objects.filter(pk__in={t.pk for _c, t in items}).update(updated_at=timezone.now())
+    webhook_emit_many(event=WebhookEvent.TICKET_BREACHED, items=[(t.partner_id, _payload(c, t)) for c, t in items])
+    messages = []
+    for clock, ticket in items:
+        messages += _breach_messages(clock=clock, ticket=ticket, contract=contracts[ticket.contract_id],
+                                     recipients=recipients)  # fmt: skip
+    notify_many(kind=NotificationKind.SERVICE_SLA, messages=messages)
+    audit_record_many(
+        actor=None,
+        action="ticket.breached",
+        items=[(t, t.partner_id, "", {"clock": c.kind, **booked[c.pk]}) for c, t in items],
+    )
+    return {k: sum(b[k] for b in booked.values()) for k in ("penalty", "credit")}
 
 
 def breach_recipients(*, partner_id: int, also=(), cache: dict | None = None) -> list:
@@ -100,60 +143,92 @@ def breach_recipients(*, partner_id: int, also=(), cache: dict | None = None) ->
     manager when it has none)."""
     cache = {} if cache is None else cache  # one batch of the job asks once per partner
     if partner_id not in cache:
-        partner = Partner.objects.select_related("account_manager").get(pk=partner_id)
-        vendor = [partner.account_manager] if partner.account_manager_id else list(channel_managers())
-        cache[partner_id] = [*partner_admins(partner=partner), *vendor]
+        breach_recipients_load(partner_ids=[partner_id], cache=cache)
     return [*cache[partner_id], *also]
 
 
-def breach_notify(
-    *, clock: TicketClock, ticket: Ticket, contract: ServiceContract, recipients: dict | None = None
-) -> None:
-    """In-portal notification of a breach (code + parameters, read in each reader's language)."""
-    notify(
-        users=breach_recipients(partner_id=ticket.partner_id, also=[contract.support_owner], cache=recipients),
-        kind=NotificationKind.SERVICE_SLA,
-        title=compose(N_("SLA breached: ticket #%(id)s %(title)s"), id=ticket.pk, title=ticket.title),
-        body=compose(
-            N_("The %(clock)s clock of %(customer)s's %(priority)s ticket passed its target at %(due)s."),
-            clock=choice(clock, "kind"),
-            customer=ticket.customer.name,
-            priority=choice(ticket, "priority"),
-            due=clock.due_at,
-        ),
-        url=reverse("delivery:ticket_detail", args=[ticket.pk]),
+def breach_recipients_load(*, partner_ids, cache: dict) -> None:
+    """Fill `cache` with the recipients of many partners at once (three queries whatever their number)."""
+    wanted = {pid for pid in partner_ids if pid not in cache}
+    if not wanted:
+        return
+    if "vendor" not in cache:
+        cache["vendor"] = list(channel_managers())
+    admins: dict[int, list] = {pid: [] for pid in wanted}
+    for user in partners_admins(partner_ids=wanted):
+        admins[user.partner_id].append(user)
+    for partner in Partner.objects.select_related("account_manager").filter(pk__in=wanted):
+        vendor = [partner.account_manager] if partner.account_manager_id else cache["vendor"]
+        cache[partner.pk] = [*admins[partner.pk], *vendor]
+
+
+def _breach_messages(*, clock: TicketClock, ticket: Ticket, contract: ServiceContract, recipients: dict) -> list:
+    """The in-portal notice of a breach, one per recipient (code + parameters, read in each reader's language)."""
+    users = {
+        u.pk: u
+        for u in breach_recipients(partner_id=ticket.partner_id, also=[contract.support_owner], cache=recipients)
+        if u is not None
+    }
+    title = compose(N_("SLA breached: ticket #%(id)s %(title)s"), id=ticket.pk, title=ticket.title)
+    body = compose(
+        N_("The %(clock)s clock of %(customer)s's %(priority)s ticket passed its target at %(due)s."),
+        clock=choice(clock, "kind"),
+        customer=ticket.customer.name,
+        priority=choice(ticket, "priority"),
+        due=clock.due_at,
+    )
+    url = reverse("delivery:ticket_detail", args=[ticket.pk])
+    return [(user, title, body, url) for user in users.values()]
+
+
+def _credits_used(*, contracts: dict, months: set) -> dict:
+    """Credits already booked per (contract, month) for the months of a batch: one grouped query."""
+    if not contracts or not months:
+        return {}
+    from django.db.models.functions import TruncMonth
+
+    rows = (
+        ServiceCredit.objects.filter(contract_id__in=list(contracts), occurred_on__gte=min(months))
+        .annotate(month=TruncMonth("occurred_on"))
+        .values("contract_id", "month")
+        .annotate(s=Sum("amount"))
+        .order_by()
+    )
+    return {(r["contract_id"], r["month"]): r["s"] or Decimal(0) for r in rows}
+
+
+def _credit_new(*, contract, ticket, clock, reason, percent: Decimal, day, used: dict) -> "ServiceCredit | None":
+    """One unsaved service credit of `percent` of the monthly fee, cut to what the month's cap leaves after `used`
+    (updated; the caller holds the contract's row lock, so concurrent credits cannot exceed the cap)."""
+    if contract.monthly_fee <= 0 or percent <= 0:
+        return None
+    key = (contract.pk, day.replace(day=1))
+    cap = (contract.monthly_fee * contract.credit_cap_pct / 100).quantize(CENT, ROUND_HALF_UP)
+    spent = used.get(key, Decimal(0))
+    amount = min((contract.monthly_fee * percent / 100).quantize(CENT, ROUND_HALF_UP), max(cap - spent, Decimal(0)))
+    if amount <= 0:
+        return None
+    used[key] = spent + amount
+    return ServiceCredit(
+        contract=contract,
+        ticket=ticket,
+        clock=clock,
+        partner_id=ticket.partner_id,
+        reason=reason,
+        percent=percent,
+        amount=amount,
+        currency=contract.currency,
+        occurred_on=day,
     )
 
 
 def _credit_book(*, contract, ticket, clock, reason, percent: Decimal, day) -> int:
-    """One service credit of `percent` of the monthly fee, cut to what the month's cap leaves (the caller holds the
-    contract's row lock, so concurrent credits cannot exceed the cap)."""
-    if contract.monthly_fee <= 0 or percent <= 0:
-        return 0
-    used = ServiceCredit.objects.filter(contract=contract, occurred_on__gte=day.replace(day=1)).aggregate(
-        s=Sum("amount")
-    )["s"] or Decimal(0)
-    cap = (contract.monthly_fee * contract.credit_cap_pct / 100).quantize(CENT, ROUND_HALF_UP)
-    amount = min((contract.monthly_fee * percent / 100).quantize(CENT, ROUND_HALF_UP), max(cap - used, Decimal(0)))
-    if amount <= 0:
-        return 0
-    created = ServiceCredit.objects.bulk_create(
-        [
-            ServiceCredit(
-                contract=contract,
-                ticket=ticket,
-                clock=clock,
-                partner_id=ticket.partner_id,
-                reason=reason,
-                percent=percent,
-                amount=amount,
-                currency=contract.currency,
-                occurred_on=day,
-            )
-        ],
-        ignore_conflicts=True,
+    """One service credit within the month's cap (the caller holds the contract's row lock)."""
+    used = _credits_used(contracts={contract.pk: contract}, months={day.replace(day=1)})
+    credit = _credit_new(
+        contract=contract, ticket=ticket, clock=clock, reason=reason, percent=percent, day=day, used=used
     )
-    return len(created)
+    return len(ServiceCredit.objects.bulk_create([credit], ignore_conflicts=True)) if credit else 0
 
 
 def downtime_credit_book(*, ticket: Ticket, clock: TicketClock, at) -> int:
@@ -197,11 +272,12 @@ def tickets_flag_breaches(*, now=None, batch: int = 500) -> dict:
             # being changed is skipped this minute (that change books a late stop itself), never waited for.
             of=("self", "ticket"),
         )
-        events, rates, recipients = [], Rates() if due else None, {}  # rates and recipients once per batch
+        # Set-based: one UPDATE flags the batch, one booking call books it (a fixed number of statements).
+        TicketClock.objects.filter(pk__in=[c.pk for c in due]).update(breached_at=F("due_at"), updated_at=now)
         for clock in due:
             clock.breached_at = clock.due_at
-            clock.save(update_fields=["breached_at", "updated_at"])
-            events.append(
+        ClockEvent.objects.bulk_create(
+            [
                 ClockEvent(
                     clock=clock,
                     action=ClockAction.BREACH,
@@ -209,9 +285,10 @@ def tickets_flag_breaches(*, now=None, batch: int = 500) -> dict:
                     elapsed_seconds=clock.elapsed_seconds,
                     due_at=clock.due_at,
                 )
-            )
-            clock_breach_book(clock=clock, ticket=clock.ticket, rates=rates, recipients=recipients)
-        ClockEvent.objects.bulk_create(events)
+                for clock in due
+            ]
+        )
+        clocks_breach_book(items=[(clock, clock.ticket) for clock in due])
         counts["breached"] = len(due)
     with transaction.atomic():
         warn = _claim(

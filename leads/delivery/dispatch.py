@@ -14,7 +14,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from leads.models import Lead, LeadKind, LeadSource, Offer, OfferStatus, Stage
@@ -24,7 +24,7 @@ from prm.models import NotificationKind, WebhookEvent
 from prm.permissions import is_partner_user, is_vendor
 from prm.selectors import partner_admins
 from prm.services import audit_record, notify
-from prm.texts import N_, compose
+from prm.texts import N_, compose, dumps, render
 from prm.webhooks import webhook_emit
 
 from .models import OPEN_TICKET_STATUSES, Dispatch, Ticket, TicketKind, TicketStatus
@@ -36,7 +36,9 @@ def partner_has_field_presence(*, partner, region_id) -> bool:
 
 
 def ticket_dispatch(*, ticket: Ticket, actor) -> Dispatch:
-    """Offer the on-site work of `ticket` to an operational partner in the customer's region (once per ticket)."""
+    """Offer the on-site work of `ticket` to an operational partner in the customer's region: once while the ticket
+    is open, and again after it was reopened (resolving or cancelling ends a dispatch: `work_order_withdraw`).
+    The constraint `dispatch_one_live_per_ticket` keeps one live dispatch per ticket whatever the door."""
     if not (is_vendor(actor) or (is_partner_user(actor) and actor.partner_id == ticket.partner_id)):
         raise ValidationError(_("Only the responsible partner or the vendor can dispatch this ticket."))
     with transaction.atomic():
@@ -49,7 +51,7 @@ def ticket_dispatch(*, ticket: Ticket, actor) -> Dispatch:
             raise ValidationError({"kind": _("Only on-site work orders are dispatched.")})
         if ticket.status not in OPEN_TICKET_STATUSES:
             raise ValidationError({"status": _("Only open tickets are dispatched.")})
-        if Dispatch.objects.filter(ticket=ticket).exists():
+        if Dispatch.objects.filter(ticket=ticket, ended_at__isnull=True).exists():
             raise ValidationError(_("This ticket has already been dispatched."))
         customer = ticket.customer
         if customer.region_id is None:
@@ -106,15 +108,22 @@ WORK_ORDER_ENDING_STATUSES = (TicketStatus.CANCELLED, TicketStatus.RESOLVED)
 def work_order_withdraw(*, ticket: Ticket, status: str, actor) -> Lead | None:
     """The ticket behind a work order was cancelled or resolved: a visit nobody has accepted yet is no longer wanted.
 
+    The live dispatch ends (`ended_at`) whatever its work order's state, so a reopened ticket can be dispatched
+    again through `ticket_dispatch`.
+
     Its pending offer is withdrawn (webhook `offer.withdrawn`, the offered partner's sellers are told) and the work
     order is closed as lost with the reason, so it neither waits in the channel managers' queue nor is re-routed. A
     work order a field partner already accepted stays its deal; on a cancellation its owner and admins are told.
     Called inside the transaction that moves the ticket (ticket row locked); lock order offer -> lead -> partner,
     as in leads.services.offers, so a concurrent acceptance either wins (the visit stays) or finds the offer closed.
     """
-    dispatch = Dispatch.objects.filter(ticket_id=ticket.pk).only("work_order_id").first()
-    if dispatch is None or status not in WORK_ORDER_ENDING_STATUSES:
+    if status not in WORK_ORDER_ENDING_STATUSES:
         return None
+    dispatch = Dispatch.objects.filter(ticket_id=ticket.pk, ended_at__isnull=True).only("work_order_id").first()
+    if dispatch is None:
+        return None
+    now = timezone.now()
+    Dispatch.objects.filter(pk=dispatch.pk).update(ended_at=now)
     offer = Offer.objects.select_for_update().filter(lead_id=dispatch.work_order_id, status=OfferStatus.PENDING).first()
     lead = Lead.objects.select_for_update().get(pk=dispatch.work_order_id)
     if lead.partner_id is not None:  # accepted: the field partner's own deal from now on
@@ -131,16 +140,15 @@ def work_order_withdraw(*, ticket: Ticket, status: str, actor) -> Lead | None:
         return lead
     if lead.stage not in (Stage.NEW, Stage.OFFERED, Stage.QUEUE):
         return lead  # closed already
-    now = timezone.now()
     cancelled = status == TicketStatus.CANCELLED
-    reason = (
-        _("The ticket was cancelled before a field partner accepted the visit.")
+    reason = compose(
+        N_("The ticket was cancelled before a field partner accepted the visit.")
         if cancelled
-        else _("The ticket was resolved before a field partner accepted the visit.")
+        else N_("The ticket was resolved before a field partner accepted the visit.")
     )
     if offer is not None:
         partners_lock(ids=[offer.partner_id])  # closing the offer changes its partner's open_load
-        offer.status, offer.responded_at, offer.reason = OfferStatus.WITHDRAWN, now, reason
+        offer.status, offer.responded_at, offer.reason = OfferStatus.WITHDRAWN, now, dumps(reason)
         offer.responded_by = actor if getattr(actor, "pk", None) else None
         offer.save(update_fields=["status", "responded_at", "responded_by", "reason", "updated_at"])
         webhook_emit(
@@ -157,7 +165,9 @@ def work_order_withdraw(*, ticket: Ticket, status: str, actor) -> Lead | None:
             ),
             url=reverse("leads:offer_list"),
         )
-    lead.stage, lead.closed_at, lead.lost_reason = Stage.LOST, now, reason[:300]
+    with translation.override("en"):  # a plain text column, also typed by people: the English wording
+        lost_reason = render(reason)[:300]
+    lead.stage, lead.closed_at, lead.lost_reason = Stage.LOST, now, lost_reason
     lead.save(update_fields=["stage", "closed_at", "lost_reason", "updated_at"])
     audit_record(
         actor=actor if getattr(actor, "pk", None) else None,
@@ -179,12 +189,16 @@ class DispatchView:
     offer_deadline: datetime | None  # the pending offer's acceptance deadline
     visit_due: datetime | None  # first contact due (the field partner's SLA)
     visited_at: datetime | None
+    ended_at: datetime | None  # the ticket was resolved or cancelled after this dispatch
+    number: int  # 1 for the first dispatch of the ticket, 2 after a reopen, …
 
 
 def dispatch_view(*, ticket: Ticket) -> DispatchView | None:
-    dispatch = Dispatch.objects.select_related("work_order__partner").filter(ticket=ticket).first()
-    if dispatch is None:
+    """The ticket's newest dispatch (the live one, if any)."""
+    dispatches = list(Dispatch.objects.select_related("work_order__partner").filter(ticket=ticket)[:1])
+    if not dispatches:
         return None
+    dispatch = dispatches[0]
     lead = dispatch.work_order
     pending = Offer.objects.filter(lead=lead, status=OfferStatus.PENDING).values_list("deadline", flat=True).first()
     return DispatchView(
@@ -194,4 +208,6 @@ def dispatch_view(*, ticket: Ticket) -> DispatchView | None:
         offer_deadline=pending,
         visit_due=lead.first_contact_due,
         visited_at=lead.first_contact_at,
+        ended_at=dispatch.ended_at,
+        number=Dispatch.objects.filter(ticket=ticket).count(),
     )

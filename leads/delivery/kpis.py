@@ -82,19 +82,20 @@ def service_kpis(*, start: datetime.datetime, end: datetime.datetime, on: dateti
     )
     # The field partners' share: clocks of dispatched tickets whose work order a field partner accepted, counted
     # for that partner when the clock had no verdict yet at the acceptance (leads.delivery.dispatch).
-    accepted = F("ticket__dispatch__work_order__accepted_at")
+    # A ticket reopened after its visit may have several dispatches: each accepted one counts for its field partner.
+    # Aliases pin one join per dispatch row (separate filter() calls on a multi-valued relation would join again).
     field_clocks = (
-        TicketClock.objects.filter(
-            started_at__gte=start,
-            started_at__lt=end,
-            ticket__dispatch__work_order__partner__isnull=False,
-            ticket__dispatch__work_order__accepted_at__isnull=False,
+        TicketClock.objects.filter(started_at__gte=start, started_at__lt=end)
+        .alias(
+            field_partner=F("ticket__dispatches__work_order__partner_id"),
+            accepted=F("ticket__dispatches__work_order__accepted_at"),
         )
+        .filter(field_partner__isnull=False, accepted__isnull=False)
         .exclude(state=ClockState.CANCELLED)
-        .exclude(ticket__dispatch__work_order__partner_id=F("ticket__partner_id"))
-        .filter(Q(stopped_at__isnull=True) | Q(stopped_at__gt=accepted))
-        .filter(Q(breached_at__isnull=True) | Q(breached_at__gt=accepted))
-        .values(partner_id=F("ticket__dispatch__work_order__partner_id"))
+        .exclude(field_partner=F("ticket__partner_id"))
+        .filter(Q(stopped_at__isnull=True) | Q(stopped_at__gt=F("accepted")))
+        .filter(Q(breached_at__isnull=True) | Q(breached_at__gt=F("accepted")))
+        .values(partner_id=F("field_partner"))
         .annotate(
             resp_total=Count("id", filter=response & verdict),
             resp_ok=Count("id", filter=response & met),

@@ -554,18 +554,27 @@ class Dispatch(models.Model):
     """An on-site ticket handed to an operational partner in the customer's region (the responsible partner has no
     field presence there). The work order is a lead of kind on-site service, routed and offered like any lead
     (business-hour acceptance deadline, re-routed on expiry); the ticket, its clocks and the liability stay with the
-    responsible partner, who sees the work order's clocks. The subcontractor sees only the work order."""
+    responsible partner, who sees the work order's clocks. The subcontractor sees only the work order. A ticket
+    reopened after its visit ended is dispatched again: a new row and a new work order, the earlier ones kept."""
 
-    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="dispatch")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="dispatches")
     work_order = models.OneToOneField("leads.Lead", on_delete=models.PROTECT, related_name="dispatch")
     partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the ticket was resolved or cancelled (leads.delivery.dispatch.work_order_withdraw): the visit is over or
+    # no longer wanted, and a reopened ticket may be dispatched again (one live dispatch per ticket).
+    ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket"], condition=models.Q(ended_at__isnull=True), name="dispatch_one_live_per_ticket"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.ticket_id} → {self.work_order_id}"

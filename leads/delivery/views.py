@@ -101,6 +101,7 @@ class TicketCreateView(SignedInMixin, View):
 class TicketDetailView(SignedInMixin, View):
     def get(self, request, pk):
         ticket = selectors.ticket_get(viewer=request.user, pk=pk)
+        dispatch = dispatch_view(ticket=ticket)
         return render(
             request,
             "delivery/ticket_detail.html",
@@ -116,9 +117,10 @@ class TicketDetailView(SignedInMixin, View):
                 "events": ClockEvent.objects.filter(clock__ticket=ticket).select_related("clock", "actor"),
                 "credits": ticket.credits.all(),
                 "audit": audit_trail(target=ticket),
-                "dispatch": dispatch_view(ticket=ticket),
+                "dispatch": dispatch,
                 "can_dispatch": ticket.kind == "onsite"
                 and ticket.status in OPEN_TICKET_STATUSES
+                and (dispatch is None or dispatch.ended_at is not None)
                 and not partner_has_field_presence(partner=ticket.partner, region_id=ticket.customer.region_id),
             },
         )

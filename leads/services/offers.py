@@ -35,7 +35,7 @@ from partners.models import Partner, PartnerStatus
 from prm.models import NotificationKind, User, WebhookEvent
 from prm.selectors import channel_managers
 from prm.services import audit_record, connection_supports_skip_locked, notify
-from prm.texts import N_, compose
+from prm.texts import N_, compose, dumps
 from prm.webhooks import webhook_emit
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def _lock_offer(offer: Offer) -> Offer:
 
 
 # What the partner is told when its acceptance goes to a channel manager. Never which partner holds the customer.
-MSG_HELD_FOR_REVIEW = (
+MSG_HELD_FOR_REVIEW = N_(
     "Another partner already protects this customer; a channel manager will decide who takes this lead."
 )
 
@@ -106,14 +106,15 @@ def _protected_by_another(*, offer: Offer) -> bool:
 
 def _hold_for_review(*, offer: Offer, user: User, now) -> Lead:
     """Close the offer and put the lead in the channel managers' queue (offer row locked by the caller)."""
-    reason = _(MSG_HELD_FOR_REVIEW)
+    reason = compose(MSG_HELD_FOR_REVIEW)  # stored as a code: each reader sees it in their language
     lead = Lead.objects.select_for_update().get(pk=offer.lead_id)
     partners_lock(ids=[offer.partner_id])  # closing the offer changes its partner's open_load
-    offer.status, offer.responded_at, offer.responded_by, offer.reason = OfferStatus.WITHDRAWN, now, user, reason
+    offer.status, offer.responded_at, offer.responded_by = OfferStatus.WITHDRAWN, now, user
+    offer.reason = dumps(reason)
     offer.save(update_fields=["status", "responded_at", "responded_by", "reason", "updated_at"])
     lead.stage = Stage.QUEUE
     lead.save(update_fields=["stage", "updated_at"])
-    RoutingDecision.objects.create(lead=lead, chosen=None, rule="protected_customer", reason=reason)
+    RoutingDecision.objects.create(lead=lead, chosen=None, rule="protected_customer", reason=dumps(reason))
     audit_record(
         actor=user, action="offer.held_for_review", target=lead, partner=Partner(pk=offer.partner_id),
         reason=reason, data={"offer": offer.pk},
@@ -121,7 +122,7 @@ def _hold_for_review(*, offer: Offer, user: User, now) -> Lead:
     notify(
         users=channel_managers(),
         kind=NotificationKind.REVIEW_QUEUE,
-        title=_("Lead needs manual routing: %(title)s") % {"title": lead.title},
+        title=compose(N_("Lead needs manual routing: %(title)s"), title=lead.title),
         body=reason,
         url=reverse("leads:routing_lead", args=[lead.pk]),
     )
@@ -143,12 +144,13 @@ def offer_decline(*, offer: Offer, user: User, reason: str) -> RoutingDecision:
         return _close_and_reroute(offer=offer, status=OfferStatus.DECLINED, user=user, reason=reason.strip())
 
 
-def _close_and_reroute(*, offer: Offer, status: str, user: User | None, reason: str) -> RoutingDecision:
+def _close_and_reroute(*, offer: Offer, status: str, user: User | None, reason: str | dict) -> RoutingDecision:
     # Closing the offer changes its partner's open_load (a trigger), and re-routing locks the candidates: lock
     # the lead, then all those partners together in id order, as every router does, so none wait on each other.
     Lead.objects.select_for_update().filter(pk=offer.lead_id).values_list("pk").get()
     lead_partners_lock(lead=offer.lead, also=offer.partner_id)
-    offer.status, offer.responded_at, offer.responded_by, offer.reason = status, timezone.now(), user, reason
+    offer.status, offer.responded_at, offer.responded_by = status, timezone.now(), user
+    offer.reason = dumps(reason)  # a partner's own words as typed, the system's as a code (prm.texts)
     offer.save(update_fields=["status", "responded_at", "responded_by", "reason", "updated_at"])
     Lead.objects.filter(pk=offer.lead_id).update(route_failures=F("route_failures") + 1)
     audit_record(
@@ -181,7 +183,9 @@ def _expire_locked(offer: Offer) -> RoutingDecision:
         partner=offer.partner_id,
         payload={"offer": offer.pk, "lead": offer.lead_id, "deadline": offer.deadline.isoformat()},
     )
-    return _close_and_reroute(offer=offer, status=OfferStatus.EXPIRED, user=None, reason=_("Deadline passed."))
+    return _close_and_reroute(
+        offer=offer, status=OfferStatus.EXPIRED, user=None, reason=compose(N_("Deadline passed."))
+    )
 
 
 def offers_expire(*, now: datetime | None = None, batch: int = 100) -> int:
