@@ -232,8 +232,8 @@ class CommissionEntry(models.Model):
     payout_currency = models.CharField(max_length=3, blank=True, default="", editable=False)
     payout_rate = models.DecimalField(max_digits=18, decimal_places=8, null=True, blank=True, editable=False)
     amount_payout = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True, editable=False)
-    # The payout cycle (kpi.payouts): empty while the entry is in the partner's open period; the month of the
-    # statement that froze it once that month is closed. Only `status` moves after that.
+    # The payout cycle (kpi.payouts): the month whose statement pays the entry, decided when it is booked
+    # (`ledger_entries_place`); the entry is open until that month is closed. Only `status` moves after that.
     statement_period = models.DateField(null=True, blank=True, editable=False)
     status = models.CharField(max_length=10, choices=EntryStatus.choices, default=EntryStatus.PENDING, editable=False)
     fund_claim = models.ForeignKey(
@@ -254,6 +254,10 @@ class CommissionEntry(models.Model):
         indexes = [
             models.Index(fields=["partner", "entry_date"], name="commission_partner_date_idx"),
             models.Index(fields=["partner", "statement_period"], name="commission_partner_period_idx"),
+            # Rows inserted without their statement month (the close places them): empty in normal operation.
+            models.Index(
+                fields=["statement_period"], condition=Q(statement_period__isnull=True), name="commission_unplaced_idx"
+            ),
             # The nightly run's "not booked yet" checks look at recent entries of one kind only.
             models.Index(fields=["kind", "entry_date"], name="commission_kind_date_idx"),
         ]
