@@ -239,14 +239,8 @@ class CommissionEntry(models.Model):
     # (`ledger_entries_place`); the entry is open until that month is closed. Only `status` moves after that.
     statement_period = models.DateField(null=True, blank=True, editable=False)
     status = models.CharField(max_length=10, choices=EntryStatus.choices, default=EntryStatus.PENDING, editable=False)
-    fund_claim = models.ForeignKey(  # indexed by `commission_claim_reimbursed_once` (the rows that have one)
-        "kpi.FundClaim",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        editable=False,
-        db_index=False,
+    fund_claim = models.ForeignKey(
+        "kpi.FundClaim", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)

@@ -21,11 +21,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterField(
             model_name='commissionentry',
-            name='fund_claim',
-            field=models.ForeignKey(blank=True, db_index=False, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='kpi.fundclaim'),
-        ),
-        migrations.AlterField(
-            model_name='commissionentry',
             name='partner',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='commission_entries', to='partners.partner'),
         ),
