@@ -198,20 +198,26 @@ def generate(*, partners: int, leads: int, activities: int, day: datetime.date) 
         (
             "ledger history (nights before the benchmarked one)",
             """INSERT INTO kpi_commissionentry (kind, entry_date, amount, currency, amount_reporting, rate,
-                share_percent, description, source_key, status, created_at, updated_at, lead_id, partner_id, payout_currency)
+                share_percent, description, source_key, status, created_at, updated_at, lead_id, partner_id, payout_currency,
+                statement_period)
             SELECT 'accrual', (won_at AT TIME ZONE %(tz)s)::date, value * 0.1, currency, value * 0.1, 0.1, 100, '',
-                'accrual:lead:'||id||':partner:'||partner_id, 'pending', now(), now(), id, partner_id, ''
+                'accrual:lead:'||id||':partner:'||partner_id, 'pending', now(), now(), id, partner_id, '',
+                date_trunc('month', (won_at AT TIME ZONE %(tz)s)::date + %(hold)s::int)::date
             FROM leads_lead WHERE stage = 'won' AND won_at < %(start)s::timestamptz;
             INSERT INTO kpi_commissionentry (kind, entry_date, amount, currency, amount_reporting, share_percent,
-                description, source_key, status, created_at, updated_at, lead_id, partner_id, payout_currency)
+                description, source_key, status, created_at, updated_at, lead_id, partner_id, payout_currency,
+                statement_period)
             SELECT 'penalty', (deadline AT TIME ZONE %(tz)s)::date, -1000, 'RUB', -1000, 100, '',
-                'penalty:offer:'||id, 'pending', now(), now(), lead_id, partner_id, ''
+                'penalty:offer:'||id, 'pending', now(), now(), lead_id, partner_id, '',
+                date_trunc('month', deadline AT TIME ZONE %(tz)s)::date
             FROM leads_offer WHERE deadline < %(start)s::timestamptz
                 AND (status = 'expired' OR (status = 'accepted' AND responded_at > deadline));
             INSERT INTO kpi_commissionentry (kind, entry_date, amount, currency, amount_reporting, share_percent,
-                description, source_key, status, created_at, updated_at, lead_id, partner_id, payout_currency)
+                description, source_key, status, created_at, updated_at, lead_id, partner_id, payout_currency,
+                statement_period)
             SELECT 'penalty', (first_contact_due AT TIME ZONE %(tz)s)::date, -1000, 'RUB', -1000, 100, '',
-                'penalty:first_contact:lead:'||id, 'pending', now(), now(), id, partner_id, ''
+                'penalty:first_contact:lead:'||id, 'pending', now(), now(), id, partner_id, '',
+                date_trunc('month', first_contact_due AT TIME ZONE %(tz)s)::date
             FROM leads_lead WHERE first_contact_due < %(start)s::timestamptz
                 AND (first_contact_at IS NULL OR first_contact_at > first_contact_due)""",
         ),
@@ -222,6 +228,7 @@ def generate(*, partners: int, leads: int, activities: int, day: datetime.date) 
         "end": f"{end} {tz}",
         "start": f"{datetime.datetime.combine(day, datetime.time.min).isoformat()} {tz}",
         "tz": tz,
+        "hold": settings.PRM_PAYOUT_HOLD_DAYS,  # the month `ledger_entries_place` would book each entry for
     }
     # Generated rows are consistent by construction: skip the per-row foreign-key triggers while loading.
     sql("SET session_replication_role = replica")

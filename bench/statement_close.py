@@ -4,12 +4,14 @@
     DATABASE_URL=... python bench/statement_close.py --reset --partners 100 --entries 20000   # a quick check
 
 --reset TRUNCATEs the partner and commission tables (CASCADE) of that database: never point it at real data.
-Entries are generated with INSERT … SELECT generate_series, all dated in one past month; every fifth partner is paid
-in EUR (its entries carry a stored payout rate and amount), and a few entries have no payout amount (no rate stored),
-so the partner-currency total must be left empty for their partners. The script times the same per-partner totals
-written by hand as ONE SQL statement (the floor, reporting and partner-currency totals) and then `statement_close`
-for that month (tagging the entries and inserting the statements), each in a transaction that is rolled back so runs
-repeat. It then checks that both give the same figures for every partner and exits non-zero when they do not.
+Entries are generated with INSERT … SELECT generate_series, all dated in one past month and booked for it (as
+`ledger_entries_place` does: `statement_period`, no holding period); every fifth partner is paid in EUR (its entries
+carry a stored payout rate and amount), and a few entries have no payout amount (no rate stored), so the
+partner-currency total must be left empty for their partners. The month before is closed (an empty statement per
+partner), as on every monthly close after the first. The script times the same per-partner totals written by hand as
+ONE SQL statement (the floor, reporting and partner-currency totals) and then `statement_close` for that month (lock,
+checks, inserting the statements), each in a transaction that is rolled back so runs repeat. It then checks that both
+give the same figures for every partner and exits non-zero when they do not.
 Target (issue 19): close ≤ 1.5 × floor at 10,000 partners / 2,000,000 entries.
 """
 
@@ -51,18 +53,28 @@ def generate(partners: int, entries: int, period: datetime.date) -> None:
     sql(
         f"""INSERT INTO kpi_commissionentry (partner_id, kind, entry_date, amount, currency, amount_reporting,
             share_percent, description, source_key, status, created_at, updated_at,
-            payout_currency, payout_rate, amount_payout)
+            payout_currency, payout_rate, amount_payout, statement_period)
         SELECT x.partner_id, ({KINDS})[1 + g %% 6], %s::date + (g %% 28)::int,
             (g %% 1000) - 100, 'RUB', (g %% 1000) - 100, 100, 'bench', 'bench:'||g, 'pending', now(), now(),
             CASE WHEN x.eur THEN 'EUR' ELSE 'RUB' END,
             CASE WHEN g %% 997 = 0 THEN NULL WHEN x.eur THEN 0.01 ELSE 1 END,
             CASE WHEN g %% 997 = 0 THEN NULL WHEN x.eur THEN round(((g %% 1000) - 100) * 0.01, 2)
-                 ELSE (g %% 1000) - 100 END
+                 ELSE (g %% 1000) - 100 END,
+            %s::date
         FROM generate_series(1::bigint, {entries}) g,
              LATERAL (SELECT 1 + g %% {partners} AS partner_id, (1 + g %% {partners}) %% 5 = 0 AS eur) x""",
-        [period],
+        [period, period],
+    )
+    before = (period - datetime.timedelta(days=1)).replace(day=1)
+    sql(
+        """INSERT INTO kpi_statement (partner_id, period, status, currency, accruals, overrides, penalties, clawbacks,
+            adjustments, reimbursements, total, entries_count, payout_currency, hold_days, closed_at, updated_at,
+            payment_reference)
+        SELECT id, %s, 'closed', 'RUB', 0, 0, 0, 0, 0, 0, 0, 0, '', 0, now(), now(), '' FROM partners_partner""",
+        [before],
     )
     sql("ANALYZE kpi_commissionentry")
+    sql("ANALYZE kpi_statement")
     sql("ANALYZE partners_partner")
 
 
@@ -83,7 +95,7 @@ SELECT p.id AS partner_id,
                  AND MIN(e.payout_currency) = MAX(e.payout_currency)
             THEN SUM(e.amount_payout) END AS payout_total
 FROM partners_partner p
-LEFT JOIN kpi_commissionentry e ON e.partner_id = p.id AND e.entry_date < %s AND e.statement_period IS NULL
+LEFT JOIN kpi_commissionentry e ON e.partner_id = p.id AND e.statement_period = %s
 WHERE p.status = 'active' OR e.id IS NOT NULL
 GROUP BY p.id
 """
@@ -104,10 +116,10 @@ PRODUCT = f"""SELECT partner_id, {", ".join(COLUMNS).replace(" n,", " entries_co
 FROM kpi_statement WHERE period = %s ORDER BY partner_id"""
 
 
-def floor_rows(end: datetime.date) -> list[tuple]:
-    """The floor's figures per partner (run it before the close: it reads the entries still open)."""
+def floor_rows(period: datetime.date) -> list[tuple]:
+    """The floor's figures per partner: the totals of the entries booked for `period`."""
     sql("DROP TABLE IF EXISTS floor_totals")
-    sql(FLOOR, [end])
+    sql(FLOOR, [period])
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT partner_id, {', '.join(COLUMNS)} FROM floor_totals ORDER BY partner_id")  # noqa: S608
         return cursor.fetchall()
@@ -119,11 +131,11 @@ def product_rows(period: datetime.date) -> list[tuple]:
         return cursor.fetchall()
 
 
-def disagreements(period: datetime.date, end: datetime.date) -> list[str]:
+def disagreements(period: datetime.date) -> list[str]:
     """Close the month after computing the floor, in one rolled-back transaction; the rows where they differ."""
     try:
         with transaction.atomic():
-            floor = floor_rows(end)
+            floor = floor_rows(period)
             statement_close(period=period)
             product = product_rows(period)
             raise Rollback
@@ -160,18 +172,19 @@ def main():
         sys.exit("Set DATABASE_URL to a PostgreSQL database.")
     today = datetime.date.today()
     period = (today.replace(day=1) - datetime.timedelta(days=1)).replace(day=1)
-    end = today.replace(day=1)
     if args.reset:
         started = time.perf_counter()
         generate(args.partners, args.entries, period)
         print(
             f"generated {args.partners:,} partners, {args.entries:,} entries in {time.perf_counter() - started:.1f} s"
         )
-    floor = min(timed(lambda: sql(FLOOR, [end])) for _ in range(args.repeat))
+    floor = min(timed(lambda: sql(FLOOR, [period])) for _ in range(args.repeat))
     close = min(timed(lambda: statement_close(period=period)) for _ in range(args.repeat))
     print(f"floor (one SQL statement, totals only): {floor:.3f} s")
-    print(f"statement_close (tag entries + insert statements): {close:.3f} s  = {close / floor:.2f} × floor")
-    wrong = disagreements(period, end)
+    print(f"statement_close (insert the statements): {close:.3f} s  = {close / floor:.2f} × floor")
+    with open("/proc/loadavg") as f:
+        print(f"load average: {f.read().split()[0]}")
+    wrong = disagreements(period)
     if wrong:
         print(f"floor and statement_close disagree for {len(wrong)} partners:", *wrong[:10], sep="\n  ")
         sys.exit(1)

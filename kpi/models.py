@@ -213,7 +213,10 @@ class EntryStatus(models.TextChoices):
 class CommissionEntry(models.Model):
     """Append-only ledger. `source_key` makes every automatic entry unique, so re-runs never double-book."""
 
-    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="commission_entries")
+    # No index of its own: the (partner, entry_date) and (partner, statement_period) indexes serve every lookup.
+    partner = models.ForeignKey(
+        "partners.Partner", on_delete=models.PROTECT, related_name="commission_entries", db_index=False
+    )
     lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.PROTECT)
     kind = models.CharField(max_length=20, choices=EntryKind.choices)
     entry_date = models.DateField()
@@ -226,14 +229,14 @@ class CommissionEntry(models.Model):
     # English wording for exports and rows booked before texts were composed.
     description = models.CharField(max_length=300)
     text = models.JSONField(null=True, blank=True, editable=False)
-    source_key = models.CharField(max_length=120, unique=True)
+    source_key = models.CharField(max_length=120)  # unique: `commission_source_key_unique` (no LIKE index)
     # The partner's payout currency (its agreement's, else the reporting currency) and the rate stored at booking:
     # amount_payout = amount × payout_rate. Empty when no exchange rate was stored for that day.
     payout_currency = models.CharField(max_length=3, blank=True, default="", editable=False)
     payout_rate = models.DecimalField(max_digits=18, decimal_places=8, null=True, blank=True, editable=False)
     amount_payout = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True, editable=False)
-    # The payout cycle (kpi.payouts): empty while the entry is in the partner's open period; the month of the
-    # statement that froze it once that month is closed. Only `status` moves after that.
+    # The payout cycle (kpi.payouts): the month whose statement pays the entry, decided when it is booked
+    # (`ledger_entries_place`); the entry is open until that month is closed. Only `status` moves after that.
     statement_period = models.DateField(null=True, blank=True, editable=False)
     status = models.CharField(max_length=10, choices=EntryStatus.choices, default=EntryStatus.PENDING, editable=False)
     fund_claim = models.ForeignKey(
@@ -246,6 +249,7 @@ class CommissionEntry(models.Model):
         ordering = ["-entry_date", "-id"]
         verbose_name_plural = "commission entries"
         constraints = [
+            models.UniqueConstraint(fields=["source_key"], name="commission_source_key_unique"),
             # An approved MDF claim is reimbursed once, whatever retries or concurrent approvals happen.
             models.UniqueConstraint(
                 fields=["fund_claim"], condition=Q(fund_claim__isnull=False), name="commission_claim_reimbursed_once"
@@ -254,6 +258,10 @@ class CommissionEntry(models.Model):
         indexes = [
             models.Index(fields=["partner", "entry_date"], name="commission_partner_date_idx"),
             models.Index(fields=["partner", "statement_period"], name="commission_partner_period_idx"),
+            # Rows inserted without their statement month (the close places them): empty in normal operation.
+            models.Index(
+                fields=["statement_period"], condition=Q(statement_period__isnull=True), name="commission_unplaced_idx"
+            ),
             # The nightly run's "not booked yet" checks look at recent entries of one kind only.
             models.Index(fields=["kind", "entry_date"], name="commission_kind_date_idx"),
         ]

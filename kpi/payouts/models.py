@@ -55,7 +55,8 @@ class Statement(models.Model):
     class Meta:
         ordering = ["-period", "partner_id"]
         constraints = [
-            models.UniqueConstraint(fields=["partner", "period"], name="statement_one_per_partner_month"),
+            # Period first: the latest closed month (`period_first_open`, read by every booking) is one index probe.
+            models.UniqueConstraint(fields=["period", "partner"], name="statement_one_per_partner_month"),
             models.CheckConstraint(
                 name="statement_paid_has_reference",
                 condition=~Q(status="paid") | (Q(paid_at__isnull=False) & ~Q(payment_reference="")),

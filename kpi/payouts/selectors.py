@@ -2,21 +2,32 @@
 
 from decimal import Decimal
 
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 
 from prm.permissions import scope_for
 
 from ..models import CommissionEntry, EntryKind, Statement, StatementStatus
+from .payable import period_first_open
 
 
 def statements_visible(*, viewer):
     return scope_for(Statement.objects.select_related("partner"), viewer)
 
 
+def open_entries(*, partner):
+    """The partner's entries not on a statement yet: those booked for the first open month or later (and rows
+    inserted without a month, which the next close places)."""
+    first_open = period_first_open()
+    entries = CommissionEntry.objects.filter(partner=partner)
+    if first_open is None:
+        return entries
+    return entries.filter(Q(statement_period__gte=first_open) | Q(statement_period__isnull=True))
+
+
 def open_period(*, partner) -> dict:
     """What the partner has earned since its last closed statement (not frozen yet), by kind, in the reporting
     currency and — when every entry has a payout amount in one currency — in the partner's currency."""
-    entries = CommissionEntry.objects.filter(partner=partner, statement_period__isnull=True)
+    entries = open_entries(partner=partner)
     totals = entries.aggregate(
         total=Sum("amount_reporting"),
         count=Count("id"),
@@ -41,8 +52,10 @@ def open_period(*, partner) -> dict:
 def statement_entries(*, partner, period=None, kind: str | None = None) -> list[CommissionEntry]:
     """Every ledger entry behind a statement's figures (period None: the open period); `kind` narrows them to the
     entries behind one figure."""
-    qs = CommissionEntry.objects.filter(partner=partner)
-    qs = qs.filter(statement_period=period) if period else qs.filter(statement_period__isnull=True)
+    if period:
+        qs = CommissionEntry.objects.filter(partner=partner, statement_period=period)
+    else:
+        qs = open_entries(partner=partner)
     if kind in EntryKind.values:
         qs = qs.filter(kind=kind)
     return list(qs.select_related("lead").order_by("entry_date", "id"))

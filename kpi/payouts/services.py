@@ -1,24 +1,23 @@
 """The payout cycle: close a month (set-based, single-flight), approve, pay; adjustments and clawbacks.
 
-A statement freezes the entries of its period: closing tags every entry of the partner's open period that is due
-(`payable`: dated before the month's end; accruals and overrides also past the partner's holding period) with the
-month and inserts the totals in one INSERT … SELECT. Entries booked later — late accruals, adjustments, clawbacks —
-stay in the open period and land on the next statement, so nothing in a closed month ever changes but the status.
+Every entry is booked with the month whose statement pays it (`statement_period`, see `payable`). Closing a month
+inserts each partner's totals of that month's entries in one INSERT … SELECT and changes no entry; entries booked
+later — late accruals, adjustments, clawbacks — go to the first open month, so nothing in a closed month ever
+changes but the status.
 """
 
 import datetime
 import uuid
-from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from partners.models import Agreement, AgreementStatus, Partner, PartnerStatus
+from partners.models import Partner, PartnerStatus
 from prm.models import User, WebhookEvent
 from prm.permissions import is_vendor
 from prm.services import audit_record
@@ -27,9 +26,18 @@ from prm.webhooks import webhook_emit
 
 from ..models import CommissionEntry, EntryKind, EntryStatus, Statement, StatementStatus
 from ..services.ledger import CLOSE_LOCK_KEY, Rates, ledger_entries_place
+from .payable import (  # noqa: F401 (the holding period rule, re-exported for the doors that show it)
+    HELD_KINDS,
+    month_start,
+    next_month,
+    payable,
+    payable_month,
+    payout_hold_days,
+    payout_holds,
+    period_first_open,
+)
 
 CENT = Decimal("0.01")
-HELD_KINDS = (EntryKind.ACCRUAL, EntryKind.OVERRIDE)
 # Statement column per entry kind; kinds without a column still count in `total`.
 KIND_COLUMNS = {
     EntryKind.ACCRUAL: "accruals",
@@ -46,55 +54,6 @@ class StatementEvent:
     PAID = WebhookEvent.STATEMENT_PAID
 
 
-def month_start(day: datetime.date) -> datetime.date:
-    return day.replace(day=1)
-
-
-def next_month(first: datetime.date) -> datetime.date:
-    return (first + datetime.timedelta(days=32)).replace(day=1)
-
-
-def payout_holds(*, partner_ids=None) -> tuple[int, dict[int, int]]:
-    """The holding period rule: the program default (PRM_PAYOUT_HOLD_DAYS), and the partners (of `partner_ids`, or
-    all) whose signed agreement sets another number of days."""
-    default = settings.PRM_PAYOUT_HOLD_DAYS
-    own = Agreement.objects.filter(status=AgreementStatus.SIGNED, payout_hold_days__isnull=False).exclude(
-        payout_hold_days=default
-    )
-    if partner_ids is not None:
-        own = own.filter(partner_id__in=partner_ids)
-    return default, dict(own.values_list("partner_id", "payout_hold_days"))
-
-
-def payout_hold_days(*, partner: Partner) -> int:
-    """One partner's holding period (what its open period shows)."""
-    default, own = payout_holds(partner_ids=[partner.pk])
-    return own.get(partner.pk, default)
-
-
-def payable(*, end: datetime.date, holds: tuple[int, dict[int, int]] | None = None) -> Q:
-    """The one rule that decides which entries a statement of the month ending before `end` pays: entries dated
-    before `end`; accruals and overrides also older than their partner's holding period at `end` (younger ones wait
-    for the next statement). Deductions (penalties, clawbacks) and corrections are never held."""
-    default, own = holds or payout_holds()
-    by_days = defaultdict(list)
-    for partner_id, days in own.items():
-        by_days[days].append(partner_id)
-    old_enough = Q(entry_date__lt=end - datetime.timedelta(days=default)) & ~Q(partner_id__in=list(own))
-    for days, partner_ids in by_days.items():
-        old_enough |= Q(partner_id__in=partner_ids, entry_date__lt=end - datetime.timedelta(days=days))
-    return Q(entry_date__lt=end) & (~Q(kind__in=HELD_KINDS) | old_enough)
-
-
-def payable_month(*, entry: CommissionEntry, hold_days: int, first_open: datetime.date | None = None) -> datetime.date:
-    """The month whose statement will pay an open-period entry under `payable`: the month of its date, or for
-    accruals and overrides of its date plus the holding period; never a month already closed (`first_open`)."""
-    day = entry.entry_date
-    if entry.kind in HELD_KINDS:
-        day += datetime.timedelta(days=hold_days)
-    return max(month_start(day), first_open or month_start(day))
-
-
 def statement_close(*, period: datetime.date, actor: User | None = None, now: datetime.datetime | None = None) -> int:
     """Close `period` (any day of the month) for every partner that has no statement for it yet; returns how many
     statements were created. Safe to run twice or on several workers at once: the second finds nothing to do."""
@@ -108,13 +67,26 @@ def statement_close(*, period: datetime.date, actor: User | None = None, now: da
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLOSE_LOCK_KEY])
+        # Months skipped since the latest closed one (and every month before the first close) have no statement:
+        # their entries move onto this one. A close right after the previous month's moves nothing.
+        last = Statement.objects.filter(period__lt=period).aggregate(last=Max("period"))["last"]
+        moved = 0
+        if last is None or next_month(last) < period:
+            skipped = CommissionEntry.objects.filter(statement_period__lt=period)
+            if last is not None:
+                skipped = skipped.filter(statement_period__gt=last)
+            moved = skipped.update(statement_period=period, updated_at=now)
         holds = payout_holds()
-        closed = Statement.objects.filter(period=period).values("partner_id")
-        tagged = (
-            CommissionEntry.objects.filter(payable(end=end, holds=holds), statement_period__isnull=True)
-            .exclude(partner_id__in=closed)
-            .update(statement_period=period, updated_at=now)
-        )
+        # Rows inserted without a month (around `ledger_entries_place`: direct SQL, rows from before months were
+        # decided at booking) get it from the same rule now; a partial index makes "none" a single probe.
+        unplaced = CommissionEntry.objects.filter(statement_period__isnull=True)
+        if unplaced.exists():
+            closed = Statement.objects.filter(period=period).values("partner_id")
+            moved += (
+                unplaced.filter(payable(end=end, holds=holds))
+                .exclude(partner_id__in=closed)
+                .update(statement_period=period, updated_at=now)
+            )
         sums = ", ".join(
             f"COALESCE(SUM(CASE WHEN e.kind = '{kind}' THEN e.amount_reporting END), 0)" for kind in KIND_COLUMNS
         )
@@ -139,7 +111,8 @@ def statement_close(*, period: datetime.date, actor: User | None = None, now: da
                 WHERE (p.status = %s OR e.id IS NOT NULL)
                   AND NOT EXISTS (SELECT 1 FROM {statements} s WHERE s.partner_id = p.id AND s.period = %s)
                 GROUP BY p.id
-                ON CONFLICT (partner_id, period) DO NOTHING
+                ON CONFLICT (period, partner_id) DO NOTHING
+                RETURNING entries_count
                 """,  # noqa: S608 (table and column names come from the models, values are parameters)
                 [
                     period,
@@ -154,12 +127,13 @@ def statement_close(*, period: datetime.date, actor: User | None = None, now: da
                     period,
                 ],
             )
-            created = cursor.rowcount
-        if created or tagged:
+            counts = [row[0] for row in cursor.fetchall()]
+        created = len(counts)
+        if created or moved:
             audit_record(
                 actor=actor,
                 action="statement.period_closed",
-                data={"period": period.isoformat(), "statements": created, "entries": tagged},
+                data={"period": period.isoformat(), "statements": created, "entries": sum(counts)},
             )
     return created
 
@@ -320,13 +294,18 @@ def commission_clawback(*, lead, actor: User | None, reason: str = "") -> list[C
     )
     earned = [e for e in earned if f"clawback:{e.pk}" not in done]
     today = timezone.localdate()
+    first_open = period_first_open()
+
+    def is_open(e: CommissionEntry) -> bool:
+        return first_open is None or e.statement_period is None or e.statement_period >= first_open
+
     rows = [
         CommissionEntry(
             partner_id=e.partner_id,
             lead_id=e.lead_id,
             kind=EntryKind.CLAWBACK,
             # An entry still in the open period is offset on the same statement; a closed one on the next.
-            entry_date=e.entry_date if e.statement_period is None else today,
+            entry_date=e.entry_date if is_open(e) else today,
             amount=-e.amount,
             currency=e.currency,
             amount_reporting=-e.amount_reporting,
@@ -349,9 +328,11 @@ def commission_clawback(*, lead, actor: User | None, reason: str = "") -> list[C
     ]
     with transaction.atomic():
         created = ledger_entries_place(entries=rows)
-        CommissionEntry.objects.filter(
-            pk__in=[e.pk for e in earned], statement_period__isnull=True, status=EntryStatus.PENDING
-        ).update(status=EntryStatus.REVERSED, updated_at=timezone.now())
+        still_open = CommissionEntry.objects.filter(pk__in=[e.pk for e in earned], status=EntryStatus.PENDING)
+        first_open = period_first_open()  # read again under the booking's lock: a close may have run meanwhile
+        if first_open is not None:
+            still_open = still_open.filter(Q(statement_period__gte=first_open) | Q(statement_period__isnull=True))
+        still_open.update(status=EntryStatus.REVERSED, updated_at=timezone.now())
         if earned:
             audit_record(
                 actor=actor,

@@ -20,8 +20,6 @@ from .forms import AdjustmentForm, CloseMonthForm, PayForm
 from .services import (
     KIND_COLUMNS,
     commission_adjust,
-    next_month,
-    payable_month,
     payout_hold_days,
     statement_approve,
     statement_close,
@@ -110,11 +108,8 @@ class OpenPeriodView(SignedInMixin, View):
         partner = request.user.partner
         kind = request.GET.get("kind")
         hold_days = payout_hold_days(partner=partner)
-        last = selectors.statements_visible(viewer=request.user).order_by("-period").first()
-        first_open = next_month(last.period) if last else None
+        # Each entry carries the month whose statement pays it, decided when it was booked.
         entries = selectors.statement_entries(partner=partner, kind=kind)
-        for e in entries:
-            e.payable_month = payable_month(entry=e, hold_days=hold_days, first_open=first_open)
         ctx = {
             "entries": entries,
             "open_view": True,

@@ -20,6 +20,7 @@ from partners.models import Agreement, AgreementStatus
 from prm.texts import N_, compose, render
 
 from ..models import CommissionEntry, EntryKind, ExchangeRate, Statement, TierChange
+from ..payouts.payable import payable_month, payout_holds, period_first_open
 from ..payouts.rates import Overrides, RateTable
 from .snapshots import day_end, vendor_tz
 
@@ -57,6 +58,10 @@ def ledger_entries_place(*, entries: list[CommissionEntry], fx: Rates | None = N
 
     - Nothing in a closed month changes: an entry dated in a month already closed for its partner is placed on the
       first day of the partner's open period, its own date kept in its line.
+    - Each entry gets the month whose statement pays it (`statement_period`, `payable_month`): the month of its
+      date, for accruals and overrides of its date plus the partner's holding period as it is now; never a month
+      already closed. Closing a month only adds up its entries; a later change of the holding period leaves booked
+      entries where they are.
     - The partner's payout currency (its signed agreement's, else the reporting currency) is stored with the rate of
       the entry's own day: amount_payout = amount × payout_rate (empty when no exchange rate is stored). Entries that
       carry payout figures already (clawbacks mirror the entry they offset) keep them.
@@ -81,6 +86,8 @@ def ledger_entries_place(*, entries: list[CommissionEntry], fx: Rates | None = N
             .annotate(last=Max("period"))
             .values_list("partner_id", "last")
         }
+        program_open = period_first_open()
+        default_hold, own_holds = payout_holds(partner_ids=partner_ids)
         payout = _payout_currencies(partner_ids)
         for e in entries:
             day = e.entry_date
@@ -94,6 +101,8 @@ def ledger_entries_place(*, entries: list[CommissionEntry], fx: Rates | None = N
                     line=e.text or e.description,
                     date=day,
                 )
+            hold = own_holds.get(e.partner_id, default_hold)
+            e.statement_period = payable_month(entry=e, hold_days=hold, first_open=program_open)
             if e.text:
                 e.description = render_english(e.text)[:300]
         return CommissionEntry.objects.bulk_create(entries, batch_size=2000, ignore_conflicts=True)

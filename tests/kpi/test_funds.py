@@ -78,7 +78,7 @@ def test_full_cycle_budget_to_reimbursement(allocation, partner_admin, channel_m
         allocation.partner_id,
         Decimal("14000.00"),
         claim.pk,
-        None,
+        timezone.localdate().replace(day=1),  # nothing closed: the month it is booked in
     )
     with pytest.raises(ValidationError):  # deciding twice changes nothing
         services.fund_claim_decide(actor=channel_manager, claim=claim, approve=True)

@@ -17,7 +17,7 @@ from kpi.payouts.services import (
     statement_pay,
     statements_close_due,
 )
-from kpi.services.ledger import commission_accrue
+from kpi.services.ledger import commission_accrue, ledger_entries_place
 from leads.models import Stage
 from leads.services.deals import deal_stage_change
 from partners.models import PartnerStatus, ProgramModel
@@ -34,8 +34,9 @@ NOV = datetime.date(2026, 11, 1)
 
 
 def entry(partner, day, amount, kind=EntryKind.ACCRUAL, **kw):
-    n = CommissionEntry.objects.count()
-    return CommissionEntry.objects.create(
+    """An entry booked through the ledger's one door (which gives it the month whose statement pays it)."""
+    key = f"test:{CommissionEntry.objects.count()}:{kind}"
+    booked = CommissionEntry(
         partner=partner,
         kind=kind,
         entry_date=day,
@@ -43,9 +44,11 @@ def entry(partner, day, amount, kind=EntryKind.ACCRUAL, **kw):
         currency=kw.pop("currency", "RUB"),
         amount_reporting=kw.pop("amount_reporting", Decimal(amount)),
         description="test",
-        source_key=f"test:{n}:{kind}",
+        source_key=key,
         **kw,
     )
+    ledger_entries_place(entries=[booked])
+    return CommissionEntry.objects.get(source_key=key)
 
 
 @pytest.fixture
@@ -76,7 +79,7 @@ def test_close_freezes_totals_and_late_entries_go_to_the_next_statement(active, 
     st.refresh_from_db()
     assert st.total == Decimal("800.00")
     late.refresh_from_db()
-    assert late.statement_period is None
+    assert late.statement_period == NOV
     statement_close(period=NOV)
     nov = Statement.objects.get(partner=active, period=NOV)
     assert nov.total == Decimal("800.00") and nov.entries_count == 2
@@ -103,7 +106,7 @@ def test_holding_period_keeps_young_accruals_for_the_next_statement(active, sett
     statement_close(period=OCT)
     assert Statement.objects.get(period=OCT).total == Decimal("50.00")
     young.refresh_from_db()
-    assert young.statement_period is None
+    assert young.statement_period == NOV
 
 
 def test_monthly_job_closes_the_previous_month(active):
@@ -189,7 +192,7 @@ def test_adjustment_needs_a_reason_and_an_amount(active, channel_manager, partne
         "adjustment",
         Decimal("-150.00"),
         "Duplicate deal",
-        None,
+        datetime.date.today().replace(day=1),  # nothing closed yet: the month it is booked in
     )
     assert AuditEvent.objects.get(action="commission.adjusted").reason == "Duplicate deal"
 
@@ -211,7 +214,7 @@ def test_reversing_a_won_deal_claws_back_in_the_open_period(active, tiers, chann
     clawback = CommissionEntry.objects.get(kind=EntryKind.CLAWBACK)
     assert (clawback.amount_reporting, clawback.statement_period, clawback.lead_id) == (
         Decimal("-100.00"),
-        None,
+        datetime.date.today().replace(day=1),  # the open period
         lead.pk,
     )
     # The closed October statement is untouched; the accrual stays as it was in its closed period.
@@ -354,7 +357,7 @@ def test_agreement_holding_period_overrides_the_program_default(active, other_pa
     theirs = entry(other_partner, datetime.date(2026, 10, 15), "100")  # older than 5 days
     theirs_young = entry(other_partner, datetime.date(2026, 10, 29), "1")
     statement_close(period=OCT)
-    for e, period in [(mine, None), (mine_old, OCT), (theirs, OCT), (theirs_young, None)]:
+    for e, period in [(mine, NOV), (mine_old, OCT), (theirs, OCT), (theirs_young, NOV)]:
         e.refresh_from_db()
         assert e.statement_period == period, e.amount
     st_mine, st_theirs = Statement.objects.get(partner=active), Statement.objects.get(partner=other_partner)
@@ -462,7 +465,7 @@ def test_open_period_says_which_statement_pays_each_entry_and_the_closes_agree(
     response = client_for(partner_admin).get(reverse("kpi:payouts:open_period"))
     page = response.content.decode()
     assert "On the statement of" in page
-    predicted = {e.pk: e.payable_month for e in response.context["entries"]}
+    predicted = {e.pk: e.statement_period for e in response.context["entries"]}
     assert predicted == {on_time.pk: OCT, young.pk: NOV, penalty.pk: OCT}
     for e in (on_time, young, penalty):
         assert f'data-payable="{e.pk}">{predicted[e.pk]:%B %Y}<' in page
