@@ -34,8 +34,8 @@ TINY = {
     "delivery.py": ["--reset", "--partners", "20", "--tickets", "300", "--open", "50"],
     "csv_import.py": ["--rows", "200", "--partners", "10"],
 }
-# seed.py creates and migrates a database of its own (seed_demo itself is tested in tests/demo); load.py needs
-# locust in its own virtualenv and a gunicorn: both are checked to start and parse their arguments.
+# seed.py creates a database of its own and load.py needs locust in its own virtualenv and a gunicorn: here
+# both are checked to start and parse their arguments; .ci/run's smoke test runs them for real (.ci/bench_tiny).
 HELP_ONLY = ["seed.py", "load.py"]
 
 
