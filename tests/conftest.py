@@ -1,6 +1,7 @@
 """Role fixtures shared by every test module."""
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
@@ -8,6 +9,33 @@ from django.db import connection
 from prm.models import Role
 from tests.partners.factories import PartnerFactory
 from tests.prm.factories import PartnerUserFactory, UserFactory
+
+
+def worker_redis_url(url: str, worker: str) -> str:
+    """REDIS_URL's database for xdist worker gwN: the N-th one below REDIS_URL's own (gw0 keeps it; CI's /15 gives
+    15 and 14). Tests clear the cache (FLUSHDB on Redis): two workers sharing a database would wipe each other's keys."""
+    parts = urlsplit(url)
+    db = int(parts.path.strip("/") or 0) - int(worker.removeprefix("gw"))
+    if db < 0:
+        raise pytest.UsageError(f"REDIS_URL {url} leaves no Redis database for xdist worker {worker}: use a higher one")
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker has its own test database (pytest-django) and its own Redis database (here)."""
+    worker, url = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("REDIS_URL")
+    if not (worker and url):
+        return
+    from django.conf import settings
+    from django.test import override_settings
+
+    own = worker_redis_url(url, worker)
+    os.environ["REDIS_URL"] = own  # the redis_url fixture and the subprocesses tests start
+    caches = {alias: {**conf} for alias, conf in settings.CACHES.items()}
+    for conf in caches.values():
+        if conf.get("LOCATION") == url:
+            conf["LOCATION"] = own
+    override_settings(REDIS_URL=own, CACHES=caches, CELERY_BROKER_URL=own, CELERY_RESULT_BACKEND=own).enable()
 
 
 def _is_postgres() -> bool:

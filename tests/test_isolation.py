@@ -238,32 +238,40 @@ def test_url_walk_covers_the_portal():
         assert expected in routes
 
 
-def test_no_page_shows_another_partners_private_data(client, world, intruders):
+# One test per visitor (the matrix is the same; separate tests let pytest-xdist spread it over the workers).
+VISITORS = ["anonymous", "other partner admin", "other partner rep", "distributor admin", "reseller admin"]
+POSTERS = ["anonymous", "other partner admin"]
+
+
+def _visit_as(client, intruders, label):
+    assert set(VISITORS) == {"anonymous", *intruders}, "every intruder is a visitor of the matrix"
+    client.logout()
+    if label != "anonymous":
+        client.force_login(intruders[label])
+
+
+@pytest.mark.parametrize("label", VISITORS)
+def test_no_page_shows_another_partners_private_data(client, world, intruders, label):
     plain, with_ids = _urls(world["ids"])
     leaks = []
-    for label, user in [("anonymous", None), *intruders.items()]:
-        client.logout()
-        if user is not None:
-            client.force_login(user)
-        for path in plain + with_ids:
-            response = client.get(path)
-            assert response.status_code < 500, f"{label} GET {path} -> {response.status_code}"
-            if _leaks(response):
-                leaks.append(f"{label} GET {path}")
+    _visit_as(client, intruders, label)
+    for path in plain + with_ids:
+        response = client.get(path)
+        assert response.status_code < 500, f"{label} GET {path} -> {response.status_code}"
+        if _leaks(response):
+            leaks.append(f"{label} GET {path}")
     assert not leaks, "another partner's data leaked:\n" + "\n".join(leaks)
 
 
-def test_no_post_changes_another_partners_objects(client, world, intruders):
+@pytest.mark.parametrize("label", POSTERS)
+def test_no_post_changes_another_partners_objects(client, world, intruders, label):
     _plain, with_ids = _urls(world["ids"])
     before = _fingerprint(world["objects"])
-    for label, user in [("anonymous", None), ("other partner admin", intruders["other partner admin"])]:
-        client.logout()
-        if user is not None:
-            client.force_login(user)
-        for path in with_ids:
-            response = client.post(path, {"reason": "take it", "to_status": "active", "stage": "won"})
-            assert response.status_code < 500, f"{label} POST {path} -> {response.status_code}"
-            assert _fingerprint(world["objects"]) == before, f"{label} POST {path} changed partner B's data"
+    _visit_as(client, intruders, label)
+    for path in with_ids:
+        response = client.post(path, {"reason": "take it", "to_status": "active", "stage": "won"})
+        assert response.status_code < 500, f"{label} POST {path} -> {response.status_code}"
+        assert _fingerprint(world["objects"]) == before, f"{label} POST {path} changed partner B's data"
 
 
 def test_the_marker_is_visible_where_it_should_be(client, world, channel_manager):

@@ -6,7 +6,6 @@ Issue 20 (1): after one bulk upsert of thousands of leads the old offset cursor 
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from leads.models import Lead
 from leads.services import sync
@@ -59,7 +58,9 @@ def test_pages_through_ten_thousand_rows_of_one_bulk_upsert_with_writes_between_
     page_size, ten_thousand_leads, api, key_a, partner
 ):
     client = api(key_a)
-    start = timezone.now() - timedelta(seconds=1)
+    # From a second before the bulk upsert (all 10,500 share its updated_at), not before "now": on a loaded machine
+    # the fixture's transaction may have begun more than a second ago, and PostgreSQL's now() is that moment.
+    start = Lead.objects.get(pk=ten_thousand_leads[0]).updated_at - timedelta(seconds=1)
     changed, created = [], []
 
     def write(page):
