@@ -4,8 +4,10 @@
 each copy with one letter deleted. Two names whose words are one typo, one extra or missing letter or one swapped
 pair apart share a key. A GIN index on the keys of the active name windows (and of the vendor's named accounts)
 answers "which protected names share a key with this one" with a few short posting lists, whatever the network's
-size; the trigram probe (migration 0025) read thousands of candidates a name. The token-set scorer still decides
-(leads.selectors.registration). Creating the indexes reads the tables once; nothing is rewritten.
+size; the trigram probe (migration 0025) read thousands of candidates a name, so its two indexes go (reverse
+re-creates them). The token-set scorer still decides (leads.selectors.registration). `fastupdate` is off: a new
+window is in the index at once, and a probe never reads a long pending list. Creating the indexes reads the
+tables once; nothing is rewritten.
 """
 
 from django.db import migrations
@@ -30,19 +32,32 @@ INDEXES = [
 ]
 
 
+TRIGRAM_INDEXES = [
+    ("protection_name_trgm_idx", "leads_protectionwindow", "key", "active AND key_kind = 'name'"),
+    ("customer_reserved_name_trgm_idx", "leads_customer", "normalized_name", "reserved_for_direct"),
+]
+
+
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute(FUNCTION)
     for name, table, column, where in INDEXES:
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin (leads_name_blocks({column})) WHERE {where}"
+            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin (leads_name_blocks({column})) "
+            f"WITH (fastupdate = off) WHERE {where}"
         )
+    for name, _table, _column, _where in TRIGRAM_INDEXES:
+        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
 
 
 def backwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
+    for name, table, column, where in TRIGRAM_INDEXES:
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin ({column} gin_trgm_ops) WHERE {where}"
+        )
     for name, _table, _column, _where in INDEXES:
         schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
     schema_editor.execute("DROP FUNCTION IF EXISTS leads_name_blocks(text)")
