@@ -1,36 +1,58 @@
 """Blocking keys for soft name conflicts (PostgreSQL only; SQLite keeps the first-word prefix index).
 
-`leads_name_blocks(name)` gives a name key's blocking keys: each word and, for words longer than three letters,
-each copy with one letter deleted. Two names whose words are one typo, one extra or missing letter or one swapped
-pair apart share a key. A GIN index on the keys of the active name windows (and of the vendor's named accounts)
-answers "which protected names share a key with this one" with a few short posting lists, whatever the network's
-size; the trigram probe (migration 0025) read thousands of candidates a name, so its two indexes go (reverse
-re-creates them). The token-set scorer still decides (leads.selectors.registration). `fastupdate` is off: a new
-window is in the index at once, and a probe never reads a long pending list. Creating the indexes reads the
-tables once; nothing is rewritten.
+A name key's blocking keys (`leads_name_blocks`) are, for each word, the word itself, its copies with one letter
+deleted (words longer than three letters) and with two letters deleted (words of seven letters or more), hashed
+to integers. A protected name is a candidate for an asked name when every asked word shares a key with one of its
+words (`leads_name_blocks_query`, an intarray boolean query: one typo, transliteration or missing letter or two a
+word, in any order, extra words allowed); names equal to a run of the asked words are found by the plain index. The
+GIN index (intarray's gin__int_ops) answers that with a few short posting lists and hands the scorer a handful of
+names, whatever the network's size; the trigram probe (migration 0025) read and rechecked thousands of candidates
+a name, so its two indexes go (reverse re-creates them). The token-set scorer still decides
+(leads.selectors.registration). `fastupdate` is off: a new window is in the index at once, and a probe never
+reads a long pending list. intarray is a trusted extension (PostgreSQL 13+): the database owner may create it.
+Creating the indexes reads the tables once; nothing is rewritten.
 """
 
 from django.db import migrations
 
-FUNCTION = """
-CREATE OR REPLACE FUNCTION leads_name_blocks(name text) RETURNS text[]
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $$
-    SELECT coalesce(array_agg(DISTINCT v), '{}')
-    FROM unnest(string_to_array(name, ' ')) AS t(w)
-    CROSS JOIN LATERAL (
-        SELECT w
-        UNION ALL
-        SELECT left(w, i - 1) || substr(w, i + 1) FROM generate_series(1, length(w)) AS i WHERE length(w) > 3
-    ) AS d(v)
-    WHERE w <> ''
-$$
-"""
+FUNCTIONS = [
+    "CREATE EXTENSION IF NOT EXISTS intarray",
+    """
+    CREATE OR REPLACE FUNCTION leads_name_word_blocks(word text) RETURNS integer[]
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+        SELECT array_agg(DISTINCT hashtext(v)) FROM (
+            SELECT word
+            UNION ALL
+            SELECT left(word, i - 1) || substr(word, i + 1)
+            FROM generate_series(1, length(word)) AS i WHERE length(word) > 3
+            UNION ALL
+            SELECT left(word, i - 1) || substr(word, i + 1, j - i - 1) || substr(word, j + 1)
+            FROM generate_series(1, length(word)) AS i, generate_series(i + 1, length(word)) AS j
+            WHERE length(word) >= 7
+        ) AS d(v)
+    $$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION leads_name_blocks(name text) RETURNS integer[]
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $$
+        SELECT coalesce(array_agg(DISTINCT b), '{}')
+        FROM unnest(string_to_array(name, ' ')) AS t(w) CROSS JOIN LATERAL unnest(leads_name_word_blocks(w)) AS b
+        WHERE w <> ''
+    $$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION leads_name_blocks_query(name text) RETURNS query_int
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $$
+        SELECT string_agg('(' || array_to_string(leads_name_word_blocks(w), '|') || ')', '&')::query_int
+        FROM (SELECT DISTINCT w FROM unnest(string_to_array(name, ' ')) AS t(w) WHERE w <> '') AS words
+    $$
+    """,
+]
 
 INDEXES = [
     ("protection_name_blocks_idx", "leads_protectionwindow", "key", "active AND key_kind = 'name'"),
     ("customer_reserved_name_blocks_idx", "leads_customer", "normalized_name", "reserved_for_direct"),
 ]
-
 
 TRIGRAM_INDEXES = [
     ("protection_name_trgm_idx", "leads_protectionwindow", "key", "active AND key_kind = 'name'"),
@@ -41,10 +63,11 @@ TRIGRAM_INDEXES = [
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute(FUNCTION)
+    for statement in FUNCTIONS:
+        schema_editor.execute(statement)
     for name, table, column, where in INDEXES:
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin (leads_name_blocks({column})) "
+            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin (leads_name_blocks({column}) gin__int_ops) "
             f"WITH (fastupdate = off) WHERE {where}"
         )
     for name, _table, _column, _where in TRIGRAM_INDEXES:
@@ -60,7 +83,8 @@ def backwards(apps, schema_editor):
         )
     for name, _table, _column, _where in INDEXES:
         schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
-    schema_editor.execute("DROP FUNCTION IF EXISTS leads_name_blocks(text)")
+    for function in ("leads_name_blocks_query", "leads_name_blocks", "leads_name_word_blocks"):
+        schema_editor.execute(f"DROP FUNCTION IF EXISTS {function}(text)")
 
 
 class Migration(migrations.Migration):

@@ -227,17 +227,16 @@ def _list_param(values) -> list | str:
 
 
 def _similar_names(column: str) -> str:
-    """The soft-match candidates among `column` for the asked name `q.name`: on PostgreSQL the names that share a
-    blocking key with it (`leads_name_blocks`, leads migration 0028: a word, or a word with one letter deleted,
-    served by a GIN index) and the names equal to a run of its words (`q.runs`, the name part of a longer name
-    asked about), those runs first, then the names containing every asked word, then the closest in length, at most
-    SOFT_CANDIDATE_LIMIT; elsewhere (the SQLite demo) the names
-    with the same first word, %(like)s. Blocking keys are few and short-listed whatever the network's size, where a
-    trigram probe (`%%>`) read thousands of candidates a name; the scorer (_soft_matches) decides either way."""
+    """The soft-match candidates among `column` for the asked name `q.name`: on PostgreSQL the names that have every
+    asked word, or a word one or two deleted letters away from it (`q.blocks`, leads migration 0028: blocking keys
+    served by a GIN index), and the names equal to a run of its words (`q.runs`, the name part of a longer name
+    asked about); those runs first, then the names containing every asked word, then the closest in length, at most
+    SOFT_CANDIDATE_LIMIT. Elsewhere (the SQLite demo) the names with the same first word, %(like)s. A probe reads a
+    few short posting lists and hands the scorer (_soft_matches) a handful of names whatever the network's size,
+    where a trigram probe read and rechecked thousands."""
     if connection.vendor == "postgresql":
-        return f"""(leads_name_blocks({column}) && leads_name_blocks(q.name)
-                 OR {column} = ANY(string_to_array(q.runs, chr(31))))
-            ORDER BY {column} = ANY(string_to_array(q.runs, chr(31))) DESC,
+        return f"""(leads_name_blocks({column}) @@ q.blocks OR {column} = ANY(q.runs))
+            ORDER BY {column} = ANY(q.runs) DESC,
                      string_to_array({column}, ' ') @> string_to_array(q.name, ' ') DESC,
                      abs(length({column}) - length(q.name)) LIMIT %(limit)s"""
     return f"%(like)s <> '' AND {column} LIKE %(like)s LIMIT %(limit)s"
@@ -313,7 +312,7 @@ def _claim_rows(
         ) x
     """
     if postgres:  # every asked name in the same statement, one blocking-key index probe each
-        asked_from = "unnest(CAST(%(names)s AS TEXT[]), CAST(%(runs)s AS TEXT[])) AS q(name, runs) CROSS JOIN LATERAL"
+        asked_from = "asked AS q CROSS JOIN LATERAL"
     else:  # SQLite has no LATERAL: one small query per asked name
         asked_from = "(SELECT %(name)s AS name) AS q, "
     fuzzy = f"""
@@ -344,7 +343,11 @@ def _claim_rows(
     with connection.cursor() as cursor:
         if postgres:
             params["runs"] = [chr(31).join(_word_runs(name)) for name in names]
-            cursor.execute(f"{sql} UNION ALL {fuzzy}" if names else sql, params)
+            # Each asked name's blocking query is built once, for both probes.
+            asked = """WITH asked AS MATERIALIZED (
+                SELECT name, string_to_array(runs, chr(31)) AS runs, leads_name_blocks_query(name) AS blocks
+                FROM unnest(CAST(%(names)s AS TEXT[]), CAST(%(runs)s AS TEXT[])) AS q(name, runs))"""
+            cursor.execute(f"{asked} {sql} UNION ALL {fuzzy}" if names else sql, params)
             return cursor.fetchall()
         cursor.execute(sql, params)
         rows = cursor.fetchall()
