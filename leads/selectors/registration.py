@@ -311,10 +311,9 @@ def _claim_rows(
             WHERE status = '{PartnerStatus.ACTIVE.value}' AND exclusive_region_id {reg}
         ) x
     """
-    if postgres:  # every asked name in the same statement, one blocking-key index probe each
-        asked_from = "asked AS q CROSS JOIN LATERAL"
-    else:  # SQLite has no LATERAL: one small query per asked name
-        asked_from = "(SELECT %(name)s AS name) AS q, "
+    # On PostgreSQL every asked name in the same statement, one blocking-key index probe each; SQLite has no
+    # LATERAL: one small query per asked name.
+    asked_from = "asked AS q CROSS JOIN LATERAL" if postgres else "(SELECT %(name)s AS name) AS q, "
     fuzzy = f"""
         SELECT * FROM (
             SELECT 'name', w.key_kind, w.key, w.partner_id, w.registration_id, {nul}, {nul}, 0, {nulstr}, q.name
