@@ -2,9 +2,10 @@
 
 A name key's blocking keys (`leads_name_blocks`) are, for each word, the word itself, its copies with one letter
 deleted (words longer than three letters) and with two letters deleted (words of seven letters or more), hashed
-to integers. A protected name is a candidate for an asked name when every asked word shares a key with one of its
-words (`leads_name_blocks_query`, an intarray boolean query: one typo, transliteration or missing letter or two a
-word, in any order, extra words allowed); names equal to a run of the asked words are found by the plain index. The
+to integers. A protected name is a candidate for an asked name when each asked word shares a key with one of its
+words — all but one of them when three or more words are asked, of the first six (`leads_name_blocks_query`, an
+intarray boolean query: a typo, transliteration or missing letter or two a word, in any order, extra words
+allowed); names equal to a run of the asked words are found by the plain index. The
 GIN index (intarray's gin__int_ops) answers that with a few short posting lists and hands the scorer a handful of
 names, whatever the network's size; the trigram probe (migration 0025) read and rechecked thousands of candidates
 a name, so its two indexes go (reverse re-creates them). The token-set scorer still decides
@@ -43,8 +44,16 @@ FUNCTIONS = [
     """
     CREATE OR REPLACE FUNCTION leads_name_blocks_query(name text) RETURNS query_int
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $$
-        SELECT string_agg('(' || array_to_string(leads_name_word_blocks(w), '|') || ')', '&')::query_int
-        FROM (SELECT DISTINCT w FROM unnest(string_to_array(name, ' ')) AS t(w) WHERE w <> '') AS words
+        WITH words AS (
+            SELECT row_number() OVER (ORDER BY min(o)) AS i, array_to_string(leads_name_word_blocks(w), '|') AS keys
+            FROM unnest(string_to_array(name, ' ')) WITH ORDINALITY AS t(w, o)
+            WHERE w <> ''
+            GROUP BY w ORDER BY min(o) LIMIT 6
+        )
+        SELECT CAST(CASE WHEN (SELECT count(*) FROM words) <= 2
+            THEN (SELECT string_agg('(' || keys || ')', '&') FROM words)
+            ELSE (SELECT string_agg('(' || a.keys || '|' || b.keys || ')', '&') FROM words a JOIN words b ON a.i < b.i)
+        END AS query_int)
     $$
     """,
 ]

@@ -27,7 +27,7 @@ from leads.models import (
 from partners.models import Partner, PartnerStatus
 from prm.permissions import scope_for
 
-# Soft-match candidates fetched from SQL at most (the most similar first on PostgreSQL).
+# Soft-match candidates fetched from SQL at most (on PostgreSQL the likeliest first, see _similar_names).
 SOFT_CANDIDATE_LIMIT = 500
 
 
@@ -227,9 +227,9 @@ def _list_param(values) -> list | str:
 
 
 def _similar_names(column: str) -> str:
-    """The soft-match candidates among `column` for the asked name `q.name`: on PostgreSQL the names that have every
-    asked word, or a word one or two deleted letters away from it (`q.blocks`, leads migration 0028: blocking keys
-    served by a GIN index), and the names equal to a run of its words (`q.runs`, the name part of a longer name
+    """The soft-match candidates among `column` for the asked name `q.name`: on PostgreSQL the names that have each
+    asked word (all but one when three or more are asked), or a word one or two deleted letters away from it
+    (`q.blocks`, leads migration 0028: blocking keys served by a GIN index), and the names equal to a run of its words (`q.runs`, the name part of a longer name
     asked about); those runs first, then the names containing every asked word, then the closest in length, at most
     SOFT_CANDIDATE_LIMIT. Elsewhere (the SQLite demo) the names with the same first word, %(like)s. A probe reads a
     few short posting lists and hands the scorer (_soft_matches) a handful of names whatever the network's size,
