@@ -5,7 +5,8 @@ deleted (words longer than three letters) and with two letters deleted (words of
 to integers. A protected name is a candidate for an asked name when each asked word shares a key with one of its
 words — all but one of them when three or more words are asked, of the first six (`leads_name_blocks_query`, an
 intarray boolean query: a typo, transliteration or missing letter or two a word, in any order, extra words
-allowed); names equal to a run of the asked words are found by the plain index. The
+allowed; an asked name of three or more words is probed with its words' one-deletion keys only, a few dozen
+keys in all); names equal to a run of the asked words are found by the plain index. The
 GIN index (intarray's gin__int_ops) answers that with a few short posting lists and hands the scorer a handful of
 names, whatever the network's size; the trigram probe (migration 0025) read and rechecked thousands of candidates
 a name, so its two indexes go (reverse re-creates them). The token-set scorer still decides
@@ -19,7 +20,7 @@ from django.db import migrations
 FUNCTIONS = [
     "CREATE EXTENSION IF NOT EXISTS intarray",
     """
-    CREATE OR REPLACE FUNCTION leads_name_word_blocks(word text) RETURNS integer[]
+    CREATE OR REPLACE FUNCTION leads_name_word_blocks(word text, deep boolean) RETURNS integer[]
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
         SELECT array_agg(DISTINCT hashtext(v)) FROM (
             SELECT word
@@ -29,7 +30,7 @@ FUNCTIONS = [
             UNION ALL
             SELECT left(word, i - 1) || substr(word, i + 1, j - i - 1) || substr(word, j + 1)
             FROM generate_series(1, length(word)) AS i, generate_series(i + 1, length(word)) AS j
-            WHERE length(word) >= 7
+            WHERE deep AND length(word) >= 7
         ) AS d(v)
     $$
     """,
@@ -37,7 +38,8 @@ FUNCTIONS = [
     CREATE OR REPLACE FUNCTION leads_name_blocks(name text) RETURNS integer[]
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $$
         SELECT coalesce(array_agg(DISTINCT b), '{}')
-        FROM unnest(string_to_array(name, ' ')) AS t(w) CROSS JOIN LATERAL unnest(leads_name_word_blocks(w)) AS b
+        FROM unnest(string_to_array(name, ' ')) AS t(w)
+        CROSS JOIN LATERAL unnest(leads_name_word_blocks(w, true)) AS b
         WHERE w <> ''
     $$
     """,
@@ -45,14 +47,18 @@ FUNCTIONS = [
     CREATE OR REPLACE FUNCTION leads_name_blocks_query(name text) RETURNS query_int
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $$
         WITH words AS (
-            SELECT row_number() OVER (ORDER BY min(o)) AS i, array_to_string(leads_name_word_blocks(w), '|') AS keys
+            SELECT row_number() OVER (ORDER BY min(o)) AS i, w
             FROM unnest(string_to_array(name, ' ')) WITH ORDINALITY AS t(w, o)
             WHERE w <> ''
             GROUP BY w ORDER BY min(o) LIMIT 6
+        ), few AS (
+            SELECT count(*) <= 2 AS few FROM words
+        ), keyed AS (
+            SELECT i, array_to_string(leads_name_word_blocks(w, (SELECT few FROM few)), '|') AS keys FROM words
         )
-        SELECT CAST(CASE WHEN (SELECT count(*) FROM words) <= 2
-            THEN (SELECT string_agg('(' || keys || ')', '&') FROM words)
-            ELSE (SELECT string_agg('(' || a.keys || '|' || b.keys || ')', '&') FROM words a JOIN words b ON a.i < b.i)
+        SELECT CAST(CASE WHEN (SELECT few FROM few)
+            THEN (SELECT string_agg('(' || keys || ')', '&') FROM keyed)
+            ELSE (SELECT string_agg('(' || a.keys || '|' || b.keys || ')', '&') FROM keyed a JOIN keyed b ON a.i < b.i)
         END AS query_int)
     $$
     """,
@@ -92,8 +98,12 @@ def backwards(apps, schema_editor):
         )
     for name, _table, _column, _where in INDEXES:
         schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
-    for function in ("leads_name_blocks_query", "leads_name_blocks", "leads_name_word_blocks"):
-        schema_editor.execute(f"DROP FUNCTION IF EXISTS {function}(text)")
+    for function in (
+        "leads_name_blocks_query(text)",
+        "leads_name_blocks(text)",
+        "leads_name_word_blocks(text, boolean)",
+    ):
+        schema_editor.execute(f"DROP FUNCTION IF EXISTS {function}")
 
 
 class Migration(migrations.Migration):
