@@ -12,7 +12,9 @@ names, whatever the network's size; the trigram probe (migration 0025) read and 
 a name, so its two indexes go (reverse re-creates them). The token-set scorer still decides
 (leads.selectors.registration). `fastupdate` is off: a new window is in the index at once, and a probe never
 reads a long pending list. intarray is a trusted extension (PostgreSQL 13+): the database owner may create it.
-Creating the indexes reads the tables once; nothing is rewritten.
+The indexes are built and dropped CONCURRENTLY (the migration is not atomic): registrations go on while the keys of
+every protected name are computed; nothing is rewritten. Should a build fail, drop the INVALID index and migrate
+again.
 """
 
 from django.db import migrations
@@ -82,11 +84,12 @@ def forwards(apps, schema_editor):
         schema_editor.execute(statement)
     for name, table, column, where in INDEXES:
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin (leads_name_blocks({column}) gin__int_ops) "
+            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} "
+            f"USING gin (leads_name_blocks({column}) gin__int_ops) "
             f"WITH (fastupdate = off) WHERE {where}"
         )
     for name, _table, _column, _where in TRIGRAM_INDEXES:
-        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
 
 
 def backwards(apps, schema_editor):
@@ -94,10 +97,10 @@ def backwards(apps, schema_editor):
         return
     for name, table, column, where in TRIGRAM_INDEXES:
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin ({column} gin_trgm_ops) WHERE {where}"
+            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} USING gin ({column} gin_trgm_ops) WHERE {where}"
         )
     for name, _table, _column, _where in INDEXES:
-        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
     for function in (
         "leads_name_blocks_query(text)",
         "leads_name_blocks(text)",
@@ -107,6 +110,7 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    atomic = False
     dependencies = [("leads", "0027_customer_reserved_flag_unindexed_scale")]
 
     operations = [migrations.RunPython(forwards, backwards)]
