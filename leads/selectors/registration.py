@@ -114,8 +114,8 @@ def customers_claims(
 
     A customer is claimed by
     - an active protection window of a partner on its tax id or domain (hard) or on a similar normalised name
-      (soft: rapidfuzz token-set ratio ≥ PRM_SOFT_MATCH_THRESHOLD among the names sharing a blocking key), and by the
-      vendor's named accounts (`reserved`);
+      (soft: rapidfuzz token-set ratio ≥ PRM_SOFT_MATCH_THRESHOLD among the names sharing blocking keys), and by
+      the vendor's named accounts (`reserved`);
     - a vendor lead for a customer with the same tax id, domain or normalised name that is offered to a partner
       (pending offer) or was accepted by / assigned to it and is still open ("offer");
     - the asking partner's own open deals at that customer ("deal", in `own`);
@@ -229,11 +229,11 @@ def _list_param(values) -> list | str:
 def _similar_names(column: str) -> str:
     """The soft-match candidates among `column` for the asked name `q.name`: on PostgreSQL the names that have each
     asked word (all but one when three or more are asked), or a word one or two deleted letters away from it
-    (`q.blocks`, leads migration 0028: blocking keys served by a GIN index), and the names equal to a run of its words (`q.runs`, the name part of a longer name
-    asked about); those runs first, then the names containing every asked word, then the closest in length, at most
-    SOFT_CANDIDATE_LIMIT. Elsewhere (the SQLite demo) the names with the same first word, %(like)s. A probe reads a
-    few short posting lists and hands the scorer (_soft_matches) a handful of names whatever the network's size,
-    where a trigram probe read and rechecked thousands."""
+    (`q.blocks`, leads migration 0028: blocking keys served by a GIN index), and the names equal to a run of its
+    words (`q.runs`, the name part of a longer name asked about); those runs first, then the names containing every
+    asked word, then the closest in length, at most SOFT_CANDIDATE_LIMIT. Elsewhere (the SQLite demo) the names with
+    the same first word, %(like)s. A probe reads a few posting lists and hands the scorer (_soft_matches) a handful
+    of names, where a trigram probe read and rechecked thousands."""
     if connection.vendor == "postgresql":
         return f"""(leads_name_blocks({column}) @@ q.blocks OR {column} = ANY(q.runs))
             ORDER BY {column} = ANY(q.runs) DESC,
@@ -257,8 +257,8 @@ def _claim_rows(
     Rows: (source, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, registration status,
     the asked name a similar-name row answers). Each branch is served by an index: the partial unique index on
     active windows, the customer tax id, domain and name indexes (then leads by customer, offers by lead), and for
-    similar names the two blocking-key indexes probed once per asked name (leads migration 0028; elsewhere the two prefix
-    indexes, varchar_pattern_ops, one query per name).
+    similar names the two blocking-key indexes probed once per asked name (leads migration 0028; elsewhere the two
+    prefix indexes, varchar_pattern_ops, one query per name).
     """
     t = {
         "windows": ProtectionWindow._meta.db_table,
