@@ -27,7 +27,7 @@ from leads.models import (
 from partners.models import Partner, PartnerStatus
 from prm.permissions import scope_for
 
-# Soft-match candidates fetched from SQL at most (the most similar first on PostgreSQL).
+# Soft-match candidates fetched from SQL at most (on PostgreSQL the likeliest first, see _similar_names).
 SOFT_CANDIDATE_LIMIT = 500
 
 
@@ -114,8 +114,8 @@ def customers_claims(
 
     A customer is claimed by
     - an active protection window of a partner on its tax id or domain (hard) or on a similar normalised name
-      (soft: rapidfuzz token-set ratio ≥ PRM_SOFT_MATCH_THRESHOLD among the trigram-similar names), and by the
-      vendor's named accounts (`reserved`);
+      (soft: rapidfuzz token-set ratio ≥ PRM_SOFT_MATCH_THRESHOLD among the names sharing blocking keys), and by
+      the vendor's named accounts (`reserved`);
     - a vendor lead for a customer with the same tax id, domain or normalised name that is offered to a partner
       (pending offer) or was accepted by / assigned to it and is still open ("offer");
     - the asking partner's own open deals at that customer ("deal", in `own`);
@@ -123,7 +123,7 @@ def customers_claims(
 
     The asker is the query's `partner_id`, else `partner`. Claims of the asker itself go to `own`, never to the
     other lists. Deals in `exclude_lead_ids` (the ones being decided) are not claims. Names are matched for each
-    query that has one (on PostgreSQL in the same statement, one trigram-index probe per distinct name).
+    query that has one (on PostgreSQL in the same statement, one blocking-key index probe per distinct name).
     """
     default_asker = getattr(partner, "pk", partner)
     norm = [
@@ -227,15 +227,18 @@ def _list_param(values) -> list | str:
 
 
 def _similar_names(column: str) -> str:
-    """The soft-match candidates among `column` for the asked name `q.name`: on PostgreSQL the names that contain it
-    or a near copy of it (pg_trgm word similarity, `%%>`, served by the trigram index) and the names equal to a run
-    of its words (`q.runs`, the name part of a longer name asked about), the most similar first, at most
-    SOFT_CANDIDATE_LIMIT; elsewhere (the SQLite demo) the names with the same first word, %(like)s. Plain trigram
-    similarity (`%%`) is not used: a short name shares a few trigrams with very many long ones, which the index can
-    only recheck one by one."""
+    """The soft-match candidates among `column` for the asked name `q.name`: on PostgreSQL the names that have each
+    asked word (all but one when three or more are asked), or a word one or two deleted letters away from it
+    (`q.blocks`, leads migration 0028: blocking keys served by a GIN index), and the names equal to a run of its
+    words (`q.runs`, the name part of a longer name asked about); those runs first, then the names containing every
+    asked word, then the closest in length, at most SOFT_CANDIDATE_LIMIT. Elsewhere (the SQLite demo) the names with
+    the same first word, %(like)s. A probe reads a few posting lists and hands the scorer (_soft_matches) a handful
+    of names, where a trigram probe read and rechecked thousands."""
     if connection.vendor == "postgresql":
-        return f"""({column} %%> q.name OR {column} = ANY(string_to_array(q.runs, chr(31))))
-            ORDER BY similarity({column}, q.name) DESC LIMIT %(limit)s"""
+        return f"""(leads_name_blocks({column}) @@ q.blocks OR {column} = ANY(q.runs))
+            ORDER BY {column} = ANY(q.runs) DESC,
+                     string_to_array({column}, ' ') @> string_to_array(q.name, ' ') DESC,
+                     abs(length({column}) - length(q.name)) LIMIT %(limit)s"""
     return f"%(like)s <> '' AND {column} LIKE %(like)s LIMIT %(limit)s"
 
 
@@ -254,8 +257,8 @@ def _claim_rows(
     Rows: (source, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, registration status,
     the asked name a similar-name row answers). Each branch is served by an index: the partial unique index on
     active windows, the customer tax id, domain and name indexes (then leads by customer, offers by lead), and for
-    similar names the two trigram indexes probed once per asked name (leads migration 0025; elsewhere the two prefix
-    indexes, varchar_pattern_ops, one query per name).
+    similar names the two blocking-key indexes probed once per asked name (leads migration 0028; elsewhere the two
+    prefix indexes, varchar_pattern_ops, one query per name).
     """
     t = {
         "windows": ProtectionWindow._meta.db_table,
@@ -308,10 +311,9 @@ def _claim_rows(
             WHERE status = '{PartnerStatus.ACTIVE.value}' AND exclusive_region_id {reg}
         ) x
     """
-    if postgres:  # every asked name in the same statement, one trigram-index probe each
-        asked_from = "unnest(CAST(%(names)s AS TEXT[]), CAST(%(runs)s AS TEXT[])) AS q(name, runs) CROSS JOIN LATERAL"
-    else:  # SQLite has no LATERAL: one small query per asked name
-        asked_from = "(SELECT %(name)s AS name) AS q, "
+    # On PostgreSQL every asked name in the same statement, one blocking-key index probe each; SQLite has no
+    # LATERAL: one small query per asked name.
+    asked_from = "asked AS q CROSS JOIN LATERAL" if postgres else "(SELECT %(name)s AS name) AS q, "
     fuzzy = f"""
         SELECT * FROM (
             SELECT 'name', w.key_kind, w.key, w.partner_id, w.registration_id, {nul}, {nul}, 0, {nulstr}, q.name
@@ -340,7 +342,11 @@ def _claim_rows(
     with connection.cursor() as cursor:
         if postgres:
             params["runs"] = [chr(31).join(_word_runs(name)) for name in names]
-            cursor.execute(f"{sql} UNION ALL {fuzzy}" if names else sql, params)
+            # Each asked name's blocking query is built once, for both probes.
+            asked = """WITH asked AS MATERIALIZED (
+                SELECT name, string_to_array(runs, chr(31)) AS runs, leads_name_blocks_query(name) AS blocks
+                FROM unnest(CAST(%(names)s AS TEXT[]), CAST(%(runs)s AS TEXT[])) AS q(name, runs))"""
+            cursor.execute(f"{asked} {sql} UNION ALL {fuzzy}" if names else sql, params)
             return cursor.fetchall()
         cursor.execute(sql, params)
         rows = cursor.fetchall()

@@ -133,9 +133,7 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # JIT compilation costs hundreds of milliseconds on the portal's short analytic queries (nightly KPIs,
     # routing eligibility) and never pays back at this size: switch it off for the portal's connections.
-    # Soft name conflicts (leads.selectors.registration): pg_trgm's word similarity finds a name with a typo or
-    # another transliteration from 0.5 (the default 0.6 misses "romaschka" for "romashka").
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off -c pg_trgm.word_similarity_threshold=0.5"
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # SQLite (the embedded default) cannot build unique constraints with NULLS NOT DISTINCT; PostgreSQL does.
 SILENCED_SYSTEM_CHECKS = ["models.W047"]
