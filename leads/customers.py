@@ -285,6 +285,18 @@ def _index_load(all_keys: Sequence[tuple[str, str, str]]) -> _Index:
     domains = {k[1] for k in all_keys if k[1]}
     names = {k[2] for k in all_keys if k[2]}
     rows = {}
+    if connection.vendor == "postgresql":
+        # One statement, one array per key (a 5,000-customer batch as three IN lists costs more to build and send).
+        columns = ", ".join(_ROW)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                " UNION ".join(
+                    f"SELECT {columns} FROM {Customer._meta.db_table} WHERE {field} = ANY(%s::text[])"
+                    for field in ("tax_id", "domain", "normalized_name")
+                ),
+                [sorted(tax_ids), sorted(domains), sorted(names)],
+            )
+            return _Index(dict(zip(_ROW, row, strict=True)) for row in cursor.fetchall())
     for field, values in (("tax_id", tax_ids), ("domain", domains), ("normalized_name", names)):
         if values:
             for row in Customer.objects.filter(**{f"{field}__in": values}).values(*_ROW):
