@@ -83,6 +83,15 @@ def tax_id_canonical(value: str | None, country: str = "RU") -> str:
         return number
 
 
+def _inn_digits_valid(number: str) -> bool:
+    """A canonical INN of 10 or 12 ASCII digits whose check digits match (python-stdnum's)."""
+    if not (number.isascii() and number.isdigit()):
+        return False
+    if len(number) == 10:
+        return inn.calc_company_check_digit(number) == number[-1]
+    return len(number) == 12 and inn.calc_personal_check_digits(number) == number[-2:]
+
+
 def tax_id_clean(value: str | None, country: str = "RU") -> str:
     """The canonical tax id, or a ValidationError saying what is wrong (forms, serializers, bulk items, admin)."""
     value = (value or "").strip()
@@ -91,6 +100,8 @@ def tax_id_clean(value: str | None, country: str = "RU") -> str:
     canonical = tax_id_canonical(value, country)
     country = _country_of(value, country)
     if country == "RU":
+        if _inn_digits_valid(canonical):  # the common case: what inn.validate returns, without its re-cleaning
+            return canonical
         try:
             return inn.validate(canonical)
         except InvalidLength as exc:  # a subclass of InvalidFormat: first

@@ -163,3 +163,27 @@ def test_look_alikes_and_leading_zeros_do_not_pass_the_conflict_check(register, 
 
 def test_yo_and_ye_are_one_name():
     assert name_normalize("ООО «Алёнка»") == name_normalize("Аленка LLC") == "alenka"
+
+
+def test_name_transliteration_table_reads_as_unidecode():
+    """The cached table gives the text the unidecode call gave: ё → е, quotes → space, the rest transliterated."""
+    from unidecode import unidecode
+
+    from leads.customers import _QUOTES, _TRANSLITERATION
+
+    names = ["ООО «Ёлка-Альфа»", "Romashka LLC", "„Müller“ GmbH", "b.v. Nord", "Śląsk sp. z o.o.", "北京 'x'", "Þór ß"]
+    for name in names:
+        typed = name.translate({ord("ё"): "е", ord("Ё"): "Е"}).translate({ord(q): " " for q in _QUOTES})
+        assert name.translate(_TRANSLITERATION) == unidecode(typed), name
+
+
+@pytest.mark.django_db
+def test_array_parameter_round_trips(postgres_only):
+    from django.db import connection
+
+    from leads.customers import _pg_array
+
+    values = ["a", "", "NULL", 'x"y', "b\\c", "{}", "a,b", " sp ", "ООО «Ромашка»", "it's", None, "nl\nx"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::text[]", [_pg_array(values)])
+        assert cursor.fetchone()[0] == values
