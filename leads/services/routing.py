@@ -98,8 +98,12 @@ def open_routed_load() -> Coalesce:
     )
 
 
-# The triggers that keep Partner.open_load (leads migration 0013), by table.
-OPEN_LOAD_TRIGGERS = (("leads_offer", "partner_open_load_offer"), ("leads_lead", "partner_open_load_lead"))
+# The PostgreSQL triggers that keep Partner.open_load (leads migrations 0013 and 0028), by table.
+OPEN_LOAD_TRIGGERS = (
+    ("leads_offer", "partner_open_load_offer"),
+    ("leads_offer", "partner_open_load_offer_insert"),
+    ("leads_lead", "partner_open_load_lead"),
+)
 
 
 def partners_open_load_recount() -> int:
@@ -928,7 +932,7 @@ def _offers_create(
                 ),
             )
         )  # fmt: skip
-    Offer.objects.bulk_create(offers)  # the offer trigger adds each to its partner's open_load
+    Offer.objects.bulk_create(offers)  # one statement: its trigger adds the offers to their partners' open_load
     _leads_update(ids=[lead.pk for lead, _d, _w in offered], stage=Stage.OFFERED, offered_at=now, now=now)
     for lead, _d, _w in offered:
         lead.stage, lead.offered_at, lead.updated_at = Stage.OFFERED, now, now
