@@ -16,6 +16,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone, translation
 
 from . import texts
+from .bulk import objects_insert
 from .models import AuditEvent, DigestSent, Notification, User
 
 
@@ -83,7 +84,7 @@ def audit_record_many(
                 **_audit_reason(reason, data),
             )
         )
-    AuditEvent.objects.bulk_create(rows, batch_size=2000)
+    objects_insert(rows)
 
 
 def audit_trail(*, target: models.Model, limit: int = 100):

@@ -42,6 +42,7 @@ from leads.models import (
 )
 from leads.selectors.registration import ClaimQuery, CustomerClaims, customers_claims
 from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel, SlaPolicy
+from prm.bulk import objects_insert
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, Role, User
 from prm.selectors import channel_managers
@@ -869,7 +870,7 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
         )  # fmt: skip
         offered.append((lead, decisions[-1], partners[winner]))
     _credits_save({pk: turn for pk, turn in turns.items() if turn != partners[pk].credit})
-    RoutingDecision.objects.bulk_create(decisions)
+    objects_insert(decisions)
     _offers_create(offered=offered, actor=actor, now=now)
     _queue(queued=queued, now=now)
     return decisions
@@ -932,7 +933,7 @@ def _offers_create(
                 ),
             )
         )  # fmt: skip
-    Offer.objects.bulk_create(offers)  # one statement: its trigger adds the offers to their partners' open_load
+    objects_insert(offers)  # one statement: its trigger adds the offers to their partners' open_load
     _leads_update(ids=[lead.pk for lead, _d, _w in offered], stage=Stage.OFFERED, offered_at=now, now=now)
     for lead, _d, _w in offered:
         lead.stage, lead.offered_at, lead.updated_at = Stage.OFFERED, now, now
