@@ -58,35 +58,57 @@ def objects_insert(objs: list[models.Model], *, batch_size: int = 5000) -> list[
         return objs
     model = type(objs[0])
     alias = router.db_for_write(model)
-    connection = connections[alias]
-    if connection.vendor != "postgresql":
+    if connections[alias].vendor != "postgresql":
         model.objects.using(alias).bulk_create(objs, batch_size=min(batch_size, 2000))
         return objs
+    ids = _insert(model, alias, [obj.__dict__ for obj in objs], batch_size=batch_size)
+    for obj, pk in zip(objs, ids, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = alias
+    return objs
+
+
+def rows_insert(model: type[models.Model], rows: list[dict], *, batch_size: int = 5000) -> list[int]:
+    """Insert rows given as {attname: value} (a field left out takes its default) without building an object for
+    each (append-only rows nobody reads back, e.g. audit events); returns their ids in order."""
+    if not rows:
+        return []
+    alias = router.db_for_write(model)
+    if connections[alias].vendor != "postgresql":
+        objs = model.objects.using(alias).bulk_create([model(**row) for row in rows], batch_size=min(batch_size, 2000))
+        return [obj.pk for obj in objs]
+    defaults = {f.attname: f for f in model._meta.concrete_fields if not f.primary_key}
+    missing = {attname for attname in defaults if attname not in rows[0]}
+    if missing:
+        rows = [{**{attname: defaults[attname].get_default() for attname in missing}, **row} for row in rows]
+    return _insert(model, alias, rows, batch_size=batch_size)
+
+
+def _insert(model: type[models.Model], alias: str, values: list[dict], *, batch_size: int) -> list[int]:
+    """PostgreSQL: one INSERT … VALUES … RETURNING id per batch. Auto-now fields are set in `values` too."""
     from psycopg2.extras import execute_values
 
+    connection = connections[alias]
     sql, steps = _plan(model)
     now = timezone.now()
     rows = []
-    for obj in objs:
-        values = obj.__dict__
+    for row_values in values:
         row = []
         for attname, step in steps:
             if step is None:
-                row.append(values[attname])
+                row.append(row_values[attname])
             elif step == "now":
-                values[attname] = now
+                row_values[attname] = now
                 row.append(now)
             elif isinstance(step, models.Field):
-                row.append(step.get_db_prep_save(values[attname], connection))
+                row.append(step.get_db_prep_save(row_values[attname], connection))
             else:
-                row.append(step(values[attname]))
+                row.append(step(row_values[attname]))
         rows.append(row)
+    ids = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
-            ids = execute_values(cursor.cursor, sql, chunk, page_size=len(chunk), fetch=True)
-            for obj, (pk,) in zip(objs[start : start + batch_size], ids, strict=True):
-                obj.pk = pk
-                obj._state.adding = False
-                obj._state.db = alias
-    return objs
+            ids.extend(pk for (pk,) in execute_values(cursor.cursor, sql, chunk, page_size=len(chunk), fetch=True))
+    return ids

@@ -208,7 +208,7 @@ def leads_create_many(*, rows: list[dict], source: str, actor: User | None) -> l
         leads = [
             Lead(
                 customer_id=c.customer_id, customer_name=d["customer"].strip(), title=d["title"], kind=d["kind"],
-                source=source, stage=Stage.NEW, region=d["region"], value=d["value"] or Decimal(0),
+                source=source, stage=Stage.NEW, region_id=d["region"].pk, value=d["value"] or Decimal(0),
                 currency=(d["currency"] or "RUB").upper(), contact_name=d["contact_name"],
                 contact_email=d["contact_email"], contact_phone=d["contact_phone"], products=d["products"],
                 source_system="csv" if d["external_id"] else "", external_id=d["external_id"],

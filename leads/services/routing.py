@@ -925,7 +925,7 @@ def _offers_create(
         tzs.append(tz)
         offers.append(
             Offer(
-                lead=lead, partner_id=winner.pk, decision=decision, offered_at=now,
+                lead_id=lead.pk, partner_id=winner.pk, decision_id=decision.pk, offered_at=now,
                 deadline=deadline(
                     start=now, hours=hours, tz=tz, country=winner.region_country or winner.country,
                     subdivision=winner.subdivision or "", work_start=winner.work_start or DEFAULT_SLA.working_hours_start,

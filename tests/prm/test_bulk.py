@@ -46,3 +46,15 @@ def test_objects_insert_choices_decimals_and_foreign_keys(partner):
     assert (stored.source, stored.stage, stored.value, stored.customer_id, stored.created_at) == (
         "import", "new", Decimal("12.50"), customer.pk, lead.created_at
     )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_rows_insert_fills_defaults_and_returns_ids():
+    from prm.bulk import rows_insert
+
+    ids = rows_insert(AuditEvent, [{"action": "test.row", "object_id": str(n), "data": {"n": n}} for n in range(3)])
+    stored = list(
+        AuditEvent.objects.filter(pk__in=ids).order_by("pk").values_list("action", "object_id", "data", "reason")
+    )
+    assert stored == [("test.row", str(n), {"n": n}, "") for n in range(3)]
+    assert rows_insert(AuditEvent, []) == []
