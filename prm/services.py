@@ -16,6 +16,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone, translation
 
 from . import texts
+from .bulk import rows_insert
 from .models import AuditEvent, DigestSent, Notification, User
 
 
@@ -71,19 +72,21 @@ def audit_record_many(
     *, actor: User | None, action: str, items: Iterable[tuple[models.Model, object, str, dict | None]]
 ) -> None:
     """audit_record for many targets at once, as (target, partner or its id, reason, data): one insert for all."""
+    actor_id = actor.pk if actor is not None and actor.is_authenticated else None
+    content_types: dict[type, int] = {}
     rows = []
     for target, partner, reason, data in items:
+        kind = type(target)
+        if kind not in content_types:
+            content_types[kind] = ContentType.objects.get_for_model(target).pk
         rows.append(
-            AuditEvent(
-                actor=actor if actor is not None and actor.is_authenticated else None,
-                action=action,
-                content_type=ContentType.objects.get_for_model(target),
-                object_id=str(target.pk),
-                partner_id=getattr(partner, "pk", partner),
+            {
+                "actor_id": actor_id, "action": action, "content_type_id": content_types[kind],
+                "object_id": str(target.pk), "partner_id": getattr(partner, "pk", partner), "ip_address": None,
                 **_audit_reason(reason, data),
-            )
-        )
-    AuditEvent.objects.bulk_create(rows, batch_size=2000)
+            }
+        )  # fmt: skip
+    rows_insert(AuditEvent, rows)
 
 
 def audit_trail(*, target: models.Model, limit: int = 100):

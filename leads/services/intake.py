@@ -19,6 +19,7 @@ from leads.customers import CustomerRef, customer_find_or_create, customers_find
 from leads.models import Lead, LeadImport, LeadImportStatus, LeadKind, LeadSource, Stage
 from leads.services.routing import lead_route, leads_route_batch
 from partners.models import Competency, Region
+from prm.bulk import objects_insert
 from prm.models import NotificationKind, User
 from prm.services import audit_record, audit_record_many, notifications_batched, notify
 from prm.texts import N_, compose_plural
@@ -207,14 +208,14 @@ def leads_create_many(*, rows: list[dict], source: str, actor: User | None) -> l
         leads = [
             Lead(
                 customer_id=c.customer_id, customer_name=d["customer"].strip(), title=d["title"], kind=d["kind"],
-                source=source, stage=Stage.NEW, region=d["region"], value=d["value"] or Decimal(0),
+                source=source, stage=Stage.NEW, region_id=d["region"].pk, value=d["value"] or Decimal(0),
                 currency=(d["currency"] or "RUB").upper(), contact_name=d["contact_name"],
                 contact_email=d["contact_email"], contact_phone=d["contact_phone"], products=d["products"],
                 source_system="csv" if d["external_id"] else "", external_id=d["external_id"],
             )
             for d, c in zip(rows, customers, strict=True)
         ]  # fmt: skip
-        Lead.objects.bulk_create(leads, batch_size=2000)
+        objects_insert(leads)
         through = Lead.competencies.through
         through.objects.bulk_create(
             [through(lead_id=lead.pk, competency_id=c.pk) for lead, d in zip(leads, rows) for c in d["competencies"]],

@@ -42,6 +42,7 @@ from leads.models import (
 )
 from leads.selectors.registration import ClaimQuery, CustomerClaims, customers_claims
 from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel, SlaPolicy
+from prm.bulk import objects_insert
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, Role, User
 from prm.selectors import channel_managers
@@ -98,8 +99,12 @@ def open_routed_load() -> Coalesce:
     )
 
 
-# The triggers that keep Partner.open_load (leads migration 0013), by table.
-OPEN_LOAD_TRIGGERS = (("leads_offer", "partner_open_load_offer"), ("leads_lead", "partner_open_load_lead"))
+# The PostgreSQL triggers that keep Partner.open_load (leads migrations 0013 and 0028), by table.
+OPEN_LOAD_TRIGGERS = (
+    ("leads_offer", "partner_open_load_offer"),
+    ("leads_offer", "partner_open_load_offer_insert"),
+    ("leads_lead", "partner_open_load_lead"),
+)
 
 
 def partners_open_load_recount() -> int:
@@ -865,7 +870,7 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
         )  # fmt: skip
         offered.append((lead, decisions[-1], partners[winner]))
     _credits_save({pk: turn for pk, turn in turns.items() if turn != partners[pk].credit})
-    RoutingDecision.objects.bulk_create(decisions)
+    objects_insert(decisions)
     _offers_create(offered=offered, actor=actor, now=now)
     _queue(queued=queued, now=now)
     return decisions
@@ -920,7 +925,7 @@ def _offers_create(
         tzs.append(tz)
         offers.append(
             Offer(
-                lead=lead, partner_id=winner.pk, decision=decision, offered_at=now,
+                lead_id=lead.pk, partner_id=winner.pk, decision_id=decision.pk, offered_at=now,
                 deadline=deadline(
                     start=now, hours=hours, tz=tz, country=winner.region_country or winner.country,
                     subdivision=winner.subdivision or "", work_start=winner.work_start or DEFAULT_SLA.working_hours_start,
@@ -928,7 +933,7 @@ def _offers_create(
                 ),
             )
         )  # fmt: skip
-    Offer.objects.bulk_create(offers)  # the offer trigger adds each to its partner's open_load
+    objects_insert(offers)  # one statement: its trigger adds the offers to their partners' open_load
     _leads_update(ids=[lead.pk for lead, _d, _w in offered], stage=Stage.OFFERED, offered_at=now, now=now)
     for lead, _d, _w in offered:
         lead.stage, lead.offered_at, lead.updated_at = Stage.OFFERED, now, now

@@ -85,3 +85,28 @@ def test_bulk_loads_with_counting_paused_end_with_exact_counters():
             )
     assert_exact()
     assert sorted(Partner.objects.values_list("open_load", flat=True)) == [3, 3, 3]
+
+
+def test_one_statement_of_offers_counts_once_per_partner():
+    """A statement's new offers (a routed batch) are added per partner in one UPDATE: exact counters, and on
+    PostgreSQL one change-feed row per partner rather than one per offer."""
+    from django.db import connection
+
+    from prm.models import Change
+
+    msk = region("msk")
+    partners = [routing_partner(regions=[msk], capacity=50) for _ in range(3)]
+    leads = [vendor_lead(region=msk) for _ in range(9)]
+    now = timezone.now()
+    before = Change.objects.filter(resource="partners").count()
+    Offer.objects.bulk_create(
+        Offer(lead=lead, partner=partners[i % 3], offered_at=now, deadline=now + timedelta(hours=4),
+              status=OfferStatus.DECLINED if i == 8 else OfferStatus.PENDING)
+        for i, lead in enumerate(leads)
+    )  # fmt: skip
+    assert_exact()
+    assert sorted(Partner.objects.filter(pk__in=[p.pk for p in partners]).values_list("open_load", flat=True)) == [
+        2, 3, 3
+    ]  # fmt: skip
+    if connection.vendor == "postgresql":
+        assert Change.objects.filter(resource="partners").count() - before == 3
