@@ -3,13 +3,23 @@
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 PROBLEM_JSON = "application/problem+json"
+# PostgreSQL errors that say "not now" rather than "wrong": insufficient resources (class 53, e.g. the shared lock
+# table full while large batches run at once: "out of shared memory"), a deadlock victim, a serialization failure,
+# a lock wait timeout. The transaction was rolled back, so nothing was written: the client may retry.
+RETRYABLE_PGCODES = ("40P01", "40001", "55P03")
+RETRY_AFTER_SECONDS = 5
+
+
+def _retryable(exc: OperationalError) -> bool:
+    code = getattr(exc.__cause__, "pgcode", None) or ""
+    return code.startswith("53") or code in RETRYABLE_PGCODES
 
 
 def _django_validation_detail(exc: DjangoValidationError):
@@ -25,6 +35,9 @@ def exception_handler(exc, context):
         # A database constraint caught a conflict the service could not see (a race): a clean 409, never a 500.
         exc = exceptions.APIException(detail="The change conflicts with existing data.", code="conflict")
         exc.status_code = status.HTTP_409_CONFLICT
+    elif isinstance(exc, OperationalError) and _retryable(exc):
+        exc = exceptions.Throttled(wait=RETRY_AFTER_SECONDS, detail="The server is busy; nothing was changed. Retry.")
+        exc.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

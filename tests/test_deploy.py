@@ -51,6 +51,8 @@ def test_compose_has_every_service(services):
 
 def test_backing_service_images(services):
     assert str(services["db"]["image"]).startswith("postgres:16")
+    # room in the shared lock table for two 5,000-customer upserts at once (their advisory locks)
+    assert "max_locks_per_transaction=256" in services["db"]["command"]
     assert str(services["redis"]["image"]).startswith("redis:7")
     assert "pg_isready" in json.dumps(services["db"]["healthcheck"]["test"])
     assert "ping" in json.dumps(services["redis"]["healthcheck"]["test"])
