@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from unidecode import unidecode
 
 from leads.models import Customer
+from prm.bulk import column_defaults
 from prm.services import audit_record
 from prm.taxids import tax_id_canonical, tax_id_clean  # noqa: F401 (the customer rule's tax id keys)
 
@@ -404,12 +405,7 @@ def _customers_insert(rows: list[dict]) -> list[int]:
         return [c.pk for c in customers]
     qn, carried = connection.ops.quote_name, list(rows[0])
     fields = [Customer._meta.get_field(name) for name in carried]
-    template = Customer()
-    defaults = [
-        (f, f.get_db_prep_save(f.pre_save(template, add=True), connection))
-        for f in Customer._meta.concrete_fields
-        if not f.primary_key and f.attname not in carried
-    ]
+    defaults = column_defaults(Customer, carried, connection)
     # Text as text: the insert's own cast then refuses a value too long for its column, as bulk_create's does.
     arrays = ", ".join(f"%s::{'text' if isinstance(f, CharField) else f.db_type(connection)}[]" for f in fields)
     columns = ", ".join(qn(f.column) for f in [*fields, *(f for f, _v in defaults)])

@@ -52,6 +52,17 @@ def _plan(model: type[models.Model]) -> tuple[str, list]:
     return sql, steps
 
 
+def column_defaults(model: type[models.Model], carried, connection) -> list[tuple[models.Field, object]]:
+    """(field, database value of its default) for each concrete column of `model` that a batch of rows does not
+    carry (`carried`: attnames), for set-based statements that must fill them as a model instance would."""
+    template = model()
+    return [
+        (f, f.get_db_prep_save(f.pre_save(template, add=True), connection))
+        for f in model._meta.concrete_fields
+        if not f.primary_key and f.attname not in carried
+    ]
+
+
 def objects_insert(objs: list[models.Model], *, batch_size: int = 5000) -> list[models.Model]:
     """Insert new objects of one model (pk not set) and give them their ids; returns `objs`."""
     if not objs:

@@ -32,6 +32,7 @@ from leads.models import Activity, ActivityKind, Lead, LeadKind, LeadSource, Sta
 from leads.services.deals import leads_activity_clock
 from leads.services.registration import registrations_submit
 from partners.models import Partner
+from prm.bulk import column_defaults
 from prm.services import audit_record
 
 MAX_BATCH = 5000
@@ -223,12 +224,7 @@ def _upsert_pg(*, model, rows, update_fields, guard) -> list[tuple[int, str]]:
     table, tmp = qn(model._meta.db_table), qn(f"upsert_{model._meta.db_table}")
     carried = list(rows[0])
     fields = [model._meta.get_field(name) for name in carried]
-    template = model()
-    defaults = [
-        (f, f.get_db_prep_save(f.pre_save(template, add=True), connection))
-        for f in model._meta.concrete_fields
-        if not f.primary_key and f.attname not in carried
-    ]
+    defaults = column_defaults(model, carried, connection)
     buf = io.StringIO()
     get = itemgetter(*carried)
     # `ord` is the row's place in the request; the file goes in key order (sorting here is ~10× cheaper than
