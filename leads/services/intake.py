@@ -181,14 +181,25 @@ def _import_chunk(*, pending: list[tuple[int, dict]], result: ImportResult, acto
         taken.add(d["external_id"])
         rows.append(d)
         lines.append(line)
-    try:
-        created = leads_create_many(rows=rows, source=LeadSource.IMPORT, actor=actor)
-    except ValidationError as exc:
-        result.errors.extend((line, "; ".join(exc.messages)) for line in lines)
-        return
-    # The routed leads as routing left them (read under its lock, stage and times set); a lead routing skipped is
-    # read again.
-    routed = {d.lead_id: d.lead for d in leads_route_batch(leads=created, actor=actor)}
+    # The chunk's leads are inserted and routed in one transaction: nobody else sees them before they are routed, so
+    # routing takes them as inserted (no second read under lock). A routing failure leaves them in stage NEW
+    # (leads_route_new routes them later) and stops the import.
+    failure = None
+    with transaction.atomic():
+        try:
+            created = leads_create_many(rows=rows, source=LeadSource.IMPORT, actor=actor)
+        except ValidationError as exc:
+            result.errors.extend((line, "; ".join(exc.messages)) for line in lines)
+            return
+        try:
+            with transaction.atomic():
+                decisions = leads_route_batch(leads=created, actor=actor, inserted=True)
+        except Exception as exc:  # noqa: BLE001 — re-raised once the leads are committed
+            failure = exc
+    if failure is not None:
+        raise failure
+    # The routed leads as routing left them (stage and times set); a lead routing skipped is read again.
+    routed = {d.lead_id: d.lead for d in decisions}
     if missing := [lead.pk for lead in created if lead.pk not in routed]:
         routed.update(Lead.objects.in_bulk(missing))
     result.created.extend(routed[lead.pk] for lead in created)

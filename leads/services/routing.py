@@ -630,9 +630,19 @@ def lead_route(*, lead: Lead, actor: User | None = None, retry: bool = False) ->
         return _route(leads=[lead], actor=actor)[0]
 
 
-def leads_route_batch(*, leads, actor: User | None = None) -> list[RoutingDecision]:
+def leads_route_batch(*, leads, actor: User | None = None, inserted: bool = False) -> list[RoutingDecision]:
     """Route many leads in one transaction, in the given order, with the decisions lead_route would make one by
-    one. Leads that cannot be routed any more (a partner or an open offer meanwhile) are skipped."""
+    one. Leads that cannot be routed any more (a partner or an open offer meanwhile) are skipped.
+
+    `inserted`: the leads were inserted by the caller's open transaction (a CSV import's chunk), so no one else can
+    see them, offer them or lock them: they are routed as given, without reading and locking them again."""
+    if inserted:
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError("leads_route_batch(inserted=True) must run in the transaction that inserted the leads")
+        for lead in leads:
+            lead.has_pending = False
+        with transaction.atomic():
+            return _route(leads=[lead for lead in leads if not _routable(lead)], actor=actor)
     order = list(dict.fromkeys(lead.pk for lead in leads))
     with transaction.atomic():
         locked = _leads_locked(order)
