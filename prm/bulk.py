@@ -26,14 +26,15 @@ _AS_IS = {
 
 
 @functools.cache
-def _plan(model: type[models.Model]) -> tuple[str, list]:
-    """The model's insert statement and, per column, (attname, how its value is made)."""
+def _plan(model: type[models.Model], with_pk: bool = False) -> tuple[str, list]:
+    """The model's insert statement and, per column, (attname, how its value is made); `with_pk`: the ids are given
+    (reserved by ids_reserve)."""
     from psycopg2.extras import Json
 
     opts = model._meta
     columns, steps = [], []
     for f in opts.concrete_fields:
-        if f.primary_key and isinstance(f, models.AutoField):
+        if f.primary_key and isinstance(f, models.AutoField) and not with_pk:
             continue
         columns.append(f'"{f.column}"')
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
@@ -63,8 +64,26 @@ def column_defaults(model: type[models.Model], carried, connection) -> list[tupl
     ]
 
 
+def ids_reserve(model: type[models.Model], count: int) -> list[int] | None:
+    """PostgreSQL: `count` ids taken from the model's id sequence for rows inserted later in the same transaction
+    (objects_insert inserts objects whose ids are set with them), so rows that point to them can be written first
+    (foreign keys are checked at commit). None elsewhere (SQLite): insert first there."""
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        return None
+    opts = model._meta
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [opts.db_table, opts.pk.column, count],
+        )
+        return [pk for (pk,) in cursor.fetchall()]
+
+
 def objects_insert(objs: list[models.Model], *, batch_size: int = 5000) -> list[models.Model]:
-    """Insert new objects of one model (pk not set) and give them their ids; returns `objs`."""
+    """Insert new objects of one model and give them their ids (or keep the ids they have, from ids_reserve: then
+    all of them have one); returns `objs`."""
     if not objs:
         return objs
     model = type(objs[0])
@@ -72,7 +91,7 @@ def objects_insert(objs: list[models.Model], *, batch_size: int = 5000) -> list[
     if connections[alias].vendor != "postgresql":
         model.objects.using(alias).bulk_create(objs, batch_size=min(batch_size, 2000))
         return objs
-    ids = _insert(model, alias, [obj.__dict__ for obj in objs], batch_size=batch_size)
+    ids = _insert(model, alias, [obj.__dict__ for obj in objs], batch_size=batch_size, with_pk=objs[0].pk is not None)
     for obj, pk in zip(objs, ids, strict=True):
         obj.pk = pk
         obj._state.adding = False
@@ -96,12 +115,14 @@ def rows_insert(model: type[models.Model], rows: list[dict], *, batch_size: int 
     return _insert(model, alias, rows, batch_size=batch_size)
 
 
-def _insert(model: type[models.Model], alias: str, values: list[dict], *, batch_size: int) -> list[int]:
+def _insert(
+    model: type[models.Model], alias: str, values: list[dict], *, batch_size: int, with_pk: bool = False
+) -> list[int]:
     """PostgreSQL: one INSERT … VALUES … RETURNING id per batch. Auto-now fields are set in `values` too."""
     from psycopg2.extras import execute_values
 
     connection = connections[alias]
-    sql, steps = _plan(model)
+    sql, steps = _plan(model, with_pk)
     now = timezone.now()
     rows = []
     for row_values in values:

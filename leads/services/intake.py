@@ -19,7 +19,7 @@ from leads.customers import CustomerRef, customer_find_or_create, customers_find
 from leads.models import Lead, LeadImport, LeadImportStatus, LeadKind, LeadSource, Stage
 from leads.services.routing import lead_route, leads_route_batch
 from partners.models import Competency, Region
-from prm.bulk import objects_insert
+from prm.bulk import ids_reserve, objects_insert
 from prm.models import NotificationKind, User
 from prm.services import audit_record, audit_record_many, notifications_batched, notify
 from prm.texts import N_, compose_plural
@@ -166,7 +166,7 @@ IMPORT_CHUNK = 5000  # rows created and routed per transaction (and per step of 
 
 
 def _import_chunk(*, pending: list[tuple[int, dict]], result: ImportResult, actor: User | None) -> None:
-    """Create one chunk of valid rows (leads_create_many) and route them together in one batch."""
+    """Create one chunk of valid rows and route them together in one batch (leads_create_many)."""
     ids = [d["external_id"] for _line, d in pending if d["external_id"]]
     taken = set(
         Lead.objects.filter(partner=None, source_system="csv", external_id__in=ids).values_list(
@@ -182,24 +182,26 @@ def _import_chunk(*, pending: list[tuple[int, dict]], result: ImportResult, acto
         rows.append(d)
         lines.append(line)
     try:
-        created = leads_create_many(rows=rows, source=LeadSource.IMPORT, actor=actor)
+        created = leads_create_many(rows=rows, source=LeadSource.IMPORT, actor=actor, route=True)
     except ValidationError as exc:
         result.errors.extend((line, "; ".join(exc.messages)) for line in lines)
         return
-    # The routed leads as routing left them (read under its lock, stage and times set); a lead routing skipped is
-    # read again.
-    routed = {d.lead_id: d.lead for d in leads_route_batch(leads=created, actor=actor)}
-    if missing := [lead.pk for lead in created if lead.pk not in routed]:
-        routed.update(Lead.objects.in_bulk(missing))
-    result.created.extend(routed[lead.pk] for lead in created)
+    result.created.extend(created)
 
 
-def leads_create_many(*, rows: list[dict], source: str, actor: User | None) -> list[Lead]:
+def leads_create_many(*, rows: list[dict], source: str, actor: User | None, route: bool = False) -> list[Lead]:
     """lead_create for many rows at once (a CSV import), set-based: customers resolved together by the one customer
     rule (customers_find_or_create), leads and their competencies inserted in bulk, one audit insert. Rows are
-    checked by lead_row_clean; routing is the caller's (leads_route_batch)."""
+    checked by lead_row_clean.
+
+    `route`: the leads are routed together (leads_route_batch) in the same transaction, so nobody sees them before
+    they are routed and routing takes them as they are (no second read under lock); on PostgreSQL their ids are
+    reserved first and each lead is inserted once, in the stage routing gave it (no UPDATE of every lead). The
+    leads come back as routing left them. A routing failure leaves them in stage NEW (leads_route_new routes them
+    later) and is raised once they are committed."""
     if not rows:
         return []
+    failure = None
     with transaction.atomic():
         refs = [
             CustomerRef(name=d["customer"], tax_id=d["tax_id"], domain=d["domain"], region=d["region"]) for d in rows
@@ -215,15 +217,32 @@ def leads_create_many(*, rows: list[dict], source: str, actor: User | None) -> l
             )
             for d, c in zip(rows, customers, strict=True)
         ]  # fmt: skip
-        objects_insert(leads)
+        reserved = ids_reserve(Lead, len(leads)) if route else None
+        if reserved is None:
+            objects_insert(leads)
+        else:
+            for lead, pk in zip(leads, reserved, strict=True):
+                lead.pk = pk
         through = Lead.competencies.through
         through.objects.bulk_create(
             [through(lead_id=lead.pk, competency_id=c.pk) for lead, d in zip(leads, rows) for c in d["competencies"]],
             batch_size=5000,
-        )
+        )  # before the leads themselves when their ids are reserved: routing reads them (foreign keys are deferred)
         audit_record_many(
             actor=actor, action="lead.created", items=[(lead, None, "", {"source": source}) for lead in leads]
         )
+        if route:
+            try:
+                with transaction.atomic():
+                    leads_route_batch(leads=leads, actor=actor, inserted=True, save_leads=reserved is None)
+            except Exception as exc:  # noqa: BLE001 — raised below, once the leads are committed
+                failure = exc
+                for lead in leads:
+                    lead.stage, lead.offered_at = Stage.NEW, None
+        if reserved is not None:
+            objects_insert(leads)
+    if failure is not None:
+        raise failure
     return leads
 
 

@@ -630,9 +630,26 @@ def lead_route(*, lead: Lead, actor: User | None = None, retry: bool = False) ->
         return _route(leads=[lead], actor=actor)[0]
 
 
-def leads_route_batch(*, leads, actor: User | None = None) -> list[RoutingDecision]:
+def leads_route_batch(
+    *, leads, actor: User | None = None, inserted: bool = False, save_leads: bool = True
+) -> list[RoutingDecision]:
     """Route many leads in one transaction, in the given order, with the decisions lead_route would make one by
-    one. Leads that cannot be routed any more (a partner or an open offer meanwhile) are skipped."""
+    one. Leads that cannot be routed any more (a partner or an open offer meanwhile) are skipped.
+
+    `inserted`: the leads were inserted by the caller's open transaction (a CSV import's chunk), so no one else can
+    see them, offer them or lock them: they are routed as given, without reading and locking them again.
+    `save_leads=False` (with `inserted`): the leads are not in the table yet (their ids reserved, their competencies
+    written); routing sets their stage and times on the objects only and the caller inserts them afterwards, in
+    the same transaction, so each lead is written once, in its routed state."""
+    if not (inserted or save_leads):
+        raise ValueError("save_leads=False is for leads the caller inserts (inserted=True)")
+    if inserted:
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError("leads_route_batch(inserted=True) must run in the transaction that inserted the leads")
+        for lead in leads:
+            lead.has_pending = False
+        with transaction.atomic():
+            return _route(leads=[lead for lead in leads if not _routable(lead)], actor=actor, save_leads=save_leads)
     order = list(dict.fromkeys(lead.pk for lead in leads))
     with transaction.atomic():
         locked = _leads_locked(order)
@@ -785,8 +802,9 @@ def _shortlists_locked(
     return _partners_locked(first), roomy
 
 
-def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
-    """Decide for locked, routable leads in order; then write everything in a few bulk statements."""
+def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) -> list[RoutingDecision]:
+    """Decide for locked, routable leads in order; then write everything in a few bulk statements (the leads' new
+    stage only on the objects with `save_leads=False`: see leads_route_batch)."""
     if not leads:
         return []
     now = timezone.now()
@@ -871,8 +889,8 @@ def _route(*, leads: list[Lead], actor: User | None) -> list[RoutingDecision]:
         offered.append((lead, decisions[-1], partners[winner]))
     _credits_save({pk: turn for pk, turn in turns.items() if turn != partners[pk].credit})
     objects_insert(decisions)
-    _offers_create(offered=offered, actor=actor, now=now)
-    _queue(queued=queued, now=now)
+    _offers_create(offered=offered, actor=actor, now=now, save_leads=save_leads)
+    _queue(queued=queued, now=now, save_leads=save_leads)
     return decisions
 
 
@@ -884,11 +902,12 @@ def _leads_update(*, ids: list[int], stage: str, now: datetime, offered_at: date
         Lead.objects.filter(pk__in=ids).update(**fields)
 
 
-def _queue(*, queued: list[tuple[Lead, RoutingDecision]], now: datetime) -> None:
+def _queue(*, queued: list[tuple[Lead, RoutingDecision]], now: datetime, save_leads: bool = True) -> None:
     """Leads nobody can take wait for a channel manager."""
     if not queued:
         return
-    _leads_update(ids=[lead.pk for lead, _d in queued], stage=Stage.QUEUE, now=now)
+    if save_leads:
+        _leads_update(ids=[lead.pk for lead, _d in queued], stage=Stage.QUEUE, now=now)
     for lead, _d in queued:
         lead.stage, lead.updated_at = Stage.QUEUE, now
     audit_record_many(
@@ -912,7 +931,11 @@ def _queue(*, queued: list[tuple[Lead, RoutingDecision]], now: datetime) -> None
 
 
 def _offers_create(
-    *, offered: list[tuple[Lead, RoutingDecision, Candidate]], actor: User | None, now: datetime
+    *,
+    offered: list[tuple[Lead, RoutingDecision, Candidate]],
+    actor: User | None,
+    now: datetime,
+    save_leads: bool = True,
 ) -> None:
     """The winners' offers; SLA and calendar came with the candidate rows (no further reads)."""
     if not offered:
@@ -934,7 +957,8 @@ def _offers_create(
             )
         )  # fmt: skip
     objects_insert(offers)  # one statement: its trigger adds the offers to their partners' open_load
-    _leads_update(ids=[lead.pk for lead, _d, _w in offered], stage=Stage.OFFERED, offered_at=now, now=now)
+    if save_leads:
+        _leads_update(ids=[lead.pk for lead, _d, _w in offered], stage=Stage.OFFERED, offered_at=now, now=now)
     for lead, _d, _w in offered:
         lead.stage, lead.offered_at, lead.updated_at = Stage.OFFERED, now, now
     audit_record_many(

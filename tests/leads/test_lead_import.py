@@ -143,3 +143,22 @@ def test_imported_leads_are_reported_as_stored(msk, channel_manager):
     for lead in result.created:
         assert [getattr(lead, f) for f in fields] == [getattr(stored[lead.pk], f) for f in fields]
     assert [lead.stage for lead in result.created] == [Stage.OFFERED] * 5 + [Stage.QUEUE] * 4
+
+
+def test_a_routing_failure_leaves_the_chunks_leads_new_for_the_routing_job(msk, channel_manager, monkeypatch):
+    """Leads are inserted in their routed state; when routing fails they are still stored, in stage NEW, and the
+    import stops with the error (leads_route_new routes them later)."""
+    from leads.services import routing
+
+    routing_partner(regions=[msk], capacity=5)
+
+    def broken(**kwargs):
+        raise RuntimeError("routing down")
+
+    monkeypatch.setattr(routing, "_route", broken)
+    with pytest.raises(RuntimeError, match="routing down"):
+        intake.leads_import_csv(data=ROWS, actor=channel_manager)
+    assert sorted(Lead.objects.values_list("stage", "offered_at", "competencies")) == [(Stage.NEW, None, None)] * 2
+    monkeypatch.undo()
+    assert routing.leads_route_new() == 2
+    assert not Lead.objects.filter(stage=Stage.NEW).exists()  # routed now (offered or queued)

@@ -58,3 +58,18 @@ def test_rows_insert_fills_defaults_and_returns_ids():
     )
     assert stored == [("test.row", str(n), {"n": n}, "") for n in range(3)]
     assert rows_insert(AuditEvent, []) == []
+
+
+@pytest.mark.django_db
+def test_reserved_ids_are_kept_and_never_handed_out_again():
+    from prm.bulk import ids_reserve
+
+    reserved = ids_reserve(AuditEvent, 2)
+    if reserved is None:  # SQLite: nothing to reserve, insert first
+        pytest.skip("ids are reserved on PostgreSQL only")
+    objs = [AuditEvent(pk=pk, action="test.reserved", object_id="", data={}) for pk in reserved]
+    objects_insert(objs)
+    assert [o.pk for o in objs] == reserved
+    assert sorted(AuditEvent.objects.filter(action="test.reserved").values_list("pk", flat=True)) == sorted(reserved)
+    later = objects_insert([AuditEvent(action="test.later", object_id="", data={})])[0]
+    assert later.pk not in reserved
