@@ -60,13 +60,12 @@ def test_rows_insert_fills_defaults_and_returns_ids():
     assert rows_insert(AuditEvent, []) == []
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db
-def test_reserved_ids_are_kept_and_never_handed_out_again():
+def test_reserved_ids_are_kept_and_never_handed_out_again(postgres_only):
     from prm.bulk import ids_reserve
 
-    reserved = ids_reserve(AuditEvent, 2)
-    if reserved is None:  # SQLite: nothing to reserve, insert first
-        pytest.skip("ids are reserved on PostgreSQL only")
+    reserved = ids_reserve(AuditEvent, 2)  # SQLite reserves nothing (None): the import inserts first there
     objs = [AuditEvent(pk=pk, action="test.reserved", object_id="", data={}) for pk in reserved]
     objects_insert(objs)
     assert [o.pk for o in objs] == reserved
