@@ -392,10 +392,13 @@ def main():
     from kpi.services.nightly import nightly_run
 
     day = timezone.localdate() - datetime.timedelta(days=1)
+    result = {"bench": "nightly", "partners": args.partners, "leads": args.leads, "activities": args.activities}
     if args.reset:
         print(f"Generating {args.partners:,} partners, {args.leads:,} leads, {args.activities:,} activities …")
+        started = time.monotonic()
         sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
         generate(partners=args.partners, leads=args.leads, activities=args.activities, day=day)
+        result["generation_s"] = round(time.monotonic() - started, 1)
     else:
         print("Reusing the data already in the database (pass --reset to regenerate).")
     from django.urls import reverse
@@ -427,7 +430,16 @@ def main():
         for mismatch in wrong[:10]:
             print("    differs (partner, field, floor, product):", mismatch)
         ok = ok and not wrong and run.status == "succeeded"
+        result["first" if args.reset and i == 0 else "steady"] = {
+            "run_s": round(total, 2),
+            "kpi_s": kpi_s,
+            "floor_s": round(floor_s, 3),
+            "ratio": round(kpi_s / floor_s, 2),
+            "tier_changes": run.counts.get("tiers", {}).get("changes"),
+        }
     print("load:", _load())
+    result["load"] = os.getloadavg()[0]
+    print("RESULT", json.dumps(result))  # read by bench/scale.py
     if not ok:
         sys.exit("The floor and the product disagree (or the run failed): the figures above compare different work.")
 

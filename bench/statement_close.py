@@ -17,6 +17,7 @@ Target (issue 19): close ≤ 1.5 × floor at 10,000 partners / 2,000,000 entries
 
 import argparse
 import datetime
+import json
 import os
 import sys
 import time
@@ -172,12 +173,12 @@ def main():
         sys.exit("Set DATABASE_URL to a PostgreSQL database.")
     today = datetime.date.today()
     period = (today.replace(day=1) - datetime.timedelta(days=1)).replace(day=1)
+    result = {"bench": "statement_close", "partners": args.partners, "entries": args.entries}
     if args.reset:
         started = time.perf_counter()
         generate(args.partners, args.entries, period)
-        print(
-            f"generated {args.partners:,} partners, {args.entries:,} entries in {time.perf_counter() - started:.1f} s"
-        )
+        result["generation_s"] = round(time.perf_counter() - started, 1)
+        print(f"generated {args.partners:,} partners, {args.entries:,} entries in {result['generation_s']} s")
     floor = min(timed(lambda: sql(FLOOR, [period])) for _ in range(args.repeat))
     close = min(timed(lambda: statement_close(period=period)) for _ in range(args.repeat))
     print(f"floor (one SQL statement, totals only): {floor:.3f} s")
@@ -189,6 +190,9 @@ def main():
         print(f"floor and statement_close disagree for {len(wrong)} partners:", *wrong[:10], sep="\n  ")
         sys.exit(1)
     print("floor and statement_close agree for every partner (reporting and partner-currency totals)")
+    result.update(close_s=round(close, 3), floor_s=round(floor, 3), ratio=round(close / floor, 2))
+    result["load"] = os.getloadavg()[0]
+    print("RESULT", json.dumps(result))  # read by bench/scale.py
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ TINY = {
     "statement_close.py": ["--reset", "--partners", "20", "--entries", "2000", "--repeat", "1"],
     "delivery.py": ["--reset", "--partners", "20", "--tickets", "300", "--open", "50"],
     "csv_import.py": ["--rows", "200", "--partners", "10"],
+    # runs nightly.py and statement_close.py twice each, at 1× and 2× of a 1/3,000 reference network
+    "scale.py": ["--scales", "1,2", "--unit", "0.0003"],
 }
 # seed.py creates a database of its own and load.py needs locust in its own virtualenv and a gunicorn: here
 # both are checked to start and parse their arguments; .ci/run's smoke test runs them for real (.ci/bench_tiny).
@@ -52,7 +54,7 @@ def _run(script: str, args: list[str], env: dict) -> subprocess.CompletedProcess
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
 
 
