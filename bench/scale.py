@@ -5,7 +5,7 @@ measured in the same run, and how each cost grows against the data.
     DATABASE_URL=... python bench/scale.py --scales 1,2 --benches nightly                        # a quick look
 
 1× is the reference size the speed targets were set at: 10,000 partners, 2,000,000 leads and 10,000,000
-activities for the nightly run, 10,000 partners and 2,000,000 ledger entries for the statement close. Every run
+activities for the nightly run (and retention, on the same data), 10,000 partners and 2,000,000 ledger entries for the statement close. Every run
 passes --reset to its script, which TRUNCATEs its tables in DATABASE_URL's database: use a scratch database.
 At 10× the nightly data takes ~40 GB of disk with its indexes. The scripts' own output is passed through; the
 summary at the end reads the RESULT line each script prints.
@@ -34,6 +34,8 @@ BENCHES = {
         *("--partners", _n(10_000 * f * unit), "--leads", _n(2_000_000 * f * unit)),
         *("--activities", _n(10_000_000 * f * unit)),
     ],
+    # on the data nightly.py has just generated at the same scale: deletes a first month-and-more of history
+    "retention": lambda f, unit: ["--days", "300"],
     "statement_close": lambda f, unit: [
         "--reset",
         *("--partners", _n(10_000 * f * unit), "--entries", _n(2_000_000 * f * unit), "--repeat", "2"),
@@ -86,6 +88,15 @@ def report(bench: str, results: list[tuple[float, dict]]) -> list[str]:
                     missed.append(f"nightly {night} night at {f:g}×: KPI {n['ratio']:.2f} × its floor (> {MAX_RATIO})")
                 if f >= 10 and n["run_s"] >= MAX_NIGHT_S:
                     missed.append(f"nightly {night} night at {f:g}×: {n['run_s']:.1f} s (target < {MAX_NIGHT_S} s)")
+    elif bench == "retention":
+        print(f"{'scale':>6} {'activities':>12} {'pruned':>10}  prune s  floor s  ratio  growth  vacuum s  read p99 ms")
+        for f, r in results:
+            g = growth(r["prune_s"], base["prune_s"], f / base_f)
+            print(
+                f"{f:>5g}× {r['activities']:>12,} {r['pruned']:>10,} {r['prune_s']:>8.2f} {r['floor_s']:>8.2f}"
+                f" {r['ratio']:>6.2f} {g:>7} {r['vacuum_s']:>9.2f}"
+                f"  {r['read_p99_before_ms']:.1f} → {r['read_p99_after_ms']:.1f}"
+            )
     else:
         print(f"{'scale':>6} {'partners':>9} {'entries':>11}  close s  floor s  ratio  growth")
         for f, r in results:
@@ -114,7 +125,12 @@ def main():
     unknown = set(benches) - set(BENCHES)
     if unknown:
         sys.exit(f"unknown benches: {', '.join(sorted(unknown))}")
-    results = {b: [(f, run(b, f, args.unit)) for f in scales] for b in benches}
+    if "retention" in benches and ("nightly" not in benches or benches.index("retention") < benches.index("nightly")):
+        sys.exit("retention runs on the data nightly runs on: list nightly before it")
+    results = {b: [] for b in benches}
+    for f in scales:
+        for b in benches:
+            results[b].append((f, run(b, f, args.unit)))
     print("\n=== Summary")
     missed = [m for b in benches for m in report(b, results[b])]
     for m in missed:

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 TINY = {
     "nightly.py": ["--reset", "--partners", "30", "--leads", "3000", "--activities", "3000"],
+    "retention.py": ["--days", "300"],  # on nightly.py's data, just generated
     "routing.py": ["--partners", "60", "--leads", "60", "--batch", "20", "--single", "20", "--routers", "2"],
     "api_upsert.py": ["--rows", "300"],
     "registration.py": [
@@ -33,8 +34,8 @@ TINY = {
     "statement_close.py": ["--reset", "--partners", "20", "--entries", "2000", "--repeat", "1"],
     "delivery.py": ["--reset", "--partners", "20", "--tickets", "300", "--open", "50"],
     "csv_import.py": ["--rows", "200", "--partners", "10"],
-    # runs nightly.py and statement_close.py twice each, at 1× and 2× of a 1/3,000 reference network
-    "scale.py": ["--scales", "1,2", "--unit", "0.0003"],
+    # nightly.py and retention.py at 1× and 2× of a 1/3,000 reference network
+    "scale.py": ["--scales", "1,2", "--unit", "0.0003", "--benches", "nightly,retention"],
 }
 # seed.py creates a database of its own and load.py needs locust in its own virtualenv and a gunicorn: here
 # both are checked to start and parse their arguments; .ci/run's smoke test runs them for real (.ci/bench_tiny).
