@@ -139,7 +139,8 @@ def _insert(
                 row.append(step(row_values[attname]))
         rows.append(row)
     ids = []
-    with connection.cursor() as cursor:
+    # Errors come as Django's (IntegrityError on a unique index), as from any query: callers catch those.
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
             ids.extend(pk for (pk,) in execute_values(cursor.cursor, sql, chunk, page_size=len(chunk), fetch=True))
