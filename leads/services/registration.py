@@ -306,9 +306,10 @@ def _protection_lock(keys: list[tuple[str, str]]) -> None:
 class _BatchNames:
     """The names earlier items of a batch protect, by the blocking keys of their words (leads migration 0028,
     unhashed): each word, its copies with one letter deleted (more than three letters) and with two (seven or more).
-    The name probe of the check (leads.selectors.registration._similar_names) only finds a name that shares such a
-    key with the asked name, so the scorer need only see those, not every name of the batch. On the SQLite demo
-    (first-word candidates) it sees them all."""
+    The name probe of the check (leads.selectors.registration._similar_names) only finds a protected name that
+    shares such a key with the asked name's keys (two-letter deletions asked only for names of one or two words), so
+    the scorer need only see those, not every name of the batch. On the SQLite demo (first-word candidates) it sees
+    them all."""
 
     def __init__(self):
         self.names: list[str] = []
@@ -317,16 +318,18 @@ class _BatchNames:
         self.every = connection.vendor != "postgresql"
 
     @staticmethod
-    def blocks(name: str) -> set[str]:
+    def blocks(name: str, deep: bool = True) -> set[str]:
         keys = set()
-        for w in name.split(" "):
+        words = set(name.split(" ")) - {""}
+        deep = deep or len(words) <= 2
+        for w in words:
             n = len(w)
             if not n:
                 continue
             keys.add(w)
             if n > 3:
                 keys.update(w[:i] + w[i + 1 :] for i in range(n))
-            if n >= 7:
+            if deep and n >= 7:
                 keys.update(w[:i] + w[i + 1 : j] + w[j + 1 :] for i in range(n) for j in range(i + 1, n))
         return keys
 
@@ -343,7 +346,7 @@ class _BatchNames:
         if self.every:
             candidates = range(len(self.names))
         else:
-            candidates = sorted({i for key in self.blocks(name) for i in self.blocked.get(key, ())})
+            candidates = sorted({i for key in self.blocks(name, deep=False) for i in self.blocked.get(key, ())})
         if not candidates:
             return []
         found = process.extract(
