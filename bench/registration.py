@@ -15,9 +15,12 @@ floor of 2,000 deals/s (a 200,000-row import decided within 100 s).
     DATABASE_URL=... python bench/registration.py --leads 200000 --protections 20000 --deals 200 --batch 20000 --reset
     DATABASE_URL=... python bench/registration.py --protections 20000 --batch 5000 --import-only [--profile]
 
---import-only runs only the partner import on the data already generated, in one transaction rolled back at the
-end (then VACUUM ANALYZE of the tables it wrote), so runs of two versions of the code back to back see the same data
-(--protections: as generated).
+--import-only runs only the partner import, on the data already generated (--protections: as generated), and
+commits chunk by chunk as the worker does. To compare two versions of the code on the same data, generate once into
+a template database and run each on a fresh copy of it:
+
+    createdb -T prm_bench_template prm_bench_run   # (dropdb prm_bench_run first)
+    DATABASE_URL=.../prm_bench_run python bench/registration.py --protections 200000 --batch 20000 --import-only
 
 Use a scratch database: --reset truncates every leads table first.
 """
@@ -40,7 +43,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 import leads.services.registration as registration_service  # noqa: E402
@@ -355,12 +358,6 @@ def labelled_recall() -> None:
     )
 
 
-IMPORT_TABLES = [
-    "leads_customer", "leads_lead", "leads_registration", "leads_protectionwindow", "leads_registrationdecision",
-    "prm_auditevent", "prm_notification",
-]  # fmt: skip
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=2_000_000)
@@ -369,9 +366,7 @@ def main() -> None:
     parser.add_argument("--partners", type=int, default=300)
     parser.add_argument("--batch", type=int, default=20_000, help="deals in the timed partner import (0: none)")
     parser.add_argument("--reset", action="store_true", help="truncate the leads tables first (scratch DB only)")
-    parser.add_argument(
-        "--import-only", action="store_true", help="only the partner import, on the data there, rolled back"
-    )
+    parser.add_argument("--import-only", action="store_true", help="only the partner import, on the data there")
     parser.add_argument("--profile", action="store_true", help="cProfile the import's registration checks")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
@@ -379,13 +374,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     words = vocabulary()
     if args.import_only:
-        with transaction.atomic():
-            partner_import(deals=args.batch, words=words, protections=args.protections, profile=args.profile)
-            transaction.set_rollback(True)
-        # Autovacuum may be off: the rolled-back rows would otherwise stay in the indexes the next run probes.
-        with connection.cursor() as cur:
-            for table in IMPORT_TABLES:
-                cur.execute(f"VACUUM ANALYZE {table}")
+        partner_import(deals=args.batch, words=words, protections=args.protections, profile=args.profile)
         return
     if args.reset:
         with connection.cursor() as cur:

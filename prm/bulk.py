@@ -111,7 +111,14 @@ def rows_insert(model: type[models.Model], rows: list[dict], *, batch_size: int 
     defaults = {f.attname: f for f in model._meta.concrete_fields if not f.primary_key}
     missing = {attname for attname in defaults if attname not in rows[0]}
     if missing:
-        rows = [{**{attname: defaults[attname].get_default() for attname in missing}, **row} for row in rows]
+        # A constant default is made once; a callable one (a new dict, a fresh uuid) for each row.
+        fixed = {
+            a: defaults[a].get_default()
+            for a in missing
+            if not (defaults[a].has_default() and callable(defaults[a].default))
+        }
+        made = [a for a in missing if a not in fixed]
+        rows = [{**fixed, **{a: defaults[a].get_default() for a in made}, **row} for row in rows]
     return _insert(model, alias, rows, batch_size=batch_size)
 
 

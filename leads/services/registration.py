@@ -637,13 +637,17 @@ def _registrations_check(*, todo, submitted_by_id: int | None, limit: int) -> in
     done, after = 0, 0
     while done < limit:
         with transaction.atomic():
-            chunk = todo.filter(pk__gt=after).select_related("customer", "partner__tier").order_by("pk")
+            chunk = todo.filter(pk__gt=after).select_related("customer").order_by("pk")
             if connection_supports_skip_locked():
                 chunk = chunk.select_for_update(skip_locked=True, of=("self",))
             leads = list(chunk[: min(CHECK_CHUNK, limit - done)])
             if not leads:
                 break
             after = leads[-1].pk
+            # An import is one partner's (or a few): each partner loaded once, not joined to every deal.
+            partners = Partner.objects.select_related("tier").in_bulk({lead.partner_id for lead in leads})
+            for lead in leads:
+                lead.partner = partners[lead.partner_id]
             created = registrations_decide(
                 items=[
                     PendingRegistration(
