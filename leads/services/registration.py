@@ -285,6 +285,7 @@ def registrations_decide(
                 names.add(name=key, partner_id=it.registration.partner_id)
         unwritten.append(it)
     created += _registrations_write(items=unwritten, now=now, policies=policies)
+    del names, taken  # not needed any more: less for the garbage collector to walk through
     _registrations_follow(items=created, now=now)
     return [it.registration for it in created]
 
@@ -314,7 +315,7 @@ class _BatchNames:
     def __init__(self):
         self.names: list[str] = []
         self.holders: list[int] = []
-        self.blocked: dict[str, list[int]] = {}
+        self.blocked: dict[str, int] = {}  # key -> bit set of the names' indexes (ints: nothing for the GC to scan)
         self.every = connection.vendor != "postgresql"
 
     @staticmethod
@@ -338,15 +339,23 @@ class _BatchNames:
         self.names.append(name)
         self.holders.append(partner_id)
         if not self.every:
+            bit, blocked = 1 << i, self.blocked
             for key in self.blocks(name):
-                self.blocked.setdefault(key, []).append(i)
+                blocked[key] = blocked.get(key, 0) | bit
 
     def similar(self, name: str) -> list[int]:
         """Indexes of the names the scorer finds similar to `name` (a name key)."""
         if self.every:
             candidates = range(len(self.names))
         else:
-            candidates = sorted({i for key in self.blocks(name, deep=False) for i in self.blocked.get(key, ())})
+            bits = 0
+            for key in self.blocks(name, deep=False):
+                bits |= self.blocked.get(key, 0)
+            candidates = []
+            while bits:  # the set bits, lowest first
+                low = bits & -bits
+                candidates.append(low.bit_length() - 1)
+                bits ^= low
         if not candidates:
             return []
         found = process.extract(
