@@ -612,10 +612,8 @@ def registrations_check(*, lead_ids: list[int] | None = None, submitted_by_id: i
     with no ids any left over (a lost task). The one registration per deal is a unique key and the deals are claimed
     with SKIP LOCKED, so a duplicated task registers nothing twice. Returns how many it registered."""
     todo = Lead.objects.filter(source=LeadSource.PARTNER_REGISTRATION, partner__isnull=False, registration=None)
-    if lead_ids is not None:
-        todo = todo.filter(pk__in=lead_ids)
     with notifications_batched(summaries=REGISTRATION_SUMMARIES):
-        return _registrations_check(todo=todo, submitted_by_id=submitted_by_id, limit=limit)
+        return _registrations_check(todo=todo, lead_ids=lead_ids, submitted_by_id=submitted_by_id, limit=limit)
 
 
 # A batch (a CRM's bulk upsert) tells each person once, not once per deal.
@@ -638,20 +636,31 @@ REGISTRATION_SUMMARIES = {
 CHECK_CHUNK = 1000  # deals decided together in one transaction
 
 
-def _registrations_check(*, todo, submitted_by_id: int | None, limit: int) -> int:
+def _registrations_check(*, todo, lead_ids: list[int] | None, submitted_by_id: int | None, limit: int) -> int:
     """Decide the deals in chunks of CHECK_CHUNK, in deal order (the order they were submitted): each chunk's rows
     locked (SKIP LOCKED: two workers never decide one deal) and decided by registrations_decide in one
-    transaction."""
+    transaction. Queued ids are taken a chunk at a time (an index lookup of those ids, not a scan of the deals for
+    the next ones among thousands of ids)."""
     submitted_by = User.objects.filter(pk=submitted_by_id).first() if submitted_by_id else None
-    done, after = 0, 0
+    queued = sorted(set(lead_ids)) if lead_ids is not None else None
+    done, after, taken = 0, 0, 0
     while done < limit:
         with transaction.atomic():
-            chunk = todo.filter(pk__gt=after).select_related("customer").order_by("pk")
+            size = min(CHECK_CHUNK, limit - done)
+            if queued is None:
+                chunk = todo.filter(pk__gt=after)
+            elif taken < len(queued):
+                chunk, taken = todo.filter(pk__in=queued[taken : taken + size]), taken + size
+            else:
+                break
+            chunk = chunk.select_related("customer").order_by("pk")
             if connection_supports_skip_locked():
                 chunk = chunk.select_for_update(skip_locked=True, of=("self",))
-            leads = list(chunk[: min(CHECK_CHUNK, limit - done)])
+            leads = list(chunk[:size])
             if not leads:
-                break
+                if queued is None:
+                    break
+                continue  # these were decided already (or are being decided by another worker)
             after = leads[-1].pk
             # An import is one partner's (or a few): each partner loaded once, not joined to every deal.
             partners = Partner.objects.select_related("tier").in_bulk({lead.partner_id for lead in leads})
