@@ -13,6 +13,14 @@ floor of 2,000 deals/s (a 200,000-row import decided within 100 s).
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/prm_scratch python bench/registration.py
     DATABASE_URL=... python bench/registration.py --leads 200000 --protections 20000 --deals 1000 --reset
     DATABASE_URL=... python bench/registration.py --leads 200000 --protections 20000 --deals 200 --batch 20000 --reset
+    DATABASE_URL=... python bench/registration.py --protections 20000 --batch 5000 --import-only [--profile]
+
+--import-only runs only the partner import, on the data already generated (--protections: as generated), and
+commits chunk by chunk as the worker does. To compare two versions of the code on the same data, generate once into
+a template database and run each on a fresh copy of it:
+
+    createdb -T prm_bench_template prm_bench_run   # (dropdb prm_bench_run first)
+    DATABASE_URL=.../prm_bench_run python bench/registration.py --protections 200000 --batch 20000 --import-only
 
 Use a scratch database: --reset truncates every leads table first.
 """
@@ -198,8 +206,15 @@ def register(*, deals: int, words: list[str], protections: int) -> None:
 IMPORT_FLOOR = 2000  # deals/s: a 200,000-row partner import decided within 100 s
 
 
-def partner_import(*, deals: int, words: list[str], protections: int) -> None:
+# Steps of the check timed one by one (module functions of leads.services.registration, wrapped while it runs).
+PHASES = ("customers_claims", "_batch_claims", "_decision_make", "_registrations_write", "_registrations_follow")
+
+
+def partner_import(*, deals: int, words: list[str], protections: int, profile: bool = False) -> None:
     """A CRM's bulk upsert of `deals` new partner deals, then the registration check it queues, timed."""
+    import cProfile
+    import pstats
+
     import leads.services.sync as sync
 
     rng = random.Random(13)
@@ -227,22 +242,33 @@ def partner_import(*, deals: int, words: list[str], protections: int) -> None:
             sync.leads_bulk_upsert(items=mine[start : start + sync.MAX_BATCH], partner_id=partner.pk)
     sync.registrations_submit = original
     upserted = time.perf_counter() - t0
-    asking = registration_service.customers_claims
-    asked = [0.0, 0]
+    spent = {name: [0.0, 0] for name in PHASES}
+    originals = {name: getattr(registration_service, name) for name in PHASES}
 
-    def timed(**kwargs):
-        start = time.perf_counter()
-        try:
-            return asking(**kwargs)
-        finally:
-            asked[0] += time.perf_counter() - start
-            asked[1] += 1
+    def timer(name, fn):
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name][0] += time.perf_counter() - start
+                spent[name][1] += 1
 
-    registration_service.customers_claims = timed
+        return timed
+
+    for name, fn in originals.items():
+        setattr(registration_service, name, timer(name, fn))
+    profiler = cProfile.Profile() if profile else None
+    load = os.getloadavg()
     t1 = time.perf_counter()
+    if profiler:
+        profiler.enable()
     decided = registration_service.registrations_check(lead_ids=queued, limit=len(queued))
     elapsed = time.perf_counter() - t1
-    registration_service.customers_claims = asking
+    if profiler:
+        profiler.disable()
+    for name, fn in originals.items():
+        setattr(registration_service, name, fn)
     rate = decided / elapsed if elapsed else 0.0
     counts: dict[str, int] = {}
     for status in Registration.objects.filter(lead_id__in=queued).values_list("status", flat=True):
@@ -253,11 +279,24 @@ def partner_import(*, deals: int, words: list[str], protections: int) -> None:
         f"{'met' if rate >= IMPORT_FLOOR else 'NOT met'}); a 200,000-row import decided in "
         f"{200_000 / max(rate, 1e-9) / 60:.1f} min"
     )
+    asked = spent["customers_claims"]
+    print(
+        f"  load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} before, "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} after"
+    )
     print(
         f"  of which asking who claims the customers: {asked[0]:.1f}s in {asked[1]:,} statements (one per chunk of "
         f"{registration_service.CHECK_CHUNK:,}, plus one per deal an earlier deal of the import may claim); "
         f"the rest (writes, decisions, audit, notifications): {elapsed - asked[0]:.1f}s"
     )
+    print(
+        "  per step: "
+        + ", ".join(f"{name.strip('_')} {sec:.2f}s ({n:,} calls)" for name, (sec, n) in spent.items())
+        + f"; outside them (loading and locking the deals, notifications): "
+        f"{elapsed - sum(sec for sec, _n in spent.values()):.2f}s"
+    )
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
     print("import decisions:", counts)
 
 
@@ -327,10 +366,16 @@ def main() -> None:
     parser.add_argument("--partners", type=int, default=300)
     parser.add_argument("--batch", type=int, default=20_000, help="deals in the timed partner import (0: none)")
     parser.add_argument("--reset", action="store_true", help="truncate the leads tables first (scratch DB only)")
+    parser.add_argument("--import-only", action="store_true", help="only the partner import, on the data there")
+    parser.add_argument("--profile", action="store_true", help="cProfile the import's registration checks")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL scratch database.")
     call_command("migrate", verbosity=0)
+    words = vocabulary()
+    if args.import_only:
+        partner_import(deals=args.batch, words=words, protections=args.protections, profile=args.profile)
+        return
     if args.reset:
         with connection.cursor() as cur:
             cur.execute(
@@ -339,12 +384,12 @@ def main() -> None:
                 " leads_customer CASCADE"
             )
         Partner.objects.filter(country="ZZ").delete()
-    words = vocabulary()
     generate(leads=args.leads, protections=args.protections, partners=args.partners, words=words)
     labelled_recall()
-    register(deals=args.deals, words=words, protections=args.protections)
+    if args.deals:
+        register(deals=args.deals, words=words, protections=args.protections)
     if args.batch:
-        partner_import(deals=args.batch, words=words, protections=args.protections)
+        partner_import(deals=args.batch, words=words, protections=args.protections, profile=args.profile)
 
 
 if __name__ == "__main__":

@@ -111,7 +111,14 @@ def rows_insert(model: type[models.Model], rows: list[dict], *, batch_size: int 
     defaults = {f.attname: f for f in model._meta.concrete_fields if not f.primary_key}
     missing = {attname for attname in defaults if attname not in rows[0]}
     if missing:
-        rows = [{**{attname: defaults[attname].get_default() for attname in missing}, **row} for row in rows]
+        # A constant default is made once; a callable one (a new dict, a fresh uuid) for each row.
+        fixed = {
+            a: defaults[a].get_default()
+            for a in missing
+            if not (defaults[a].has_default() and callable(defaults[a].default))
+        }
+        made = [a for a in missing if a not in fixed]
+        rows = [{**fixed, **{a: defaults[a].get_default() for a in made}, **row} for row in rows]
     return _insert(model, alias, rows, batch_size=batch_size)
 
 
@@ -139,7 +146,8 @@ def _insert(
                 row.append(step(row_values[attname]))
         rows.append(row)
     ids = []
-    with connection.cursor() as cursor:
+    # Errors come as Django's (IntegrityError on a unique index), as from any query: callers catch those.
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
             ids.extend(pk for (pk,) in execute_values(cursor.cursor, sql, chunk, page_size=len(chunk), fetch=True))

@@ -59,12 +59,12 @@ def audit_record(
     )
 
 
-def _audit_reason(reason: str | dict, data: dict | None) -> dict:
+def _audit_reason(reason: str | dict, data: dict | None, english: Callable[[str], str] | None = None) -> dict:
     """A composed reason (prm.texts) is kept in `data["reason"]` and shown in the reader's language; `reason`
     holds its English wording (and a reason a person typed, as typed)."""
     reason = texts.loads(reason)
     if isinstance(reason, dict):
-        return {"reason": _english(json.dumps(reason)), "data": {**(data or {}), "reason": reason}}
+        return {"reason": (english or _english)(json.dumps(reason)), "data": {**(data or {}), "reason": reason}}
     return {"reason": reason, "data": data or {}}
 
 
@@ -74,6 +74,7 @@ def audit_record_many(
     """audit_record for many targets at once, as (target, partner or its id, reason, data): one insert for all."""
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
     content_types: dict[type, int] = {}
+    english = functools.lru_cache(maxsize=None)(_english)  # a batch repeats a few reasons: each worded once
     rows = []
     for target, partner, reason, data in items:
         kind = type(target)
@@ -83,7 +84,7 @@ def audit_record_many(
             {
                 "actor_id": actor_id, "action": action, "content_type_id": content_types[kind],
                 "object_id": str(target.pk), "partner_id": getattr(partner, "pk", partner), "ip_address": None,
-                **_audit_reason(reason, data),
+                **_audit_reason(reason, data, english),
             }
         )  # fmt: skip
     rows_insert(AuditEvent, rows)

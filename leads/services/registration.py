@@ -32,6 +32,7 @@ from leads.models import (
 )
 from leads.selectors.registration import ClaimQuery, CustomerClaims, customer_claims, customers_claims
 from partners.models import Partner, PartnerStatus
+from prm.bulk import objects_insert, rows_insert
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, User, WebhookEvent
 from prm.selectors import channel_managers, escalation_recipients
@@ -268,13 +269,12 @@ def registrations_decide(
     # The batch's own deals only ever claim for their own partner ("deal" in `own`), which decides nothing.
     base = ask(items, [it.registration.lead_id for it in items])
     taken: set[tuple[str, str]] = set()  # tax id and domain keys earlier items of the batch protect
-    names: list[str] = []  # the names they protect, and by which partner
-    holders: list[int] = []
+    names = _BatchNames()  # the names they protect, and by which partner
     unwritten: list[PendingRegistration] = []
     created: list[PendingRegistration] = []
     for it, claims in zip(items, base):
         keys = _keys(tax_id=it.tax_id, domain=it.domain, normalized=it.normalized)
-        if _batch_claims(item=it, keys=keys, taken=taken, names=names, holders=holders):
+        if _batch_claims(item=it, keys=keys, taken=taken, names=names):
             created += _registrations_write(items=unwritten, now=now, policies=policies)
             unwritten = []
             claims = ask([it], [it.registration.lead_id])[0]
@@ -282,10 +282,10 @@ def registrations_decide(
         taken.update(k for k in it.keys if k[0] != "name")
         for kind, key in it.keys:
             if kind == "name":
-                names.append(key)
-                holders.append(it.registration.partner_id)
+                names.add(name=key, partner_id=it.registration.partner_id)
         unwritten.append(it)
     created += _registrations_write(items=unwritten, now=now, policies=policies)
+    del names, taken  # not needed any more: less for the garbage collector to walk through
     _registrations_follow(items=created, now=now)
     return [it.registration for it in created]
 
@@ -304,22 +304,81 @@ def _protection_lock(keys: list[tuple[str, str]]) -> None:
             )
 
 
-def _batch_claims(*, item: PendingRegistration, keys: list, taken: set, names: list[str], holders: list[int]) -> bool:
+class _BatchNames:
+    """The names earlier items of a batch protect, by the blocking keys of their words (leads migration 0028,
+    unhashed): each word, its copies with one letter deleted (more than three letters) and with two (seven or more).
+    The name probe of the check (leads.selectors.registration._similar_names) only finds a protected name that
+    shares such a key with the asked name's keys (two-letter deletions asked only for names of one or two words), so
+    the scorer need only see those, not every name of the batch. On the SQLite demo (first-word candidates) it sees
+    them all."""
+
+    def __init__(self):
+        self.names: list[str] = []
+        self.holders: list[int] = []
+        self.blocked: dict[str, int] = {}  # key -> bit set of the names' indexes (ints: nothing for the GC to scan)
+        self.every = connection.vendor != "postgresql"
+
+    @staticmethod
+    def blocks(name: str, deep: bool = True) -> set[str]:
+        keys = set()
+        words = set(name.split(" ")) - {""}
+        deep = deep or len(words) <= 2
+        for w in words:
+            n = len(w)
+            if not n:
+                continue
+            keys.add(w)
+            if n > 3:
+                keys.update(w[:i] + w[i + 1 :] for i in range(n))
+            if deep and n >= 7:
+                keys.update(w[:i] + w[i + 1 : j] + w[j + 1 :] for i in range(n) for j in range(i + 1, n))
+        return keys
+
+    def add(self, *, name: str, partner_id: int) -> None:
+        i = len(self.names)
+        self.names.append(name)
+        self.holders.append(partner_id)
+        if not self.every:
+            bit, blocked = 1 << i, self.blocked
+            for key in self.blocks(name):
+                blocked[key] = blocked.get(key, 0) | bit
+
+    def similar(self, name: str) -> list[int]:
+        """Indexes of the names the scorer finds similar to `name` (a name key)."""
+        if self.every:
+            candidates = range(len(self.names))
+        else:
+            bits = 0
+            for key in self.blocks(name, deep=False):
+                bits |= self.blocked.get(key, 0)
+            candidates = []
+            while bits:  # the set bits, lowest first
+                low = bits & -bits
+                candidates.append(low.bit_length() - 1)
+                bits ^= low
+        if not candidates:
+            return []
+        found = process.extract(
+            name,
+            [self.names[i] for i in candidates],
+            scorer=fuzz.token_set_ratio,
+            score_cutoff=settings.PRM_SOFT_MATCH_THRESHOLD,
+            limit=None,
+        )
+        return [candidates[k] for _key, _score, k in found]
+
+
+def _batch_claims(*, item: PendingRegistration, keys: list, taken: set, names: _BatchNames) -> bool:
     """Whether a window an earlier item of the batch protects can change this item's claims as the rule sees them:
     its tax id or domain; its name when another partner holds a name the scorer finds similar (a similar name of
     the same partner is only its own claim, which decides nothing), or the same partner holds the very same name."""
     if any(k in taken for k in keys if k[0] != "name"):
         return True
     name = customer_name_key(item.normalized)
-    if not name or not names:
+    if not name or not names.names:
         return False
     mine = item.registration.partner_id
-    return any(
-        holders[i] != mine or names[i] == item.normalized
-        for _key, _score, i in process.extract(
-            name, names, scorer=fuzz.token_set_ratio, score_cutoff=settings.PRM_SOFT_MATCH_THRESHOLD, limit=None
-        )
-    )
+    return any(names.holders[i] != mine or names.names[i] == item.normalized for i in names.similar(name))
 
 
 def _decision_make(
@@ -360,13 +419,12 @@ def _review_due(now: datetime) -> datetime:
     return vendor_deadline(start=now, hours=settings.PRM_REGISTRATION_REVIEW_HOURS)
 
 
-def _windows_for(item: PendingRegistration) -> list[ProtectionWindow]:
+def _window_rows(item: PendingRegistration) -> list[dict]:
+    """The protection windows of a decided, inserted registration, as rows for prm.bulk.rows_insert."""
     reg = item.registration
     return [
-        ProtectionWindow(
-            registration=reg, partner_id=reg.partner_id, key_kind=kind, key=key, starts_at=reg.protected_from,
-            ends_at=reg.protected_until,
-        )
+        {"registration_id": reg.pk, "partner_id": reg.partner_id, "key_kind": kind, "key": key, "active": True,
+         "starts_at": reg.protected_from, "ends_at": reg.protected_until}
         for kind, key in item.keys
     ]  # fmt: skip
 
@@ -390,8 +448,8 @@ def _registrations_write(
         _registration_fill(item=it, now=now, policies=policies, holders=holders)
     try:
         with transaction.atomic():
-            Registration.objects.bulk_create([it.registration for it in items])
-            ProtectionWindow.objects.bulk_create([w for it in items for w in _windows_for(it)])
+            objects_insert([it.registration for it in items])
+            rows_insert(ProtectionWindow, [row for it in items for row in _window_rows(it)])
         return items
     except IntegrityError:
         pass
@@ -408,7 +466,7 @@ def _registrations_write(
             continue  # registered meanwhile
         try:
             with transaction.atomic():
-                ProtectionWindow.objects.bulk_create(_windows_for(it))
+                rows_insert(ProtectionWindow, _window_rows(it))
         except IntegrityError:
             # Someone protected one of the keys between our check and our insert: decide again on what is
             # committed now.
@@ -438,19 +496,14 @@ def _registrations_follow(*, items: list[PendingRegistration], now: datetime) ->
     if not items:
         return
     regs = [it.registration for it in items]
-    RegistrationDecision.objects.bulk_create(
+    rows_insert(
+        RegistrationDecision,
         [
-            RegistrationDecision(
-                registration=r,
-                actor=None,
-                status=r.status,
-                rule=r.decision_rule,
-                reason=r.decision_reason,
-                matches=r.matches,
-            )
+            {"registration_id": r.pk, "actor_id": None, "status": r.status, "rule": r.decision_rule,
+             "reason": r.decision_reason, "matches": r.matches}
             for r in regs
-        ]  # fmt: skip
-    )
+        ],
+    )  # fmt: skip
     by_actor: dict = {}
     for r in regs:
         by_actor.setdefault(r.submitted_by_id, (r.submitted_by, []))[1].append(r)
@@ -559,10 +612,8 @@ def registrations_check(*, lead_ids: list[int] | None = None, submitted_by_id: i
     with no ids any left over (a lost task). The one registration per deal is a unique key and the deals are claimed
     with SKIP LOCKED, so a duplicated task registers nothing twice. Returns how many it registered."""
     todo = Lead.objects.filter(source=LeadSource.PARTNER_REGISTRATION, partner__isnull=False, registration=None)
-    if lead_ids is not None:
-        todo = todo.filter(pk__in=lead_ids)
     with notifications_batched(summaries=REGISTRATION_SUMMARIES):
-        return _registrations_check(todo=todo, submitted_by_id=submitted_by_id, limit=limit)
+        return _registrations_check(todo=todo, lead_ids=lead_ids, submitted_by_id=submitted_by_id, limit=limit)
 
 
 # A batch (a CRM's bulk upsert) tells each person once, not once per deal.
@@ -585,21 +636,36 @@ REGISTRATION_SUMMARIES = {
 CHECK_CHUNK = 1000  # deals decided together in one transaction
 
 
-def _registrations_check(*, todo, submitted_by_id: int | None, limit: int) -> int:
+def _registrations_check(*, todo, lead_ids: list[int] | None, submitted_by_id: int | None, limit: int) -> int:
     """Decide the deals in chunks of CHECK_CHUNK, in deal order (the order they were submitted): each chunk's rows
     locked (SKIP LOCKED: two workers never decide one deal) and decided by registrations_decide in one
-    transaction."""
+    transaction. Queued ids are taken a chunk at a time (an index lookup of those ids, not a scan of the deals for
+    the next ones among thousands of ids)."""
     submitted_by = User.objects.filter(pk=submitted_by_id).first() if submitted_by_id else None
-    done, after = 0, 0
+    queued = sorted(set(lead_ids)) if lead_ids is not None else None
+    done, after, taken = 0, 0, 0
     while done < limit:
         with transaction.atomic():
-            chunk = todo.filter(pk__gt=after).select_related("customer", "partner__tier").order_by("pk")
+            size = min(CHECK_CHUNK, limit - done)
+            if queued is None:
+                chunk = todo.filter(pk__gt=after)
+            elif taken < len(queued):
+                chunk, taken = todo.filter(pk__in=queued[taken : taken + size]), taken + size
+            else:
+                break
+            chunk = chunk.select_related("customer").order_by("pk")
             if connection_supports_skip_locked():
                 chunk = chunk.select_for_update(skip_locked=True, of=("self",))
-            leads = list(chunk[: min(CHECK_CHUNK, limit - done)])
+            leads = list(chunk[:size])
             if not leads:
-                break
+                if queued is None:
+                    break
+                continue  # these were decided already (or are being decided by another worker)
             after = leads[-1].pk
+            # An import is one partner's (or a few): each partner loaded once, not joined to every deal.
+            partners = Partner.objects.select_related("tier").in_bulk({lead.partner_id for lead in leads})
+            for lead in leads:
+                lead.partner = partners[lead.partner_id]
             created = registrations_decide(
                 items=[
                     PendingRegistration(

@@ -154,6 +154,44 @@ def test_two_partners_in_one_batch_the_first_submitted_wins(door, partner_admin,
     assert regs[1].matches[0]["partner_id"] == other_partner.pk
 
 
+@pytest.mark.parametrize("door", ["one_at_a_time", "batch"])
+def test_a_typo_of_a_name_just_protected_in_the_batch_is_a_soft_conflict(
+    door, postgres_only, partner_admin, other_partner, monkeypatch
+):
+    """The batch finds its own similar names by the blocking keys the name probe uses (a word one or two letters
+    apart, no word in common): same outcome as deciding the deals one at a time (PostgreSQL: the SQLite demo
+    compares first words)."""
+    other = PartnerUserFactory(partner=other_partner)
+    order = [
+        (other, "Kolokolchik", valid_inn(11), (APPROVED, Rule.AUTO_APPROVED)),
+        (partner_admin, "Kolokolchek", valid_inn(12), (PENDING, Rule.SOFT_CONFLICT)),  # one letter apart
+        (partner_admin, "Oduvanchik Servis", valid_inn(13), (APPROVED, Rule.AUTO_APPROVED)),
+        (other, "Oduvanchek", valid_inn(14), (APPROVED, Rule.AUTO_APPROVED)),  # below the scorer's threshold
+        (other, "Oduvanchik Servise", valid_inn(15), (PENDING, Rule.SOFT_CONFLICT)),
+    ]
+    if door == "batch":
+        monkeypatch.setattr(sync, "registrations_submit", lambda **kwargs: None)
+    leads = []
+    for n, (user, name, inn, _outcome) in enumerate(order):
+        if door == "one_at_a_time":
+            reg = deal_register(partner=user.partner, submitted_by=user, customer=CustomerData(name=name, tax_id=inn),
+                                deal=DealData(title=f"Deal {n}"))  # fmt: skip
+            leads.append(reg.lead_id)
+        else:
+            [result] = sync.leads_bulk_upsert(
+                items=[{"source_system": "crm", "external_id": f"d{n}", "title": f"Deal {n}",
+                        "customer": {"name": name, "tax_id": inn}}],
+                partner_id=user.partner_id, actor=user,
+            )  # fmt: skip
+            leads.append(result.id)
+    if door == "batch":
+        assert registrations_check() == len(order)
+    regs = [Registration.objects.get(lead_id=pk) for pk in leads]
+    assert [(r.status, r.decision_rule) for r in regs] == [o[-1] for o in order]
+    assert [m["registration_id"] for m in regs[1].matches] == [regs[0].pk]
+    assert regs[1].windows.count() == 0 and regs[0].windows.count() == 2
+
+
 # Sixty unrelated company names (no two similar: each is decided without a second look).
 NAMES = [f"{a} {b}" for a in ("Sever", "Yug", "Vostok", "Zapad", "Centr", "Ural") for b in (
     "Neft", "Les", "Mebel", "Hleb", "Stal", "Sahar", "Kabel", "Steklo", "Moloko", "Trans")]  # fmt: skip
