@@ -203,9 +203,10 @@ def _progress(value, threshold: Decimal) -> int:
     return int(min(Decimal(str(value)) / threshold, Decimal(1)) * 100)
 
 
-def requirement_progress(*, tier, values: dict) -> list[dict]:
+def requirement_progress(*, tier, values: dict, texts: bool = True) -> list[dict]:
     """Each requirement of `tier` against `values` (metric -> value, plus "by_competency": {code: people}).
-    A missing value (no data yet) does not meet a requirement."""
+    A missing value (no data yet) does not meet a requirement. `texts=False` leaves "needed" empty: a decision
+    stores the values, and the text is rendered when someone reads it."""
     rows = []
     for req in _requirements(tier):
         competency = req.competency.code if req.competency_id else None
@@ -225,7 +226,7 @@ def requirement_progress(*, tier, values: dict) -> list[dict]:
                 "met": met,
                 "progress": _progress(value, req.threshold),
                 "needed": ""
-                if met
+                if met or not texts
                 else needed_text(
                     metric=req.metric, value=value, threshold=req.threshold, competency_name=competency_names
                 ),
@@ -285,22 +286,22 @@ def tier_decide(
     if current is None:
         if best is None:
             return None
-        rows = requirement_progress(tier=best, values=values)
+        rows = requirement_progress(tier=best, values=values, texts=False)
         return TierDecision(TierChangeKind.INITIAL, best, "initial", {"tier": _name(best)}, _evaluation(rows))
     if best is not None and best.rank > current.rank:
-        rows = requirement_progress(tier=best, values=values)
+        rows = requirement_progress(tier=best, values=values, texts=False)
         return TierDecision(TierChangeKind.PROMOTION, best, "promotion", {"tier": _name(best)}, _evaluation(rows))
     warned = last_kind == TierChangeKind.WARNING
     if tier_met(tier=current, values=values):
         if not warned:
             return None
-        rows = requirement_progress(tier=current, values=values)
+        rows = requirement_progress(tier=current, values=values, texts=False)
         return TierDecision(
             TierChangeKind.WARNING_CLEARED, current, "warning_cleared", {"tier": _name(current)}, _evaluation(rows)
         )
     if warned and (last_grace is None or on <= last_grace):
         return None  # still in the grace period
-    rows = requirement_progress(tier=current, values=values)
+    rows = requirement_progress(tier=current, values=values, texts=False)
     if not warned:
         grace = on + datetime.timedelta(days=grace_days)
         params = {"tier": _name(current), "missing": _missing(rows), "date": grace.isoformat()}

@@ -23,6 +23,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from partners.models import Partner, PartnerStatus, Tier, TierRequirement
+from prm.bulk import objects_insert, rows_insert
 from prm.models import AuditEvent, NotificationKind, Role, User
 from prm.services import audit_record, notify_many
 from prm.texts import N_, choice, compose, compose_by
@@ -61,13 +62,13 @@ def tier_changes_apply(*, changes: list[TierChange]) -> list[TierChange]:
         return []
     now = timezone.now()
     with transaction.atomic():
-        changes = TierChange.objects.bulk_create(changes)
-        moved = [
-            Partner(pk=c.partner_id, tier_id=c.to_tier_id, updated_at=now)
-            for c in changes
-            if c.to_tier_id != c.from_tier_id
-        ]
-        Partner.objects.bulk_update(moved, ["tier", "updated_at"], batch_size=1000)
+        changes = objects_insert(changes)
+        moved: dict[int | None, list[int]] = {}  # new tier -> partners: one UPDATE per tier (tiers are few)
+        for c in changes:
+            if c.to_tier_id != c.from_tier_id:
+                moved.setdefault(c.to_tier_id, []).append(c.partner_id)
+        for tier_id, partner_ids in moved.items():
+            Partner.objects.filter(pk__in=partner_ids).update(tier_id=tier_id, updated_at=now)
         with translation.override(settings.LANGUAGE_CODE):  # stored texts: the vendor's language
             _audit_notify_emit(changes)
     return changes
@@ -78,26 +79,26 @@ def _audit_notify_emit(changes: list[TierChange]) -> None:
     codes = {pk: t.code for pk, t in tiers.items()}
     webhook_emit_many(event=TierAudit.WEBHOOK_EVENT, items=[(c.partner_id, webhook_payload(c, codes)) for c in changes])
     ct = ContentType.objects.get_for_model(TierChange)
-    AuditEvent.objects.bulk_create(
+    rows_insert(
+        AuditEvent,
         [
-            AuditEvent(
-                action=TierAudit.BY_KIND[c.kind],
-                actor_id=c.actor_id,
-                content_type=ct,
-                object_id=str(c.pk),
-                partner_id=c.partner_id,
-                reason=c.reason_params.get("note", ""),
-                data={
+            {
+                "action": TierAudit.BY_KIND[c.kind],
+                "actor_id": c.actor_id,
+                "content_type_id": ct.pk,
+                "object_id": str(c.pk),
+                "partner_id": c.partner_id,
+                "reason": c.reason_params.get("note", ""),
+                "data": {
                     "from_tier": codes.get(c.from_tier_id),
                     "to_tier": codes.get(c.to_tier_id),
                     "reason_code": c.reason_code,
                     "reason_params": c.reason_params,
                     "evaluation": c.evaluation,
                 },
-            )
+            }
             for c in changes
         ],
-        batch_size=2000,
     )
     admins: dict[int, list[User]] = {}
     for user in User.objects.filter(
