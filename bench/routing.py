@@ -13,7 +13,7 @@ Generates partners (regions, competencies, tiers, KPIs on the partner rows as th
 
 Both phases run against the same partners, the second after the first has filled some capacity. It also prints
 the machine's load (uptime) and a floor measured in the same run: the median round trip of `SELECT 1`, so runs on a
-busy machine can be compared by ratio. Deletes what it made at the end.
+busy machine can be compared by ratio. Deletes what it made after printing the figures (not with `--keep`).
 """
 
 import argparse
@@ -233,6 +233,7 @@ def main():
         "(default --leads): routed by 1 process, then as many again by --routers processes",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="leave the generated rows (a throwaway database)")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         print("warning: not PostgreSQL; the figures mean little", file=sys.stderr)
@@ -271,8 +272,10 @@ def main():
             else 0
         )
         json_bytes = statistics.mean(len(json.dumps(d.candidates)) for d in sample) if sample else 0
-    finally:
-        cleanup()
+    except BaseException:
+        if not args.keep:
+            cleanup()
+        raise
     if batched:
         print(
             f"batch: routed {len(batched)} leads in {batch_elapsed:.1f} s, {args.batch} per transaction: "
@@ -294,7 +297,9 @@ def main():
         f"outcomes: {outcomes}; ~{avg_eligible:.0f} eligible, ~{avg_candidates:.0f} shortlisted candidates and ~{json_bytes / 1024:.1f} KiB of stored "
         "explanation per offered decision (first 200)"
     )
-    print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
+    if not args.keep:
+        cleanup()
 
 
 if __name__ == "__main__":
