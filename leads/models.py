@@ -505,7 +505,9 @@ class RoutingSlot(models.Model):
     """
 
     pk = models.CompositePrimaryKey("region", "partner")
-    region = models.ForeignKey("partners.Region", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    region = models.ForeignKey(  # the primary key's first column indexes it
+        "partners.Region", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
     partner = models.ForeignKey("partners.Partner", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
     credit = models.BigIntegerField(default=0)
     room = models.BooleanField(default=False)
@@ -513,7 +515,6 @@ class RoutingSlot(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["region", "credit", "partner"], condition=Q(room=True), name="routing_slot_turns"),
-            models.Index(fields=["partner"], name="routing_slot_partner"),
         ]
 
     def __str__(self):

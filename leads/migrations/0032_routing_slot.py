@@ -97,12 +97,11 @@ class Migration(migrations.Migration):
                 ("credit", models.BigIntegerField(default=0)),
                 ("room", models.BooleanField(default=False)),
                 ("partner", models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="partners.partner")),
-                ("region", models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="partners.region")),
+                ("region", models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name="+", to="partners.region")),
             ],
             options={
                 "indexes": [
                     models.Index(condition=models.Q(("room", True)), fields=["region", "credit", "partner"], name="routing_slot_turns"),
-                    models.Index(fields=["partner"], name="routing_slot_partner"),
                 ],
             },
         ),
