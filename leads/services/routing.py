@@ -12,7 +12,7 @@ import functools
 import heapq
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -383,18 +383,42 @@ class RoutingPool:
     members: dict[tuple[int, str], tuple[list[int], list[int]]]  # (region, kind) → partner ids, their competency bits
     bits: dict[int, int]  # competency id → its bit
     sizes: dict[int, int]  # region id → its active partners (how many of a region's rows a list may expect)
+    # (region, kind, competency mask) → the fitting ids and their set, built once per pool: a large region's
+    # list is thousands of ids, so a decision must not rebuild it
+    fitting: dict = field(default_factory=dict)
+    fitting_sets: dict = field(default_factory=dict)  # id of such a list → (the list, its set)
 
     def fits(self, *, region_id: int | None, kind: str, needs, refused=()) -> list[int]:
-        """Ids of the partners that may take a lead of `kind` in the region needing `needs` (capacity aside)."""
+        """Ids of the partners that may take a lead of `kind` in the region needing `needs` (capacity aside).
+        The list is shared: callers must not change it."""
         mask = 0
         for competency_id in needs:
             if competency_id not in self.bits:  # nobody in the pool holds it
                 return []
             mask |= self.bits[competency_id]
-        ids, helds = self.members.get((region_id, kind), ((), ()))
-        if not mask:  # most leads need no particular competency
-            return [pk for pk in ids if pk not in refused] if refused else list(ids)
-        return [pk for pk, held in zip(ids, helds) if mask & held == mask and pk not in refused]
+        key = (region_id, kind, mask)
+        if key not in self.fitting:
+            ids, helds = self.members.get((region_id, kind), ((), ()))
+            if not mask:
+                fit = list(ids)
+            else:  # the partners holding each needed competency, intersected (each set built once per pool)
+                holding = []
+                for bit in (1 << i for i in range(mask.bit_length()) if mask >> i & 1):
+                    if ("bit", region_id, kind, bit) not in self.fitting:
+                        self.fitting["bit", region_id, kind, bit] = [pk for pk, held in zip(ids, helds) if held & bit]
+                    holding.append(self.fitting["bit", region_id, kind, bit])
+                fit = sorted(set(holding[0]).intersection(*holding[1:])) if len(holding) > 1 else holding[0]
+            self.fitting[key] = (fit, frozenset(fit))
+            self.fitting_sets[id(fit)] = self.fitting[key]
+        fit, fit_set = self.fitting[key]
+        if refused and not fit_set.isdisjoint(refused):
+            return [pk for pk in fit if pk not in refused]
+        return fit
+
+    def as_set(self, ids: list[int]) -> frozenset[int]:
+        """The set of a list `fits` returned: kept with the list when it is the pool's own."""
+        fit, fit_set = self.fitting_sets.get(id(ids), (None, None))
+        return fit_set if fit is ids else frozenset(ids)
 
 
 _pool: RoutingPool | None = None
@@ -775,8 +799,8 @@ class _Shortlists:
 
     __slots__ = ("ids", "region", "density", "order", "scanned", "asked")
 
-    def __init__(self, ids: list[int], region: _RegionTurns, region_size: int):
-        self.ids, self.region = set(ids), region
+    def __init__(self, ids: frozenset[int], region: _RegionTurns, region_size: int):
+        self.ids, self.region = ids, region
         self.density = max(len(ids) / max(region_size, 1), 0.001)  # share of the region's rows that fit the list
         self.order: list[tuple[int, int]] = []  # (turn, id) of members with room, as read
         self.scanned = 0  # rows of the region looked at
@@ -819,7 +843,7 @@ def _lists(*, leads: list[Lead], eligible: dict[int, list[int]], pool: RoutingPo
         ids = eligible.get(lead.pk)
         if ids and id(ids) not in out:
             region = regions.setdefault(lead.region_id, _RegionTurns(lead.region_id))
-            out[id(ids)] = _Shortlists(ids, region, pool.sizes.get(lead.region_id, len(ids)))
+            out[id(ids)] = _Shortlists(pool.as_set(ids), region, pool.sizes.get(lead.region_id, len(ids)))
     return out
 
 
@@ -930,7 +954,7 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
         """Lock the list's next earliest turns until its locked ones again hold its earliest (or it has no more);
         skip-locked, as rows locked now are out of id order."""
         s, (_mine, ranked) = lists[key], groups[key]
-        step = SHORTLIST
+        step = 2 * SHORTLIST
         while not s.exact(ranked):
             add(_partners_locked(set(s.ask(s.asked + step)) - partners.keys(), skip=connection_supports_skip_locked()))
             step *= 2
@@ -948,7 +972,7 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
             continue
         ids = eligible.get(lead.pk, ())
         if (key := id(ids)) not in groups and ids:
-            mine = lists[key].ids.intersection(partners) - filled
+            mine = set(lists[key].ids.intersection(partners)) - filled
             groups[key] = (mine, sorted((turns[pk], pk) for pk in mine))
         mine, ranked = groups.get(key, (set(), []))
         candidates, rule = _claimed_candidates(mine, claims.get(lead.pk))
