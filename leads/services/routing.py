@@ -847,6 +847,15 @@ def _lists(*, leads: list[Lead], eligible: dict[int, list[int]], pool: RoutingPo
     return out
 
 
+def _with_room(ids) -> set[int]:
+    """Which of the partners `ids` have room left (read without a lock)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _partners_sql(postgres=connection.vendor == "postgresql", lock=""), {"ids": _ids_param(sorted(ids))}
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
 def _shortlists_locked(
     *, leads: list[Lead], eligible: dict[int, list[int]], claims: dict, lists: dict[int, _Shortlists]
 ) -> dict[int, "Candidate"]:
@@ -889,7 +898,10 @@ def _shortlists_locked(
         more = {pk for key in short for pk in lists[key].ask(needed[key] * rnd)}
         partners.update(_partners_locked(more, skip=True))
 
-    # Enough to decide on: every claimant; all of a list of fewer than SHORTLIST candidates (a small pool keeps its
+    if missing := wanted - partners.keys():  # claimants not locked: held elsewhere, or without room (not wanted)
+        wanted -= missing - _with_room(missing)
+
+    # Enough to decide on: every claimant with room; all of a list of fewer than SHORTLIST candidates (a small pool keeps its
     # exact rotation); a quarter of a shortlist of a longer one (the earliest unheld turns; the held ones are being
     # served by the router holding them).
     def enough(s: _Shortlists) -> bool:
