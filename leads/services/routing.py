@@ -254,7 +254,7 @@ def candidate_score(
 # decision reads, locks and writes a bounded shortlist of the earliest turns (SHORTLIST), not every candidate.
 TURN_SCALE = 1_000_000
 SHORTLIST = 16
-ROUNDS = 3  # skip-locked rounds before a router waits for the rows another router holds
+ROUNDS = 6  # skip-locked rounds, each asking twice as far, before a router waits for the rows another holds
 
 
 def _stride(weight: int) -> int:
@@ -867,7 +867,8 @@ def _shortlists_locked(
     lists' winners moved some back) locks the next ones during the batch (_route, `extend`). Routers lock with
     SKIP LOCKED, so two routers in one region do not queue behind each other: the second takes the next earliest
     turns while the first holds the earliest (those are being served by the first). A list left with fewer locked
-    than above asks for its next earliest turns, at most ROUNDS times; if a list of fewer than SHORTLIST
+    than above asks for its next earliest turns, twice as many each time, at most ROUNDS times (the other router
+    holds the first turns of every list it serves); if a list of fewer than SHORTLIST
     candidates is not all locked, a longer one has less than a quarter of a shortlist locked, or a partner
     claiming a lead's customer is held elsewhere, the skip-locked rows are given back (the savepoint is rolled
     back) and the partners are locked waiting, in id order, as one router alone would.
@@ -895,7 +896,7 @@ def _shortlists_locked(
         ]  # fmt: skip
         if not short or rnd > ROUNDS or not wanted <= partners.keys():
             break
-        more = {pk for key in short for pk in lists[key].ask(needed[key] * rnd)}
+        more = {pk for key in short for pk in lists[key].ask(needed[key] << (rnd - 1))}
         partners.update(_partners_locked(more, skip=True))
 
     if missing := wanted - partners.keys():  # claimants not locked: held elsewhere, or without room (not wanted)
@@ -910,11 +911,16 @@ def _shortlists_locked(
             return locked == len(s.order)
         return locked >= min(SHORTLIST // 4, len(s.order))
 
-    if wanted <= partners.keys() and all(enough(lists[key]) for key in needed):
+    held = wanted - partners.keys()
+    short = [key for key in needed if not enough(lists[key])]
+    if not held and not short:
         transaction.savepoint_commit(sid)
         return partners
     transaction.savepoint_rollback(sid)  # gives back the rows locked above
-    logger.info("routing: %s partner rows skip-locked were not enough; waiting for the rows in id order", len(partners))
+    logger.info(
+        "routing: %s partner rows skip-locked were not enough (%s claimants held elsewhere, %s lists short); "
+        "waiting for the rows in id order", len(partners), len(held), len(short),
+    )  # fmt: skip
     for key, s in lists.items():
         s.asked = asked[key]
     return _partners_locked(first)
