@@ -12,7 +12,7 @@ import functools
 import heapq
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -37,6 +37,7 @@ from leads.models import (
     RoutingCredit,
     RoutingDecision,
     RoutingPoolVersion,
+    RoutingSlot,
     RoutingWeights,
     Stage,
 )
@@ -253,7 +254,7 @@ def candidate_score(
 # decision reads, locks and writes a bounded shortlist of the earliest turns (SHORTLIST), not every candidate.
 TURN_SCALE = 1_000_000
 SHORTLIST = 16
-ROUNDS = 3  # skip-locked rounds before a router waits for the rows another router holds
+ROUNDS = 6  # skip-locked rounds, each asking twice as far, before a router waits for the rows another holds
 
 
 def _stride(weight: int) -> int:
@@ -381,18 +382,43 @@ class RoutingPool:
     weights: RoutingWeights
     members: dict[tuple[int, str], tuple[list[int], list[int]]]  # (region, kind) → partner ids, their competency bits
     bits: dict[int, int]  # competency id → its bit
+    sizes: dict[int, int]  # region id → its active partners (how many of a region's rows a list may expect)
+    # (region, kind, competency mask) → the fitting ids and their set, built once per pool: a large region's
+    # list is thousands of ids, so a decision must not rebuild it
+    fitting: dict = field(default_factory=dict)
+    fitting_sets: dict = field(default_factory=dict)  # id of such a list → (the list, its set)
 
     def fits(self, *, region_id: int | None, kind: str, needs, refused=()) -> list[int]:
-        """Ids of the partners that may take a lead of `kind` in the region needing `needs` (capacity aside)."""
+        """Ids of the partners that may take a lead of `kind` in the region needing `needs` (capacity aside).
+        The list is shared: callers must not change it."""
         mask = 0
         for competency_id in needs:
             if competency_id not in self.bits:  # nobody in the pool holds it
                 return []
             mask |= self.bits[competency_id]
-        ids, helds = self.members.get((region_id, kind), ((), ()))
-        if not mask:  # most leads need no particular competency
-            return [pk for pk in ids if pk not in refused] if refused else list(ids)
-        return [pk for pk, held in zip(ids, helds) if mask & held == mask and pk not in refused]
+        key = (region_id, kind, mask)
+        if key not in self.fitting:
+            ids, helds = self.members.get((region_id, kind), ((), ()))
+            if not mask:
+                fit = list(ids)
+            else:  # the partners holding each needed competency, intersected (each set built once per pool)
+                holding = []
+                for bit in (1 << i for i in range(mask.bit_length()) if mask >> i & 1):
+                    if ("bit", region_id, kind, bit) not in self.fitting:
+                        self.fitting["bit", region_id, kind, bit] = [pk for pk, held in zip(ids, helds) if held & bit]
+                    holding.append(self.fitting["bit", region_id, kind, bit])
+                fit = sorted(set(holding[0]).intersection(*holding[1:])) if len(holding) > 1 else holding[0]
+            self.fitting[key] = (fit, frozenset(fit))
+            self.fitting_sets[id(fit)] = self.fitting[key]
+        fit, fit_set = self.fitting[key]
+        if refused and not fit_set.isdisjoint(refused):
+            return [pk for pk in fit if pk not in refused]
+        return fit
+
+    def as_set(self, ids: list[int]) -> frozenset[int]:
+        """The set of a list `fits` returned: kept with the list when it is the pool's own."""
+        fit, fit_set = self.fitting_sets.get(id(ids), (None, None))
+        return fit_set if fit is ids else frozenset(ids)
 
 
 _pool: RoutingPool | None = None
@@ -418,16 +444,18 @@ def routing_pool(*, version: int | None) -> RoutingPool:
         bit = bits.setdefault(competency_id, 1 << len(bits))
         held[pk] = held.get(pk, 0) | bit
     members: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
+    sizes: dict[int, int] = {}
     for pk, region_id in (
         Partner.regions.through.objects.filter(partner__in=active)
         .order_by("partner_id")
         .values_list("partner_id", "region_id")
     ):
+        sizes[region_id] = sizes.get(region_id, 0) + 1
         for kind in kinds.get(pk, ()):
             ids, helds = members.setdefault((region_id, kind), ([], []))
             ids.append(pk)
             helds.append(held.get(pk, 0))
-    pool = RoutingPool(version=version, weights=routing_weights_current(), members=members, bits=bits)
+    pool = RoutingPool(version=version, weights=routing_weights_current(), members=members, bits=bits, sizes=sizes)
     if version is not None:
         _pool = pool
     return pool
@@ -718,88 +746,184 @@ def _claimed_candidates(candidates: set[int], claims: CustomerClaims | None) -> 
 
 
 @functools.cache
-def _turns_sql(*, postgres: bool) -> str:
-    """Partners by id with room left and their turns, read without a lock (to choose which rows to lock)."""
+def _walk_sql(*, postgres: bool) -> str:
+    """One page of a region's partners with room, earliest turn first, after a given (turn, id): on PostgreSQL
+    from the partial index on RoutingSlot (rows read = the page, whatever the region's size); on SQLite (no
+    triggers keep the slots) the same order by a join."""
     t = _tables()
+    if postgres:
+        return f"""
+            SELECT partner_id, credit FROM {RoutingSlot._meta.db_table}
+            WHERE region_id = %(region)s AND room AND (credit, partner_id) > (%(turn)s, %(pk)s)
+            ORDER BY credit, partner_id LIMIT %(n)s
+        """
     return f"""
-        SELECT p.id, COALESCE(c.credit, 0) FROM {t["Partner"]} p
-        LEFT JOIN {t["RoutingCredit"]} c ON c.partner_id = p.id
-        WHERE p.id {_among("ids", postgres=postgres)} AND p.open_load < p.lead_capacity
-          AND p.status IN {_in([PartnerStatus.ACTIVE])}
+        SELECT p.id, COALESCE(c.credit, 0) AS turn FROM {t["regions"]} pr
+        JOIN {t["Partner"]} p ON p.id = pr.partner_id LEFT JOIN {t["RoutingCredit"]} c ON c.partner_id = p.id
+        WHERE pr.region_id = %(region)s AND p.status IN {_in([PartnerStatus.ACTIVE])} AND p.open_load < p.lead_capacity
+          AND (COALESCE(c.credit, 0) > %(turn)s OR (COALESCE(c.credit, 0) = %(turn)s AND p.id > %(pk)s))
+        ORDER BY turn, p.id LIMIT %(n)s
     """
 
 
-def _turns(ids) -> dict[int, int]:
-    if not ids:
-        return {}
+_BEFORE_ALL = (-(2**63), 0)  # a (turn, id) before every partner's
+
+
+class _RegionTurns:
+    """A region's partners with room in turn order (as read, without a lock), read in pages as far as needed."""
+
+    __slots__ = ("region_id", "rows", "done")
+
+    def __init__(self, region_id: int):
+        self.region_id, self.rows, self.done = region_id, [], False  # rows: (turn, id), earliest first
+
+    def read(self, n: int) -> None:
+        turn, pk = self.rows[-1] if self.rows else _BEFORE_ALL
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _walk_sql(postgres=connection.vendor == "postgresql"),
+                {"region": self.region_id, "turn": turn, "pk": pk, "n": n},
+            )
+            page = cursor.fetchall()
+        self.rows.extend((turn, pk) for pk, turn in page)
+        self.done = len(page) < n
+
+
+class _Shortlists:
+    """One list of eligible partners (leads with the same region, kind, competencies and refusals share it): its
+    members with room in turn order, read from its region's pages as far as its decisions need (kind,
+    competencies and refusals are tested in memory against the list), and how many of them were asked to lock.
+
+    Everything with room up to `edge` (the last one asked for) was asked for, so the earliest turns among the
+    locked ones are the list's earliest turns as long as they end before `edge` (see `exact`)."""
+
+    __slots__ = ("ids", "region", "density", "order", "scanned", "asked")
+
+    def __init__(self, ids: frozenset[int], region: _RegionTurns, region_size: int):
+        self.ids, self.region = ids, region
+        self.density = max(len(ids) / max(region_size, 1), 0.001)  # share of the region's rows that fit the list
+        self.order: list[tuple[int, int]] = []  # (turn, id) of members with room, as read
+        self.scanned = 0  # rows of the region looked at
+        self.asked = 0  # members asked to lock: order[:asked]
+
+    def earliest(self, n: int) -> list[tuple[int, int]]:
+        """The list's first `n` members with room (fewer when the region has no more)."""
+        rows = self.region.rows
+        while len(self.order) < n:
+            if self.scanned == len(rows):
+                if self.region.done:
+                    break
+                self.region.read(min(5000, max(64, int((n - len(self.order)) / self.density * 1.25) + 16)))
+            self.order.extend(row for row in rows[self.scanned :] if row[1] in self.ids)
+            self.scanned = len(rows)
+        return self.order[:n]
+
+    def ask(self, n: int) -> list[int]:
+        """Ids of the members up to the `n`th not asked for yet; `n` becomes the asked count."""
+        new = [pk for _turn, pk in self.earliest(n)[self.asked :]]
+        self.asked = max(self.asked, min(n, len(self.order)))
+        return new
+
+    @property
+    def complete(self) -> bool:
+        return self.region.done and self.scanned == len(self.region.rows) and self.asked == len(self.order)
+
+    def exact(self, ranked: list[tuple[int, int]]) -> bool:
+        """Whether the first SHORTLIST of `ranked` (its locked members' current turns) are the list's earliest."""
+        if self.complete:
+            return True
+        return len(ranked) >= SHORTLIST and self.asked > 0 and ranked[SHORTLIST - 1] <= self.order[self.asked - 1]
+
+
+def _lists(*, leads: list[Lead], eligible: dict[int, list[int]], pool: RoutingPool | None) -> dict[int, _Shortlists]:
+    """Per list of eligible ids (by identity, as _eligible shares them): its _Shortlists, one region reader each."""
+    regions: dict[int, _RegionTurns] = {}
+    out = {}
+    for lead in leads:
+        ids = eligible.get(lead.pk)
+        if ids and id(ids) not in out:
+            region = regions.setdefault(lead.region_id, _RegionTurns(lead.region_id))
+            out[id(ids)] = _Shortlists(pool.as_set(ids), region, pool.sizes.get(lead.region_id, len(ids)))
+    return out
+
+
+def _with_room(ids) -> set[int]:
+    """Which of the partners `ids` have room left (read without a lock)."""
     with connection.cursor() as cursor:
-        cursor.execute(_turns_sql(postgres=connection.vendor == "postgresql"), {"ids": _ids_param(sorted(ids))})
-        return dict(cursor.fetchall())
+        cursor.execute(
+            _partners_sql(postgres=connection.vendor == "postgresql", lock=""), {"ids": _ids_param(sorted(ids))}
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _shortlists_locked(
-    *, leads: list[Lead], eligible: dict[int, list[int]], claims: dict
-) -> tuple[dict[int, "Candidate"], set[int]]:
-    """Lock the partners a batch of decisions may need and return them, with every candidate that had room
-    (read unlocked).
+    *, leads: list[Lead], eligible: dict[int, list[int]], claims: dict, lists: dict[int, _Shortlists]
+) -> dict[int, "Candidate"]:
+    """Lock the partners a batch of decisions starts with and return them.
 
-    For each lead: its SHORTLIST earliest turns plus one more per lead in the batch (each decision moves one turn
-    back, so the earliest turns of every later decision are among them), and the partners claiming its customer.
-    Routers lock with SKIP LOCKED, so two routers in one region do not queue behind each other: the second takes
-    the next earliest turns while the first holds the earliest (those are being served by the first). A list of
-    candidates left with fewer locked than above asks for its next earliest turns, at most ROUNDS times; if a list
-    of fewer than SHORTLIST candidates is not all locked, a longer one has less than a quarter of a shortlist
-    locked, or a partner claiming a lead's customer is held elsewhere, the skip-locked rows are given back (the savepoint is rolled back) and
-    the partners are locked waiting, in id order, as one router alone would.
+    For each list: its SHORTLIST earliest turns plus one per lead of the batch in that list (each of its
+    decisions moves one of its turns back), read from the region's index, and the partners claiming its leads'
+    customers. A decision that finds its list's locked turns no longer reach past the unlocked ones (other
+    lists' winners moved some back) locks the next ones during the batch (_route, `extend`). Routers lock with
+    SKIP LOCKED, so two routers in one region do not queue behind each other: the second takes the next earliest
+    turns while the first holds the earliest (those are being served by the first). A list left with fewer locked
+    than above asks for its next earliest turns, twice as many each time, at most ROUNDS times (the other router
+    holds the first turns of every list it serves); if a list of fewer than SHORTLIST
+    candidates is not all locked, a longer one has less than a quarter of a shortlist locked, or a partner
+    claiming a lead's customer is held elsewhere, the skip-locked rows are given back (the savepoint is rolled
+    back) and the partners are locked waiting, in id order, as one router alone would.
     Without concurrent routers nothing is skipped and the locked rows are exactly the first round's."""
-    turns = _turns({pk for ids in eligible.values() for pk in ids})
-    roomy = set(turns)
-    order = {pk: (turn, pk) for pk, turn in turns.items()}  # the rotation's order, a C-level key
-    many = SHORTLIST + len(leads)
-    cands, needed, wanted = {}, {}, set()  # per list of eligible ids (shared by the leads with the same inputs)
+    needed: dict[int, int] = {}
+    wanted: set[int] = set()
     for lead in leads:
-        ids = eligible.get(lead.pk, ())
-        if (key := id(ids)) not in cands:
-            cands[key] = roomy.intersection(ids)
-            needed[key] = min(len(cands[key]), many)
-        if c := claims.get(lead.pk):
-            wanted.update(cands[key].intersection(m.partner_id for m in (*c.hard, *c.territory)))
-    ranked: dict[int, list[int]] = {}
-
-    def earliest(key: int, n: int) -> list[int]:
-        done = ranked.get(key)
-        if done is None or len(done) < min(n, len(cands[key])):
-            ranked[key] = done = heapq.nsmallest(n, cands[key], key=order.__getitem__)
-        return done[:n]
-
+        if ids := eligible.get(lead.pk):
+            needed[id(ids)] = needed.get(id(ids), SHORTLIST) + 1
+            if c := claims.get(lead.pk):
+                wanted.update(lists[id(ids)].ids.intersection(m.partner_id for m in (*c.hard, *c.territory)))
     first = set(wanted)
-    for key in cands:
-        first.update(earliest(key, many))
+    for key, n in needed.items():
+        first.update(lists[key].ask(n))
     if not connection_supports_skip_locked():
-        return _partners_locked(first), roomy
+        return _partners_locked(first)
+    asked = {key: s.asked for key, s in lists.items()}
     sid = transaction.savepoint()
     partners = _partners_locked(first, skip=True)
-    tried = set(first)
     for rnd in range(2, ROUNDS + 2):
-        short = [key for key in cands if len(cands[key].intersection(partners)) < needed[key]]
+        short = [
+            key for key, n in needed.items()
+            if sum(pk in partners for _t, pk in lists[key].order[: lists[key].asked]) < min(n, len(lists[key].order))
+            and not lists[key].complete
+        ]  # fmt: skip
         if not short or rnd > ROUNDS or not wanted <= partners.keys():
             break
-        more = {pk for key in short for pk in earliest(key, many * rnd)} - tried
-        if not more:
-            break
-        tried |= more
+        more = {pk for key in short for pk in lists[key].ask(needed[key] << (rnd - 1))}
         partners.update(_partners_locked(more, skip=True))
-    # Enough to decide on: every claimant; all of a list of fewer than SHORTLIST candidates (a small pool keeps its
+
+    if missing := wanted - partners.keys():  # claimants not locked: held elsewhere, or without room (not wanted)
+        wanted -= missing - _with_room(missing)
+
+    # Enough to decide on: every claimant with room; all of a list of fewer than SHORTLIST candidates (a small pool keeps its
     # exact rotation); a quarter of a shortlist of a longer one (the earliest unheld turns; the held ones are being
     # served by the router holding them).
-    if wanted <= partners.keys() and all(
-        len(c.intersection(partners)) >= (len(c) if len(c) < SHORTLIST else SHORTLIST // 4) for c in cands.values()
-    ):
+    def enough(s: _Shortlists) -> bool:
+        locked = sum(pk in partners for _t, pk in s.order[: s.asked])
+        if s.complete and len(s.order) < SHORTLIST:
+            return locked == len(s.order)
+        return locked >= min(SHORTLIST // 4, len(s.order))
+
+    held = wanted - partners.keys()
+    short = [key for key in needed if not enough(lists[key])]
+    if not held and not short:
         transaction.savepoint_commit(sid)
-        return partners, roomy
+        return partners
     transaction.savepoint_rollback(sid)  # gives back the rows locked above
-    logger.info("routing: %s partner rows skip-locked were not enough; waiting for the rows in id order", len(partners))
-    return _partners_locked(first), roomy
+    logger.info(
+        "routing: %s partner rows skip-locked were not enough (%s claimants held elsewhere, %s lists short); "
+        "waiting for the rows in id order", len(partners), len(held), len(short),
+    )  # fmt: skip
+    for key, s in lists.items():
+        s.asked = asked[key]
+    return _partners_locked(first)
 
 
 def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) -> list[RoutingDecision]:
@@ -812,31 +936,48 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
     fresh = [lead for lead in leads if lead.route_failures < limit]
     pool, eligible = _eligible(leads=fresh) if fresh else (None, {})
     claims = _leads_claims(fresh)
-    partners, roomy = _shortlists_locked(leads=fresh, eligible=eligible, claims=claims)
-    turns = {pk: c.credit for pk, c in partners.items()}
-    loads = {pk: c.load for pk, c in partners.items()}
+    lists = _lists(leads=fresh, eligible=eligible, pool=pool)
+    partners: dict[int, Candidate] = {}
+    turns, loads, fixed, prefix, weight, row = {}, {}, {}, {}, {}, {}
+    filled: set[int] = set()  # locked partners the batch has filled up
     decisions, offered, queued = [], [], []
     points = _points(pool.weights) if pool else ()
-    # Per partner, what its candidate row and weight are at its current load; only a winner's load changes
-    # during a batch, so only its entries are redone. candidate_score's fixed part is taken once per partner.
-    fixed = {
-        pk: _fixed_factors(c.allocation_weight, _str(c.sla_score), _str(c.win_rate), _str(c.rating), points)[1]
-        for pk, c in partners.items()
-    }
-    prefix = {pk: _row_prefix(c) for pk, c in partners.items()}
-    weight, row = {}, {}
+    # Per list of eligible ids: its locked members with room, and their (turn, id) in turn order.
+    groups: dict[int, tuple[set[int], list[tuple[int, int]]]] = {}
 
     def at_load(pk: int) -> None:
         c, load = partners[pk], loads[pk]
         weight[pk] = _weight(fixed[pk] + _spare_factor(load, c.capacity, points[4])[1])
         row[pk] = f"{prefix[pk]} {load} {c.capacity}"
 
-    for pk in partners:
-        at_load(pk)
-    # Every candidate with room: the locked ones (the decision is among them: they hold the earliest turns) and
-    # the ones read unlocked, which have not moved (they were not shortlisted, or another router holds them).
-    room = roomy | partners.keys()
-    groups: dict[int, tuple[set[int], list[tuple[int, int]]]] = {}  # per list of eligible ids: (with room, locked)
+    def add(locked: dict[int, Candidate]) -> None:
+        """Partners just locked: their turns and loads as of the lock, their place in the groups they fit. Per
+        partner, what its candidate row and weight are at its current load; only a winner's load changes during a
+        batch, so only its entries are redone. candidate_score's fixed part is taken once per partner."""
+        for pk, c in locked.items():
+            if pk in partners:
+                continue
+            partners[pk], turns[pk], loads[pk] = c, c.credit, c.load
+            fixed[pk] = _fixed_factors(
+                c.allocation_weight, _str(c.sla_score), _str(c.win_rate), _str(c.rating), points
+            )[1]
+            prefix[pk] = _row_prefix(c)
+            at_load(pk)
+            for key, (mine, ranked) in groups.items():
+                if pk in lists[key].ids:
+                    mine.add(pk)
+                    bisect.insort(ranked, (c.credit, pk))
+
+    def extend(key: int) -> None:
+        """Lock the list's next earliest turns until its locked ones again hold its earliest (or it has no more);
+        skip-locked, as rows locked now are out of id order."""
+        s, (_mine, ranked) = lists[key], groups[key]
+        step = 2 * SHORTLIST
+        while not s.exact(ranked):
+            add(_partners_locked(set(s.ask(s.asked + step)) - partners.keys(), skip=connection_supports_skip_locked()))
+            step *= 2
+
+    add(_shortlists_locked(leads=fresh, eligible=eligible, claims=claims, lists=lists))
     for lead in leads:
         if lead.route_failures >= limit:
             reason = dumps(
@@ -848,14 +989,17 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
             queued.append((lead, decisions[-1]))
             continue
         ids = eligible.get(lead.pk, ())
-        if (key := id(ids)) not in groups:
-            mine = room.intersection(ids)
-            groups[key] = (mine, sorted((turns[pk], pk) for pk in partners.keys() & mine))
-        mine, ranked = groups[key]
+        if (key := id(ids)) not in groups and ids:
+            mine = set(lists[key].ids.intersection(partners)) - filled
+            groups[key] = (mine, sorted((turns[pk], pk) for pk in mine))
+        mine, ranked = groups.get(key, (set(), []))
         candidates, rule = _claimed_candidates(mine, claims.get(lead.pk))
         more = len(candidates)
         if candidates is mine:  # not narrowed by claims: the group's locked candidates, earliest turn first
+            if ids:
+                extend(key)
             shortlist = [pk for _turn, pk in ranked[:SHORTLIST]]
+            more = len(ids)  # every partner that fits the lead, capacity aside (the rest were not read)
         else:
             shortlist = heapq.nsmallest(SHORTLIST, partners.keys() & candidates, key=lambda pk: (turns[pk], pk))
         if not shortlist:
@@ -873,7 +1017,7 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
         at_load(winner)
         full = loads[winner] >= partners[winner].capacity
         if full:
-            room.discard(winner)
+            filled.add(winner)
         for mine, ranked in groups.values():  # the winner's place in every group it is in
             if winner in mine:
                 del ranked[bisect.bisect_left(ranked, (before[winner], winner))]
