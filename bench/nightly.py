@@ -243,6 +243,26 @@ def generate(*, partners: int, leads: int, activities: int, day: datetime.date) 
     print(f"  {'ANALYZE':<50} {sql('ANALYZE'):6.1f} s", flush=True)
 
 
+def undo_nights(day: datetime.date) -> None:
+    """Back to the state right after generation: the generated tiers, no tier history, no KPI copies on the partner
+    rows, and nothing the two benchmarked nights booked, wrote to inboxes or audited."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT code, id FROM partners_tier")
+        tiers = dict(cur.fetchall())
+        cur.execute(
+            "UPDATE partners_partner SET sla_score = NULL, kpi_win_rate = NULL, kpi_rating = NULL,"
+            " tier_id = (ARRAY[%s, %s, %s]::bigint[])[1 + id %% 3]",
+            [tiers["registered"], tiers["silver"], tiers["gold"]],
+        )
+        cur.execute("DELETE FROM kpi_tierchange")
+        cur.execute("DELETE FROM kpi_kpisnapshot WHERE date >= %s", [day - datetime.timedelta(days=1)])
+        cur.execute("DELETE FROM kpi_commissionentry WHERE entry_date >= %s", [day])
+        cur.execute("DELETE FROM prm_notification")
+        cur.execute("DELETE FROM prm_auditevent")
+        cur.execute("DELETE FROM prm_webhookdelivery")
+        cur.execute("VACUUM ANALYZE partners_partner")
+
+
 # The floor: the same KPIs as ONE hand-written statement, returning the same rows as the product (checked by
 # floor_mismatches and tests/bench/test_bench_scripts.py). Currency conversion is a join against the rates'
 # validity ranges (not a correlated subquery per lead), so the lead aggregate can run on parallel workers as the
@@ -383,6 +403,11 @@ def main():
     parser.add_argument("--leads", type=int, default=2_000_000)
     parser.add_argument("--activities", type=int, default=10_000_000)
     parser.add_argument("--reset", action="store_true", help="TRUNCATE the tables first and generate data")
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="without regenerating: undo what the two benchmarked nights wrote and run both again (first night too)",
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL database.")
@@ -399,6 +424,9 @@ def main():
         sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
         generate(partners=args.partners, leads=args.leads, activities=args.activities, day=day)
         result["generation_s"] = round(time.monotonic() - started, 1)
+    elif args.again:
+        print("Reusing the data; undoing the benchmarked nights so the first night runs again.")
+        undo_nights(day)
     else:
         print("Reusing the data already in the database (pass --reset to regenerate).")
     from django.urls import reverse
@@ -407,12 +435,13 @@ def main():
     reverse("kpi:scorecard")  # a worker has its URLconf loaded; don't time the import of every app's views
     floor(day)  # warm the cache the same way for both
     NightlyRun.objects.filter(date__gte=day - datetime.timedelta(days=1)).delete()
-    nights = [day - datetime.timedelta(days=1), day] if args.reset else [day]
+    first = args.reset or args.again
+    nights = [day - datetime.timedelta(days=1), day] if first else [day]
     ok = True
     for i, night in enumerate(nights):
         # With --reset the generated tiers are arbitrary: the first night re-tiers most partners (what the first
         # night after a rule change does). Both nights are judged against the same targets.
-        label = "first night (tiers settle)" if args.reset and i == 0 else "steady night"
+        label = "first night (tiers settle)" if first and i == 0 else "steady night"
         started = time.monotonic()
         run = nightly_run(on=night)
         total = time.monotonic() - started
@@ -430,7 +459,7 @@ def main():
         for mismatch in wrong[:10]:
             print("    differs (partner, field, floor, product):", mismatch)
         ok = ok and not wrong and run.status == "succeeded"
-        result["first" if args.reset and i == 0 else "steady"] = {
+        result["first" if first and i == 0 else "steady"] = {
             "run_s": round(total, 2),
             "kpi_s": kpi_s,
             "floor_s": round(floor_s, 3),
