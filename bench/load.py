@@ -6,6 +6,16 @@ Prints p50/p95/p99 per request type and overall, errors and requests/s. Target: 
     export DATABASE_URL=postgres://postgres@127.0.0.1:5432/prm_load REDIS_URL=redis://127.0.0.1:6379/14
     python manage.py migrate && python manage.py seed_demo --partners 10000 --leads 2000000
     python bench/load.py [--users 32] [--duration 2m] [--workers N] [--wait 1-3] [--partners 16]
+    python bench/load.py --wait 0 --users 4,8,16,32 --duration 1m     # closed-loop capacity, one step each
+
+Closed loop (`--wait 0`, clients send their next request as soon as the last is answered) with a list of client
+counts runs one step per count against the same gunicorn and prints, per step: requests/s, p50/p95/p99, errors,
+and the CPU used by gunicorn (master and workers), by PostgreSQL's backends of this database, by locust and by the
+whole machine, sampled from /proc from the end of the warm-up logins to the end of the step. Requests/s per core of
+the web server is requests/s divided by gunicorn's CPU: a figure for sizing that holds on a shared machine, where
+wall-clock throughput depends on what else runs. The saturation point is the last step before one that adds less
+than 10 % throughput. The per-key API throttle is raised for closed-loop runs (a flat-out client exceeds a
+CRM's 1,200 requests a minute by design).
 
 What it does: creates (or reuses) a partner admin `loadtest-<partner id>@bench.prm` for a sample of active
 partners with deals and a channel manager `loadtest-cm@bench.prm` (password below), one API key per CRM client
@@ -44,7 +54,11 @@ OUT = ROOT / "var" / "loadtest"
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--users", type=int, default=32, help="concurrent clients (default 32)")
+    p.add_argument(
+        "--users",
+        default="32",
+        help="concurrent clients (default 32); several, e.g. 4,8,16, run one step each (a capacity curve)",
+    )
     p.add_argument("--duration", default="2m", help="locust run time, e.g. 2m, 30s (default 2m)")
     p.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1, help="gunicorn workers")
     p.add_argument("--wait", default="1-3", help="think time between a client's requests, seconds (0 = none)")
@@ -195,7 +209,7 @@ def gunicorn_stop(proc: subprocess.Popen) -> None:
 # --- report ------------------------------------------------------------------------------------------------------
 
 
-def report(prefix: Path, floor_name: str = "floor /healthz") -> None:
+def report(prefix: Path, floor_name: str = "floor /healthz", target: bool = True) -> None:
     with open(f"{prefix}_stats.csv") as f:
         rows = list(csv.DictReader(f))
     with open(f"{prefix}_failures.csv") as f:
@@ -217,6 +231,8 @@ def report(prefix: Path, floor_name: str = "floor /healthz") -> None:
         )
     for fail in failures:
         print(f"ERROR {fail['Method']} {fail['Name']}: {fail['Occurrences']}× {fail['Error'][:160]}")
+    if not target:
+        return
     overall = next(r for r in rows if r["Name"] == "Aggregated")
     errors, p95 = int(overall["Failure Count"]), _ms(overall["95%"]) or 0.0
     verdict = "met" if errors == 0 and p95 < 100 else "NOT met"
@@ -228,45 +244,248 @@ def _ms(value: str) -> float | None:
 
 
 def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    # Django set TZ to the portal's time zone in this process: print the machine's clock, as `date` does.
+    env = {k: v for k, v in os.environ.items() if k != "TZ"}
+    return subprocess.run(["uptime"], capture_output=True, text=True, env=env).stdout.strip()
 
 
 def main():
     args = parse_args()
+    steps = [int(n) for n in args.users.split(",")]
     OUT.mkdir(parents=True, exist_ok=True)
     locust = locust_bin(args.locust_venv)
-    crm_users = max(args.users // 2, 1)
+    crm_users = max(max(steps) // 2, 1)
     fixture = prepare(args.partners, crm_users)
     (OUT / "fixture.json").write_text(json.dumps(fixture))
     env = production_env(args.port)
-    print(f"gunicorn: {args.workers} workers on 127.0.0.1:{args.port}; {args.users} clients for {args.duration}")
+    if args.wait == "0":
+        # Flat out, one CRM client sends far more than a CRM's 1,200 requests a minute: the per-key throttle
+        # (still counted) must not turn capacity into 429s.
+        env["API_RATE_PER_KEY"] = "1000000/min"
+    print(
+        f"gunicorn: {args.workers} workers on 127.0.0.1:{args.port}; {args.users} clients, think time {args.wait} s,"
+        f" {args.duration} a step; {os.cpu_count()} cores"
+    )
     server = gunicorn_start(env, args.port, args.workers)
+    results = []
     try:
         print("before:", uptime())
-        logins = OUT / "logins.json"
-        logins.unlink(missing_ok=True)
-        locust_env = {
-            **env,
-            "LOADTEST_FIXTURE": str(OUT / "fixture.json"),
-            "LOADTEST_WAIT": args.wait,
-            "LOADTEST_LOGINS": str(logins),
-        }
-        subprocess.run(
-            [str(locust), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "--only-summary"]
-            + ["-u", str(args.users), "-r", str(args.users), "-t", args.duration]
-            + ["--host", f"http://127.0.0.1:{args.port}", "--csv", str(OUT / "run"), "--loglevel", "WARNING"],
-            cwd=ROOT,
-            env=locust_env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(OUT / "locust.log", "w"),  # noqa: SIM115 - its own summary; ours is below
-            check=False,  # locust exits 1 when any request failed; the table below says which
-        )
+        for users in steps:
+            prefix = OUT / ("run" if len(steps) == 1 else f"run-{users}")
+            results.append(run_step(locust, env, args, users, prefix, server.pid))
+            print(capacity_line(results[-1]), flush=True)
         print("after: ", uptime())
     finally:
         gunicorn_stop(server)
-    if not Path(f"{OUT / 'run'}_stats.csv").exists():
-        sys.exit(f"locust wrote no statistics; see {OUT / 'locust.log'}")
-    report(OUT / "run")
+    if len(steps) == 1:
+        report(results[0]["prefix"], target=args.wait != "0")
+        print(capacity_line(results[0], header=True))
+        print_warmup(results[0])
+    else:
+        capacity_report(results)
+
+
+def run_step(locust: Path, env: dict, args, users: int, prefix: Path, server_pid: int) -> dict:
+    """One locust run of `users` clients against the running gunicorn; CPU of every party sampled from the moment
+    the warm-up logins are over (when the statistics restart) to the end."""
+    logins = Path(f"{prefix}_logins.json")
+    logins.unlink(missing_ok=True)
+    for suffix in ("_stats.csv", "_failures.csv"):
+        Path(f"{prefix}{suffix}").unlink(missing_ok=True)
+    locust_env = {
+        **env,
+        "LOADTEST_FIXTURE": str(OUT / "fixture.json"),
+        "LOADTEST_WAIT": args.wait,
+        "LOADTEST_LOGINS": str(logins),
+    }
+    proc = subprocess.Popen(
+        [str(locust), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "--only-summary"]
+        + ["-u", str(users), "-r", str(users), "-t", args.duration]
+        + ["--host", f"http://127.0.0.1:{args.port}", "--csv", str(prefix), "--loglevel", "WARNING"],
+        cwd=ROOT,
+        env=locust_env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(f"{prefix}_locust.log", "w"),  # noqa: SIM115 - its own summary; ours is below
+    )
+    # Without a browser among the clients there is no warm-up: the whole run counts.
+    cpu, warm = CpuMeter(server_pid, proc.pid), False
+    while proc.poll() is None:  # locust exits 1 when any request failed; the table says which
+        if not warm and logins.exists():
+            cpu.start()
+            warm = True
+        cpu.sample()
+        time.sleep(0.25)
+    usage = cpu.stop()
+    if not Path(f"{prefix}_stats.csv").exists():
+        sys.exit(f"locust wrote no statistics; see {prefix}_locust.log")
+    with open(f"{prefix}_stats.csv") as f:
+        overall = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
+    return {
+        "users": users,
+        "prefix": prefix,
+        "logins": logins,
+        "requests": int(overall["Request Count"]),
+        "errors": int(overall["Failure Count"]),
+        "rps": float(overall["Requests/s"]),
+        "avg": float(overall["Average Response Time"]),
+        "p50": _ms(overall["50%"]),
+        "p95": _ms(overall["95%"]),
+        "p99": _ms(overall["99%"]),
+        **usage,
+    }
+
+
+# --- CPU: the web server, PostgreSQL's backends of this database, locust, the whole machine -----------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int, children: bool = False) -> float | None:
+    """CPU seconds of a process (and of its reaped children), from /proc; None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
+    return ticks / TICK
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError):
+                continue
+    return found
+
+
+def _machine_busy() -> float:
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / TICK
+
+
+class CpuMeter:
+    """Samples CPU seconds per process; a process that ends between samples loses at most one interval."""
+
+    def __init__(self, server_pid: int, locust_pid: int):
+        self.server_pid, self.locust_pid = server_pid, locust_pid
+        self.start()
+
+    def _pg_pids(self) -> list[int]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend'"
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    def _sample(self, into: dict) -> None:
+        web = [("web", self.server_pid, True)] + [("web", pid, False) for pid in _children(self.server_pid)]
+        db = [("db", pid, False) for pid in self._pg_pids()] if self._postgres else []
+        for kind, pid, children in web + db:
+            value = _proc_cpu(pid, children)
+            if value is not None:
+                into[(kind, pid)] = value
+        if (value := _proc_cpu(self.locust_pid)) is not None:
+            self.locust_last = value
+
+    @property
+    def _postgres(self) -> bool:
+        from django.db import connection
+
+        return connection.vendor == "postgresql"
+
+    def start(self) -> None:
+        """The measured window starts now (the warm-up logins are over)."""
+        self.started_at = time.monotonic()
+        self.first, self.last = {}, {}
+        self.machine0 = _machine_busy()
+        self.locust0 = self.locust_last = _proc_cpu(self.locust_pid) or 0.0
+        self._sample(self.first)
+
+    def sample(self) -> None:
+        self._sample(self.last)
+
+    def stop(self) -> dict:
+        wall = time.monotonic() - self.started_at
+        machine = _machine_busy() - self.machine0
+        used = {"web": 0.0, "db": 0.0}
+        for (kind, pid), value in self.last.items():
+            used[kind] += value - self.first.get((kind, pid), 0.0)  # a new process counts from its start
+        # The locust process has been reaped by poll(): its last sample is the closest figure.
+        locust = self.locust_last - self.locust0
+        return {
+            "wall": wall,
+            "web_cores": used["web"] / wall,
+            "db_cores": used["db"] / wall,
+            "locust_cores": locust / wall,
+            "machine_cores": machine / wall,
+        }
+
+
+def capacity_line(r: dict, header: bool = False) -> str:
+    per_core = r["rps"] / r["web_cores"] if r["web_cores"] else 0.0
+    line = (
+        f"{r['users']:>7}{r['rps']:>8.1f}{r['p50'] or 0:>7.0f}{r['p95'] or 0:>7.0f}{r['p99'] or 0:>7.0f}"
+        f"{r['errors']:>7}{r['web_cores']:>7.2f}{per_core:>9.1f}{r['db_cores']:>7.2f}{r['locust_cores']:>7.2f}"
+        f"{r['machine_cores']:>8.2f}"
+    )
+    return (CAPACITY_HEADER + "\n" + line) if header else line
+
+
+CAPACITY_HEADER = (
+    "\nclients   req/s    p50    p95    p99 errors    web req/s/web     db locust machine\n"
+    "                   ms     ms     ms        cores     core  cores  cores   cores"
+)
+SATURATION_GAIN = 1.10  # a step that adds less than 10 % throughput to the one before is past saturation
+
+
+def capacity_report(results: list[dict]) -> None:
+    print(CAPACITY_HEADER)
+    for r in results:
+        print(capacity_line(r))
+    best = max(results, key=lambda r: r["rps"])
+    knee = next(
+        (prev for prev, r in zip(results, results[1:], strict=False) if r["rps"] < SATURATION_GAIN * prev["rps"]),
+        None,
+    )
+    errors = sum(r["errors"] for r in results)
+    print(f"\nerrors over all steps: {errors}")
+    if knee is None:
+        print(f"not saturated up to {results[-1]['users']} clients (each step added ≥ 10 % throughput): add steps")
+    else:
+        print(
+            f"saturation at {knee['users']} clients: {knee['rps']:.1f} req/s, p95 {knee['p95']:.0f} ms; more clients add"
+            f" < 10 % (best {best['rps']:.1f} req/s at {best['users']} clients, p95 {best['p95']:.0f} ms)"
+        )
+    top = knee or best
+    if top["web_cores"]:
+        print(
+            f"capacity: {top['rps'] / top['web_cores']:.1f} req/s per core of web server"
+            f" ({top['web_cores']:.2f} cores busy in gunicorn, {top['db_cores']:.2f} in PostgreSQL,"
+            f" {top['locust_cores']:.2f} in locust, {top['machine_cores']:.2f} on the whole machine)"
+        )
+    low = results[0]
+    if low["requests"] and low["web_cores"]:
+        web_ms = low["web_cores"] * low["wall"] / low["requests"] * 1000
+        db_ms = low["db_cores"] * low["wall"] / low["requests"] * 1000
+        print(
+            f"a request costs {web_ms:.1f} ms of web CPU and {db_ms:.1f} ms of PostgreSQL CPU; at {low['users']}"
+            f" clients it took {low['avg']:.0f} ms on average, so one sync worker is on the CPU"
+            f" {web_ms / low['avg']:.0%} of the time: ~{low['avg'] / web_ms:.1f} workers keep a core busy"
+        )
+    print(f"\nper request at saturation ({top['users']} clients):")
+    report(top["prefix"], target=False)
+
+
+def print_warmup(result: dict) -> None:
+    logins = result["logins"]
     if logins.exists():
         times = sorted(json.loads(logins.read_text()))
         print(

@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/prm python bench/seed.py [--partners 10000] [--leads 2000000]
 
-Creates (and drops first) a database named prm_bench_seed on the server of DATABASE_URL, migrates it, times the
+Creates (and drops first) a database named prm_bench_seed (or --database) on the server of DATABASE_URL, migrates it, times the
 seed and prints the row counts. Target: 10,000 partners and 2,000,000 leads in under 5 minutes on 2 cores.
 """
 
@@ -40,17 +40,19 @@ def main():
     parser.add_argument("--leads", type=int, default=2_000_000)
     parser.add_argument("--activities", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--database", default=BENCH_DB, help=f"name of the database to (re)create (default {BENCH_DB})")
     parser.add_argument(
         "--template", help="copy this migrated, empty database instead of migrating (CI's tiny run saves the migrate)"
     )
     args = parser.parse_args()
+    bench_db = args.database
 
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/prm")
     parts = urlsplit(url)
     admin_url = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    bench_url = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+    bench_url = urlunsplit(parts._replace(path=f"/{bench_db}"))
 
     def admin(sql):
         conn = psycopg2.connect(admin_url)
@@ -59,13 +61,13 @@ def main():
             cur.execute(sql)
         conn.close()
 
-    admin(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+    admin(f"DROP DATABASE IF EXISTS {bench_db} WITH (FORCE)")
     env = {**os.environ, "DATABASE_URL": bench_url}
     manage = [sys.executable, str(ROOT / "manage.py")]
     if args.template:
-        admin(f'CREATE DATABASE {BENCH_DB} TEMPLATE "{args.template}"')
+        admin(f'CREATE DATABASE {bench_db} TEMPLATE "{args.template}"')
     else:
-        admin(f"CREATE DATABASE {BENCH_DB}")
+        admin(f"CREATE DATABASE {bench_db}")
         subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
 
     started = time.monotonic()
@@ -83,7 +85,7 @@ def main():
     )
     elapsed = time.monotonic() - started
 
-    conn = psycopg2.connect(urlunsplit(parts._replace(scheme="postgresql", path=f"/{BENCH_DB}")))
+    conn = psycopg2.connect(urlunsplit(parts._replace(scheme="postgresql", path=f"/{bench_db}")))
     with conn.cursor() as cur:
         print(f"\nseed_demo --partners {args.partners} --leads {args.leads} --activities {args.activities}")
         for table in TABLES:
@@ -92,7 +94,7 @@ def main():
     conn.close()
     print(f"elapsed: {elapsed:.1f} s ({'under' if elapsed < 300 else 'OVER'} the 5-minute target)")
     if not args.keep:
-        admin(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        admin(f"DROP DATABASE IF EXISTS {bench_db} WITH (FORCE)")
 
 
 if __name__ == "__main__":

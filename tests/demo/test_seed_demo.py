@@ -10,11 +10,13 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 from stdnum.ru.inn import is_valid as inn_is_valid
 
+from demo.bulk_pg import BULK_TABLES
 from demo.ids import inn, vat
 from demo.seed import DEMO_LOGINS, DEMO_PASSWORD
 from leads.models import Activity, Customer, Lead, Offer, ProtectionWindow, Registration, Stage
@@ -144,7 +146,11 @@ def test_scaled_run_creates_exactly_n_partners_and_m_leads(transactional_db, mon
     # The seed's "now" is the current minute: pin it, so both runs below see the same clock.
     clock = time.time()
     monkeypatch.setattr("demo.seed.time", SimpleNamespace(time=lambda: clock, monotonic=time.monotonic))
+    foreign_keys = _bulk_foreign_keys()
     seed(partners=23, leads=250, activities=2)
+    # The foreign keys dropped for the load are all back, and validated.
+    assert _bulk_foreign_keys() == foreign_keys
+    assert all(valid for _table, _name, valid in foreign_keys)
     assert Partner.objects.count() == 23
     assert Lead.objects.exclude(source="dispatch").count() == 250  # plus the on-site work order of the story
     assert Activity.objects.exists()
@@ -158,6 +164,18 @@ def test_scaled_run_creates_exactly_n_partners_and_m_leads(transactional_db, mon
     first = digest(), _bulk_digest()
     seed(partners=23, leads=250, activities=2, reset=True)
     assert (digest(), _bulk_digest()) == first
+
+
+def _bulk_foreign_keys() -> list:
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cur:
+        cur.execute(
+            """SELECT t.relname, c.conname, c.convalidated FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+               WHERE c.contype = 'f' AND t.relname = ANY(%s) ORDER BY 1, 2""",
+            [BULK_TABLES],
+        )
+        return cur.fetchall()
 
 
 def _bulk_digest() -> str:
