@@ -19,6 +19,7 @@ import secrets
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from celery import shared_task
@@ -148,8 +149,10 @@ def webhook_emit(*, event: str, partner, payload: dict) -> list[WebhookDelivery]
     return webhook_emit_many(event=event, items=[(getattr(partner, "pk", partner), payload)])
 
 
-def webhook_emit_many(*, event: str, items: list[tuple[int, dict]]) -> list[WebhookDelivery]:
-    """webhook_emit for many partners at once (the nightly tier run): one subscription query in all."""
+def webhook_emit_many(*, event: str, items: list[tuple[int, dict | Callable[[], dict]]]) -> list[WebhookDelivery]:
+    """webhook_emit for many partners at once (the nightly tier run): one subscription query in all. A payload may
+    be given as a function that makes it, called only when someone subscribes (the tier run's reasons are worded
+    for the payload: most installations have no subscriber)."""
     if not items:
         return []
     if not WebhookSubscription.objects.filter(active=True).exists():  # the common case, for a tenth of the cost
@@ -175,7 +178,7 @@ def webhook_emit_many(*, event: str, items: list[tuple[int, dict]]) -> list[Webh
                 payload={
                     "event": event,
                     "partner": partner_id,
-                    "data": json.loads(json.dumps(body, cls=DjangoJSONEncoder)),
+                    "data": json.loads(json.dumps(body() if callable(body) else body, cls=DjangoJSONEncoder)),
                 },
             )
             for partner_id, body in items

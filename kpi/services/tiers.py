@@ -10,6 +10,7 @@ per decision, in bulk:
 
 import copy
 import datetime
+import functools
 from collections import Counter
 from decimal import Decimal
 
@@ -77,7 +78,10 @@ def tier_changes_apply(*, changes: list[TierChange]) -> list[TierChange]:
 def _audit_notify_emit(changes: list[TierChange]) -> None:
     tiers = {t.pk: t for t in Tier.objects.all()}  # tiers are few; no query per change
     codes = {pk: t.code for pk, t in tiers.items()}
-    webhook_emit_many(event=TierAudit.WEBHOOK_EVENT, items=[(c.partner_id, webhook_payload(c, codes)) for c in changes])
+    webhook_emit_many(
+        event=TierAudit.WEBHOOK_EVENT,
+        items=[(c.partner_id, functools.partial(webhook_payload, c, codes)) for c in changes],
+    )
     ct = ContentType.objects.get_for_model(TierChange)
     rows_insert(
         AuditEvent,
