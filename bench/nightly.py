@@ -404,6 +404,11 @@ def main():
     parser.add_argument("--activities", type=int, default=10_000_000)
     parser.add_argument("--reset", action="store_true", help="TRUNCATE the tables first and generate data")
     parser.add_argument(
+        "--day",
+        type=datetime.date.fromisoformat,
+        help="the last generated day (default yesterday); with --again, the day the data was generated for",
+    )
+    parser.add_argument(
         "--again",
         action="store_true",
         help="without regenerating: undo what the two benchmarked nights wrote and run both again (first night too)",
@@ -416,7 +421,7 @@ def main():
     from kpi.models import NightlyRun
     from kpi.services.nightly import nightly_run
 
-    day = timezone.localdate() - datetime.timedelta(days=1)
+    day = args.day or timezone.localdate() - datetime.timedelta(days=1)
     result = {"bench": "nightly", "partners": args.partners, "leads": args.leads, "activities": args.activities}
     if args.reset:
         print(f"Generating {args.partners:,} partners, {args.leads:,} leads, {args.activities:,} activities …")
