@@ -14,7 +14,7 @@ from leads.selectors.registration import registration_list
 from leads.selectors.routing import lead_work_queues, routing_funnel
 from partners.models import Partner, PartnerStatus
 from partners.selectors import partner_work_queues
-from prm.caching import cache_fresh
+from prm.caching import cache_fresh, cache_refresh
 from prm.models import Notification
 from training.selectors import training_due, valid_certifications
 
@@ -26,7 +26,19 @@ def vendor_home_summary() -> dict:
     seconds = settings.PRM_DASHBOARD_CACHE_SECONDS
     if seconds <= 0:
         return _vendor_home_count()
-    return cache_fresh(key="prm:vendor_home_summary", compute=_vendor_home_count, seconds=seconds)
+    return cache_fresh(key=VENDOR_HOME_KEY, compute=_vendor_home_count, seconds=seconds)
+
+
+VENDOR_HOME_KEY = "prm:vendor_home_summary"
+
+
+def vendor_home_summary_refresh() -> bool:
+    """The periodic job's half (`portal.tasks.vendor_home_summary_refresh`, every half freshness period): count
+    before the shared figures turn stale, so that on a large network no channel manager's request waits for them."""
+    seconds = settings.PRM_DASHBOARD_CACHE_SECONDS
+    if seconds <= 0:
+        return False
+    return cache_refresh(key=VENDOR_HOME_KEY, compute=_vendor_home_count, seconds=seconds) is not None
 
 
 def _vendor_home_count() -> dict:

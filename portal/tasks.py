@@ -7,3 +7,11 @@ def history_prune() -> dict:
     from portal.retention import history_prune as prune
 
     return prune()
+
+
+@shared_task
+def vendor_home_summary_refresh() -> bool:
+    """Every half minute (with the default 60 s freshness): the channel dashboard's shared counters recounted."""
+    from portal.selectors import vendor_home_summary_refresh as refresh
+
+    return refresh()

@@ -3,7 +3,8 @@
 `cache_fresh` serves a value for `seconds`; when it turns stale exactly one process (the one that wins an atomic
 `cache.add` of a lock key) recomputes it while every other request keeps getting the stale value, so an expiry
 under load costs one computation, not one per concurrent request. Only a cold cache (first request after a start
-or a flush) makes requests wait, briefly, for the one computing it.
+or a flush) makes requests wait for the one computing it; they compute themselves only when nobody is (the holder
+died). `cache_refresh` is for a periodic job that keeps a figure fresh, so no request computes it at all.
 """
 
 import time
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from django.core.cache import cache
 
 KEEP_STALE_FACTOR = 10  # a stale value stays servable this many freshness periods
-COLD_WAIT_SECONDS = 10.0  # how long a request waits for another's first computation before computing itself
+COLD_WAIT_SECONDS = 10.0  # a computation's lock outlives it by this much at least (see the lock's timeout)
 
 
 def cache_fresh(*, key: str, compute: Callable[[], object], seconds: int, now: Callable[[], float] = time.time):
@@ -20,19 +21,37 @@ def cache_fresh(*, key: str, compute: Callable[[], object], seconds: int, now: C
     if entry is not None and entry[1] > now():
         return entry[0]
     lock = f"{key}:refreshing"
-    if cache.add(lock, 1, timeout=max(int(COLD_WAIT_SECONDS) * 3, seconds)):
-        try:
-            value = compute()
-            cache.set(key, (value, now() + seconds), timeout=seconds * KEEP_STALE_FACTOR)
-            return value
-        finally:
-            cache.delete(lock)
+    if cache.add(lock, 1, timeout=_lock_seconds(seconds)):
+        return _compute_and_store(key=key, lock=lock, compute=compute, seconds=seconds, now=now)
     if entry is not None:
         return entry[0]  # stale while the lock holder refreshes
-    deadline = time.monotonic() + COLD_WAIT_SECONDS
-    while time.monotonic() < deadline:
+    # Cold: wait for the one computing (however long it takes) rather than compute beside it; compute only once
+    # nobody holds the lock any more (its holder died or failed).
+    while cache.get(lock) is not None:
         time.sleep(0.05)
         entry = cache.get(key)
         if entry is not None:
             return entry[0]
-    return compute()
+    entry = cache.get(key)
+    return entry[0] if entry is not None else compute()
+
+
+def cache_refresh(*, key: str, compute: Callable[[], object], seconds: int, now: Callable[[], float] = time.time):
+    """Recompute the figure now (a periodic job, every less than `seconds`), unless someone already is."""
+    lock = f"{key}:refreshing"
+    if cache.add(lock, 1, timeout=_lock_seconds(seconds)):
+        return _compute_and_store(key=key, lock=lock, compute=compute, seconds=seconds, now=now)
+    return None
+
+
+def _lock_seconds(seconds: int) -> int:
+    return max(int(COLD_WAIT_SECONDS) * 3, seconds)
+
+
+def _compute_and_store(*, key: str, lock: str, compute, seconds: int, now):
+    try:
+        value = compute()
+        cache.set(key, (value, now() + seconds), timeout=seconds * KEEP_STALE_FACTOR)
+        return value
+    finally:
+        cache.delete(lock)

@@ -297,6 +297,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.tasks.history_prune",
         "schedule": crontab(hour=(NIGHTLY_HOUR + 2) % 24, minute=0),
     },
+    # Before the channel dashboard's counters turn stale (PRM_DASHBOARD_CACHE_SECONDS): no request waits for them.
+    "vendor-home-refresh": {
+        "task": "portal.tasks.vendor_home_summary_refresh",
+        "schedule": max(env.int("PRM_DASHBOARD_CACHE_SECONDS", default=60) / 2, 5.0),
+    },
 }
 CELERY_IMPORTS = [
     "partners.enablement.tasks", "leads.delivery.tasks", "kpi.payouts.tasks", "kpi.funds.tasks", "portal.tasks",

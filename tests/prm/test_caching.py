@@ -1,11 +1,11 @@
-"""prm.caching.cache_fresh: one computation per expiry, the stale value for everyone else meanwhile."""
+"""prm.caching: one computation per expiry, the stale value for everyone else meanwhile; a periodic refresh."""
 
 import threading
 
 import pytest
 from django.core.cache import cache
 
-from prm.caching import cache_fresh
+from prm.caching import cache_fresh, cache_refresh
 
 
 @pytest.fixture(autouse=True)
@@ -81,3 +81,29 @@ def test_a_cold_cache_makes_the_others_wait_for_the_first_computation():
     for t in threads:
         t.join()
     assert calls == [1] and results == ["first"] * 5
+
+
+def test_a_cold_waiter_computes_itself_once_the_holder_is_gone():
+    cache.add("gone:refreshing", 1)  # a process took the lock and died
+    threading.Timer(0.1, lambda: cache.delete("gone:refreshing")).start()  # the lock's timeout
+    assert cache_fresh(key="gone", compute=lambda: "mine", seconds=60) == "mine"
+
+
+def test_the_periodic_refresh_keeps_requests_from_computing():
+    clock = Clock()
+    assert cache_refresh(key="k", compute=lambda: "counted", seconds=60, now=clock) == "counted"
+    clock.t += 30
+    assert cache_refresh(key="k", compute=lambda: "recounted", seconds=60, now=clock) == "recounted"
+    clock.t += 59  # a request 89 s after the first count still finds a fresh value
+    assert cache_fresh(key="k", compute=lambda: pytest.fail("a request computed"), seconds=60, now=clock) == "recounted"
+    cache.add("k:refreshing", 1)  # a request is counting: the job does not count beside it
+    assert cache_refresh(key="k", compute=lambda: pytest.fail("computed twice"), seconds=60, now=clock) is None
+
+
+def test_the_dashboard_job_fills_the_figures_the_page_reads(db, settings):
+    from portal.selectors import vendor_home_summary, vendor_home_summary_refresh
+
+    settings.PRM_DASHBOARD_CACHE_SECONDS = 60
+    assert vendor_home_summary_refresh() is True
+    counted = cache.get("prm:vendor_home_summary")[0]["counted_at"]
+    assert vendor_home_summary()["counted_at"] == counted
