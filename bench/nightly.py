@@ -260,7 +260,7 @@ def undo_nights(day: datetime.date) -> None:
         cur.execute("DELETE FROM prm_notification")
         cur.execute("DELETE FROM prm_auditevent")
         cur.execute("DELETE FROM prm_webhookdelivery")
-        cur.execute("VACUUM ANALYZE partners_partner")
+        cur.execute("VACUUM ANALYZE partners_partner, kpi_kpisnapshot, kpi_tierchange, kpi_commissionentry")
 
 
 # The floor: the same KPIs as ONE hand-written statement, returning the same rows as the product (checked by
