@@ -132,24 +132,7 @@ def test_two_partners_in_one_batch_the_first_submitted_wins(door, partner_admin,
         (partner_admin, "Lyutik", valid_inn(3), (APPROVED, Rule.AUTO_APPROVED)),
         (other, "Lyutik Sever", valid_inn(4), (PENDING, Rule.SOFT_CONFLICT)),  # similar to the name just protected
     ]
-    if door == "batch":
-        monkeypatch.setattr(sync, "registrations_submit", lambda **kwargs: None)
-    leads = []
-    for n, (user, name, inn, _outcome) in enumerate(order):
-        if door == "one_at_a_time":
-            reg = deal_register(partner=user.partner, submitted_by=user, customer=CustomerData(name=name, tax_id=inn),
-                                deal=DealData(title=f"Deal {n}"))  # fmt: skip
-            leads.append(reg.lead_id)
-        else:
-            [result] = sync.leads_bulk_upsert(
-                items=[{"source_system": "crm", "external_id": f"d{n}", "title": f"Deal {n}",
-                        "customer": {"name": name, "tax_id": inn}}],
-                partner_id=user.partner_id, actor=user,
-            )  # fmt: skip
-            leads.append(result.id)
-    if door == "batch":
-        assert registrations_check() == len(order)
-    regs = [Registration.objects.get(lead_id=pk) for pk in leads]
+    regs = _registered_through(door, order, monkeypatch)
     assert [(r.status, r.decision_rule) for r in regs] == [o[-1] for o in order]
     assert regs[1].matches[0]["partner_id"] == other_partner.pk
 
@@ -169,24 +152,7 @@ def test_a_typo_of_a_name_just_protected_in_the_batch_is_a_soft_conflict(
         (other, "Oduvanchek", valid_inn(14), (APPROVED, Rule.AUTO_APPROVED)),  # below the scorer's threshold
         (other, "Oduvanchik Servise", valid_inn(15), (PENDING, Rule.SOFT_CONFLICT)),
     ]
-    if door == "batch":
-        monkeypatch.setattr(sync, "registrations_submit", lambda **kwargs: None)
-    leads = []
-    for n, (user, name, inn, _outcome) in enumerate(order):
-        if door == "one_at_a_time":
-            reg = deal_register(partner=user.partner, submitted_by=user, customer=CustomerData(name=name, tax_id=inn),
-                                deal=DealData(title=f"Deal {n}"))  # fmt: skip
-            leads.append(reg.lead_id)
-        else:
-            [result] = sync.leads_bulk_upsert(
-                items=[{"source_system": "crm", "external_id": f"d{n}", "title": f"Deal {n}",
-                        "customer": {"name": name, "tax_id": inn}}],
-                partner_id=user.partner_id, actor=user,
-            )  # fmt: skip
-            leads.append(result.id)
-    if door == "batch":
-        assert registrations_check() == len(order)
-    regs = [Registration.objects.get(lead_id=pk) for pk in leads]
+    regs = _registered_through(door, order, monkeypatch)
     assert [(r.status, r.decision_rule) for r in regs] == [o[-1] for o in order]
     assert [m["registration_id"] for m in regs[1].matches] == [regs[0].pk]
     assert regs[1].windows.count() == 0 and regs[0].windows.count() == 2
@@ -271,3 +237,26 @@ def test_two_workers_deciding_imports_of_the_same_customers_neither_deadlock_nor
         regs = Registration.objects.filter(lead__customer__tax_id=inn)
         assert sorted(r.status for r in regs) == [APPROVED, REJECTED]
         assert ProtectionWindow.objects.filter(active=True, key_kind="tax_id", key=inn).count() == 1
+
+
+def _registered_through(door: str, order: list[tuple], monkeypatch) -> list[Registration]:
+    """Register (user, customer name, tax id, _) in order through one door: one at a time as the portal does, or
+    by the CRM's bulk upsert with every check left to the set-based job."""
+    if door == "batch":
+        monkeypatch.setattr(sync, "registrations_submit", lambda **kwargs: None)
+    leads = []
+    for n, (user, name, inn, _outcome) in enumerate(order):
+        if door == "one_at_a_time":
+            reg = deal_register(partner=user.partner, submitted_by=user, customer=CustomerData(name=name, tax_id=inn),
+                                deal=DealData(title=f"Deal {n}"))  # fmt: skip
+            leads.append(reg.lead_id)
+        else:
+            [result] = sync.leads_bulk_upsert(
+                items=[{"source_system": "crm", "external_id": f"d{n}", "title": f"Deal {n}",
+                        "customer": {"name": name, "tax_id": inn}}],
+                partner_id=user.partner_id, actor=user,
+            )  # fmt: skip
+            leads.append(result.id)
+    if door == "batch":
+        assert registrations_check() == len(order)
+    return [Registration.objects.get(lead_id=pk) for pk in leads]
