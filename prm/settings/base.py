@@ -297,11 +297,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.tasks.history_prune",
         "schedule": crontab(hour=(NIGHTLY_HOUR + 2) % 24, minute=0),
     },
-    # Before the channel dashboard's counters turn stale (PRM_DASHBOARD_CACHE_SECONDS): no request waits for them.
-    "vendor-home-refresh": {
-        "task": "portal.tasks.vendor_home_summary_refresh",
-        "schedule": max(env.int("PRM_DASHBOARD_CACHE_SECONDS", default=60) / 2, 5.0),
-    },
 }
 CELERY_IMPORTS = [
     "partners.enablement.tasks", "leads.delivery.tasks", "kpi.payouts.tasks", "kpi.funds.tasks", "portal.tasks",
@@ -389,6 +384,11 @@ PRM_LEDGER_CATCHUP_DAYS = env.int("PRM_LEDGER_CATCHUP_DAYS", default=90)
 PRM_PAYOUT_HOLD_DAYS = env.int("PRM_PAYOUT_HOLD_DAYS", default=0)
 # The channel dashboard's network-wide counters are shared by all channel managers for this long (0 = live).
 PRM_DASHBOARD_CACHE_SECONDS = env.int("PRM_DASHBOARD_CACHE_SECONDS", default=60)
+if PRM_DASHBOARD_CACHE_SECONDS > 0:  # recounted before they turn stale: no request waits for them
+    CELERY_BEAT_SCHEDULE["vendor-home-refresh"] = {
+        "task": "portal.tasks.vendor_home_summary_refresh",
+        "schedule": max(PRM_DASHBOARD_CACHE_SECONDS / 2, 5.0),
+    }
 # Connections the nightly run and the bulk demo seed use at once on PostgreSQL (0 = one per core).
 PRM_DB_JOBS = env.int("PRM_DB_JOBS", default=0)
 # Deal registration: minimum rapidfuzz similarity (0-100) of normalised names that sends a registration to review.
