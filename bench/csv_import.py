@@ -2,7 +2,6 @@
 through the import job, routed, and print rows/s next to the floor: a plain bulk_create of the same leads on the
 same database in the same run.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/prm_csv python manage.py migrate
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/prm_csv python bench/csv_import.py [--rows 100000] [--partners 200]
 
 Runs the job in-process (lead_import_start + lead_import_run, what the Celery task calls): decoding, sniffing,
@@ -24,6 +23,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.core.management import call_command  # noqa: E402
 
 from leads.models import Customer, Lead, LeadImport, LeadSource, Stage  # noqa: E402
 from leads.services.intake import lead_import_start  # noqa: E402
@@ -60,6 +60,7 @@ def main():
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--partners", type=int, default=200)
     args = parser.parse_args()
+    call_command("migrate", verbosity=0)  # a fresh database works as well as one used before
     run = uuid.uuid4().hex[:6]
     from django.db import connection
 

@@ -32,6 +32,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -268,6 +269,7 @@ def main():
     parser.add_argument("--open", type=int, default=100_000, help="open tickets (running resolution clocks)")
     parser.add_argument("--reset", action="store_true", help="TRUNCATE the tables first and generate data")
     args = parser.parse_args()
+    call_command("migrate", verbosity=0)  # a fresh database works as well as one used before
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL database.")
     from django.conf import settings

@@ -27,6 +27,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 TABLES = [
@@ -414,6 +415,7 @@ def main():
         help="without regenerating: undo what the two benchmarked nights wrote and run both again (first night too)",
     )
     args = parser.parse_args()
+    call_command("migrate", verbosity=0)  # a fresh database works as well as one used before
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL database.")
     from django.utils import timezone

@@ -37,6 +37,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
 from kpi.models import KpiSnapshot  # noqa: E402
@@ -257,6 +258,7 @@ def main():
     )
     parser.add_argument("--keep", action="store_true", help="leave the generated rows (a throwaway database)")
     args = parser.parse_args()
+    call_command("migrate", verbosity=0)  # a fresh database works as well as one used before
     if connection.vendor != "postgresql":
         print("warning: not PostgreSQL; the figures mean little", file=sys.stderr)
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())

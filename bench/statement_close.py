@@ -30,6 +30,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
 from kpi.payouts.services import statement_close  # noqa: E402
@@ -169,6 +170,7 @@ def main():
     parser.add_argument("--reset", action="store_true", help="TRUNCATE the tables first and generate data")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    call_command("migrate", verbosity=0)  # a fresh database works as well as one used before
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL database.")
     today = datetime.date.today()
