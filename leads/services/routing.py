@@ -12,6 +12,7 @@ import functools
 import heapq
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal
@@ -400,15 +401,18 @@ class RoutingPool:
         if key not in self.fitting:
             ids, helds = self.members.get((region_id, kind), ((), ()))
             if not mask:
-                fit = list(ids)
+                fit, fit_set = ids, frozenset(ids)
             else:  # the partners holding each needed competency, intersected (each set built once per pool)
                 holding = []
                 for bit in (1 << i for i in range(mask.bit_length()) if mask >> i & 1):
                     if ("bit", region_id, kind, bit) not in self.fitting:
-                        self.fitting["bit", region_id, kind, bit] = [pk for pk, held in zip(ids, helds) if held & bit]
+                        self.fitting["bit", region_id, kind, bit] = frozenset(
+                            [pk for pk, held in zip(ids, helds) if held & bit]
+                        )
                     holding.append(self.fitting["bit", region_id, kind, bit])
-                fit = sorted(set(holding[0]).intersection(*holding[1:])) if len(holding) > 1 else holding[0]
-            self.fitting[key] = (fit, frozenset(fit))
+                fit_set = holding[0].intersection(*holding[1:])
+                fit = sorted(fit_set)
+            self.fitting[key] = (fit, fit_set)
             self.fitting_sets[id(fit)] = self.fitting[key]
         fit, fit_set = self.fitting[key]
         if refused and not fit_set.isdisjoint(refused):
@@ -753,12 +757,12 @@ def _walk_sql(*, postgres: bool) -> str:
     t = _tables()
     if postgres:
         return f"""
-            SELECT partner_id, credit FROM {RoutingSlot._meta.db_table}
+            SELECT credit, partner_id FROM {RoutingSlot._meta.db_table}
             WHERE region_id = %(region)s AND room AND (credit, partner_id) > (%(turn)s, %(pk)s)
             ORDER BY credit, partner_id LIMIT %(n)s
         """
     return f"""
-        SELECT p.id, COALESCE(c.credit, 0) AS turn FROM {t["regions"]} pr
+        SELECT COALESCE(c.credit, 0) AS turn, p.id FROM {t["regions"]} pr
         JOIN {t["Partner"]} p ON p.id = pr.partner_id LEFT JOIN {t["RoutingCredit"]} c ON c.partner_id = p.id
         WHERE pr.region_id = %(region)s AND p.status IN {_in([PartnerStatus.ACTIVE])} AND p.open_load < p.lead_capacity
           AND (COALESCE(c.credit, 0) > %(turn)s OR (COALESCE(c.credit, 0) = %(turn)s AND p.id > %(pk)s))
@@ -785,7 +789,7 @@ class _RegionTurns:
                 {"region": self.region_id, "turn": turn, "pk": pk, "n": n},
             )
             page = cursor.fetchall()
-        self.rows.extend((turn, pk) for pk, turn in page)
+        self.rows.extend(page)
         self.done = len(page) < n
 
 
@@ -862,8 +866,9 @@ def _shortlists_locked(
     """Lock the partners a batch of decisions starts with and return them.
 
     For each list: its SHORTLIST earliest turns plus one per lead of the batch in that list (each of its
-    decisions moves one of its turns back), read from the region's index, and the partners claiming its leads'
-    customers. A decision that finds its list's locked turns no longer reach past the unlocked ones (other
+    decisions moves one of its turns back) plus twice its expected share of the other decisions in its region (a
+    winner of another list there is one of its members about as often as the region's partners fit it), read from
+    the region's index, and the partners claiming its leads' customers. A decision that finds its list's locked turns no longer reach past the unlocked ones (other
     lists' winners moved some back) locks the next ones during the batch (_route, `extend`). Routers lock with
     SKIP LOCKED, so two routers in one region do not queue behind each other: the second takes the next earliest
     turns while the first holds the earliest (those are being served by the first). A list left with fewer locked
@@ -874,12 +879,17 @@ def _shortlists_locked(
     back) and the partners are locked waiting, in id order, as one router alone would.
     Without concurrent routers nothing is skipped and the locked rows are exactly the first round's."""
     needed: dict[int, int] = {}
+    in_region: dict[int, int] = {}
     wanted: set[int] = set()
     for lead in leads:
         if ids := eligible.get(lead.pk):
             needed[id(ids)] = needed.get(id(ids), SHORTLIST) + 1
+            in_region[lead.region_id] = in_region.get(lead.region_id, 0) + 1
             if c := claims.get(lead.pk):
                 wanted.update(lists[id(ids)].ids.intersection(m.partner_id for m in (*c.hard, *c.territory)))
+    for key, n in needed.items():
+        s = lists[key]
+        needed[key] = n + math.ceil(2 * s.density * (in_region[s.region.region_id] - (n - SHORTLIST)))
     first = set(wanted)
     for key, n in needed.items():
         first.update(lists[key].ask(n))
@@ -945,28 +955,28 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
     # Per list of eligible ids: its locked members with room, and their (turn, id) in turn order.
     groups: dict[int, tuple[set[int], list[tuple[int, int]]]] = {}
 
-    def at_load(pk: int) -> None:
+    def scored(pk: int) -> None:
+        """The partner's candidate row and weight at its current load, made when it is first shortlisted (most
+        locked partners never are) and again after it wins (only a winner's load changes during a batch).
+        candidate_score's fixed part and the row's first columns are taken once per partner."""
         c, load = partners[pk], loads[pk]
-        weight[pk] = _weight(fixed[pk] + _spare_factor(load, c.capacity, points[4])[1])
-        row[pk] = f"{prefix[pk]} {load} {c.capacity}"
-
-    def add(locked: dict[int, Candidate]) -> None:
-        """Partners just locked: their turns and loads as of the lock, their place in the groups they fit. Per
-        partner, what its candidate row and weight are at its current load; only a winner's load changes during a
-        batch, so only its entries are redone. candidate_score's fixed part is taken once per partner."""
-        for pk, c in locked.items():
-            if pk in partners:
-                continue
-            partners[pk], turns[pk], loads[pk] = c, c.credit, c.load
+        if pk not in fixed:
             fixed[pk] = _fixed_factors(
                 c.allocation_weight, _str(c.sla_score), _str(c.win_rate), _str(c.rating), points
             )[1]
             prefix[pk] = _row_prefix(c)
-            at_load(pk)
-            for key, (mine, ranked) in groups.items():
-                if pk in lists[key].ids:
-                    mine.add(pk)
-                    bisect.insort(ranked, (c.credit, pk))
+        weight[pk] = _weight(fixed[pk] + _spare_factor(load, c.capacity, points[4])[1])
+        row[pk] = f"{prefix[pk]} {load} {c.capacity}"
+
+    def add(locked: dict[int, Candidate]) -> None:
+        """Partners just locked: their turns and loads as of the lock, their place in the groups they fit."""
+        new = {pk: c for pk, c in locked.items() if pk not in partners}
+        for pk, c in new.items():
+            partners[pk], turns[pk], loads[pk] = c, c.credit, c.load
+        for key, (mine, ranked) in groups.items():
+            for pk in lists[key].ids.intersection(new):
+                mine.add(pk)
+                bisect.insort(ranked, (turns[pk], pk))
 
     def extend(key: int) -> None:
         """Lock the list's next earliest turns until its locked ones again hold its earliest (or it has no more);
@@ -1010,11 +1020,14 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
             decisions.append(RoutingDecision(lead=lead, candidates=[], rule=rule, reason=dumps(reason)))
             queued.append((lead, decisions[-1]))
             continue
+        for pk in shortlist:
+            if pk not in weight:
+                scored(pk)
         rows = [f"{row[pk]} {turns[pk]}" for pk in shortlist]  # turns before this decision
         before = {pk: turns[pk] for pk in shortlist}
         winner = stride_pick([(pk, weight[pk]) for pk in shortlist], turns)
         loads[winner] += 1  # the offer below counts against its capacity for the next lead
-        at_load(winner)
+        scored(winner)
         full = loads[winner] >= partners[winner].capacity
         if full:
             filled.add(winner)
