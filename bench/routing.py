@@ -9,11 +9,14 @@ Generates partners (regions, competencies, tiers, KPIs on the partner rows as th
 1. throughput: routes the `--leads` leads with leads_route_batch, `--batch` leads per transaction (as the CSV
    import and the leads_route_new job do), and prints decisions/s (target >= 1,000/s);
 2. latency: routes the other `--single` leads one per transaction with lead_route, as the web form and the API
-   do (commit included), and prints p50/p95/p99 of one decision (target p99 < 20 ms).
+   do (commit included), and prints p50/p95/p99 of one decision (target p99 < 20 ms) and where its time goes
+   (statements per decision and their time, the commit, the rest);
+3. two routers: the capital region's leads routed by one process, then by `--routers` side by side.
 
 Both phases run against the same partners, the second after the first has filled some capacity. It also prints
-the machine's load (uptime) and a floor measured in the same run: the median round trip of `SELECT 1`, so runs on a
-busy machine can be compared by ratio. Deletes what it made after printing the figures (not with `--keep`).
+the machine's load (uptime) and floors measured in the same run: the median round trip of `SELECT 1` and the
+p50/p99 of a one-row insert with its commit (what every single decision pays at least once), so runs on a busy
+machine can be compared by ratio. Deletes what it made after printing the figures (not with `--keep`).
 """
 
 import argparse
@@ -220,6 +223,90 @@ def routers_side_by_side(ids: list[int], *, routers: int, batch: int) -> float:
     return sum(n for _s, _e, n in results) / (max(e for _s, e, _n in results) - min(s for s, _e, _n in results))
 
 
+def commit_floor_ms(n: int = 200) -> tuple[float, float]:
+    """p50 and p99 of the cheapest durable transaction: one one-row insert and its commit (the WAL flush every
+    single decision pays once), in a scratch table dropped afterwards."""
+    times = []
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_routing_floor (x int)")
+    for _ in range(n):
+        t = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("INSERT INTO bench_routing_floor VALUES (1)")
+        times.append(time.perf_counter() - t)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_routing_floor")
+    ms = sorted(x * 1000 for x in times)
+    return ms[n // 2], ms[min(n - 1, int(0.99 * n))]
+
+
+class StatementTimes:
+    """Where the time of the single decisions goes: statements (Django's cursor, and prm.bulk's inserts that go
+    to the driver directly), by their first words, and commits; the rest is Python, the driver and on-commit hooks."""
+
+    def __init__(self):
+        self.by_statement: dict[str, list] = {}  # first words → [count, seconds]
+        self.commit = [0, 0.0]
+
+    def _add(self, key: str, seconds: float) -> None:
+        entry = self.by_statement.setdefault(key, [0, 0.0])
+        entry[0] += 1
+        entry[1] += seconds
+
+    def _execute(self, execute, sql, params, many, context):
+        t = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            words = " ".join(str(sql).split())
+            self._add("SAVEPOINT" if "SAVEPOINT" in words else words[:60], time.perf_counter() - t)
+
+    def __enter__(self):
+        import prm.bulk
+
+        self._wrapper = connection.execute_wrapper(self._execute)
+        self._wrapper.__enter__()
+        self._insert, self._commit = prm.bulk._insert, connection.commit
+
+        def insert(model, *args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return self._insert(model, *args, **kwargs)
+            finally:
+                self._add(f"INSERT INTO {model._meta.db_table} (prm.bulk)", time.perf_counter() - t)
+
+        def commit():
+            t = time.perf_counter()
+            try:
+                return self._commit()
+            finally:
+                self.commit[0] += 1
+                self.commit[1] += time.perf_counter() - t
+
+        prm.bulk._insert, connection.commit = insert, commit
+        return self
+
+    def __exit__(self, *exc):
+        import prm.bulk
+
+        prm.bulk._insert = self._insert
+        del connection.commit  # back to the class's method
+        self._wrapper.__exit__(*exc)
+
+    def report(self, decisions: int, elapsed: float) -> str:
+        sql = sum(s for _n, s in self.by_statement.values())
+        count = sum(n for n, _s in self.by_statement.values())
+        lines = [
+            f"single, per decision: {elapsed / decisions * 1000:.1f} ms = {count / decisions:.1f} statements "
+            f"{sql / decisions * 1000:.1f} ms + {self.commit[0] / decisions:.0f} commit "
+            f"{self.commit[1] / decisions * 1000:.1f} ms + Python, driver and on-commit hooks "
+            f"{(elapsed - sql - self.commit[1]) / decisions * 1000:.1f} ms"
+        ]
+        for key, (n, seconds) in sorted(self.by_statement.items(), key=lambda kv: -kv[1][1]):
+            lines.append(f"  {n / decisions:5.2f} × {seconds / n * 1000:5.2f} ms  {key}")
+        return "\n".join(lines)
+
+
 class SlotVacuum(threading.Thread):
     """What autovacuum does in production (leads migration 0032 sets it to run after every 1,000 changes of the
     routing slots), for a server with autovacuum off: VACUUM leads_routingslot every `every` seconds."""
@@ -271,6 +358,8 @@ def main():
     capital = [lead.pk for lead in leads[n:]]
     print(f"generated {args.partners} partners and {len(leads)} leads in {time.perf_counter() - t0:.1f} s")
     print(f"floor: SELECT 1 round trip p50 {floor_ms():.3f} ms")
+    commit_p50, commit_p99 = commit_floor_ms()
+    print(f"floor: a one-row insert and its commit p50 {commit_p50:.2f} ms, p99 {commit_p99:.2f} ms")
 
     outcomes = {"offered": 0, "queued": 0}
     latencies = []
@@ -283,11 +372,12 @@ def main():
             for decision in leads_route_batch(leads=batched[i : i + args.batch]):
                 outcomes["offered" if decision.chosen_id else "queued"] += 1
         batch_elapsed = time.perf_counter() - started
-        for lead in singles:
-            t = time.perf_counter()
-            decision = lead_route(lead=lead)
-            latencies.append(time.perf_counter() - t)
-            outcomes["offered" if decision.chosen_id else "queued"] += 1
+        with StatementTimes() as statements:
+            for lead in singles:
+                t = time.perf_counter()
+                decision = lead_route(lead=lead)
+                latencies.append(time.perf_counter() - t)
+                outcomes["offered" if decision.chosen_id else "queued"] += 1
         if capital and args.routers > 1:
             one = routers_side_by_side(capital[:concurrent], routers=1, batch=args.batch)
             many = routers_side_by_side(capital[concurrent:], routers=args.routers, batch=args.batch)
@@ -316,6 +406,7 @@ def main():
             f"single: {len(ms)} leads, one lead_route per transaction: p50 {pct(0.5):.1f} ms, p95 {pct(0.95):.1f} ms, "
             f"p99 {pct(0.99):.1f} ms (target p99 < 20 ms); {len(ms) / sum(latencies):.0f} decisions/s"
         )
+        print(statements.report(len(ms), sum(latencies)))
     if capital and args.routers > 1:
         print(
             f"one region (the capital, {concurrent} leads per phase): 1 router {one:.0f} decisions/s, "

@@ -625,20 +625,22 @@ def _routable(lead: Lead) -> str:
 
 @functools.cache
 def _leads_sql(*, postgres: bool, lock: str) -> str:
-    """Leads by id with whether each has an open offer, in id order (locked when `lock` says so)."""
+    """Leads by id with whether each has an open offer and their customer's tax id and domain (what the claims
+    rule asks by), in id order (locked when `lock` says so)."""
     t = _tables()
     ids = _among("ids", postgres=postgres)
     return f"""
         SELECT l.*, EXISTS (
             SELECT 1 FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.status IN {_in([OfferStatus.PENDING])}
-        ) AS has_pending
-        FROM {t["Lead"]} l WHERE l.id {ids} ORDER BY l.id {lock}
+        ) AS has_pending, c.tax_id AS customer_keys_tax_id, c.domain AS customer_keys_domain
+        FROM {t["Lead"]} l LEFT JOIN {Customer._meta.db_table} c ON c.id = l.customer_id
+        WHERE l.id {ids} ORDER BY l.id {lock}
     """
 
 
 def _leads_locked(ids) -> dict[int, Lead]:
-    """The leads locked in id order, each knowing whether it has an open offer (one round trip, no ORM query
-    building: this is on the path of every single decision)."""
+    """The leads locked in id order, each knowing whether it has an open offer and its customer's keys (one round
+    trip, no ORM query building: this is on the path of every single decision)."""
     lock = "FOR UPDATE OF l" if connection.features.has_select_for_update_of else ""
     sql = _leads_sql(postgres=connection.vendor == "postgresql", lock=lock)
     return {lead.pk: lead for lead in Lead.objects.raw(sql, {"ids": _ids_param(ids)})}
@@ -720,12 +722,16 @@ def _leads_claims(leads: list[Lead]) -> dict[int, CustomerClaims]:
     leads = [lead for lead in leads if lead.source != LeadSource.DISPATCH]  # work orders claim nothing
     if not leads:
         return {}
-    keys = {
-        pk: (tax_id, domain)
-        for pk, tax_id, domain in Customer.objects.filter(pk__in={lead.customer_id for lead in leads}).values_list(
-            "pk", "tax_id", "domain"
-        )
+    keys = {  # read with the leads by _leads_locked, else here
+        lead.customer_id: (lead.customer_keys_tax_id, lead.customer_keys_domain)
+        for lead in leads
+        if hasattr(lead, "customer_keys_tax_id")
     }
+    if missing := {lead.customer_id for lead in leads} - keys.keys():
+        keys.update(
+            (pk, (tax_id, domain))
+            for pk, tax_id, domain in Customer.objects.filter(pk__in=missing).values_list("pk", "tax_id", "domain")
+        )
     queries = [
         ClaimQuery(tax_id=keys[lead.customer_id][0], domain=keys[lead.customer_id][1], region_id=lead.region_id)
         for lead in leads
@@ -817,7 +823,7 @@ class _Shortlists:
             if self.scanned == len(rows):
                 if self.region.done:
                     break
-                self.region.read(min(5000, max(64, int((n - len(self.order)) / self.density * 1.25) + 16)))
+                self.region.read(min(5000, max(64, int((n - len(self.order)) / self.density * 2) + 16)))
             self.order.extend(row for row in rows[self.scanned :] if row[1] in self.ids)
             self.scanned = len(rows)
         return self.order[:n]
