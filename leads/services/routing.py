@@ -872,14 +872,15 @@ def _shortlists_locked(
     """Lock the partners a batch of decisions starts with and return them.
 
     For each list: its SHORTLIST earliest turns plus one per lead of the batch in that list (each of its
-    decisions moves one of its turns back) plus twice its expected share of the other decisions in its region (a
-    winner of another list there is one of its members about as often as the region's partners fit it), read from
-    the region's index, and the partners claiming its leads' customers. A decision that finds its list's locked turns no longer reach past the unlocked ones (other
-    lists' winners moved some back) locks the next ones during the batch (_route, `extend`). Routers lock with
+    decisions moves one of its turns back), read from the region's index, and the partners claiming its leads'
+    customers. Asked for at once with those: twice the list's expected share of the other decisions in its region
+    (a winner of another list there is one of its members about as often as the region's partners fit it), so that
+    a decision seldom finds its list's locked turns no longer reach past the unlocked ones (other lists' winners
+    moved some back); one that does locks the next ones during the batch (_route, `extend`). Routers lock with
     SKIP LOCKED, so two routers in one region do not queue behind each other: the second takes the next earliest
     turns while the first holds the earliest (those are being served by the first). A list left with fewer locked
-    than above asks for its next earliest turns, twice as many each time, at most ROUNDS times (the other router
-    holds the first turns of every list it serves); if a list of fewer than SHORTLIST
+    than the first two terms above asks for its next earliest turns, twice as many each time, at most ROUNDS times
+    (the other router holds the first turns of every list it serves); if a list of fewer than SHORTLIST
     candidates is not all locked, a longer one has less than a quarter of a shortlist locked, or a partner
     claiming a lead's customer is held elsewhere, the skip-locked rows are given back (the savepoint is rolled
     back) and the partners are locked waiting, in id order, as one router alone would.
@@ -893,12 +894,10 @@ def _shortlists_locked(
             in_region[lead.region_id] = in_region.get(lead.region_id, 0) + 1
             if c := claims.get(lead.pk):
                 wanted.update(lists[id(ids)].ids.intersection(m.partner_id for m in (*c.hard, *c.territory)))
-    for key, n in needed.items():
-        s = lists[key]
-        needed[key] = n + math.ceil(2 * s.density * (in_region[s.region.region_id] - (n - SHORTLIST)))
     first = set(wanted)
     for key, n in needed.items():
-        first.update(lists[key].ask(n))
+        s = lists[key]
+        first.update(s.ask(n + math.ceil(2 * s.density * (in_region[s.region.region_id] - (n - SHORTLIST)))))
     if not connection_supports_skip_locked():
         return _partners_locked(first)
     asked = {key: s.asked for key, s in lists.items()}
@@ -912,7 +911,7 @@ def _shortlists_locked(
         ]  # fmt: skip
         if not short or rnd > ROUNDS or not wanted <= partners.keys():
             break
-        more = {pk for key in short for pk in lists[key].ask(needed[key] << (rnd - 1))}
+        more = {pk for key in short for pk in lists[key].ask(lists[key].asked + (needed[key] << (rnd - 2)))}
         partners.update(_partners_locked(more, skip=True))
 
     if missing := wanted - partners.keys():  # claimants not locked: held elsewhere, or without room (not wanted)
