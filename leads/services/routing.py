@@ -1134,16 +1134,19 @@ def _offers_create(
     for user in partner_sellers([o.partner_id for o in offers]):
         sellers.setdefault(user.partner_id, []).append(user)
     url = reverse("leads:offer_list")
+    messages, bodies = [], {}  # a batch's offers share a few deadlines: each body composed once
+    for (lead, _d, _w), o, tz in zip(offered, offers, tzs):
+        if users := sellers.get(o.partner_id):
+            if (o.deadline, tz) not in bodies:
+                bodies[o.deadline, tz] = compose(
+                    N_("Accept or decline before %(deadline)s (%(tz)s)."),
+                    deadline=timezone.localtime(o.deadline, timezone=ZoneInfo(tz)).replace(tzinfo=None), tz=tz,
+                )  # fmt: skip
+            title = compose(N_("New lead offered: %(title)s"), title=lead.title)
+            messages.extend((user, title, bodies[o.deadline, tz], url) for user in users)
     notify_many(
         kind=NotificationKind.LEAD_OFFERED,
-        messages=[
-            (user, compose(N_("New lead offered: %(title)s"), title=lead.title),
-             compose(N_("Accept or decline before %(deadline)s (%(tz)s)."),
-                     deadline=timezone.localtime(o.deadline, timezone=ZoneInfo(tz)).replace(tzinfo=None), tz=tz),
-             url)
-            for (lead, _d, _w), o, tz in zip(offered, offers, tzs)
-            for user in sellers.get(o.partner_id, ())
-        ],
+        messages=messages,
         summary=lambda n: (
             compose_plural(N_("%(n)s new lead offered"), N_("%(n)s new leads offered"), n),
             compose(N_("Accept or decline each of them before its deadline: see the deadlines on the offers page.")),
