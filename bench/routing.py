@@ -7,7 +7,8 @@ Generates partners (regions, competencies, tiers, KPIs on the partner rows as th
 `--leads` + `--single` vendor leads with bulk inserts. Then:
 
 1. throughput: routes the `--leads` leads with leads_route_batch, `--batch` leads per transaction (as the CSV
-   import and the leads_route_new job do), and prints decisions/s (target >= 1,000/s);
+   import and the leads_route_new job do), and prints decisions/s (target >= 1,000/s) and the router process's
+   own CPU a decision (less sensitive to the machine's load);
 2. latency: routes the other `--single` leads one per transaction with lead_route, as the web form and the API
    do (commit included), and prints p50/p95/p99 of one decision (target p99 < 20 ms) and where its time goes
    (statements per decision and their time, the commit, the rest);
