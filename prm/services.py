@@ -16,7 +16,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone, translation
 
 from . import texts
-from .bulk import rows_insert
+from .bulk import objects_insert, rows_insert
 from .models import AuditEvent, DigestSent, Notification, User
 
 
@@ -140,7 +140,7 @@ def notify_many(
         for user, title, body, url in messages
         if user.is_active
     ]
-    created = Notification.objects.bulk_create(rows, batch_size=2000)
+    created = objects_insert(rows, batch_size=2000)
     if any(n.email_wanted for n in created):
         from .tasks import notification_emails_send_pending
 
