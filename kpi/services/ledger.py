@@ -223,9 +223,16 @@ def commission_accrue(*, on: datetime.date) -> dict:
     booked = CommissionEntry.objects.filter(
         lead=OuterRef("pk"), kind=EntryKind.ACCRUAL, entry_date__gte=since.date() - datetime.timedelta(days=1)
     )
-    due = (
-        Lead.objects.filter(stage=Stage.WON, partner__isnull=False, won_at__gte=since, won_at__lt=end)
+    # First the ids alone (both sides of the anti-join come from indexes: lead_won_day_idx and
+    # commission_accrual_lead_idx), then the few due deals' rows; a won deal always has a partner.
+    due_ids = list(
+        Lead.objects.filter(stage=Stage.WON, won_at__gte=since, won_at__lt=end)
         .exclude(Exists(booked))
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+    due = (
+        Lead.objects.filter(pk__in=due_ids, partner__isnull=False)
         .annotate(won_day=TruncDate("won_at", tzinfo=tz))
         .order_by()
     )
@@ -248,7 +255,7 @@ def commission_accrue(*, on: datetime.date) -> dict:
         return {"accruals": 0, "missing_rate": 0}
     cosells = defaultdict(list)
     rows = (
-        CoSell.objects.filter(lead__in=[lead["id"] for lead in leads])  # not `due` again: its anti-join is the cost
+        CoSell.objects.filter(lead__in=[lead["id"] for lead in leads])
         .annotate(won_day=TruncDate("lead__won_at", tzinfo=tz))
         .annotate(tier_id=tier_on_day_expr("partner", "won_day"), override=rate_override_expr("partner"))
         .values("lead_id", "partner_id", "partner__parent_id", "share_percent", "tier_id", "override")
