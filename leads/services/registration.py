@@ -501,7 +501,7 @@ def _name_keys_flush(items: list[PendingRegistration]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT gin_clean_pending_list(c.oid) FROM pg_class c "
-            "WHERE c.oid = to_regclass('protection_name_blocks_idx') AND pg_has_role(c.relowner, 'USAGE')"
+            "WHERE c.oid = to_regclass('protection_name_keys_idx') AND pg_has_role(c.relowner, 'USAGE')"
         )
 
 
