@@ -248,20 +248,25 @@ MOST_WORDS = 6  # words of an asked name that count (leads_name_blocks_group)
 
 def _blocks_match(keys: str) -> str:
     """`keys` (a name's blocking keys) share a key with each word of the asked name, or with all words but one when
-    it has three or more: for n words, an OR of the n ways to leave one out, each an AND of overlaps (`&&`, GIN's
-    array_ops, not intarray's operator of the same name), so that GIN scans a word's lists against another's and
-    skips. Only the arm of the asked name's own count has keys; the others' are NULL, which GIN answers at once."""
+    it has three or more, written as an OR of ANDs of overlaps (`&&`, GIN's array_ops, not intarray's operator of
+    the same name), so that GIN scans a word's lists against another's and skips. For n ≥ 3 words: every word but
+    the k-th (k = n … 3), or words 3 … n and one of words 1 and 2 (one overlap with both words' keys, `q.g<n>_u`):
+    n - 1 scans. Only the arms of the asked name's own count have keys; the others' are NULL, which GIN answers at
+    once."""
     overlap = f"{keys} OPERATOR(pg_catalog.&&) q.g{{n}}_{{i}}"
     arms = [overlap.format(n=1, i=1), " AND ".join(overlap.format(n=2, i=i) for i in (1, 2))]
     for n in range(3, MOST_WORDS + 1):
-        arms += [" AND ".join(overlap.format(n=n, i=i) for i in range(1, n + 1) if i != out) for out in range(1, n + 1)]
+        arms += [" AND ".join(overlap.format(n=n, i=i) for i in range(1, n + 1) if i != out) for out in range(n, 2, -1)]
+        arms.append(" AND ".join(overlap.format(n=n, i=i) for i in [*range(3, n + 1), "u"]))
     return "(" + " OR ".join(f"({arm})" for arm in arms) + ")"
 
 
 def _blocks_groups() -> str:
-    """The asked name's columns `g<n>_<i>` for _blocks_match, from its words' keys `g<i>` and word count `n`."""
+    """The asked name's columns for _blocks_match, from its words' keys `g<i>` and word count `n`: `g<n>_<i>` and,
+    for three words or more, `g<n>_u` (the first two words' keys)."""
     return ", ".join(
-        f"CASE WHEN n = {n} THEN g{i} END AS g{n}_{i}" for n in range(1, MOST_WORDS + 1) for i in range(1, n + 1)
+        [f"CASE WHEN n = {n} THEN g{i} END AS g{n}_{i}" for n in range(1, MOST_WORDS + 1) for i in range(1, n + 1)]
+        + [f"CASE WHEN n = {n} THEN g1 || g2 END AS g{n}_u" for n in range(3, MOST_WORDS + 1)]
     )
 
 
