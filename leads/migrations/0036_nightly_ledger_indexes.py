@@ -14,7 +14,7 @@ from prm.migration_ops import AddIndexOnline
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("leads", "0033_sqlite_open_load_triggers_again")]
+    dependencies = [("leads", "0035_name_keys_array_ops")]
 
     operations = [
         AddIndexOnline(
