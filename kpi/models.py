@@ -264,6 +264,10 @@ class CommissionEntry(models.Model):
             ),
             # The nightly run's "not booked yet" checks look at recent entries of one kind only.
             models.Index(fields=["kind", "entry_date"], name="commission_kind_date_idx"),
+            # Which recent deals have their accrual: answered from the index alone (the nightly catch-up).
+            models.Index(
+                fields=["entry_date", "lead"], name="commission_accrual_lead_idx", condition=Q(kind="accrual")
+            ),
         ]
 
     def __str__(self):

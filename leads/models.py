@@ -176,6 +176,16 @@ class Lead(TimeStampedModel):
             models.Index(fields=["partner", "stage"], name="lead_partner_stage_idx"),
             models.Index(fields=["stage", "created_at"], name="lead_stage_created_idx"),
             models.Index(fields=["partner", "won_at"], name="lead_partner_won_idx", condition=Q(stage="won")),
+            # The nightly accruals' catch-up: the ids of the deals won in its window, from the index alone.
+            models.Index(fields=["won_at", "id"], name="lead_won_day_idx", condition=Q(stage="won")),
+            # The nightly SLA penalties look for missed first contacts due in the KPI window: a small index of the
+            # leads not contacted (yet, or in time) instead of a scan of every lead.
+            models.Index(
+                fields=["first_contact_due"],
+                name="lead_contact_missed_idx",
+                condition=Q(first_contact_due__isnull=False)
+                & (Q(first_contact_at__isnull=True) | Q(first_contact_at__gt=F("first_contact_due"))),
+            ),
         ]
 
     @property
@@ -416,6 +426,12 @@ class Offer(TimeStampedModel):
             # The routing queue's "recently expired offers" (a scan of every offer otherwise).
             models.Index(
                 fields=["-responded_at", "-id"], name="offer_expired_recent_idx", condition=Q(status="expired")
+            ),
+            # The nightly SLA penalties: only the breached offers (expired, or accepted after the deadline).
+            models.Index(
+                fields=["deadline"],
+                name="offer_breached_idx",
+                condition=Q(status="expired") | Q(status="accepted", responded_at__gt=F("deadline")),
             ),
         ]
 

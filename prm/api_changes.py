@@ -93,8 +93,9 @@ def triggers_install(*, using: str = "default", **_kwargs) -> None:
                     )
 
 
-def changes_assign_positions() -> None:
-    """Number the committed changes that have no position yet, after every position given so far.
+def changes_assign_positions(*, batch: int | None = _ASSIGN_BATCH) -> None:
+    """Number the committed changes that have no position yet (at most `batch` of them; None: all), after every
+    position given so far.
 
     One assigner at a time (a transaction-scoped advisory lock): it sees every change committed before it took
     the lock, and the next one sees every change committed before it, so positions follow commit order.
@@ -111,7 +112,7 @@ def changes_assign_positions() -> None:
                               FROM prm_change WHERE position IS NULL ORDER BY id LIMIT %s)
                 UPDATE prm_change c SET position = base.p + todo.n FROM base, todo WHERE c.id = todo.id
                 """,
-                [_ASSIGN_BATCH],
+                [batch],  # LIMIT NULL: all
             )
         else:  # SQLite has one writer at a time: ids already follow commit order
             cursor.execute("UPDATE prm_change SET position = id WHERE position IS NULL")

@@ -81,17 +81,24 @@ def ids_reserve(model: type[models.Model], count: int) -> list[int] | None:
         return [pk for (pk,) in cursor.fetchall()]
 
 
-def objects_insert(objs: list[models.Model], *, batch_size: int = 5000) -> list[models.Model]:
+def objects_insert(
+    objs: list[models.Model], *, batch_size: int = 5000, skip_conflicts: bool = False
+) -> list[models.Model]:
     """Insert new objects of one model and give them their ids (or keep the ids they have, from ids_reserve: then
-    all of them have one); returns `objs`."""
+    all of them have one); returns `objs`. `skip_conflicts`: a row that would break a unique constraint is left out
+    (ON CONFLICT DO NOTHING), and no object gets an id (as `bulk_create(ignore_conflicts=True)`)."""
     if not objs:
         return objs
     model = type(objs[0])
     alias = router.db_for_write(model)
     if connections[alias].vendor != "postgresql":
-        model.objects.using(alias).bulk_create(objs, batch_size=min(batch_size, 2000))
+        model.objects.using(alias).bulk_create(objs, batch_size=min(batch_size, 2000), ignore_conflicts=skip_conflicts)
         return objs
-    ids = _insert(model, alias, [obj.__dict__ for obj in objs], batch_size=batch_size, with_pk=objs[0].pk is not None)
+    with_pk = objs[0].pk is not None
+    if skip_conflicts:
+        _insert(model, alias, [obj.__dict__ for obj in objs], batch_size=batch_size, with_pk=with_pk, skip=True)
+        return objs
+    ids = _insert(model, alias, [obj.__dict__ for obj in objs], batch_size=batch_size, with_pk=with_pk)
     for obj, pk in zip(objs, ids, strict=True):
         obj.pk = pk
         obj._state.adding = False
@@ -123,13 +130,16 @@ def rows_insert(model: type[models.Model], rows: list[dict], *, batch_size: int 
 
 
 def _insert(
-    model: type[models.Model], alias: str, values: list[dict], *, batch_size: int, with_pk: bool = False
+    model: type[models.Model], alias: str, values: list[dict], *, batch_size: int, with_pk: bool = False, skip=False
 ) -> list[int]:
-    """PostgreSQL: one INSERT … VALUES … RETURNING id per batch. Auto-now fields are set in `values` too."""
+    """PostgreSQL: one INSERT … VALUES … RETURNING id per batch (`skip`: ON CONFLICT DO NOTHING, and the ids of the
+    rows inserted only). Auto-now fields are set in `values` too."""
     from psycopg2.extras import execute_values
 
     connection = connections[alias]
     sql, steps = _plan(model, with_pk)
+    if skip:
+        sql = sql.replace(" RETURNING ", " ON CONFLICT DO NOTHING RETURNING ", 1)
     now = timezone.now()
     rows = []
     for row_values in values:

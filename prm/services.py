@@ -140,7 +140,7 @@ def notify_many(
         for user, title, body, url in messages
         if user.is_active
     ]
-    created = objects_insert(rows)  # one INSERT … VALUES for all, without bulk_create's per-field preparation
+    created = objects_insert(rows, batch_size=2000)
     if any(n.email_wanted for n in created):
         from .tasks import notification_emails_send_pending
 

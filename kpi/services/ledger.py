@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from leads.models import CoSell, Lead, Offer, OfferStatus, Stage
 from partners.models import Agreement, AgreementStatus
+from prm.bulk import objects_insert
 from prm.texts import N_, compose, render
 
 from ..models import CommissionEntry, EntryKind, ExchangeRate, Statement, TierChange
@@ -105,7 +106,7 @@ def ledger_entries_place(*, entries: list[CommissionEntry], fx: Rates | None = N
             e.statement_period = payable_month(entry=e, hold_days=hold, first_open=program_open)
             if e.text:
                 e.description = render_english(e.text)[:300]
-        return CommissionEntry.objects.bulk_create(entries, batch_size=2000, ignore_conflicts=True)
+        return objects_insert(entries, batch_size=2000, skip_conflicts=True)
 
 
 def _payout_figures(e: CommissionEntry, currency: str, fx: Rates) -> None:
@@ -222,9 +223,16 @@ def commission_accrue(*, on: datetime.date) -> dict:
     booked = CommissionEntry.objects.filter(
         lead=OuterRef("pk"), kind=EntryKind.ACCRUAL, entry_date__gte=since.date() - datetime.timedelta(days=1)
     )
-    due = (
-        Lead.objects.filter(stage=Stage.WON, partner__isnull=False, won_at__gte=since, won_at__lt=end)
+    # First the ids alone (both sides of the anti-join come from indexes: lead_won_day_idx and
+    # commission_accrual_lead_idx), then the few due deals' rows; a won deal always has a partner.
+    due_ids = list(
+        Lead.objects.filter(stage=Stage.WON, won_at__gte=since, won_at__lt=end)
         .exclude(Exists(booked))
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+    due = (
+        Lead.objects.filter(pk__in=due_ids, partner__isnull=False)
         .annotate(won_day=TruncDate("won_at", tzinfo=tz))
         .order_by()
     )
@@ -247,7 +255,7 @@ def commission_accrue(*, on: datetime.date) -> dict:
         return {"accruals": 0, "missing_rate": 0}
     cosells = defaultdict(list)
     rows = (
-        CoSell.objects.filter(lead__in=due.values("pk"))
+        CoSell.objects.filter(lead__in=[lead["id"] for lead in leads])
         .annotate(won_day=TruncDate("lead__won_at", tzinfo=tz))
         .annotate(tier_id=tier_on_day_expr("partner", "won_day"), override=rate_override_expr("partner"))
         .values("lead_id", "partner_id", "partner__parent_id", "share_percent", "tier_id", "override")

@@ -31,7 +31,7 @@ from prm.texts import N_, choice, compose, compose_by
 from prm.webhooks import webhook_emit_many
 
 from ..models import KpiSnapshot, NightlyRun, TierAudit, TierChange, TierChangeKind, TierLock
-from ..rules import snapshot_values, tier_decide
+from ..rules import METRIC_FIELDS, snapshot_values, tier_decide
 from ..selectors import tiers_with_requirements
 
 # Decisions a person makes; the others are the nightly run's.
@@ -154,20 +154,32 @@ def tier_decisions(*, on: datetime.date, tiers: list[Tier]):
     by_pk = {t.pk: t for t in tiers}
     last = TierChange.objects.filter(partner=OuterRef("pk"), effective_on__lte=on).order_by("-effective_on", "-id")
     locked = TierLock.objects.filter(partner=OuterRef("pk"), released_at__isnull=True, until__gte=on)
+    # Rows, not model instances: building 100,000 partners and snapshots was most of the phase at 10× the network.
     partners = {
-        p.pk: p
+        p["pk"]: p
         for p in Partner.objects.filter(status=PartnerStatus.ACTIVE, kpi_snapshots__date=on)
         .exclude(pk__in=Subquery(locked.values("partner")))
         .annotate(last_kind=Subquery(last.values("kind")[:1]), last_grace=Subquery(last.values("grace_until")[:1]))
+        .values("pk", "tier_id", "last_kind", "last_grace")
     }
-    for snap in KpiSnapshot.objects.filter(date=on, partner_id__in=partners.keys()):
-        partner = partners[snap.partner_id]
+    snapshots = KpiSnapshot.objects.filter(date=on).values(
+        "partner_id", *METRIC_FIELDS.values(), "certified_by_competency"
+    )
+    decided = {}
+    for snap in snapshots.iterator(chunk_size=5000):
+        partner = partners.get(snap["partner_id"])
+        if partner is None:
+            continue
         d = tier_decide(
-            current=by_pk.get(partner.tier_id), tiers=tiers, values=snapshot_values(snap), last_kind=partner.last_kind,
-            last_grace=partner.last_grace, on=on, grace_days=settings.PRM_TIER_GRACE_DAYS,
+            current=by_pk.get(partner["tier_id"]), tiers=tiers, values=snapshot_values(snap),
+            last_kind=partner["last_kind"], last_grace=partner["last_grace"], on=on,
+            grace_days=settings.PRM_TIER_GRACE_DAYS,
         )  # fmt: skip
         if d:
-            yield partner, d
+            decided[partner["pk"]] = d
+    in_bulk = Partner.objects.in_bulk(list(decided))
+    for pk, d in decided.items():
+        yield in_bulk[pk], d
 
 
 def tier_requirement_impact(*, requirement: TierRequirement, threshold) -> dict:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rapidfuzz import fuzz, process
@@ -229,17 +229,45 @@ def _list_param(values) -> list | str:
 def _similar_names(column: str) -> str:
     """The soft-match candidates among `column` for the asked name `q.name`: on PostgreSQL the names that have each
     asked word (all but one when three or more are asked), or a word one or two deleted letters away from it
-    (`q.blocks`, leads migration 0028: blocking keys served by a GIN index), and the names equal to a run of its
-    words (`q.runs`, the name part of a longer name asked about); those runs first, then the names containing every
-    asked word, then the closest in length, at most SOFT_CANDIDATE_LIMIT. Elsewhere (the SQLite demo) the names with
-    the same first word, %(like)s. A probe reads a few posting lists and hands the scorer (_soft_matches) a handful
-    of names, where a trigram probe read and rechecked thousands."""
+    (blocking keys served by a GIN index, leads migrations 0028 and 0035: `q.g<n>_<i>`, the keys of the asked name's
+    i-th word when it has n words, else NULL), and the names equal to a run of its words (`q.runs`, the name part of
+    a longer name asked about); those runs first, then the names containing every asked word, then the closest in
+    length, at most SOFT_CANDIDATE_LIMIT. Elsewhere (the SQLite demo) the names with the same first word, %(like)s.
+    A probe reads a few posting lists and hands the scorer (_soft_matches) a handful of names, where a trigram probe
+    read and rechecked thousands."""
     if connection.vendor == "postgresql":
-        return f"""(leads_name_blocks({column}) @@ q.blocks OR {column} = ANY(q.runs))
+        return f"""({_blocks_match(f"leads_name_blocks({column})")} OR {column} = ANY(q.runs))
             ORDER BY {column} = ANY(q.runs) DESC,
                      string_to_array({column}, ' ') @> string_to_array(q.name, ' ') DESC,
                      abs(length({column}) - length(q.name)) LIMIT %(limit)s"""
     return f"%(like)s <> '' AND {column} LIKE %(like)s LIMIT %(limit)s"
+
+
+MOST_WORDS = 6  # words of an asked name that count (leads_name_blocks_group)
+
+
+def _blocks_match(keys: str) -> str:
+    """`keys` (a name's blocking keys) share a key with each word of the asked name, or with all words but one when
+    it has three or more, written as an OR of ANDs of overlaps (`&&`, GIN's array_ops, not intarray's operator of
+    the same name), so that GIN scans a word's lists against another's and skips. For n ≥ 3 words: every word but
+    the k-th (k = n … 3), or words 3 … n and one of words 1 and 2 (one overlap with both words' keys, `q.g<n>_u`):
+    n - 1 scans. Only the arms of the asked name's own count have keys; the others' are NULL, which GIN answers at
+    once."""
+    overlap = f"{keys} OPERATOR(pg_catalog.&&) q.g{{n}}_{{i}}"
+    arms = [overlap.format(n=1, i=1), " AND ".join(overlap.format(n=2, i=i) for i in (1, 2))]
+    for n in range(3, MOST_WORDS + 1):
+        arms += [" AND ".join(overlap.format(n=n, i=i) for i in range(1, n + 1) if i != out) for out in range(n, 2, -1)]
+        arms.append(" AND ".join(overlap.format(n=n, i=i) for i in [*range(3, n + 1), "u"]))
+    return "(" + " OR ".join(f"({arm})" for arm in arms) + ")"
+
+
+def _blocks_groups() -> str:
+    """The asked name's columns for _blocks_match, from its words' keys `g<i>` and word count `n`: `g<n>_<i>` and,
+    for three words or more, `g<n>_u` (the first two words' keys)."""
+    return ", ".join(
+        [f"CASE WHEN n = {n} THEN g{i} END AS g{n}_{i}" for n in range(1, MOST_WORDS + 1) for i in range(1, n + 1)]
+        + [f"CASE WHEN n = {n} THEN g1 || g2 END AS g{n}_u" for n in range(3, MOST_WORDS + 1)]
+    )
 
 
 def _word_runs(name: str, most: int = 8) -> list[str]:
@@ -342,12 +370,23 @@ def _claim_rows(
     with connection.cursor() as cursor:
         if postgres:
             params["runs"] = [chr(31).join(_word_runs(name)) for name in names]
-            # Each asked name's blocking query is built once, for both probes.
-            asked = """WITH asked AS MATERIALIZED (
-                SELECT name, string_to_array(runs, chr(31)) AS runs, leads_name_blocks_query(name) AS blocks
-                FROM unnest(CAST(%(names)s AS TEXT[]), CAST(%(runs)s AS TEXT[])) AS q(name, runs))"""
-            cursor.execute(f"{asked} {sql} UNION ALL {fuzzy}" if names else sql, params)
-            return cursor.fetchall()
+            # Each asked name's word keys are computed once, for both probes.
+            groups = ", ".join(f"leads_name_blocks_group(name, {i}) AS g{i}" for i in range(1, MOST_WORDS + 1))
+            count = " + ".join(f"(g{i} IS NOT NULL)::int" for i in range(1, MOST_WORDS + 1))
+            words = ", ".join(f"g{i}" for i in range(1, MOST_WORDS + 1))
+            # Materialized twice: flattened, every use of a word's keys would call the function again.
+            asked = f"""WITH keyed AS MATERIALIZED (
+                SELECT name, string_to_array(runs, chr(31)) AS runs, {groups}
+                FROM unnest(CAST(%(names)s AS TEXT[]), CAST(%(runs)s AS TEXT[])) AS q(name, runs)
+            ), asked AS MATERIALIZED (
+                SELECT name, runs, {_blocks_groups()} FROM (SELECT name, runs, {words}, {count} AS n FROM keyed) c)"""
+            # The planner's estimate of a chunk's statement (a thousand probes) passes jit_above_cost, and compiling
+            # it took longer than running it (1.8 of 3.1 s at 20,000 protections): planned without JIT, for the rest
+            # of the transaction (short statements all; outside a transaction, one of its own).
+            with transaction.atomic(savepoint=False):
+                cursor.execute("SET LOCAL jit = off")
+                cursor.execute(f"{asked} {sql} UNION ALL {fuzzy}" if names else sql, params)
+                return cursor.fetchall()
         cursor.execute(sql, params)
         rows = cursor.fetchall()
         for name in names:

@@ -21,7 +21,7 @@ from demo.ids import inn, vat
 from demo.seed import DEMO_LOGINS, DEMO_PASSWORD
 from leads.models import Activity, Customer, Lead, Offer, ProtectionWindow, Registration, Stage
 from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel
-from prm.models import User
+from prm.models import Change, User
 from training.models import Certification, EnrollmentStatus
 
 TEMPLATES = Path(settings.BASE_DIR) / "templates"
@@ -160,6 +160,8 @@ def test_scaled_run_creates_exactly_n_partners_and_m_leads(transactional_db, mon
     assert not Lead.objects.filter(stage__in=["won", "lost"], closed_at=None).exists()
     assert not Offer.objects.filter(status="pending", deadline__lte=now).exists()
     assert Offer.objects.filter(status="pending").count() == Lead.objects.filter(stage="offered").count()
+    # The change feed is numbered by the seed, not left to its first readers 50,000 rows at a time.
+    assert Change.objects.exists() and not Change.objects.filter(position__isnull=True).exists()
     # Whichever connection ran which chunk, a re-run gives the same rows, offers and activities included.
     first = digest(), _bulk_digest()
     seed(partners=23, leads=250, activities=2, reset=True)

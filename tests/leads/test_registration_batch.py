@@ -3,10 +3,15 @@ one-at-a-time rule reaches, whatever the door: deals registered one by one, a ba
 the API bulk upsert and a CSV file — including conflicts inside the import itself (the first by submission order
 wins). On SQLite and PostgreSQL (trigram name matching there, first-word prefixes here)."""
 
+import csv
+from pathlib import Path
+
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 import leads.services.sync as sync
+from leads.customers import customer_name_key
 from leads.models import Customer, Lead, Registration, RegistrationStatus, Stage
 from leads.services import registration as reg_service
 from leads.services.registration import (
@@ -260,3 +265,28 @@ def _registered_through(door: str, order: list[tuple], monkeypatch) -> list[Regi
     if door == "batch":
         assert registrations_check() == len(order)
     return [Registration.objects.get(lead_id=pk) for pk in leads]
+
+
+def test_the_batch_finds_its_similar_names_by_the_keys_the_name_probe_uses(postgres_only):
+    """The batch's own similar names (`_BatchNames`, in memory: the same keys in SQL cost 0.6 s a chunk of 1,000)
+    are candidates by the blocking keys of leads migrations 0028 and 0035. Pinned to the SQL functions: a name's
+    keys are `leads_name_blocks` (hashed), and an asked name's keys hold every key its probe asks for
+    (`leads_name_blocks_group` of each word), so every protected name the probe can find is a candidate in the batch
+    too."""
+    pairs = csv.DictReader((Path(__file__).parent / "data" / "near_duplicate_names.csv").open(encoding="utf-8"))
+    names = {customer_name_key(n) for p in pairs for n in (p["protected"], p["variant"])}
+    names |= {"a", "ab cd", "abcdefghij", "kolokolchik", "x x x", "one two three four five six seven eight nine"}
+    names = sorted(n for n in names if n)
+    blocks = reg_service._BatchNames.blocks
+    with connection.cursor() as cursor:
+        for name in names:
+            cursor.execute(
+                "SELECT leads_name_blocks(%s), ARRAY(SELECT unnest(leads_name_blocks_group(%s, i)) "
+                "FROM generate_series(1, 7) i), "
+                "ARRAY(SELECT DISTINCT hashtext(k) FROM unnest(CAST(%s AS text[])) k ORDER BY 1), "
+                "ARRAY(SELECT DISTINCT hashtext(k) FROM unnest(CAST(%s AS text[])) k)",
+                [name, name, sorted(blocks(name)), sorted(blocks(name, deep=False))],
+            )
+            stored, probed, kept, asked = cursor.fetchone()
+            assert stored == kept, name
+            assert probed and set(probed) <= set(asked), name

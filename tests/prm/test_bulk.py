@@ -49,6 +49,24 @@ def test_objects_insert_choices_decimals_and_foreign_keys(partner):
 
 
 @pytest.mark.django_db
+def test_objects_insert_skips_rows_that_break_a_unique_constraint(partner):
+    from kpi.models import CommissionEntry
+
+    def entry(key, amount):
+        return CommissionEntry(
+            partner=partner, kind="adjustment", entry_date="2026-11-03", amount=Decimal(amount), currency="RUB",
+            amount_reporting=Decimal(amount), description="d", source_key=key,
+        )  # fmt: skip
+
+    objects_insert([entry("k1", "1.00")])
+    objects_insert([entry("k1", "2.00"), entry("k2", "3.00")], skip_conflicts=True)
+    assert dict(CommissionEntry.objects.values_list("source_key", "amount")) == {
+        "k1": Decimal("1.00"),
+        "k2": Decimal("3.00"),
+    }
+
+
+@pytest.mark.django_db
 def test_rows_insert_fills_defaults_and_returns_ids():
     from prm.bulk import rows_insert
 
