@@ -139,22 +139,24 @@ def tier_evaluate(*, on: datetime.date, run: NightlyRun | None = None) -> list[T
         return []
     changes = [
         TierChange(
-            partner=partner, kind=d.kind, from_tier_id=partner.tier_id, to_tier=d.to_tier, effective_on=on,
+            partner_id=partner_id, kind=d.kind, from_tier_id=tier_id, to_tier=d.to_tier, effective_on=on,
             evaluation=d.evaluation, reason_code=d.reason_code, reason_params=d.reason_params, run=run,
             grace_until=d.grace_until,
         )
-        for partner, d in tier_decisions(on=on, tiers=tiers)
+        for (partner_id, tier_id), d in tier_decisions(on=on, tiers=tiers)
     ]  # fmt: skip
     return tier_changes_apply(changes=changes)
 
 
 def tier_decisions(*, on: datetime.date, tiers: list[Tier]):
-    """(partner, TierDecision) for every active, unlocked partner with a snapshot on `on`, decided by the tier rule
-    (`kpi.rules.tier_decide`) with `tiers` as given: the nightly run's tiers, or proposed ones (the impact preview)."""
+    """((partner id, its tier id), TierDecision) for every active, unlocked partner with a snapshot on `on`, decided
+    by the tier rule (`kpi.rules.tier_decide`) with `tiers` as given: the nightly run's tiers, or proposed ones (the
+    impact preview)."""
     by_pk = {t.pk: t for t in tiers}
     last = TierChange.objects.filter(partner=OuterRef("pk"), effective_on__lte=on).order_by("-effective_on", "-id")
     locked = TierLock.objects.filter(partner=OuterRef("pk"), released_at__isnull=True, until__gte=on)
     # Rows, not model instances: building 100,000 partners and snapshots was most of the phase at 10× the network.
+    # Nothing downstream reads more of a partner than its id and tier.
     partners = {
         p["pk"]: p
         for p in Partner.objects.filter(status=PartnerStatus.ACTIVE, kpi_snapshots__date=on)
@@ -165,7 +167,6 @@ def tier_decisions(*, on: datetime.date, tiers: list[Tier]):
     snapshots = KpiSnapshot.objects.filter(date=on).values(
         "partner_id", *METRIC_FIELDS.values(), "certified_by_competency"
     )
-    decided = {}
     for snap in snapshots.iterator(chunk_size=5000):
         partner = partners.get(snap["partner_id"])
         if partner is None:
@@ -176,10 +177,7 @@ def tier_decisions(*, on: datetime.date, tiers: list[Tier]):
             grace_days=settings.PRM_TIER_GRACE_DAYS,
         )  # fmt: skip
         if d:
-            decided[partner["pk"]] = d
-    in_bulk = Partner.objects.in_bulk(list(decided))
-    for pk, d in decided.items():
-        yield in_bulk[pk], d
+            yield (partner["pk"], partner["tier_id"]), d
 
 
 def tier_requirement_impact(*, requirement: TierRequirement, threshold) -> dict:
