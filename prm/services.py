@@ -7,6 +7,7 @@ import functools
 import itertools
 import json
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -16,7 +17,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone, translation
 
 from . import texts
-from .bulk import objects_insert, rows_insert
+from .bulk import rows_insert
 from .models import AuditEvent, DigestSent, Notification, User
 
 
@@ -98,22 +99,37 @@ def audit_trail(*, target: models.Model, limit: int = 100):
     )
 
 
-def notify(
-    *, users: Iterable[User], kind: str, title: str | dict, body: str | dict = "", url: str = ""
-) -> list[Notification]:
+def notify(*, users: Iterable[User], kind: str, title: str | dict, body: str | dict = "", url: str = "") -> int:
     """Put a message in each user's inbox; those who opted in get an e-mail, sent by Celery after commit.
     `title` and `body` are composed texts (`prm.texts.compose`), shown in each reader's language."""
     unique = {u.pk: u for u in users if u is not None}.values()
     return notify_many(kind=kind, messages=[(user, title, body, url) for user in unique])
 
 
+class Recipient(NamedTuple):
+    """What an inbox message needs of its reader: a batch (the nightly tier run) reads these as rows instead of
+    building a User for each (`recipients`)."""
+
+    pk: int
+    partner_id: int | None
+    email: str
+    email_events: list
+    is_active: bool = True
+
+
+def recipients(users: models.QuerySet) -> list[Recipient]:
+    """The readers of a user query (e.g. `prm.selectors.partners_admins`), as rows."""
+    return [Recipient(*row) for row in users.values_list("pk", "partner_id", "email", "email_events", "is_active")]
+
+
 def notify_many(
     *,
     kind: str,
-    messages: Iterable[tuple[User, str | dict, str | dict, str]],
+    messages: Iterable[tuple[User | Recipient, str | dict, str | dict, str]],
     summary: Callable[[int], tuple[str | dict, str | dict, str]] | None = None,
-) -> list[Notification]:
-    """Many different messages of one kind at once, as (user, title, body, url): one insert for all of them.
+) -> int:
+    """Many different messages of one kind at once, as (user, title, body, url): one insert for all of them;
+    returns how many were written.
 
     A batch (an import, a bulk upsert, a routing run) is summed up: with `summary`, a user who would get more than
     one message gets one, `summary(count)` -> (title, body, url), instead."""
@@ -122,30 +138,31 @@ def notify_many(
         held = buffer.setdefault(kind, {"messages": [], "summary": None})
         held["messages"].extend(messages)
         held["summary"] = held["summary"] or summary
-        return []
+        return 0
     english = functools.lru_cache(maxsize=None)(_english)
     messages = [(user, texts.loads(title), texts.loads(body), url) for user, title, body, url in messages]
     if summary is not None:
         messages = _summarised(messages, summary)
+    # Rows, not Notification instances: the nightly run writes one for each of tens of thousands of tier changes.
     rows = [
-        Notification(
-            user=user,
-            kind=kind,
-            title=english(json.dumps(title))[:200],
-            body=english(json.dumps(body)),
-            text={k: v for k, v in (("title", title), ("body", body)) if isinstance(v, dict)},
-            url=url,
-            email_wanted=bool(user.email) and kind in (user.email_events or []),
-        )
+        {
+            "user_id": user.pk,
+            "kind": kind,
+            "title": english(json.dumps(title))[:200],
+            "body": english(json.dumps(body)),
+            "text": {k: v for k, v in (("title", title), ("body", body)) if isinstance(v, dict)},
+            "url": url,
+            "email_wanted": bool(user.email) and kind in (user.email_events or []),
+        }
         for user, title, body, url in messages
         if user.is_active
     ]
-    created = objects_insert(rows, batch_size=2000)
-    if any(n.email_wanted for n in created):
+    rows_insert(Notification, rows, batch_size=2000)
+    if any(row["email_wanted"] for row in rows):
         from .tasks import notification_emails_send_pending
 
         transaction.on_commit(notification_emails_send_pending.delay)
-    return created
+    return len(rows)
 
 
 _BATCH: contextvars.ContextVar[dict | None] = contextvars.ContextVar("notifications_batch", default=None)

@@ -13,6 +13,7 @@ Russian and English names (anything with `name_i18n()`), so each is formatted fo
 """
 
 import datetime
+import functools
 import json
 from decimal import Decimal
 
@@ -144,10 +145,14 @@ def dumps(value) -> str:
 def choice(instance, field: str) -> dict:
     """The label of a choice field's current value (e.g. a status), translated when shown."""
     value = getattr(instance, field)
-    for key, text in instance._meta.get_field(field).flatchoices:
-        if key == value:
-            return label(text)
-    return {"t": str(value), "p": {}}
+    return {"t": _choice_msgids(type(instance), field).get(value, str(value)), "p": {}}
+
+
+@functools.cache
+def _choice_msgids(model, field: str) -> dict:
+    """A field's choices as value -> label source text, made once per field (the nightly run labels tens of
+    thousands of tier changes)."""
+    return {key: _msgid(text) for key, text in model._meta.get_field(field).flatchoices}
 
 
 def compose_lines(items) -> dict:

@@ -12,8 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from prm.models import NotificationKind, Role, User, WebhookEvent
+from prm.models import NotificationKind, User, WebhookEvent
 from prm.permissions import is_partner_user
+from prm.selectors import partners_admins
 from prm.services import audit_record, connection_supports_skip_locked, notify
 from prm.texts import N_, compose, compose_lines, compose_plural
 from prm.webhooks import webhook_emit_many
@@ -440,21 +441,19 @@ def _reminders_send(*, certs: list[Certification], days: int) -> int:
         lines = compose_lines(
             compose(N_("%(name)s: %(date)s"), name=c.type.name, date=c.expires_on) for c in user_certs
         )
-        count += len(
-            notify(
-                users=[user_certs[0].user],
-                kind=NotificationKind.CERTIFICATION_EXPIRING,
-                title=compose_plural(
-                    N_("Your certification expires within %(n)s day"),
-                    N_("Your certification expires within %(n)s days"),
-                    days,
-                ),
-                body=lines,
-                url=url,
-            )
+        count += notify(
+            users=[user_certs[0].user],
+            kind=NotificationKind.CERTIFICATION_EXPIRING,
+            title=compose_plural(
+                N_("Your certification expires within %(n)s day"),
+                N_("Your certification expires within %(n)s days"),
+                days,
+            ),
+            body=lines,
+            url=url,
         )
     admins: dict[int, list[User]] = defaultdict(list)
-    for admin in User.objects.filter(role=Role.PARTNER_ADMIN, partner_id__in=by_partner, is_active=True):
+    for admin in partners_admins(partner_ids=by_partner):
         admins[admin.partner_id].append(admin)
     for partner_id, partner_certs in by_partner.items():
         recipients = admins.get(partner_id, [])
@@ -464,17 +463,15 @@ def _reminders_send(*, certs: list[Certification], days: int) -> int:
             compose(N_("%(user)s: %(name)s, %(date)s"), user=str(c.user), name=c.type.name, date=c.expires_on)
             for c in partner_certs
         )
-        count += len(
-            notify(
-                users=recipients,
-                kind=NotificationKind.CERTIFICATION_EXPIRING,
-                title=compose_plural(
-                    N_("Team certifications expire within %(n)s day"),
-                    N_("Team certifications expire within %(n)s days"),
-                    days,
-                ),
-                body=lines,
-                url=reverse("training:team"),
-            )
+        count += notify(
+            users=recipients,
+            kind=NotificationKind.CERTIFICATION_EXPIRING,
+            title=compose_plural(
+                N_("Team certifications expire within %(n)s day"),
+                N_("Team certifications expire within %(n)s days"),
+                days,
+            ),
+            body=lines,
+            url=reverse("training:team"),
         )
     return count

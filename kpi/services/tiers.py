@@ -25,8 +25,9 @@ from django.utils.translation import gettext as _
 
 from partners.models import Partner, PartnerStatus, Tier, TierRequirement
 from prm.bulk import objects_insert, rows_insert
-from prm.models import AuditEvent, NotificationKind, Role, User
-from prm.services import audit_record, notify_many
+from prm.models import AuditEvent, NotificationKind, User
+from prm.selectors import partners_admins
+from prm.services import Recipient, audit_record, notify_many, recipients
 from prm.texts import N_, choice, compose, compose_by
 from prm.webhooks import webhook_emit_many
 
@@ -93,21 +94,20 @@ def _audit_notify_emit(changes: list[TierChange]) -> None:
                 "object_id": str(c.pk),
                 "partner_id": c.partner_id,
                 "reason": c.reason_params.get("note", ""),
+                # The values and thresholds stay on the decision the row points to (tier changes are never edited):
+                # copying them doubled what the first night after a rule change writes.
                 "data": {
                     "from_tier": codes.get(c.from_tier_id),
                     "to_tier": codes.get(c.to_tier_id),
                     "reason_code": c.reason_code,
                     "reason_params": c.reason_params,
-                    "evaluation": c.evaluation,
                 },
             }
             for c in changes
         ],
     )
-    admins: dict[int, list[User]] = {}
-    for user in User.objects.filter(
-        partner_id__in={c.partner_id for c in changes}, role=Role.PARTNER_ADMIN, is_active=True
-    ):
+    admins: dict[int, list[Recipient]] = {}
+    for user in recipients(partners_admins(partner_ids={c.partner_id for c in changes})):
         admins.setdefault(user.partner_id, []).append(user)
     url = reverse("kpi:scorecard")
     notify_many(
@@ -139,9 +139,9 @@ def tier_evaluate(*, on: datetime.date, run: NightlyRun | None = None) -> list[T
         return []
     changes = [
         TierChange(
-            partner_id=partner_id, kind=d.kind, from_tier_id=tier_id, to_tier=d.to_tier, effective_on=on,
-            evaluation=d.evaluation, reason_code=d.reason_code, reason_params=d.reason_params, run=run,
-            grace_until=d.grace_until,
+            partner_id=partner_id, kind=d.kind, from_tier_id=tier_id, to_tier_id=d.to_tier and d.to_tier.pk,
+            effective_on=on, evaluation=d.evaluation, reason_code=d.reason_code, reason_params=d.reason_params,
+            run_id=run and run.pk, grace_until=d.grace_until,
         )
         for (partner_id, tier_id), d in tier_decisions(on=on, tiers=tiers)
     ]  # fmt: skip
