@@ -149,13 +149,26 @@ def webhook_emit(*, event: str, partner, payload: dict) -> list[WebhookDelivery]
     return webhook_emit_many(event=event, items=[(getattr(partner, "pk", partner), payload)])
 
 
-def webhook_emit_many(*, event: str, items: list[tuple[int, dict | Callable[[], dict]]]) -> list[WebhookDelivery]:
+def webhook_subscriptions_any_sql() -> str:
+    """A statement (or a part of a caller's UNION) giving 1 when any subscription is active, else 0: for a hot
+    path that reads it with its other inputs and passes it to webhook_emit_many as `any_active`."""
+    return (
+        f"SELECT CASE WHEN EXISTS (SELECT 1 FROM {WebhookSubscription._meta.db_table} WHERE active) THEN 1 ELSE 0 END"
+    )
+
+
+def webhook_emit_many(
+    *, event: str, items: list[tuple[int, dict | Callable[[], dict]]], any_active: bool | None = None
+) -> list[WebhookDelivery]:
     """webhook_emit for many partners at once (the nightly tier run): one subscription query in all. A payload may
     be given as a function that makes it, called only when someone subscribes (the tier run's reasons are worded
-    for the payload: most installations have no subscriber)."""
+    for the payload: most installations have no subscriber). `any_active`: whether any subscription is active, as
+    the caller read it in this transaction (webhook_subscriptions_any_sql), else asked here."""
     if not items:
         return []
-    if not WebhookSubscription.objects.filter(active=True).exists():  # the common case, for a tenth of the cost
+    if any_active is None:
+        any_active = WebhookSubscription.objects.filter(active=True).exists()
+    if not any_active:  # the common case, for a tenth of the cost
         return []
     now = timezone.now()
     partner_ids = {partner_id for partner_id, _payload in items}

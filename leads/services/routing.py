@@ -50,7 +50,7 @@ from prm.models import NotificationKind, Role, User
 from prm.selectors import channel_managers
 from prm.services import audit_record_many, connection_supports_skip_locked, notify_many
 from prm.texts import N_, compose, compose_plural, dumps
-from prm.webhooks import webhook_emit_many
+from prm.webhooks import webhook_emit_many, webhook_subscriptions_any_sql
 
 logger = logging.getLogger(__name__)
 
@@ -467,22 +467,25 @@ def routing_pool(*, version: int | None) -> RoutingPool:
 
 @functools.cache
 def _lead_inputs_sql(*, postgres: bool) -> str:
-    """The pool's version, each lead's needed competencies and the partners that refused it, in one round trip."""
+    """The pool's version, whether any webhook subscription is active, each lead's needed competencies and the
+    partners that refused it, in one round trip."""
     t = _tables()
     leads = _among("leads", postgres=postgres)
     refused = _in([OfferStatus.DECLINED, OfferStatus.EXPIRED])
     return f"""
         SELECT 0, number, NULL FROM {RoutingPoolVersion._meta.db_table}
+        UNION ALL SELECT 3, ({webhook_subscriptions_any_sql()}), CAST(NULL AS BIGINT)
         UNION ALL SELECT 1, lc.lead_id, lc.competency_id FROM {t["lead_comps"]} lc WHERE lc.lead_id {leads}
         UNION ALL SELECT 2, o.lead_id, o.partner_id FROM {t["Offer"]} o WHERE o.lead_id {leads} AND o.status IN {refused}
     """
 
 
-def _eligible(*, leads: list[Lead]) -> tuple[RoutingPool, dict[int, list[int]]]:
-    """The pool, and lead id → ids of the partners that fit it (capacity aside), ascending."""
+def _eligible(*, leads: list[Lead]) -> tuple[RoutingPool, dict[int, list[int]], bool]:
+    """The pool, lead id → ids of the partners that fit it (capacity aside), ascending, and whether any webhook
+    subscription is active (read in the same round trip, for the offers' webhooks)."""
     needs: dict[int, list[int]] = {}
     refused: dict[int, set[int]] = {}
-    version = None
+    version, webhooks = None, True
     with connection.cursor() as cursor:
         cursor.execute(
             _lead_inputs_sql(postgres=connection.vendor == "postgresql"),
@@ -491,6 +494,8 @@ def _eligible(*, leads: list[Lead]) -> tuple[RoutingPool, dict[int, list[int]]]:
         for part, a, b in cursor.fetchall():
             if part == 0:
                 version = a
+            elif part == 3:
+                webhooks = bool(a)
             elif part == 1:
                 needs.setdefault(a, []).append(b)
             else:
@@ -504,7 +509,7 @@ def _eligible(*, leads: list[Lead]) -> tuple[RoutingPool, dict[int, list[int]]]:
             same[key] = pool.fits(region_id=lead.region_id, kind=lead.kind, needs=need, refused=refusal)
         if ids := same[key]:
             out[lead.pk] = ids
-    return pool, out
+    return pool, out, webhooks
 
 
 @functools.cache
@@ -949,7 +954,7 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
     now = timezone.now()
     limit = max_failures()
     fresh = [lead for lead in leads if lead.route_failures < limit]
-    pool, eligible = _eligible(leads=fresh) if fresh else (None, {})
+    pool, eligible, webhooks = _eligible(leads=fresh) if fresh else (None, {}, None)
     claims = _leads_claims(fresh)
     lists = _lists(leads=fresh, eligible=eligible, pool=pool)
     partners: dict[int, Candidate] = {}
@@ -1005,8 +1010,9 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
             continue
         ids = eligible.get(lead.pk, ())
         if (key := id(ids)) not in groups and ids:
-            mine = set(lists[key].ids.intersection(partners)) - filled
-            groups[key] = (mine, sorted((turns[pk], pk) for pk in mine))
+            mine = partners.keys() & lists[key].ids  # iterates over the smaller of the two
+            mine -= filled
+            groups[key] = (mine, sorted(zip(map(turns.__getitem__, mine), mine)))
         mine, ranked = groups.get(key, (set(), []))
         candidates, rule = _claimed_candidates(mine, claims.get(lead.pk))
         more = len(candidates)
@@ -1051,7 +1057,7 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
         offered.append((lead, decisions[-1], partners[winner]))
     _credits_save({pk: turn for pk, turn in turns.items() if turn != partners[pk].credit})
     objects_insert(decisions)
-    _offers_create(offered=offered, actor=actor, now=now, save_leads=save_leads)
+    _offers_create(offered=offered, actor=actor, now=now, save_leads=save_leads, webhooks=webhooks)
     _queue(queued=queued, now=now, save_leads=save_leads)
     return decisions
 
@@ -1098,8 +1104,10 @@ def _offers_create(
     actor: User | None,
     now: datetime,
     save_leads: bool = True,
+    webhooks: bool | None = None,
 ) -> None:
-    """The winners' offers; SLA and calendar came with the candidate rows (no further reads)."""
+    """The winners' offers; SLA and calendar came with the candidate rows (no further reads); `webhooks`: whether
+    any webhook subscription is active, as read with the leads' inputs (None: asked when emitting)."""
     if not offered:
         return
     offers, tzs = [], []
@@ -1159,6 +1167,7 @@ def _offers_create(
             (o.partner_id, {"lead": lead.pk, "offer": o.pk, "title": lead.title, "deadline": o.deadline})
             for (lead, _d, _w), o in zip(offered, offers)
         ],
+        any_active=webhooks,
     )
 
 
@@ -1189,4 +1198,4 @@ def partner_deadline(*, partner: Partner, start: datetime, hours: Decimal, sla: 
 def partner_sellers(partner_ids) -> QuerySet[User]:
     return User.objects.filter(
         partner_id__in=list(partner_ids), role__in=(Role.PARTNER_ADMIN, Role.PARTNER_SALES), is_active=True
-    )
+    ).order_by("pk")  # not the model's name order: sorting a batch's sellers by name cost more than reading them

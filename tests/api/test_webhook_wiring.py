@@ -1,5 +1,7 @@
 """The domain events reach webhook subscribers: each service that makes the change emits the event."""
 
+import pytest
+
 from prm.api_auth import api_key_create
 from prm.models import WebhookDelivery, WebhookSubscription
 from tests.leads.factories import LeadFactory
@@ -194,3 +196,29 @@ def test_certification_expired_reaches_the_partners_crm_once(partner_admin):
         "type": expired.type.code,
         "expires_on": (today - datetime.timedelta(days=1)).isoformat(),
     }
+
+
+@pytest.mark.django_db
+def test_a_routed_offer_reaches_the_winners_crm_and_no_subscriber_costs_no_query():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from leads.services.routing import lead_route
+    from prm.models import Role
+    from tests.leads.routing_factories import region, routing_partner, vendor_lead
+    from tests.prm.factories import PartnerUserFactory
+
+    msk = region("msk")
+    winner = routing_partner(regions=[msk])
+    quiet, lead = vendor_lead(region=msk), vendor_lead(region=msk)
+    with CaptureQueriesContext(connection) as queries:
+        assert lead_route(lead=quiet).chosen_id == winner.pk
+    # Whether anyone subscribes is read with the lead's inputs (the routing pool's version), not asked on its own.
+    asked = [q["sql"] for q in queries.captured_queries if "prm_webhooksubscription" in q["sql"]]
+    assert len(asked) == 1 and "leads_routingpoolversion" in asked[0]
+    assert not WebhookDelivery.objects.exists()
+
+    sub = _subscribe(PartnerUserFactory(partner=winner, role=Role.PARTNER_ADMIN), ["lead.offered"])
+    assert lead_route(lead=lead).chosen_id == winner.pk
+    delivery = WebhookDelivery.objects.get(subscription=sub)
+    assert delivery.event == "lead.offered" and delivery.payload["data"]["lead"] == lead.pk
