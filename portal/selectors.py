@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -14,19 +15,32 @@ from leads.selectors.registration import registration_list
 from leads.selectors.routing import lead_work_queues, routing_funnel
 from partners.models import Partner, PartnerStatus
 from partners.selectors import partner_work_queues
-from prm.caching import cache_fresh, cache_refresh
+from prm.caching import cache_fresh, cache_refresh, within
 from prm.models import Notification
 from training.selectors import training_due, valid_certifications
 
 
-def vendor_home_summary() -> dict:
+def vendor_home_summary() -> dict | None:
     """Network-wide counters of the channel dashboard. Counting millions of leads takes a scan, so every channel
     manager shares one result for PRM_DASHBOARD_CACHE_SECONDS (the page says when it was counted), refreshed by one
-    request at a time while the others are served the previous one (`cache_fresh`: no stampede at expiry)."""
+    request at a time while the others are served the previous one (`cache_fresh`: no stampede at expiry).
+
+    A request counts only what it can count within PRM_DASHBOARD_INLINE_MS a statement: on a network of tens of
+    millions of leads the count takes longer than a request may (30 s and more at 20 M on 2 cores), so the request
+    queues the periodic job's task and gets None (the page says the figures are being counted) or the last ones."""
     seconds = settings.PRM_DASHBOARD_CACHE_SECONDS
     if seconds <= 0:
         return _vendor_home_count()
-    return cache_fresh(key=VENDOR_HOME_KEY, compute=_vendor_home_count, seconds=seconds)
+    return cache_fresh(key=VENDOR_HOME_KEY, compute=_vendor_home_count_in_request, seconds=seconds)
+
+
+def _vendor_home_count_in_request() -> dict | None:
+    summary = within(ms=settings.PRM_DASHBOARD_INLINE_MS, compute=_vendor_home_count)
+    if summary is None:
+        from portal.tasks import vendor_home_summary_refresh
+
+        transaction.on_commit(vendor_home_summary_refresh.delay)
+    return summary
 
 
 VENDOR_HOME_KEY = "prm:vendor_home_summary"

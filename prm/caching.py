@@ -5,12 +5,16 @@
 under load costs one computation, not one per concurrent request. Only a cold cache (first request after a start
 or a flush) makes requests wait for the one computing it; they compute themselves only when nobody is (the holder
 died). `cache_refresh` is for a periodic job that keeps a figure fresh, so no request computes it at all.
+
+A `compute` may give up and return None (`within`: a request counts only what it can count in a few seconds); then
+nothing is stored, a stale value stays served, and the caller shows that the figure is being counted.
 """
 
 import time
 from collections.abc import Callable
 
 from django.core.cache import cache
+from django.db import OperationalError, connection, transaction
 
 KEEP_STALE_FACTOR = 10  # a stale value stays servable this many freshness periods
 COLD_WAIT_SECONDS = 10.0  # a computation's lock outlives it by this much at least (see the lock's timeout)
@@ -51,7 +55,31 @@ def _lock_seconds(seconds: int) -> int:
 def _compute_and_store(*, key: str, lock: str, compute, seconds: int, now):
     try:
         value = compute()
+        if value is None:  # gave up (`within`): keep serving what there is
+            return cache.get(key, (None,))[0]
         cache.set(key, (value, now() + seconds), timeout=seconds * KEEP_STALE_FACTOR)
         return value
     finally:
         cache.delete(lock)
+
+
+def within(*, ms: int, compute: Callable[[], object]):
+    """`compute()` with each of its statements cancelled after `ms` milliseconds (PostgreSQL; elsewhere, and with
+    `ms` 0, it runs as it is); None when one was cancelled. For a request that must not wait for a network-wide count
+    that a periodic job makes anyway."""
+    if connection.vendor != "postgresql" or ms <= 0:
+        return compute()
+    from psycopg2 import errors
+
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL statement_timeout = %s", [ms])
+            value = compute()
+            with connection.cursor() as cursor:  # an outer transaction goes on without the limit
+                cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
+            return value
+    except OperationalError as exc:
+        if isinstance(exc.__cause__, errors.QueryCanceled):
+            return None
+        raise

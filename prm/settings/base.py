@@ -384,6 +384,8 @@ PRM_LEDGER_CATCHUP_DAYS = env.int("PRM_LEDGER_CATCHUP_DAYS", default=90)
 PRM_PAYOUT_HOLD_DAYS = env.int("PRM_PAYOUT_HOLD_DAYS", default=0)
 # The channel dashboard's network-wide counters are shared by all channel managers for this long (0 = live).
 PRM_DASHBOARD_CACHE_SECONDS = env.int("PRM_DASHBOARD_CACHE_SECONDS", default=60)
+# A request counts the dashboard itself only if each statement takes less (ms); otherwise the refresh job counts.
+PRM_DASHBOARD_INLINE_MS = env.int("PRM_DASHBOARD_INLINE_MS", default=2000)
 if PRM_DASHBOARD_CACHE_SECONDS > 0:  # recounted before they turn stale: no request waits for them
     CELERY_BEAT_SCHEDULE["vendor-home-refresh"] = {
         "task": "portal.tasks.vendor_home_summary_refresh",

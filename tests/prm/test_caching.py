@@ -107,3 +107,57 @@ def test_the_dashboard_job_fills_the_figures_the_page_reads(db, settings):
     assert vendor_home_summary_refresh() is True
     counted = cache.get("prm:vendor_home_summary")[0]["counted_at"]
     assert vendor_home_summary()["counted_at"] == counted
+
+
+def test_a_computation_that_gives_up_stores_nothing_and_the_stale_value_stays():
+    clock = Clock()
+    assert cache_fresh(key="k", compute=lambda: None, seconds=60, now=clock) is None  # cold: nothing to show yet
+    assert cache.get("k") is None
+    cache_fresh(key="k", compute=lambda: "old", seconds=60, now=clock)
+    clock.t += 61
+    assert cache_fresh(key="k", compute=lambda: None, seconds=60, now=clock) == "old"
+    assert cache_fresh(key="k", compute=lambda: "new", seconds=60, now=clock) == "new"
+
+
+def _sleep(seconds: float) -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(%s)", [seconds])
+    return "counted"
+
+
+def test_within_cancels_a_statement_over_its_budget_and_leaves_the_session_unlimited(db, postgres_only):
+    from django.db import connection
+
+    from prm.caching import within
+
+    assert within(ms=50, compute=lambda: _sleep(1)) is None
+    assert within(ms=2000, compute=lambda: _sleep(0.01)) == "counted"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "0"
+
+
+def test_a_dashboard_too_big_to_count_in_a_request_is_counted_by_the_job(
+    db, postgres_only, settings, monkeypatch, client_for, channel_manager, django_capture_on_commit_callbacks
+):
+    """At tens of millions of leads the count outlasts a request: the page says so at once and queues the job."""
+    import portal.selectors
+    import portal.tasks
+
+    settings.PRM_DASHBOARD_CACHE_SECONDS, settings.PRM_DASHBOARD_INLINE_MS = 60, 50
+    count = portal.selectors._vendor_home_count
+    monkeypatch.setattr(portal.selectors, "_vendor_home_count", lambda: _sleep(1) and count())
+    queued = []
+    monkeypatch.setattr(portal.tasks.vendor_home_summary_refresh, "delay", lambda: queued.append(1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(channel_manager).get("/")
+    assert response.status_code == 200
+    assert "being counted" in response.content.decode()
+    assert queued == [1]
+
+    assert portal.selectors.vendor_home_summary_refresh() is True  # what the queued job does, with no limit
+    page = client_for(channel_manager).get("/").content.decode()
+    assert "being counted" not in page and "Counted at" in page
