@@ -269,6 +269,8 @@ class Partner(TimeStampedModel):
             models.Index(fields=["status", "program_model"], name="partner_status_model_idx"),
             models.Index(fields=["tier", "status"], name="partner_tier_status_idx"),
             models.Index(fields=["sla_score"], name="partner_sla_score_idx"),
+            # The directory's order: a page of 50 sorted 100,000 partners (0.35 s a page).
+            models.Index(fields=["name"], name="partner_name_idx"),
         ]
 
     @property

@@ -110,6 +110,9 @@ class User(AbstractUser):
                 Lower("email"), name="user_email_ci_unique", violation_error_message=_("This e-mail is already in use.")
             ),
         ]
+        # The vendor's few people among hundreds of thousands of partner staff (account-manager choices, reviewers):
+        # without it every partner page scanned every user (0.1–0.2 s at 100,000 partners).
+        indexes = [models.Index(fields=["role", "last_name", "first_name", "email"], name="user_role_name_idx")]
 
     def __str__(self):
         return self.get_full_name() or self.email
