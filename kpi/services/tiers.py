@@ -163,6 +163,7 @@ def tier_decisions(*, on: datetime.date, tiers: list[Tier]):
         .exclude(pk__in=Subquery(locked.values("partner")))
         .annotate(last_kind=Subquery(last.values("kind")[:1]), last_grace=Subquery(last.values("grace_until")[:1]))
         .values("pk", "tier_id", "last_kind", "last_grace")
+        .order_by()  # read into a dict: the partners' default order by name was a sort of all of them
     }
     snapshots = KpiSnapshot.objects.filter(date=on).values(
         "partner_id", *METRIC_FIELDS.values(), "certified_by_competency"
