@@ -263,30 +263,27 @@ def kpi_snapshots_compute(*, on: datetime.date) -> int:
 
 
 # What the router reads from the partner row: the day's score, and the latest snapshot's win rate and rating.
-# One set-based UPDATE each on PostgreSQL (a join, and an index seek per partner for its latest snapshot), and
-# only rows whose values change are rewritten (the partner row is wide and routing keeps it hot).
-_PARTNER_SCORE_SQL = """
-UPDATE partners_partner p SET sla_score = s.score
-FROM kpi_kpisnapshot s
-WHERE s.partner_id = p.id AND s.date = %(on)s AND s.score IS NOT NULL AND p.sla_score IS DISTINCT FROM s.score
-"""
-_PARTNER_LATEST_SQL = """
-UPDATE partners_partner p SET kpi_win_rate = l.win_rate_pct, kpi_rating = l.customer_rating
+# One set-based UPDATE on PostgreSQL (a join, and an index seek per partner for its latest snapshot) that writes a
+# partner row once, and only when one of its values changes (the partner row is wide, has many indexes, and routing
+# keeps it hot; two statements rewrote every partner twice on the first night).
+_PARTNER_KPIS_SQL = """
+UPDATE partners_partner p
+SET sla_score = COALESCE(t.score, p.sla_score), kpi_win_rate = l.win_rate_pct, kpi_rating = l.customer_rating
 FROM kpi_kpisnapshot t
 CROSS JOIN LATERAL (
     SELECT x.win_rate_pct, x.customer_rating FROM kpi_kpisnapshot x
     WHERE x.partner_id = t.partner_id AND x.date >= t.date ORDER BY x.date DESC LIMIT 1
 ) l
 WHERE t.date = %(on)s AND t.partner_id = p.id
-  AND (p.kpi_win_rate IS DISTINCT FROM l.win_rate_pct OR p.kpi_rating IS DISTINCT FROM l.customer_rating)
+  AND ((t.score IS NOT NULL AND p.sla_score IS DISTINCT FROM t.score)
+    OR p.kpi_win_rate IS DISTINCT FROM l.win_rate_pct OR p.kpi_rating IS DISTINCT FROM l.customer_rating)
 """
 
 
 def _partners_kpis_copy(*, on: datetime.date) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
-            cur.execute(_PARTNER_SCORE_SQL, {"on": on})
-            cur.execute(_PARTNER_LATEST_SQL, {"on": on})
+            cur.execute(_PARTNER_KPIS_SQL, {"on": on})
         return
     # The portable statements (SQLite: the demo).
     # Routing reads the score from the partner row; one UPDATE for everyone.
