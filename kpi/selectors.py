@@ -45,14 +45,20 @@ def open_lock(*, partner: Partner, on: datetime.date | None = None) -> TierLock 
     )
 
 
-def scorecard(*, partner: Partner, values_override: dict | None = None) -> dict:
-    """Latest KPIs, score components, next-tier progress and (optionally) a what-if result."""
+def _standing(*, partner: Partner) -> tuple:
+    """The partner's latest snapshot, the tiers, its current and next tier and its KPI values."""
     snapshot = KpiSnapshot.objects.filter(partner=partner).order_by("-date").first()
     tiers = tiers_with_requirements()
     current = next((t for t in tiers if t.pk == partner.tier_id), None)
     higher = [t for t in tiers if current is None or t.rank > current.rank]
     next_tier = higher[0] if higher else None
     values = snapshot_values(snapshot) if snapshot else {"by_competency": {}}
+    return snapshot, tiers, current, next_tier, values
+
+
+def scorecard(*, partner: Partner, values_override: dict | None = None) -> dict:
+    """Latest KPIs, score components, next-tier progress and (optionally) a what-if result."""
+    snapshot, tiers, current, next_tier, values = _standing(partner=partner)
     data = {
         "partner": partner,
         "snapshot": snapshot,
@@ -189,17 +195,17 @@ def commission_month(*, partner: Partner, on: datetime.date | None = None) -> di
 
 def tier_progress(*, partner: Partner) -> dict:
     """The next tier and how far the partner is from each of its requirements (the scorecard's rule)."""
-    card = scorecard(partner=partner)
-    progress = card["next_progress"]
+    snapshot, _tiers, current, next_tier, values = _standing(partner=partner)
+    progress = requirement_progress(tier=next_tier, values=values) if next_tier else []
     met = sum(1 for p in progress if p.get("met"))
     return {
-        "current_tier": card["current_tier"],
-        "next_tier": card["next_tier"],
+        "current_tier": current,
+        "next_tier": next_tier,
         "progress": progress,
         "met": met,
         "total": len(progress),
         "pct": round(100 * met / len(progress)) if progress else 100,
-        "snapshot": card["snapshot"],
+        "snapshot": snapshot,
     }
 
 

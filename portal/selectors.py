@@ -17,7 +17,7 @@ from partners.models import Partner, PartnerStatus
 from partners.selectors import partner_work_queues
 from prm.caching import cache_fresh, cache_refresh, within
 from prm.models import Notification
-from training.selectors import training_due, valid_certifications
+from training.selectors import training_due
 
 
 def vendor_home_summary() -> dict | None:
@@ -91,20 +91,10 @@ def _vendor_cockpit() -> dict:
 
 
 def partner_home_summary(*, partner: Partner, user) -> dict:
-    today = timezone.localdate()
     return {
         "partner": partner,
         "pending_offers": Offer.objects.filter(partner=partner, status=OfferStatus.PENDING).count(),
         "open_deals": Lead.objects.filter(partner=partner, stage__in=OPEN_STAGES).count(),
-        "protections_expiring": Registration.objects.filter(
-            partner=partner,
-            status=RegistrationStatus.APPROVED,
-            protected_until__lte=timezone.now() + timedelta(days=7),
-        ).count(),
-        "certifications_valid": valid_certifications(on=today).filter(partner=partner).count(),
-        "certifications_expiring": valid_certifications(on=today)
-        .filter(partner=partner, expires_on__lte=today + timedelta(days=30))
-        .count(),
         "notifications": Notification.objects.filter(user=user).order_by("-created_at")[:5],
         **_partner_cockpit(partner=partner, user=user),
     }

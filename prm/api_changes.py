@@ -27,9 +27,11 @@ from rest_framework.response import Response
 
 from .api_base import SYNC_RESOURCES, ProblemAutoSchema, ScopedViewSet, query_int
 from .models import Change
+from .permissions import ScopedQuerySet
 
 _ASSIGNER_LOCK = 0x5052_4D43  # "PRMC": the advisory lock that makes one assigner at a time
 _ASSIGN_BATCH = 50_000
+_OWN_ROWS = ScopedQuerySet.of_partner
 
 
 def _partner_column(model) -> str | None:
@@ -183,6 +185,8 @@ class ChangeFeedViewSet(ScopedViewSet):
         for resource, viewset_class in readable.items():
             if _partner_column(viewset_class.queryset.model) in (None, "id"):
                 continue
+            if getattr(type(viewset_class.queryset), "of_partner", _OWN_ROWS) is _OWN_ROWS:
+                continue  # the partner reads its own rows only (scope_for's default): none of another partner's
             view = viewset_class(request=request, format_kwarg=None, action="list", kwargs={}, args=())
             shared = list(view.get_queryset().exclude(partner_id=partner_id).values_list("pk", flat=True)[:10_000])
             if shared:

@@ -1,5 +1,7 @@
 """Shared mechanisms: users and roles, the audit trail and notifications."""
 
+import functools
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.contrib.contenttypes.fields import GenericForeignKey
@@ -7,6 +9,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils.encoding import force_str
+from django.utils.hashable import make_hashable
 from django.utils.translation import gettext_lazy as _
 
 
@@ -17,6 +21,17 @@ class TimeStampedModel(models.Model):
 
     class Meta:
         abstract = True
+
+    def _get_FIELD_display(self, field):
+        """`get_<field>_display()` as Django's, with the field's choices made a dict once: Django rebuilds it on every
+        call and hashes (so translates) each lazy label, ~0.1 ms a call, a deal list calls it twice a row."""
+        value = getattr(self, field.attname)
+        return force_str(_choice_labels(field).get(make_hashable(value), value), strings_only=True)
+
+
+@functools.cache
+def _choice_labels(field) -> dict:
+    return dict(make_hashable(field.flatchoices))
 
 
 class Role(models.TextChoices):

@@ -384,8 +384,6 @@ def training_due(*, user, on: datetime.date, days: int = 30, limit: int = 5) -> 
     expiring = expiring.select_related("type", "user").order_by("expires_on", "id")
     return {
         "courses": list(courses[:limit]),
-        "courses_count": courses.count(),
         "expiring": list(expiring[:limit]),
-        "expiring_count": expiring.count(),
         "days": days,
     }

@@ -97,16 +97,15 @@ def deal_get(*, viewer, pk: int) -> Lead:
     return deal_list(viewer=viewer).get(pk=pk)
 
 
-def money_convert(*, amounts: dict[str, Decimal], on: datetime.date | None = None) -> dict:
-    """Sums per currency converted to the reporting currency at the rates in force `on` (default today).
+def money_convert(*, amounts: dict[str, Decimal], on: datetime.date | None = None, rates=None) -> dict:
+    """Sums per currency converted to the reporting currency at the rates in force `on` (default today); `rates`,
+    the ledger's `Rates` when a caller converts several sums (one read of the rate table for all of them).
 
     Returns {"total": Decimal, "currency": reporting currency, "by_currency": [(currency, amount)],
     "unconverted": [currencies without a rate]}: amounts without a rate are listed, never added as if they were
     in the reporting currency."""
-    from kpi.services.ledger import Rates  # the ledger's rate table: one rule for converting money
-
     on = on or timezone.localdate()
-    rates = Rates()
+    rates = rates or _rates()
     total, unconverted = Decimal(0), []
     for currency, amount in amounts.items():
         rate = rates.on(currency, on)
@@ -144,6 +143,7 @@ def deal_board(*, viewer, filters: dict | None = None, per_stage: int = 25) -> l
         per[r["stage"]][r["currency"]] = r["v"] or Decimal(0)
         counts[r["stage"]] += r["n"]
     columns = []
+    rates = _rates()
     for stage in OPEN_STAGES:
         cards = (
             list(deals.filter(stage=stage).order_by("expected_close", "-value", "id")[:per_stage])
@@ -155,7 +155,7 @@ def deal_board(*, viewer, filters: dict | None = None, per_stage: int = 25) -> l
                 "stage": stage,
                 "label": Stage(stage).label,
                 "count": counts[stage],
-                "money": money_convert(amounts=per[stage]),
+                "money": money_convert(amounts=per[stage], rates=rates),
                 "deals": cards,
             }
         )
@@ -173,10 +173,17 @@ def pipeline_by_stage(*, partner_id: int | None = None) -> list[dict]:
     for r in deals.order_by().values("stage", "currency").annotate(n=Count("id"), v=Sum("value")):
         per[r["stage"]][r["currency"]] = r["v"] or Decimal(0)
         counts[r["stage"]] += r["n"]
+    rates = _rates()
     return [
-        {"stage": s, "label": Stage(s).label, "count": counts[s], "money": money_convert(amounts=per[s])}
+        {"stage": s, "label": Stage(s).label, "count": counts[s], "money": money_convert(amounts=per[s], rates=rates)}
         for s in OPEN_STAGES
     ]
+
+
+def _rates():
+    from kpi.services.ledger import Rates  # the ledger's rate table: one rule for converting money
+
+    return Rates()
 
 
 def pipeline_chart(pipeline: list[dict]) -> dict:
@@ -197,7 +204,7 @@ STALE_DAYS = 14
 
 def deal_todo(*, viewer, limit: int = 5) -> dict:
     """The seller's to-do on deals, each as the same filter the pipeline list takes (so a tile links to its list):
-    first contacts due (soonest first) and open deals without activity for STALE_DAYS days."""
+    first contacts due (soonest first) and the number of open deals without activity for STALE_DAYS days."""
     due_filters = {"contact_due": "1", "sort": "created"}
     stale_filters = {"stale": str(STALE_DAYS), "sort": "activity"}
     due = deal_list(viewer=viewer, filters=due_filters).order_by("first_contact_due", "id")
@@ -206,7 +213,6 @@ def deal_todo(*, viewer, limit: int = 5) -> dict:
         "contact_due": list(due[:limit]),
         "contact_due_count": due.count(),
         "contact_due_filters": due_filters,
-        "stale": list(stale[:limit]),
         "stale_count": stale.count(),
         "stale_filters": stale_filters,
         "stale_days": STALE_DAYS,

@@ -38,5 +38,6 @@ def offers_expired_recent(*, viewer, limit: int = 50) -> QuerySet[Offer]:
 
 
 def offers_waiting(*, viewer, limit: int = 10) -> list[Offer]:
-    """The partner's pending offers, the closest deadline first (the cockpit's to-do with a countdown)."""
-    return list(offer_list(viewer=viewer, filters={"status": OfferStatus.PENDING})[:limit])
+    """The partner's pending offers, the closest deadline first (the cockpit's to-do with a countdown: the lead's
+    title and the deadline, so without the competencies the inbox shows)."""
+    return list(offer_list(viewer=viewer, filters={"status": OfferStatus.PENDING}).prefetch_related(None)[:limit])
