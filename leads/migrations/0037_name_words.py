@@ -13,28 +13,33 @@ pending to empty or to read).
 
 `leads_nameword` holds every word of an active name window or a vendor named account, kept by statement triggers on
 the windows and customers (every path that writes them: services, bulk inserts, the benchmarks' SQL); a word whose
-names ended stays (it can only point at names no longer there). PostgreSQL only; SQLite has no blocking keys. The
-indexes are built and the old ones dropped CONCURRENTLY (the migration is not atomic).
+names ended stays (it can only point at names no longer there), and a word two transactions add at once is there
+twice (see WORDS). PostgreSQL only; SQLite has no blocking keys. The indexes are built and the old ones dropped
+CONCURRENTLY (the migration is not atomic).
 """
 
 import importlib
 
 from django.db import migrations
 
+# No unique word: a word new to two transactions at once goes in twice (harmless: the probe asks whether a name has
+# one of the similar words), where a unique index would make the second wait for the first to commit (a chunk of an
+# import holds its transaction for seconds) and two of them writing new words in opposite orders deadlock.
 WORDS = """
-    CREATE TABLE IF NOT EXISTS leads_nameword (word text PRIMARY KEY);
+    CREATE TABLE IF NOT EXISTS leads_nameword (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, word text NOT NULL);
+    CREATE INDEX IF NOT EXISTS leads_nameword_word_idx ON leads_nameword (word);
     CREATE OR REPLACE FUNCTION {own}leads_nameword_add() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_TABLE_NAME = 'leads_protectionwindow' THEN
             INSERT INTO {own}leads_nameword (word)
             SELECT DISTINCT w FROM new_rows, unnest(string_to_array(new_rows.key, ' ')) w
             WHERE new_rows.active AND new_rows.key_kind = 'name' AND w <> ''
-            ON CONFLICT DO NOTHING;
+              AND NOT EXISTS (SELECT FROM {own}leads_nameword n WHERE n.word = w);
         ELSE
             INSERT INTO {own}leads_nameword (word)
             SELECT DISTINCT w FROM new_rows, unnest(string_to_array(new_rows.normalized_name, ' ')) w
             WHERE new_rows.reserved_for_direct AND w <> ''
-            ON CONFLICT DO NOTHING;
+              AND NOT EXISTS (SELECT FROM {own}leads_nameword n WHERE n.word = w);
         END IF;
         RETURN NULL;
     END
@@ -46,12 +51,14 @@ TRIGGERS = [(table, op) for table in ("leads_protectionwindow", "leads_customer"
 
 FILL = """
     INSERT INTO leads_nameword (word)
-    SELECT DISTINCT w FROM leads_protectionwindow, unnest(string_to_array(key, ' ')) w
-    WHERE active AND key_kind = 'name' AND w <> ''
-    UNION
-    SELECT DISTINCT w FROM leads_customer, unnest(string_to_array(normalized_name, ' ')) w
-    WHERE reserved_for_direct AND w <> ''
-    ON CONFLICT DO NOTHING
+    SELECT w FROM (
+        SELECT w FROM leads_protectionwindow, unnest(string_to_array(key, ' ')) w
+        WHERE active AND key_kind = 'name' AND w <> ''
+        UNION
+        SELECT w FROM leads_customer, unnest(string_to_array(normalized_name, ' ')) w
+        WHERE reserved_for_direct AND w <> ''
+    ) words
+    WHERE NOT EXISTS (SELECT FROM leads_nameword n WHERE n.word = words.w)
 """
 
 # (new index, old index, table, column, rows)
