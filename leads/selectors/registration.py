@@ -228,15 +228,15 @@ def _list_param(values) -> list | str:
 
 def _similar_names(column: str) -> str:
     """The soft-match candidates among `column` for the asked name `q.name`: on PostgreSQL the names that have each
-    asked word (all but one when three or more are asked), or a word one or two deleted letters away from it
-    (blocking keys served by a GIN index, leads migrations 0028 and 0035: `q.g<n>_<i>`, the keys of the asked name's
-    i-th word when it has n words, else NULL), and the names equal to a run of its words (`q.runs`, the name part of
-    a longer name asked about); those runs first, then the names containing every asked word, then the closest in
-    length, at most SOFT_CANDIDATE_LIMIT. Elsewhere (the SQLite demo) the names with the same first word, %(like)s.
-    A probe reads a few posting lists and hands the scorer (_soft_matches) a handful of names, where a trigram probe
-    read and rechecked thousands."""
+    asked word (all but one when three or more are asked), or a word one or two deleted letters away from it (a word
+    sharing a blocking key with it, leads migrations 0028 and 0037: `q.g<n>_<i>`, the protected words similar to the
+    asked name's i-th word when it has n words, else NULL; the names' words are served by a GIN index), and the names
+    equal to a run of its words (`q.runs`, the name part of a longer name asked about); those runs first, then the
+    names containing every asked word, then the closest in length, at most SOFT_CANDIDATE_LIMIT. Elsewhere (the
+    SQLite demo) the names with the same first word, %(like)s. A probe reads a few posting lists and hands the scorer
+    (_soft_matches) a handful of names, where a trigram probe read and rechecked thousands."""
     if connection.vendor == "postgresql":
-        return f"""({_blocks_match(f"leads_name_blocks({column})")} OR {column} = ANY(q.runs))
+        return f"""({_blocks_match(f"string_to_array({column}, ' ')")} OR {column} = ANY(q.runs))
             ORDER BY {column} = ANY(q.runs) DESC,
                      string_to_array({column}, ' ') @> string_to_array(q.name, ' ') DESC,
                      abs(length({column}) - length(q.name)) LIMIT %(limit)s"""
@@ -246,14 +246,15 @@ def _similar_names(column: str) -> str:
 MOST_WORDS = 6  # words of an asked name that count (leads_name_blocks_group)
 
 
-def _blocks_match(keys: str) -> str:
-    """`keys` (a name's blocking keys) share a key with each word of the asked name, or with all words but one when
-    it has three or more, written as an OR of ANDs of overlaps (`&&`, GIN's array_ops, not intarray's operator of
-    the same name), so that GIN scans a word's lists against another's and skips. For n ≥ 3 words: every word but
-    the k-th (k = n … 3), or words 3 … n and one of words 1 and 2 (one overlap with both words' keys, `q.g<n>_u`):
-    n - 1 scans. Only the arms of the asked name's own count have keys; the others' are NULL, which GIN answers at
-    once."""
-    overlap = f"{keys} OPERATOR(pg_catalog.&&) q.g{{n}}_{{i}}"
+def _blocks_match(words: str) -> str:
+    """`words` (a name's words) have a word similar to each word of the asked name, or to all words but one when it
+    has three or more, written as an OR of ANDs of overlaps (`&&`, GIN's array_ops), so that GIN scans a word's list
+    against another's and skips. For n ≥ 3 words: every word but the k-th (k = n … 3), or words 3 … n and one of
+    words 1 and 2 (one overlap with both words' similar words, `q.g<n>_u`): n - 1 scans. Only the arms of the asked
+    name's own count have words; the others' are NULL, which GIN answers at once. The same names as the blocking keys
+    of the names themselves (leads migration 0035): a name shares a key with an asked word exactly when one of its
+    words does."""
+    overlap = f"{words} OPERATOR(pg_catalog.&&) q.g{{n}}_{{i}}"
     arms = [overlap.format(n=1, i=1), " AND ".join(overlap.format(n=2, i=i) for i in (1, 2))]
     for n in range(3, MOST_WORDS + 1):
         arms += [" AND ".join(overlap.format(n=n, i=i) for i in range(1, n + 1) if i != out) for out in range(n, 2, -1)]
@@ -262,11 +263,11 @@ def _blocks_match(keys: str) -> str:
 
 
 def _blocks_groups() -> str:
-    """The asked name's columns for _blocks_match, from its words' keys `g<i>` and word count `n`: `g<n>_<i>` and,
-    for three words or more, `g<n>_u` (the first two words' keys)."""
+    """The asked name's columns for _blocks_match, from its words' similar words `m<i>` and word count `n`:
+    `g<n>_<i>` and, for three words or more, `g<n>_u` (the first two words' similar words)."""
     return ", ".join(
-        [f"CASE WHEN n = {n} THEN g{i} END AS g{n}_{i}" for n in range(1, MOST_WORDS + 1) for i in range(1, n + 1)]
-        + [f"CASE WHEN n = {n} THEN g1 || g2 END AS g{n}_u" for n in range(3, MOST_WORDS + 1)]
+        [f"CASE WHEN n = {n} THEN m{i} END AS g{n}_{i}" for n in range(1, MOST_WORDS + 1) for i in range(1, n + 1)]
+        + [f"CASE WHEN n = {n} THEN m1 || m2 END AS g{n}_u" for n in range(3, MOST_WORDS + 1)]
     )
 
 
@@ -285,7 +286,7 @@ def _claim_rows(
     Rows: (source, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, registration status,
     the asked name a similar-name row answers). Each branch is served by an index: the partial unique index on
     active windows, the customer tax id, domain and name indexes (then leads by customer, offers by lead), and for
-    similar names the two blocking-key indexes probed once per asked name (leads migration 0028; elsewhere the two
+    similar names the two name-words indexes probed once per asked name (leads migration 0037; elsewhere the two
     prefix indexes, varchar_pattern_ops, one query per name).
     """
     t = {
@@ -370,16 +371,23 @@ def _claim_rows(
     with connection.cursor() as cursor:
         if postgres:
             params["runs"] = [chr(31).join(_word_runs(name)) for name in names]
-            # Each asked name's word keys are computed once, for both probes.
+            # Each asked name's word keys are computed once, and the protected words that share one with each word
+            # (`leads_nameword`, leads migration 0037) looked up once, for both probes.
             groups = ", ".join(f"leads_name_blocks_group(name, {i}) AS g{i}" for i in range(1, MOST_WORDS + 1))
             count = " + ".join(f"(g{i} IS NOT NULL)::int" for i in range(1, MOST_WORDS + 1))
-            words = ", ".join(f"g{i}" for i in range(1, MOST_WORDS + 1))
-            # Materialized twice: flattened, every use of a word's keys would call the function again.
+            similar = ", ".join(
+                f"CASE WHEN g{i} IS NOT NULL THEN ARRAY(SELECT word FROM leads_nameword "
+                f"WHERE leads_name_word_blocks(word, true) OPERATOR(pg_catalog.&&) g{i}) END AS m{i}"
+                for i in range(1, MOST_WORDS + 1)
+            )
+            # Materialized: flattened, every use of a word's keys or similar words would compute them again.
             asked = f"""WITH keyed AS MATERIALIZED (
                 SELECT name, string_to_array(runs, chr(31)) AS runs, {groups}
                 FROM unnest(CAST(%(names)s AS TEXT[]), CAST(%(runs)s AS TEXT[])) AS q(name, runs)
+            ), near AS MATERIALIZED (
+                SELECT name, runs, {count} AS n, {similar} FROM keyed
             ), asked AS MATERIALIZED (
-                SELECT name, runs, {_blocks_groups()} FROM (SELECT name, runs, {words}, {count} AS n FROM keyed) c)"""
+                SELECT name, runs, {_blocks_groups()} FROM near)"""
             # The planner's estimate of a chunk's statement (a thousand probes) passes jit_above_cost, and compiling
             # it took longer than running it (1.8 of 3.1 s at 20,000 protections): planned without JIT, for the rest
             # of the transaction (short statements all; outside a transaction, one of its own). Sent with the

@@ -450,7 +450,6 @@ def _registrations_write(
         with transaction.atomic():
             objects_insert([it.registration for it in items])
             rows_insert(ProtectionWindow, [row for it in items for row in _window_rows(it)])
-        _name_keys_flush(items)
         return items
     except IntegrityError:
         pass
@@ -488,21 +487,7 @@ def _registrations_write(
             _registration_fill(item=it, now=now, policies=policies, holders=held)
             reg.save()
         written.append(it)
-    _name_keys_flush(written)
     return written
-
-
-def _name_keys_flush(items: list[PendingRegistration]) -> None:
-    """Move the blocking keys of the names just protected from the name-blocks index's pending list into the index
-    (leads migration 0035), in the transaction that wrote them: a chunk's keys go in sorted, and the next probe reads
-    no pending list. Only the index's owner may (PostgreSQL); for anyone else PostgreSQL does it at 1 MB."""
-    if connection.vendor != "postgresql" or not any(kind == "name" for it in items for kind, _key in it.keys):
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT gin_clean_pending_list(c.oid) FROM pg_class c "
-            "WHERE c.oid = to_regclass('protection_name_keys_idx') AND pg_has_role(c.relowner, 'USAGE')"
-        )
 
 
 def _registrations_follow(*, items: list[PendingRegistration], now: datetime) -> None:

@@ -74,3 +74,48 @@ def test_every_similar_protected_name_is_found_among_thousands_sharing_its_first
             missed.append((key, variant))
     assert accepted >= 0.8 * len(PAIRS)  # the labelled set exercises the scorer, most pairs reach the retrieval
     assert found >= 0.99 * accepted, (found, accepted, missed)
+
+
+def test_the_name_probe_by_words_finds_exactly_the_names_that_share_blocking_keys(postgres_only):
+    """The probe goes word by word (leads migration 0037: the names' words in a GIN index, each asked word's similar
+    words from `leads_nameword`), pinned to the rule it answers (leads migrations 0028, 0035): a protected name or
+    named account is a candidate when its blocking keys (`leads_name_blocks`) share a key with each asked word's keys
+    (`leads_name_blocks_group`; all words but one from three words on), or it equals a run of the asked words. The
+    words of a named account that becomes one later count too."""
+    from leads.selectors.registration import _claim_rows, _word_runs
+    from tests.leads.factories import CustomerFactory
+
+    protected = sorted({customer_name_key(p["protected"]) for p in PAIRS})
+    variants = sorted({customer_name_key(p["variant"]) for p in PAIRS} - {""})
+    typos = [f"{k[:2]}{k[3:]} {FILLERS[i % 10]}" for i, k in enumerate(protected)]  # a letter gone, a word more
+    protect(protected + typos[::2])
+    CustomerFactory(name="Severstal Trading Group", normalized_name="severstal trading group", reserved_for_direct=True)
+    later = CustomerFactory(name="Vektor Logistic", normalized_name="vektor logistic")
+    type(later).objects.filter(pk=later.pk).update(reserved_for_direct=True)
+    asked = sorted(set(variants + typos[1::2] + ["a", "vektor", "x y z w", "one two three four five six seven"]))
+    rows = _claim_rows(taxes=[], domains=[], names=asked, regions=[], exclude_lead_ids=[])
+    found = {(row[9], row[2]) for row in rows if row[0] in ("name", "reserved_name")}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT key, leads_name_blocks(key) FROM leads_protectionwindow WHERE active AND key_kind = 'name' "
+            "UNION SELECT normalized_name, leads_name_blocks(normalized_name) FROM leads_customer "
+            "WHERE reserved_for_direct"
+        )
+        names = cursor.fetchall()
+        cursor.execute(
+            "SELECT name, ARRAY(SELECT array_to_string(leads_name_blocks_group(name, i), ',') "
+            "FROM generate_series(1, 6) i WHERE leads_name_blocks_group(name, i) IS NOT NULL) "
+            "FROM unnest(CAST(%s AS text[])) name",
+            [asked],
+        )
+        groups = {name: [set(map(int, g.split(","))) for g in gs] for name, gs in cursor.fetchall()}
+    expected = set()
+    for name, words in groups.items():
+        need = len(words) if len(words) <= 2 else len(words) - 1
+        runs = set(_word_runs(name))
+        for key, keys in names:
+            if key in runs or sum(bool(set(keys) & g) for g in words) >= need:
+                expected.add((name, key))
+    assert max(sum(1 for a, _k in expected if a == n) for n in asked) < SOFT_CANDIDATE_LIMIT
+    assert found == expected
+    assert ("vektor", "vektor logistic") in found and any(k == "severstal trading group" for _a, k in found)
