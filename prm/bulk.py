@@ -20,7 +20,8 @@ from django.db import connections, models, router
 from django.utils import timezone
 from django.utils.functional import Promise
 
-# Field types (exactly these, not subclasses) whose Python value psycopg2 adapts as Django would prepare it.
+# Field types (exactly these, not subclasses) whose Python value goes into the JSON document as it is (PostgreSQL's
+# input functions read it as Django would have prepared it).
 _AS_IS = {
     models.CharField, models.EmailField, models.SlugField, models.TextField, models.IntegerField,
     models.BigIntegerField, models.SmallIntegerField, models.PositiveIntegerField, models.PositiveSmallIntegerField,
@@ -162,13 +163,13 @@ def _insert(
     # Errors come as Django's (IntegrityError on a unique index), as from any query: callers catch those.
     with connection.cursor() as cursor, connection.wrap_database_errors:
         for start in range(0, len(rows), batch_size):
-            cursor.cursor.execute(sql, [_json(rows[start : start + batch_size])])
+            cursor.cursor.execute(sql, [rows_json(rows[start : start + batch_size])])
             ids.extend(pk for (pk,) in cursor.cursor.fetchall())
     return ids
 
 
-def _json(rows: list[dict]) -> str:
-    """The rows as JSON for `jsonb_populate_recordset`: datetimes in ISO 8601 with their microseconds and zone,
+def rows_json(rows: list[dict]) -> str:
+    """The rows as JSON for `jsonb_populate_recordset` / `jsonb_to_recordset`: datetimes in ISO 8601 with their microseconds and zone,
     decimals as their exact digits (a JSON number would pass through a float)."""
     return orjson.dumps(rows, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
 

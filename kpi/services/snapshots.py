@@ -6,7 +6,6 @@ the number of queries does not depend on the number of partners. The formulas ar
 """
 
 import datetime
-import json
 import statistics
 from collections import defaultdict
 from decimal import Decimal
@@ -36,6 +35,7 @@ from django.db.models.functions import Coalesce
 from leads.delivery.kpis import service_kpis
 from leads.models import OPEN_STAGES, Lead, Offer, OfferStatus, Stage
 from partners.models import CustomerReview, Partner, PartnerStatus, ReviewStatus
+from prm.bulk import rows_json
 from prm.parallel import parallel_call
 from training.selectors import mandatory_training_completion_by_partner, valid_certified_people_by_partner
 
@@ -182,14 +182,6 @@ ON CONFLICT (partner_id, date) DO UPDATE SET updated_at = now(), {updates}
 """.format(columns=", ".join(KPI_FIELDS), updates=", ".join(f"{f} = EXCLUDED.{f}" for f in KPI_FIELDS))
 
 
-def _plain(value):
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return value
-
-
 def _snapshots_upsert(rows: list[dict]) -> None:
     """Insert or overwrite the day's snapshots in one statement.
 
@@ -197,10 +189,8 @@ def _snapshots_upsert(rows: list[dict]) -> None:
     rows × 18 fields than the database spends computing them); elsewhere bulk_create(update_conflicts=True).
     """
     if connection.vendor == "postgresql":
-        # Plain JSON types: the C encoder then never calls back into Python (quantized values survive a float).
-        plain = [{k: _plain(v) for k, v in row.items()} for row in rows]
         with connection.cursor() as cur:
-            cur.execute(_UPSERT_SQL, [json.dumps(plain)])
+            cur.execute(_UPSERT_SQL, [rows_json(rows)])
         return
     KpiSnapshot.objects.bulk_create(
         [KpiSnapshot(**row) for row in rows],
