@@ -202,26 +202,39 @@ def floor_ms(n: int = 200) -> float:
     return statistics.median(times) * 1000
 
 
-def _route_slice(ids: list[int], batch: int) -> tuple[float, float, int]:
-    """One router process: route `ids` in batches; (start, end, decisions) on the wall clock."""
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process on this machine has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _route_slice(ids: list[int], batch: int) -> tuple[float, float, int, float]:
+    """One router process: route `ids` in batches; (start, end, decisions, CPU seconds of the router and of its
+    PostgreSQL backend) on the wall clock."""
     from django.db import connections
 
     connections.close_all()  # a forked child opens its own connection
     leads = list(Lead.objects.filter(pk__in=ids).order_by("pk"))
-    started = time.time()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    started, cpu = time.time(), time.process_time() + _proc_cpu(backend)
     n = sum(len(leads_route_batch(leads=leads[i : i + batch])) for i in range(0, len(leads), batch))
-    return started, time.time(), n
+    return started, time.time(), n, time.process_time() + _proc_cpu(backend) - cpu
 
 
-def routers_side_by_side(ids: list[int], *, routers: int, batch: int) -> float:
-    """Decisions/s of `routers` processes routing `ids` (one region) at once, each its own slice."""
+def routers_side_by_side(ids: list[int], *, routers: int, batch: int) -> tuple[float, float]:
+    """Decisions/s of `routers` processes routing `ids` (one region) at once, each its own slice, and the CPU
+    milliseconds a decision took in the routers and their database backends together (what the machine's cores
+    cap: with no waiting on each other, two routers use the same CPU a decision as one)."""
     from django.db import connections
 
     connections.close_all()
     slices = [ids[i::routers] for i in range(routers)]
     with multiprocessing.get_context("fork").Pool(routers) as pool:
         results = pool.starmap(_route_slice, [(part, batch) for part in slices])
-    return sum(n for _s, _e, n in results) / (max(e for _s, e, _n in results) - min(s for s, _e, _n in results))
+    n = sum(r[2] for r in results)
+    return n / (max(r[1] for r in results) - min(r[0] for r in results)), sum(r[3] for r in results) / n * 1000
 
 
 def commit_floor_ms(n: int = 200) -> tuple[float, float]:
@@ -380,8 +393,8 @@ def main():
                 latencies.append(time.perf_counter() - t)
                 outcomes["offered" if decision.chosen_id else "queued"] += 1
         if capital and args.routers > 1:
-            one = routers_side_by_side(capital[:concurrent], routers=1, batch=args.batch)
-            many = routers_side_by_side(capital[concurrent:], routers=args.routers, batch=args.batch)
+            one, one_cpu = routers_side_by_side(capital[:concurrent], routers=1, batch=args.batch)
+            many, many_cpu = routers_side_by_side(capital[concurrent:], routers=args.routers, batch=args.batch)
         sample = RoutingDecision.objects.filter(lead__source_system=TAG, chosen__isnull=False)[:200]
         avg_candidates = statistics.mean(len(decision_candidates(decision=d)) for d in sample) if sample else 0
         avg_eligible = (
@@ -410,9 +423,17 @@ def main():
         )
         print(statements.report(len(ms), sum(latencies)))
     if capital and args.routers > 1:
+        cores = os.cpu_count() or 1
         print(
             f"one region (the capital, {concurrent} leads per phase): 1 router {one:.0f} decisions/s, "
             f"{args.routers} routers side by side {many:.0f} decisions/s: {many / one:.2f} × (target ≥ 1.6 × with 2)"
+        )
+        print(
+            f"  CPU a decision, routers and their PostgreSQL backends together: {one_cpu:.2f} ms with 1 router, "
+            f"{many_cpu:.2f} ms with {args.routers} ({many_cpu / one_cpu:.2f} ×: above 1 is contention); this "
+            f"machine's {cores} cores allow at most {cores * 1000 / one_cpu:.0f} decisions/s at 1 router's CPU a "
+            f"decision = {cores * 1000 / one_cpu / one:.2f} × one router; {args.routers} routers reached "
+            f"{many / (cores * 1000 / one_cpu) * 100:.0f} % of that ceiling"
         )
     print(
         f"outcomes: {outcomes}; ~{avg_eligible:.0f} eligible, ~{avg_candidates:.0f} shortlisted candidates and ~{json_bytes / 1024:.1f} KiB of stored "
