@@ -208,9 +208,9 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _route_slice(ids: list[int], batch: int) -> tuple[float, float, int, float]:
-    """One router process: route `ids` in batches; (start, end, decisions, CPU seconds of the router and of its
-    PostgreSQL backend) on the wall clock."""
+def _route_slice(ids: list[int], batch: int) -> tuple[float, float, int, float, float]:
+    """One router process: route `ids` in batches; (start, end, decisions) on the wall clock and the CPU seconds of
+    the router and of its PostgreSQL backend."""
     from django.db import connections
 
     connections.close_all()  # a forked child opens its own connection
@@ -218,23 +218,39 @@ def _route_slice(ids: list[int], batch: int) -> tuple[float, float, int, float]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
-    started, cpu = time.time(), time.process_time() + _proc_cpu(backend)
+    started, own, theirs = time.time(), time.process_time(), _proc_cpu(backend)
     n = sum(len(leads_route_batch(leads=leads[i : i + batch])) for i in range(0, len(leads), batch))
-    return started, time.time(), n, time.process_time() + _proc_cpu(backend) - cpu
+    return started, time.time(), n, time.process_time() - own, _proc_cpu(backend) - theirs
 
 
-def routers_side_by_side(ids: list[int], *, routers: int, batch: int) -> tuple[float, float]:
-    """Decisions/s of `routers` processes routing `ids` (one region) at once, each its own slice, and the CPU
-    milliseconds a decision took in the routers and their database backends together (what the machine's cores
-    cap: with no waiting on each other, two routers use the same CPU a decision as one)."""
+def _wal_lsn() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_insert_lsn()")
+        return cursor.fetchone()[0]
+
+
+def routers_side_by_side(ids: list[int], *, routers: int, batch: int) -> tuple[float, float, float, float]:
+    """Decisions/s of `routers` processes routing `ids` (one region) at once, each its own slice; the CPU
+    milliseconds a decision took in the routers and in their database backends (what the machine's cores cap:
+    with no waiting on each other, two routers use the same CPU a decision as one); and the KiB of WAL a decision
+    wrote (the whole server's: run it on a quiet one)."""
     from django.db import connections
 
+    lsn = _wal_lsn()
     connections.close_all()
     slices = [ids[i::routers] for i in range(routers)]
     with multiprocessing.get_context("fork").Pool(routers) as pool:
         results = pool.starmap(_route_slice, [(part, batch) for part in slices])
     n = sum(r[2] for r in results)
-    return n / (max(r[1] for r in results) - min(r[0] for r in results)), sum(r[3] for r in results) / n * 1000
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", [lsn])
+        wal = float(cursor.fetchone()[0])
+    return (
+        n / (max(r[1] for r in results) - min(r[0] for r in results)),
+        sum(r[3] for r in results) / n * 1000,
+        sum(r[4] for r in results) / n * 1000,
+        wal / n / 1024,
+    )
 
 
 def commit_floor_ms(n: int = 200) -> tuple[float, float]:
@@ -393,8 +409,11 @@ def main():
                 latencies.append(time.perf_counter() - t)
                 outcomes["offered" if decision.chosen_id else "queued"] += 1
         if capital and args.routers > 1:
-            one, one_cpu = routers_side_by_side(capital[:concurrent], routers=1, batch=args.batch)
-            many, many_cpu = routers_side_by_side(capital[concurrent:], routers=args.routers, batch=args.batch)
+            one, one_own, one_db, one_wal = routers_side_by_side(capital[:concurrent], routers=1, batch=args.batch)
+            many, many_own, many_db, many_wal = routers_side_by_side(
+                capital[concurrent:], routers=args.routers, batch=args.batch
+            )
+            one_cpu, many_cpu = one_own + one_db, many_own + many_db
         sample = RoutingDecision.objects.filter(lead__source_system=TAG, chosen__isnull=False)[:200]
         avg_candidates = statistics.mean(len(decision_candidates(decision=d)) for d in sample) if sample else 0
         avg_eligible = (
@@ -434,6 +453,10 @@ def main():
             f"machine's {cores} cores allow at most {cores * 1000 / one_cpu:.0f} decisions/s at 1 router's CPU a "
             f"decision = {cores * 1000 / one_cpu / one:.2f} × one router; {args.routers} routers reached "
             f"{many / (cores * 1000 / one_cpu) * 100:.0f} % of that ceiling"
+        )
+        print(
+            f"  of it the routers' own {one_own:.2f} / {many_own:.2f} ms and their backends' {one_db:.2f} / "
+            f"{many_db:.2f} ms; WAL {one_wal:.1f} / {many_wal:.1f} KiB a decision"
         )
     print(
         f"outcomes: {outcomes}; ~{avg_eligible:.0f} eligible, ~{avg_candidates:.0f} shortlisted candidates and ~{json_bytes / 1024:.1f} KiB of stored "
