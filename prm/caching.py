@@ -6,6 +6,10 @@ under load costs one computation, not one per concurrent request. Only a cold ca
 or a flush) makes requests wait for the one computing it; they compute themselves only when nobody is (the holder
 died). `cache_refresh` is for a periodic job that keeps a figure fresh, so no request computes it at all.
 
+A figure stays fresh at least BUSY_SHARE times as long as its computation took: a count that takes 20 s on a
+network of tens of millions of rows is redone every 200 s or so, not every half minute, so keeping it fresh never
+takes more than a tenth of a core (its age is shown with it).
+
 A `compute` may give up and return None (`within`: a request counts only what it can count in a few seconds); then
 nothing is stored, a stale value stays served, and the caller shows that the figure is being counted.
 """
@@ -18,6 +22,7 @@ from django.db import OperationalError, connection, transaction
 
 KEEP_STALE_FACTOR = 10  # a stale value stays servable this many freshness periods
 COLD_WAIT_SECONDS = 10.0  # a computation's lock outlives it by this much at least (see the lock's timeout)
+BUSY_SHARE = 10  # a value stays fresh at least this many times as long as computing it took
 
 
 def cache_fresh(*, key: str, compute: Callable[[], object], seconds: int, now: Callable[[], float] = time.time):
@@ -41,7 +46,11 @@ def cache_fresh(*, key: str, compute: Callable[[], object], seconds: int, now: C
 
 
 def cache_refresh(*, key: str, compute: Callable[[], object], seconds: int, now: Callable[[], float] = time.time):
-    """Recompute the figure now (a periodic job, every less than `seconds`), unless someone already is."""
+    """Recompute the figure (a periodic job, every `seconds` / 2) unless it stays fresh until the job's next run or
+    someone already is recomputing it."""
+    entry = cache.get(key)
+    if entry is not None and entry[1] - now() > seconds / 2:
+        return None
     lock = f"{key}:refreshing"
     if cache.add(lock, 1, timeout=_lock_seconds(seconds)):
         return _compute_and_store(key=key, lock=lock, compute=compute, seconds=seconds, now=now)
@@ -54,10 +63,12 @@ def _lock_seconds(seconds: int) -> int:
 
 def _compute_and_store(*, key: str, lock: str, compute, seconds: int, now):
     try:
+        started = now()
         value = compute()
         if value is None:  # gave up (`within`): keep serving what there is
             return cache.get(key, (None,))[0]
-        cache.set(key, (value, now() + seconds), timeout=seconds * KEEP_STALE_FACTOR)
+        fresh = max(seconds, (now() - started) * BUSY_SHARE)
+        cache.set(key, (value, now() + fresh), timeout=int(fresh * KEEP_STALE_FACTOR))
         return value
     finally:
         cache.delete(lock)

@@ -100,6 +100,22 @@ def test_the_periodic_refresh_keeps_requests_from_computing():
     assert cache_refresh(key="k", compute=lambda: pytest.fail("computed twice"), seconds=60, now=clock) is None
 
 
+def test_a_slow_computation_stays_fresh_ten_times_as_long_as_it_took():
+    clock = Clock()
+
+    def slow(value):
+        clock.t += 20  # a 20 s count
+        return value
+
+    assert cache_refresh(key="k", compute=lambda: slow("counted"), seconds=60, now=clock) == "counted"
+    for _run in range(5):  # the job's next runs (every 30 s) leave it: fresh for 200 s after the count
+        clock.t += 30
+        assert cache_refresh(key="k", compute=lambda: pytest.fail("recounted too soon"), seconds=60, now=clock) is None
+    clock.t += 30  # 170 s after the count: it would turn stale before the next run
+    assert cache_refresh(key="k", compute=lambda: slow("recounted"), seconds=60, now=clock) == "recounted"
+    assert cache_fresh(key="k", compute=lambda: pytest.fail("a request computed"), seconds=60, now=clock) == "recounted"
+
+
 def test_the_dashboard_job_fills_the_figures_the_page_reads(db, settings):
     from portal.selectors import vendor_home_summary, vendor_home_summary_refresh
 
