@@ -11,7 +11,8 @@ network of tens of millions of rows is redone every 200 s or so, not every half 
 takes more than a tenth of a core (its age is shown with it).
 
 A `compute` may give up and return None (`within`: a request counts only what it can count in a few seconds); then
-nothing is stored, a stale value stays served, and the caller shows that the figure is being counted.
+nothing new is stored, a stale value stays served for another period (the next request does not try again at once),
+and with none the caller shows that the figure is being counted.
 """
 
 import time
@@ -65,8 +66,11 @@ def _compute_and_store(*, key: str, lock: str, compute, seconds: int, now):
     try:
         started = now()
         value = compute()
-        if value is None:  # gave up (`within`): keep serving what there is
-            return cache.get(key, (None,))[0]
+        if value is None:  # gave up (`within`): keep serving what there is, for another period (the job counts)
+            entry = cache.get(key)
+            if entry is not None:  # so that one request a period tries, not every one after the expiry
+                cache.set(key, (entry[0], now() + seconds), timeout=seconds * KEEP_STALE_FACTOR)
+            return entry[0] if entry is not None else None
         fresh = max(seconds, (now() - started) * BUSY_SHARE)
         cache.set(key, (value, now() + fresh), timeout=int(fresh * KEEP_STALE_FACTOR))
         return value

@@ -132,6 +132,9 @@ def test_a_computation_that_gives_up_stores_nothing_and_the_stale_value_stays():
     cache_fresh(key="k", compute=lambda: "old", seconds=60, now=clock)
     clock.t += 61
     assert cache_fresh(key="k", compute=lambda: None, seconds=60, now=clock) == "old"
+    # the next requests of the period do not try again (each attempt costs the request its time limit)
+    assert cache_fresh(key="k", compute=lambda: pytest.fail("tried again"), seconds=60, now=clock) == "old"
+    clock.t += 61
     assert cache_fresh(key="k", compute=lambda: "new", seconds=60, now=clock) == "new"
 
 
