@@ -208,9 +208,9 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _route_slice(ids: list[int], batch: int) -> tuple[float, float, int, float, float]:
-    """One router process: route `ids` in batches; (start, end, decisions) on the wall clock and the CPU seconds of
-    the router and of its PostgreSQL backend."""
+def _route_slice(ids: list[int], batch: int) -> tuple[float, float, int, float, float, int]:
+    """One router process: route `ids` in batches; (start, end, decisions) on the wall clock, the CPU seconds of
+    the router and of its PostgreSQL backend, and the statements it sent."""
     from django.db import connections
 
     connections.close_all()  # a forked child opens its own connection
@@ -218,9 +218,16 @@ def _route_slice(ids: list[int], batch: int) -> tuple[float, float, int, float, 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
+    count = [0]
+
+    def counted(execute, sql, params, many, context):
+        count[0] += 1
+        return execute(sql, params, many, context)
+
     started, own, theirs = time.time(), time.process_time(), _proc_cpu(backend)
-    n = sum(len(leads_route_batch(leads=leads[i : i + batch])) for i in range(0, len(leads), batch))
-    return started, time.time(), n, time.process_time() - own, _proc_cpu(backend) - theirs
+    with connection.execute_wrapper(counted):
+        n = sum(len(leads_route_batch(leads=leads[i : i + batch])) for i in range(0, len(leads), batch))
+    return started, time.time(), n, time.process_time() - own, _proc_cpu(backend) - theirs, count[0]
 
 
 def _wal_lsn() -> str:
@@ -229,11 +236,11 @@ def _wal_lsn() -> str:
         return cursor.fetchone()[0]
 
 
-def routers_side_by_side(ids: list[int], *, routers: int, batch: int) -> tuple[float, float, float, float]:
+def routers_side_by_side(ids: list[int], *, routers: int, batch: int) -> tuple[float, float, float, float, float]:
     """Decisions/s of `routers` processes routing `ids` (one region) at once, each its own slice; the CPU
     milliseconds a decision took in the routers and in their database backends (what the machine's cores cap:
     with no waiting on each other, two routers use the same CPU a decision as one); and the KiB of WAL a decision
-    wrote (the whole server's: run it on a quiet one)."""
+    wrote (the whole server's: run it on a quiet one), and the statements sent a decision."""
     from django.db import connections
 
     lsn = _wal_lsn()
@@ -250,6 +257,7 @@ def routers_side_by_side(ids: list[int], *, routers: int, batch: int) -> tuple[f
         sum(r[3] for r in results) / n * 1000,
         sum(r[4] for r in results) / n * 1000,
         wal / n / 1024,
+        sum(r[5] for r in results) / n,
     )
 
 
@@ -409,8 +417,10 @@ def main():
                 latencies.append(time.perf_counter() - t)
                 outcomes["offered" if decision.chosen_id else "queued"] += 1
         if capital and args.routers > 1:
-            one, one_own, one_db, one_wal = routers_side_by_side(capital[:concurrent], routers=1, batch=args.batch)
-            many, many_own, many_db, many_wal = routers_side_by_side(
+            one, one_own, one_db, one_wal, one_sql = routers_side_by_side(
+                capital[:concurrent], routers=1, batch=args.batch
+            )
+            many, many_own, many_db, many_wal, many_sql = routers_side_by_side(
                 capital[concurrent:], routers=args.routers, batch=args.batch
             )
             one_cpu, many_cpu = one_own + one_db, many_own + many_db
@@ -456,7 +466,8 @@ def main():
         )
         print(
             f"  of it the routers' own {one_own:.2f} / {many_own:.2f} ms and their backends' {one_db:.2f} / "
-            f"{many_db:.2f} ms; WAL {one_wal:.1f} / {many_wal:.1f} KiB a decision"
+            f"{many_db:.2f} ms; {one_sql * args.batch:.1f} / {many_sql * args.batch:.1f} statements a batch of "
+            f"{args.batch}; {one_wal:.1f} / {many_wal:.1f} KiB of WAL a decision"
         )
     print(
         f"outcomes: {outcomes}; ~{avg_eligible:.0f} eligible, ~{avg_candidates:.0f} shortlisted candidates and ~{json_bytes / 1024:.1f} KiB of stored "
