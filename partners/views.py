@@ -9,6 +9,7 @@ from django.views import View
 
 from prm.forms import apply_service_errors
 from prm.models import VENDOR_ROLES, User
+from prm.pagination import CappedPaginator
 from prm.permissions import (
     PartnerAdminRequiredMixin,
     PartnerRequiredMixin,
@@ -50,7 +51,7 @@ def can_edit_contacts(user, partner: Partner) -> bool:
 class DirectoryView(VendorRequiredMixin, View):
     def get(self, request):
         filters = filters_of(request)
-        page = Paginator(selectors.partner_list(viewer=request.user, filters=filters), 50).get_page(
+        page = CappedPaginator(selectors.partner_list(viewer=request.user, filters=filters), 50).get_page(
             request.GET.get("page")
         )
         return render(

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from prm.forms import apply_service_errors
+from prm.pagination import CappedPaginator
 from prm.permissions import SignedInMixin, is_partner_admin, is_vendor
 from prm.services import audit_trail
 
@@ -57,7 +58,7 @@ class TicketListView(SignedInMixin, View):
     def get(self, request):
         form = TicketFilterForm(request.GET or None)
         filters = form.cleaned_data if form.is_valid() else {}
-        page = Paginator(selectors.ticket_list(viewer=request.user, filters=filters), 50).get_page(
+        page = CappedPaginator(selectors.ticket_list(viewer=request.user, filters=filters), 50).get_page(
             request.GET.get("page")
         )
         rows = [(t, selectors.clock_views(ticket=t)) for t in page.object_list]

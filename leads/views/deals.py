@@ -2,7 +2,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -38,6 +37,7 @@ from partners.models import Partner, Region
 from prm.exports import table_download
 from prm.forms import apply_service_errors
 from prm.models import PARTNER_ROLES, User
+from prm.pagination import CappedPaginator
 from prm.permissions import SignedInMixin, can_sell, is_partner_user, is_vendor
 
 # Stage moves that close the deal ask "are you sure?" first: a won deal books commission.
@@ -95,14 +95,21 @@ class DealListView(SignedInMixin, View):
             "partners": Partner.objects.order_by("name").only("id", "name") if is_vendor(user) else [],
             "sort": filters.get("sort", "-created"),
             "sort_columns": SORT_COLUMNS,
-            # The board shows the open pipeline: its total counts the open deals only.
-            "totals": deal_totals(deals=deal_board_deals(viewer=user, filters=filters) if board else deals),
             "board": board,
+            "cap": CappedPaginator.CAP,
         }
+        # The board shows the open pipeline: its total counts the open deals only. Totals and the board's columns
+        # are sums over every matching deal: over more than CAP of them (the whole network, for vendor staff) they
+        # take seconds at tens of millions of deals, so the page asks for a filter instead.
+        listed = deal_board_deals(viewer=user, filters=filters) if board else deals
         if board:
-            ctx["columns"] = deal_board(viewer=user, filters=filters)
+            if listed[: CappedPaginator.CAP].count() < CappedPaginator.CAP:
+                ctx["columns"] = deal_board(viewer=user, filters=filters)
+                ctx["totals"] = deal_totals(deals=listed)
         else:
-            ctx["page"] = Paginator(deals, 50).get_page(request.GET.get("page"))
+            ctx["page"] = CappedPaginator(deals, 50).get_page(request.GET.get("page"))
+            if not ctx["page"].paginator.capped:
+                ctx["totals"] = deal_totals(deals=listed)
         return render(request, "leads/deals/deal_list.html", ctx)
 
 

@@ -2,7 +2,6 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -13,6 +12,7 @@ from leads.models import Offer, OfferStatus
 from leads.selectors.offers import offer_get, offer_list
 from leads.services import offers
 from prm.forms import apply_service_errors
+from prm.pagination import CappedPaginator
 from prm.permissions import SellerRequiredMixin, SignedInMixin
 
 
@@ -21,7 +21,7 @@ class OfferListView(SignedInMixin, View):
 
     def get(self, request):
         status = request.GET.get("status") or OfferStatus.PENDING
-        page = Paginator(offer_list(viewer=request.user, filters={"status": status}), 50).get_page(
+        page = CappedPaginator(offer_list(viewer=request.user, filters={"status": status}), 50).get_page(
             request.GET.get("page")
         )
         return render(

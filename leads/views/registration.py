@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -20,6 +19,7 @@ from leads.services.registration import (
 )
 from partners.models import Partner
 from prm.forms import apply_service_errors
+from prm.pagination import CappedPaginator
 from prm.permissions import SellerRequiredMixin, SignedInMixin, VendorRequiredMixin, is_vendor
 
 CUSTOMER_FIELDS = ("customer_name", "tax_id", "website", "region", "industry", "size")
@@ -73,7 +73,9 @@ class RegistrationListView(SignedInMixin, View):
 
     def get(self, request):
         filters = {k: v for k, v in request.GET.items() if v and k != "page"}
-        page = Paginator(registration_list(viewer=request.user, filters=filters), 50).get_page(request.GET.get("page"))
+        page = CappedPaginator(registration_list(viewer=request.user, filters=filters), 50).get_page(
+            request.GET.get("page")
+        )
         return render(
             request,
             "leads/registration/registration_list.html",

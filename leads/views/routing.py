@@ -2,10 +2,8 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views import View
 
@@ -17,18 +15,8 @@ from leads.selectors.routing import decision_list, lead_routing_history, routing
 from leads.services import offers
 from leads.services import routing as services
 from prm.forms import apply_service_errors
+from prm.pagination import CappedPaginator
 from prm.permissions import VendorRequiredMixin
-
-
-class RecentPaginator(Paginator):
-    """Pages through the newest rows without counting all of them (millions of routing decisions at scale): the
-    count stops at CAP, so the pager reaches the newest CAP rows; filters narrow down to older ones."""
-
-    CAP = 10_000
-
-    @cached_property
-    def count(self):
-        return self.object_list[: self.CAP].count()
 
 
 class RoutingQueueView(VendorRequiredMixin, View):
@@ -37,14 +25,14 @@ class RoutingQueueView(VendorRequiredMixin, View):
     def get(self, request):
         form = DecisionFilterForm(request.GET or None)
         filters = form.filters() if request.GET else {}
-        page = RecentPaginator(decision_list(viewer=request.user, filters=filters), 50).get_page(
+        page = CappedPaginator(decision_list(viewer=request.user, filters=filters), 50).get_page(
             request.GET.get("page")
         )
         return render(
             request,
             "leads/routing/queue.html",
             {
-                "queue": Paginator(routing_queue(viewer=request.user), 50).get_page(request.GET.get("qpage")),
+                "queue": CappedPaginator(routing_queue(viewer=request.user), 50).get_page(request.GET.get("qpage")),
                 "expired": offers_expired_recent(viewer=request.user),
                 "page": page,
                 "form": form,

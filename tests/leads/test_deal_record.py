@@ -239,3 +239,24 @@ def test_the_record_reads_in_russian(client_for, partner_rep, deal, settings):
         assert text in html, text
     for english in ("Deal record", "Contact the customer by", "Stage:", "deal.stage_changed"):
         assert english not in html, english
+
+
+def test_a_list_too_long_to_total_asks_for_a_filter(partner, other_partner, channel_manager, client_for, monkeypatch):
+    """Vendor staff's unfiltered pipeline is every deal of the network: its totals and board are sums over tens of
+    millions of rows, so past the pager's cap the page asks for a filter instead of summing them."""
+    from prm.pagination import CappedPaginator
+
+    monkeypatch.setattr(CappedPaginator, "CAP", 3)
+    LeadFactory.create_batch(3, partner=partner, stage=Stage.QUALIFIED, value=Decimal("10"), currency="RUB")
+    LeadFactory(partner=other_partner, stage=Stage.QUALIFIED, value=Decimal("7"), currency="RUB", title="Theirs")
+    c = client_for(channel_manager)
+    page = c.get(reverse("leads:deal_list"))
+    html = page.content.decode()
+    assert "3 deals or more: filter by partner" in html and "Page 1 of 1+" not in html
+    assert page.context["page"].paginator.capped and "totals" not in page.context
+    board = c.get(reverse("leads:deal_list"), {"view": "board"}).content.decode()
+    assert "3 open deals or more: filter by partner, region or owner to see the board." in board
+    narrowed = c.get(reverse("leads:deal_list"), {"partner": other_partner.pk})
+    assert narrowed.context["totals"]["count"] == 1 and "1 deal, 7" in narrowed.content.decode()
+    board = c.get(reverse("leads:deal_list"), {"view": "board", "partner": other_partner.pk})
+    assert [len(col["deals"]) for col in board.context["columns"] if col["deals"]] == [1]

@@ -155,9 +155,9 @@ def test_queue_page_lists_queued_leads_and_filters_decisions(client_for, channel
 
 def test_decision_pager_counts_only_the_newest_rows(client_for, channel_manager, msk, monkeypatch):
     """Millions of decisions at scale: the pager's count stops at CAP instead of counting the table."""
-    from leads.views.routing import RecentPaginator
+    from prm.pagination import CappedPaginator
 
-    monkeypatch.setattr(RecentPaginator, "CAP", 2)
+    monkeypatch.setattr(CappedPaginator, "CAP", 2)
     for i in range(3):
         routing.lead_route(lead=vendor_lead(region=region("nowhere"), title=f"Queued {i}"))
     assert RoutingDecision.objects.count() == 3
