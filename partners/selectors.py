@@ -55,6 +55,17 @@ def _decimal(value) -> Decimal | None:
         return None
 
 
+PARTNER_CHOICES_MAX = 500
+
+
+def partner_choices() -> list[Partner] | None:
+    """Partners for a list's partner filter, by name; None past PARTNER_CHOICES_MAX (a network of thousands: the page offers a
+    search by name instead of a drop-down of 100,000 names, which took seconds to render and nobody can scroll)."""
+    limit = PARTNER_CHOICES_MAX
+    partners = list(Partner.objects.order_by("name").only("id", "name")[: limit + 1])
+    return partners if len(partners) <= limit else None
+
+
 def partner_list(*, viewer, filters: dict | None = None) -> QuerySet[Partner]:
     """The directory. Vendor staff see every partner; partner staff only their own company."""
     from prm.models import User

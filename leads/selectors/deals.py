@@ -45,7 +45,7 @@ def deal_list(*, viewer, filters: dict | None = None) -> QuerySet[Lead]:
     """Deals the viewer may see: vendor staff all, partner staff their own partner's and those they co-sell.
 
     Filters (all optional, bad values ignored): stage, state (open/closed), q, owner (a user id, or "me"),
-    region, partner (vendor staff), close_from / close_to (expected close, inclusive), stale (open deals without
+    region, partner and partner_name (vendor staff), close_from / close_to (expected close, inclusive), stale (open deals without
     activity for N days), sort (one of SORTS, "-" for descending)."""
     filters = filters or {}
     qs = scope_for(Lead.objects.select_related("customer", "partner", "owner", "registration", "region"), viewer)
@@ -66,6 +66,8 @@ def deal_list(*, viewer, filters: dict | None = None) -> QuerySet[Lead]:
         qs = qs.filter(region_id=region)
     if (partner := _int(filters.get("partner"))) is not None and is_vendor(viewer):
         qs = qs.filter(partner_id=partner)
+    if (partner_name := filters.get("partner_name")) and is_vendor(viewer):
+        qs = qs.filter(partner__name__icontains=partner_name)
     if close_from := _date(filters.get("close_from")):
         qs = qs.filter(expected_close__gte=close_from)
     if close_to := _date(filters.get("close_to")):

@@ -416,6 +416,8 @@ def registration_list(*, viewer, filters: dict | None = None) -> QuerySet[Regist
         qs = qs.filter(status=status)
     if partner := filters.get("partner"):
         qs = qs.filter(partner_id=partner) if str(partner).isdigit() else qs.none()
+    if partner_name := filters.get("partner_name"):
+        qs = qs.filter(partner__name__icontains=partner_name)
     if q := filters.get("q"):
         qs = qs.filter(Q(lead__title__icontains=q) | Q(lead__customer__name__icontains=q) | Q(lead__customer__tax_id=q))
     if str(days := filters.get("expiring", "")).isdigit():

@@ -33,7 +33,8 @@ from leads.services.registration import (
     registration_extension_error,
     registration_withdraw_error,
 )
-from partners.models import Partner, Region
+from partners.models import Region
+from partners.selectors import partner_choices
 from prm.exports import table_download
 from prm.forms import apply_service_errors
 from prm.models import PARTNER_ROLES, User
@@ -92,7 +93,7 @@ class DealListView(SignedInMixin, View):
             "stages": Stage.choices,
             "owners": owners,
             "regions": Region.objects.order_by("name"),
-            "partners": Partner.objects.order_by("name").only("id", "name") if is_vendor(user) else [],
+            "partners": partner_choices() if is_vendor(user) else [],
             "sort": filters.get("sort", "-created"),
             "sort_columns": SORT_COLUMNS,
             "board": board,

@@ -17,7 +17,7 @@ from leads.services.registration import (
     registration_reject,
     registration_withdraw,
 )
-from partners.models import Partner
+from partners.selectors import partner_choices
 from prm.forms import apply_service_errors
 from prm.pagination import CappedPaginator
 from prm.permissions import SellerRequiredMixin, SignedInMixin, VendorRequiredMixin, is_vendor
@@ -83,7 +83,7 @@ class RegistrationListView(SignedInMixin, View):
                 "page": page,
                 "filters": filters,
                 "statuses": RegistrationStatus.choices,
-                "partners": Partner.objects.order_by("name").only("id", "name") if is_vendor(request.user) else [],
+                "partners": partner_choices() if is_vendor(request.user) else [],
             },
         )
 

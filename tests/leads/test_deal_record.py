@@ -260,3 +260,21 @@ def test_a_list_too_long_to_total_asks_for_a_filter(partner, other_partner, chan
     assert narrowed.context["totals"]["count"] == 1 and "1 deal, 7" in narrowed.content.decode()
     board = c.get(reverse("leads:deal_list"), {"view": "board", "partner": other_partner.pk})
     assert [len(col["deals"]) for col in board.context["columns"] if col["deals"]] == [1]
+
+
+def test_a_large_network_filters_by_partner_name(partner, other_partner, channel_manager, client_for, monkeypatch):
+    """A drop-down of 100,000 partner names took seconds to render: past PARTNER_CHOICES_MAX partners the lists of
+    deals and registrations search by name instead."""
+    import partners.selectors
+
+    c = client_for(channel_manager)
+    LeadFactory(partner=partner, title="Ours")
+    LeadFactory(partner=other_partner, title="Theirs")
+    option = f">{other_partner.name}</option>"
+    assert option in c.get(reverse("leads:deal_list")).content.decode()
+    monkeypatch.setattr(partners.selectors, "PARTNER_CHOICES_MAX", 1)
+    for url in (reverse("leads:deal_list"), reverse("leads:registration_list")):
+        html = c.get(url).content.decode()
+        assert 'name="partner_name"' in html and option not in html
+    page = c.get(reverse("leads:deal_list"), {"partner_name": other_partner.name[2:8]})
+    assert [d.title for d in page.context["page"]] == ["Theirs"]
