@@ -12,7 +12,8 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self):
-        return self.object_list[: self.CAP].count()
+        # Without the list's order: any CAP matching rows end the count (an ordered one may read far more).
+        return self.object_list.order_by()[: self.CAP].count()
 
     @property
     def capped(self) -> bool:

@@ -205,3 +205,28 @@ def test_every_csv_download_goes_through_the_safe_writer():
         if "text/csv" in path.read_text() and path.relative_to(root).as_posix() != "prm/exports.py"
     ]
     assert offenders == []
+
+
+def test_the_network_figures_are_shared_and_kept_fresh_by_the_job(client_for, channel_manager, partner, settings):
+    """The month's ledger and the tier counts are sums over the network: shared for PRM_DASHBOARD_CACHE_SECONDS and
+    recounted by the channel dashboard's periodic job; the nightly runs are read live."""
+    from django.core.cache import cache
+
+    from portal.tasks import vendor_home_summary_refresh
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "kpi"}}
+    settings.PRM_DASHBOARD_CACHE_SECONDS = 60
+    cache.clear()
+    entry(partner, timezone.localdate(), EntryKind.ACCRUAL, "123.00", "x")
+    client = client_for(channel_manager)
+    assert "123.00" in client.get(reverse("kpi:dashboard")).content.decode()
+    entry(partner, timezone.localdate(), EntryKind.ACCRUAL, "1.00", "y")
+    assert "123.00" in client.get(reverse("kpi:dashboard")).content.decode()  # shared: not recounted per request
+    NightlyRun.objects.create(
+        date=timezone.localdate(), started_at=timezone.now(), status=RunStatus.FAILED, errors="boom again"
+    )
+    assert "boom again" in client.get(reverse("kpi:dashboard")).content.decode()  # the runs are live
+    cache.set("prm:kpi_network:90", (cache.get("prm:kpi_network:90")[0], 0), 600)  # about to turn stale
+    vendor_home_summary_refresh()
+    assert "124.00" in client.get(reverse("kpi:dashboard")).content.decode()
+    cache.clear()
