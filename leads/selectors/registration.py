@@ -271,6 +271,54 @@ def _blocks_groups() -> str:
     )
 
 
+def _pair_groups() -> str:
+    """The asked name's entries of the pairs index (leads migration 0038), `pairs`: for one word, the hashes of the
+    words similar to it; for more, the hashed pairs of a word similar to its first word and one similar to its
+    second, or one similar to its third and one similar to its first or second (or the hash of a word similar to
+    both). Every name _blocks_match accepts has one of them."""
+    return "leads_name_pairs_asked(n, m1, m2, m3) AS pairs"
+
+
+def _blocks_match_by_count(words: str) -> str:
+    """_blocks_match as a condition on the rows a probe found (not an index condition): only the arms of the asked
+    name's own count `q.n`, on its similar words `q.m<i>`, and `words` computed once a row."""
+    overlap = f"{words} OPERATOR(pg_catalog.&&) q.m{{i}}"
+    cases = [f"WHEN 1 THEN {overlap.format(i=1)}", f"WHEN 2 THEN {overlap.format(i=1)} AND {overlap.format(i=2)}"]
+    for n in range(3, MOST_WORDS + 1):
+        arms = [" AND ".join(overlap.format(i=i) for i in range(1, n + 1) if i != out) for out in range(n, 2, -1)]
+        arms.append(
+            " AND ".join(
+                [*(overlap.format(i=i) for i in range(3, n + 1)), f"{words} OPERATOR(pg_catalog.&&) (q.m1 || q.m2)"]
+            )
+        )
+        cases.append(f"WHEN {n} THEN " + " OR ".join(f"({arm})" for arm in arms))
+    return f"(CASE q.n {' '.join(cases)} END)"
+
+
+def _asked_words(names: list[str]) -> dict:
+    """The statement's parameters for the asked names' words: each name's first MOST_WORDS distinct words (as
+    leads_name_blocks_group takes them: `n` of them, the i-th as an index `w<i>` into `words`), and the distinct
+    (word, deep) of the chunk, deep when the name has at most two words (two-letter deletions asked, as there)."""
+    distinct: dict[tuple[str, bool], int] = {}
+    params: dict[str, list] = {"n": [], **{f"w{i}": [] for i in range(1, MOST_WORDS + 1)}}
+    for name in names:
+        words: list[str] = []
+        for w in name.split(" "):
+            if w and w not in words:
+                words.append(w)
+                if len(words) == MOST_WORDS:
+                    break
+        deep = len(words) <= 2
+        params["n"].append(len(words))
+        for i in range(1, MOST_WORDS + 1):
+            params[f"w{i}"].append(
+                distinct.setdefault((words[i - 1], deep), len(distinct) + 1) if i <= len(words) else None
+            )
+    params["words"] = [w for w, _deep in distinct]
+    params["deep"] = [deep for _w, deep in distinct]
+    return params
+
+
 def _word_runs(name: str, most: int = 8) -> list[str]:
     """Every run of consecutive words of a name key (its first `most` words)."""
     words = name.split()[:most]
@@ -343,12 +391,26 @@ def _claim_rows(
     # On PostgreSQL every asked name in the same statement, one blocking-key index probe each; SQLite has no
     # LATERAL: one small query per asked name.
     asked_from = "asked AS q CROSS JOIN LATERAL" if postgres else "(SELECT %(name)s AS name) AS q, "
+    # On PostgreSQL the name windows' candidates come from the index of their pairs of words (leads migration 0038:
+    # `q.pairs`, or a word similar to two asked words, `q.shared`; one-word names by the words index), fenced
+    # (OFFSET 0) so that the planner cannot probe the words index with the name condition instead.
+    windows_named = (
+        f"""(SELECT key_kind, key, partner_id, registration_id, string_to_array(key, ' ') AS words
+             FROM {t["windows"]}
+             WHERE active AND key_kind = 'name'
+               AND (leads_name_word_pairs(key) OPERATOR(pg_catalog.&&) q.pairs OR key = ANY(q.runs))
+             OFFSET 0) c
+             WHERE ({_blocks_match_by_count("words")} OR key = ANY(q.runs))
+             ORDER BY key = ANY(q.runs) DESC, words @> string_to_array(q.name, ' ') DESC,
+                      abs(length(key) - length(q.name)) LIMIT %(limit)s"""
+        if postgres
+        else f"{t['windows']} WHERE active AND key_kind = 'name' AND {_similar_names('key')}"
+    )
     fuzzy = f"""
         SELECT * FROM (
             SELECT 'name', w.key_kind, w.key, w.partner_id, w.registration_id, {nul}, {nul}, 0, {nulstr}, q.name
             FROM {asked_from} (
-                SELECT key_kind, key, partner_id, registration_id FROM {t["windows"]}
-                WHERE active AND key_kind = 'name' AND {_similar_names("key")}
+                SELECT key_kind, key, partner_id, registration_id FROM {windows_named}
             ) w
         ) n
         UNION ALL
@@ -371,23 +433,25 @@ def _claim_rows(
     with connection.cursor() as cursor:
         if postgres:
             params["runs"] = [chr(31).join(_word_runs(name)) for name in names]
-            # Each asked name's word keys are computed once, and the protected words that share one with each word
-            # (`leads_nameword`, leads migration 0037) looked up once, for both probes.
-            groups = ", ".join(f"leads_name_blocks_group(name, {i}) AS g{i}" for i in range(1, MOST_WORDS + 1))
-            count = " + ".join(f"(g{i} IS NOT NULL)::int" for i in range(1, MOST_WORDS + 1))
-            similar = ", ".join(
-                f"CASE WHEN g{i} IS NOT NULL THEN ARRAY(SELECT word FROM leads_nameword "
-                f"WHERE leads_name_word_blocks(word, true) OPERATOR(pg_catalog.&&) g{i}) END AS m{i}"
-                for i in range(1, MOST_WORDS + 1)
-            )
-            # Materialized: flattened, every use of a word's keys or similar words would compute them again.
-            asked = f"""WITH keyed AS MATERIALIZED (
-                SELECT name, string_to_array(runs, chr(31)) AS runs, {groups}
-                FROM unnest(CAST(%(names)s AS TEXT[]), CAST(%(runs)s AS TEXT[])) AS q(name, runs)
+            # The protected words that share a blocking key with each asked word (`leads_nameword`, leads migration
+            # 0037) are looked up once a distinct word of the chunk (names share words), for both probes.
+            params.update(_asked_words(names))
+            ids = ", ".join(f"CAST(%(w{i})s AS INT[])" for i in range(1, MOST_WORDS + 1))
+            # Materialized: flattened, every use of a word's similar words would look them up again. One row (an
+            # array, a word's similar words joined by chr(31)) read by position: joins confuse the planner's estimates.
+            asked = f"""WITH alike AS MATERIALIZED (
+                SELECT array_agg(array_to_string(ARRAY(
+                    SELECT word FROM leads_nameword WHERE leads_name_word_blocks(word, true)
+                    OPERATOR(pg_catalog.&&) leads_name_word_blocks(w, deep)), chr(31)) ORDER BY i) AS m
+                FROM unnest(CAST(%(words)s AS TEXT[]), CAST(%(deep)s AS BOOLEAN[])) WITH ORDINALITY AS s(w, deep, i)
             ), near AS MATERIALIZED (
-                SELECT name, runs, {count} AS n, {similar} FROM keyed
+                SELECT name, string_to_array(runs, chr(31)) AS runs, n,
+                       {", ".join(f"string_to_array((SELECT m FROM alike)[w{i}], chr(31)) AS m{i}" for i in range(1, MOST_WORDS + 1))}
+                FROM unnest(CAST(%(names)s AS TEXT[]), CAST(%(runs)s AS TEXT[]), CAST(%(n)s AS INT[]), {ids})
+                     AS q(name, runs, n, {", ".join(f"w{i}" for i in range(1, MOST_WORDS + 1))})
             ), asked AS MATERIALIZED (
-                SELECT name, runs, {_blocks_groups()} FROM near)"""
+                SELECT name, runs, n, {", ".join(f"m{i}" for i in range(1, MOST_WORDS + 1))}, {_blocks_groups()},
+                       {_pair_groups()} FROM near)"""
             # The planner's estimate of a chunk's statement (a thousand probes) passes jit_above_cost, and compiling
             # it took longer than running it (1.8 of 3.1 s at 20,000 protections): planned without JIT, for the rest
             # of the transaction (short statements all; outside a transaction, one of its own). Sent with the
