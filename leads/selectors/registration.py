@@ -153,22 +153,13 @@ def customers_claims(
         by_domain.setdefault(q.domain, []).append((q, result))
         by_region.setdefault(q.region_id, []).append((q, result))
         by_name.setdefault(q.name, []).append((q, result))
-    fuzzy: dict[str, list[dict]] = {}
-    for src, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, status, asked in rows:
-        reserved = src in ("reserved", "reserved_name")
-        match = {
-            "key_kind": key_kind,
-            "key": key,
-            "partner_id": partner_id,
-            "registration_id": registration_id,
-            "customer_id": customer_id if reserved else None,
-            "reserved": reserved,
-            "lead_id": lead_id,
-            "registration_status": status or "",
-        }
-        if src in ("name", "reserved_name"):
-            fuzzy.setdefault(asked, []).append(match)
+    fuzzy: dict[str, list[tuple]] = {}
+    for row in rows:
+        src, key_kind, key, partner_id, _registration_id, _lead_id, _customer_id, routed, _status, asked = row
+        if src in ("name", "reserved_name"):  # most rows: made a match only when the scorer keeps them
+            fuzzy.setdefault(asked, []).append(row)
             continue
+        match = _match_fields(row)
         if src == "territory":
             targets = by_region.get(int(key), [])
         elif key_kind == "tax_id":
@@ -198,19 +189,36 @@ def customers_claims(
     return results
 
 
-def _soft_matches(*, name: str, candidates: list[dict], result: CustomerClaims, asker) -> None:
-    """The similar names among the candidates become soft claims (or own ones). One holder is reported once: a
-    hard match already covers its name."""
+def _match_fields(row: tuple) -> dict:
+    """A CustomerMatch's fields from a row of _claim_rows."""
+    src, key_kind, key, partner_id, registration_id, lead_id, customer_id, _routed, status, _asked = row
+    reserved = src in ("reserved", "reserved_name")
+    return {
+        "key_kind": key_kind,
+        "key": key,
+        "partner_id": partner_id,
+        "registration_id": registration_id,
+        "customer_id": customer_id if reserved else None,
+        "reserved": reserved,
+        "lead_id": lead_id,
+        "registration_status": status or "",
+    }
+
+
+def _soft_matches(*, name: str, candidates: list[tuple], result: CustomerClaims, asker) -> None:
+    """The similar names among the candidates (rows of _claim_rows) become soft claims (or own ones). One holder is
+    reported once: a hard match already covers its name."""
     held = {m.registration_id or m.customer_id for m in result.hard + result.own if m.kind == "hard"}
-    candidates = [m for m in candidates if (m["registration_id"] or m["customer_id"]) not in held]
+    # A name row's holder: its registration (a window) or its customer (a named account, `reserved_name`).
+    candidates = [row for row in candidates if (row[4] or (row[6] if row[0] == "reserved_name" else None)) not in held]
     for _key, score, i in process.extract(
         name,
-        [m["key"] for m in candidates],
+        [row[2] for row in candidates],
         scorer=fuzz.token_set_ratio,
         score_cutoff=settings.PRM_SOFT_MATCH_THRESHOLD,
         limit=None,
     ):
-        m = CustomerMatch(kind="soft", similarity=round(score, 1), **candidates[i])
+        m = CustomerMatch(kind="soft", similarity=round(score, 1), **_match_fields(candidates[i]))
         (result.own if m.partner_id is not None and m.partner_id == asker else result.soft).append(m)
 
 
