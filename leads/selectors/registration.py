@@ -242,7 +242,8 @@ def _similar_names(column: str) -> str:
     equal to a run of its words (`q.runs`, the name part of a longer name asked about); those runs first, then the
     names containing every asked word, then the closest in length, at most SOFT_CANDIDATE_LIMIT. Elsewhere (the
     SQLite demo) the names with the same first word, %(like)s. A probe reads a few posting lists and hands the scorer
-    (_soft_matches) a handful of names, where a trigram probe read and rechecked thousands."""
+    (_soft_matches) a handful of names, where a trigram probe read and rechecked thousands. (The windows apply the
+    same condition and order to the rows their pairs index finds, see _claim_rows.)"""
     if connection.vendor == "postgresql":
         return f"""({_blocks_match(f"string_to_array({column}, ' ')")} OR {column} = ANY(q.runs))
             ORDER BY {column} = ANY(q.runs) DESC,
@@ -342,8 +343,8 @@ def _claim_rows(
     Rows: (source, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, registration status,
     the asked name a similar-name row answers). Each branch is served by an index: the partial unique index on
     active windows, the customer tax id, domain and name indexes (then leads by customer, offers by lead), and for
-    similar names the two name-words indexes probed once per asked name (leads migration 0037; elsewhere the two
-    prefix indexes, varchar_pattern_ops, one query per name).
+    similar names the name-pairs and name-words indexes probed once per asked name (leads migrations 0038 and
+    0037; elsewhere the two prefix indexes, varchar_pattern_ops, one query per name).
     """
     t = {
         "windows": ProtectionWindow._meta.db_table,
@@ -399,9 +400,9 @@ def _claim_rows(
     # On PostgreSQL every asked name in the same statement, one blocking-key index probe each; SQLite has no
     # LATERAL: one small query per asked name.
     asked_from = "asked AS q CROSS JOIN LATERAL" if postgres else "(SELECT %(name)s AS name) AS q, "
-    # On PostgreSQL the name windows' candidates come from the index of their pairs of words (leads migration 0038:
-    # `q.pairs`, or a word similar to two asked words, `q.shared`; one-word names by the words index), fenced
-    # (OFFSET 0) so that the planner cannot probe the words index with the name condition instead.
+    # On PostgreSQL the name windows' candidates come from the index of their words and pairs of words (leads
+    # migration 0038, `q.pairs`, _pair_groups), and _similar_names' condition and order (per word count) are applied
+    # to those rows, behind a fence (OFFSET 0) so that the planner cannot probe the words index with the condition.
     windows_named = (
         f"""(SELECT key_kind, key, partner_id, registration_id, string_to_array(key, ' ') AS words
              FROM {t["windows"]}
