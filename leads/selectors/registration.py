@@ -153,22 +153,13 @@ def customers_claims(
         by_domain.setdefault(q.domain, []).append((q, result))
         by_region.setdefault(q.region_id, []).append((q, result))
         by_name.setdefault(q.name, []).append((q, result))
-    fuzzy: dict[str, list[dict]] = {}
-    for src, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, status, asked in rows:
-        reserved = src in ("reserved", "reserved_name")
-        match = {
-            "key_kind": key_kind,
-            "key": key,
-            "partner_id": partner_id,
-            "registration_id": registration_id,
-            "customer_id": customer_id if reserved else None,
-            "reserved": reserved,
-            "lead_id": lead_id,
-            "registration_status": status or "",
-        }
-        if src in ("name", "reserved_name"):
-            fuzzy.setdefault(asked, []).append(match)
+    fuzzy: dict[str, list[tuple]] = {}
+    for row in rows:
+        src, key_kind, key, partner_id, _registration_id, _lead_id, _customer_id, routed, _status, asked = row
+        if src in ("name", "reserved_name"):  # most rows: made a match only when the scorer keeps them
+            fuzzy.setdefault(asked, []).append(row)
             continue
+        match = _match_fields(row)
         if src == "territory":
             targets = by_region.get(int(key), [])
         elif key_kind == "tax_id":
@@ -198,19 +189,36 @@ def customers_claims(
     return results
 
 
-def _soft_matches(*, name: str, candidates: list[dict], result: CustomerClaims, asker) -> None:
-    """The similar names among the candidates become soft claims (or own ones). One holder is reported once: a
-    hard match already covers its name."""
+def _match_fields(row: tuple) -> dict:
+    """A CustomerMatch's fields from a row of _claim_rows."""
+    src, key_kind, key, partner_id, registration_id, lead_id, customer_id, _routed, status, _asked = row
+    reserved = src in ("reserved", "reserved_name")
+    return {
+        "key_kind": key_kind,
+        "key": key,
+        "partner_id": partner_id,
+        "registration_id": registration_id,
+        "customer_id": customer_id if reserved else None,
+        "reserved": reserved,
+        "lead_id": lead_id,
+        "registration_status": status or "",
+    }
+
+
+def _soft_matches(*, name: str, candidates: list[tuple], result: CustomerClaims, asker) -> None:
+    """The similar names among the candidates (rows of _claim_rows) become soft claims (or own ones). One holder is
+    reported once: a hard match already covers its name."""
     held = {m.registration_id or m.customer_id for m in result.hard + result.own if m.kind == "hard"}
-    candidates = [m for m in candidates if (m["registration_id"] or m["customer_id"]) not in held]
+    # A name row's holder: its registration (a window) or its customer (a named account, `reserved_name`).
+    candidates = [row for row in candidates if (row[4] or (row[6] if row[0] == "reserved_name" else None)) not in held]
     for _key, score, i in process.extract(
         name,
-        [m["key"] for m in candidates],
+        [row[2] for row in candidates],
         scorer=fuzz.token_set_ratio,
         score_cutoff=settings.PRM_SOFT_MATCH_THRESHOLD,
         limit=None,
     ):
-        m = CustomerMatch(kind="soft", similarity=round(score, 1), **candidates[i])
+        m = CustomerMatch(kind="soft", similarity=round(score, 1), **_match_fields(candidates[i]))
         (result.own if m.partner_id is not None and m.partner_id == asker else result.soft).append(m)
 
 
@@ -234,7 +242,8 @@ def _similar_names(column: str) -> str:
     equal to a run of its words (`q.runs`, the name part of a longer name asked about); those runs first, then the
     names containing every asked word, then the closest in length, at most SOFT_CANDIDATE_LIMIT. Elsewhere (the
     SQLite demo) the names with the same first word, %(like)s. A probe reads a few posting lists and hands the scorer
-    (_soft_matches) a handful of names, where a trigram probe read and rechecked thousands."""
+    (_soft_matches) a handful of names, where a trigram probe read and rechecked thousands. (The windows apply the
+    same condition and order to the rows their pairs index finds, see _claim_rows.)"""
     if connection.vendor == "postgresql":
         return f"""({_blocks_match(f"string_to_array({column}, ' ')")} OR {column} = ANY(q.runs))
             ORDER BY {column} = ANY(q.runs) DESC,
@@ -271,6 +280,54 @@ def _blocks_groups() -> str:
     )
 
 
+def _pair_groups() -> str:
+    """The asked name's entries of the pairs index (leads migration 0038), `pairs`: for one word, the hashes of the
+    words similar to it; for more, the hashed pairs of a word similar to its first word and one similar to its
+    second, or one similar to its third and one similar to its first or second (or the hash of a word similar to
+    both). Every name _blocks_match accepts has one of them."""
+    return "leads_name_pairs_asked(n, m1, m2, m3) AS pairs"
+
+
+def _blocks_match_by_count(words: str) -> str:
+    """_blocks_match as a condition on the rows a probe found (not an index condition): only the arms of the asked
+    name's own count `q.n`, on its similar words `q.m<i>`, and `words` computed once a row."""
+    overlap = f"{words} OPERATOR(pg_catalog.&&) q.m{{i}}"
+    cases = [f"WHEN 1 THEN {overlap.format(i=1)}", f"WHEN 2 THEN {overlap.format(i=1)} AND {overlap.format(i=2)}"]
+    for n in range(3, MOST_WORDS + 1):
+        arms = [" AND ".join(overlap.format(i=i) for i in range(1, n + 1) if i != out) for out in range(n, 2, -1)]
+        arms.append(
+            " AND ".join(
+                [*(overlap.format(i=i) for i in range(3, n + 1)), f"{words} OPERATOR(pg_catalog.&&) (q.m1 || q.m2)"]
+            )
+        )
+        cases.append(f"WHEN {n} THEN " + " OR ".join(f"({arm})" for arm in arms))
+    return f"(CASE q.n {' '.join(cases)} END)"
+
+
+def _asked_words(names: list[str]) -> dict:
+    """The statement's parameters for the asked names' words: each name's first MOST_WORDS distinct words (as
+    leads_name_blocks_group takes them: `n` of them, the i-th as an index `w<i>` into `words`), and the distinct
+    (word, deep) of the chunk, deep when the name has at most two words (two-letter deletions asked, as there)."""
+    distinct: dict[tuple[str, bool], int] = {}
+    params: dict[str, list] = {"n": [], **{f"w{i}": [] for i in range(1, MOST_WORDS + 1)}}
+    for name in names:
+        words: list[str] = []
+        for w in name.split(" "):
+            if w and w not in words:
+                words.append(w)
+                if len(words) == MOST_WORDS:
+                    break
+        deep = len(words) <= 2
+        params["n"].append(len(words))
+        for i in range(1, MOST_WORDS + 1):
+            params[f"w{i}"].append(
+                distinct.setdefault((words[i - 1], deep), len(distinct) + 1) if i <= len(words) else None
+            )
+    params["words"] = [w for w, _deep in distinct]
+    params["deep"] = [deep for _w, deep in distinct]
+    return params
+
+
 def _word_runs(name: str, most: int = 8) -> list[str]:
     """Every run of consecutive words of a name key (its first `most` words)."""
     words = name.split()[:most]
@@ -286,8 +343,8 @@ def _claim_rows(
     Rows: (source, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, registration status,
     the asked name a similar-name row answers). Each branch is served by an index: the partial unique index on
     active windows, the customer tax id, domain and name indexes (then leads by customer, offers by lead), and for
-    similar names the two name-words indexes probed once per asked name (leads migration 0037; elsewhere the two
-    prefix indexes, varchar_pattern_ops, one query per name).
+    similar names the name-pairs and name-words indexes probed once per asked name (leads migrations 0038 and
+    0037; elsewhere the two prefix indexes, varchar_pattern_ops, one query per name).
     """
     t = {
         "windows": ProtectionWindow._meta.db_table,
@@ -343,12 +400,26 @@ def _claim_rows(
     # On PostgreSQL every asked name in the same statement, one blocking-key index probe each; SQLite has no
     # LATERAL: one small query per asked name.
     asked_from = "asked AS q CROSS JOIN LATERAL" if postgres else "(SELECT %(name)s AS name) AS q, "
+    # On PostgreSQL the name windows' candidates come from the index of their words and pairs of words (leads
+    # migration 0038, `q.pairs`, _pair_groups), and _similar_names' condition and order (per word count) are applied
+    # to those rows, behind a fence (OFFSET 0) so that the planner cannot probe the words index with the condition.
+    windows_named = (
+        f"""(SELECT key_kind, key, partner_id, registration_id, string_to_array(key, ' ') AS words
+             FROM {t["windows"]}
+             WHERE active AND key_kind = 'name'
+               AND (leads_name_word_pairs(key) OPERATOR(pg_catalog.&&) q.pairs OR key = ANY(q.runs))
+             OFFSET 0) c
+             WHERE ({_blocks_match_by_count("words")} OR key = ANY(q.runs))
+             ORDER BY key = ANY(q.runs) DESC, words @> string_to_array(q.name, ' ') DESC,
+                      abs(length(key) - length(q.name)) LIMIT %(limit)s"""
+        if postgres
+        else f"{t['windows']} WHERE active AND key_kind = 'name' AND {_similar_names('key')}"
+    )
     fuzzy = f"""
         SELECT * FROM (
             SELECT 'name', w.key_kind, w.key, w.partner_id, w.registration_id, {nul}, {nul}, 0, {nulstr}, q.name
             FROM {asked_from} (
-                SELECT key_kind, key, partner_id, registration_id FROM {t["windows"]}
-                WHERE active AND key_kind = 'name' AND {_similar_names("key")}
+                SELECT key_kind, key, partner_id, registration_id FROM {windows_named}
             ) w
         ) n
         UNION ALL
@@ -371,32 +442,34 @@ def _claim_rows(
     with connection.cursor() as cursor:
         if postgres:
             params["runs"] = [chr(31).join(_word_runs(name)) for name in names]
-            # Each asked name's word keys are computed once, and the protected words that share one with each word
-            # (`leads_nameword`, leads migration 0037) looked up once, for both probes.
-            groups = ", ".join(f"leads_name_blocks_group(name, {i}) AS g{i}" for i in range(1, MOST_WORDS + 1))
-            count = " + ".join(f"(g{i} IS NOT NULL)::int" for i in range(1, MOST_WORDS + 1))
-            similar = ", ".join(
-                f"CASE WHEN g{i} IS NOT NULL THEN ARRAY(SELECT word FROM leads_nameword "
-                f"WHERE leads_name_word_blocks(word, true) OPERATOR(pg_catalog.&&) g{i}) END AS m{i}"
-                for i in range(1, MOST_WORDS + 1)
-            )
-            # Materialized: flattened, every use of a word's keys or similar words would compute them again.
-            asked = f"""WITH keyed AS MATERIALIZED (
-                SELECT name, string_to_array(runs, chr(31)) AS runs, {groups}
-                FROM unnest(CAST(%(names)s AS TEXT[]), CAST(%(runs)s AS TEXT[])) AS q(name, runs)
+            # The protected words that share a blocking key with each asked word (`leads_nameword`, leads migration
+            # 0037) are looked up once a distinct word of the chunk (names share words), for both probes.
+            params.update(_asked_words(names))
+            ids = ", ".join(f"CAST(%(w{i})s AS INT[])" for i in range(1, MOST_WORDS + 1))
+            # Materialized: flattened, every use of a word's similar words would look them up again. One row (an
+            # array, a word's similar words joined by chr(31)) read by position: joins confuse the planner's estimates.
+            asked = f"""WITH alike AS MATERIALIZED (
+                SELECT array_agg(array_to_string(ARRAY(
+                    SELECT word FROM leads_nameword WHERE leads_name_word_blocks(word, true)
+                    OPERATOR(pg_catalog.&&) leads_name_word_blocks(w, deep)), chr(31)) ORDER BY i) AS m
+                FROM unnest(CAST(%(words)s AS TEXT[]), CAST(%(deep)s AS BOOLEAN[])) WITH ORDINALITY AS s(w, deep, i)
             ), near AS MATERIALIZED (
-                SELECT name, runs, {count} AS n, {similar} FROM keyed
+                SELECT name, string_to_array(runs, chr(31)) AS runs, n,
+                       {", ".join(f"string_to_array((SELECT m FROM alike)[w{i}], chr(31)) AS m{i}" for i in range(1, MOST_WORDS + 1))}
+                FROM unnest(CAST(%(names)s AS TEXT[]), CAST(%(runs)s AS TEXT[]), CAST(%(n)s AS INT[]), {ids})
+                     AS q(name, runs, n, {", ".join(f"w{i}" for i in range(1, MOST_WORDS + 1))})
             ), asked AS MATERIALIZED (
-                SELECT name, runs, {_blocks_groups()} FROM near)"""
+                SELECT name, runs, n, {", ".join(f"m{i}" for i in range(1, MOST_WORDS + 1))}, {_blocks_groups()},
+                       {_pair_groups()} FROM near)"""
             # The planner's estimate of a chunk's statement (a thousand probes) passes jit_above_cost, and compiling
             # it took longer than running it (1.8 of 3.1 s at 20,000 protections): planned without JIT, for the rest
             # of the transaction (short statements all; outside a transaction, one of its own). Sent with the
-            # statement, in one round trip (every routing decision asks this rule).
+            # statement, in one round trip (every routing decision asks this rule). Likewise without parallel
+            # workers: the deals' branch of a chunk got two (0.04 s of work), whose start cost more than they saved
+            # on two cores the caller's own process shares.
+            local = "SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0;"
             with transaction.atomic(savepoint=False):
-                cursor.execute(
-                    f"SET LOCAL jit = off; {asked} {sql} UNION ALL {fuzzy}" if names else f"SET LOCAL jit = off; {sql}",
-                    params,
-                )
+                cursor.execute(f"{local} {asked} {sql} UNION ALL {fuzzy}" if names else f"{local} {sql}", params)
                 return cursor.fetchall()
         cursor.execute(sql, params)
         rows = cursor.fetchall()

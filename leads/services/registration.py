@@ -5,6 +5,7 @@ partners register one customer at the same moment only one insert can succeed; t
 conflict decision inside a savepoint.
 """
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -12,7 +13,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -304,6 +305,18 @@ def _protection_lock(keys: list[tuple[str, str]]) -> None:
             )
 
 
+@functools.lru_cache(maxsize=100_000)
+def _word_blocks(word: str, deep: bool) -> frozenset[str]:
+    """A word's blocking keys (see _BatchNames): names share words, so each word's are made once."""
+    n = len(word)
+    keys = {word}
+    if n > 3:
+        keys.update(word[:i] + word[i + 1 :] for i in range(n))
+    if deep and n >= 7:
+        keys.update(word[:i] + word[i + 1 : j] + word[j + 1 :] for i in range(n) for j in range(i + 1, n))
+    return frozenset(keys)
+
+
 class _BatchNames:
     """The names earlier items of a batch protect, by the blocking keys of their words (leads migration 0028,
     unhashed): each word, its copies with one letter deleted (more than three letters) and with two (seven or more).
@@ -320,19 +333,9 @@ class _BatchNames:
 
     @staticmethod
     def blocks(name: str, deep: bool = True) -> set[str]:
-        keys = set()
         words = set(name.split(" ")) - {""}
         deep = deep or len(words) <= 2
-        for w in words:
-            n = len(w)
-            if not n:
-                continue
-            keys.add(w)
-            if n > 3:
-                keys.update(w[:i] + w[i + 1 :] for i in range(n))
-            if deep and n >= 7:
-                keys.update(w[:i] + w[i + 1 : j] + w[j + 1 :] for i in range(n) for j in range(i + 1, n))
-        return keys
+        return set().union(*(_word_blocks(w, deep) for w in words))
 
     def add(self, *, name: str, partner_id: int) -> None:
         i = len(self.names)
@@ -340,8 +343,9 @@ class _BatchNames:
         self.holders.append(partner_id)
         if not self.every:
             bit, blocked = 1 << i, self.blocked
-            for key in self.blocks(name):
-                blocked[key] = blocked.get(key, 0) | bit
+            for w in set(name.split(" ")) - {""}:
+                for key in _word_blocks(w, True):
+                    blocked[key] = blocked.get(key, 0) | bit
 
     def similar(self, name: str) -> list[int]:
         """Indexes of the names the scorer finds similar to `name` (a name key)."""
@@ -653,7 +657,13 @@ def _registrations_check(*, todo, lead_ids: list[int] | None, submitted_by_id: i
                 chunk, taken = todo.filter(pk__in=queued[taken : taken + size]), taken + size
             else:
                 break
-            chunk = chunk.select_related("customer").order_by("pk")
+            # The customer's keys as columns of the deal's row: no customer object a deal (nothing here reads one).
+            chunk = chunk.annotate(
+                customer_tax_id=F("customer__tax_id"),
+                customer_domain=F("customer__domain"),
+                customer_key=F("customer__normalized_name"),
+                customer_region_id=F("customer__region_id"),
+            ).order_by("pk")
             if connection_supports_skip_locked():
                 chunk = chunk.select_for_update(skip_locked=True, of=("self",))
             leads = list(chunk[:size])
@@ -670,10 +680,10 @@ def _registrations_check(*, todo, lead_ids: list[int] | None, submitted_by_id: i
                 items=[
                     PendingRegistration(
                         registration=Registration(lead=lead, partner=lead.partner, submitted_by=submitted_by),
-                        tax_id=lead.customer.tax_id,
-                        domain=lead.customer.domain or domain_from(email=lead.contact_email),
-                        normalized=lead.customer.normalized_name,
-                        region_id=lead.region_id or lead.customer.region_id,
+                        tax_id=lead.customer_tax_id,
+                        domain=lead.customer_domain or domain_from(email=lead.contact_email),
+                        normalized=lead.customer_key,
+                        region_id=lead.region_id or lead.customer_region_id,
                     )
                     for lead in leads
                 ]
