@@ -103,6 +103,6 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     atomic = False
-    dependencies = [("leads", "0037_name_words")]
+    dependencies = [("leads", "0038_lead_created_idx")]
 
     operations = [migrations.RunPython(forwards, backwards)]
