@@ -988,19 +988,14 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
                 mine.add(pk)
                 bisect.insort(ranked, (turns[pk], pk))
 
-    steps: dict[int, int] = {}  # per list: how far its next extension asks
-
     def extend(key: int) -> None:
         """Lock the list's next earliest turns until its locked ones again hold its earliest (or it has no more);
-        skip-locked, as rows locked now are out of id order. Each extension asks twice as far as the list's last
-        one did: a second router in the region holds about half of every range asked, and a fixed step cost a lock
-        statement every few decisions (~140 a batch of 500 instead of ~11 with one router)."""
+        skip-locked, as rows locked now are out of id order."""
         s, (_mine, ranked) = lists[key], groups[key]
-        step = steps.get(key, 2 * SHORTLIST)
+        step = 2 * SHORTLIST
         while not s.exact(ranked):
             add(_partners_locked(set(s.ask(s.asked + step)) - partners.keys(), skip=connection_supports_skip_locked()))
             step *= 2
-            steps[key] = step
 
     add(_shortlists_locked(leads=fresh, eligible=eligible, claims=claims, lists=lists))
     for lead in leads:
