@@ -281,7 +281,7 @@ def _blocks_groups() -> str:
 
 
 def _pair_groups() -> str:
-    """The asked name's entries of the pairs index (leads migration 0038), `pairs`: for one word, the hashes of the
+    """The asked name's entries of the pairs index (leads migration 0039), `pairs`: for one word, the hashes of the
     words similar to it; for more, the hashed pairs of a word similar to its first word and one similar to its
     second, or one similar to its third and one similar to its first or second (or the hash of a word similar to
     both). Every name _blocks_match accepts has one of them."""
@@ -343,7 +343,7 @@ def _claim_rows(
     Rows: (source, key_kind, key, partner_id, registration_id, lead_id, customer_id, routed, registration status,
     the asked name a similar-name row answers). Each branch is served by an index: the partial unique index on
     active windows, the customer tax id, domain and name indexes (then leads by customer, offers by lead), and for
-    similar names the name-pairs and name-words indexes probed once per asked name (leads migrations 0038 and
+    similar names the name-pairs and name-words indexes probed once per asked name (leads migrations 0039 and
     0037; elsewhere the two prefix indexes, varchar_pattern_ops, one query per name).
     """
     t = {
@@ -401,7 +401,7 @@ def _claim_rows(
     # LATERAL: one small query per asked name.
     asked_from = "asked AS q CROSS JOIN LATERAL" if postgres else "(SELECT %(name)s AS name) AS q, "
     # On PostgreSQL the name windows' candidates come from the index of their words and pairs of words (leads
-    # migration 0038, `q.pairs`, _pair_groups), and _similar_names' condition and order (per word count) are applied
+    # migration 0039, `q.pairs`, _pair_groups), and _similar_names' condition and order (per word count) are applied
     # to those rows, behind a fence (OFFSET 0) so that the planner cannot probe the words index with the condition.
     windows_named = (
         f"""(SELECT key_kind, key, partner_id, registration_id, string_to_array(key, ' ') AS words

@@ -77,7 +77,7 @@ def test_every_similar_protected_name_is_found_among_thousands_sharing_its_first
 
 
 def test_the_name_probe_by_words_finds_exactly_the_names_that_share_blocking_keys(postgres_only):
-    """The probe goes word by word (leads migration 0037: each asked word's similar words from `leads_nameword`; 0038:
+    """The probe goes word by word (leads migration 0037: each asked word's similar words from `leads_nameword`; 0039:
     the protected names' candidates from a GIN index of their words and pairs of words), pinned to the rule it answers (leads migrations 0028, 0035): a protected name or
     named account is a candidate when its blocking keys (`leads_name_blocks`) share a key with each asked word's keys
     (`leads_name_blocks_group`; all words but one from three words on), or it equals a run of the asked words. The
