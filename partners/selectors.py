@@ -59,8 +59,8 @@ PARTNER_CHOICES_MAX = 500
 
 
 def partner_choices() -> list[Partner] | None:
-    """Partners for a list's partner filter, by name; None past PARTNER_CHOICES_MAX (a network of thousands: the page offers a
-    search by name instead of a drop-down of 100,000 names, which took seconds to render and nobody can scroll)."""
+    """Partners for a list's partner filter, by name; None past PARTNER_CHOICES_MAX (a network of thousands: the
+    page offers a search by name instead of a drop-down of 100,000 names, which took seconds to render)."""
     limit = PARTNER_CHOICES_MAX
     partners = list(Partner.objects.order_by("name").only("id", "name")[: limit + 1])
     return partners if len(partners) <= limit else None

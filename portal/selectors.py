@@ -50,8 +50,6 @@ def vendor_home_summary_refresh() -> bool:
     """The periodic job's half (`portal.tasks.vendor_home_summary_refresh`, every half freshness period): count
     before the shared figures turn stale, so that on a large network no channel manager's request waits for them."""
     seconds = settings.PRM_DASHBOARD_CACHE_SECONDS
-    if seconds <= 0:
-        return False
     return cache_refresh(key=VENDOR_HOME_KEY, compute=_vendor_home_count, seconds=seconds) is not None
 
 

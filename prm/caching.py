@@ -27,6 +27,9 @@ BUSY_SHARE = 10  # a value stays fresh at least this many times as long as compu
 
 
 def cache_fresh(*, key: str, compute: Callable[[], object], seconds: int, now: Callable[[], float] = time.time):
+    """The shared value, recomputed by one process when stale; with `seconds` 0 or less, computed live."""
+    if seconds <= 0:
+        return compute()
     entry = cache.get(key)
     if entry is not None and entry[1] > now():
         return entry[0]
@@ -48,7 +51,9 @@ def cache_fresh(*, key: str, compute: Callable[[], object], seconds: int, now: C
 
 def cache_refresh(*, key: str, compute: Callable[[], object], seconds: int, now: Callable[[], float] = time.time):
     """Recompute the figure (a periodic job, every `seconds` / 2) unless it stays fresh until the job's next run or
-    someone already is recomputing it."""
+    someone already is recomputing it. Nothing to keep fresh with `seconds` 0 or less (live figures)."""
+    if seconds <= 0:
+        return None
     entry = cache.get(key)
     if entry is not None and entry[1] - now() > seconds / 2:
         return None

@@ -6,14 +6,21 @@ narrow down to the rest."""
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
+CAP = 10_000
+
+
+def count_capped(queryset, cap: int | None = None) -> int:
+    """How many rows `queryset` has, counting no further than `cap` (default CAP). Without the list's order: any
+    `cap` matching rows end the count (an ordered one may read far more: 5 s for the open deals at 20 M leads)."""
+    return queryset.order_by()[: cap or CAP].count()
+
 
 class CappedPaginator(Paginator):
-    CAP = 10_000
+    CAP = CAP
 
     @cached_property
     def count(self):
-        # Without the list's order: any CAP matching rows end the count (an ordered one may read far more).
-        return self.object_list.order_by()[: self.CAP].count()
+        return count_capped(self.object_list, self.CAP)
 
     @property
     def capped(self) -> bool:

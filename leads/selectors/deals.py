@@ -45,8 +45,8 @@ def deal_list(*, viewer, filters: dict | None = None) -> QuerySet[Lead]:
     """Deals the viewer may see: vendor staff all, partner staff their own partner's and those they co-sell.
 
     Filters (all optional, bad values ignored): stage, state (open/closed), q, owner (a user id, or "me"),
-    region, partner and partner_name (vendor staff), close_from / close_to (expected close, inclusive), stale (open deals without
-    activity for N days), sort (one of SORTS, "-" for descending)."""
+    region, partner and partner_name (vendor staff), close_from / close_to (expected close, inclusive), stale (open
+    deals without activity for N days), sort (one of SORTS, "-" for descending)."""
     filters = filters or {}
     qs = scope_for(Lead.objects.select_related("customer", "partner", "owner", "registration", "region"), viewer)
     if (stage := filters.get("stage")) in Stage.values:

@@ -38,7 +38,7 @@ from partners.selectors import partner_choices
 from prm.exports import table_download
 from prm.forms import apply_service_errors
 from prm.models import PARTNER_ROLES, User
-from prm.pagination import CappedPaginator
+from prm.pagination import CappedPaginator, count_capped
 from prm.permissions import SignedInMixin, can_sell, is_partner_user, is_vendor
 
 # Stage moves that close the deal ask "are you sure?" first: a won deal books commission.
@@ -104,7 +104,7 @@ class DealListView(SignedInMixin, View):
         # take seconds at tens of millions of deals, so the page asks for a filter instead.
         listed = deal_board_deals(viewer=user, filters=filters) if board else deals
         if board:
-            if listed[: CappedPaginator.CAP].count() < CappedPaginator.CAP:
+            if count_capped(listed, CappedPaginator.CAP) < CappedPaginator.CAP:
                 ctx["columns"] = deal_board(viewer=user, filters=filters)
                 ctx["totals"] = deal_totals(deals=listed)
         else:
