@@ -8,11 +8,16 @@ Generates partners (regions, competencies, tiers, KPIs on the partner rows as th
 
 1. throughput: routes the `--leads` leads with leads_route_batch, `--batch` leads per transaction (as the CSV
    import and the leads_route_new job do), and prints decisions/s (target >= 1,000/s) and the router process's
-   own CPU a decision (less sensitive to the machine's load);
+   own CPU a decision (less sensitive to the machine's load). A worker routes for hours: what it builds once
+   (the routing pool, its lists, the URL map, its connection's caches) is built by a first batch of `--batch`
+   more leads before the clock starts, and that batch's time is printed on its own;
 2. latency: routes the other `--single` leads one per transaction with lead_route, as the web form and the API
    do (commit included), and prints p50/p95/p99 of one decision (target p99 < 20 ms) and where its time goes
    (statements per decision and their time, the commit, the rest);
-3. two routers: the capital region's leads routed by one process, then by `--routers` side by side.
+3. two routers: the capital region's leads routed by one process, then by `--routers` side by side (each a
+   fresh process that routes a first batch of its own before the routers start together); beside it the floor,
+   the same with routers that share nothing (router i routes only region i's leads): how far this machine lets
+   that many routers scale at all (two processes and their two backends on two cores never make 2 ×).
 
 Both phases run against the same partners, the second after the first has filled some capacity. It also prints
 the machine's load (uptime) and floors measured in the same run: the median round trip of `SELECT 1` and the
@@ -73,9 +78,10 @@ def _region(regions, rng: random.Random):
     return regions[0] if rng.random() < CAPITAL_SHARE else regions[min(len(regions) - 1, int(rng.paretovariate(1.2)))]
 
 
-def generate(n_partners: int, n_leads: int, n_capital: int, rng: random.Random):
+def generate(n_partners: int, n_leads: int, extra: list[int], rng: random.Random):
     """Partners with an admin and a sales rep each (who get the offer notifications), `n_leads` leads over the
-    skewed regions and `n_capital` more in the capital region (for routers running side by side)."""
+    skewed regions and one more lead in each region of `extra` (region numbers, 0 the capital: for routers running
+    side by side)."""
     regions = [
         Region.objects.get_or_create(
             code=f"{TAG}-r{i}", defaults={"name": f"Bench region {i}", "country": "RU", "timezone": TIMEZONES[i % 11]}
@@ -146,13 +152,13 @@ def generate(n_partners: int, n_leads: int, n_capital: int, rng: random.Random):
     )
     customers = Customer.objects.bulk_create(
         [Customer(name=f"Bench customer {i}", normalized_name=f"bench customer {i}", tax_id=f"{TAG}-{i}")
-         for i in range(n_leads + n_capital)],
+         for i in range(n_leads + len(extra))],
         batch_size=5000,
     )  # fmt: skip
     leads = Lead.objects.bulk_create(
         [
             Lead(customer=c, title=f"Bench lead {i}", kind=rng.choice(list(LeadKind.values)), source=LeadSource.VENDOR,
-                 stage=Stage.NEW, region=_region(regions, rng) if i < n_leads else regions[0], external_id=f"{TAG}-{i}",
+                 stage=Stage.NEW, region=_region(regions, rng) if i < n_leads else regions[extra[i - n_leads]], external_id=f"{TAG}-{i}",
                  source_system=TAG)
             for i, c in enumerate(customers)
         ],
@@ -208,13 +214,20 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _route_slice(ids: list[int], batch: int) -> tuple[float, float, int, float, float, int]:
-    """One router process: route `ids` in batches; (start, end, decisions) on the wall clock, the CPU seconds of
-    the router and of its PostgreSQL backend, and the statements it sent."""
+_START = None  # the routers' start line (routers_side_by_side)
+
+
+def _route_slice(warm: list[int], ids: list[int], batch: int) -> tuple[float, float, int, float, float, int]:
+    """One router process: route `warm` (untimed: a long-lived worker has built its URL map, its routing pool's
+    lists and its connection's caches long before), then `ids` in batches; (start, end, decisions) on the wall
+    clock, the CPU seconds of the router and of its PostgreSQL backend, and the statements it sent. With
+    BENCH_PROFILE=<path> each router writes a cProfile of its timed part to <path>-<leads>-<pid>."""
     from django.db import connections
 
     connections.close_all()  # a forked child opens its own connection
+    warmed = len(leads_route_batch(leads=list(Lead.objects.filter(pk__in=warm).order_by("pk"))))
     leads = list(Lead.objects.filter(pk__in=ids).order_by("pk"))
+    _START.wait()  # every router warmed up: the timed parts start together
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
@@ -225,9 +238,18 @@ def _route_slice(ids: list[int], batch: int) -> tuple[float, float, int, float, 
         return execute(sql, params, many, context)
 
     started, own, theirs = time.time(), time.process_time(), _proc_cpu(backend)
+    prof = None
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
     with connection.execute_wrapper(counted):
         n = sum(len(leads_route_batch(leads=leads[i : i + batch])) for i in range(0, len(leads), batch))
-    return started, time.time(), n, time.process_time() - own, _proc_cpu(backend) - theirs, count[0]
+    if prof:
+        prof.disable()
+        prof.dump_stats(f"{os.environ['BENCH_PROFILE']}-{len(ids)}-{os.getpid()}")
+    return started, time.time(), n + warmed, time.process_time() - own, _proc_cpu(backend) - theirs, count[0]
 
 
 def _wal_lsn() -> str:
@@ -236,19 +258,28 @@ def _wal_lsn() -> str:
         return cursor.fetchone()[0]
 
 
-def routers_side_by_side(ids: list[int], *, routers: int, batch: int) -> tuple[float, float, float, float, float]:
-    """Decisions/s of `routers` processes routing `ids` (one region) at once, each its own slice; the CPU
+def routers_side_by_side(
+    ids: list[int], *, warm: list[int], routers: int, batch: int
+) -> tuple[float, float, float, float, float]:
+    """Decisions/s of `routers` processes routing `ids` (one region) at once, each its own slice after a batch of
+    its own slice of `warm` (untimed, see _route_slice); the CPU
     milliseconds a decision took in the routers and in their database backends (what the machine's cores cap:
     with no waiting on each other, two routers use the same CPU a decision as one); and the KiB of WAL a decision
     wrote (the whole server's: run it on a quiet one), and the statements sent a decision."""
     from django.db import connections
 
-    lsn = _wal_lsn()
     connections.close_all()
-    slices = [ids[i::routers] for i in range(routers)]
-    with multiprocessing.get_context("fork").Pool(routers) as pool:
-        results = pool.starmap(_route_slice, [(part, batch) for part in slices])
+    slices = [(warm[i::routers], ids[i::routers], batch) for i in range(routers)]
+    lsn = _wal_lsn()  # WAL a decision over the warm-up decisions and the timed ones
+    connections.close_all()
+    global _START
+    context = multiprocessing.get_context("fork")
+    _START = context.Barrier(routers)  # inherited by the forked routers
+    with context.Pool(routers) as pool:
+        results = pool.starmap(_route_slice, slices)
     n = sum(r[2] for r in results)
+    warmed = n - sum(len(part) for _warm, part, _batch in slices)
+    n -= warmed
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", [lsn])
         wal = float(cursor.fetchone()[0])
@@ -256,7 +287,7 @@ def routers_side_by_side(ids: list[int], *, routers: int, batch: int) -> tuple[f
         n / (max(r[1] for r in results) - min(r[0] for r in results)),
         sum(r[3] for r in results) / n * 1000,
         sum(r[4] for r in results) / n * 1000,
-        wal / n / 1024,
+        wal / (n + warmed) / 1024,
         sum(r[5] for r in results) / n,
     )
 
@@ -390,10 +421,28 @@ def main():
     cleanup()
     t0 = time.perf_counter()
     concurrent = args.leads if args.concurrent is None else args.concurrent
-    n = args.leads + args.single
-    leads = generate(args.partners, n, 2 * concurrent, random.Random(args.seed))
-    batched, singles = leads[: args.leads], leads[args.leads : n]
-    capital = [lead.pk for lead in leads[n:]]
+    first = min(args.batch, args.leads)  # a fresh process's first batch: untimed, timed on its own
+    n = first + args.leads + args.single
+    # Leads for the routers side by side, per phase: a warm-up batch for each router process, then `concurrent`
+    # timed. In the capital: one router, then `routers`; spread (the floor): the k-th lead of a phase in region
+    # k mod `routers`, so that router i of `routers` routes region i's leads only (nothing shared between routers).
+    wb = min(args.batch, concurrent) if args.routers > 1 else 0
+    phases = {
+        "one": (wb, 0), "many": (args.routers * wb, 0), "one_spread": (wb, 1), "many_spread": (args.routers * wb, 1)
+    }  # fmt: skip
+    extra = [
+        0 if not spread else k % args.routers
+        for warm_n, spread in phases.values()
+        for size in (warm_n, concurrent if wb else 0)
+        for k in range(size)
+    ]
+    leads = generate(args.partners, n, extra, random.Random(args.seed))
+    warm_batch, batched, singles = leads[:first], leads[first : first + args.leads], leads[first + args.leads : n]
+    side: dict[str, tuple[list[int], list[int]]] = {}  # phase → (warm-up ids, timed ids)
+    at = n
+    for name, (warm_n, _spread) in phases.items():
+        ids = [lead.pk for lead in leads[at : at + warm_n + (concurrent if wb else 0)]]
+        side[name], at = (ids[:warm_n], ids[warm_n:]), at + len(ids)
     print(f"generated {args.partners} partners and {len(leads)} leads in {time.perf_counter() - t0:.1f} s")
     print(f"floor: SELECT 1 round trip p50 {floor_ms():.3f} ms")
     commit_p50, commit_p99 = commit_floor_ms()
@@ -405,6 +454,10 @@ def main():
     if args.slot_vacuum > 0 and connection.vendor == "postgresql":
         vacuum.start()
     try:
+        started = time.perf_counter()
+        for decision in leads_route_batch(leads=warm_batch):  # builds the routing pool, the URL map, ...
+            outcomes["offered" if decision.chosen_id else "queued"] += 1
+        first_elapsed = time.perf_counter() - started
         started, cpu = time.perf_counter(), time.process_time()
         for i in range(0, len(batched), args.batch):
             for decision in leads_route_batch(leads=batched[i : i + args.batch]):
@@ -416,14 +469,20 @@ def main():
                 decision = lead_route(lead=lead)
                 latencies.append(time.perf_counter() - t)
                 outcomes["offered" if decision.chosen_id else "queued"] += 1
-        if capital and args.routers > 1:
+        if wb:
             one, one_own, one_db, one_wal, one_sql = routers_side_by_side(
-                capital[:concurrent], routers=1, batch=args.batch
+                side["one"][1], warm=side["one"][0], routers=1, batch=args.batch
             )
             many, many_own, many_db, many_wal, many_sql = routers_side_by_side(
-                capital[concurrent:], routers=args.routers, batch=args.batch
+                side["many"][1], warm=side["many"][0], routers=args.routers, batch=args.batch
             )
             one_cpu, many_cpu = one_own + one_db, many_own + many_db
+            one_spread, *_ = routers_side_by_side(
+                side["one_spread"][1], warm=side["one_spread"][0], routers=1, batch=args.batch
+            )
+            many_spread, *_ = routers_side_by_side(
+                side["many_spread"][1], warm=side["many_spread"][0], routers=args.routers, batch=args.batch
+            )
         sample = RoutingDecision.objects.filter(lead__source_system=TAG, chosen__isnull=False)[:200]
         avg_candidates = statistics.mean(len(decision_candidates(decision=d)) for d in sample) if sample else 0
         avg_eligible = (
@@ -441,7 +500,9 @@ def main():
         print(
             f"batch: routed {len(batched)} leads in {batch_elapsed:.1f} s, {args.batch} per transaction: "
             f"{len(batched) / batch_elapsed:.0f} decisions/s (target >= 1000); the router process's own CPU "
-            f"{batch_cpu / len(batched) * 1000:.2f} ms a decision (less sensitive to the machine's load)"
+            f"{batch_cpu / len(batched) * 1000:.2f} ms a decision (less sensitive to the machine's load), after "
+            f"the process's first batch of {len(warm_batch)} ({first_elapsed:.2f} s, untimed: it builds the routing "
+            "pool and the process's caches, once in a worker's life)"
         )
     if latencies:
         ms = sorted(x * 1000 for x in latencies)
@@ -451,11 +512,17 @@ def main():
             f"p99 {pct(0.99):.1f} ms (target p99 < 20 ms); {len(ms) / sum(latencies):.0f} decisions/s"
         )
         print(statements.report(len(ms), sum(latencies)))
-    if capital and args.routers > 1:
+    if wb:
         cores = os.cpu_count() or 1
         print(
             f"one region (the capital, {concurrent} leads per phase): 1 router {one:.0f} decisions/s, "
             f"{args.routers} routers side by side {many:.0f} decisions/s: {many / one:.2f} × (target ≥ 1.6 × with 2)"
+        )
+        print(
+            f"  floor, routers sharing nothing ({args.routers} regions, router i routing region i's leads): 1 router "
+            f"{one_spread:.0f} decisions/s, {args.routers} side by side {many_spread:.0f} decisions/s: "
+            f"{many_spread / one_spread:.2f} × (what this machine allows {args.routers} routers; one region reached "
+            f"{many / one / (many_spread / one_spread) * 100:.0f} % of it)"
         )
         print(
             f"  CPU a decision, routers and their PostgreSQL backends together: {one_cpu:.2f} ms with 1 router, "

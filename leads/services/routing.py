@@ -900,9 +900,11 @@ def _shortlists_locked(
             if c := claims.get(lead.pk):
                 wanted.update(lists[id(ids)].ids.intersection(m.partner_id for m in (*c.hard, *c.territory)))
     first = set(wanted)
+    target: dict[int, int] = {}
     for key, n in needed.items():
         s = lists[key]
-        first.update(s.ask(n + math.ceil(2 * s.density * (in_region[s.region.region_id] - (n - SHORTLIST)))))
+        target[key] = n + math.ceil(2 * s.density * (in_region[s.region.region_id] - (n - SHORTLIST)))
+        first.update(s.ask(target[key]))
     if not connection_supports_skip_locked():
         return _partners_locked(first)
     asked = {key: s.asked for key, s in lists.items()}
@@ -910,7 +912,7 @@ def _shortlists_locked(
     partners = _partners_locked(first, skip=True)
     for rnd in range(2, ROUNDS + 2):
         short = [
-            key for key, n in needed.items()
+            key for key, n in target.items()
             if sum(pk in partners for _t, pk in lists[key].order[: lists[key].asked]) < min(n, len(lists[key].order))
             and not lists[key].complete
         ]  # fmt: skip
