@@ -884,8 +884,10 @@ def _shortlists_locked(
     moved some back); one that does locks the next ones during the batch (_route, `extend`). Routers lock with
     SKIP LOCKED, so two routers in one region do not queue behind each other: the second takes the next earliest
     turns while the first holds the earliest (those are being served by the first). A list left with fewer locked
-    than the first two terms above asks for its next earliest turns, twice as many each time, at most ROUNDS times
-    (the other router holds the first turns of every list it serves); if a list of fewer than SHORTLIST
+    than its first ask (all three terms above: topping up only its own leads' turns left it short again as soon as
+    other lists' winners moved its members back, one extension a list during the batch) asks for its next earliest
+    turns, twice as many each time, at most ROUNDS times (the other router holds the first turns of every list it
+    serves); if a list of fewer than SHORTLIST
     candidates is not all locked, a longer one has less than a quarter of a shortlist locked, or a partner
     claiming a lead's customer is held elsewhere, the skip-locked rows are given back (the savepoint is rolled
     back) and the partners are locked waiting, in id order, as one router alone would.
