@@ -26,6 +26,7 @@ machine can be compared by ratio. Deletes what it made after printing the figure
 """
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -217,11 +218,25 @@ def _proc_cpu(pid: int) -> float:
 _START = None  # the routers' start line (routers_side_by_side)
 
 
+@contextlib.contextmanager
+def _profiled(name: str):
+    """With BENCH_PROFILE=<path>: a cProfile of the block, written to <path>-<name>-<pid> (cProfile slows Python
+    code down unevenly, generators most: read it for where the time goes, not for figures)."""
+    if not os.environ.get("BENCH_PROFILE"):
+        yield
+        return
+    import cProfile
+
+    with cProfile.Profile() as prof:
+        yield
+    prof.dump_stats(f"{os.environ['BENCH_PROFILE']}-{name}-{os.getpid()}")
+
+
 def _route_slice(warm: list[int], ids: list[int], batch: int) -> tuple[float, float, int, float, float, int]:
     """One router process: route `warm` (untimed: a long-lived worker has built its URL map, its routing pool's
     lists and its connection's caches long before), then `ids` in batches; (start, end, decisions) on the wall
-    clock, the CPU seconds of the router and of its PostgreSQL backend, and the statements it sent. With
-    BENCH_PROFILE=<path> each router writes a cProfile of its timed part to <path>-<leads>-<pid>."""
+    clock, the CPU seconds of the router and of its PostgreSQL backend, and the statements it sent (see _profiled
+    for a profile of the timed part)."""
     from django.db import connections
 
     connections.close_all()  # a forked child opens its own connection
@@ -238,17 +253,8 @@ def _route_slice(warm: list[int], ids: list[int], batch: int) -> tuple[float, fl
         return execute(sql, params, many, context)
 
     started, own, theirs = time.time(), time.process_time(), _proc_cpu(backend)
-    prof = None
-    if os.environ.get("BENCH_PROFILE"):
-        import cProfile
-
-        prof = cProfile.Profile()
-        prof.enable()
-    with connection.execute_wrapper(counted):
+    with connection.execute_wrapper(counted), _profiled(f"routers-{len(ids)}"):
         n = sum(len(leads_route_batch(leads=leads[i : i + batch])) for i in range(0, len(leads), batch))
-    if prof:
-        prof.disable()
-        prof.dump_stats(f"{os.environ['BENCH_PROFILE']}-{len(ids)}-{os.getpid()}")
     return started, time.time(), n + warmed, time.process_time() - own, _proc_cpu(backend) - theirs, count[0]
 
 
@@ -463,7 +469,7 @@ def main():
             for decision in leads_route_batch(leads=batched[i : i + args.batch]):
                 outcomes["offered" if decision.chosen_id else "queued"] += 1
         batch_elapsed, batch_cpu = time.perf_counter() - started, time.process_time() - cpu
-        with StatementTimes() as statements:
+        with StatementTimes() as statements, _profiled(f"single-{len(singles)}"):
             for lead in singles:
                 t = time.perf_counter()
                 decision = lead_route(lead=lead)

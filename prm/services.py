@@ -159,10 +159,26 @@ def notify_many(
     ]
     rows_insert(Notification, rows, batch_size=2000)
     if any(row["email_wanted"] for row in rows):
-        from .tasks import notification_emails_send_pending
-
-        transaction.on_commit(notification_emails_send_pending.delay)
+        transaction.on_commit(_emails_send_soon)
     return len(rows)
+
+
+EMAILS_WINDOW = 5  # seconds: the e-mails of the notifications written meanwhile go out together
+EMAILS_QUEUED = "prm:notification-emails:queued"  # cache key: a send task is queued for the open window
+
+
+def _emails_send_soon() -> None:
+    """After a commit that wrote notifications to be e-mailed: one send task per EMAILS_WINDOW, however many such
+    commits (a router commits hundreds a second; a task each cost every one of them an enqueue and filled the
+    queue). The first commit of a window enqueues the task to run when the window closes, so it finds every
+    notification committed while the window was open; the periodic sweep (settings: notifications-email) is the
+    net under a lost task. With eager tasks (no queue: the tests) it sends at once."""
+    from .tasks import notification_emails_send_pending
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        notification_emails_send_pending.delay()
+    elif cache.add(EMAILS_QUEUED, 1, timeout=EMAILS_WINDOW):
+        notification_emails_send_pending.apply_async(countdown=EMAILS_WINDOW + 1)
 
 
 _BATCH: contextvars.ContextVar[dict | None] = contextvars.ContextVar("notifications_batch", default=None)

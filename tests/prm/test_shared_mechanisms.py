@@ -99,3 +99,30 @@ def test_role_change_in_admin_is_audited(client_for, vendor_admin, partner_rep):
     event = AuditEvent.objects.get(action="security.role_changed")
     assert event.data == {"role": "partner_admin"}
     assert event.actor == vendor_admin
+
+
+def test_one_email_task_a_window_however_many_commits_notify(
+    settings, monkeypatch, django_capture_on_commit_callbacks, partner_admin
+):
+    """A router commits hundreds of offers a second: their e-mails go out by one task a window, queued to run when
+    the window closes (it then finds every notification committed meanwhile)."""
+    from django.core.cache import cache
+
+    from prm import services, tasks
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    queued = []
+    monkeypatch.setattr(tasks.notification_emails_send_pending, "apply_async", lambda **kw: queued.append(kw))
+    cache.delete(services.EMAILS_QUEUED)
+    partner_admin.email_events = [NotificationKind.LEAD_OFFERED]
+    partner_admin.save()
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            notify(users=[partner_admin], kind=NotificationKind.LEAD_OFFERED, title="New lead", url="/deals/")
+    assert queued == [{"countdown": services.EMAILS_WINDOW + 1}]
+    cache.delete(services.EMAILS_QUEUED)  # the window closed
+    with django_capture_on_commit_callbacks(execute=True):
+        notify(users=[partner_admin], kind=NotificationKind.LEAD_OFFERED, title="New lead", url="/deals/")
+    assert len(queued) == 2
+    assert notification_emails_send_pending() == 4  # the task, when it runs, sends all of them
+    assert len(mail.outbox) == 4
