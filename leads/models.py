@@ -403,7 +403,9 @@ class RoutingDecision(models.Model):
 
 class Offer(TimeStampedModel):
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="offers")
-    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="offers")
+    # db_index off: offer_partner_status_idx (partner, status) serves every lookup by partner, with one index less
+    # written with every offer.
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="offers", db_index=False)
     decision = models.ForeignKey(RoutingDecision, null=True, blank=True, on_delete=models.SET_NULL)
     status = models.CharField(max_length=20, choices=OfferStatus.choices, default=OfferStatus.PENDING)
     offered_at = models.DateTimeField()
