@@ -12,6 +12,8 @@ signals are sent (neither does `bulk_create`).
 """
 
 import functools
+import gc
+from contextlib import contextmanager
 from decimal import Decimal
 from uuid import UUID
 
@@ -178,3 +180,19 @@ def _json_default(value):
     if isinstance(value, Decimal | Promise | UUID):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+@contextmanager
+def gc_paused():
+    """Python's cyclic garbage collector off while a batch runs. A 5,000-item batch allocates ~100,000 short-lived
+    objects (parsed items, values, results; a registration check's deals, registrations and claims), enough to set
+    off several full cyclic-GC passes over the whole process heap: a quarter to a third of a bulk upsert's request
+    time, ~0.14 ms a deal of an import's registration check. Reference counting frees them anyway; cycles wait until
+    the batch is done."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -33,7 +33,7 @@ from leads.models import (
 )
 from leads.selectors.registration import ClaimQuery, CustomerClaims, customer_claims, customers_claims
 from partners.models import Partner, PartnerStatus
-from prm.bulk import objects_insert, rows_insert
+from prm.bulk import gc_paused, objects_insert, rows_insert
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, User, WebhookEvent
 from prm.selectors import channel_managers, escalation_recipients
@@ -328,7 +328,10 @@ class _BatchNames:
     def __init__(self):
         self.names: list[str] = []
         self.holders: list[int] = []
-        self.blocked: dict[str, int] = {}  # key -> bit set of the names' indexes (ints: nothing for the GC to scan)
+        # A word -> bit set of the indexes of the names having it (ints: nothing for the GC to scan), and a key ->
+        # the words having it: a word's keys are filed once, when the batch first names it (names share words).
+        self.named: dict[str, int] = {}
+        self.keyed: dict[str, list[str]] = {}
         self.every = connection.vendor != "postgresql"
 
     @staticmethod
@@ -342,24 +345,32 @@ class _BatchNames:
         self.names.append(name)
         self.holders.append(partner_id)
         if not self.every:
-            bit, blocked = 1 << i, self.blocked
+            bit, named, keyed = 1 << i, self.named, self.keyed
             for w in set(name.split(" ")) - {""}:
-                for key in _word_blocks(w, True):
-                    blocked[key] = blocked.get(key, 0) | bit
+                if w not in named:
+                    named[w] = 0
+                    for key in _word_blocks(w, True):
+                        keyed.setdefault(key, []).append(w)
+                named[w] |= bit
 
-    def similar(self, name: str) -> list[int]:
-        """Indexes of the names the scorer finds similar to `name` (a name key)."""
+    def similar(self, name: str, *, only=None) -> list[int]:
+        """Indexes of the names the scorer finds similar to `name` (a name key), among those `only(index)` keeps."""
         if self.every:
             candidates = range(len(self.names))
         else:
-            bits = 0
+            bits, seen, named, keyed = 0, set(), self.named, self.keyed
             for key in self.blocks(name, deep=False):
-                bits |= self.blocked.get(key, 0)
+                for w in keyed.get(key, ()):
+                    if w not in seen:
+                        seen.add(w)
+                        bits |= named[w]
             candidates = []
             while bits:  # the set bits, lowest first
                 low = bits & -bits
                 candidates.append(low.bit_length() - 1)
                 bits ^= low
+        if only is not None:
+            candidates = [i for i in candidates if only(i)]
         if not candidates:
             return []
         found = process.extract(
@@ -381,8 +392,9 @@ def _batch_claims(*, item: PendingRegistration, keys: list, taken: set, names: _
     name = customer_name_key(item.normalized)
     if not name or not names.names:
         return False
-    mine = item.registration.partner_id
-    return any(names.holders[i] != mine or names.names[i] == item.normalized for i in names.similar(name))
+    # Only those names can matter: scoring the partner's own other names (most of an import's) would decide nothing.
+    mine, same, holders, held = item.registration.partner_id, item.normalized, names.holders, names.names
+    return bool(names.similar(name, only=lambda i: holders[i] != mine or held[i] == same))
 
 
 def _decision_make(
@@ -420,7 +432,14 @@ def _registration_fill(*, item: PendingRegistration, now: datetime, policies: di
 
 
 def _review_due(now: datetime) -> datetime:
-    return vendor_deadline(start=now, hours=settings.PRM_REGISTRATION_REVIEW_HOURS)
+    return _vendor_deadline_cached(now, settings.PRM_REGISTRATION_REVIEW_HOURS, settings.TIME_ZONE)
+
+
+@functools.lru_cache(maxsize=16)
+def _vendor_deadline_cached(start: datetime, hours, _tz: str) -> datetime:
+    """A batch decides at one moment: its review deadline is worked out once, not for each deal sent to review
+    (keyed on the settings it reads)."""
+    return vendor_deadline(start=start, hours=hours)
 
 
 def _window_rows(item: PendingRegistration) -> list[dict]:
@@ -649,7 +668,9 @@ def _registrations_check(*, todo, lead_ids: list[int] | None, submitted_by_id: i
     queued = sorted(set(lead_ids)) if lead_ids is not None else None
     done, after, taken = 0, 0, 0
     while done < limit:
-        with transaction.atomic():
+        # Without the cyclic GC for the chunk: its deals, registrations and claims set off full collections over the
+        # whole heap (22 in an import of 20,000, 0.14 ms a deal); the chunk's few cycles wait for the next chunk.
+        with gc_paused(), transaction.atomic():
             size = min(CHECK_CHUNK, limit - done)
             if queued is None:
                 chunk = todo.filter(pk__gt=after)

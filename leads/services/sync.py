@@ -10,11 +10,9 @@ registrations: they get no protection until `leads.services.registration.registr
 """
 
 import csv
-import gc
 import io
 import re
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -32,7 +30,7 @@ from leads.models import Activity, ActivityKind, Lead, LeadKind, LeadSource, Sta
 from leads.services.deals import leads_activity_clock
 from leads.services.registration import registrations_submit
 from partners.models import Partner
-from prm.bulk import column_defaults
+from prm.bulk import column_defaults, gc_paused  # noqa: F401 (leads.api pauses the GC with it too)
 from prm.services import audit_record
 
 MAX_BATCH = 5000
@@ -49,20 +47,6 @@ class ItemResult:
 
     def as_dict(self) -> dict:
         return {"index": self.index, "status": self.status, "id": self.id, "errors": self.errors}
-
-
-@contextmanager
-def gc_paused():
-    """A 5,000-item batch allocates ~100,000 short-lived, acyclic objects (parsed items, values, results): enough
-    to set off several full cyclic-GC passes over the whole process heap per request, measured at a quarter to a
-    third of the request time. Reference counting frees them anyway; cycles wait until the batch is done."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # --- fast field checks (DRF serializers are ~50× slower per item; these batches have 5,000 items) -----------------
