@@ -27,6 +27,7 @@ from leads.models import (
 from leads.services import conflict, deals, offers, registration, sync
 from prm import texts
 from prm.api_base import ReadOnlyScopedViewSet, ScopedViewSet, SyncFilterSet
+from prm.bulk import gc_paused
 from prm.permissions import scope_for
 from prm.services import audit_record
 
@@ -350,7 +351,7 @@ class LeadViewSet(
         A partner key's new deals are deal registrations: checked for conflicts right after the request (see
         `/registrations/?lead=`), protected and workable only once approved. A registered deal keeps its customer.
         """
-        with sync.gc_paused():  # parsing 5,000 items is part of the batch's allocations
+        with gc_paused():  # parsing 5,000 items is part of the batch's allocations
             results = sync.leads_bulk_upsert(items=_items(request), partner_id=self.key_partner_id, actor=request.user)
             return Response({"results": [r.as_dict() for r in results]})
 
@@ -450,7 +451,7 @@ class ActivityViewSet(
     @action(detail=False, methods=["post"], url_path="bulk-upsert")
     def bulk_upsert(self, request):
         """Create or update up to 5,000 activities by (source_system, external_id); one result per item."""
-        with sync.gc_paused():
+        with gc_paused():
             results = sync.activities_bulk_upsert(
                 items=_items(request), partner_id=self.key_partner_id, actor=request.user
             )

@@ -1,7 +1,6 @@
 """The nightly run: KPI snapshots → commission ledger → tier evaluation, single-flight and resumable."""
 
 import datetime
-import gc
 import logging
 import time
 import traceback
@@ -10,6 +9,8 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+
+from prm.bulk import gc_paused
 
 from ..models import NightlyRun, RunStatus
 from .ledger import commission_accrue, sla_penalties_book
@@ -65,22 +66,6 @@ def _claim(on: datetime.date, *, locked: bool) -> NightlyRun | None:
         return run
 
 
-@contextmanager
-def _gc_paused():
-    """Python's cyclic garbage collector off for a phase. A phase holds its rows (100,000 partners' decisions, their
-    audit rows and inbox messages at 10× the reference network) until it ends, and every full collection walked them
-    all again: a quarter of the tiers phase's Python time. Reference counting still frees what a phase drops; the
-    few cycles it makes wait for the collector, back on when the phase ends."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 PHASES = (
     ("kpi", lambda on, run: {"snapshots": kpi_snapshots_compute(on=on)}),
     ("ledger", lambda on, run: {**commission_accrue(on=on), **sla_penalties_book(on=on)}),
@@ -105,7 +90,7 @@ def nightly_run(*, on: datetime.date) -> NightlyRun | None:
         for name, phase in PHASES:
             started = time.monotonic()
             try:
-                with _gc_paused():
+                with gc_paused():  # a phase holds its rows (100,000 partners' decisions at 10×) until it ends
                     result = phase(on, run)
             except Exception:
                 log.exception("nightly run %s failed in phase %s", on, name)

@@ -44,7 +44,7 @@ from leads.models import (
 )
 from leads.selectors.registration import ClaimQuery, CustomerClaims, customers_claims
 from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel, SlaPolicy
-from prm.bulk import objects_insert
+from prm.bulk import gc_paused, objects_insert
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, Role, User
 from prm.selectors import channel_managers
@@ -687,10 +687,10 @@ def leads_route_batch(
             raise RuntimeError("leads_route_batch(inserted=True) must run in the transaction that inserted the leads")
         for lead in leads:
             lead.has_pending = False
-        with transaction.atomic():
+        with gc_paused(), transaction.atomic():
             return _route(leads=[lead for lead in leads if not _routable(lead)], actor=actor, save_leads=save_leads)
     order = list(dict.fromkeys(lead.pk for lead in leads))
-    with transaction.atomic():
+    with gc_paused(), transaction.atomic():  # a batch's decisions, offers and rows are thousands of objects
         locked = _leads_locked(order)
         return _route(leads=[locked[pk] for pk in order if pk in locked and not _routable(locked[pk])], actor=actor)
 

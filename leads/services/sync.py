@@ -30,7 +30,7 @@ from leads.models import Activity, ActivityKind, Lead, LeadKind, LeadSource, Sta
 from leads.services.deals import leads_activity_clock
 from leads.services.registration import registrations_submit
 from partners.models import Partner
-from prm.bulk import column_defaults, gc_paused  # noqa: F401 (leads.api pauses the GC with it too)
+from prm.bulk import column_defaults, gc_paused
 from prm.services import audit_record
 
 MAX_BATCH = 5000
