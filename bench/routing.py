@@ -232,11 +232,11 @@ def _profiled(name: str):
     prof.dump_stats(f"{os.environ['BENCH_PROFILE']}-{name}-{os.getpid()}")
 
 
-def _route_slice(warm: list[int], ids: list[int], batch: int) -> tuple[float, float, int, float, float, int]:
+def _route_slice(warm: list[int], ids: list[int], batch: int) -> tuple[float, float, int, float, float, int, int]:
     """One router process: route `warm` (untimed: a long-lived worker has built its URL map, its routing pool's
     lists and its connection's caches long before), then `ids` in batches; (start, end, decisions) on the wall
-    clock, the CPU seconds of the router and of its PostgreSQL backend, and the statements it sent (see _profiled
-    for a profile of the timed part)."""
+    clock, the CPU seconds of the router and of its PostgreSQL backend, the statements it sent (see _profiled for a
+    profile of the timed part) and the warm-up decisions."""
     from django.db import connections
 
     connections.close_all()  # a forked child opens its own connection
@@ -255,7 +255,7 @@ def _route_slice(warm: list[int], ids: list[int], batch: int) -> tuple[float, fl
     started, own, theirs = time.time(), time.process_time(), _proc_cpu(backend)
     with connection.execute_wrapper(counted), _profiled(f"routers-{len(ids)}"):
         n = sum(len(leads_route_batch(leads=leads[i : i + batch])) for i in range(0, len(leads), batch))
-    return started, time.time(), n + warmed, time.process_time() - own, _proc_cpu(backend) - theirs, count[0]
+    return started, time.time(), n, time.process_time() - own, _proc_cpu(backend) - theirs, count[0], warmed
 
 
 def _wal_lsn() -> str:
@@ -267,25 +267,22 @@ def _wal_lsn() -> str:
 def routers_side_by_side(
     ids: list[int], *, warm: list[int], routers: int, batch: int
 ) -> tuple[float, float, float, float, float]:
-    """Decisions/s of `routers` processes routing `ids` (one region) at once, each its own slice after a batch of
-    its own slice of `warm` (untimed, see _route_slice); the CPU
-    milliseconds a decision took in the routers and in their database backends (what the machine's cores cap:
-    with no waiting on each other, two routers use the same CPU a decision as one); and the KiB of WAL a decision
-    wrote (the whole server's: run it on a quiet one), and the statements sent a decision."""
+    """Decisions/s of `routers` processes routing `ids` (one region) at once, each its own slice after routing its
+    slice of `warm` untimed (see _route_slice); the CPU milliseconds a decision took in the routers and in their
+    database backends (what the machine's cores cap: with no waiting on each other, two routers use the same CPU a
+    decision as one); the KiB of WAL a decision wrote (the whole server's, over the warm-up decisions and the timed
+    ones: run it on a quiet one); and the statements sent a decision."""
     from django.db import connections
 
-    connections.close_all()
     slices = [(warm[i::routers], ids[i::routers], batch) for i in range(routers)]
-    lsn = _wal_lsn()  # WAL a decision over the warm-up decisions and the timed ones
+    lsn = _wal_lsn()
     connections.close_all()
     global _START
     context = multiprocessing.get_context("fork")
     _START = context.Barrier(routers)  # inherited by the forked routers
     with context.Pool(routers) as pool:
         results = pool.starmap(_route_slice, slices)
-    n = sum(r[2] for r in results)
-    warmed = n - sum(len(part) for _warm, part, _batch in slices)
-    n -= warmed
+    n, warmed = sum(r[2] for r in results), sum(r[6] for r in results)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", [lsn])
         wal = float(cursor.fetchone()[0])
