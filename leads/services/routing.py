@@ -299,8 +299,12 @@ def stride_pick(candidates, turns: dict[int, int]) -> int:
 COMPACT_COLUMNS = "partner_id allocation_weight sla win_rate rating load capacity credit"
 
 
-def _compact(*, points: tuple, rows: list[str], more: int) -> dict:
-    return {"v": 3, "points": list(points), "columns": COMPACT_COLUMNS, "rows": ";".join(rows), "more": more}
+def _compact(*, points: tuple, rows: list[str], more: int, lane: list[int] | None = None) -> dict:
+    """`lane`: the classes of partners (id mod LANES) the decision was made among, beside other routers."""
+    out = {"v": 3, "points": list(points), "columns": COMPACT_COLUMNS, "rows": ";".join(rows), "more": more}
+    if lane is not None:
+        out["lane"] = lane
+    return out
 
 
 def compact_rows(stored: dict) -> list[tuple]:
@@ -1093,7 +1097,7 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
             groups[key] = (mine, sorted(zip(map(turns.__getitem__, mine), mine)))
         mine, ranked = groups.get(key, (set(), []))
         candidates, rule = _claimed_candidates(mine, claims.get(lead.pk))
-        more = len(candidates)
+        more, lane = len(candidates), None
         if candidates is mine:  # not narrowed by claims: the group's locked candidates, earliest turn first
             if ids:
                 extend(key)
@@ -1101,6 +1105,7 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
                     extend(key)
             shortlist = [pk for _turn, pk in ranked[:SHORTLIST]]
             more = len(ids)  # every partner that fits the lead, capacity aside (the rest were not read)
+            lane = lists[key].region.classes if ids else None
         else:
             shortlist = heapq.nsmallest(SHORTLIST, partners.keys() & candidates, key=lambda pk: (turns[pk], pk))
         if not shortlist:
@@ -1132,7 +1137,7 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
         decisions.append(
             RoutingDecision(lead=lead, chosen_id=winner, rule=rule, actor=actor,
                             candidates=_compact(points=points, rows=rows,
-                                               more=more - len(shortlist)))
+                                               more=more - len(shortlist), lane=lane))
         )  # fmt: skip
         offered.append((lead, decisions[-1], partners[winner]))
     _credits_save({pk: turn for pk, turn in turns.items() if turn != partners[pk].credit})

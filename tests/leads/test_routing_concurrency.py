@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from leads.models import Lead, Offer, OfferStatus, RoutingCredit, RoutingDecision
@@ -202,7 +203,9 @@ def test_batches_side_by_side_share_every_class_out_once(held, epoch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_beside_another_decides_among_its_own_class_of_partners(postgres_only, monkeypatch):
+def test_a_batch_beside_another_decides_among_its_own_class_of_partners(
+    postgres_only, monkeypatch, client_for, channel_manager
+):
     """Two batches routing at once deal the partners out by class (id mod LANES) instead of reaching past each
     other's locked rows; a partner claiming a lead's customer still gets the lead whatever its class."""
     monkeypatch.setattr(routing, "LANE_EPOCH", 10**12)  # one deal for the whole test
@@ -249,6 +252,11 @@ def test_a_batch_beside_another_decides_among_its_own_class_of_partners(postgres
     assert sorted(in_msk) == mine[:10]  # the earliest turns (all 0: lowest ids) of its own classes
     assert [d.chosen_id for d in decisions[10:]] == [f.pk for f in franchises.values()]
     assert_no_lost_turn()
+    # The decision says so: why a partner with an earlier turn in another class was not on its shortlist.
+    assert [d.candidates.get("lane") for d in decisions] == [classes] * 10 + [None, None]
+    html = client_for(channel_manager).get(reverse("leads:routing_lead", args=[leads[0].pk])).content.decode()
+    assert "more eligible partners had later turns or were left to routers deciding at the same time" in html
+    assert f"whose id leaves {', '.join(map(str, classes))} when divided by 12" in html
 
 
 @pytest.mark.django_db(transaction=True)
