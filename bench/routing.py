@@ -28,6 +28,7 @@ machine can be compared by ratio. Deletes what it made after printing the figure
 import argparse
 import contextlib
 import json
+import math
 import multiprocessing
 import os
 import random
@@ -232,16 +233,27 @@ def _profiled(name: str):
     prof.dump_stats(f"{os.environ['BENCH_PROFILE']}-{name}-{os.getpid()}")
 
 
-def _route_slice(warm: list[int], ids: list[int], batch: int) -> tuple[float, float, int, float, float, int, int]:
+def _route_slice(warm: list[int], ids: list[int], batch: int) -> tuple:
     """One router process: route `warm` (untimed: a long-lived worker has built its URL map, its routing pool's
     lists and its connection's caches long before), then `ids` in batches; (start, end, decisions) on the wall
     clock, the CPU seconds of the router and of its PostgreSQL backend, the statements it sent (see _profiled for a
-    profile of the timed part) and the warm-up decisions."""
+    profile of the timed part), the warm-up decisions and how many timed batches decided in a lane (beside another
+    router: leads.services.routing._lane_classes)."""
     from django.db import connections
+
+    import leads.services.routing as routing
 
     connections.close_all()  # a forked child opens its own connection
     warmed = len(leads_route_batch(leads=list(Lead.objects.filter(pk__in=warm).order_by("pk"))))
     leads = list(Lead.objects.filter(pk__in=ids).order_by("pk"))
+    laned, lane_classes = [0], routing._lane_classes
+
+    def lane_counted():
+        classes = lane_classes()
+        laned[0] += classes is not None
+        return classes
+
+    routing._lane_classes = lane_counted  # this forked process's copy only
     _START.wait()  # every router warmed up: the timed parts start together
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
@@ -255,7 +267,7 @@ def _route_slice(warm: list[int], ids: list[int], batch: int) -> tuple[float, fl
     started, own, theirs = time.time(), time.process_time(), _proc_cpu(backend)
     with connection.execute_wrapper(counted), _profiled(f"routers-{len(ids)}"):
         n = sum(len(leads_route_batch(leads=leads[i : i + batch])) for i in range(0, len(leads), batch))
-    return started, time.time(), n, time.process_time() - own, _proc_cpu(backend) - theirs, count[0], warmed
+    return started, time.time(), n, time.process_time() - own, _proc_cpu(backend) - theirs, count[0], warmed, laned[0]
 
 
 def _wal_lsn() -> str:
@@ -266,12 +278,12 @@ def _wal_lsn() -> str:
 
 def routers_side_by_side(
     ids: list[int], *, warm: list[int], routers: int, batch: int
-) -> tuple[float, float, float, float, float]:
+) -> tuple[float, float, float, float, float, tuple[int, int]]:
     """Decisions/s of `routers` processes routing `ids` (one region) at once, each its own slice after routing its
     slice of `warm` untimed (see _route_slice); the CPU milliseconds a decision took in the routers and in their
     database backends (what the machine's cores cap: with no waiting on each other, two routers use the same CPU a
     decision as one); the KiB of WAL a decision wrote (the whole server's, over the warm-up decisions and the timed
-    ones: run it on a quiet one); and the statements sent a decision."""
+    ones: run it on a quiet one); the statements sent a decision; and how many of the timed batches decided in a lane, of how many."""
     from django.db import connections
 
     slices = [(warm[i::routers], ids[i::routers], batch) for i in range(routers)]
@@ -292,7 +304,20 @@ def routers_side_by_side(
         sum(r[4] for r in results) / n * 1000,
         wal / (n + warmed) / 1024,
         sum(r[5] for r in results) / n,
+        (sum(r[7] for r in results), sum(math.ceil(len(sl[1]) / batch) for sl in slices)),
     )
+
+
+def python_speed() -> str:
+    """This machine's speed at plain Python (best of 3), to compare runs made on different machines: the routers'
+    own CPU a decision follows it."""
+    best = math.inf
+    for _ in range(3):
+        t, total = time.process_time(), 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.process_time() - t)
+    return f"this machine's Python adds 2,000,000 integers in {best * 1000:.0f} ms"
 
 
 def commit_floor_ms(n: int = 200) -> tuple[float, float]:
@@ -447,7 +472,7 @@ def main():
         ids = [lead.pk for lead in leads[at : at + warm_n + (concurrent if wb else 0)]]
         side[name], at = (ids[:warm_n], ids[warm_n:]), at + len(ids)
     print(f"generated {args.partners} partners and {len(leads)} leads in {time.perf_counter() - t0:.1f} s")
-    print(f"floor: SELECT 1 round trip p50 {floor_ms():.3f} ms")
+    print(f"floor: SELECT 1 round trip p50 {floor_ms():.3f} ms; {python_speed()}")
     commit_p50, commit_p99 = commit_floor_ms()
     print(f"floor: a one-row insert and its commit p50 {commit_p50:.2f} ms, p99 {commit_p99:.2f} ms")
 
@@ -473,10 +498,10 @@ def main():
                 latencies.append(time.perf_counter() - t)
                 outcomes["offered" if decision.chosen_id else "queued"] += 1
         if wb:
-            one, one_own, one_db, one_wal, one_sql = routers_side_by_side(
+            one, one_own, one_db, one_wal, one_sql, _ = routers_side_by_side(
                 side["one"][1], warm=side["one"][0], routers=1, batch=args.batch
             )
-            many, many_own, many_db, many_wal, many_sql = routers_side_by_side(
+            many, many_own, many_db, many_wal, many_sql, laned = routers_side_by_side(
                 side["many"][1], warm=side["many"][0], routers=args.routers, batch=args.batch
             )
             one_cpu, many_cpu = one_own + one_db, many_own + many_db
@@ -519,7 +544,8 @@ def main():
         cores = os.cpu_count() or 1
         print(
             f"one region (the capital, {concurrent} leads per phase): 1 router {one:.0f} decisions/s, "
-            f"{args.routers} routers side by side {many:.0f} decisions/s: {many / one:.2f} × (target ≥ 1.6 × with 2)"
+            f"{args.routers} routers side by side {many:.0f} decisions/s: {many / one:.2f} × (target ≥ 1.6 × with 2); "
+            f"{laned[0]} of their {laned[1]} batches decided in a lane"
         )
         print(
             f"  floor, routers sharing nothing ({args.routers} regions, router i routing region i's leads): 1 router "

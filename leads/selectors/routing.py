@@ -43,6 +43,7 @@ def lead_routing_history(*, viewer, lead_id: int) -> dict:
             decision_candidates(decision=d), key=lambda c: (not c.get("chosen"), -c.get("weight", 0), c["partner_id"])
         )
         d.more = decision_more_candidates(decision=d)
+        d.lane = d.candidates.get("lane") if isinstance(d.candidates, dict) else None  # routing._lane_classes
         d.stride = isinstance(d.candidates, dict) and d.candidates.get("v", 2) >= 3
         for c in d.ranked:
             c["factor_cells"] = [c.get("factors", {}).get(name, {}) for name in SCORE_FACTORS]

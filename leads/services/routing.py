@@ -13,6 +13,7 @@ import heapq
 import json
 import logging
 import math
+import random
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal
@@ -256,6 +257,12 @@ def candidate_score(
 TURN_SCALE = 1_000_000
 SHORTLIST = 16
 ROUNDS = 6  # skip-locked rounds, each asking twice as far, before a router waits for the rows another holds
+# Batches routing at once share a region's partners out by class (id mod LANES) instead of reaching past each
+# other's locked rows: see _lane_classes.
+LANES = 12  # divisible by 2, 3, 4 and 6: that many batches side by side get equal shares
+LANE_EPOCH = 60  # seconds: the classes move round the batches this often, so none stays with one router
+LANE_MIN = 2 * SHORTLIST  # smaller lists keep one rotation of all their partners
+_LANE_LOCK = 0x524F_5554  # "ROUT": first key of the advisory locks that hold a lane
 
 
 def _stride(weight: int) -> int:
@@ -292,8 +299,12 @@ def stride_pick(candidates, turns: dict[int, int]) -> int:
 COMPACT_COLUMNS = "partner_id allocation_weight sla win_rate rating load capacity credit"
 
 
-def _compact(*, points: tuple, rows: list[str], more: int) -> dict:
-    return {"v": 3, "points": list(points), "columns": COMPACT_COLUMNS, "rows": ";".join(rows), "more": more}
+def _compact(*, points: tuple, rows: list[str], more: int, lane: list[int] | None = None) -> dict:
+    """`lane`: the classes of partners (id mod LANES) the decision was made among, beside other routers."""
+    out = {"v": 3, "points": list(points), "columns": COMPACT_COLUMNS, "rows": ";".join(rows), "more": more}
+    if lane is not None:
+        out["lane"] = lane
+    return out
 
 
 def compact_rows(stored: dict) -> list[tuple]:
@@ -761,15 +772,17 @@ def _claimed_candidates(candidates: set[int], claims: CustomerClaims | None) -> 
 
 
 @functools.cache
-def _walk_sql(*, postgres: bool) -> str:
+def _walk_sql(*, postgres: bool, lane: bool = False) -> str:
     """One page of a region's partners with room, earliest turn first, after a given (turn, id): on PostgreSQL
-    from the partial index on RoutingSlot (rows read = the page, whatever the region's size); on SQLite (no
-    triggers keep the slots) the same order by a join."""
+    from the partial index on RoutingSlot (rows read = the page, whatever the region's size; with `lane`, only
+    the partners of the lane's classes: twice the page's rows read with two lanes); on SQLite (no triggers keep
+    the slots, no lanes) the same order by a join."""
     t = _tables()
     if postgres:
         return f"""
             SELECT credit, partner_id FROM {RoutingSlot._meta.db_table}
             WHERE region_id = %(region)s AND room AND (credit, partner_id) > (%(turn)s, %(pk)s)
+              {f"AND partner_id %% {LANES} = ANY(%(classes)s)" if lane else ""}
             ORDER BY credit, partner_id LIMIT %(n)s
         """
     return f"""
@@ -785,19 +798,20 @@ _BEFORE_ALL = (-(2**63), 0)  # a (turn, id) before every partner's
 
 
 class _RegionTurns:
-    """A region's partners with room in turn order (as read, without a lock), read in pages as far as needed."""
+    """A region's partners with room in turn order (as read, without a lock), read in pages as far as needed;
+    only those of the lane's `classes` when the batch routes in a lane (_lane_classes)."""
 
-    __slots__ = ("region_id", "rows", "done")
+    __slots__ = ("region_id", "classes", "rows", "done")
 
-    def __init__(self, region_id: int):
-        self.region_id, self.rows, self.done = region_id, [], False  # rows: (turn, id), earliest first
+    def __init__(self, region_id: int, classes: list[int] | None = None):
+        self.region_id, self.classes, self.rows, self.done = region_id, classes, [], False  # rows: (turn, id)
 
     def read(self, n: int) -> None:
         turn, pk = self.rows[-1] if self.rows else _BEFORE_ALL
         with connection.cursor() as cursor:
             cursor.execute(
-                _walk_sql(postgres=connection.vendor == "postgresql"),
-                {"region": self.region_id, "turn": turn, "pk": pk, "n": n},
+                _walk_sql(postgres=connection.vendor == "postgresql", lane=self.classes is not None),
+                {"region": self.region_id, "turn": turn, "pk": pk, "n": n, "classes": self.classes},
             )
             page = cursor.fetchall()
         self.rows.extend(page)
@@ -810,16 +824,26 @@ class _Shortlists:
     competencies and refusals are tested in memory against the list), and how many of them were asked to lock.
 
     Everything with room up to `edge` (the last one asked for) was asked for, so the earliest turns among the
-    locked ones are the list's earliest turns as long as they end before `edge` (see `exact`)."""
+    locked ones are the list's earliest turns as long as they end before `edge` (see `exact`).
 
-    __slots__ = ("ids", "region", "density", "order", "scanned", "asked")
+    In a lane (_lane_classes) the region's pages hold only the lane's classes of partners; `wider` then reads all
+    of them, for a list whose members of the lane have no room left (see `widen`)."""
 
-    def __init__(self, ids: frozenset[int], region: _RegionTurns, region_size: int):
-        self.ids, self.region = ids, region
+    __slots__ = ("ids", "region", "wider", "density", "order", "scanned", "asked")
+
+    def __init__(self, ids: frozenset[int], region: _RegionTurns, region_size: int, wider: _RegionTurns | None):
+        self.ids, self.region, self.wider = ids, region, wider
         self.density = max(len(ids) / max(region_size, 1), 0.001)  # share of the region's rows that fit the list
         self.order: list[tuple[int, int]] = []  # (turn, id) of members with room, as read
         self.scanned = 0  # rows of the region looked at
         self.asked = 0  # members asked to lock: order[:asked]
+
+    def widen(self) -> bool:
+        """Read the list from all classes of partners from now on (False: it already does)."""
+        if self.wider is None:
+            return False
+        self.region, self.wider, self.order, self.scanned, self.asked = self.wider, None, [], 0, 0
+        return True
 
     def earliest(self, n: int) -> list[tuple[int, int]]:
         """The list's first `n` members with room (fewer when the region has no more)."""
@@ -850,16 +874,69 @@ class _Shortlists:
         return len(ranked) >= SHORTLIST and self.asked > 0 and ranked[SHORTLIST - 1] <= self.order[self.asked - 1]
 
 
-def _lists(*, leads: list[Lead], eligible: dict[int, list[int]], pool: RoutingPool | None) -> dict[int, _Shortlists]:
-    """Per list of eligible ids (by identity, as _eligible shares them): its _Shortlists, one region reader each."""
-    regions: dict[int, _RegionTurns] = {}
+def _lists(
+    *, leads: list[Lead], eligible: dict[int, list[int]], pool: RoutingPool | None, classes: list[int] | None = None
+) -> dict[int, _Shortlists]:
+    """Per list of eligible ids (by identity, as _eligible shares them): its _Shortlists, one region reader each
+    (reading only the lane's `classes` of partners, if given, for lists of at least LANE_MIN partners)."""
+    regions: dict[tuple, _RegionTurns] = {}
     out = {}
     for lead in leads:
         ids = eligible.get(lead.pk)
         if ids and id(ids) not in out:
-            region = regions.setdefault(lead.region_id, _RegionTurns(lead.region_id))
-            out[id(ids)] = _Shortlists(pool.as_set(ids), region, pool.sizes.get(lead.region_id, len(ids)))
+            lane = classes is not None and len(ids) >= LANE_MIN
+            region = regions.setdefault((lead.region_id, None), _RegionTurns(lead.region_id))
+            if lane:
+                region, wider = regions.setdefault((lead.region_id, 0), _RegionTurns(lead.region_id, classes)), region
+            size = pool.sizes.get(lead.region_id, len(ids))
+            out[id(ids)] = _Shortlists(pool.as_set(ids), region, size, wider if lane else None)
     return out
+
+
+@functools.cache
+def _lane_sql() -> str:
+    """Take the first free lane from `start` on (a transaction advisory lock) and list the other lanes held now
+    (a session lock taken and given back at once is free). OFFSET 0 keeps the lock test out of the subquery, where
+    the planner would run it on every lane, taking them all."""
+    return f"""
+        WITH mine AS MATERIALIZED (
+            SELECT lane FROM (
+                SELECT (%(start)s + i) %% {LANES} AS lane FROM generate_series(0, {LANES - 1}) i ORDER BY i OFFSET 0
+            ) o WHERE pg_try_advisory_xact_lock({_LANE_LOCK}, lane) LIMIT 1
+        )
+        SELECT lane, ARRAY(
+            SELECT l FROM generate_series(0, {LANES - 1}) l WHERE l <> lane AND CASE
+                WHEN pg_try_advisory_lock({_LANE_LOCK}, l) THEN NOT pg_advisory_unlock({_LANE_LOCK}, l) ELSE true END
+        ) FROM mine
+    """
+
+
+def _lane_classes() -> list[int] | None:
+    """The classes of partners (id mod LANES) this transaction's batch routes among, or None for all of them.
+
+    A batch holds a lane (a transaction advisory lock) while it routes. Alone it decides among all the partners,
+    as always. When other batches hold lanes too, the batches deal the classes out among themselves (by their
+    lanes' order, the deal moving on every LANE_EPOCH seconds) and each decides among its own classes' partners
+    only: two routers in one region then each read, lock and rank half its partners instead of reaching past the
+    earliest turns the other holds (locked rows are never wrong, only slow: see _shortlists_locked). The
+    partners claiming a lead's customer are locked whatever their class. While the deal holds, each class keeps
+    its own rotation; a batch alone again decides among all turns, so a class that fell behind is served first."""
+    with connection.cursor() as cursor:
+        cursor.execute(_lane_sql(), {"start": random.randrange(LANES)})
+        row = cursor.fetchone()
+    if row is None:  # every lane held: a batch past LANES decides among all
+        return None
+    return lane_deal(mine=row[0], others=row[1], epoch=int(timezone.now().timestamp() // LANE_EPOCH))
+
+
+def lane_deal(*, mine: int, others: list[int], epoch: int) -> list[int] | None:
+    """The classes of partners the batch holding lane `mine` decides among while `others` are held too (None:
+    all). Every batch that sees the same lanes held gets its own share and the shares cover every class."""
+    if not others:
+        return None
+    lanes = sorted([mine, *others])
+    rank = lanes.index(mine)
+    return [c for c in range(LANES) if (c + epoch) % len(lanes) == rank]
 
 
 def _with_room(ids) -> set[int]:
@@ -960,7 +1037,8 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
     fresh = [lead for lead in leads if lead.route_failures < limit]
     pool, eligible, webhooks = _eligible(leads=fresh) if fresh else (None, {}, None)
     claims = _leads_claims(fresh)
-    lists = _lists(leads=fresh, eligible=eligible, pool=pool)
+    lane = len(fresh) > 1 and eligible and connection_supports_skip_locked()  # a single decision locks ~17 rows
+    lists = _lists(leads=fresh, eligible=eligible, pool=pool, classes=_lane_classes() if lane else None)
     partners: dict[int, Candidate] = {}
     turns, loads, fixed, prefix, weight, row = {}, {}, {}, {}, {}, {}
     filled: set[int] = set()  # locked partners the batch has filled up
@@ -1019,12 +1097,15 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
             groups[key] = (mine, sorted(zip(map(turns.__getitem__, mine), mine)))
         mine, ranked = groups.get(key, (set(), []))
         candidates, rule = _claimed_candidates(mine, claims.get(lead.pk))
-        more = len(candidates)
+        more, lane = len(candidates), None
         if candidates is mine:  # not narrowed by claims: the group's locked candidates, earliest turn first
             if ids:
                 extend(key)
+                if not ranked and lists[key].widen():  # no room left in the lane's classes: all of them
+                    extend(key)
             shortlist = [pk for _turn, pk in ranked[:SHORTLIST]]
             more = len(ids)  # every partner that fits the lead, capacity aside (the rest were not read)
+            lane = lists[key].region.classes if ids else None
         else:
             shortlist = heapq.nsmallest(SHORTLIST, partners.keys() & candidates, key=lambda pk: (turns[pk], pk))
         if not shortlist:
@@ -1056,7 +1137,7 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
         decisions.append(
             RoutingDecision(lead=lead, chosen_id=winner, rule=rule, actor=actor,
                             candidates=_compact(points=points, rows=rows,
-                                               more=more - len(shortlist)))
+                                               more=more - len(shortlist), lane=lane))
         )  # fmt: skip
         offered.append((lead, decisions[-1], partners[winner]))
     _credits_save({pk: turn for pk, turn in turns.items() if turn != partners[pk].credit})

@@ -1,15 +1,18 @@
 """Real concurrent connections on PostgreSQL: row locks keep accept/expiry and the rotation consistent."""
 
+import random
 import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from leads.models import Lead, Offer, OfferStatus, RoutingCredit, RoutingDecision
 from leads.selectors.routing import decision_candidates
 from leads.services import offers, routing
+from partners.models import Partner, ProgramModel
 from tests.leads.routing_factories import region, routing_partner, tier_only_weights, vendor_lead
 from tests.prm.factories import PartnerUserFactory
 
@@ -184,3 +187,85 @@ def test_a_router_waits_when_another_holds_all_it_may_choose_from(postgres_only)
         release.set()
         holder.join(20)
     assert_no_lost_turn()
+
+
+@pytest.mark.parametrize("epoch", [0, 1, 7])
+@pytest.mark.parametrize("held", [2, 3, 4, 5, 6, 12])
+def test_batches_side_by_side_share_every_class_out_once(held, epoch):
+    lanes = random.Random(held).sample(range(routing.LANES), held)
+    shares = [routing.lane_deal(mine=lane, others=[o for o in lanes if o != lane], epoch=epoch) for lane in lanes]
+    dealt = [c for share in shares for c in share]
+    assert sorted(dealt) == list(range(routing.LANES))  # every class to exactly one batch
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1
+    assert routing.lane_deal(mine=lanes[0], others=[], epoch=epoch) is None  # alone: every partner
+    if held == 2:  # the deal moves on with the epoch
+        assert routing.lane_deal(mine=lanes[0], others=[lanes[1]], epoch=epoch + 1) == shares[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_beside_another_decides_among_its_own_class_of_partners(
+    postgres_only, monkeypatch, client_for, channel_manager
+):
+    """Two batches routing at once deal the partners out by class (id mod LANES) instead of reaching past each
+    other's locked rows; a partner claiming a lead's customer still gets the lead whatever its class."""
+    monkeypatch.setattr(routing, "LANE_EPOCH", 10**12)  # one deal for the whole test
+    msk = region("msk")
+    tier_only_weights()
+    partners = [routing_partner(regions=[msk], capacity=100) for _ in range(4 * routing.LANES)]
+    assert len(partners) >= routing.LANE_MIN
+    franchises = {}
+    for code in ("spb", "nsk"):  # consecutive ids: one of them is outside the batch's classes
+        franchises[code] = routing_partner(
+            regions=[area := region(code)], program_model=ProgramModel.FRANCHISE, exclusive_region=area
+        )
+    assert franchises["spb"].pk % 2 != franchises["nsk"].pk % 2
+    leads = [vendor_lead(region=msk) for _ in range(10)] + [vendor_lead(region=region(c)) for c in franchises]
+    dealt = []
+    monkeypatch.setattr(
+        routing, "lane_deal", lambda deal=routing.lane_deal, **kw: dealt.append(deal(**kw)) or dealt[-1]
+    )
+    seen, held, release = {}, threading.Event(), threading.Event()
+
+    def other_batch():
+        try:
+            with transaction.atomic():
+                seen["alone"] = routing._lane_classes()
+                held.set()
+                release.wait(20)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=other_batch)
+    holder.start()
+    try:
+        assert held.wait(10)
+        decisions = routing.leads_route_batch(leads=leads)
+    finally:
+        release.set()
+        holder.join(20)
+    assert seen["alone"] is None  # the first batch alone decides among all
+    classes = dealt[-1]
+    assert len(classes) == routing.LANES // 2
+    in_msk = [d.chosen_id for d in decisions[:10]]
+    assert all(pk % routing.LANES in classes for pk in in_msk)
+    mine = sorted(p.pk for p in partners if p.pk % routing.LANES in classes)
+    assert sorted(in_msk) == mine[:10]  # the earliest turns (all 0: lowest ids) of its own classes
+    assert [d.chosen_id for d in decisions[10:]] == [f.pk for f in franchises.values()]
+    assert_no_lost_turn()
+    # The decision says so: why a partner with an earlier turn in another class was not on its shortlist.
+    assert [d.candidates.get("lane") for d in decisions] == [classes] * 10 + [None, None]
+    html = client_for(channel_manager).get(reverse("leads:routing_lead", args=[leads[0].pk])).content.decode()
+    assert "more eligible partners had later turns or were left to routers deciding at the same time" in html
+    assert f"whose id leaves {', '.join(map(str, classes))} when divided by 12" in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lead_whose_partners_in_the_lane_are_full_goes_to_one_in_another_class(postgres_only, monkeypatch):
+    msk = region("msk")
+    tier_only_weights()
+    partners = [routing_partner(regions=[msk], capacity=5) for _ in range(routing.LANE_MIN + 2)]
+    spare = partners[-1]
+    Partner.objects.filter(pk__in=[p.pk for p in partners[:-1]]).update(lead_capacity=0)  # no room
+    monkeypatch.setattr(routing, "_lane_classes", lambda: [c for c in range(routing.LANES) if c % 2 != spare.pk % 2])
+    decisions = routing.leads_route_batch(leads=[vendor_lead(region=msk) for _ in range(2)])
+    assert [d.chosen_id for d in decisions] == [spare.pk, spare.pk]
