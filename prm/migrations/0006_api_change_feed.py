@@ -3,6 +3,19 @@
 from django.db import migrations, models
 
 
+def drop_sqlite_change_triggers(apps, schema_editor):
+    """Migrating back before the change feed: SQLite's row triggers (prm.api_changes.triggers_install, after every
+    migrate) would insert into a table that is gone, and break the next rebuild of the table they are on.
+    PostgreSQL's trigger function checks for the table itself."""
+    connection = schema_editor.connection
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'prm_change_%'")
+        for (name,) in cursor.fetchall():
+            cursor.execute(f"DROP TRIGGER IF EXISTS {connection.ops.quote_name(name)}")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -22,6 +35,7 @@ class Migration(migrations.Migration):
                 ('at', models.DateTimeField()),
             ],
         ),
+        migrations.RunPython(migrations.RunPython.noop, drop_sqlite_change_triggers),  # before the table goes
         migrations.DeleteModel(
             name='Tombstone',
         ),

@@ -22,6 +22,7 @@ from portal.partner_selectors import partner_pipeline_summary
 from portal.selectors import partner_home_summary, vendor_home_summary
 from prm.models import AuditEvent
 from tests.leads.factories import CustomerFactory, LeadFactory
+from tests.migrating import migrate_latest
 
 pytestmark = pytest.mark.django_db
 
@@ -158,8 +159,7 @@ def test_migration_closes_deals_of_rejected_registrations():
         executor.migrate([("leads", "0012_lead_rejected_is_closed")])
         stages = dict(Lead.objects.values_list("pk", "stage"))
     finally:  # back to the latest schema (later migrations, e.g. the open_load triggers) for the next tests
-        executor.loader.build_graph()
-        executor.migrate(executor.loader.graph.leaf_nodes())
+        migrate_latest()
     assert stages == {
         rejected.pk: Stage.REJECTED,
         pending.pk: Stage.REGISTERED,

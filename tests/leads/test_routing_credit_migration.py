@@ -6,6 +6,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from leads.models import RoutingCredit
 from tests.leads.routing_factories import region, routing_partner, vendor_lead
+from tests.migrating import migrate_latest
 
 BEFORE = [("leads", "0014_routing_pool_version"), ("partners", "0006_partner_routing_state")]
 
@@ -27,8 +28,7 @@ def test_credits_move_to_their_own_table_and_back():
         executor.loader.build_graph()
         executor.migrate(BEFORE)  # and back again: the column gets the credits
         restored = dict(Partner.objects.values_list("pk", "routing_credit"))
-    finally:  # the latest schema for the next tests
-        executor.loader.build_graph()
-        executor.migrate(executor.loader.graph.leaf_nodes())
+    finally:
+        migrate_latest()
     assert moved == {partners[0].pk: -7, partners[2].pk: 7}  # a missing row means credit 0
     assert restored == {partners[0].pk: -7, partners[1].pk: 0, partners[2].pk: 7}

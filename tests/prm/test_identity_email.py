@@ -8,6 +8,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
 from prm.models import User
+from tests.migrating import migrate_latest
 from tests.prm.factories import UserFactory
 
 
@@ -55,9 +56,7 @@ def test_migration_lowercases_and_deactivates_case_duplicates():
     used = old.objects.create(email="dup@example.com", role="channel_manager", password="!")
     old.objects.filter(pk=used.pk).update(last_login="2026-01-01T00:00Z")
     solo = old.objects.create(email="Solo@Example.com", role="channel_manager", password="!")
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    migrate_latest()
 
     assert User.objects.get(pk=solo.pk).email == "solo@example.com"
     kept = User.objects.get(email="dup@example.com")

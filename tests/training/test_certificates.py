@@ -4,6 +4,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.migrating import migrate_latest
+
 from .factories import CertificationFactory
 
 
@@ -119,9 +121,7 @@ def test_migration_gives_every_certificate_a_random_code_and_keeps_the_old_one(h
     Certification.objects.filter(pk=cert.pk).update(code=old_code, legacy_code=None)
     executor = MigrationExecutor(connection)
     executor.migrate([("training", "0002_training_courses_quizzes_certificates")])
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    migrate_latest()
 
     cert.refresh_from_db()
     assert cert.legacy_code == old_code and len(cert.code) == 32
