@@ -320,7 +320,7 @@ def _word_blocks(word: str, deep: bool) -> frozenset[str]:
 class _BatchNames:
     """The names earlier items of a batch protect, by the blocking keys of their words (leads migration 0028,
     unhashed): each word, its copies with one letter deleted (more than three letters) and with two (seven or more).
-    The name probe of the check (leads.selectors.registration._similar_names) only finds a protected name that
+    The name probe of the check (leads.selectors.registration._named_probe) only finds a protected name that
     shares such a key with the asked name's keys (two-letter deletions asked only for names of one or two words), so
     the scorer need only see those, not every name of the batch. On the SQLite demo (first-word candidates) it sees
     them all."""
