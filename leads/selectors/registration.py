@@ -256,7 +256,7 @@ def _named_probe(*, table: str, column: str, where: str, columns: str) -> str:
     and the names equal to a run of its words (`q.runs`, the name part of a longer name asked about); those runs
     first, then the names containing every asked word, then the closest in length, at most SOFT_CANDIDATE_LIMIT.
 
-    The rows come from the index of the names' words and pairs of words (leads migrations 0039 and 0042, `q.pairs`,
+    The rows come from the index of the names' words and pairs of words (leads migrations 0039 and 0041, `q.pairs`,
     _pair_groups: every name the condition accepts has one of the pairs asked) and the runs' index; the condition
     and order (per word count, _blocks_match_by_count) are applied to those rows, behind a fence (OFFSET 0) so that
     the planner cannot probe with the condition. A probe reads a few posting lists and hands the scorer
