@@ -243,62 +243,52 @@ def _list_param(values) -> list | str:
 
 
 def _similar_names(column: str) -> str:
-    """The soft-match candidates among `column` for the asked name `q.name`: on PostgreSQL the names that have each
-    asked word (all but one when three or more are asked), or a word one or two deleted letters away from it (a word
-    sharing a blocking key with it, leads migrations 0028 and 0037: `q.g<n>_<i>`, the protected words similar to the
-    asked name's i-th word when it has n words, else NULL; the names' words are served by a GIN index), and the names
-    equal to a run of its words (`q.runs`, the name part of a longer name asked about); those runs first, then the
-    names containing every asked word, then the closest in length, at most SOFT_CANDIDATE_LIMIT. Elsewhere (the
-    SQLite demo) the names with the same first word, %(like)s. A probe reads a few posting lists and hands the scorer
-    (_soft_matches) a handful of names, where a trigram probe read and rechecked thousands. (The windows apply the
-    same condition and order to the rows their pairs index finds, see _claim_rows.)"""
-    if connection.vendor == "postgresql":
-        return f"""({_blocks_match(f"string_to_array({column}, ' ')")} OR {column} = ANY(q.runs))
-            ORDER BY {column} = ANY(q.runs) DESC,
-                     string_to_array({column}, ' ') @> q.name_words DESC,
-                     abs(length({column}) - length(q.name)) LIMIT %(limit)s"""
+    """The soft-match candidates among `column` for the asked name on the SQLite demo: the names with the same first
+    word, %(like)s, at most SOFT_CANDIDATE_LIMIT. (PostgreSQL: _named_probe.)"""
     return f"%(like)s <> '' AND {column} LIKE %(like)s LIMIT %(limit)s"
 
 
+def _named_probe(*, table: str, column: str, where: str, columns: str) -> str:
+    """The soft-match candidates on PostgreSQL among `column` of `table`'s rows `where` for the asked name `q.name`
+    (`columns` of them, and `column` as `key`): the names that have a word similar to each asked word (all but one
+    when three or more are asked), a word one or two deleted letters away from it (a word sharing a blocking key
+    with it, leads migrations 0028 and 0037: `q.m<i>`, the protected words similar to the asked name's i-th word),
+    and the names equal to a run of its words (`q.runs`, the name part of a longer name asked about); those runs
+    first, then the names containing every asked word, then the closest in length, at most SOFT_CANDIDATE_LIMIT.
+
+    The rows come from the index of the names' words and pairs of words (leads migrations 0039 and 0041, `q.pairs`,
+    _pair_groups: every name the condition accepts has one of the pairs asked) and the runs' index; the condition
+    and order (per word count, _blocks_match_by_count) are applied to those rows, behind a fence (OFFSET 0) so that
+    the planner cannot probe with the condition. A probe reads a few posting lists and hands the scorer
+    (_soft_matches) a handful of names, where a trigram probe read and rechecked thousands."""
+    return f"""(SELECT {columns}, {column} AS key, string_to_array({column}, ' ') AS words
+             FROM {table}
+             WHERE {where}
+               AND (leads_name_word_pairs({column}) OPERATOR(pg_catalog.&&) q.pairs OR {column} = ANY(q.runs))
+             OFFSET 0) c
+             WHERE ({_blocks_match_by_count("words")} OR key = ANY(q.runs))
+             ORDER BY key = ANY(q.runs) DESC, words @> q.name_words DESC,
+                      abs(length(key) - length(q.name)) LIMIT %(limit)s"""
+
+
 MOST_WORDS = 6  # words of an asked name that count (leads_name_blocks_group)
-
-
-def _blocks_match(words: str) -> str:
-    """`words` (a name's words) have a word similar to each word of the asked name, or to all words but one when it
-    has three or more, written as an OR of ANDs of overlaps (`&&`, GIN's array_ops), so that GIN scans a word's list
-    against another's and skips. For n ≥ 3 words: every word but the k-th (k = n … 3), or words 3 … n and one of
-    words 1 and 2 (one overlap with both words' similar words, `q.g<n>_u`): n - 1 scans. Only the arms of the asked
-    name's own count have words; the others' are NULL, which GIN answers at once. The same names as the blocking keys
-    of the names themselves (leads migration 0035): a name shares a key with an asked word exactly when one of its
-    words does."""
-    overlap = f"{words} OPERATOR(pg_catalog.&&) q.g{{n}}_{{i}}"
-    arms = [overlap.format(n=1, i=1), " AND ".join(overlap.format(n=2, i=i) for i in (1, 2))]
-    for n in range(3, MOST_WORDS + 1):
-        arms += [" AND ".join(overlap.format(n=n, i=i) for i in range(1, n + 1) if i != out) for out in range(n, 2, -1)]
-        arms.append(" AND ".join(overlap.format(n=n, i=i) for i in [*range(3, n + 1), "u"]))
-    return "(" + " OR ".join(f"({arm})" for arm in arms) + ")"
-
-
-def _blocks_groups() -> str:
-    """The asked name's columns for _blocks_match, from its words' similar words `m<i>` and word count `n`:
-    `g<n>_<i>` and, for three words or more, `g<n>_u` (the first two words' similar words)."""
-    return ", ".join(
-        [f"CASE WHEN n = {n} THEN m{i} END AS g{n}_{i}" for n in range(1, MOST_WORDS + 1) for i in range(1, n + 1)]
-        + [f"CASE WHEN n = {n} THEN m1 || m2 END AS g{n}_u" for n in range(3, MOST_WORDS + 1)]
-    )
 
 
 def _pair_groups() -> str:
     """The asked name's entries of the pairs index (leads migration 0039), `pairs`: for one word, the hashes of the
     words similar to it; for more, the hashed pairs of a word similar to its first word and one similar to its
     second, or one similar to its third and one similar to its first or second (or the hash of a word similar to
-    both). Every name _blocks_match accepts has one of them."""
+    both). Every name _named_probe's condition accepts has one of them."""
     return "leads_name_pairs_asked(n, m1, m2, m3) AS pairs"
 
 
 def _blocks_match_by_count(words: str) -> str:
-    """_blocks_match as a condition on the rows a probe found (not an index condition): only the arms of the asked
-    name's own count `q.n`, on its similar words `q.m<i>`, and `words` computed once a row."""
+    """The condition of _named_probe on the rows a probe found (not an index condition): `words` (a name's words,
+    computed once a row) have a word similar to each word of the asked name, or to all words but one when it has
+    three or more, on its similar words `q.m<i>`, for its own count of words `q.n`: for n ≥ 3 words, every word but
+    the k-th (k = n … 3), or words 3 … n and one of words 1 and 2 (`q.m12`, both words' similar words). The same
+    names as the blocking keys of the names themselves (leads migration 0035): a name shares a key with an asked
+    word exactly when one of its words does."""
     overlap = f"{words} OPERATOR(pg_catalog.&&) q.m{{i}}"
     cases = [f"WHEN 1 THEN {overlap.format(i=1)}", f"WHEN 2 THEN {overlap.format(i=1)} AND {overlap.format(i=2)}"]
     for n in range(3, MOST_WORDS + 1):
@@ -406,20 +396,17 @@ def _claim_rows(
     # On PostgreSQL every asked name in the same statement, one blocking-key index probe each; SQLite has no
     # LATERAL: one small query per asked name.
     asked_from = "asked AS q CROSS JOIN LATERAL" if postgres else "(SELECT %(name)s AS name) AS q, "
-    # On PostgreSQL the name windows' candidates come from the index of their words and pairs of words (leads
-    # migration 0039, `q.pairs`, _pair_groups), and _similar_names' condition and order (per word count) are applied
-    # to those rows, behind a fence (OFFSET 0) so that the planner cannot probe the words index with the condition.
+    # On PostgreSQL the candidates come from the index of the names' words and pairs of words (_named_probe).
     windows_named = (
-        f"""(SELECT key_kind, key, partner_id, registration_id, string_to_array(key, ' ') AS words
-             FROM {t["windows"]}
-             WHERE active AND key_kind = 'name'
-               AND (leads_name_word_pairs(key) OPERATOR(pg_catalog.&&) q.pairs OR key = ANY(q.runs))
-             OFFSET 0) c
-             WHERE ({_blocks_match_by_count("words")} OR key = ANY(q.runs))
-             ORDER BY key = ANY(q.runs) DESC, words @> q.name_words DESC,
-                      abs(length(key) - length(q.name)) LIMIT %(limit)s"""
+        _named_probe(table=t["windows"], column="key", where="active AND key_kind = 'name'",
+                     columns="key_kind, partner_id, registration_id")
         if postgres
         else f"{t['windows']} WHERE active AND key_kind = 'name' AND {_similar_names('key')}"
+    )  # fmt: skip
+    reserved_named = (
+        _named_probe(table=t["customers"], column="normalized_name", where="reserved_for_direct", columns="id")
+        if postgres
+        else f"{t['customers']} WHERE reserved_for_direct AND {_similar_names('normalized_name')}"
     )
     fuzzy = f"""
         SELECT * FROM (
@@ -432,8 +419,7 @@ def _claim_rows(
         SELECT * FROM (
             SELECT 'reserved_name', 'name', rn.normalized_name, {nul}, {nul}, {nul}, rn.id, 0, {nulstr}, q.name
             FROM {asked_from} (
-                SELECT id, normalized_name FROM {t["customers"]}
-                WHERE reserved_for_direct AND {_similar_names("normalized_name")}
+                SELECT id, {"key AS " if postgres else ""}normalized_name FROM {reserved_named}
             ) rn
         ) rn
     """
@@ -465,8 +451,8 @@ def _claim_rows(
                 FROM unnest(CAST(%(names)s AS TEXT[]), CAST(%(runs)s AS TEXT[]), CAST(%(n)s AS INT[]), {ids})
                      AS q(name, runs, n, {", ".join(f"w{i}" for i in range(1, MOST_WORDS + 1))})
             ), asked AS MATERIALIZED (
-                SELECT name, runs, n, {", ".join(f"m{i}" for i in range(1, MOST_WORDS + 1))}, {_blocks_groups()},
-                       {_pair_groups()}, string_to_array(name, ' ') AS name_words, m1 || m2 AS m12 FROM near)"""
+                SELECT name, runs, n, {", ".join(f"m{i}" for i in range(1, MOST_WORDS + 1))}, {_pair_groups()},
+                       string_to_array(name, ' ') AS name_words, m1 || m2 AS m12 FROM near)"""
             # The planner's estimate of a chunk's statement (a thousand probes) passes jit_above_cost, and compiling
             # it took longer than running it (1.8 of 3.1 s at 20,000 protections): planned without JIT, for the rest
             # of the transaction (short statements all; outside a transaction, one of its own). Sent with the

@@ -77,8 +77,9 @@ def test_every_similar_protected_name_is_found_among_thousands_sharing_its_first
 
 
 def test_the_name_probe_by_words_finds_exactly_the_names_that_share_blocking_keys(postgres_only):
-    """The probe goes word by word (leads migration 0037: each asked word's similar words from `leads_nameword`; 0039:
-    the protected names' candidates from a GIN index of their words and pairs of words), pinned to the rule it answers (leads migrations 0028, 0035): a protected name or
+    """The probe goes word by word (leads migration 0037: each asked word's similar words from `leads_nameword`; 0039
+    and 0041: the protected names' and named accounts' candidates from GIN indexes of their words and pairs of
+    words), pinned to the rule it answers (leads migrations 0028, 0035): a protected name or
     named account is a candidate when its blocking keys (`leads_name_blocks`) share a key with each asked word's keys
     (`leads_name_blocks_group`; all words but one from three words on), or it equals a run of the asked words. The
     words of a named account that becomes one later count too."""
@@ -90,6 +91,11 @@ def test_the_name_probe_by_words_finds_exactly_the_names_that_share_blocking_key
     typos = [f"{k[:2]}{k[3:]} {FILLERS[i % 10]}" for i, k in enumerate(protected)]  # a letter gone, a word more
     protect(protected + typos[::2])
     CustomerFactory(name="Severstal Trading Group", normalized_name="severstal trading group", reserved_for_direct=True)
+    # Named accounts found as windows are (leads migration 0041: their own pairs index): a word more than a protected
+    # name, or a letter gone.
+    for i, key in enumerate(protected[::3]):
+        name = f"{key} {FILLERS[(i + 3) % 10]}" if i % 2 else f"{key[:1]}{key[2:]}"
+        CustomerFactory(name=name, normalized_name=name, reserved_for_direct=True)
     later = CustomerFactory(name="Vektor Logistic", normalized_name="vektor logistic")
     type(later).objects.filter(pk=later.pk).update(reserved_for_direct=True)
     asked = sorted(set(variants + typos[1::2] + ["a", "vektor", "x y z w", "one two three four five six seven"]))
