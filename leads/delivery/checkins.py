@@ -64,7 +64,15 @@ def checkins_create_due(*, today: datetime.date | None = None) -> int:
         for day in CheckIn.DAYS
         if (due := timezone.localdate(signed) + datetime.timedelta(days=day)) <= today
     ]
-    return len(CheckIn.objects.bulk_create(rows, ignore_conflicts=True)) if rows else 0
+    # bulk_create returns the rows it was given, ignored ones too: count only the check-ins not there yet
+    there = set(
+        CheckIn.objects.filter(implementation_id__in={r.implementation_id for r in rows}).values_list(
+            "implementation_id", "day"
+        )
+    )
+    rows = [r for r in rows if (r.implementation_id, r.day) not in there]
+    CheckIn.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
 
 
 def checkin_url(*, checkin: CheckIn) -> str:
