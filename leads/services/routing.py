@@ -884,12 +884,14 @@ def _lists(
     for lead in leads:
         ids = eligible.get(lead.pk)
         if ids and id(ids) not in out:
-            lane = classes is not None and len(ids) >= LANE_MIN
-            region = regions.setdefault((lead.region_id, None), _RegionTurns(lead.region_id))
-            if lane:
-                region, wider = regions.setdefault((lead.region_id, 0), _RegionTurns(lead.region_id, classes)), region
+            whole = regions.setdefault((lead.region_id, "all"), _RegionTurns(lead.region_id))
+            if classes is not None and len(ids) >= LANE_MIN:
+                lane = regions.setdefault((lead.region_id, "lane"), _RegionTurns(lead.region_id, classes))
+                region, wider = lane, whole
+            else:
+                region, wider = whole, None
             size = pool.sizes.get(lead.region_id, len(ids))
-            out[id(ids)] = _Shortlists(pool.as_set(ids), region, size, wider if lane else None)
+            out[id(ids)] = _Shortlists(pool.as_set(ids), region, size, wider)
     return out
 
 
