@@ -219,6 +219,9 @@ def _soft_matches(*, name: str, candidates: list[tuple], result: CustomerClaims,
     held = {m.registration_id or m.customer_id for m in result.hard + result.own if m.kind == "hard"}
     # A name row's holder: its registration (a window) or its customer (a named account, `reserved_name`).
     candidates = [row for row in candidates if (row[4] or (row[6] if row[0] == "reserved_name" else None)) not in held]
+    # Equally similar names in one order whichever statement found them (a chunk's or one deal's: their plans
+    # return rows in different orders): the stored matches of a deal do not depend on the door.
+    candidates.sort(key=lambda row: (row[4] or 0, row[6] or 0, row[2]))
     for _key, score, i in process.extract(
         name,
         [row[2] for row in candidates],

@@ -5,7 +5,9 @@ partners register one customer at the same moment only one insert can succeed; t
 conflict decision inside a savepoint.
 """
 
+import contextvars
 import functools
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -15,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from rapidfuzz import fuzz, process
 
@@ -243,52 +245,83 @@ def registrations_decide(
     one-at-a-time decisions (the unique window index is the referee; a lost race is a rejection)."""
     if not items:
         return []
-    now = now or timezone.now()
+    _protection_lock([key for it in items for key in _item_keys(it)])
+    batch = _batch_ask(items=items, policies=policies, now=now)
+    return [it.registration for it in _batch_decide(batch=batch)]
+
+
+@dataclass
+class _Batch:
+    """A batch whose keys are locked and whose customers' claims were asked (_batch_ask), to decide (_batch_decide)."""
+
+    items: list[PendingRegistration]
+    policies: dict
+    now: datetime
+    claims: list[CustomerClaims]
+
+
+def _claims_ask(items: list[PendingRegistration], exclude: list[int]) -> list[CustomerClaims]:
+    return customers_claims(
+        queries=[
+            ClaimQuery(
+                tax_id=it.tax_id,
+                domain=it.domain,
+                name=it.normalized,
+                region_id=it.region_id,
+                partner_id=it.registration.partner_id,
+            )
+            for it in items
+        ],
+        exclude_lead_ids=exclude,
+    )
+
+
+def _batch_ask(*, items: list[PendingRegistration], policies: dict | None, now: datetime | None) -> _Batch:
+    """The first half of registrations_decide: who claims the batch's customers (their keys locked by the caller)."""
     policies = dict(policies or {})
     wanted = {it.registration.partner.program_model for it in items} - set(policies)
     if wanted:
         policies.update({p.program_model: p for p in RegistrationPolicy.objects.filter(program_model__in=wanted)})
     for model in wanted:
         policies.setdefault(model, RegistrationPolicy(program_model=model))
-
-    def ask(batch: list[PendingRegistration], exclude: list[int]) -> list[CustomerClaims]:
-        return customers_claims(
-            queries=[
-                ClaimQuery(
-                    tax_id=it.tax_id,
-                    domain=it.domain,
-                    name=it.normalized,
-                    region_id=it.region_id,
-                    partner_id=it.registration.partner_id,
-                )
-                for it in batch
-            ],
-            exclude_lead_ids=exclude,
-        )
-
-    _protection_lock([k for it in items for k in _keys(tax_id=it.tax_id, domain=it.domain, normalized=it.normalized)])
     # The batch's own deals only ever claim for their own partner ("deal" in `own`), which decides nothing.
-    base = ask(items, [it.registration.lead_id for it in items])
+    claims = _claims_ask(items, [it.registration.lead_id for it in items])
+    return _Batch(items=items, policies=policies, now=now or timezone.now(), claims=claims)
+
+
+def _batch_decide(*, batch: _Batch, earlier: list[PendingRegistration] = ()) -> list[PendingRegistration]:
+    """The second half: decide, write and follow up the batch's registrations in order. `earlier`: the decided
+    items of a batch committed after this one's claims were asked (_registrations_check's pipeline), counted as
+    earlier items of this batch: a deal they may claim is asked again, now that their windows are committed."""
+    items, policies, now = batch.items, batch.policies, batch.now
     taken: set[tuple[str, str]] = set()  # tax id and domain keys earlier items of the batch protect
     names = _BatchNames()  # the names they protect, and by which partner
+    for it in earlier:
+        _batch_note(item=it, taken=taken, names=names)
     unwritten: list[PendingRegistration] = []
     created: list[PendingRegistration] = []
-    for it, claims in zip(items, base):
-        keys = _keys(tax_id=it.tax_id, domain=it.domain, normalized=it.normalized)
+    for it, claims in zip(items, batch.claims):
+        keys = _item_keys(it)
         if _batch_claims(item=it, keys=keys, taken=taken, names=names):
             created += _registrations_write(items=unwritten, now=now, policies=policies)
             unwritten = []
-            claims = ask([it], [it.registration.lead_id])[0]
+            claims = _claims_ask([it], [it.registration.lead_id])[0]
         _decision_make(item=it, claims=claims, keys=keys, policy=policies[it.registration.partner.program_model])
-        taken.update(k for k in it.keys if k[0] != "name")
-        for kind, key in it.keys:
-            if kind == "name":
-                names.add(name=key, partner_id=it.registration.partner_id)
+        _batch_note(item=it, taken=taken, names=names)
         unwritten.append(it)
     created += _registrations_write(items=unwritten, now=now, policies=policies)
     del names, taken  # not needed any more: less for the garbage collector to walk through
     _registrations_follow(items=created, now=now)
-    return [it.registration for it in created]
+    return created
+
+
+def _batch_note(*, item: PendingRegistration, taken: set, names: "_BatchNames") -> None:
+    """File the keys a decided item protects as claims later items of its batch must see."""
+    for kind, key in item.keys:
+        if kind == "name":
+            names.add(name=key, partner_id=item.registration.partner_id)
+        else:
+            taken.add((kind, key))
 
 
 def _protection_lock(keys: list[tuple[str, str]]) -> None:
@@ -665,9 +698,18 @@ def _registrations_check(*, todo, lead_ids: list[int] | None, submitted_by_id: i
     """Decide the deals in chunks of CHECK_CHUNK, in deal order (the order they were submitted): each chunk's rows
     locked (SKIP LOCKED: two workers never decide one deal) and decided by registrations_decide in one
     transaction. Queued ids are taken a chunk at a time (an index lookup of those ids, not a scan of the deals for
-    the next ones among thousands of ids)."""
+    the next ones among thousands of ids); several chunks of them go through _check_pipelined."""
     submitted_by = User.objects.filter(pk=submitted_by_id).first() if submitted_by_id else None
     queued = sorted(set(lead_ids)) if lead_ids is not None else None
+    if (
+        queued is not None
+        and CHECK_LANES > 1
+        and CHECK_CHUNK < len(queued) <= limit
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+    ):
+        chunks = [queued[i : i + CHECK_CHUNK] for i in range(0, len(queued), CHECK_CHUNK)]
+        return _check_pipelined(todo=todo, chunks=chunks, submitted_by=submitted_by)
     done, after, taken = 0, 0, 0
     while done < limit:
         # Without the cyclic GC for the chunk: its deals, registrations and claims set off full collections over the
@@ -680,44 +722,140 @@ def _registrations_check(*, todo, lead_ids: list[int] | None, submitted_by_id: i
                 chunk, taken = todo.filter(pk__in=queued[taken : taken + size]), taken + size
             else:
                 break
-            # The customer's keys as columns of the deal's row: no customer object a deal (nothing here reads one);
-            # of the deal only what the check and its follow-up read (a deal has ~30 columns to fill otherwise).
-            chunk = (
-                chunk.only(*CHECK_LEAD_FIELDS)
-                .annotate(
-                    customer_tax_id=F("customer__tax_id"),
-                    customer_domain=F("customer__domain"),
-                    customer_key=F("customer__normalized_name"),
-                    customer_region_id=F("customer__region_id"),
-                )
-                .order_by("pk")
-            )
-            if connection_supports_skip_locked():
-                chunk = chunk.select_for_update(skip_locked=True, of=("self",))
-            leads = list(chunk[:size])
-            if not leads:
+            items = _chunk_load(chunk=chunk, size=size, submitted_by=submitted_by)
+            if not items:
                 if queued is None:
                     break
                 continue  # these were decided already (or are being decided by another worker)
-            after = leads[-1].pk
-            # An import is one partner's (or a few): each partner loaded once, not joined to every deal.
-            partners = Partner.objects.select_related("tier").in_bulk({lead.partner_id for lead in leads})
-            for lead in leads:
-                lead.partner = partners[lead.partner_id]
-            created = registrations_decide(
-                items=[
-                    PendingRegistration(
-                        registration=Registration(lead=lead, partner=lead.partner, submitted_by=submitted_by),
-                        tax_id=lead.customer_tax_id,
-                        domain=lead.customer_domain or domain_from(email=lead.contact_email),
-                        normalized=lead.customer_key,
-                        region_id=lead.region_id or lead.customer_region_id,
-                    )
-                    for lead in leads
-                ]
-            )
-            done += len(created)
+            after = items[-1].registration.lead_id
+            done += len(registrations_decide(items=items))
     return done
+
+
+def _chunk_load(*, chunk, size: int, submitted_by: User | None) -> list[PendingRegistration]:
+    """The first `size` deals of `chunk` in deal order, locked (skipping deals another worker holds), as the
+    registrations to decide."""
+    # The customer's keys as columns of the deal's row: no customer object a deal (nothing here reads one); of the
+    # deal only what the check and its follow-up read (a deal has ~30 columns to fill otherwise).
+    chunk = (
+        chunk.only(*CHECK_LEAD_FIELDS)
+        .annotate(
+            customer_tax_id=F("customer__tax_id"),
+            customer_domain=F("customer__domain"),
+            customer_key=F("customer__normalized_name"),
+            customer_region_id=F("customer__region_id"),
+        )
+        .order_by("pk")
+    )
+    if connection_supports_skip_locked():
+        chunk = chunk.select_for_update(skip_locked=True, of=("self",))
+    leads = list(chunk[:size])
+    # An import is one partner's (or a few): each partner loaded once, not joined to every deal.
+    partners = Partner.objects.select_related("tier").in_bulk({lead.partner_id for lead in leads}) if leads else {}
+    for lead in leads:
+        lead.partner = partners[lead.partner_id]
+    return [
+        PendingRegistration(
+            registration=Registration(lead=lead, partner=lead.partner, submitted_by=submitted_by),
+            tax_id=lead.customer_tax_id,
+            domain=lead.customer_domain or domain_from(email=lead.contact_email),
+            normalized=lead.customer_key,
+            region_id=lead.region_id or lead.customer_region_id,
+        )
+        for lead in leads
+    ]
+
+
+class _Abandoned(Exception):
+    """A chunk of the pipeline rolled back because an earlier one failed."""
+
+
+CHECK_LANES = 2  # chunks of one check in flight at once (_check_pipelined), each on its own connection
+
+
+def _check_pipelined(*, todo, chunks: list[list[int]], submitted_by: User | None) -> int:
+    """The chunks of queued deals decided in order by CHECK_LANES threads, each chunk in its own transaction on its
+    thread's connection, so that the next chunks' deals are loaded, locked and asked about (the claims statement,
+    the most of a chunk's database work) while one chunk is decided, written and committed. Same outcomes as one
+    chunk after another:
+    - a chunk locks its keys only once the one before has locked its own (one order: no deadlock), except the keys
+      the chunks still in flight hold (waiting for their commits would undo the pipeline; another worker can take
+      them only after those commits);
+    - a chunk decides only once the one before has committed, counting the chunks that were in flight when it asked
+      as earlier deals of its own batch (_batch_decide's `earlier`): a deal whose tax id, domain or similar name
+      they have just protected is asked again.
+    If a chunk fails, the ones after it roll back or do not start; the error is raised."""
+    n, lanes = len(chunks), CHECK_LANES
+    locked_ev = [threading.Event() for _ in range(n)]
+    committed = [threading.Event() for _ in range(n)]
+    decided: list[list[PendingRegistration]] = [[] for _ in range(n)]
+    locked: list[frozenset] = [frozenset()] * n  # the keys each chunk's transaction locked
+    errors: list[BaseException] = []
+    done = [0]
+    language = translation.get_language()
+
+    def chunk_run(k: int) -> None:
+        if k:
+            locked_ev[k - 1].wait()
+        if errors:
+            return
+        in_flight = range(max(0, k - lanes + 1), k)  # chunks that may not have committed before this one asks
+        with transaction.atomic():
+            items = _chunk_load(chunk=todo.filter(pk__in=chunks[k]), size=len(chunks[k]), submitted_by=submitted_by)
+            held = frozenset().union(*(locked[j] for j in in_flight))
+            keys = [key for it in items for key in _item_keys(it) if key not in held]
+            _protection_lock(keys)
+            locked[k] = frozenset(keys)
+            locked_ev[k].set()
+            batch = _batch_ask(items=items, policies=None, now=None) if items else None
+            if k:
+                committed[k - 1].wait()
+            if errors:
+                raise _Abandoned
+            if batch:
+                decided[k] = _batch_decide(batch=batch, earlier=[it for j in in_flight for it in decided[j]])
+        done[0] += len(decided[k])
+
+    def lane(first: int) -> None:
+        try:
+            with translation.override(language):
+                for k in range(first, n, lanes):
+                    try:
+                        chunk_run(k)
+                    except _Abandoned:
+                        pass
+                    except BaseException as exc:
+                        errors.append(exc)
+                    finally:
+                        locked_ev[k].set()
+                        committed[k].set()
+                        if k >= lanes - 1:  # not needed by any later chunk
+                            decided[k - lanes + 1], locked[k - lanes + 1] = [], frozenset()
+        finally:
+            if threading.current_thread() is not main:
+                connection.close()
+
+    main = threading.current_thread()
+    with gc_paused():
+        # The other threads see the notifications batch of registrations_check (a context variable).
+        others = [
+            threading.Thread(target=contextvars.copy_context().run, args=(lane, i), name=f"registrations-check-{i}")
+            for i in range(1, lanes)
+        ]
+        for thread in others:
+            thread.start()
+        try:
+            lane(0)
+        finally:
+            for thread in others:
+                thread.join()
+    if errors:
+        raise errors[0]
+    return done[0]
+
+
+def _item_keys(item: PendingRegistration) -> list[tuple[str, str]]:
+    return _keys(tax_id=item.tax_id, domain=item.domain, normalized=item.normalized)
 
 
 def _keys(*, tax_id: str, domain: str, normalized: str) -> list[tuple[str, str]]:

@@ -4,6 +4,7 @@ the API bulk upsert and a CSV file — including conflicts inside the import its
 wins). On SQLite and PostgreSQL (trigram name matching there, first-word prefixes here)."""
 
 import csv
+import time
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,10 @@ def _import_via(door, *, user, rows, capture, monkeypatch) -> list[Registration]
             monkeypatch.setattr(sync, "registrations_submit", lambda **kwargs: None)
             sync.leads_bulk_upsert(items=items, partner_id=partner.pk, actor=user)
             assert registrations_check() == len(rows)
+        elif door == "pipelined":  # one task's queued ids, each deal a chunk
+            monkeypatch.setattr(sync, "registrations_submit", lambda **kwargs: None)
+            results = sync.leads_bulk_upsert(items=items, partner_id=partner.pk, actor=user)
+            _check_pipelined([r.id for r in results], monkeypatch)
         elif door == "api_bulk":
             with capture(execute=True):
                 response = api_client_for(partner).post("/api/v1/leads/bulk-upsert/", {"items": items}, format="json")
@@ -102,9 +107,32 @@ def _import_via(door, *, user, rows, capture, monkeypatch) -> list[Registration]
 
 
 DOORS = ["one_at_a_time", "batch", "api_bulk", "csv"]
+# The queued ids of one task decided in chunks of one deal, two at a time (leads.services.registration
+# ._check_pipelined: each chunk commits on its own thread's connection, so the test's data is committed too).
+PIPELINED = pytest.param("pipelined", marks=pytest.mark.django_db(transaction=True))
 
 
-@pytest.mark.parametrize("door", DOORS)
+def _check_pipelined(lead_ids: list[int], monkeypatch) -> None:
+    """registrations_check of `lead_ids` (one task's) as the worker runs it, each deal a chunk of its own: every
+    conflict between two deals is one between two chunks, the later asked before the earlier committed."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://...): the pipeline runs there only")
+    monkeypatch.setattr(reg_service, "CHECK_CHUNK", 1)
+    decide = reg_service._batch_decide
+
+    def decide_late(**kwargs):  # the next chunk asks meanwhile, unless it waits for a key this one holds
+        time.sleep(0.2)
+        return decide(**kwargs)
+
+    monkeypatch.setattr(reg_service, "_batch_decide", decide_late)
+    runs = []
+    pipelined = reg_service._check_pipelined
+    monkeypatch.setattr(reg_service, "_check_pipelined", lambda **kw: runs.append(kw) or pipelined(**kw))
+    assert registrations_check(lead_ids=lead_ids) == len(lead_ids)
+    assert len(runs) == 1 and len(runs[0]["chunks"]) == len(lead_ids)
+
+
+@pytest.mark.parametrize("door", [*DOORS, PIPELINED])
 def test_an_import_is_decided_as_one_at_a_time_whatever_the_door(
     door, held, partner_admin, django_capture_on_commit_callbacks, monkeypatch
 ):
@@ -127,7 +155,7 @@ def test_an_import_is_decided_as_one_at_a_time_whatever_the_door(
     assert Registration.objects.filter(decisions__isnull=True).count() == 0  # every decision recorded
 
 
-@pytest.mark.parametrize("door", ["one_at_a_time", "batch"])
+@pytest.mark.parametrize("door", ["one_at_a_time", "batch", PIPELINED])
 def test_two_partners_in_one_batch_the_first_submitted_wins(door, partner_admin, other_partner, monkeypatch):
     """The periodic check decides deals of several partners together: same outcome as deciding them in order."""
     other = PartnerUserFactory(partner=other_partner)
@@ -142,7 +170,7 @@ def test_two_partners_in_one_batch_the_first_submitted_wins(door, partner_admin,
     assert regs[1].matches[0]["partner_id"] == other_partner.pk
 
 
-@pytest.mark.parametrize("door", ["one_at_a_time", "batch"])
+@pytest.mark.parametrize("door", ["one_at_a_time", "batch", PIPELINED])
 def test_a_typo_of_a_name_just_protected_in_the_batch_is_a_soft_conflict(
     door, postgres_only, partner_admin, other_partner, monkeypatch
 ):
@@ -197,13 +225,16 @@ def test_the_csv_command_imports_and_decides(tmp_path, partner, held, django_cap
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("chunk", [1000, 7], ids=["one-chunk", "pipelined"])
 def test_two_workers_deciding_imports_of_the_same_customers_neither_deadlock_nor_double_protect(
-    postgres_only, partner_admin, other_partner, monkeypatch
+    chunk, postgres_only, partner_admin, other_partner, monkeypatch
 ):
     """Two partners import deals for the same thirty customers (in opposite orders) and two workers decide them at
     the same moment: each customer ends up protected by exactly one partner, the other's deal rejected. (The
     deadlock the key locks prevent needs the two window inserts to overlap, which this test does not force; the CRM
-    mirror test in tests/api/test_change_feed_concurrency.py met it before they existed.)"""
+    mirror test in tests/api/test_change_feed_concurrency.py met it before they existed.) Pipelined: each worker's
+    chunks of 7 in flight two at a time, a chunk not locking the keys the one before still holds."""
+    monkeypatch.setattr(reg_service, "CHECK_CHUNK", chunk)
     import threading
 
     from django.db import connection
@@ -244,10 +275,38 @@ def test_two_workers_deciding_imports_of_the_same_customers_neither_deadlock_nor
         assert ProtectionWindow.objects.filter(active=True, key_kind="tax_id", key=inn).count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_chunk_of_the_pipeline_keeps_the_earlier_ones_and_leaves_the_rest_to_the_periodic_check(
+    postgres_only, partner_admin, monkeypatch
+):
+    monkeypatch.setattr(sync, "registrations_submit", lambda **kwargs: None)
+    monkeypatch.setattr(reg_service, "CHECK_CHUNK", 1)
+    results = sync.leads_bulk_upsert(
+        items=[{"source_system": "crm", "external_id": f"d{n}", "title": f"Deal {n}",
+                "customer": {"name": NAMES[n], "tax_id": valid_inn(700 + n)}} for n in range(4)],
+        partner_id=partner_admin.partner_id, actor=partner_admin,
+    )  # fmt: skip
+    ids = [r.id for r in results]
+    decide = reg_service._batch_decide
+
+    def decide_or_fail(*, batch, earlier):
+        if batch.items[0].registration.lead_id == ids[1]:
+            raise RuntimeError("the database went away")
+        return decide(batch=batch, earlier=earlier)
+
+    monkeypatch.setattr(reg_service, "_batch_decide", decide_or_fail)
+    with pytest.raises(RuntimeError, match="went away"):
+        registrations_check(lead_ids=ids)
+    assert list(Registration.objects.values_list("lead_id", flat=True)) == [ids[0]]
+    monkeypatch.setattr(reg_service, "_batch_decide", decide)
+    assert registrations_check() == 3  # the periodic job's sweep
+    assert Registration.objects.filter(status=APPROVED).count() == 4
+
+
 def _registered_through(door: str, order: list[tuple], monkeypatch) -> list[Registration]:
     """Register (user, customer name, tax id, _) in order through one door: one at a time as the portal does, or
     by the CRM's bulk upsert with every check left to the set-based job."""
-    if door == "batch":
+    if door in ("batch", "pipelined"):
         monkeypatch.setattr(sync, "registrations_submit", lambda **kwargs: None)
     leads = []
     for n, (user, name, inn, _outcome) in enumerate(order):
@@ -264,6 +323,8 @@ def _registered_through(door: str, order: list[tuple], monkeypatch) -> list[Regi
             leads.append(result.id)
     if door == "batch":
         assert registrations_check() == len(order)
+    elif door == "pipelined":
+        _check_pipelined(leads, monkeypatch)
     return [Registration.objects.get(lead_id=pk) for pk in leads]
 
 
