@@ -48,14 +48,10 @@ def protect(names: list[str]) -> dict[str, int]:
 def test_every_similar_protected_name_is_found_among_thousands_sharing_its_first_word(postgres_only):
     protected = sorted({p["protected"] for p in PAIRS})
     keys = {customer_name_key(n) for n in protected}
-    # Twenty names share each first word, and for four words more than the old first-word bucket held
-    # (SOFT_CANDIDATE_LIMIT, in no particular order).
+    # Twenty names share each first word, and for four words more than the old first-word bucket held (500, in no
+    # particular order).
     firsts = sorted({k.split()[0] for k in keys})
-    fillers = [
-        f"{w} {FILLERS[i % 10]} {i}"
-        for n, w in enumerate(firsts)
-        for i in range(SOFT_CANDIDATE_LIMIT + 20 if n < 4 else 20)
-    ]
+    fillers = [f"{w} {FILLERS[i % 10]} {i}" for n, w in enumerate(firsts) for i in range(520 if n < 4 else 20)]
     held = protect(protected + [f for f in fillers if customer_name_key(f) not in keys])
     with connection.cursor() as cursor:  # as autovacuum does: without statistics a probe may scan every name
         cursor.execute("ANALYZE leads_protectionwindow")
