@@ -256,7 +256,7 @@ class _Batch:
 
     items: list[PendingRegistration]
     policies: dict
-    now: datetime
+    now: datetime | None  # the moment of the decisions (None: when _batch_decide decides, in chunk order)
     claims: list[CustomerClaims]
 
 
@@ -286,14 +286,14 @@ def _batch_ask(*, items: list[PendingRegistration], policies: dict | None, now: 
         policies.setdefault(model, RegistrationPolicy(program_model=model))
     # The batch's own deals only ever claim for their own partner ("deal" in `own`), which decides nothing.
     claims = _claims_ask(items, [it.registration.lead_id for it in items])
-    return _Batch(items=items, policies=policies, now=now or timezone.now(), claims=claims)
+    return _Batch(items=items, policies=policies, now=now, claims=claims)
 
 
 def _batch_decide(*, batch: _Batch, earlier: list[PendingRegistration] = ()) -> list[PendingRegistration]:
     """The second half: decide, write and follow up the batch's registrations in order. `earlier`: the decided
     items of a batch committed after this one's claims were asked (_registrations_check's pipeline), counted as
     earlier items of this batch: a deal they may claim is asked again, now that their windows are committed."""
-    items, policies, now = batch.items, batch.policies, batch.now
+    items, policies, now = batch.items, batch.policies, batch.now or timezone.now()
     taken: set[tuple[str, str]] = set()  # tax id and domain keys earlier items of the batch protect
     names = _BatchNames()  # the names they protect, and by which partner
     for it in earlier:
