@@ -248,8 +248,8 @@ def _route_slice(warm: list[int], ids: list[int], batch: int) -> tuple:
     leads = list(Lead.objects.filter(pk__in=ids).order_by("pk"))
     laned, lane_classes = [0], routing._lane_classes
 
-    def lane_counted():
-        classes = lane_classes()
+    def lane_counted(**kwargs):
+        classes = lane_classes(**kwargs)
         laned[0] += classes is not None
         return classes
 

@@ -895,40 +895,48 @@ def _lists(
     return out
 
 
-@functools.cache
-def _lane_sql() -> str:
-    """Take the first free lane from `start` on (a transaction advisory lock) and list the other lanes held now
-    (a session lock taken and given back at once is free). OFFSET 0 keeps the lock test out of the subquery, where
-    the planner would run it on every lane, taking them all."""
-    return f"""
-        WITH mine AS MATERIALIZED (
-            SELECT lane FROM (
-                SELECT (%(start)s + i) %% {LANES} AS lane FROM generate_series(0, {LANES - 1}) i ORDER BY i OFFSET 0
-            ) o WHERE pg_try_advisory_xact_lock({_LANE_LOCK}, lane) LIMIT 1
+def _lane_take() -> int | None:
+    """Take the first free lane from a random one on, for this transaction (an advisory lock), or None when every
+    lane is held. OFFSET 0 keeps the lock test out of the subquery, where the planner would run it on every lane,
+    taking them all."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT lane FROM (
+                    SELECT (%s + i) %% {LANES} AS lane FROM generate_series(0, {LANES - 1}) i ORDER BY i OFFSET 0
+                ) o WHERE pg_try_advisory_xact_lock({_LANE_LOCK}, lane) LIMIT 1""",
+            [random.randrange(LANES)],
         )
-        SELECT lane, ARRAY(
-            SELECT l FROM generate_series(0, {LANES - 1}) l WHERE l <> lane AND CASE
-                WHEN pg_try_advisory_lock({_LANE_LOCK}, l) THEN NOT pg_advisory_unlock({_LANE_LOCK}, l) ELSE true END
-        ) FROM mine
-    """
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
-def _lane_classes() -> list[int] | None:
+def _lane_classes(*, lane: int | None = None) -> list[int] | None:
     """The classes of partners (id mod LANES) this transaction's batch routes among, or None for all of them.
 
-    A batch holds a lane (a transaction advisory lock) while it routes. Alone it decides among all the partners,
-    as always. When other batches hold lanes too, the batches deal the classes out among themselves (by their
-    lanes' order, the deal moving on every LANE_EPOCH seconds) and each decides among its own classes' partners
-    only: two routers in one region then each read, lock and rank half its partners instead of reaching past the
-    earliest turns the other holds (locked rows are never wrong, only slow: see _shortlists_locked). The
-    partners claiming a lead's customer are locked whatever their class. While the deal holds, each class keeps
-    its own rotation; a batch alone again decides among all turns, so a class that fell behind is served first."""
-    with connection.cursor() as cursor:
-        cursor.execute(_lane_sql(), {"start": random.randrange(LANES)})
-        row = cursor.fetchone()
-    if row is None:  # every lane held: a batch past LANES decides among all
+    A batch holds a lane (`lane`, taken by _lane_take when the batch started; None: take one now) while it routes.
+    Alone it decides among all the partners, as always. When other batches hold lanes too, the batches deal the
+    classes out among themselves (by their lanes' order, the deal moving on every LANE_EPOCH seconds) and each
+    decides among its own classes' partners only: two routers in one region then each read, lock and rank half its
+    partners instead of reaching past the earliest turns the other holds (locked rows are never wrong, only slow:
+    see _shortlists_locked). The partners claiming a lead's customer are locked whatever their class. While the
+    deal holds, each class keeps its own rotation; a batch alone again decides among all turns, so a class that fell
+    behind is served first.
+
+    The lanes held are listed after the batch has read its leads' eligible partners and claims, well after it took
+    its own: two batches that start together (two routers woken by one import) both see each other. Listed at
+    once, the first of them saw itself alone and reached into the other's classes for the whole batch. A session
+    lock taken and given back at once is free."""
+    if lane is None and (lane := _lane_take()) is None:  # every lane held: a batch past LANES decides among all
         return None
-    return lane_deal(mine=row[0], others=row[1], epoch=int(timezone.now().timestamp() // LANE_EPOCH))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT ARRAY(SELECT l FROM generate_series(0, {LANES - 1}) l WHERE l <> %(lane)s AND CASE
+                    WHEN pg_try_advisory_lock({_LANE_LOCK}, l) THEN NOT pg_advisory_unlock({_LANE_LOCK}, l)
+                    ELSE true END)""",
+            {"lane": lane},
+        )
+        others = cursor.fetchone()[0]
+    return lane_deal(mine=lane, others=others, epoch=int(timezone.now().timestamp() // LANE_EPOCH))
 
 
 def lane_deal(*, mine: int, others: list[int], epoch: int) -> list[int] | None:
@@ -1037,10 +1045,12 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
     now = timezone.now()
     limit = max_failures()
     fresh = [lead for lead in leads if lead.route_failures < limit]
+    # A batch (not a single decision, which locks ~17 rows) routes in a lane: taken now, dealt in _lane_classes.
+    lane = _lane_take() if len(fresh) > 1 and connection_supports_skip_locked() else None
     pool, eligible, webhooks = _eligible(leads=fresh) if fresh else (None, {}, None)
     claims = _leads_claims(fresh)
-    lane = len(fresh) > 1 and eligible and connection_supports_skip_locked()  # a single decision locks ~17 rows
-    lists = _lists(leads=fresh, eligible=eligible, pool=pool, classes=_lane_classes() if lane else None)
+    classes = _lane_classes(lane=lane) if lane is not None and eligible else None
+    lists = _lists(leads=fresh, eligible=eligible, pool=pool, classes=classes)
     partners: dict[int, Candidate] = {}
     turns, loads, fixed, prefix, weight, row = {}, {}, {}, {}, {}, {}
     filled: set[int] = set()  # locked partners the batch has filled up

@@ -260,12 +260,40 @@ def test_a_batch_beside_another_decides_among_its_own_class_of_partners(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_two_batches_that_start_together_each_see_the_other(postgres_only, monkeypatch):
+    """A batch takes its lane when it starts and lists the others only when it deals the classes (after reading its
+    leads' eligible partners): two routers woken together both route in a lane, the classes split between them."""
+    monkeypatch.setattr(routing, "LANE_EPOCH", 10**12)
+    taken, listed, shares = threading.Barrier(2), threading.Barrier(2), {}
+
+    def batch(name):
+        try:
+            with transaction.atomic():
+                lane = routing._lane_take()
+                taken.wait(10)  # both lanes held before either lists the others
+                shares[name] = routing._lane_classes(lane=lane)
+                listed.wait(10)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=batch, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert shares["a"] is not None and shares["b"] is not None
+    assert sorted(shares["a"] + shares["b"]) == list(range(routing.LANES))
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_lead_whose_partners_in_the_lane_are_full_goes_to_one_in_another_class(postgres_only, monkeypatch):
     msk = region("msk")
     tier_only_weights()
     partners = [routing_partner(regions=[msk], capacity=5) for _ in range(routing.LANE_MIN + 2)]
     spare = partners[-1]
     Partner.objects.filter(pk__in=[p.pk for p in partners[:-1]]).update(lead_capacity=0)  # no room
-    monkeypatch.setattr(routing, "_lane_classes", lambda: [c for c in range(routing.LANES) if c % 2 != spare.pk % 2])
+    monkeypatch.setattr(
+        routing, "_lane_classes", lambda **kw: [c for c in range(routing.LANES) if c % 2 != spare.pk % 2]
+    )
     decisions = routing.leads_route_batch(leads=[vendor_lead(region=msk) for _ in range(2)])
     assert [d.chosen_id for d in decisions] == [spare.pk, spare.pk]
