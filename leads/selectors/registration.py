@@ -272,12 +272,31 @@ def _named_probe(*, table: str, column: str, where: str, columns: str) -> str:
              WHERE {where}
                AND (leads_name_word_pairs({column}) OPERATOR(pg_catalog.&&) q.pairs OR {column} = ANY(q.runs))
              OFFSET 0) c
-             WHERE ({_blocks_match_by_count("words")} OR key = ANY(q.runs))
+             WHERE ({_blocks_match_by_count("words")} OR key = ANY(q.runs)) AND {_one_word_cutoff("words")}
              ORDER BY key = ANY(q.runs) DESC, words @> q.name_words DESC,
                       abs(length(key) - length(q.name)), key LIMIT %(limit)s"""
 
 
 MOST_WORDS = 6  # words of an asked name that count (leads_name_blocks_group)
+
+
+def _one_word_cutoff(words: str) -> str:
+    """For an asked name of one word, the candidates `words` (its `key`) the scorer can accept: those containing the
+    word (a token-set ratio of 100), or whose distinct words joined are about its length (sharing no word, the ratio
+    is that of the two strings, at most 100 × (1 − |difference of lengths| / sum of lengths), compared with the cutoff
+    `%(cutoff)s` in integers). A common word's similar words are in thousands of names, most of them longer; sorted
+    and sent to the scorer, they made a one-word check of 'romashka' take 50–120 ms at 1,980,000 protections. The
+    distinct words are joined only for a long name that may repeat one (more than three words). Names of more words
+    keep every candidate: a shared word there can make up most of both names."""
+    near = "100 * abs({a} - {c}) <= (100 - %(cutoff)s) * ({a} + {c})"
+    asked, full = "length(q.name_words[1])", "length(key)"
+    distinct = f"length(array_to_string(ARRAY(SELECT DISTINCT w FROM unnest({words}) w WHERE w <> ''), ' '))"
+    repeats = f"coalesce({words}[1] = {words}[2] OR {words}[1] = {words}[3] OR {words}[2] = {words}[3], false)"
+    return (
+        f"(CASE WHEN q.n <> 1 OR {words} @> q.name_words OR {near.format(a=asked, c=full)} THEN true "
+        f"WHEN {full} < {asked} OR (cardinality({words}) <= 3 AND NOT {repeats}) THEN false "
+        f"ELSE {near.format(a=asked, c=distinct)} END)"
+    )
 
 
 def _pair_groups() -> str:
@@ -436,6 +455,7 @@ def _claim_rows(
         "names": _list_param(names),
         "ex": _list_param(int(pk) for pk in exclude_lead_ids),
         "limit": SOFT_CANDIDATE_LIMIT,
+        "cutoff": settings.PRM_SOFT_MATCH_THRESHOLD,  # _one_word_cutoff
     }
     with connection.cursor() as cursor:
         if postgres:

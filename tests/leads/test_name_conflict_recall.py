@@ -78,14 +78,15 @@ def test_the_name_probe_by_words_finds_exactly_the_names_that_share_blocking_key
     words), pinned to the rule it answers (leads migrations 0028, 0035): a protected name or
     named account is a candidate when its blocking keys (`leads_name_blocks`) share a key with each asked word's keys
     (`leads_name_blocks_group`; all words but one from three words on), or it equals a run of the asked words. The
-    words of a named account that becomes one later count too."""
+    words of a named account that becomes one later count too. A one-word name keeps only the candidates the scorer's
+    cutoff allows (containing the word, or of about its length: _one_word_cutoff)."""
     from leads.selectors.registration import _claim_rows, _word_runs
     from tests.leads.factories import CustomerFactory
 
     protected = sorted({customer_name_key(p["protected"]) for p in PAIRS})
     variants = sorted({customer_name_key(p["variant"]) for p in PAIRS} - {""})
     typos = [f"{k[:2]}{k[3:]} {FILLERS[i % 10]}" for i, k in enumerate(protected)]  # a letter gone, a word more
-    protect(protected + typos[::2])
+    protect(protected + typos[::2] + ["vektorr", "vektorr logistic", "vektorr vektorr"])
     CustomerFactory(name="Severstal Trading Group", normalized_name="severstal trading group", reserved_for_direct=True)
     # Named accounts found as windows are (leads migration 0041: their own pairs index): a word more than a protected
     # name, or a letter gone.
@@ -116,8 +117,41 @@ def test_the_name_probe_by_words_finds_exactly_the_names_that_share_blocking_key
         need = len(words) if len(words) <= 2 else len(words) - 1
         runs = set(_word_runs(name))
         for key, keys in names:
-            if key in runs or sum(bool(set(keys) & g) for g in words) >= need:
+            if (key in runs or sum(bool(set(keys) & g) for g in words) >= need) and (
+                len(words) != 1 or one_word_may_match(name, key)
+            ):
                 expected.add((name, key))
     assert max(sum(1 for a, _k in expected if a == n) for n in asked) < SOFT_CANDIDATE_LIMIT
     assert found == expected
     assert ("vektor", "vektor logistic") in found and any(k == "severstal trading group" for _a, k in found)
+    # A one-word name's candidates: those containing it, or of about its length (not a longer name of a similar word).
+    assert ("vektor", "vektorr") in found and ("vektor", "vektorr logistic") not in found
+    assert ("vektor", "vektorr vektorr") in found  # a repeated word counts once
+
+
+def one_word_may_match(asked: str, key: str) -> bool:
+    """What the probe keeps for a one-word asked name (leads.selectors.registration._one_word_cutoff), restated from
+    the scorer's definition: the candidate contains the word, or the two strings' lengths allow the cutoff."""
+    a, c = set(asked.split()), set(key.split())
+    la, lc = len(" ".join(a)), len(" ".join(c))
+    return a <= c or 100 * abs(la - lc) <= (100 - settings.PRM_SOFT_MATCH_THRESHOLD) * (la + lc)
+
+
+def test_a_one_word_name_drops_only_candidates_the_scorer_rejects():
+    """The one-word cutoff of the probe never drops a name the scorer accepts (random words, typos, extra words)."""
+    import random
+
+    rng = random.Random(3)
+    letters = "abcdefghijklmnoprstuvy"
+    for _ in range(20000):
+        word = "".join(rng.choice(letters) for _ in range(rng.randint(1, 12)))
+        other = list(word)
+        for _edit in range(rng.randint(0, 2)):
+            i = rng.randrange(len(other) + 1)
+            other[i:i + rng.randint(0, 1)] = rng.choice(["", rng.choice(letters)])  # fmt: skip
+        extra = [
+            "".join(rng.choice(letters) for _ in range(rng.randint(1, 8))) for _ in range(rng.choice([0, 0, 1, 2, 3]))
+        ]
+        key = " ".join(["".join(other) or "x", *extra])
+        if fuzz.token_set_ratio(word, key) >= settings.PRM_SOFT_MATCH_THRESHOLD:
+            assert one_word_may_match(word, key), (word, key)
