@@ -17,9 +17,9 @@ beside the floor of 2,000 deals/s (a 200,000-row import decided within 100 s).
     DATABASE_URL=... python bench/registration.py --protections 20000 --batch 5000 --import-only [--profile]
 
 --checks-only runs only the labelled near-duplicates and the --deals single registrations, on the data already
-generated (e.g. a fresh copy of a template). --import-only runs only the partner import, on the data already generated (--protections: as generated), and
-commits chunk by chunk as the worker does. To compare two versions of the code on the same data, generate once into
-a template database and run each on a fresh copy of it:
+generated (e.g. a fresh copy of a template). --import-only runs only the partner import, on the data already
+generated (--protections: as generated), and commits chunk by chunk as the worker does. To compare two versions
+of the code on the same data, generate once into a template database and run each on a fresh copy of it:
 
     createdb -T prm_bench_template prm_bench_run   # (dropdb prm_bench_run first)
     DATABASE_URL=.../prm_bench_run python bench/registration.py --protections 200000 --batch 20000 --import-only

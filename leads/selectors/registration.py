@@ -286,7 +286,8 @@ def _one_word_cutoff(words: str) -> str:
     is that of the two strings, at most 100 × (1 − |difference of lengths| / sum of lengths), compared with the cutoff
     `%(cutoff)s` in integers). A common word's similar words are in thousands of names, most of them longer; sorted
     and sent to the scorer, they made a one-word check of 'romashka' take 50–120 ms at 1,980,000 protections. The
-    distinct words are joined only for a long name that may repeat one (more than three words). Names of more words
+    distinct words are joined only for a longer name that may repeat one (a repeat among its first three words, or
+    more than three). Names of more words
     keep every candidate: a shared word there can make up most of both names."""
     near = "100 * abs({a} - {c}) <= (100 - %(cutoff)s) * ({a} + {c})"
     asked, full = "length(q.name_words[1])", "length(key)"

@@ -1046,10 +1046,10 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
     limit = max_failures()
     fresh = [lead for lead in leads if lead.route_failures < limit]
     # A batch (not a single decision, which locks ~17 rows) routes in a lane: taken now, dealt in _lane_classes.
-    lane = _lane_take() if len(fresh) > 1 and connection_supports_skip_locked() else None
+    taken = _lane_take() if len(fresh) > 1 and connection_supports_skip_locked() else None
     pool, eligible, webhooks = _eligible(leads=fresh) if fresh else (None, {}, None)
     claims = _leads_claims(fresh)
-    classes = _lane_classes(lane=lane) if lane is not None and eligible else None
+    classes = _lane_classes(lane=taken) if taken is not None and eligible else None
     lists = _lists(leads=fresh, eligible=eligible, pool=pool, classes=classes)
     partners: dict[int, Candidate] = {}
     turns, loads, fixed, prefix, weight, row = {}, {}, {}, {}, {}, {}

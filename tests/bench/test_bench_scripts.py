@@ -78,9 +78,8 @@ def test_bench_scripts_run_tiny_and_floors_agree(postgres_only):
     env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": "", "DJANGO_SETTINGS_MODULE": ""}
     env.pop("DJANGO_SETTINGS_MODULE")
     failures = []
-    for script, args in [run for item in TINY.items() for run in (item, (item[0], THEN.get(item[0])))]:
-        if args is None:
-            continue
+    runs = [(script, a) for script, args in TINY.items() for a in (args, THEN.get(script)) if a is not None]
+    for script, args in runs:
         started = time.monotonic()
         result = _run(script, args, env)
         print(f"{script}: {time.monotonic() - started:.1f} s")
