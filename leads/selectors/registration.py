@@ -1,6 +1,7 @@
 """Reads for step 3, deals registered: conflicts on a customer, registration lists and the review queue."""
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
@@ -253,14 +254,17 @@ def _similar_names(column: str) -> str:
     return f"%(like)s <> '' AND {column} LIKE %(like)s LIMIT %(limit)s"
 
 
-def _named_probe(*, table: str, column: str, where: str, columns: str) -> str:
+def _named_probe(*, table: str, column: str, where: str, columns: str, ordered: bool) -> str:
     """The soft-match candidates on PostgreSQL among `column` of `table`'s rows `where` for the asked name `q.name`
     (`columns` of them, and `column` as `key`): the names that have a word similar to each asked word (all but one
     when three or more are asked), a word one or two deleted letters away from it (a word sharing a blocking key
     with it, leads migrations 0028 and 0037: `q.m<i>`, the protected words similar to the asked name's i-th word),
     and the names equal to a run of its words (`q.runs`, the name part of a longer name asked about); those runs
     first, then the names containing every asked word, then the closest in length (then by name: the same names
-    kept whichever statement asks, a chunk's or one deal's), at most SOFT_CANDIDATE_LIMIT.
+    kept whichever statement asks, a chunk's or one deal's), at most SOFT_CANDIDATE_LIMIT. Only when `ordered`:
+    otherwise in no order and at most one more than the limit, and a name that gets more than the limit is asked
+    again, ordered (_claim_rows). Ordering every name's candidates (~65 at 1,980,000 protections, against a limit
+    of 5,000) was a fifth of a chunk's statement.
 
     The rows come from the index of the names' words and pairs of words (leads migrations 0039 and 0041, `q.pairs`,
     _pair_groups: every name the condition accepts has one of the pairs asked) and the runs' index; the condition
@@ -273,8 +277,11 @@ def _named_probe(*, table: str, column: str, where: str, columns: str) -> str:
                AND (leads_name_word_pairs({column}) OPERATOR(pg_catalog.&&) q.pairs OR {column} = ANY(q.runs))
              OFFSET 0) c
              WHERE ({_blocks_match_by_count("words")} OR key = ANY(q.runs)) AND {_one_word_cutoff("words")}
-             ORDER BY key = ANY(q.runs) DESC, words @> q.name_words DESC,
-                      abs(length(key) - length(q.name)), key LIMIT %(limit)s"""
+             {_PROBE_ORDER if ordered else ""} LIMIT %(limit)s + {0 if ordered else 1}"""
+
+
+_PROBE_ORDER = "ORDER BY key = ANY(q.runs) DESC, words @> q.name_words DESC, abs(length(key) - length(q.name)), key"
+NAMED = ("name", "reserved_name")  # _claim_rows' sources of similar names
 
 
 MOST_WORDS = 6  # words of an asked name that count (leads_name_blocks_group)
@@ -350,6 +357,13 @@ def _asked_words(names: list[str]) -> dict:
     return params
 
 
+def _asked_params(names: list[str]) -> dict:
+    """The similar-name probes' parameters for the asked names: their names, runs of words (_word_runs) and words
+    (_asked_words). The protected words that share a blocking key with each asked word (`leads_nameword`, leads
+    migration 0037) are looked up once a distinct word of the chunk (names share words), for both probes."""
+    return {"names": names, "runs": [chr(31).join(_word_runs(name)) for name in names], **_asked_words(names)}
+
+
 def _word_runs(name: str, most: int = 8) -> list[str]:
     """Every run of consecutive words of a name key (its first `most` words)."""
     words = name.split()[:most]
@@ -423,18 +437,21 @@ def _claim_rows(
     # LATERAL: one small query per asked name.
     asked_from = "asked AS q CROSS JOIN LATERAL" if postgres else "(SELECT %(name)s AS name) AS q, "
     # On PostgreSQL the candidates come from the index of the names' words and pairs of words (_named_probe).
-    windows_named = (
-        _named_probe(table=t["windows"], column="key", where="active AND key_kind = 'name'",
-                     columns="key_kind, partner_id, registration_id")
-        if postgres
-        else f"{t['windows']} WHERE active AND key_kind = 'name' AND {_similar_names('key')}"
-    )  # fmt: skip
-    reserved_named = (
-        _named_probe(table=t["customers"], column="normalized_name", where="reserved_for_direct", columns="id")
-        if postgres
-        else f"{t['customers']} WHERE reserved_for_direct AND {_similar_names('normalized_name')}"
-    )
-    fuzzy = f"""
+
+    def fuzzy(*, ordered: bool = False) -> str:
+        windows_named = (
+            _named_probe(table=t["windows"], column="key", where="active AND key_kind = 'name'",
+                         columns="key_kind, partner_id, registration_id", ordered=ordered)
+            if postgres
+            else f"{t['windows']} WHERE active AND key_kind = 'name' AND {_similar_names('key')}"
+        )  # fmt: skip
+        reserved_named = (
+            _named_probe(table=t["customers"], column="normalized_name", where="reserved_for_direct", columns="id",
+                         ordered=ordered)
+            if postgres
+            else f"{t['customers']} WHERE reserved_for_direct AND {_similar_names('normalized_name')}"
+        )  # fmt: skip
+        return f"""
         SELECT * FROM (
             SELECT 'name', w.key_kind, w.key, w.partner_id, w.registration_id, {nul}, {nul}, 0, {nulstr}, q.name
             FROM {asked_from} (
@@ -449,6 +466,7 @@ def _claim_rows(
             ) rn
         ) rn
     """
+
     params = {
         "tax": _list_param(taxes),
         "dom": _list_param(domains),
@@ -460,10 +478,7 @@ def _claim_rows(
     }
     with connection.cursor() as cursor:
         if postgres:
-            params["runs"] = [chr(31).join(_word_runs(name)) for name in names]
-            # The protected words that share a blocking key with each asked word (`leads_nameword`, leads migration
-            # 0037) are looked up once a distinct word of the chunk (names share words), for both probes.
-            params.update(_asked_words(names))
+            params.update(_asked_params(names))
             ids = ", ".join(f"CAST(%(w{i})s AS INT[])" for i in range(1, MOST_WORDS + 1))
             # Materialized: flattened, every use of a word's similar words would look them up again. One row (an
             # array, a word's similar words joined by chr(31)) read by position: joins confuse the planner's estimates.
@@ -488,12 +503,18 @@ def _claim_rows(
             # on two cores the caller's own process shares.
             local = "SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0;"
             with transaction.atomic(savepoint=False):
-                cursor.execute(f"{local} {asked} {sql} UNION ALL {fuzzy}" if names else f"{local} {sql}", params)
-                return cursor.fetchall()
+                cursor.execute(f"{local} {asked} {sql} UNION ALL {fuzzy()}" if names else f"{local} {sql}", params)
+                rows = cursor.fetchall()
+                counts = Counter((row[0], row[9]) for row in rows if row[0] in NAMED)
+                if crowded := sorted({name for (_src, name), n in counts.items() if n > SOFT_CANDIDATE_LIMIT}):
+                    cursor.execute(f"{local} {asked} {fuzzy(ordered=True)}", {**params, **_asked_params(crowded)})
+                    rows = [row for row in rows if row[0] not in NAMED or row[9] not in crowded] + cursor.fetchall()
+                return rows
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+        fuzzy_one = fuzzy()
         for name in names:
-            cursor.execute(fuzzy, {**params, "name": name, "like": f"{name_prefix(name)}%"})
+            cursor.execute(fuzzy_one, {**params, "name": name, "like": f"{name_prefix(name)}%"})
             rows += cursor.fetchall()
         return rows
 

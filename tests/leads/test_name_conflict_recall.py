@@ -155,3 +155,22 @@ def test_a_one_word_name_drops_only_candidates_the_scorer_rejects():
         key = " ".join(["".join(other) or "x", *extra])
         if fuzz.token_set_ratio(word, key) >= settings.PRM_SOFT_MATCH_THRESHOLD:
             assert one_word_may_match(word, key), (word, key)
+
+
+def test_a_name_with_more_candidates_than_the_limit_keeps_the_closest(postgres_only, monkeypatch):
+    """The probe returns a name's candidates unordered unless they pass SOFT_CANDIDATE_LIMIT; then that name alone is
+    asked again, ordered: the runs of its words first, then the names containing all of them. Every door gets the
+    same candidates (the stored matches of a deal do not depend on how many names a chunk asked)."""
+    from leads.selectors import registration as selector
+
+    protect(["vektor", "vektor logistic group", "vektorr logistik", "vektor logistics", "alfa stroy"])
+    monkeypatch.setattr(selector, "SOFT_CANDIDATE_LIMIT", 2)
+    rows = selector._claim_rows(
+        taxes=[], domains=[], names=["alfa stroi", "vektor logistic"], regions=[], exclude_lead_ids=[]
+    )
+    found = sorted((row[9], row[2]) for row in rows if row[0] == "name")
+    assert found == [
+        ("alfa stroi", "alfa stroy"),
+        ("vektor logistic", "vektor"),
+        ("vektor logistic", "vektor logistic group"),
+    ]
