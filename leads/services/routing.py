@@ -45,7 +45,7 @@ from leads.models import (
 )
 from leads.selectors.registration import ClaimQuery, CustomerClaims, customers_claims
 from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel, SlaPolicy
-from prm.bulk import gc_paused, objects_insert
+from prm.bulk import gc_paused, objects_insert, write, writes_held
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, Role, User
 from prm.selectors import channel_managers
@@ -615,14 +615,13 @@ def _credits_save(credits: dict[int, int]) -> None:
     """Write the candidates' new credits in one statement (their partner rows are already locked by the caller)."""
     if not credits:
         return
-    if connection.vendor == "postgresql":  # one short statement whatever the number of candidates
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {RoutingCredit._meta.db_table} (partner_id, credit) "
-                "SELECT * FROM unnest(%s::bigint[], %s::bigint[]) "
-                "ON CONFLICT (partner_id) DO UPDATE SET credit = EXCLUDED.credit",
-                [_ids_param(credits), _ids_param(credits.values())],
-            )
+    if connection.vendor == "postgresql":  # one short statement whatever the number of candidates (held: _route)
+        write(
+            f"INSERT INTO {RoutingCredit._meta.db_table} (partner_id, credit) "
+            "SELECT * FROM unnest(%s::bigint[], %s::bigint[]) "
+            "ON CONFLICT (partner_id) DO UPDATE SET credit = EXCLUDED.credit",
+            [_ids_param(credits), _ids_param(credits.values())],
+        )
     else:
         RoutingCredit.objects.bulk_create(
             [RoutingCredit(partner_id=pk, credit=credit) for pk, credit in credits.items()],
@@ -958,6 +957,9 @@ def _with_room(ids) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
+_SKIP_SAVEPOINT = "routing_skip_locked"  # given back or released before _shortlists_locked returns
+
+
 def _shortlists_locked(
     *, leads: list[Lead], eligible: dict[int, list[int]], claims: dict, lists: dict[int, _Shortlists]
 ) -> dict[int, "Candidate"]:
@@ -997,7 +999,7 @@ def _shortlists_locked(
     if not connection_supports_skip_locked():
         return _partners_locked(first)
     asked = {key: s.asked for key, s in lists.items()}
-    sid = transaction.savepoint()
+    write(f"SAVEPOINT {_SKIP_SAVEPOINT}")  # held: sent with the statement below (_route holds writes)
     partners = _partners_locked(first, skip=True)
     for rnd in range(2, ROUNDS + 2):
         short = [
@@ -1025,9 +1027,10 @@ def _shortlists_locked(
     held = wanted - partners.keys()
     short = [key for key in needed if not enough(lists[key])]
     if not held and not short:
-        transaction.savepoint_commit(sid)
+        write(f"RELEASE SAVEPOINT {_SKIP_SAVEPOINT}")
         return partners
-    transaction.savepoint_rollback(sid)  # gives back the rows locked above
+    with connection.cursor() as cursor:  # gives back the rows locked above
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {_SKIP_SAVEPOINT}")
     logger.info(
         "routing: %s partner rows skip-locked were not enough (%s claimants held elsewhere, %s lists short); "
         "waiting for the rows in id order", len(partners), len(held), len(short),
@@ -1039,9 +1042,20 @@ def _shortlists_locked(
 
 def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) -> list[RoutingDecision]:
     """Decide for locked, routable leads in order; then write everything in a few bulk statements (the leads' new
-    stage only on the objects with `save_leads=False`: see leads_route_batch)."""
+    stage only on the objects with `save_leads=False`: see leads_route_batch).
+
+    Writes whose results are not read are held (prm.bulk.writes_held) and go in the round trip of the next
+    statement: the skip-locked savepoint with the rows it covers, the credits, decisions, offers, the leads' stage
+    and the audit rows with the read of the sellers to notify. The decisions and offers are inserted with ids
+    taken when the leads' inputs are read, so that none of them waits for its ids: a single decision makes half
+    the round trips it made when each went alone."""
     if not leads:
         return []
+    with writes_held():
+        return _route_held(leads=leads, actor=actor, save_leads=save_leads)
+
+
+def _route_held(*, leads: list[Lead], actor: User | None, save_leads: bool) -> list[RoutingDecision]:
     now = timezone.now()
     limit = max_failures()
     fresh = [lead for lead in leads if lead.route_failures < limit]
@@ -1153,17 +1167,48 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
         )  # fmt: skip
         offered.append((lead, decisions[-1], partners[winner]))
     _credits_save({pk: turn for pk, turn in turns.items() if turn != partners[pk].credit})
+    decision_ids, offer_ids = _ids_take(decisions=len(decisions), offers=len(offered))
+    for decision, pk in zip(decisions, decision_ids):
+        decision.pk = pk
     objects_insert(decisions)
-    _offers_create(offered=offered, actor=actor, now=now, save_leads=save_leads, webhooks=webhooks)
+    _offers_create(offered=offered, actor=actor, now=now, save_leads=save_leads, webhooks=webhooks, ids=offer_ids)
     _queue(queued=queued, now=now, save_leads=save_leads)
     return decisions
 
 
+def _ids_take(*, decisions: int, offers: int) -> tuple[list[int], list[int]]:
+    """PostgreSQL: ids for the decisions and offers about to be written, in one round trip, so that their inserts
+    return nothing and are held (_route); taken after the last partner lock, so decisions' ids keep following the
+    order in which routers made them. Elsewhere none (the inserts give them)."""
+    if connection.vendor != "postgresql" or not decisions:
+        return [], []
+
+    def serial(model) -> str:
+        return f"nextval(pg_get_serial_sequence('{model._meta.db_table}', '{model._meta.pk.column}'))"
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {serial(RoutingDecision)}, CASE WHEN i <= %s THEN {serial(Offer)} END "
+            "FROM generate_series(1, %s) i",
+            [offers, decisions],
+        )
+        rows = cursor.fetchall()
+    return [d for d, _o in rows], [o for _d, o in rows[:offers]]
+
+
 def _leads_update(*, ids: list[int], stage: str, now: datetime, offered_at: datetime | None = None) -> None:
-    fields = {"stage": stage, "updated_at": now}
+    fields = {"stage": str(stage), "updated_at": now}
     if offered_at is not None:
         fields["offered_at"] = offered_at
-    if ids:
+    if not ids:
+        return
+    if connection.vendor == "postgresql":  # a plain statement, held by _route (the ORM's update runs at once)
+        columns = ", ".join(f"{Lead._meta.get_field(f).column} = %s" for f in fields)
+        write(
+            f"UPDATE {Lead._meta.db_table} SET {columns} WHERE id = ANY(%s::bigint[])",
+            [*fields.values(), _ids_param(ids)],
+        )
+    else:
         Lead.objects.filter(pk__in=ids).update(**fields)
 
 
@@ -1202,9 +1247,11 @@ def _offers_create(
     now: datetime,
     save_leads: bool = True,
     webhooks: bool | None = None,
+    ids: list[int] | None = None,
 ) -> None:
     """The winners' offers; SLA and calendar came with the candidate rows (no further reads); `webhooks`: whether
-    any webhook subscription is active, as read with the leads' inputs (None: asked when emitting)."""
+    any webhook subscription is active, as read with the leads' inputs (None: asked when emitting); `ids`: the
+    offers' ids, taken beforehand (none: the insert gives them)."""
     if not offered:
         return
     offers, tzs = [], []
@@ -1223,6 +1270,9 @@ def _offers_create(
                 ),
             )
         )  # fmt: skip
+    if ids:
+        for offer, pk in zip(offers, ids, strict=True):
+            offer.pk = pk
     objects_insert(offers)  # one statement: its trigger adds the offers to their partners' open_load
     if save_leads:
         _leads_update(ids=[lead.pk for lead, _d, _w in offered], stage=Stage.OFFERED, offered_at=now, now=now)
