@@ -49,7 +49,7 @@ from prm.bulk import gc_paused, objects_insert, write, writes_held
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, Role, User
 from prm.selectors import channel_managers
-from prm.services import audit_record_many, connection_supports_skip_locked, notify_many
+from prm.services import Recipient, audit_record_many, connection_supports_skip_locked, notify_many, recipients
 from prm.texts import N_, compose, compose_plural, dumps
 from prm.webhooks import webhook_emit_many, webhook_subscriptions_any_sql
 
@@ -497,6 +497,11 @@ def _eligible(*, leads: list[Lead]) -> tuple[RoutingPool, dict[int, list[int]], 
     needs: dict[int, list[int]] = {}
     refused: dict[int, set[int]] = {}
     version, webhooks = None, True
+    if leads and all(hasattr(lead, "routing_needs") for lead in leads):  # read with the leads (_leads_locked)
+        version, webhooks = leads[0].routing_pool_version, bool(leads[0].routing_webhooks)
+        needs = {lead.pk: lead.routing_needs for lead in leads}
+        refused = {lead.pk: set(lead.routing_refused) for lead in leads}
+        return _fitting(leads=leads, needs=needs, refused=refused, version=version, webhooks=webhooks)
     with connection.cursor() as cursor:
         cursor.execute(
             _lead_inputs_sql(postgres=connection.vendor == "postgresql"),
@@ -511,6 +516,12 @@ def _eligible(*, leads: list[Lead]) -> tuple[RoutingPool, dict[int, list[int]], 
                 needs.setdefault(a, []).append(b)
             else:
                 refused.setdefault(a, set()).add(b)
+    return _fitting(leads=leads, needs=needs, refused=refused, version=version, webhooks=webhooks)
+
+
+def _fitting(
+    *, leads: list[Lead], needs: dict, refused: dict, version: int | None, webhooks: bool
+) -> tuple[RoutingPool, dict[int, list[int]], bool]:
     pool = routing_pool(version=version)
     out, same = {}, {}
     for lead in leads:
@@ -641,22 +652,41 @@ def _routable(lead: Lead) -> str:
 @functools.cache
 def _leads_sql(*, postgres: bool, lock: str) -> str:
     """Leads by id with whether each has an open offer and their customer's tax id and domain (what the claims
-    rule asks by), in id order (locked when `lock` says so)."""
+    rule asks by), in id order (locked when `lock` says so).
+
+    On PostgreSQL a statement of its own locks them first, in the same round trip, and the read after it has a
+    snapshot of its own: it sees what a transaction it waited for committed, and so do the routing inputs it
+    reads with the leads (_lead_inputs_sql's, as columns: see _eligible), which took a round trip of their own."""
     t = _tables()
     ids = _among("ids", postgres=postgres)
-    return f"""
+    inputs = ""
+    if postgres:
+        refused = _in([OfferStatus.DECLINED, OfferStatus.EXPIRED])
+        inputs = f""",
+            ARRAY(SELECT lc.competency_id FROM {t["lead_comps"]} lc WHERE lc.lead_id = l.id) AS routing_needs,
+            ARRAY(SELECT o.partner_id FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.status IN {refused})
+                AS routing_refused,
+            (SELECT number FROM {RoutingPoolVersion._meta.db_table}) AS routing_pool_version,
+            ({webhook_subscriptions_any_sql()}) AS routing_webhooks"""
+    read = f"""
         SELECT l.*, EXISTS (
             SELECT 1 FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.status IN {_in([OfferStatus.PENDING])}
-        ) AS has_pending, c.tax_id AS customer_keys_tax_id, c.domain AS customer_keys_domain
+        ) AS has_pending, c.tax_id AS customer_keys_tax_id, c.domain AS customer_keys_domain{inputs}
         FROM {t["Lead"]} l LEFT JOIN {Customer._meta.db_table} c ON c.id = l.customer_id
-        WHERE l.id {ids} ORDER BY l.id {lock}
-    """
+        WHERE l.id {ids} ORDER BY l.id"""
+    if postgres and lock:
+        return f"SELECT 1 FROM {t['Lead']} WHERE id {ids} ORDER BY id {lock}; {read}"
+    return f"{read} {lock}"
 
 
 def _leads_locked(ids) -> dict[int, Lead]:
-    """The leads locked in id order, each knowing whether it has an open offer and its customer's keys (one round
-    trip, no ORM query building: this is on the path of every single decision)."""
-    lock = "FOR UPDATE OF l" if connection.features.has_select_for_update_of else ""
+    """The leads locked in id order, each knowing whether it has an open offer and its customer's keys, and on
+    PostgreSQL its routing inputs (one round trip, no ORM query building: this is on the path of every single
+    decision)."""
+    if connection.vendor == "postgresql":
+        lock = "FOR UPDATE"
+    else:
+        lock = "FOR UPDATE OF l" if connection.features.has_select_for_update_of else ""
     sql = _leads_sql(postgres=connection.vendor == "postgresql", lock=lock)
     return {lead.pk: lead for lead in Lead.objects.raw(sql, {"ids": _ids_param(ids)})}
 
@@ -1118,8 +1148,11 @@ def _route_held(*, leads: list[Lead], actor: User | None, save_leads: bool) -> l
             continue
         ids = eligible.get(lead.pk, ())
         if (key := id(ids)) not in groups and ids:
-            mine = partners.keys() & lists[key].ids  # iterates over the smaller of the two
-            mine -= filled
+            fit = lists[key].ids  # a frozenset: `dict.keys() & fit` would iterate over all of it, however large
+            if len(partners) <= len(fit):
+                mine = {pk for pk in partners if pk in fit and pk not in filled}
+            else:
+                mine = {pk for pk in fit if pk in partners and pk not in filled}
             groups[key] = (mine, sorted(zip(map(turns.__getitem__, mine), mine)))
         mine, ranked = groups.get(key, (set(), []))
         candidates, rule = _claimed_candidates(mine, claims.get(lead.pk))
@@ -1182,18 +1215,26 @@ def _ids_take(*, decisions: int, offers: int) -> tuple[list[int], list[int]]:
     order in which routers made them. Elsewhere none (the inserts give them)."""
     if connection.vendor != "postgresql" or not decisions:
         return [], []
-
-    def serial(model) -> str:
-        return f"nextval(pg_get_serial_sequence('{model._meta.db_table}', '{model._meta.pk.column}'))"
-
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {serial(RoutingDecision)}, CASE WHEN i <= %s THEN {serial(Offer)} END "
-            "FROM generate_series(1, %s) i",
-            [offers, decisions],
-        )
+        cursor.execute(_ids_sql(), [offers, decisions])
         rows = cursor.fetchall()
     return [d for d, _o in rows], [o for _d, o in rows[:offers]]
+
+
+@functools.cache
+def _ids_sql() -> str:
+    """The statement of _ids_take, with the sequences' names looked up once (pg_get_serial_sequence in the
+    statement cost a millisecond a call)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_serial_sequence(%s, %s), pg_get_serial_sequence(%s, %s)",
+            [m._meta.db_table if i % 2 == 0 else m._meta.pk.column for m in (RoutingDecision, Offer) for i in (0, 1)],
+        )
+        decision_seq, offer_seq = cursor.fetchone()
+    return (
+        f"SELECT nextval('{decision_seq}'::regclass), CASE WHEN i <= %s THEN nextval('{offer_seq}'::regclass) END "
+        "FROM generate_series(1, %s) i"
+    )
 
 
 def _leads_update(*, ids: list[int], stage: str, now: datetime, offered_at: datetime | None = None) -> None:
@@ -1285,8 +1326,8 @@ def _offers_create(
             for (lead, d, _w), o in zip(offered, offers)
         ],
     )  # fmt: skip
-    sellers: dict[int, list[User]] = {}
-    for user in partner_sellers([o.partner_id for o in offers]):
+    sellers: dict[int, list[Recipient]] = {}
+    for user in _sellers([o.partner_id for o in offers]):
         sellers.setdefault(user.partner_id, []).append(user)
     url = reverse("leads:offer_list")
     messages, bodies = [], {}  # a batch's offers share a few deadlines: each body composed once
@@ -1342,7 +1383,33 @@ def partner_deadline(*, partner: Partner, start: datetime, hours: Decimal, sla: 
     )
 
 
+# Who is told of a partner's offers: partner_sellers states it, _sellers reads it for the router.
+SELLER_ROLES = (Role.PARTNER_ADMIN, Role.PARTNER_SALES)
+
+
 def partner_sellers(partner_ids) -> QuerySet[User]:
-    return User.objects.filter(
-        partner_id__in=list(partner_ids), role__in=(Role.PARTNER_ADMIN, Role.PARTNER_SALES), is_active=True
-    ).order_by("pk")  # not the model's name order: sorting a batch's sellers by name cost more than reading them
+    return User.objects.filter(partner_id__in=list(partner_ids), role__in=SELLER_ROLES, is_active=True).order_by(
+        "pk"
+    )  # not the model's name order: sorting a batch's sellers by name cost more than reading them
+
+
+def _sellers(partner_ids: list[int]) -> list[Recipient]:
+    """partner_sellers as the rows notify_many needs, for the router: one plain statement (building and compiling
+    the ORM query and a User per row cost more than the read itself on the path of every single decision)."""
+    if connection.vendor != "postgresql":
+        return recipients(partner_sellers(partner_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(_sellers_sql(), [_ids_param(partner_ids)])
+        rows = cursor.fetchall()
+    return [
+        Recipient(pk, partner, email, json.loads(events) if isinstance(events, str) else events, active)
+        for pk, partner, email, events, active in rows
+    ]
+
+
+@functools.cache
+def _sellers_sql() -> str:
+    return (
+        f"SELECT id, partner_id, email, email_events, is_active FROM {User._meta.db_table} "
+        f"WHERE partner_id = ANY(%s::bigint[]) AND role IN {_in(SELLER_ROLES)} AND is_active ORDER BY id"
+    )
