@@ -1200,41 +1200,57 @@ def _route_held(*, leads: list[Lead], actor: User | None, save_leads: bool) -> l
         )  # fmt: skip
         offered.append((lead, decisions[-1], partners[winner]))
     _credits_save({pk: turn for pk, turn in turns.items() if turn != partners[pk].credit})
-    decision_ids, offer_ids = _ids_take(decisions=len(decisions), offers=len(offered))
+    decision_ids, offer_ids, sellers = _ids_take(
+        decisions=len(decisions), offers=len(offered), sellers_of=sorted({w.pk for _l, _d, w in offered})
+    )
     for decision, pk in zip(decisions, decision_ids):
         decision.pk = pk
     objects_insert(decisions)
-    _offers_create(offered=offered, actor=actor, now=now, save_leads=save_leads, webhooks=webhooks, ids=offer_ids)
+    _offers_create(
+        offered=offered, actor=actor, now=now, save_leads=save_leads, webhooks=webhooks, ids=offer_ids, sellers=sellers
+    )
     _queue(queued=queued, now=now, save_leads=save_leads)
     return decisions
 
 
-def _ids_take(*, decisions: int, offers: int) -> tuple[list[int], list[int]]:
-    """PostgreSQL: ids for the decisions and offers about to be written, in one round trip, so that their inserts
-    return nothing and are held (_route); taken after the last partner lock, so decisions' ids keep following the
-    order in which routers made them. Elsewhere none (the inserts give them)."""
+def _ids_take(
+    *, decisions: int, offers: int, sellers_of: list[int]
+) -> tuple[list[int], list[int], list[Recipient] | None]:
+    """PostgreSQL: ids for the decisions and offers about to be written, so that their inserts return nothing and
+    are held (_route), and the sellers to tell of the offers (partner_sellers of `sellers_of`, as _sellers reads
+    them), in one round trip. Taken after the last partner lock, so decisions' ids keep following the order in
+    which routers made them. Elsewhere none (the inserts give the ids; _offers_create reads the sellers)."""
     if connection.vendor != "postgresql" or not decisions:
-        return [], []
+        return [], [], None
     with connection.cursor() as cursor:
-        cursor.execute(_ids_sql(), [offers, decisions])
+        cursor.execute(_ids_sql(), {"offers": offers, "decisions": decisions, "partners": _ids_param(sellers_of)})
         rows = cursor.fetchall()
-    return [d for d, _o in rows], [o for _d, o in rows[:offers]]
+    sellers = rows[0][2] or []
+    if isinstance(sellers, str):
+        sellers = json.loads(sellers)
+    return (
+        [d for d, _o, _s in rows],
+        [o for _d, o, _s in rows[:offers]],
+        [Recipient(pk, partner, email, events, active) for pk, partner, email, events, active in sellers],
+    )
 
 
 @functools.cache
 def _ids_sql() -> str:
-    """The statement of _ids_take, with the sequences' names looked up once (pg_get_serial_sequence in the
-    statement cost a millisecond a call)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_get_serial_sequence(%s, %s), pg_get_serial_sequence(%s, %s)",
-            [m._meta.db_table if i % 2 == 0 else m._meta.pk.column for m in (RoutingDecision, Offer) for i in (0, 1)],
-        )
-        decision_seq, offer_seq = cursor.fetchone()
-    return (
-        f"SELECT nextval('{decision_seq}'::regclass), CASE WHEN i <= %s THEN nextval('{offer_seq}'::regclass) END "
-        "FROM generate_series(1, %s) i"
-    )
+    """The statement of _ids_take: the sellers, as JSON, on its first row only."""
+
+    def serial(model) -> str:
+        return f"nextval(pg_get_serial_sequence('{model._meta.db_table}', '{model._meta.pk.column}'))"
+
+    sellers = _sellers_sql().replace("%s", "%(partners)s")
+    return f"""
+        SELECT {serial(RoutingDecision)}, CASE WHEN i <= %(offers)s THEN {serial(Offer)} END,
+            CASE WHEN i = 1 THEN (
+                SELECT json_agg(json_build_array(s.id, s.partner_id, s.email, s.email_events, s.is_active) ORDER BY s.id)
+                FROM ({sellers}) s
+            ) END
+        FROM generate_series(1, %(decisions)s) i
+    """
 
 
 def _leads_update(*, ids: list[int], stage: str, now: datetime, offered_at: datetime | None = None) -> None:
@@ -1289,10 +1305,12 @@ def _offers_create(
     save_leads: bool = True,
     webhooks: bool | None = None,
     ids: list[int] | None = None,
+    sellers: list[Recipient] | None = None,
 ) -> None:
     """The winners' offers; SLA and calendar came with the candidate rows (no further reads); `webhooks`: whether
     any webhook subscription is active, as read with the leads' inputs (None: asked when emitting); `ids`: the
-    offers' ids, taken beforehand (none: the insert gives them)."""
+    offers' ids, taken beforehand (none: the insert gives them); `sellers`: the winners' sellers, read with them (None: read
+    here)."""
     if not offered:
         return
     offers, tzs = [], []
@@ -1326,13 +1344,13 @@ def _offers_create(
             for (lead, d, _w), o in zip(offered, offers)
         ],
     )  # fmt: skip
-    sellers: dict[int, list[Recipient]] = {}
-    for user in _sellers([o.partner_id for o in offers]):
-        sellers.setdefault(user.partner_id, []).append(user)
+    by_partner: dict[int, list[Recipient]] = {}
+    for user in recipients(partner_sellers([o.partner_id for o in offers])) if sellers is None else sellers:
+        by_partner.setdefault(user.partner_id, []).append(user)
     url = reverse("leads:offer_list")
     messages, bodies = [], {}  # a batch's offers share a few deadlines: each body composed once
     for (lead, _d, _w), o, tz in zip(offered, offers, tzs):
-        if users := sellers.get(o.partner_id):
+        if users := by_partner.get(o.partner_id):
             if (o.deadline, tz) not in bodies:
                 bodies[o.deadline, tz] = compose(
                     N_("Accept or decline before %(deadline)s (%(tz)s)."),
@@ -1383,7 +1401,7 @@ def partner_deadline(*, partner: Partner, start: datetime, hours: Decimal, sla: 
     )
 
 
-# Who is told of a partner's offers: partner_sellers states it, _sellers reads it for the router.
+# Who is told of a partner's offers: partner_sellers states it, _sellers_sql reads it for the router.
 SELLER_ROLES = (Role.PARTNER_ADMIN, Role.PARTNER_SALES)
 
 
@@ -1393,22 +1411,10 @@ def partner_sellers(partner_ids) -> QuerySet[User]:
     )  # not the model's name order: sorting a batch's sellers by name cost more than reading them
 
 
-def _sellers(partner_ids: list[int]) -> list[Recipient]:
-    """partner_sellers as the rows notify_many needs, for the router: one plain statement (building and compiling
-    the ORM query and a User per row cost more than the read itself on the path of every single decision)."""
-    if connection.vendor != "postgresql":
-        return recipients(partner_sellers(partner_ids))
-    with connection.cursor() as cursor:
-        cursor.execute(_sellers_sql(), [_ids_param(partner_ids)])
-        rows = cursor.fetchall()
-    return [
-        Recipient(pk, partner, email, json.loads(events) if isinstance(events, str) else events, active)
-        for pk, partner, email, events, active in rows
-    ]
-
-
 @functools.cache
 def _sellers_sql() -> str:
+    """partner_sellers as a plain statement (read with the router's ids: _ids_take); building and compiling the
+    ORM query and a User per row cost more than the read itself on the path of every single decision."""
     return (
         f"SELECT id, partner_id, email, email_events, is_active FROM {User._meta.db_table} "
         f"WHERE partner_id = ANY(%s::bigint[]) AND role IN {_in(SELLER_ROLES)} AND is_active ORDER BY id"
