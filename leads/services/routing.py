@@ -491,17 +491,32 @@ def _lead_inputs_sql(*, postgres: bool) -> str:
     """
 
 
-def _eligible(*, leads: list[Lead]) -> tuple[RoutingPool, dict[int, list[int]], bool]:
+_INPUTS = ("routing_needs", "routing_refused", "routing_pool_version", "routing_webhooks")  # see _leads_sql
+
+
+def _inputs_taken(leads: list[Lead]) -> dict | None:
+    """The routing inputs _leads_locked read with the leads (None if some lead came without them), taken off the
+    objects, so that none outlives the routing of the transaction that read it."""
+    taken = [tuple(lead.__dict__.pop(name, None) for name in _INPUTS) for lead in leads]
+    if not leads or any(needs is None for needs, *_rest in taken):
+        return None
+    return {
+        "needs": {lead.pk: needs for lead, (needs, *_rest) in zip(leads, taken)},
+        "refused": {lead.pk: set(refused) for lead, (_n, refused, *_rest) in zip(leads, taken)},
+        "version": taken[0][2],
+        "webhooks": bool(taken[0][3]),
+    }
+
+
+def _eligible(*, leads: list[Lead], read: dict | None = None) -> tuple[RoutingPool, dict[int, list[int]], bool]:
     """The pool, lead id → ids of the partners that fit it (capacity aside), ascending, and whether any webhook
-    subscription is active (read in the same round trip, for the offers' webhooks)."""
+    subscription is active (read in the same round trip, for the offers' webhooks). `read`: the leads' inputs as
+    _inputs_taken gives them (None: read here)."""
+    if read is not None:
+        return _fitting(leads=leads, **read)
     needs: dict[int, list[int]] = {}
     refused: dict[int, set[int]] = {}
     version, webhooks = None, True
-    if leads and all(hasattr(lead, "routing_needs") for lead in leads):  # read with the leads (_leads_locked)
-        version, webhooks = leads[0].routing_pool_version, bool(leads[0].routing_webhooks)
-        needs = {lead.pk: lead.routing_needs for lead in leads}
-        refused = {lead.pk: set(lead.routing_refused) for lead in leads}
-        return _fitting(leads=leads, needs=needs, refused=refused, version=version, webhooks=webhooks)
     with connection.cursor() as cursor:
         cursor.execute(
             _lead_inputs_sql(postgres=connection.vendor == "postgresql"),
@@ -522,6 +537,7 @@ def _eligible(*, leads: list[Lead]) -> tuple[RoutingPool, dict[int, list[int]], 
 def _fitting(
     *, leads: list[Lead], needs: dict, refused: dict, version: int | None, webhooks: bool
 ) -> tuple[RoutingPool, dict[int, list[int]], bool]:
+    """_eligible from the leads' inputs: needed competencies and refusals by lead id, the pool's version."""
     pool = routing_pool(version=version)
     out, same = {}, {}
     for lead in leads:
@@ -1091,7 +1107,8 @@ def _route_held(*, leads: list[Lead], actor: User | None, save_leads: bool) -> l
     fresh = [lead for lead in leads if lead.route_failures < limit]
     # A batch (not a single decision, which locks ~17 rows) routes in a lane: taken now, dealt in _lane_classes.
     taken = _lane_take() if len(fresh) > 1 and connection_supports_skip_locked() else None
-    pool, eligible, webhooks = _eligible(leads=fresh) if fresh else (None, {}, None)
+    read = _inputs_taken(leads)
+    pool, eligible, webhooks = _eligible(leads=fresh, read=read) if fresh else (None, {}, None)
     claims = _leads_claims(fresh)
     classes = _lane_classes(lane=taken) if taken is not None and eligible else None
     lists = _lists(leads=fresh, eligible=eligible, pool=pool, classes=classes)
