@@ -719,7 +719,7 @@ def lead_route(*, lead: Lead, actor: User | None = None, retry: bool = False) ->
         lead = _leads_locked([lead.pk])[lead.pk]
         if problem := _routable(lead):
             raise ValidationError(problem)
-        if retry:
+        if retry and lead.route_failures:  # at 0 already the write would change nothing (_route sets updated_at)
             lead.route_failures = 0
             lead.save(update_fields=["route_failures", "updated_at"])
         return _route(leads=[lead], actor=actor)[0]
