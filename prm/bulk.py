@@ -217,9 +217,10 @@ def writes_held(alias: str = "default"):
     statement, whatever it is (a read, a savepoint, a write that returns rows), ahead of it, or when the block ends.
     PostgreSQL runs a round trip's statements in order, each as if sent alone (its own snapshot; the driver returns
     the last one's rows), so the order of everything sent stays as written: only the round trips are fewer (a
-    single routing decision made fifteen). An error in a held write is raised by the statement that carried it.
-    Leaving the block by an exception drops what is held (the transaction is rolled back anyway). Elsewhere (SQLite),
-    and inside another such block, the writes run as they come."""
+    single routing decision sent 15 statements, one round trip each; 7 with its writes held). An error in a held
+    write is raised by the statement that carried it. Leaving the block by an exception drops what is held (the
+    transaction is rolled back anyway). Elsewhere (SQLite), and inside another such block, the writes run as they
+    come."""
     connection = connections[alias]
     if connection.vendor != "postgresql" or _HELD.get() is not None:
         yield

@@ -1091,10 +1091,10 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
     stage only on the objects with `save_leads=False`: see leads_route_batch).
 
     Writes whose results are not read are held (prm.bulk.writes_held) and go in the round trip of the next
-    statement: the skip-locked savepoint with the rows it covers, the credits, decisions, offers, the leads' stage
-    and the audit rows with the read of the sellers to notify. The decisions and offers are inserted with ids
-    taken when the leads' inputs are read, so that none of them waits for its ids: a single decision makes half
-    the round trips it made when each went alone."""
+    statement: the skip-locked savepoint with the partners' lock; its release and the credits with the read of the
+    decisions' and offers' ids and of the sellers to notify (_ids_take); the decisions, offers, leads' stage, audit
+    and notification rows together at the end. A single decision sends 7 statements (it sent 15, one round trip
+    each)."""
     if not leads:
         return []
     with writes_held():
@@ -1234,8 +1234,8 @@ def _ids_take(
     *, decisions: int, offers: int, sellers_of: list[int]
 ) -> tuple[list[int], list[int], list[Recipient] | None]:
     """PostgreSQL: ids for the decisions and offers about to be written, so that their inserts return nothing and
-    are held (_route), and the sellers to tell of the offers (partner_sellers of `sellers_of`, as _sellers reads
-    them), in one round trip. Taken after the last partner lock, so decisions' ids keep following the order in
+    are held (_route), and the sellers to tell of the offers (partner_sellers of `sellers_of`: _sellers_sql), in one
+    round trip. Taken after the last partner lock, so decisions' ids keep following the order in
     which routers made them. Elsewhere none (the inserts give the ids; _offers_create reads the sellers)."""
     if connection.vendor != "postgresql" or not decisions:
         return [], [], None
@@ -1263,8 +1263,9 @@ def _ids_sql() -> str:
     return f"""
         SELECT {serial(RoutingDecision)}, CASE WHEN i <= %(offers)s THEN {serial(Offer)} END,
             CASE WHEN i = 1 THEN (
-                SELECT json_agg(json_build_array(s.id, s.partner_id, s.email, s.email_events, s.is_active) ORDER BY s.id)
-                FROM ({sellers}) s
+                SELECT json_agg(
+                    json_build_array(s.id, s.partner_id, s.email, s.email_events, s.is_active) ORDER BY s.id
+                ) FROM ({sellers}) s
             ) END
         FROM generate_series(1, %(decisions)s) i
     """
@@ -1326,8 +1327,8 @@ def _offers_create(
 ) -> None:
     """The winners' offers; SLA and calendar came with the candidate rows (no further reads); `webhooks`: whether
     any webhook subscription is active, as read with the leads' inputs (None: asked when emitting); `ids`: the
-    offers' ids, taken beforehand (none: the insert gives them); `sellers`: the winners' sellers, read with them (None: read
-    here)."""
+    offers' ids, taken beforehand (none: the insert gives them); `sellers`: the winners' sellers, read with the ids
+    (None: read here)."""
     if not offered:
         return
     offers, tzs = [], []
