@@ -88,7 +88,7 @@ def audit_record_many(
                 **_audit_reason(reason, data, english),
             }
         )  # fmt: skip
-    rows_insert(AuditEvent, rows)
+    rows_insert(AuditEvent, rows, ids=False)  # held with the next statement inside prm.bulk.writes_held()
 
 
 def audit_trail(*, target: models.Model, limit: int = 100):
@@ -157,7 +157,7 @@ def notify_many(
         for user, title, body, url in messages
         if user.is_active
     ]
-    rows_insert(Notification, rows, batch_size=2000)
+    rows_insert(Notification, rows, batch_size=2000, ids=False)
     if any(row["email_wanted"] for row in rows):
         transaction.on_commit(_emails_send_soon)
     return len(rows)

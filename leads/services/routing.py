@@ -45,11 +45,11 @@ from leads.models import (
 )
 from leads.selectors.registration import ClaimQuery, CustomerClaims, customers_claims
 from partners.models import Partner, PartnerStatus, PartnerType, ProgramModel, SlaPolicy
-from prm.bulk import gc_paused, objects_insert
+from prm.bulk import gc_paused, objects_insert, write, writes_held
 from prm.business_hours import business_deadline
 from prm.models import NotificationKind, Role, User
 from prm.selectors import channel_managers
-from prm.services import audit_record_many, connection_supports_skip_locked, notify_many
+from prm.services import Recipient, audit_record_many, connection_supports_skip_locked, notify_many, recipients
 from prm.texts import N_, compose, compose_plural, dumps
 from prm.webhooks import webhook_emit_many, webhook_subscriptions_any_sql
 
@@ -491,9 +491,29 @@ def _lead_inputs_sql(*, postgres: bool) -> str:
     """
 
 
-def _eligible(*, leads: list[Lead]) -> tuple[RoutingPool, dict[int, list[int]], bool]:
+_INPUTS = ("routing_needs", "routing_refused", "routing_pool_version", "routing_webhooks")  # see _leads_sql
+
+
+def _inputs_taken(leads: list[Lead]) -> dict | None:
+    """The routing inputs _leads_locked read with the leads (None if some lead came without them), taken off the
+    objects, so that none outlives the routing of the transaction that read it."""
+    taken = [tuple(lead.__dict__.pop(name, None) for name in _INPUTS) for lead in leads]
+    if not leads or any(needs is None for needs, *_rest in taken):
+        return None
+    return {
+        "needs": {lead.pk: needs for lead, (needs, *_rest) in zip(leads, taken)},
+        "refused": {lead.pk: set(refused) for lead, (_n, refused, *_rest) in zip(leads, taken)},
+        "version": taken[0][2],
+        "webhooks": bool(taken[0][3]),
+    }
+
+
+def _eligible(*, leads: list[Lead], read: dict | None = None) -> tuple[RoutingPool, dict[int, list[int]], bool]:
     """The pool, lead id → ids of the partners that fit it (capacity aside), ascending, and whether any webhook
-    subscription is active (read in the same round trip, for the offers' webhooks)."""
+    subscription is active (read in the same round trip, for the offers' webhooks). `read`: the leads' inputs as
+    _inputs_taken gives them (None: read here)."""
+    if read is not None:
+        return _fitting(leads=leads, **read)
     needs: dict[int, list[int]] = {}
     refused: dict[int, set[int]] = {}
     version, webhooks = None, True
@@ -511,6 +531,13 @@ def _eligible(*, leads: list[Lead]) -> tuple[RoutingPool, dict[int, list[int]], 
                 needs.setdefault(a, []).append(b)
             else:
                 refused.setdefault(a, set()).add(b)
+    return _fitting(leads=leads, needs=needs, refused=refused, version=version, webhooks=webhooks)
+
+
+def _fitting(
+    *, leads: list[Lead], needs: dict, refused: dict, version: int | None, webhooks: bool
+) -> tuple[RoutingPool, dict[int, list[int]], bool]:
+    """_eligible from the leads' inputs: needed competencies and refusals by lead id, the pool's version."""
     pool = routing_pool(version=version)
     out, same = {}, {}
     for lead in leads:
@@ -615,14 +642,13 @@ def _credits_save(credits: dict[int, int]) -> None:
     """Write the candidates' new credits in one statement (their partner rows are already locked by the caller)."""
     if not credits:
         return
-    if connection.vendor == "postgresql":  # one short statement whatever the number of candidates
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {RoutingCredit._meta.db_table} (partner_id, credit) "
-                "SELECT * FROM unnest(%s::bigint[], %s::bigint[]) "
-                "ON CONFLICT (partner_id) DO UPDATE SET credit = EXCLUDED.credit",
-                [_ids_param(credits), _ids_param(credits.values())],
-            )
+    if connection.vendor == "postgresql":  # one short statement whatever the number of candidates (held: _route)
+        write(
+            f"INSERT INTO {RoutingCredit._meta.db_table} (partner_id, credit) "
+            "SELECT * FROM unnest(%s::bigint[], %s::bigint[]) "
+            "ON CONFLICT (partner_id) DO UPDATE SET credit = EXCLUDED.credit",
+            [_ids_param(credits), _ids_param(credits.values())],
+        )
     else:
         RoutingCredit.objects.bulk_create(
             [RoutingCredit(partner_id=pk, credit=credit) for pk, credit in credits.items()],
@@ -642,22 +668,41 @@ def _routable(lead: Lead) -> str:
 @functools.cache
 def _leads_sql(*, postgres: bool, lock: str) -> str:
     """Leads by id with whether each has an open offer and their customer's tax id and domain (what the claims
-    rule asks by), in id order (locked when `lock` says so)."""
+    rule asks by), in id order (locked when `lock` says so).
+
+    On PostgreSQL a statement of its own locks them first, in the same round trip, and the read after it has a
+    snapshot of its own: it sees what a transaction it waited for committed, and so do the routing inputs it
+    reads with the leads (_lead_inputs_sql's, as columns: see _eligible), which took a round trip of their own."""
     t = _tables()
     ids = _among("ids", postgres=postgres)
-    return f"""
+    inputs = ""
+    if postgres:
+        refused = _in([OfferStatus.DECLINED, OfferStatus.EXPIRED])
+        inputs = f""",
+            ARRAY(SELECT lc.competency_id FROM {t["lead_comps"]} lc WHERE lc.lead_id = l.id) AS routing_needs,
+            ARRAY(SELECT o.partner_id FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.status IN {refused})
+                AS routing_refused,
+            (SELECT number FROM {RoutingPoolVersion._meta.db_table}) AS routing_pool_version,
+            ({webhook_subscriptions_any_sql()}) AS routing_webhooks"""
+    read = f"""
         SELECT l.*, EXISTS (
             SELECT 1 FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.status IN {_in([OfferStatus.PENDING])}
-        ) AS has_pending, c.tax_id AS customer_keys_tax_id, c.domain AS customer_keys_domain
+        ) AS has_pending, c.tax_id AS customer_keys_tax_id, c.domain AS customer_keys_domain{inputs}
         FROM {t["Lead"]} l LEFT JOIN {Customer._meta.db_table} c ON c.id = l.customer_id
-        WHERE l.id {ids} ORDER BY l.id {lock}
-    """
+        WHERE l.id {ids} ORDER BY l.id"""
+    if postgres and lock:
+        return f"SELECT 1 FROM {t['Lead']} WHERE id {ids} ORDER BY id {lock}; {read}"
+    return f"{read} {lock}"
 
 
 def _leads_locked(ids) -> dict[int, Lead]:
-    """The leads locked in id order, each knowing whether it has an open offer and its customer's keys (one round
-    trip, no ORM query building: this is on the path of every single decision)."""
-    lock = "FOR UPDATE OF l" if connection.features.has_select_for_update_of else ""
+    """The leads locked in id order, each knowing whether it has an open offer and its customer's keys, and on
+    PostgreSQL its routing inputs (one round trip, no ORM query building: this is on the path of every single
+    decision)."""
+    if connection.vendor == "postgresql":
+        lock = "FOR UPDATE"
+    else:
+        lock = "FOR UPDATE OF l" if connection.features.has_select_for_update_of else ""
     sql = _leads_sql(postgres=connection.vendor == "postgresql", lock=lock)
     return {lead.pk: lead for lead in Lead.objects.raw(sql, {"ids": _ids_param(ids)})}
 
@@ -674,7 +719,7 @@ def lead_route(*, lead: Lead, actor: User | None = None, retry: bool = False) ->
         lead = _leads_locked([lead.pk])[lead.pk]
         if problem := _routable(lead):
             raise ValidationError(problem)
-        if retry:
+        if retry and lead.route_failures:  # at 0 already the write would change nothing (_route sets updated_at)
             lead.route_failures = 0
             lead.save(update_fields=["route_failures", "updated_at"])
         return _route(leads=[lead], actor=actor)[0]
@@ -958,6 +1003,9 @@ def _with_room(ids) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
+_SKIP_SAVEPOINT = "routing_skip_locked"  # given back or released before _shortlists_locked returns
+
+
 def _shortlists_locked(
     *, leads: list[Lead], eligible: dict[int, list[int]], claims: dict, lists: dict[int, _Shortlists]
 ) -> dict[int, "Candidate"]:
@@ -997,7 +1045,7 @@ def _shortlists_locked(
     if not connection_supports_skip_locked():
         return _partners_locked(first)
     asked = {key: s.asked for key, s in lists.items()}
-    sid = transaction.savepoint()
+    write(f"SAVEPOINT {_SKIP_SAVEPOINT}")  # held: sent with the statement below (_route holds writes)
     partners = _partners_locked(first, skip=True)
     for rnd in range(2, ROUNDS + 2):
         short = [
@@ -1025,9 +1073,10 @@ def _shortlists_locked(
     held = wanted - partners.keys()
     short = [key for key in needed if not enough(lists[key])]
     if not held and not short:
-        transaction.savepoint_commit(sid)
+        write(f"RELEASE SAVEPOINT {_SKIP_SAVEPOINT}")
         return partners
-    transaction.savepoint_rollback(sid)  # gives back the rows locked above
+    with connection.cursor() as cursor:  # gives back the rows locked above
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {_SKIP_SAVEPOINT}")
     logger.info(
         "routing: %s partner rows skip-locked were not enough (%s claimants held elsewhere, %s lists short); "
         "waiting for the rows in id order", len(partners), len(held), len(short),
@@ -1039,15 +1088,27 @@ def _shortlists_locked(
 
 def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) -> list[RoutingDecision]:
     """Decide for locked, routable leads in order; then write everything in a few bulk statements (the leads' new
-    stage only on the objects with `save_leads=False`: see leads_route_batch)."""
+    stage only on the objects with `save_leads=False`: see leads_route_batch).
+
+    Writes whose results are not read are held (prm.bulk.writes_held) and go in the round trip of the next
+    statement: the skip-locked savepoint with the partners' lock; its release and the credits with the read of the
+    decisions' and offers' ids and of the sellers to notify (_ids_take); the decisions, offers, leads' stage, audit
+    and notification rows together at the end. A single decision sends 7 statements (it sent 15, one round trip
+    each)."""
     if not leads:
         return []
+    with writes_held():
+        return _route_held(leads=leads, actor=actor, save_leads=save_leads)
+
+
+def _route_held(*, leads: list[Lead], actor: User | None, save_leads: bool) -> list[RoutingDecision]:
     now = timezone.now()
     limit = max_failures()
     fresh = [lead for lead in leads if lead.route_failures < limit]
     # A batch (not a single decision, which locks ~17 rows) routes in a lane: taken now, dealt in _lane_classes.
     taken = _lane_take() if len(fresh) > 1 and connection_supports_skip_locked() else None
-    pool, eligible, webhooks = _eligible(leads=fresh) if fresh else (None, {}, None)
+    read = _inputs_taken(leads)
+    pool, eligible, webhooks = _eligible(leads=fresh, read=read) if fresh else (None, {}, None)
     claims = _leads_claims(fresh)
     classes = _lane_classes(lane=taken) if taken is not None and eligible else None
     lists = _lists(leads=fresh, eligible=eligible, pool=pool, classes=classes)
@@ -1104,8 +1165,11 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
             continue
         ids = eligible.get(lead.pk, ())
         if (key := id(ids)) not in groups and ids:
-            mine = partners.keys() & lists[key].ids  # iterates over the smaller of the two
-            mine -= filled
+            fit = lists[key].ids  # a frozenset: `dict.keys() & fit` would iterate over all of it, however large
+            if len(partners) <= len(fit):
+                mine = {pk for pk in partners if pk in fit and pk not in filled}
+            else:
+                mine = {pk for pk in fit if pk in partners and pk not in filled}
             groups[key] = (mine, sorted(zip(map(turns.__getitem__, mine), mine)))
         mine, ranked = groups.get(key, (set(), []))
         candidates, rule = _claimed_candidates(mine, claims.get(lead.pk))
@@ -1153,17 +1217,73 @@ def _route(*, leads: list[Lead], actor: User | None, save_leads: bool = True) ->
         )  # fmt: skip
         offered.append((lead, decisions[-1], partners[winner]))
     _credits_save({pk: turn for pk, turn in turns.items() if turn != partners[pk].credit})
+    decision_ids, offer_ids, sellers = _ids_take(
+        decisions=len(decisions), offers=len(offered), sellers_of=sorted({w.pk for _l, _d, w in offered})
+    )
+    for decision, pk in zip(decisions, decision_ids):
+        decision.pk = pk
     objects_insert(decisions)
-    _offers_create(offered=offered, actor=actor, now=now, save_leads=save_leads, webhooks=webhooks)
+    _offers_create(
+        offered=offered, actor=actor, now=now, save_leads=save_leads, webhooks=webhooks, ids=offer_ids, sellers=sellers
+    )
     _queue(queued=queued, now=now, save_leads=save_leads)
     return decisions
 
 
+def _ids_take(
+    *, decisions: int, offers: int, sellers_of: list[int]
+) -> tuple[list[int], list[int], list[Recipient] | None]:
+    """PostgreSQL: ids for the decisions and offers about to be written, so that their inserts return nothing and
+    are held (_route), and the sellers to tell of the offers (partner_sellers of `sellers_of`: _sellers_sql), in one
+    round trip. Taken after the last partner lock, so decisions' ids keep following the order in
+    which routers made them. Elsewhere none (the inserts give the ids; _offers_create reads the sellers)."""
+    if connection.vendor != "postgresql" or not decisions:
+        return [], [], None
+    with connection.cursor() as cursor:
+        cursor.execute(_ids_sql(), {"offers": offers, "decisions": decisions, "partners": _ids_param(sellers_of)})
+        rows = cursor.fetchall()
+    sellers = rows[0][2] or []
+    if isinstance(sellers, str):
+        sellers = json.loads(sellers)
+    return (
+        [d for d, _o, _s in rows],
+        [o for _d, o, _s in rows[:offers]],
+        [Recipient(pk, partner, email, events, active) for pk, partner, email, events, active in sellers],
+    )
+
+
+@functools.cache
+def _ids_sql() -> str:
+    """The statement of _ids_take: the sellers, as JSON, on its first row only."""
+
+    def serial(model) -> str:
+        return f"nextval(pg_get_serial_sequence('{model._meta.db_table}', '{model._meta.pk.column}'))"
+
+    sellers = _sellers_sql().replace("%s", "%(partners)s")
+    return f"""
+        SELECT {serial(RoutingDecision)}, CASE WHEN i <= %(offers)s THEN {serial(Offer)} END,
+            CASE WHEN i = 1 THEN (
+                SELECT json_agg(
+                    json_build_array(s.id, s.partner_id, s.email, s.email_events, s.is_active) ORDER BY s.id
+                ) FROM ({sellers}) s
+            ) END
+        FROM generate_series(1, %(decisions)s) i
+    """
+
+
 def _leads_update(*, ids: list[int], stage: str, now: datetime, offered_at: datetime | None = None) -> None:
-    fields = {"stage": stage, "updated_at": now}
+    fields = {"stage": str(stage), "updated_at": now}
     if offered_at is not None:
         fields["offered_at"] = offered_at
-    if ids:
+    if not ids:
+        return
+    if connection.vendor == "postgresql":  # a plain statement, held by _route (the ORM's update runs at once)
+        columns = ", ".join(f"{Lead._meta.get_field(f).column} = %s" for f in fields)
+        write(
+            f"UPDATE {Lead._meta.db_table} SET {columns} WHERE id = ANY(%s::bigint[])",
+            [*fields.values(), _ids_param(ids)],
+        )
+    else:
         Lead.objects.filter(pk__in=ids).update(**fields)
 
 
@@ -1202,9 +1322,13 @@ def _offers_create(
     now: datetime,
     save_leads: bool = True,
     webhooks: bool | None = None,
+    ids: list[int] | None = None,
+    sellers: list[Recipient] | None = None,
 ) -> None:
     """The winners' offers; SLA and calendar came with the candidate rows (no further reads); `webhooks`: whether
-    any webhook subscription is active, as read with the leads' inputs (None: asked when emitting)."""
+    any webhook subscription is active, as read with the leads' inputs (None: asked when emitting); `ids`: the
+    offers' ids, taken beforehand (none: the insert gives them); `sellers`: the winners' sellers, read with the ids
+    (None: read here)."""
     if not offered:
         return
     offers, tzs = [], []
@@ -1223,6 +1347,9 @@ def _offers_create(
                 ),
             )
         )  # fmt: skip
+    if ids:
+        for offer, pk in zip(offers, ids, strict=True):
+            offer.pk = pk
     objects_insert(offers)  # one statement: its trigger adds the offers to their partners' open_load
     if save_leads:
         _leads_update(ids=[lead.pk for lead, _d, _w in offered], stage=Stage.OFFERED, offered_at=now, now=now)
@@ -1235,13 +1362,13 @@ def _offers_create(
             for (lead, d, _w), o in zip(offered, offers)
         ],
     )  # fmt: skip
-    sellers: dict[int, list[User]] = {}
-    for user in partner_sellers([o.partner_id for o in offers]):
-        sellers.setdefault(user.partner_id, []).append(user)
+    by_partner: dict[int, list[Recipient]] = {}
+    for user in recipients(partner_sellers([o.partner_id for o in offers])) if sellers is None else sellers:
+        by_partner.setdefault(user.partner_id, []).append(user)
     url = reverse("leads:offer_list")
     messages, bodies = [], {}  # a batch's offers share a few deadlines: each body composed once
     for (lead, _d, _w), o, tz in zip(offered, offers, tzs):
-        if users := sellers.get(o.partner_id):
+        if users := by_partner.get(o.partner_id):
             if (o.deadline, tz) not in bodies:
                 bodies[o.deadline, tz] = compose(
                     N_("Accept or decline before %(deadline)s (%(tz)s)."),
@@ -1292,7 +1419,21 @@ def partner_deadline(*, partner: Partner, start: datetime, hours: Decimal, sla: 
     )
 
 
+# Who is told of a partner's offers: partner_sellers states it, _sellers_sql reads it for the router.
+SELLER_ROLES = (Role.PARTNER_ADMIN, Role.PARTNER_SALES)
+
+
 def partner_sellers(partner_ids) -> QuerySet[User]:
-    return User.objects.filter(
-        partner_id__in=list(partner_ids), role__in=(Role.PARTNER_ADMIN, Role.PARTNER_SALES), is_active=True
-    ).order_by("pk")  # not the model's name order: sorting a batch's sellers by name cost more than reading them
+    return User.objects.filter(partner_id__in=list(partner_ids), role__in=SELLER_ROLES, is_active=True).order_by(
+        "pk"
+    )  # not the model's name order: sorting a batch's sellers by name cost more than reading them
+
+
+@functools.cache
+def _sellers_sql() -> str:
+    """partner_sellers as a plain statement (read with the router's ids: _ids_take); building and compiling the
+    ORM query and a User per row cost more than the read itself on the path of every single decision."""
+    return (
+        f"SELECT id, partner_id, email, email_events, is_active FROM {User._meta.db_table} "
+        f"WHERE partner_id = ANY(%s::bigint[]) AND role IN {_in(SELLER_ROLES)} AND is_active ORDER BY id"
+    )

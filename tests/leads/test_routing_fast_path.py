@@ -104,7 +104,31 @@ def test_decision_query_count_does_not_grow_with_candidates(routing_pool_version
         assert len(decision_candidates(decision=stored)) == min(n, routing.SHORTLIST)
         assert decision_more_candidates(decision=stored) == n - min(n, routing.SHORTLIST)
         counts.append(len(queries))
-    # lead, pool version + needs + refusals, customer keys, claims on the customer, turns (unlocked), partners,
-    # credits, decision, offer, lead update, audit, sellers, notifications, webhook subscriptions (+ savepoint pair,
-    # + the pair around the skip-locked partner lock, whose rows are given back if a router must wait after all)
+    # statements, on PostgreSQL fewer (test_a_single_decision_sends_few_statements): lead, pool version + needs +
+    # refusals, customer keys, claims on the customer, turns (unlocked), partners, credits, decision, offer, lead
+    # update, audit, sellers, notifications, webhook subscriptions (+ savepoint pair, + the pair around the
+    # skip-locked partner lock, whose rows are given back if a router must wait after all)
     assert counts[0] == counts[1] <= 18, (counts, [q["sql"][:60] for q in queries])
+
+
+def test_a_single_decision_sends_few_statements(postgres_only, routing_pool_version, django_assert_max_num_queries):
+    """On PostgreSQL what a decision writes goes in the round trips of the statements it reads by anyway
+    (prm.bulk.writes_held): the leads' lock with their read and routing inputs, the claims, the turns, the
+    partners' lock (with its savepoint), their credits, the ids with the sellers (after the savepoint's release and
+    the credits), then the decision, offer, lead, audit and notification rows; and the savepoint pair of the
+    test's transaction. A statement more than that is a round trip more on every single decision."""
+    from leads.models import Offer
+    from prm.models import AuditEvent, Notification, Role
+    from tests.prm.factories import PartnerUserFactory
+
+    area = region("r1")
+    for w in (1, 2, 3):
+        PartnerUserFactory(role=Role.PARTNER_SALES, partner=routing_partner(regions=[area], weight=w))
+    routing.lead_route(lead=vendor_lead(region=area))  # loads the routing pool once
+    lead = vendor_lead(region=area)
+    with django_assert_max_num_queries(9):
+        decision = routing.lead_route(lead=lead)
+    offer = Offer.objects.get(lead=lead)
+    assert (offer.partner_id, offer.decision_id) == (decision.chosen_id, decision.pk)
+    assert AuditEvent.objects.filter(object_id=str(lead.pk), action="lead.offered", data__offer=offer.pk).exists()
+    assert Notification.objects.filter(user__partner_id=decision.chosen_id).count() == 1
