@@ -969,15 +969,18 @@ def _lane_classes(*, lane: int | None = None) -> list[int] | None:
 
     The lanes held are listed after the batch has read its leads' eligible partners and claims, well after it took
     its own: two batches that start together (two routers woken by one import) both see each other. Listed at
-    once, the first of them saw itself alone and reached into the other's classes for the whole batch. A session
-    lock taken and given back at once is free."""
+    once, the first of them saw itself alone and reached into the other's classes for the whole batch. They are
+    read from the lock table (`pg_locks`: an advisory lock on two keys has them as classid and objid), not probed
+    by taking each free lane and giving it back: two batches probing at once each saw the other's probe as a lane
+    held, and dealt the classes among three."""
     if lane is None and (lane := _lane_take()) is None:  # every lane held: a batch past LANES decides among all
         return None
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT ARRAY(SELECT l FROM generate_series(0, {LANES - 1}) l WHERE l <> %(lane)s AND CASE
-                    WHEN pg_try_advisory_lock({_LANE_LOCK}, l) THEN NOT pg_advisory_unlock({_LANE_LOCK}, l)
-                    ELSE true END)""",
+            f"""SELECT ARRAY(SELECT DISTINCT objid::int FROM pg_locks
+                    WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND classid = {_LANE_LOCK}
+                      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                      AND objid::int <> %(lane)s AND objid::int < {LANES})""",
             {"lane": lane},
         )
         others = cursor.fetchone()[0]
