@@ -135,6 +135,11 @@ def open_load_counting_paused():
             partners_open_load_recount()
 
 
+# The offers by which a partner refused a lead: it is not offered that lead again (eligible_partners, and the
+# router's own reads of the leads' inputs, _lead_inputs_sql and _leads_sql).
+REFUSED = (OfferStatus.DECLINED, OfferStatus.EXPIRED)
+
+
 def eligible_partners(*, lead: Lead, competency_ids: list[int] | None = None) -> QuerySet[Partner]:
     """One query: partners that may receive `lead`, annotated with everything the score needs.
 
@@ -155,9 +160,7 @@ def eligible_partners(*, lead: Lead, competency_ids: list[int] | None = None) ->
                     Partner.competencies.through.objects.filter(partner_id=OuterRef("pk"), competency_id=competency_id)
                 )
             )
-    refused = Offer.objects.filter(
-        lead_id=lead.pk, partner=OuterRef("pk"), status__in=(OfferStatus.DECLINED, OfferStatus.EXPIRED)
-    )
+    refused = Offer.objects.filter(lead_id=lead.pk, partner=OuterRef("pk"), status__in=REFUSED)
     return (
         qs.exclude(Exists(refused))
         .annotate(
@@ -482,7 +485,7 @@ def _lead_inputs_sql(*, postgres: bool) -> str:
     partners that refused it, in one round trip."""
     t = _tables()
     leads = _among("leads", postgres=postgres)
-    refused = _in([OfferStatus.DECLINED, OfferStatus.EXPIRED])
+    refused = _in(REFUSED)
     return f"""
         SELECT 0, number, NULL FROM {RoutingPoolVersion._meta.db_table}
         UNION ALL SELECT 3, ({webhook_subscriptions_any_sql()}), CAST(NULL AS BIGINT)
@@ -677,7 +680,7 @@ def _leads_sql(*, postgres: bool, lock: str) -> str:
     ids = _among("ids", postgres=postgres)
     inputs = ""
     if postgres:
-        refused = _in([OfferStatus.DECLINED, OfferStatus.EXPIRED])
+        refused = _in(REFUSED)
         inputs = f""",
             ARRAY(SELECT lc.competency_id FROM {t["lead_comps"]} lc WHERE lc.lead_id = l.id) AS routing_needs,
             ARRAY(SELECT o.partner_id FROM {t["Offer"]} o WHERE o.lead_id = l.id AND o.status IN {refused})

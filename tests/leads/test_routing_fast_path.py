@@ -132,3 +132,23 @@ def test_a_single_decision_sends_few_statements(postgres_only, routing_pool_vers
     assert (offer.partner_id, offer.decision_id) == (decision.chosen_id, decision.pk)
     assert AuditEvent.objects.filter(object_id=str(lead.pk), action="lead.offered", data__offer=offer.pk).exists()
     assert Notification.objects.filter(user__partner_id=decision.chosen_id).count() == 1
+
+
+def test_the_routers_sellers_are_partner_sellers(postgres_only):
+    """Who is told of an offer has one rule (partner_sellers); the router reads it with its ids in a statement of
+    its own (_ids_take, _sellers_sql), which must give the same people: active partner admins and sales, not other
+    roles, inactive users or other partners' staff."""
+    from prm.models import Role
+    from prm.services import recipients
+    from tests.prm.factories import PartnerUserFactory
+
+    area = region("r1")
+    partners = [routing_partner(regions=[area]) for _ in range(3)]
+    for partner in partners:
+        for role in (Role.PARTNER_ADMIN, Role.PARTNER_SALES, Role.PARTNER_ENGINEER):
+            PartnerUserFactory(role=role, partner=partner)
+        PartnerUserFactory(role=Role.PARTNER_SALES, partner=partner, is_active=False)
+    asked = [p.pk for p in partners[:2]]
+    _decisions, _offers, sellers = routing._ids_take(decisions=1, offers=1, sellers_of=asked)
+    assert sellers == recipients(routing.partner_sellers(asked))
+    assert len(sellers) == 4
